@@ -1,0 +1,1 @@
+"""The use cases of a party's node (issue 5)."""
