@@ -7,10 +7,15 @@ Everything else in gsomia calls the small recipes here, which take and return by
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, hpke
+from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa, mlkem, x25519
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from gsomia.errors import VerificationFailed
 
@@ -49,3 +54,161 @@ def ed25519_verify(public: bytes, signature: bytes, message: bytes) -> None:
         ed25519.Ed25519PublicKey.from_public_bytes(public).verify(signature, message)
     except (InvalidSignature, ValueError) as exc:
         raise VerificationFailed("ed25519: signature does not verify") from exc
+
+
+# ---------------------------------------------------------------- ML-DSA-65 (FIPS 204)
+
+MLDSA65_SEED_LEN = 32
+MLDSA65_PUBLIC_LEN = 1952
+MLDSA65_SIG_LEN = 3309
+
+
+def mldsa65_generate() -> tuple[bytes, bytes]:
+    """A fresh ML-DSA-65 key pair as (32-byte private seed, 1952-byte public key)."""
+    key = mldsa.MLDSA65PrivateKey.generate()
+    return key.private_bytes_raw(), key.public_key().public_bytes_raw()
+
+
+def mldsa65_public(seed: bytes) -> bytes:
+    return mldsa.MLDSA65PrivateKey.from_seed_bytes(seed).public_key().public_bytes_raw()
+
+
+def mldsa65_sign(seed: bytes, message: bytes, context: bytes) -> bytes:
+    return mldsa.MLDSA65PrivateKey.from_seed_bytes(seed).sign(message, context)
+
+
+class Signer:
+    """Ed25519 and ML-DSA-65 private keys expanded once, for signing many messages."""
+
+    __slots__ = ("_ed", "_ml")
+
+    def __init__(self, ed25519_seed: bytes, mldsa65_seed: bytes) -> None:
+        self._ed = ed25519.Ed25519PrivateKey.from_private_bytes(ed25519_seed)
+        self._ml = mldsa.MLDSA65PrivateKey.from_seed_bytes(mldsa65_seed)
+
+    def sign_ed25519(self, message: bytes) -> bytes:
+        return self._ed.sign(message)
+
+    def sign_mldsa65(self, message: bytes, context: bytes) -> bytes:
+        return self._ml.sign(message, context)
+
+
+def mldsa65_verify(public: bytes, signature: bytes, message: bytes, context: bytes) -> None:
+    """Raise ``VerificationFailed`` unless ``signature`` holds for ``message`` in ``context``."""
+    if len(public) != MLDSA65_PUBLIC_LEN or len(signature) != MLDSA65_SIG_LEN:
+        raise VerificationFailed("ml-dsa-65: malformed key or signature")
+    try:
+        mldsa.MLDSA65PublicKey.from_public_bytes(public).verify(signature, message, context)
+    except (InvalidSignature, ValueError) as exc:
+        raise VerificationFailed("ml-dsa-65: signature does not verify") from exc
+
+
+# ---------------------------------------------------------------- HPKE (RFC 9180)
+# Suite: KEM ML-KEM-768+X25519 (hybrid), KDF HKDF-SHA256, AEAD AES-256-GCM, base mode.
+# A private key is stored as the 64-byte ML-KEM seed followed by the 32-byte X25519 key; a
+# public key as the 1184-byte ML-KEM-768 encapsulation key followed by the 32-byte X25519 key.
+
+HPKE_PRIVATE_LEN = 64 + 32
+HPKE_PUBLIC_LEN = 1184 + 32
+HPKE_ENC_LEN = 1088 + 32
+_HPKE_SUITE = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+
+
+def hpke_generate() -> tuple[bytes, bytes]:
+    """A fresh ML-KEM-768+X25519 key pair as (96-byte private, 1216-byte public)."""
+    kem = mlkem.MLKEM768PrivateKey.generate()
+    dh = x25519.X25519PrivateKey.generate()
+    private = kem.private_bytes_raw() + dh.private_bytes_raw()
+    return private, hpke_public(private)
+
+
+def _hpke_private(private: bytes) -> hpke.MLKEM768X25519PrivateKey:
+    if len(private) != HPKE_PRIVATE_LEN:
+        raise VerificationFailed("hpke: malformed private key")
+    return hpke.MLKEM768X25519PrivateKey(
+        mlkem.MLKEM768PrivateKey.from_seed_bytes(private[:64]),
+        x25519.X25519PrivateKey.from_private_bytes(private[64:]),
+    )
+
+
+def hpke_public(private: bytes) -> bytes:
+    if len(private) != HPKE_PRIVATE_LEN:
+        raise VerificationFailed("hpke: malformed private key")
+    kem = mlkem.MLKEM768PrivateKey.from_seed_bytes(private[:64]).public_key()
+    dh = x25519.X25519PrivateKey.from_private_bytes(private[64:]).public_key()
+    return kem.public_bytes_raw() + dh.public_bytes_raw()
+
+
+def hpke_seal(public: bytes, plaintext: bytes, info: bytes) -> bytes:
+    """HPKE single-shot base-mode encryption: returns ``enc || ciphertext``."""
+    if len(public) != HPKE_PUBLIC_LEN:
+        raise VerificationFailed("hpke: malformed public key")
+    try:
+        key = hpke.MLKEM768X25519PublicKey(
+            mlkem.MLKEM768PublicKey.from_public_bytes(public[:1184]),
+            x25519.X25519PublicKey.from_public_bytes(public[1184:]),
+        )
+    except ValueError as exc:
+        raise VerificationFailed("hpke: malformed public key") from exc
+    return _HPKE_SUITE.encrypt(plaintext, key, info)
+
+
+def hpke_open(private: bytes, sealed: bytes, info: bytes) -> bytes:
+    """Decrypt what ``hpke_seal`` produced; ``VerificationFailed`` for any failure."""
+    key = _hpke_private(private)
+    try:
+        return _HPKE_SUITE.decrypt(sealed, key, info)
+    except (InvalidTag, ValueError) as exc:
+        raise VerificationFailed("hpke: cannot decrypt") from exc
+
+
+# ---------------------------------------------------------------- symmetric recipes
+
+AES256_KEY_LEN = 32
+GCM_NONCE_LEN = 12
+GCM_TAG_LEN = 16
+
+
+class Aead:
+    """AES-256-GCM under one key; keep the object to amortize the key schedule."""
+
+    __slots__ = ("_aead",)
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != AES256_KEY_LEN:
+            raise VerificationFailed("aes-256-gcm: the key must be 32 bytes")
+        self._aead = AESGCM(key)
+
+    def encrypt(self, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+        return self._aead.encrypt(nonce, plaintext, aad)
+
+    def decrypt(self, nonce: bytes, ciphertext: bytes, aad: bytes) -> bytes:
+        try:
+            return self._aead.decrypt(nonce, ciphertext, aad)
+        except (InvalidTag, ValueError) as exc:
+            raise VerificationFailed("aes-256-gcm: cannot decrypt") from exc
+
+
+def aes256gcm_encrypt(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    return Aead(key).encrypt(nonce, plaintext, aad)
+
+
+def aes256gcm_decrypt(key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes) -> bytes:
+    return Aead(key).decrypt(nonce, ciphertext, aad)
+
+
+def hkdf_sha256(ikm: bytes, *, salt: bytes, info: bytes, length: int = 32) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
+
+
+def scrypt_derive(secret: bytes, *, salt: bytes, n: int, r: int, p: int, length: int = 32) -> bytes:
+    """A key from a passphrase (RFC 7914). Bad parameters are ``VerificationFailed``."""
+    try:
+        return Scrypt(salt=salt, length=length, n=n, r=r, p=p).derive(secret)
+    except (ValueError, MemoryError) as exc:
+        raise VerificationFailed("scrypt: unusable parameters") from exc
+
+
+def equal_digests(a: bytes, b: bytes) -> bool:
+    """Constant-time comparison, for digests and MACs only."""
+    return hmac.compare_digest(a, b)
