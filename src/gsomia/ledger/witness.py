@@ -1,0 +1,147 @@
+"""Witnessing: co-sign another log's checkpoint only when it extends what was co-signed before.
+
+A witness keeps, per origin, every checkpoint it co-signed together with the consistency proof
+it checked. Given a new checkpoint and a consistency proof from the last co-signed size, it:
+
+1. parses the checkpoint and verifies the origin's signature under the origin's known keys;
+2. refuses a checkpoint smaller than the last one it co-signed (a rollback);
+3. if it already holds a checkpoint of that origin at the same size with a different root, it
+   stores both notes as split-view evidence and raises ``Conflict``;
+4. verifies the consistency proof from (last size, last root) to (new size, new root) — the
+   first checkpoint of an origin needs a proof from size 0 (trust on first use);
+5. adds a timestamped ``cosignature/v1`` and stores the co-signed checkpoint.
+
+The witness's own log is never co-signed by itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gsomia.errors import BadInput, Conflict, VerificationFailed
+from gsomia.ledger.hashing import EMPTY_ROOT
+from gsomia.ledger.note import (
+    SIG_COSIGNATURE_V1,
+    SIG_ED25519,
+    Checkpoint,
+    KeyDirectory,
+    NoteSigner,
+    SignedNote,
+    key_id,
+    origin_lines,
+    parse_checkpoint,
+    parse_note,
+    verify_cosignature,
+    verify_note_signature,
+)
+from gsomia.ledger.ports import LogStore, SplitView
+from gsomia.ledger.proofs import ConsistencyProof
+from gsomia.ledger.verify import verify_consistency
+
+
+@dataclass(frozen=True)
+class Cosigned:
+    checkpoint: Checkpoint
+    note: SignedNote
+    previous_size: int
+
+
+def _known_lines(note: SignedNote, origin: str, keys: KeyDirectory, witness: str) -> SignedNote:
+    """Keep the origin's verified signatures and the cosignatures that verify under known keys.
+
+    Only lines that verify are stored, so that ``log verify`` can require every stored line to.
+    """
+    origin_ids = {key_id(origin, SIG_ED25519, pub) for pub in keys(origin)}
+    kept = []
+    for sig in note.signatures:
+        if sig.name == witness:
+            continue
+        if sig.name == origin and sig.key_id in origin_ids:
+            kept.append(sig)  # verified by verify_note_signature before this is called
+            continue
+        try:
+            verify_cosignature(note, sig, keys(sig.name))
+        except VerificationFailed:
+            continue
+        kept.append(sig)
+    return SignedNote(note.text, tuple(kept))
+
+
+def _evidence(stored: bytes, origin: str, keys: Sequence[bytes]) -> bytes:
+    return origin_lines(parse_note(stored, where="stored checkpoint"), origin, keys).encode()
+
+
+def cosign(
+    store: LogStore,
+    data: bytes,
+    proof: ConsistencyProof,
+    *,
+    signer: NoteSigner,
+    keys: KeyDirectory,
+    timestamp: int,
+) -> Cosigned:
+    note = parse_note(data, where="checkpoint")
+    cp = parse_checkpoint(note.text, where="checkpoint")
+    if cp.origin == signer.name:
+        raise BadInput(f"checkpoint: {cp.origin} is this node's own log; a witness co-signs others")
+    origin_keys = keys(cp.origin)
+    if not origin_keys:
+        raise BadInput(f"checkpoint: no known public key for the origin {cp.origin!r}")
+    verify_note_signature(note, cp.origin, origin_keys)
+    if proof.origin != cp.origin or proof.new_size != cp.size:
+        raise BadInput(
+            f"proof: it is for {proof.origin} size {proof.new_size}, "
+            f"the checkpoint is {cp.origin} size {cp.size}"
+        )
+    note = _known_lines(note, cp.origin, keys, signer.name)
+    conflict: SplitView | None = None
+    with store.writing() as w:
+        history = w.witnessed(cp.origin)
+        same = [h for h in history if h.size == cp.size and h.root != cp.root]
+        if same:
+            first = _evidence(same[0].note, cp.origin, origin_keys)
+            second = origin_lines(note, cp.origin, origin_keys).encode()
+            row = w.add_split_view(cp.origin, cp.size, first, second)
+            conflict = SplitView(row, cp.origin, cp.size, first, second)
+        else:
+            last_size, last_root = (
+                (history[-1].size, history[-1].root) if history else (0, EMPTY_ROOT)
+            )
+            if cp.size < last_size:
+                raise VerificationFailed(
+                    f"checkpoint of {cp.origin} has size {cp.size}, smaller than the size "
+                    f"{last_size} already co-signed: refusing a rollback"
+                )
+            if proof.old_size != last_size:
+                raise BadInput(
+                    f"proof: starts at size {proof.old_size}, but the last checkpoint of "
+                    f"{cp.origin} co-signed here has size {last_size}; ask for "
+                    f"`gsomia log consistency {last_size} {cp.size}`"
+                )
+            try:
+                verify_consistency(last_size, cp.size, last_root, cp.root, proof.path)
+            except VerificationFailed as exc:
+                raise VerificationFailed(
+                    f"checkpoint of {cp.origin} size {cp.size} does not extend the history "
+                    f"co-signed at size {last_size}: {exc}"
+                ) from exc
+            mine = key_id(signer.name, SIG_COSIGNATURE_V1, signer.public_key)
+            kept = tuple(s for s in note.signatures if (s.name, s.key_id) != (signer.name, mine))
+            cosigned = SignedNote(note.text, kept).with_signature(
+                signer.cosign(note.text, timestamp)
+            )
+            w.add_witnessed(
+                cp.origin,
+                cp.size,
+                cp.root,
+                cosigned.encode(),
+                proof_from=last_size,
+                proof=proof.path,
+            )
+    if conflict is not None:
+        raise Conflict(
+            f"split view: {cp.origin} signed two checkpoints of size {cp.size} with different "
+            f"roots; both are kept as evidence {conflict.id}"
+        )
+    return Cosigned(cp, cosigned, last_size)

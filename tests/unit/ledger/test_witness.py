@@ -1,0 +1,189 @@
+"""The witness protocol between nodes, each with a real SQLite log."""
+
+from __future__ import annotations
+
+import pytest
+
+from gsomia.errors import BadInput, Conflict, VerificationFailed
+from gsomia.ledger.note import Checkpoint, NoteSigner, SignedNote, parse_note
+from gsomia.ledger.proofs import ConsistencyProof
+from gsomia.ledger.witness import cosign
+from tests.unit.ledger.conftest import Node, directory, event
+
+KEYS = directory("KOR", "JPN", "USA")
+
+
+def _cosign(witness: Node, origin: Node, old: int, ts: int = 100) -> SignedNote:
+    _, note = origin.log.checkpoint(origin.signer)
+    size = origin.log.size()
+    proof = origin.log.consistency_proof(old, size)
+    done = cosign(
+        witness.store, note.encode(), proof, signer=witness.signer, keys=KEYS, timestamp=ts
+    )
+    return done.note
+
+
+def test_cosign_extend_attach_and_audit(nodes: dict[str, Node]) -> None:
+    kor, jpn, usa = nodes["KOR"], nodes["JPN"], nodes["USA"]
+    kor.append(5)
+    first = _cosign(jpn, kor, 0)
+    kor.append(6)
+    second = _cosign(jpn, kor, 5)
+    third = _cosign(usa, kor, 0)
+    assert kor.log.attach(second.encode(), KEYS)[1][0].name == "gsomia/JPN"
+    size, added = kor.log.attach(third.encode(), KEYS)
+    assert (size, [c.name for c in added]) == (11, ["gsomia/USA"])
+    assert kor.log.attach(third.encode(), KEYS)[1] == ()
+    report = kor.log.audit(KEYS)
+    assert (report.size, report.checkpoints, report.cosignatures) == (11, 2, 2)
+    assert jpn.log.audit(KEYS).witnessed == 2
+    assert usa.log.audit(KEYS).witnessed == 1
+    assert parse_note(first.encode()).signatures[-1].name == "gsomia/JPN"
+
+
+def test_a_witness_refuses_a_rewritten_history(nodes: dict[str, Node]) -> None:
+    kor, jpn, usa = nodes["KOR"], nodes["JPN"], nodes["USA"]
+    kor.append(4)
+    _cosign(jpn, kor, 0)
+    # USA's store plays a KOR that rewrote entry 2 and grew: same key, other history.
+    forger = Node(usa.store.path.parent / "forged", "KOR")
+    forger.log.append([event(0), event(1), {**event(2), "event": "withdrawal"}, event(3)])
+    forger.append(3)
+    _, note = forger.log.checkpoint(forger.signer)
+    proof = forger.log.consistency_proof(4, 7)
+    with pytest.raises(VerificationFailed, match="does not extend the history co-signed at size 4"):
+        cosign(jpn.store, note.encode(), proof, signer=jpn.signer, keys=KEYS, timestamp=1)
+    with jpn.store.reading() as r:
+        assert [w.size for w in r.witnessed("gsomia/KOR")] == [4]
+    assert jpn.log.audit(KEYS).witnessed == 1
+    forger.store.close()
+
+
+def test_split_view_is_kept_as_evidence(nodes: dict[str, Node]) -> None:
+    kor, jpn, usa = nodes["KOR"], nodes["JPN"], nodes["USA"]
+    kor.append(3)
+    _cosign(jpn, kor, 0)
+    forger = Node(usa.store.path.parent / "forged", "KOR")
+    forger.log.append([event(0), event(1), {**event(2), "event": "withdrawal"}])
+    _, other = forger.log.checkpoint(forger.signer)
+    proof = ConsistencyProof("gsomia/KOR", 3, 3, ())
+    with pytest.raises(Conflict, match="split view"):
+        cosign(jpn.store, other.encode(), proof, signer=jpn.signer, keys=KEYS, timestamp=2)
+    with jpn.store.reading() as r:
+        (view,) = r.split_views()
+    assert view.size == 3
+    assert view.first != view.second
+    assert jpn.log.audit(KEYS).split_views == 1
+    forger.store.close()
+
+
+def test_rollback_and_misaligned_proofs_are_refused(nodes: dict[str, Node]) -> None:
+    kor, jpn = nodes["KOR"], nodes["JPN"]
+    kor.append(3)
+    _, small = kor.log.checkpoint(kor.signer)
+    kor.append(3)
+    _cosign(jpn, kor, 0)
+    with pytest.raises(VerificationFailed, match="rollback"):
+        cosign(
+            jpn.store,
+            small.encode(),
+            ConsistencyProof("gsomia/KOR", 0, 3, ()),
+            signer=jpn.signer,
+            keys=KEYS,
+            timestamp=3,
+        )
+    kor.append(1)
+    _, note = kor.log.checkpoint(kor.signer)
+    with pytest.raises(BadInput, match="log consistency 6 7"):
+        cosign(
+            jpn.store,
+            note.encode(),
+            kor.log.consistency_proof(3, 7),
+            signer=jpn.signer,
+            keys=KEYS,
+            timestamp=3,
+        )
+    with pytest.raises(BadInput, match="proof: it is for"):
+        cosign(
+            jpn.store,
+            note.encode(),
+            kor.log.consistency_proof(6, 6),
+            signer=jpn.signer,
+            keys=KEYS,
+            timestamp=3,
+        )
+
+
+def test_unsigned_unknown_and_own_checkpoints_are_refused(nodes: dict[str, Node]) -> None:
+    kor, jpn = nodes["KOR"], nodes["JPN"]
+    kor.append(2)
+    _, note = kor.log.checkpoint(kor.signer)
+    proof = kor.log.consistency_proof(0, 2)
+    text = Checkpoint("gsomia/KOR", 2, kor.log.root()).text()
+    by_usa = SignedNote(text, (nodes["USA"].signer.sign_note(text),))
+    with pytest.raises(VerificationFailed, match="no signature of gsomia/KOR"):
+        cosign(jpn.store, by_usa.encode(), proof, signer=jpn.signer, keys=KEYS, timestamp=1)
+    with pytest.raises(BadInput, match="no known public key"):
+        cosign(
+            jpn.store, note.encode(), proof, signer=jpn.signer, keys=directory("JPN"), timestamp=1
+        )
+    with pytest.raises(BadInput, match="own log"):
+        cosign(kor.store, note.encode(), proof, signer=kor.signer, keys=KEYS, timestamp=1)
+
+
+def test_attach_refuses_foreign_or_forged_cosignatures(nodes: dict[str, Node]) -> None:
+    kor, jpn = nodes["KOR"], nodes["JPN"]
+    kor.append(2)
+    cosigned = _cosign(jpn, kor, 0)
+    sig = cosigned.signatures[-1]
+    forged = SignedNote(
+        cosigned.text,
+        (*cosigned.signatures[:-1], type(sig)(sig.name, sig.key_id, sig.signature[:8] + bytes(64))),
+    )
+    with pytest.raises(VerificationFailed, match="cosignature of gsomia/JPN"):
+        kor.log.attach(forged.encode(), KEYS)
+    other_root = Checkpoint("gsomia/KOR", 2, bytes(32)).text()
+    with pytest.raises(VerificationFailed, match="root differs"):
+        kor.log.attach(SignedNote(other_root, cosigned.signatures).encode(), KEYS)
+    with pytest.raises(BadInput, match="no checkpoint of size 9"):
+        kor.log.attach(
+            SignedNote(Checkpoint("gsomia/KOR", 9, bytes(32)).text(), cosigned.signatures).encode(),
+            KEYS,
+        )
+    with pytest.raises(BadInput, match="not this log's"):
+        jpn.log.attach(cosigned.encode(), KEYS)
+
+
+def test_only_verified_lines_are_stored_by_the_witness(nodes: dict[str, Node]) -> None:
+    kor, jpn, usa = nodes["KOR"], nodes["JPN"], nodes["USA"]
+    kor.append(2)
+    _, note = kor.log.checkpoint(kor.signer)
+    stranger = NoteSigner("gsomia/KOR", bytes([9]) * 32).sign_note(note.text)
+    unknown = NoteSigner("example.org/w", bytes([8]) * 32).cosign(note.text, 5)
+    by_usa = usa.signer.cosign(note.text, 6)
+    noisy = SignedNote(note.text, (*note.signatures, stranger, unknown, by_usa))
+    done = cosign(
+        jpn.store,
+        noisy.encode(),
+        kor.log.consistency_proof(0, 2),
+        signer=jpn.signer,
+        keys=KEYS,
+        timestamp=7,
+    )
+    assert [s.name for s in done.note.signatures] == ["gsomia/KOR", "gsomia/USA", "gsomia/JPN"]
+    assert jpn.log.audit(KEYS).witnessed == 1
+
+
+def test_attach_keeps_a_split_view_of_its_own_log(nodes: dict[str, Node]) -> None:
+    kor, usa = nodes["KOR"], nodes["USA"]
+    kor.append(2)
+    kor.log.checkpoint(kor.signer)
+    forger = Node(usa.store.path.parent / "forged", "KOR")  # KOR's key, another history
+    forger.log.append([event(0), {**event(1), "event": "withdrawal"}])
+    _, other = forger.log.checkpoint(forger.signer)
+    with pytest.raises(Conflict, match="split view"):
+        kor.log.attach(other.encode(), KEYS)
+    with kor.store.reading() as r:
+        assert [v.size for v in r.split_views()] == [2]
+    assert kor.log.audit(KEYS).split_views == 1
+    forger.store.close()
