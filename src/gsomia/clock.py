@@ -47,3 +47,29 @@ class FixedClock:
     def advance(self, delta: timedelta) -> None:
         self.instant += delta
         self._mono += delta.total_seconds()
+
+
+@dataclass(frozen=True)
+class ScaledClock:
+    """Simulated time for replays: ``sim_start`` at wall instant ``wall_start``, running
+    ``speed`` times faster than the wall clock. Several processes given the same three values
+    agree on the simulated instant."""
+
+    sim_start: datetime
+    wall_start: datetime
+    speed: float
+
+    def __post_init__(self) -> None:
+        if self.sim_start.tzinfo is None or self.wall_start.tzinfo is None:
+            msg = "ScaledClock needs timezone-aware instants"
+            raise ValueError(msg)
+        if not self.speed > 0:
+            msg = "ScaledClock needs a positive speed"
+            raise ValueError(msg)
+
+    def now(self) -> datetime:
+        elapsed = datetime.now(UTC) - self.wall_start
+        return self.sim_start + elapsed * self.speed
+
+    def monotonic(self) -> float:
+        return time.monotonic() * self.speed

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from gsomia.cli import cmd_engine, cmd_keys, cmd_log, cmd_seal
+from gsomia.cli import cmd_demo, cmd_engine, cmd_keys, cmd_log, cmd_node, cmd_seal
 from gsomia.errors import GsomiaError
 
 EXIT_BAD_INPUT = 2
@@ -26,7 +26,7 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
     )
-    for module in (cmd_engine, cmd_seal, cmd_keys, cmd_log):
+    for module in (cmd_engine, cmd_seal, cmd_keys, cmd_log, cmd_node, cmd_demo):
         module.register(app)
     return app
 

@@ -200,6 +200,13 @@ SCHEMAS: dict[str, dict[str, tuple[Check, bool]]] = {
             True,
         ),
         "detail": (_text, True),
+        "reporter": (_party, False),
+    },
+    "classification.notice": {
+        "item": (_ident, True),
+        "originator": (_party, True),
+        "classification": (_ident, True),
+        "digest": (_digest, True),
     },
 }
 

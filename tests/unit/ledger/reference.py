@@ -191,6 +191,14 @@ def sample_documents() -> list[dict[str, Any]]:
             "kind": "suspected_loss",
             "detail": "courier bag 7 unaccounted for at 14:05 KST",
         },
+        {
+            **common,
+            "type": "classification.notice",
+            "item": "kor-0007",
+            "originator": "KOR",
+            "classification": "III",
+            "digest": "ab" * 32,
+        },
     ]
 
 

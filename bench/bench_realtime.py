@@ -1,0 +1,255 @@
+"""Real time: publish at KOR → visible to a user of JPN on JPN's event stream.
+
+Three real nodes (``gsomia serve``, SQLite files, loopback). A publisher posts envelopes of one
+labelled report to KOR at a fixed rate (each post starts at its scheduled instant, whatever the
+previous one is doing); a subscriber reads JPN's ``/native/v1/events`` as JPN's analyst. The
+latency of an item is from the start of its POST at KOR to the arrival of its event at JPN's
+subscriber: sealing, storing and logging at KOR, the outbox push, verification and storing at
+JPN, and the broadcast. Also printed: the POST's own time (publish → 202 at KOR).
+
+    .venv/bin/python bench/bench_realtime.py [--rate 100] [--seconds 10] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.integration.nodes import TAXII, NodeProc, make_nodes, report
+
+from gsomia.node.service import collection_id
+
+WARMUP = 50
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(node: NodeProc) -> float:
+    """User + system CPU time the node's process has used so far (Linux /proc)."""
+    if node.proc is None:
+        return 0.0
+    fields = Path(f"/proc/{node.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def fsync_ms(directory: Path, n: int = 50) -> float:
+    """The median time of one 4 KiB write + fsync in ``directory`` (the disk's floor)."""
+    path = directory / "fsync.probe"
+    times = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for _ in range(n):
+            start = time.perf_counter()
+            os.write(fd, b"x" * 4096)
+            os.fsync(fd)
+            times.append(time.perf_counter() - start)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return statistics.median(times) * 1000
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[k]
+
+
+def _basic(user: str, token: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()
+
+
+class RawClient:
+    """A minimal HTTP/1.1 keep-alive client on asyncio streams: the measuring tool must not
+    eat the CPU it measures (httpx costs ~6 ms of CPU per request on this machine)."""
+
+    def __init__(self, port: int, limit: int = 64) -> None:
+        self.port = port
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.opened: list[asyncio.StreamWriter] = []
+        self.slots = asyncio.Semaphore(limit)
+
+    async def request(self, head: bytes, body: bytes) -> tuple[int, bytes]:
+        async with self.slots:
+            reader, writer = self.idle.pop() if self.idle else await self._connect()
+            writer.write(head + body)
+            status_line = await reader.readline()
+            if not status_line:  # the server closed an idle keep-alive connection: retry
+                reader, writer = await self._connect()
+                writer.write(head + body)
+                status_line = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            payload = await reader.readexactly(length)
+            self.idle.append((reader, writer))
+            return int(status_line.split()[1]), payload
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.opened.append(writer)
+        return reader, writer
+
+    async def close(self) -> None:
+        for writer in self.opened:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+
+async def subscribe(jpn: NodeProc, arrivals: dict[str, float], ready: asyncio.Event) -> None:
+    """Read JPN's event stream (chunked) and note when each object's event arrives."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", jpn.port)
+    writer.write(
+        (
+            f"GET /native/v1/events HTTP/1.1\r\nHost: 127.0.0.1:{jpn.port}\r\n"
+            f"Authorization: {_basic(*jpn.auth())}\r\nAccept: text/event-stream\r\n\r\n"
+        ).encode()
+    )
+    try:
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            pass
+        ready.set()
+        pending = b""
+        while True:
+            size = int((await reader.readline()).strip() or b"0", 16)
+            chunk = await reader.readexactly(size + 2)
+            now = time.perf_counter()
+            pending += chunk[:-2]
+            *frames, pending = pending.split(b"\n\n")
+            for frame in frames:
+                for line in frame.split(b"\n"):
+                    if line.startswith(b"data: "):
+                        arrivals[orjson.loads(line[6:])["object"]["id"]] = now
+    finally:
+        writer.close()
+
+
+async def one_run(
+    kor: NodeProc, jpn: NodeProc, base: int, rate: float, seconds: float
+) -> tuple[list[float], list[float], int]:
+    arrivals: dict[str, float] = {}
+    sent: dict[str, float] = {}
+    posted: list[float] = []
+    ready = asyncio.Event()
+    subscriber = asyncio.create_task(subscribe(jpn, arrivals, ready))
+    await ready.wait()
+    count = int(rate * seconds) + WARMUP
+    path = f"/api/collections/{collection_id('KOR', 'KOR')}/objects/"
+    bodies = [orjson.dumps(report(base + i)) for i in range(count)]
+    heads = [
+        (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{kor.port}\r\n"
+            f"Authorization: {_basic(*kor.auth())}\r\nAccept: {TAXII}\r\n"
+            f"Content-Type: {TAXII}\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        for body in bodies
+    ]
+    client = RawClient(kor.port)
+
+    async def post(i: int) -> None:
+        stix_id = f"report--00000000-0000-4000-8000-{base + i:012d}"
+        start = time.perf_counter()
+        sent[stix_id] = start
+        status, payload = await client.request(heads[i], bodies[i])
+        if status != 202:
+            raise RuntimeError(f"publish failed: {status} {payload[:200]!r}")
+        if i >= WARMUP:
+            posted.append(time.perf_counter() - start)
+
+    try:
+        t0 = time.perf_counter()
+        tasks = []
+        for i in range(count):
+            delay = t0 + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(post(i)))
+        await asyncio.gather(*tasks)
+        deadline = time.perf_counter() + 10
+        while len(arrivals) < count and time.perf_counter() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    finally:
+        await client.close()
+    subscriber.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await subscriber
+    measured = [f"report--00000000-0000-4000-8000-{base + i:012d}" for i in range(WARMUP, count)]
+    latencies = [arrivals[s] - sent[s] for s in measured if s in arrivals]
+    missing = sum(1 for s in measured if s not in arrivals)
+    return latencies, posted, missing
+
+
+def ms(value: float) -> str:
+    return f"{value * 1000:7.1f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=100.0, help="items per second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="publishing time per run")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="gsomia-bench-rt-") as tmp:
+        nodes = make_nodes(Path(tmp))
+        print(
+            f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, "
+            f"write+fsync {fsync_ms(Path(tmp)):.2f} ms (median)"
+        )
+        for node in nodes.values():
+            node.start()
+        try:
+            kor, jpn = nodes["KOR"], nodes["JPN"]
+            every: list[float] = []
+            p99s: list[float] = []
+            p50s: list[float] = []
+            posts: list[float] = []
+            for run in range(args.runs):
+                cpu_before = {p: cpu_seconds(n) for p, n in nodes.items()}
+                own_before = time.process_time()
+                latencies, posted, missing = asyncio.run(
+                    one_run(kor, jpn, (run + 1) * 1_000_000, args.rate, args.seconds)
+                )
+                items = len(latencies) + WARMUP
+                cpu = {p: (cpu_seconds(n) - cpu_before[p]) / items for p, n in nodes.items()}
+                cpu["client"] = (time.process_time() - own_before) / items
+                every += latencies
+                posts += posted
+                p50s.append(percentile(latencies, 50))
+                p99s.append(percentile(latencies, 99))
+                print(
+                    f"run {run + 1}: {len(latencies)} items at {args.rate:.0f}/s, "
+                    f"missing {missing}; publish→visible p50 {ms(percentile(latencies, 50))}, "
+                    f"p95 {ms(percentile(latencies, 95))}, p99 {ms(percentile(latencies, 99))}, "
+                    f"max {ms(max(latencies))}; POST→202 p50 {ms(percentile(posted, 50))}, "
+                    f"p99 {ms(percentile(posted, 99))}; CPU per item "
+                    + ", ".join(f"{p} {v * 1000:.1f} ms" for p, v in cpu.items())
+                    + f"; load average {os.getloadavg()[0]:.2f}"
+                )
+            print(
+                f"all runs ({len(every)} items): publish→visible p50 {ms(percentile(every, 50))}, "
+                f"p95 {ms(percentile(every, 95))}, p99 {ms(percentile(every, 99))}; "
+                f"median of runs: p50 {ms(statistics.median(p50s))}, "
+                f"p99 {ms(statistics.median(p99s))}; POST→202 p50 {ms(percentile(posts, 50))}"
+            )
+            print("target: p99 ≤ 50 ms on loopback at 100 items/s")
+        finally:
+            for node in nodes.values():
+                node.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The node's ASGI application: TAXII 2.1 for its users, one JSON error shape everywhere."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from gsomia import __version__
+from gsomia.api.events import (
+    Broadcaster,
+    build_events_router,
+    ending_streams_on_exit_signals,
+    notify_all,
+)
+from gsomia.api.http import HttpError, error_body, error_response, json_response
+from gsomia.api.logapi import Cosigner, build_log_router
+from gsomia.api.native import build_native_router
+from gsomia.api.peer import Pusher, build_peer_router
+from gsomia.api.peer_native import build_peer_native_router
+from gsomia.api.taxii import build_router
+from gsomia.errors import GsomiaError
+from gsomia.node.service import Node
+
+log = logging.getLogger("gsomia.api")
+
+
+def create_app(node: Node, *, push: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            pusher = Pusher(node, client)
+            cosigner = Cosigner(node, client, node.config.cosign_interval)
+            broadcaster.start()
+            app.state.notify = notify_all(pusher.wake.set, broadcaster.notify)
+            if push:
+                pusher.start()
+                cosigner.start()
+            try:
+                with ending_streams_on_exit_signals(broadcaster):
+                    yield
+            finally:
+                await broadcaster.close()
+                await cosigner.stop()
+                await pusher.stop()
+
+    app = FastAPI(
+        title=f"gsomia node {node.party}",
+        version=__version__,
+        description="TAXII 2.1 and the native API of a gsomia party node.",
+        lifespan=lifespan,
+        docs_url=None,  # the interactive docs load scripts from the internet; the spec is enough
+        redoc_url=None,
+    )
+    app.state.notify = lambda: None
+    broadcaster = Broadcaster(node, heartbeat=node.config.event_heartbeat)
+
+    @app.exception_handler(GsomiaError)
+    async def on_gsomia_error(_: Request, exc: GsomiaError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return json_response(
+            error_body(exc.status_code, kind, str(exc.detail)), status=exc.status_code
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(_: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return error_response(
+            HttpError(422, "bad_input", f"{where}: {first.get('msg', 'invalid')}")
+        )
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(_: Request, exc: Exception) -> Response:
+        log.error("unexpected error", exc_info=exc)
+        return json_response(
+            error_body(500, "internal_error", "internal error; see the node's log"), status=500
+        )
+
+    app.include_router(build_router(node))
+    app.include_router(build_peer_router(node))
+    app.include_router(build_events_router(node, broadcaster))
+    app.include_router(build_log_router(node))
+    app.include_router(build_native_router(node))
+    app.include_router(build_peer_native_router(node))
+    return app

@@ -1,0 +1,293 @@
+"""The node's transparency log over HTTP, and co-signing the peers' logs on a schedule.
+
+For the node's users (``/native/v1/log/...``): the latest checkpoint (a C2SP signed note, as
+``text/plain`` or inside JSON), signing one now (admin), inclusion proofs (of an item's entry,
+or by index), consistency proofs, the peers' co-signatures, the peers' checkpoints this node
+co-signed, and the split views and other refusals it recorded. Proofs use the ledger's JSON
+encodings (``gsomia.ledger.proofs``).
+
+For peers (signed requests, like ``/peer/v1/releases``): ``GET /peer/v1/log/checkpoint?from=N``
+returns the latest checkpoint with a consistency proof from size N; ``POST
+/peer/v1/log/cosignature`` brings a co-signature back, which is attached to the stored
+checkpoint. ``Cosigner`` runs both sides of that exchange every ``cosign_interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import httpx
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from gsomia.api.http import (
+    JSON_MEDIA_TYPE,
+    SECURITY_HEADERS,
+    HttpError,
+    authenticate,
+    json_response,
+    parse_json,
+    read_body,
+)
+from gsomia.api.peer import WALL
+from gsomia.domain.access import Role
+from gsomia.errors import Denied, GsomiaError, VerificationFailed
+from gsomia.ledger.entries import ENTRY_TYPES
+from gsomia.node import federation, witnessing
+from gsomia.node.config import Peer, User
+from gsomia.node.service import Node
+
+log = logging.getLogger("gsomia.log")
+
+PEER_CHECKPOINT_PATH = "/peer/v1/log/checkpoint"
+PEER_COSIGNATURE_PATH = "/peer/v1/log/cosignature"
+MAX_COSIGNATURE_BYTES = 64 * 1024
+_MAX_SIZE = 2**63 - 1
+
+
+def request_target(method: str, target: str) -> bytes:
+    """What a signed request without a body signs: its method and target (path and query)."""
+    return f"{method} {target}".encode()
+
+
+def _json(body: Any) -> Response:
+    return json_response(body, media_type=JSON_MEDIA_TYPE)
+
+
+def _count(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > _MAX_SIZE:
+        raise HttpError(400, "bad_request", f"{name}: expected a non-negative whole number")
+    return int(raw)
+
+
+def _only(request: Request, allowed: set[str]) -> None:
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise HttpError(
+            400, "bad_request", f"unknown query parameter(s): {', '.join(unknown)[:200]}"
+        )
+
+
+def _admin(user: User, action: str) -> None:
+    if user.role is not Role.ADMIN:
+        log.warning("refused: user=%s action=%s reason=not an admin", user.name, action)
+        raise Denied(f"{action}: only an admin may do this")
+
+
+def _wants_json(request: Request) -> bool:
+    if request.query_params.get("format") == "json":
+        return True
+    return any(
+        part.split(";")[0].strip().lower() == JSON_MEDIA_TYPE
+        for part in request.headers.get("accept", "").split(",")
+    )
+
+
+def build_log_router(node: Node) -> APIRouter:
+    router = APIRouter(tags=["transparency log"])
+    config = node.config
+
+    @router.get(
+        "/native/v1/log/checkpoint",
+        summary="The latest checkpoint of this node's log (signed note; JSON on request)",
+    )
+    async def checkpoint(request: Request) -> Response:
+        authenticate(request, config)
+        _only(request, {"size", "format"})
+        size = _count(request, "size")
+        stored = (
+            witnessing.latest_checkpoint(node)
+            if size is None
+            else witnessing.checkpoint_at(node, size)
+        )
+        if _wants_json(request):
+            return _json(witnessing.checkpoint_document(node, stored))
+        return Response(
+            stored.note, media_type="text/plain; charset=utf-8", headers=SECURITY_HEADERS
+        )
+
+    @router.post("/native/v1/log/checkpoint", summary="Sign a checkpoint of the log now (admin)")
+    async def sign(request: Request) -> Response:
+        user = authenticate(request, config)
+        _admin(user, "sign a checkpoint")
+        stored = witnessing.sign_checkpoint(node)
+        return _json(witnessing.checkpoint_document(node, stored))
+
+    @router.get(
+        "/native/v1/log/proof/inclusion",
+        summary="Inclusion proof: of an item's log entry (?item=) or of an entry (?index=)",
+    )
+    async def inclusion(request: Request) -> Response:
+        user = authenticate(request, config)
+        _only(request, {"item", "type", "index", "size"})
+        q = request.query_params
+        item, index, size = q.get("item"), _count(request, "index"), _count(request, "size")
+        kind = q.get("type")
+        if (item is None) == (index is None):
+            raise HttpError(400, "bad_request", "give exactly one of item=ITEM_ID or index=N")
+        if kind is not None and (item is None or kind not in ENTRY_TYPES):
+            raise HttpError(
+                400, "bad_request", f"type: one of {', '.join(ENTRY_TYPES)}, with item="
+            )
+        if item is not None:
+            return _json(witnessing.item_inclusion(node, user, item, kind=kind, size=size))
+        return _json(witnessing.inclusion(node, index or 0, size))
+
+    @router.get(
+        "/native/v1/log/proof/consistency",
+        summary="Consistency proof from size ?old= to ?new= (default: the latest checkpoint)",
+    )
+    async def consistency(request: Request) -> Response:
+        authenticate(request, config)
+        _only(request, {"old", "new"})
+        old = _count(request, "old")
+        if old is None:
+            raise HttpError(400, "bad_request", "old: required (a tree size)")
+        return _json(witnessing.consistency(node, old, _count(request, "new")))
+
+    @router.get(
+        "/native/v1/log/cosignatures",
+        summary="The peers' co-signatures on the latest checkpoint, and the latest each made",
+    )
+    async def cosignatures(request: Request) -> Response:
+        authenticate(request, config)
+        latest = witnessing.latest_checkpoint(node)
+        return _json(
+            {
+                "latest": witnessing.checkpoint_document(node, latest),
+                "cosigned_by": witnessing.cosigned_by(node),
+            }
+        )
+
+    @router.get(
+        "/native/v1/log/witnessed",
+        summary="The latest checkpoint of each peer's log that this node co-signed",
+    )
+    async def witnessed(request: Request) -> Response:
+        authenticate(request, config)
+        return _json(witnessing.witnessed(node))
+
+    @router.get(
+        "/native/v1/log/split-views",
+        summary="Split views and other peer checkpoints this node refused to co-sign",
+    )
+    async def split_views(request: Request) -> Response:
+        authenticate(request, config)
+        return _json(witnessing.refusals(node))
+
+    # ------------------------------------------------------------------ peers
+    def _peer(request: Request, signed: bytes) -> str:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            return federation.verify_request(node, headers, signed, WALL.now())
+        except VerificationFailed as exc:
+            log.warning("refused peer request: %s", exc)
+            raise HttpError(401, "unauthorized", str(exc)) from None
+
+    @router.get(PEER_CHECKPOINT_PATH, summary="A peer asks for the latest checkpoint (signed)")
+    async def peer_checkpoint(request: Request) -> Response:
+        query = request.url.query
+        target = request.url.path + (f"?{query}" if query else "")
+        _peer(request, request_target("GET", target))
+        _only(request, {"from"})
+        from_size = _count(request, "from")
+        return _json(witnessing.for_peer(node, 0 if from_size is None else from_size))
+
+    @router.post(PEER_COSIGNATURE_PATH, summary="A peer brings its co-signature back (signed)")
+    async def peer_cosignature(request: Request) -> Response:
+        body = await read_body(request, MAX_COSIGNATURE_BYTES)
+        sender = _peer(request, body)
+        doc = parse_json(body, "co-signature")
+        note = doc.get("checkpoint") if isinstance(doc, dict) else None
+        if not isinstance(note, str):
+            raise HttpError(422, "bad_input", 'co-signature: expected {"checkpoint": NOTE}')
+        return _json(witnessing.attach(node, sender, note.encode()))
+
+    return router
+
+
+class Cosigner:
+    """Every ``interval`` seconds: sign a checkpoint of the own log, then witness each peer."""
+
+    def __init__(self, node: Node, client: httpx.AsyncClient, interval: float) -> None:
+        self.node = node
+        self.client = client
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.interval > 0:
+            self._task = asyncio.create_task(self._run(), name="gsomia-cosigner")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.round()
+            except GsomiaError as exc:
+                log.warning("co-signing round: %s", exc)
+            await asyncio.sleep(self.interval)
+
+    async def round(self) -> None:
+        witnessing.sign_checkpoint(self.node)
+        await asyncio.gather(*(self.witness(peer) for peer in self.node.config.peers))
+
+    async def witness(self, peer: Peer) -> None:
+        """Fetch the peer's checkpoint, co-sign it if it extends what was co-signed, send the
+        co-signature back. Failures are logged (refusals also stored); the next round retries."""
+        node = self.node
+        last = witnessing.last_cosigned(node, peer.party)
+        target = f"{PEER_CHECKPOINT_PATH}?from={0 if last is None else last.size}"
+        headers = federation.sign_request(
+            node, peer.party, request_target("GET", target), WALL.now()
+        )
+        try:
+            response = await self.client.get(peer.url + target, headers=headers)
+        except httpx.HTTPError as exc:
+            log.info("co-signing: %s unreachable (%s)", peer.party, type(exc).__name__)
+            return
+        if response.status_code != 200:
+            if response.status_code != 404:  # 404: no checkpoint yet
+                log.warning("co-signing: %s answered %s", peer.party, response.status_code)
+            return
+        try:
+            doc = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            doc = None
+        try:
+            cosigned = witnessing.cosign_peer(node, peer.party, doc, WALL.now())
+        except GsomiaError as exc:
+            log.warning("co-signing: refused the checkpoint of %s: %s", peer.party, exc)
+            return
+        if cosigned is None:
+            return
+        body = orjson.dumps({"checkpoint": cosigned.decode()})
+        headers = federation.sign_request(node, peer.party, body, WALL.now())
+        headers["Content-Type"] = JSON_MEDIA_TYPE
+        try:
+            response = await self.client.post(
+                peer.url + PEER_COSIGNATURE_PATH, content=body, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            log.info("co-signing: %s unreachable (%s)", peer.party, type(exc).__name__)
+            return
+        if response.status_code != 200:
+            log.warning(
+                "co-signing: %s refused the co-signature: %s %s",
+                peer.party,
+                response.status_code,
+                response.text[:300],
+            )

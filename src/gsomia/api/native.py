@@ -1,0 +1,375 @@
+"""The node's native JSON API (``/native/v1``): agreements and their state at an instant, the
+timeline, "why not?", items as verified, consents, loss or compromise reports, classification
+change notices. Handlers parse, call one use case, and render; errors take the one JSON shape.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from starlette.responses import Response
+
+from gsomia.api.http import JSON_MEDIA_TYPE, authenticate, json_response
+from gsomia.domain.agreements import status_at
+from gsomia.domain.instants import format_instant, parse_instant
+from gsomia.domain.timeline import timeline
+from gsomia.node import consents, notices, reports
+from gsomia.node.holdings import item_details, why_not
+from gsomia.node.service import Node
+
+PREFIX = "/native/v1"
+
+
+def _utf8(value: str) -> str:
+    """Refuse text that cannot be stored as UTF-8 (a lone surrogate from ``\\ud800``)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode text (a lone surrogate?)") from None
+    return value
+
+
+ItemId = Annotated[str, StringConstraints(min_length=3, max_length=300), AfterValidator(_utf8)]
+PartyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Instant = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_utf8)]
+ReportKind = Literal["loss", "compromise", "suspected_loss", "suspected_compromise", "findings"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConsentRequestIn(_Strict):
+    item: ItemId = Field(description="The item id (STIX-ID/VERSION) held at this node.")
+    recipient: PartyCode = Field(description="The party to pass it to, e.g. JPN.")
+
+
+class GrantIn(_Strict):
+    expires_at: Instant | None = Field(
+        None, description="When the consent ends (ISO 8601 with a UTC offset); none: no end."
+    )
+
+
+class RefuseIn(_Strict):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_utf8)]
+
+
+class ReportIn(_Strict):
+    item: ItemId
+    kind: ReportKind
+    detail: Annotated[str, StringConstraints(min_length=1, max_length=3000), AfterValidator(_utf8)]
+
+
+class NoticeIn(_Strict):
+    item: ItemId
+    classification: Annotated[
+        str, StringConstraints(min_length=1, max_length=64), AfterValidator(_utf8)
+    ] = Field(description="A level of the originator's policy, by id or native name.")
+
+
+class Delivery(BaseModel):
+    state: Literal["queued", "delivered", "rejected"]
+    at: str
+    detail: str | None = None
+    answer: dict[str, str] | None = None
+
+
+class Acknowledgement(BaseModel):
+    at: str
+    by: str
+
+
+class ConsentRequestOut(BaseModel):
+    id: str
+    item: str
+    originator: str
+    holder: str
+    recipient: str
+    requested_at: str
+    status: Literal["pending", "granted", "refused"]
+    answered_at: str | None
+    expires_at: str | None
+    reason: str | None
+    requested_by: str | None = None
+    answered_by: str | None = None
+    release: str | None = Field(None, description="At the holder: the onward release.")
+    received_at: str | None = Field(None, description="At the originator: when it arrived.")
+    holder_known: bool | None = Field(
+        None, description="At the originator: whether its copy shows the requester holds it."
+    )
+    delivery: Delivery | None = None
+
+
+class ReportOut(BaseModel):
+    id: str
+    item: str
+    originator: str
+    reporter: str
+    kind: ReportKind
+    detail: str
+    reported_at: str
+    acknowledgement: Acknowledgement | None
+    reported_by: str | None = None
+    received_at: str | None = None
+    delivery: Delivery | None = None
+
+
+class ReportsOut(BaseModel):
+    sent: list[ReportOut]
+    received: list[ReportOut]
+
+
+class NoticeOut(BaseModel):
+    item: str
+    classification: str
+    at: str
+    notified: list[str]
+
+
+class RuleOut(BaseModel):
+    rule: int
+    name: str
+    holds: bool
+    detail: str
+
+
+class AgreementCheckOut(BaseModel):
+    agreement: str
+    allows: bool
+    rules: list[RuleOut]
+
+
+class WhyNotOut(BaseModel):
+    decision: Literal["allow", "deny"]
+    item: str
+    holder: str
+    recipient: str
+    at: str
+    agreements: list[str]
+    equivalent: str | None
+    recipient_marking: dict[str, str] | None
+    reasons: list[str]
+    already_holds: bool
+    rules: list[AgreementCheckOut]
+
+
+class AgreementOut(BaseModel):
+    id: str
+    parties: list[str]
+    state: str
+    notice: dict[str, Any] | None
+    next_anniversary: str | None
+    notice_deadline: str | None
+    ends: str | None
+
+
+class TimelineEntryOut(BaseModel):
+    at: str
+    agreement: str
+    kind: str
+    text: str
+    source: str
+    anniversary: str | None
+
+
+class TimelineOut(BaseModel):
+    scenario: str
+    until: str
+    entries: list[TimelineEntryOut]
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Authentication required"},
+    403: {"description": "Not allowed (e.g. not an admin)"},
+    404: {"description": "Not found, or not visible to this user"},
+    409: {"description": "Conflicts with the stored state"},
+    422: {"description": "Bad input"},
+}
+
+
+def _ok(model: type[BaseModel] | Any, status: int = 200) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": model, "description": "OK"}, **_ERRORS}
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return json_response(body, status=status, media_type=JSON_MEDIA_TYPE)
+
+
+def _instant(text: str | None, where: str) -> datetime | None:
+    return None if text is None else parse_instant(text, where)
+
+
+def build_native_router(node: Node) -> APIRouter:
+    router = APIRouter(prefix=PREFIX, tags=["native API"])
+    config = node.config
+
+    def wake(request: Request) -> None:
+        waker = getattr(request.app.state, "wake_messenger", None)
+        if callable(waker):
+            waker()
+
+    @router.get(
+        "/agreements",
+        summary="Every agreement's state at an instant",
+        responses=_ok(list[AgreementOut]),
+    )
+    async def agreements(
+        request: Request,
+        at: Annotated[
+            Instant | None, Query(description="ISO 8601 with offset; default now")
+        ] = None,
+    ) -> Response:
+        authenticate(request, config)
+        instant = _instant(at, "at") or node.clock.now()
+        return _json([status_at(a, instant).to_json() for a in node.scenario.agreements])
+
+    @router.get(
+        "/timeline",
+        summary="Every event and state change of the scenario, in order",
+        responses=_ok(TimelineOut),
+    )
+    async def scenario_timeline(
+        request: Request,
+        until: Annotated[
+            Instant | None, Query(description="Up to this instant; default a year from now")
+        ] = None,
+    ) -> Response:
+        authenticate(request, config)
+        limit = _instant(until, "until") or node.clock.now() + timedelta(days=366)
+        entries = timeline(node.scenario, until=limit)
+        return _json(
+            {
+                "scenario": node.scenario.name,
+                "until": format_instant(limit),
+                "entries": [e.to_json() for e in entries],
+            }
+        )
+
+    @router.get(
+        "/why-not",
+        summary="The decision of this node releasing an item to a party, with each rule's result",
+        responses=_ok(WhyNotOut),
+    )
+    async def why_not_route(
+        request: Request,
+        item: Annotated[ItemId, Query(description="The item id (STIX-ID/VERSION)")],
+        party: Annotated[PartyCode, Query(description="The would-be recipient, e.g. JPN")],
+        at: Annotated[
+            Instant | None, Query(description="ISO 8601 with offset; default now")
+        ] = None,
+    ) -> Response:
+        user = authenticate(request, config)
+        return _json(why_not(node, user, item, party, _instant(at, "at")))
+
+    @router.get(
+        "/items/{item_id:path}",
+        summary="An item held here, verified: markings, releases, consents, notices",
+    )
+    async def item(
+        request: Request,
+        item_id: Annotated[str, Path(max_length=300, description="STIX-ID/VERSION")],
+    ) -> Response:
+        user = authenticate(request, config)
+        return _json(item_details(node, user, item_id))
+
+    @router.get(
+        "/consent-requests",
+        summary="Consent requests: sent by this node (outbox) or to it (inbox); admins only",
+        responses=_ok(list[ConsentRequestOut]),
+    )
+    async def list_requests(
+        request: Request,
+        box: Annotated[Literal["inbox", "outbox"], Query()] = "outbox",
+    ) -> Response:
+        user = authenticate(request, config)
+        return _json(consents.requests(node, user, box))
+
+    @router.post(
+        "/consent-requests",
+        summary="Ask the originator's consent to pass an item on (admins only)",
+        status_code=201,
+        responses=_ok(ConsentRequestOut, 201),
+    )
+    async def create_request(request: Request, body: ConsentRequestIn) -> Response:
+        user = authenticate(request, config)
+        doc = consents.request_consent(node, user, body.item, body.recipient)
+        wake(request)
+        return _json(doc, 201)
+
+    @router.get(
+        "/consent-requests/{request_id}",
+        summary="One consent request (admins only)",
+        responses=_ok(ConsentRequestOut),
+    )
+    async def read_request(
+        request: Request, request_id: Annotated[str, Path(max_length=64)]
+    ) -> Response:
+        user = authenticate(request, config)
+        return _json(consents.request(node, user, request_id))
+
+    @router.post(
+        "/consent-requests/{request_id}/grant",
+        summary="Grant a consent request (the originator's admins)",
+        responses=_ok(ConsentRequestOut),
+    )
+    async def grant(
+        request: Request,
+        request_id: Annotated[str, Path(max_length=64)],
+        body: GrantIn | None = None,
+    ) -> Response:
+        user = authenticate(request, config)
+        expires = None if body is None else _instant(body.expires_at, "expires_at")
+        doc = consents.grant(node, user, request_id, expires)
+        wake(request)
+        return _json(doc)
+
+    @router.post(
+        "/consent-requests/{request_id}/refuse",
+        summary="Refuse a consent request, with a reason (the originator's admins)",
+        responses=_ok(ConsentRequestOut),
+    )
+    async def refuse(
+        request: Request, request_id: Annotated[str, Path(max_length=64)], body: RefuseIn
+    ) -> Response:
+        user = authenticate(request, config)
+        doc = consents.refuse(node, user, request_id, body.reason)
+        wake(request)
+        return _json(doc)
+
+    @router.get(
+        "/reports",
+        summary="Loss or compromise reports sent and received, about items the user may see",
+        responses=_ok(ReportsOut),
+    )
+    async def list_reports(request: Request) -> Response:
+        user = authenticate(request, config)
+        return _json(reports.reports(node, user))
+
+    @router.post(
+        "/reports",
+        summary="Report the loss or compromise of another party's item to its originator",
+        status_code=201,
+        responses=_ok(ReportOut, 201),
+    )
+    async def create_report(request: Request, body: ReportIn) -> Response:
+        user = authenticate(request, config)
+        doc = reports.report(node, user, body.item, body.kind, body.detail)
+        wake(request)
+        return _json(doc, 201)
+
+    @router.post(
+        "/notices",
+        summary="Change the classification of an item this party originated (admins only)",
+        responses=_ok(NoticeOut),
+    )
+    async def create_notice(request: Request, body: NoticeIn) -> Response:
+        user = authenticate(request, config)
+        doc = notices.reclassify(node, user, body.item, body.classification)
+        request.app.state.notify()
+        wake(request)
+        return _json(doc)
+
+    return router

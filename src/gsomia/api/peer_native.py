@@ -1,0 +1,184 @@
+"""The peer protocol of the native API: consent requests and answers, loss reports and
+classification notices between nodes, each request signed with the sending node's key — and
+the messenger that sends them from the outbox of peer messages, with retries and backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import Response
+
+from gsomia.api.http import JSON_MEDIA_TYPE, HttpError, json_response, read_body
+from gsomia.api.peer import WALL
+from gsomia.errors import GsomiaError
+from gsomia.node import consents, federation, messages, notices, reports
+from gsomia.node.service import Node
+from gsomia.store.sqlite_node import MessageRow
+
+log = logging.getLogger("gsomia.peer")
+
+MAX_MESSAGE_BYTES = 256 * 1024
+MAX_NOTICE_BYTES = 64 * 1024 * 1024
+RETRY_NOT_FOUND = 8  # a notice may arrive before the release it concerns: retry 404 a while
+IDLE_SECONDS = 0.5
+
+Handler = Callable[[Node, str, bytes, datetime], dict[str, Any]]
+
+_SIGNED = {
+    "description": "Signed by the sending node (X-Gsomia-Party, -Key, -Timestamp, -Signature)"
+}
+
+
+def build_peer_native_router(node: Node) -> APIRouter:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            messenger = Messenger(node, client)
+            app.state.wake_messenger = messenger.wake.set
+            messenger.start()
+            try:
+                yield
+            finally:
+                await messenger.stop()
+
+    router = APIRouter(tags=["peer protocol"], lifespan=lifespan)
+
+    async def signed(request: Request, limit: int) -> tuple[str, bytes, datetime]:
+        body = await read_body(request, limit)
+        now = node.clock.now()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            sender = federation.verify_request(node, headers, body, WALL.now())
+        except GsomiaError as exc:
+            log.warning("refused peer request: %s", exc)
+            raise HttpError(401, "unauthorized", str(exc)) from None
+        return sender, body, now
+
+    def route(path: str, summary: str, handler: Handler, limit: int, *, releases: bool) -> None:
+        async def endpoint(request: Request) -> Response:
+            sender, body, now = await signed(request, limit)
+            answer = handler(node, sender, body, now)
+            if releases:
+                request.app.state.notify()
+            waker = getattr(request.app.state, "wake_messenger", None)
+            if callable(waker):
+                waker()
+            return json_response(answer, media_type=JSON_MEDIA_TYPE)
+
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=["POST"],
+            summary=summary,
+            name=path.rsplit("/", 1)[-1],
+            responses={200: _SIGNED},
+        )
+
+    route(
+        messages.CONSENT_REQUEST_PATH,
+        "Receive a holder's request for consent (at the originator's node)",
+        consents.receive_request,
+        MAX_MESSAGE_BYTES,
+        releases=False,
+    )
+    route(
+        messages.CONSENT_ANSWER_PATH,
+        "Receive the originator's answer to a consent request; a grant releases the item",
+        consents.receive_answer,
+        MAX_MESSAGE_BYTES,
+        releases=True,
+    )
+    route(
+        messages.REPORT_PATH,
+        "Receive a loss or compromise report about an item originated here; acknowledge it",
+        reports.receive,
+        MAX_MESSAGE_BYTES,
+        releases=False,
+    )
+    route(
+        messages.NOTICE_PATH,
+        "Receive the originator's classification change notice for an item held here",
+        notices.receive,
+        MAX_NOTICE_BYTES,
+        releases=True,
+    )
+    return router
+
+
+class Messenger:
+    """Sends due peer messages, signed; records delivery, permanent refusal, or retries."""
+
+    def __init__(self, node: Node, client: httpx.AsyncClient) -> None:
+        self.node = node
+        self.client = client
+        self.wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._urls = {p.party: p.url for p in node.config.peers}
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="gsomia-messenger")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                busy = await self.send_once()
+            except GsomiaError as exc:
+                log.warning("messenger: %s", exc)
+                busy = False
+            if not busy:
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=IDLE_SECONDS)
+
+    async def send_once(self) -> bool:
+        node = self.node
+        rows = messages.due(node, node.clock.now().timestamp())
+        for row in rows:
+            await self._send(row)
+        return bool(rows)
+
+    async def _send(self, row: MessageRow) -> None:
+        node = self.node
+        url = self._urls.get(row.recipient)
+        if url is None:
+            messages.rejected(node, row, f"no peer {row.recipient} configured", node.clock.now())
+            return
+        headers = federation.sign_request(node, row.recipient, row.body, WALL.now())
+        headers["Content-Type"] = JSON_MEDIA_TYPE
+        try:
+            response = await self.client.post(url + row.path, content=row.body, headers=headers)
+        except httpx.HTTPError as exc:
+            messages.retry(node, row, f"{type(exc).__name__}: {exc}", node.clock.now().timestamp())
+            return
+        status = response.status_code
+        if status == 200:
+            try:
+                answer: object = response.json()
+            except ValueError:
+                answer = {}
+            messages.delivered(node, row, answer, node.clock.now())
+            return
+        detail = f"HTTP {status}: {response.text[:300]}"
+        permanent = status in messages.PERMANENT_STATUSES and not (
+            status == 404 and row.attempts < RETRY_NOT_FOUND
+        )
+        if permanent:
+            log.warning("peer %s refused a message: %s", row.recipient, detail)
+            messages.rejected(node, row, detail, node.clock.now())
+        else:
+            messages.retry(node, row, detail, node.clock.now().timestamp())

@@ -1,0 +1,65 @@
+"""``gsomia demo``: the three nodes and the replay, as a person runs them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from gsomia.errors import BadInput
+
+DEFAULT_SPEED = 500_000.0  # a decade in about twelve minutes
+
+
+def cmd_demo(
+    scenario_ref: str = typer.Option(
+        "historical", "--scenario", help="historical, lapse-2019 or a TOML file."
+    ),
+    data: Path = typer.Option(Path("demo-data"), "--data", help="Where the demo keeps its state."),
+    port_base: int = typer.Option(8701, "--port-base", help="KOR, JPN, USA listen on N, N+1, N+2."),
+    speed: float = typer.Option(
+        DEFAULT_SPEED, "--speed", help="Simulated seconds per real second."
+    ),
+    no_replay: bool = typer.Option(False, "--no-replay", help="Start the nodes only (real clock)."),
+) -> None:
+    """Start KOR, JPN and USA nodes on 127.0.0.1 and replay the CNS launches through them."""
+    import signal
+
+    from gsomia.cli import demo
+    from gsomia.scenarios import load_scenario
+
+    def on_term(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    if not 1024 <= port_base <= 65533:
+        raise BadInput("--port-base: expected a port between 1024 and 65533")
+    if not speed > 0:
+        raise BadInput("--speed: expected a positive number")
+    nodes = demo.prepare(data, scenario_ref, port_base)
+    launches = () if no_replay else demo.remaining_launches(data)
+    sim = None if no_replay else demo.simulated_clock(launches, speed)
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+
+    with demo.running(nodes, data, sim):
+        say(f"gsomia demo: scenario {scenario_ref}; state and credentials in {data}/demo.json")
+        for party, node in nodes.items():
+            say(f"  {party}: TAXII {node.url}/taxii2/  user analyst  token {node.analyst}")
+        try:
+            if launches and sim is not None:
+                first = launches[0].instant.date()
+                say(f"replaying {len(launches)} launches from {first} at {speed:g}x speed")
+                demo.replay_launches(nodes, launches, sim, data, say, load_scenario(scenario_ref))
+                say("replay complete")
+            say("nodes running; Ctrl-C stops them")
+            demo.wait_while_running(nodes)
+            raise BadInput(f"a node stopped; see its log in {data}")
+        except KeyboardInterrupt:
+            print("stopping the nodes", file=sys.stderr)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(cmd_demo)

@@ -1,0 +1,94 @@
+"""Running a party's node: ``gsomia serve``, ``gsomia node init``, ``gsomia node token``."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+
+import typer
+
+from gsomia.cli._common import JSON_OPTION, emit_json
+from gsomia.errors import BadInput
+
+node_app = typer.Typer(help="Set up a party's node.", no_args_is_help=True)
+
+
+def new_token() -> str:
+    return "gsomia_" + secrets.token_urlsafe(32)
+
+
+def cmd_serve(
+    config_path: Path = typer.Option(..., "--config", help="The node's TOML configuration."),
+    key_file: Path | None = typer.Option(None, "--key-file", help="Key file protecting the keys."),
+    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+    sim_start: str | None = typer.Option(
+        None, "--sim-start", help="Replay: the simulated instant at --sim-wall.", hidden=True
+    ),
+    sim_wall: str | None = typer.Option(
+        None, "--sim-wall", help="Replay: wall instant.", hidden=True
+    ),
+    sim_speed: float = typer.Option(1.0, "--sim-speed", help="Replay: clock speed.", hidden=True),
+) -> None:
+    """Run the node: TAXII 2.1 for its users, until Ctrl-C."""
+    import uvicorn
+
+    from gsomia.api.app import create_app
+    from gsomia.api.boot import load_config, open_node
+    from gsomia.clock import Clock, ScaledClock, SystemClock
+    from gsomia.domain.instants import parse_instant
+
+    clock: Clock = SystemClock()
+    if sim_start is not None or sim_wall is not None:
+        if sim_start is None or sim_wall is None or not sim_speed > 0:
+            raise BadInput("--sim-start, --sim-wall and a positive --sim-speed go together")
+        clock = ScaledClock(
+            parse_instant(sim_start, "--sim-start"),
+            parse_instant(sim_wall, "--sim-wall"),
+            sim_speed,
+        )
+    config = load_config(config_path)
+    node = open_node(config, key_file=key_file, clock=clock)
+    if log_level not in ("critical", "error", "warning", "info", "debug"):
+        raise BadInput(f"--log-level: unknown level {log_level!r}")
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(node),
+            host=config.host,
+            port=config.port,
+            log_level=log_level,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
+    )
+    print(
+        f"gsomia node {config.party} on http://{config.host}:{config.port}/taxii2/ "
+        f"(scenario {node.scenario.name})",
+        file=sys.stderr,
+    )
+    try:
+        server.run()
+    finally:
+        node.store.close()
+
+
+def cmd_token(
+    name: str = typer.Option(..., "--name", help="The user's name."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Make a new API token and print it with the line to put in node.toml (shown once)."""
+    from gsomia.node.config import token_digest
+
+    token = new_token()
+    digest = token_digest(token)
+    if as_json:
+        emit_json({"name": name, "token": token, "token_sha256": digest})
+        return
+    print(f"token for {name} (shown once; give it to the user): {token}")
+    print(f'in node.toml, under [[users]] name = "{name}": token_sha256 = "{digest}"')
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(cmd_serve)
+    node_app.command("token")(cmd_token)
+    app.add_typer(node_app, name="node")

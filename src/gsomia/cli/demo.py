@@ -1,0 +1,392 @@
+"""``gsomia demo``: three party nodes on loopback and a decade of launches replayed through them.
+
+The demo writes everything under its data directory: each party's keys (protected by a key file
+made for the demo, or by ``GSOMIA_PASSPHRASE`` when set), node.toml, the nodes' stores and logs,
+and ``demo.json`` with an analyst's and an admin's credentials per node. The launches of the CNS
+database since TISA (29 December 2014) are published as STIX reports by KOR and JPN, each at its
+launch instant on a simulated clock that all three nodes share; the nodes decide at that
+simulated instant. Running it again resumes after the last launch it published.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from gsomia.clock import ScaledClock, SystemClock
+from gsomia.data.launches import LaunchEvent, load_launches
+from gsomia.domain.consents import Consent
+from gsomia.domain.instants import format_instant
+from gsomia.domain.release import decide
+from gsomia.domain.replay import REPLAY_START, report_label
+from gsomia.domain.scenario import Scenario
+from gsomia.errors import BadInput
+from gsomia.node.config import token_digest
+from gsomia.node.service import collection_id
+from gsomia.node.stix import (
+    GSOMIA_NAMESPACE,
+    extension_definition,
+    format_timestamp,
+    label_marking,
+)
+from gsomia.scenarios import load_scenario
+from gsomia.seal.keys import KeyRing, create_key_file, init_keys, keystore_path
+
+PARTIES = ("KOR", "JPN", "USA")
+TAXII = "application/taxii+json;version=2.1"
+EARTH_RADIUS_KM = 6371.0
+
+
+@dataclass
+class DemoNode:
+    party: str
+    port: int
+    home: Path
+    config: Path
+    key_file: Path | None
+    analyst: str
+    admin: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "discovery": f"{self.url}/taxii2/",
+            "api_root": f"{self.url}/api/",
+            "user": "analyst",
+            "token": self.analyst,
+            "admin": {"user": "admin", "token": self.admin},
+        }
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def prepare(data: Path, scenario_ref: str, port_base: int) -> dict[str, DemoNode]:
+    """Keys, exported public keys, node.toml and credentials for each party (kept on resume)."""
+    load_scenario(scenario_ref)  # a bad scenario fails here, before anything is written
+    data.mkdir(parents=True, exist_ok=True)
+    state_path = data / "demo.json"
+    state: dict[str, Any] = orjson.loads(state_path.read_bytes()) if state_path.exists() else {}
+    tokens = state.get("tokens", {})
+    passphrase = os.environ.get("GSOMIA_PASSPHRASE")
+    nodes: dict[str, DemoNode] = {}
+    for i, party in enumerate(PARTIES):
+        home = data / party
+        key_file = None if passphrase else data / f"{party}.key"
+        if not keystore_path(home).exists():
+            if key_file is not None and not key_file.exists():
+                create_key_file(key_file)
+            init_keys(
+                home,
+                party,
+                passphrase=passphrase.encode() if passphrase else None,
+                key_file=key_file,
+            )
+        ring = KeyRing.load(
+            home, passphrase=passphrase.encode() if passphrase else None, key_file=key_file
+        )
+        _write_private(data / f"{party}.pub.json", orjson.dumps(ring.export_document()))
+        creds = tokens.get(party) or {
+            "analyst": "gsomia_" + secrets.token_urlsafe(24),
+            "admin": "gsomia_" + secrets.token_urlsafe(24),
+        }
+        tokens[party] = creds
+        nodes[party] = DemoNode(
+            party,
+            port_base + i,
+            home,
+            data / f"{party}.toml",
+            key_file,
+            creds["analyst"],
+            creds["admin"],
+        )
+    top = {"KOR": "I", "JPN": "KIMITSU", "USA": "TOP_SECRET"}
+    for party, node in nodes.items():
+        lines = [
+            f'party = "{party}"',
+            f'listen = "127.0.0.1:{node.port}"',
+            f'data_dir = "{party}"',
+            f"scenario = {orjson.dumps(scenario_ref).decode()}",
+            f'title = "gsomia demo node {party}"',
+        ]
+        for other, peer in nodes.items():
+            if other != party:
+                lines += [
+                    "[[peers]]",
+                    f'party = "{other}"',
+                    f'url = "{peer.url}"',
+                    f'keys = "{other}.pub.json"',
+                ]
+        for name, role in (("analyst", "analyst"), ("admin", "admin")):
+            token = node.analyst if name == "analyst" else node.admin
+            lines += [
+                "[[users]]",
+                f'name = "{name}"',
+                f'token_sha256 = "{token_digest(token)}"',
+                f'clearance = "{top[party]}"',
+                'need_to_know = ["dprk"]',
+                f'role = "{role}"',
+            ]
+        node.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    state["tokens"] = tokens
+    state["nodes"] = {p: n.describe() for p, n in nodes.items()}
+    state["scenario"] = scenario_ref
+    _write_private(state_path, orjson.dumps(state, option=orjson.OPT_INDENT_2))
+    return nodes
+
+
+def start_nodes(nodes: dict[str, DemoNode], data: Path, sim: ScaledClock | None) -> None:
+    exe = Path(sys.executable).with_name("gsomia")
+    for node in nodes.values():
+        args = [str(exe), "serve", "--config", str(node.config)]
+        if node.key_file is not None:
+            args += ["--key-file", str(node.key_file)]
+        if sim is not None:
+            args += [
+                "--sim-start",
+                format_instant(sim.sim_start),
+                "--sim-wall",
+                format_instant(sim.wall_start),
+                "--sim-speed",
+                repr(sim.speed),
+            ]
+        with (data / f"{node.party}.log").open("ab") as out:
+            node.proc = subprocess.Popen(args, stdout=out, stderr=out, start_new_session=True)
+    deadline = time.monotonic() + 60
+    for node in nodes.values():
+        while True:
+            if node.proc is not None and node.proc.poll() is not None:
+                tail = (data / f"{node.party}.log").read_text(errors="replace")[-800:]
+                raise BadInput(f"node {node.party} did not start: {tail.strip()}")
+            try:
+                httpx.get(f"{node.url}/taxii2/", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise BadInput(f"node {node.party} did not answer on {node.url}") from None
+                time.sleep(0.1)
+
+
+def stop_nodes(nodes: dict[str, DemoNode]) -> None:
+    for node in nodes.values():
+        if node.proc is not None and node.proc.poll() is None:
+            node.proc.send_signal(signal.SIGTERM)
+    for node in nodes.values():
+        if node.proc is not None:
+            try:
+                node.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                node.proc.kill()
+                node.proc.wait(5)
+
+
+def impact_point(
+    lat: float, lon: float, bearing_deg: float, distance_km: float
+) -> tuple[float, float]:
+    """The point ``distance_km`` from (lat, lon) along ``bearing_deg`` on a sphere."""
+    d = distance_km / EARTH_RADIUS_KM
+    b = math.radians(bearing_deg)
+    p1, l1 = math.radians(lat), math.radians(lon)
+    p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(b))
+    l2 = l1 + math.atan2(
+        math.sin(b) * math.sin(d) * math.cos(p1), math.cos(d) - math.sin(p1) * math.sin(p2)
+    )
+    return round(math.degrees(p2), 4), round((math.degrees(l2) + 540) % 360 - 180, 4)
+
+
+def launch_report(launch: LaunchEvent, originator: str) -> dict[str, Any]:
+    """The STIX envelope a detecting party publishes for a launch, with its gsomia label."""
+    label = report_label(launch.id, originator, launch.instant)
+    created = format_timestamp(launch.instant)
+    marking = label_marking(
+        policy={"KOR": "KR-MND-CMI", "JPN": "JP-MOD-CMI"}[originator],
+        originator=originator,
+        classification=label.classification,
+        releasable_to=label.releasable_to,
+        topics=label.topics,
+        created=created,
+    )
+    launch_info: dict[str, Any] = {
+        "missile": launch.missile_name,
+        "missile_type": launch.missile_type,
+        "count": launch.count,
+        "facility": launch.facility_name,
+        "launch_point": [launch.lat, launch.lon],
+        "bearing_deg": launch.bearing_deg,
+        "apogee_km": launch.apogee_km,
+        "distance_km": launch.distance_km,
+        "outcomes": list(launch.outcomes),
+        "time_known": launch.time_known,
+        "source": "CNS North Korea Missile Test Database (James Martin CNS / NTI)",
+    }
+    if launch.distance_km:
+        launch_info["predicted_impact"] = list(
+            impact_point(launch.lat, launch.lon, launch.bearing_deg, launch.distance_km)
+        )
+    report = {
+        "type": "report",
+        "spec_version": "2.1",
+        "id": "report--" + str(uuid.uuid5(GSOMIA_NAMESPACE, f"{launch.id}/{originator}")),
+        "created": created,
+        "modified": created,
+        "name": f"{originator}: {launch.missile_name} launch from {launch.facility_name}",
+        "description": launch.description[:2000] or f"{launch.missile_name} launch",
+        "published": created,
+        "report_types": ["threat-report"],
+        "object_refs": ["identity--" + str(uuid.uuid5(GSOMIA_NAMESPACE, f"party/{originator}"))],
+        "labels": ["dprk-missile-launch"],
+        "x_gsomia_launch": launch_info,
+        "object_marking_refs": [marking["id"]],
+    }
+    return {"objects": [extension_definition(), marking, report]}
+
+
+def replay_launches(
+    nodes: dict[str, DemoNode],
+    launches: tuple[LaunchEvent, ...],
+    sim: ScaledClock,
+    data: Path,
+    say: Callable[[str], None],
+    scenario: Scenario,
+) -> None:
+    """Publish each launch's reports at its instant; where a report can reach the other
+    detecting party only through USA without a standing consent, play the admins: USA's asks
+    the originator's consent and the originator's grants it (shown as such)."""
+    progress = data / "replay-progress.json"
+    with httpx.Client(timeout=30) as client:
+        for n, launch in enumerate(launches):
+            wait = (launch.instant - sim.now()).total_seconds() / sim.speed
+            if wait > 0:
+                time.sleep(wait)
+            routed: list[str] = []
+            for originator in ("KOR", "JPN"):
+                node = nodes[originator]
+                envelope = launch_report(launch, originator)
+                cid = collection_id(originator, originator)
+                r = client.post(
+                    f"{node.url}/api/collections/{cid}/objects/",
+                    headers={"Accept": TAXII, "Content-Type": TAXII},
+                    auth=("analyst", node.analyst),
+                    content=orjson.dumps(envelope),
+                )
+                if r.status_code != 202:
+                    raise BadInput(
+                        f"node {originator} refused the report of {launch.id}: "
+                        f"{r.status_code} {r.text[:300]}"
+                    )
+                third = "JPN" if originator == "KOR" else "KOR"
+                if _needs_consent(scenario, launch, originator, third):
+                    report = envelope["objects"][2]
+                    item = f"{report['id']}/{report['modified']}"
+                    if _consent_through_usa(client, nodes, item, originator, third):
+                        routed.append(f"{originator}→USA→{third} with {originator}'s consent")
+            _write_private(
+                progress, orjson.dumps({"done": launch.id, "at": format_instant(launch.instant)})
+            )
+            at = format_instant(launch.instant)
+            extra = f"  ({'; '.join(routed)})" if routed else ""
+            what = f"{launch.missile_name} from {launch.facility_name}"
+            say(f"{n + 1}/{len(launches)}  {at}  {what}{extra}")
+
+
+def _needs_consent(scenario: Scenario, launch: LaunchEvent, originator: str, third: str) -> bool:
+    label = report_label(launch.id, originator, launch.instant)
+    at = launch.instant
+    if decide(scenario, label, holder=originator, recipient=third, at=at).allowed:
+        return False
+    if scenario.standing_consent(label.topics, among=(originator, "USA", third), at=at):
+        return False  # USA relays it on the standing consent by itself
+    assumed = Consent(label.id, originator, third, granted_at=at)
+    return decide(scenario, label, holder="USA", recipient=third, at=at, consents=[assumed]).allowed
+
+
+def _consent_through_usa(
+    client: httpx.Client, nodes: dict[str, DemoNode], item: str, originator: str, third: str
+) -> bool:
+    usa, origin = nodes["USA"], nodes[originator]
+    deadline = time.monotonic() + 10
+    while (
+        client.get(f"{usa.url}/native/v1/items/{item}", auth=("admin", usa.admin)).status_code
+        != 200
+    ):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    r = client.post(
+        f"{usa.url}/native/v1/consent-requests",
+        json={"item": item, "recipient": third},
+        auth=("admin", usa.admin),
+    )
+    if r.status_code != 201:
+        return False
+    request_id = r.json()["id"]
+    while time.monotonic() < deadline:
+        inbox = client.get(
+            f"{origin.url}/native/v1/consent-requests",
+            params={"box": "inbox"},
+            auth=("admin", origin.admin),
+        ).json()
+        if any(q.get("id") == request_id for q in inbox):
+            granted = client.post(
+                f"{origin.url}/native/v1/consent-requests/{request_id}/grant",
+                json={},
+                auth=("admin", origin.admin),
+            )
+            return granted.status_code == 200
+        time.sleep(0.05)
+    return False
+
+
+def remaining_launches(data: Path) -> tuple[LaunchEvent, ...]:
+    launches = tuple(
+        e for e in load_launches(since=REPLAY_START.date()) if e.instant >= REPLAY_START
+    )
+    progress = data / "replay-progress.json"
+    if not progress.exists():
+        return launches
+    done = orjson.loads(progress.read_bytes()).get("done")
+    ids = [e.id for e in launches]
+    return launches[ids.index(done) + 1 :] if done in ids else launches
+
+
+def simulated_clock(launches: tuple[LaunchEvent, ...], speed: float) -> ScaledClock:
+    wall = SystemClock().now()
+    start = (launches[0].instant if launches else wall) - timedelta(seconds=speed * 2)
+    return ScaledClock(start, wall, speed)
+
+
+def wait_while_running(nodes: dict[str, DemoNode]) -> None:
+    while all(n.proc is not None and n.proc.poll() is None for n in nodes.values()):
+        time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def running(nodes: dict[str, DemoNode], data: Path, sim: ScaledClock | None) -> Any:
+    start_nodes(nodes, data, sim)
+    try:
+        yield nodes
+    finally:
+        stop_nodes(nodes)

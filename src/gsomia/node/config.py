@@ -1,0 +1,185 @@
+"""A node's configuration (``node.toml``): who it is, where it listens, its peers and users.
+
+Every error names the file, the key and what is wrong. Tokens are never in the file: users are
+listed with the SHA-256 of their token (``token_sha256``); ``gsomia node token`` makes one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gsomia.domain.access import Clearance, Role, parse_role
+from gsomia.domain.scenario import Scenario
+from gsomia.domain.topics import parse_topic
+from gsomia.errors import BadInput
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_USER = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+DEFAULT_MAX_CONTENT = 10 * 1024 * 1024
+DEFAULT_COSIGN_INTERVAL = 30.0  # seconds between checkpoints and rounds of co-signing
+DEFAULT_EVENT_HEARTBEAT = 15.0  # seconds between heartbeats on an event stream
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    token_sha256: str
+    clearance: Clearance
+
+    @property
+    def role(self) -> Role:
+        return self.clearance.role
+
+    def token_matches(self, token: str) -> bool:
+        return hmac.compare_digest(token_digest(token), self.token_sha256)
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    party: str
+    url: str
+    keys: Path  # the peer's exported public keys (``gsomia keys export``)
+    token: str | None = None  # not used for peers: they authenticate by signature
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    source: Path
+    party: str
+    host: str
+    port: int
+    data_dir: Path
+    scenario: str
+    title: str
+    peers: tuple[Peer, ...]
+    users: tuple[User, ...]
+    max_content_length: int = DEFAULT_MAX_CONTENT
+    cosign_interval: float = DEFAULT_COSIGN_INTERVAL  # 0 turns the schedule off
+    event_heartbeat: float = DEFAULT_EVENT_HEARTBEAT
+
+    def user_by_token(self, name: str | None, token: str) -> User | None:
+        """The user with this token (and name, for HTTP Basic); None if there is none."""
+        found = None
+        for user in self.users:
+            # compare every digest, so timing does not tell which user exists
+            if user.token_matches(token) and (name is None or hmac.compare_digest(name, user.name)):
+                found = user
+        return found
+
+
+def _req(table: dict[str, Any], key: str, where: str, kind: type) -> Any:
+    if key not in table:
+        raise BadInput(f"{where}: missing key '{key}'")
+    value = table[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise BadInput(f"{where}.{key}: expected {kind.__name__}")
+    return value
+
+
+def parse_config(document: dict[str, Any], source: Path, scenario: Scenario) -> NodeConfig:
+    """Build a NodeConfig from a decoded TOML document, checked against ``scenario``."""
+    where = str(source)
+    known = {
+        "party",
+        "listen",
+        "data_dir",
+        "scenario",
+        "title",
+        "peers",
+        "users",
+        "max_content_length",
+        "cosign_interval",
+        "event_heartbeat",
+    }
+    unknown = sorted(set(document) - known)
+    if unknown:
+        raise BadInput(f"{where}: unknown key(s) {', '.join(unknown)}")
+    party = _req(document, "party", where, str)
+    scenario.policy(party, where=f"{where}.party")
+    listen = _req(document, "listen", where, str)
+    host, _, port_text = listen.rpartition(":")
+    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise BadInput(f"{where}.listen: expected HOST:PORT, e.g. 127.0.0.1:8701")
+    data_dir = Path(_req(document, "data_dir", where, str))
+    if not data_dir.is_absolute():
+        data_dir = source.parent / data_dir
+    peers = []
+    for i, table in enumerate(document.get("peers", [])):
+        pw = f"{where}.peers[{i}]"
+        if not isinstance(table, dict):
+            raise BadInput(f"{pw}: expected a table")
+        peer_party = _req(table, "party", pw, str)
+        scenario.policy(peer_party, where=f"{pw}.party")
+        if peer_party == party:
+            raise BadInput(f"{pw}.party: a node is not its own peer")
+        url = _req(table, "url", pw, str)
+        if not url.startswith(("http://", "https://")):
+            raise BadInput(f"{pw}.url: expected an http(s) URL")
+        keys = Path(_req(table, "keys", pw, str))
+        peers.append(
+            Peer(peer_party, url.rstrip("/"), keys if keys.is_absolute() else source.parent / keys)
+        )
+    users = []
+    names: set[str] = set()
+    for i, table in enumerate(document.get("users", [])):
+        uw = f"{where}.users[{i}]"
+        if not isinstance(table, dict):
+            raise BadInput(f"{uw}: expected a table")
+        name = _req(table, "name", uw, str)
+        if not _USER.match(name):
+            raise BadInput(f"{uw}.name: letters, digits and _.@- only, at most 64")
+        if name in names:
+            raise BadInput(f"{uw}.name: user {name!r} is listed twice")
+        names.add(name)
+        digest = _req(table, "token_sha256", uw, str)
+        if not _HEX64.match(digest):
+            raise BadInput(f"{uw}.token_sha256: expected 64 lower-case hex digits")
+        role = parse_role(table.get("role", "analyst"), f"{uw}.role")
+        level = _req(table, "clearance", uw, str)
+        ntk_raw = table.get("need_to_know", [])
+        if not isinstance(ntk_raw, list):
+            raise BadInput(f"{uw}.need_to_know: expected a list of topics")
+        ntk = tuple(parse_topic(t, f"{uw}.need_to_know[{j}]") for j, t in enumerate(ntk_raw))
+        try:
+            clearance = Clearance.of(name, scenario.policy(party), level, ntk, role)
+        except BadInput as exc:
+            raise BadInput(f"{uw}.clearance: {exc}") from None
+        users.append(User(name, digest, clearance))
+    max_len = document.get("max_content_length", DEFAULT_MAX_CONTENT)
+    if not isinstance(max_len, int) or isinstance(max_len, bool) or max_len < 1024:
+        raise BadInput(f"{where}.max_content_length: expected a whole number of bytes ≥ 1024")
+    cosign_interval = _seconds(document, "cosign_interval", DEFAULT_COSIGN_INTERVAL, where)
+    event_heartbeat = _seconds(document, "event_heartbeat", DEFAULT_EVENT_HEARTBEAT, where)
+    if event_heartbeat == 0:
+        raise BadInput(f"{where}.event_heartbeat: expected a number of seconds above 0")
+    return NodeConfig(
+        source=source,
+        party=party,
+        host=host.strip("[]"),
+        port=int(port_text),
+        data_dir=data_dir,
+        scenario=str(document.get("scenario", "historical")),
+        title=str(document.get("title", f"gsomia node {party}")),
+        peers=tuple(peers),
+        users=tuple(users),
+        max_content_length=max_len,
+        cosign_interval=cosign_interval,
+        event_heartbeat=event_heartbeat,
+    )
+
+
+def _seconds(document: dict[str, Any], key: str, default: float, where: str) -> float:
+    """A number of seconds from 0 to a day (0 where it turns something off)."""
+    value = document.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 86400:
+        raise BadInput(f"{where}.{key}: expected a number of seconds from 0 to 86400")
+    return float(value)

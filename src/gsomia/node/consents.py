@@ -1,0 +1,364 @@
+"""Consents across nodes (DOMAIN.md §3 and §5 rule 7): no release to a third party without the
+originating party's prior written approval.
+
+The round trip: a holder's admin asks (``request_consent``) — the request is stored as pending
+in the holder's outbox of requests and travels, signed, to the originator's node
+(``receive_request``), whose admin sees it in its inbox and grants (``grant``: a consent signed
+by the originator, bound to the item's digest and the recipient) or refuses (``refuse``: a
+reason). The answer travels back (``receive_answer``); the holder verifies the consent against
+the item and its originator's keys, stores and logs it, and releases the item onward at once:
+the engine decides with the consent, the release record carrying the consent is appended to
+the sealed item, and the release goes through the federation outbox like any other.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from datetime import datetime
+from typing import Any
+
+from gsomia.domain.instants import format_instant, parse_instant
+from gsomia.domain.release import decide
+from gsomia.errors import (
+    BadInput,
+    Conflict,
+    Denied,
+    GsomiaError,
+    NotFound,
+    VerificationFailed,
+)
+from gsomia.node import messages
+from gsomia.node.config import User
+from gsomia.node.holdings import (
+    CONSENT_INBOX,
+    CONSENT_OUTBOX,
+    held,
+    require_admin,
+    split_item_id,
+    visible_item,
+)
+from gsomia.node.service import Node
+from gsomia.seal.service import grant_consent, release_item
+
+audit = logging.getLogger("gsomia.audit")
+
+PENDING, GRANTED, REFUSED = "pending", "granted", "refused"
+MAX_REASON = 2000
+
+
+def _party(node: Node, party: str, where: str) -> str:
+    node.scenario.policy(party, where=where)
+    return party
+
+
+def _consent_entry(node: Node, now: datetime, doc: dict[str, Any]) -> bytes:
+    fields = {
+        "item": doc["item"],
+        "originator": doc["originator"],
+        "holder": doc["holder"],
+        "recipient": doc["recipient"],
+    }
+    if doc.get("expires_at") is not None:
+        fields["expires"] = doc["expires_at"]
+    return node.entry("consent", now, fields)
+
+
+# ------------------------------------------------------------------ at the holder
+def request_consent(node: Node, user: User, item_id: str, recipient: str) -> dict[str, Any]:
+    """Ask the originator for consent to pass ``item_id`` to ``recipient`` (admins only)."""
+    require_admin(node, user, f"request consent for {item_id[:120]}")
+    item = visible_item(node, user, item_id, f"request consent for {item_id[:120]}")
+    originator = item.verified.label.originator
+    if originator == node.party:
+        raise BadInput(f"item: {node.party} originated {item_id}; it needs no one's consent")
+    _party(node, recipient, "recipient")
+    if recipient == node.party:
+        raise BadInput(f"recipient: {node.party} already holds {item_id}")
+    if recipient in item.verified.holders():
+        raise Conflict(f"recipient: {recipient} already holds {item_id}")
+    if recipient not in item.verified.label.releasable_to:
+        raise BadInput(
+            f"recipient: {item_id} is not releasable to {recipient} "
+            f"(releasable to {', '.join(item.verified.label.releasable_to) or 'no one'})"
+        )
+    with node.store.reading() as r:
+        asked = r.documents(CONSENT_OUTBOX, item_id)
+    for earlier in asked:
+        if earlier.body["recipient"] == recipient and earlier.body["status"] == PENDING:
+            raise Conflict(
+                f"recipient: consent for {item_id} to {recipient} is already requested "
+                f"(request {earlier.key}, pending)"
+            )
+    now = node.clock.now()
+    rid = messages.new_id()
+    doc: dict[str, Any] = {
+        "id": rid,
+        "item": item_id,
+        "originator": originator,
+        "holder": node.party,
+        "recipient": recipient,
+        "requested_at": format_instant(now),
+        "requested_by": user.name,
+        "status": PENDING,
+        "answered_at": None,
+        "expires_at": None,
+        "reason": None,
+        "release": None,
+        "delivery": {"state": "queued", "at": format_instant(now)},
+    }
+    with node.store.writing() as w:
+        w.put_document(CONSENT_OUTBOX, rid, item_id, doc, None)
+        messages.queue(
+            w,
+            recipient=originator,
+            path=messages.CONSENT_REQUEST_PATH,
+            body={
+                "id": rid,
+                "item": item_id,
+                "item_digest": item.verified.digest.hex(),
+                "recipient": recipient,
+                "requested_at": doc["requested_at"],
+            },
+            ref=(CONSENT_OUTBOX, rid),
+        )
+    return doc
+
+
+def receive_answer(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any]:
+    """The originator's answer to one of this node's requests; a grant releases the item."""
+    where = "consent answer"
+    msg = messages.parse_message(raw, where)
+    rid = messages.request_id(messages.text(msg, "request", where), f"{where}.request")
+    status = messages.text(msg, "status", where)
+    with node.store.reading() as r:
+        found = r.document(CONSENT_OUTBOX, rid)
+    if found is None:
+        raise NotFound(f"{where}: no consent request {rid} at {node.party}")
+    doc = dict(found.body)
+    if doc["originator"] != sender:
+        raise VerificationFailed(
+            f"{where}: {sender} answered a request addressed to {doc['originator']}"
+        )
+    if doc["status"] != PENDING:
+        return {"request": rid, "status": doc["status"], "result": "duplicate"}
+    answered_at = format_instant(
+        parse_instant(messages.text(msg, "answered_at", where), f"{where}.answered_at")
+    )
+    if status == REFUSED:
+        reason = messages.text(msg, "reason", where, limit=MAX_REASON)
+        doc.update(status=REFUSED, answered_at=answered_at, reason=reason)
+        with node.store.writing() as w:
+            w.put_document(CONSENT_OUTBOX, rid, found.item_id, doc, None)
+        audit.info("consent refused: party=%s request=%s item=%s", sender, rid, doc["item"])
+        return {"request": rid, "status": REFUSED, "result": "stored"}
+    if status != GRANTED:
+        raise BadInput(f"{where}.status: expected granted or refused, got {status[:40]!r}")
+    try:
+        consent = base64.b64decode(
+            messages.text(msg, "consent", where, limit=64_000), validate=True
+        )
+    except (binascii.Error, ValueError):
+        raise BadInput(f"{where}.consent: not base64") from None
+    item = held(node, found.item_id)
+    view = node.verifier.verify_consent(
+        consent, label=item.verified.label, digest=item.verified.digest
+    )
+    if view.recipient != doc["recipient"]:
+        raise VerificationFailed(
+            f"{where}: the consent is for {view.recipient}, the request for {doc['recipient']}"
+        )
+    doc.update(
+        status=GRANTED,
+        answered_at=format_instant(view.granted_at),
+        expires_at=None if view.expires_at is None else format_instant(view.expires_at),
+    )
+    entries = [_consent_entry(node, now, doc)]
+    recipient = doc["recipient"]
+    released = None
+    try:
+        released = release_item(
+            node.keyring, node.scenario, item.raw, recipient=recipient, at=now, consent=consent
+        )
+    except Denied as exc:
+        decision = decide(
+            node.scenario,
+            item.verified.domain_label(item.verified.classification),
+            holder=node.party,
+            recipient=recipient,
+            at=now,
+            consents=(view.to_domain(),),
+        )
+        entries.append(node.decision_entry(decision, now))
+        doc["release"] = f"denied: {exc}"[:MAX_REASON]
+    except GsomiaError as exc:
+        doc["release"] = f"not released: {exc}"[:MAX_REASON]
+    with node.store.writing() as w:
+        if released is not None:
+            w.replace_item(found.item_id, released.item)
+            entries.append(node.decision_entry(released.decision, now))
+            w.queue(found.item_id, recipient, format_instant(now))
+            doc["release"] = "queued"
+        w.put_document(CONSENT_OUTBOX, rid, found.item_id, doc, consent)
+        node.log.append_in(w.log, entries)
+    return {"request": rid, "status": GRANTED, "result": "stored", "release": doc["release"]}
+
+
+# ------------------------------------------------------------------ at the originator
+def receive_request(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any]:
+    """A holder's request for consent about one of this node's items, stored as pending."""
+    where = "consent request"
+    msg = messages.parse_message(raw, where)
+    rid = messages.request_id(messages.text(msg, "id", where), f"{where}.id")
+    item_id = messages.text(msg, "item", where)
+    split_item_id(item_id)
+    recipient = _party(node, messages.text(msg, "recipient", where), f"{where}.recipient")
+    digest = messages.text(msg, "item_digest", where)
+    requested_at = format_instant(
+        parse_instant(messages.text(msg, "requested_at", where), f"{where}.requested_at")
+    )
+    with node.store.reading() as r:
+        stored = r.item(item_id)
+        existing = r.document(CONSENT_INBOX, rid)
+    if stored is None or stored[0] != node.party:
+        raise NotFound(f"{where}: {node.party} originated no item {item_id!r}")
+    if existing is not None:
+        same = (existing.body["holder"], existing.item_id, existing.body["recipient"])
+        if same != (sender, item_id, recipient):
+            raise Conflict(f"{where}: request id {rid} is already used")
+        return {"request": rid, "status": existing.body["status"], "result": "duplicate"}
+    if recipient in (node.party, sender):
+        raise BadInput(f"{where}.recipient: {recipient} needs no consent for {item_id}")
+    item = held(node, item_id)
+    if item.verified.digest.hex() != digest:
+        raise VerificationFailed(f"{where}: the digest is not that of {item_id}")
+    doc: dict[str, Any] = {
+        "id": rid,
+        "item": item_id,
+        "originator": node.party,
+        "holder": sender,
+        "recipient": recipient,
+        "requested_at": requested_at,
+        "received_at": format_instant(now),
+        "holder_known": sender in item.verified.holders(),
+        "status": PENDING,
+        "answered_at": None,
+        "answered_by": None,
+        "expires_at": None,
+        "reason": None,
+    }
+    with node.store.writing() as w:
+        w.put_document(CONSENT_INBOX, rid, item_id, doc, None)
+    return {
+        "request": rid,
+        "status": PENDING,
+        "result": "stored",
+        "received_at": doc["received_at"],
+    }
+
+
+def _pending(node: Node, rid: str) -> dict[str, Any]:
+    messages.request_id(rid, "request id")
+    with node.store.reading() as r:
+        found = r.document(CONSENT_INBOX, rid)
+    if found is None:
+        raise NotFound(f"no consent request {rid} in {node.party}'s inbox")
+    if found.body["status"] != PENDING:
+        raise Conflict(f"consent request {rid} was already {found.body['status']}")
+    return dict(found.body)
+
+
+def grant(node: Node, user: User, rid: str, expires_at: datetime | None) -> dict[str, Any]:
+    """The originator's admin grants a request: a signed consent travels back to the holder."""
+    require_admin(node, user, f"grant consent request {rid[:60]}")
+    doc = _pending(node, rid)
+    now = node.clock.now()
+    item = held(node, doc["item"])
+    consent = grant_consent(
+        node.keyring,
+        node.scenario,
+        item.raw,
+        recipient=doc["recipient"],
+        granted_at=now,
+        expires_at=expires_at,
+    )
+    doc.update(
+        status=GRANTED,
+        answered_at=format_instant(now),
+        answered_by=user.name,
+        expires_at=None if expires_at is None else format_instant(expires_at),
+        delivery={"state": "queued", "at": format_instant(now)},
+    )
+    with node.store.writing() as w:
+        w.put_document(CONSENT_INBOX, rid, doc["item"], doc, consent)
+        node.log.append_in(w.log, [_consent_entry(node, now, doc)])
+        messages.queue(
+            w,
+            recipient=doc["holder"],
+            path=messages.CONSENT_ANSWER_PATH,
+            body={
+                "request": rid,
+                "item": doc["item"],
+                "status": GRANTED,
+                "answered_at": doc["answered_at"],
+                "consent": base64.b64encode(consent).decode(),
+            },
+            ref=(CONSENT_INBOX, rid),
+        )
+    return doc
+
+
+def refuse(node: Node, user: User, rid: str, reason: str) -> dict[str, Any]:
+    """The originator's admin refuses a request; the refusal and its reason travel back."""
+    require_admin(node, user, f"refuse consent request {rid[:60]}")
+    if not reason.strip() or len(reason) > MAX_REASON:
+        raise BadInput(f"reason: expected 1 to {MAX_REASON} characters")
+    doc = _pending(node, rid)
+    now = node.clock.now()
+    doc.update(
+        status=REFUSED,
+        answered_at=format_instant(now),
+        answered_by=user.name,
+        reason=reason,
+        delivery={"state": "queued", "at": format_instant(now)},
+    )
+    with node.store.writing() as w:
+        w.put_document(CONSENT_INBOX, rid, doc["item"], doc, None)
+        messages.queue(
+            w,
+            recipient=doc["holder"],
+            path=messages.CONSENT_ANSWER_PATH,
+            body={
+                "request": rid,
+                "item": doc["item"],
+                "status": REFUSED,
+                "answered_at": doc["answered_at"],
+                "reason": reason,
+            },
+            ref=(CONSENT_INBOX, rid),
+        )
+    audit.info("consent refused: user=%s party=%s request=%s", user.name, node.party, rid)
+    return doc
+
+
+# ------------------------------------------------------------------ both
+def requests(node: Node, user: User, box: str) -> list[dict[str, Any]]:
+    """This node's consent requests: ``outbox`` (asked of others) or ``inbox`` (asked of it)."""
+    kinds = {"outbox": CONSENT_OUTBOX, "inbox": CONSENT_INBOX}
+    if box not in kinds:
+        raise BadInput(f"box: expected inbox or outbox, got {box[:40]!r}")
+    require_admin(node, user, f"list consent requests ({box})")
+    with node.store.reading() as r:
+        return [d.body for d in r.documents(kinds[box])]
+
+
+def request(node: Node, user: User, rid: str) -> dict[str, Any]:
+    require_admin(node, user, f"read consent request {rid[:60]}")
+    messages.request_id(rid, "request id")
+    with node.store.reading() as r:
+        for kind in (CONSENT_OUTBOX, CONSENT_INBOX):
+            found = r.document(kind, rid)
+            if found is not None:
+                return found.body
+    raise NotFound(f"no consent request {rid} at {node.party}")

@@ -1,0 +1,197 @@
+"""What a node holds: its sealed items, verified, and who among its users may see them.
+
+The native API's use cases (consents, loss reports, classification notices, "why not?") all
+start from an item this node holds. ``held`` finds it and verifies it in full; ``visible_item``
+also applies Art. 7 for a user and answers an item the user may not see exactly as an item that
+does not exist (the refusal goes to the audit log, not to the caller).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gsomia.domain.access import Role
+from gsomia.domain.consents import Consent
+from gsomia.domain.parties import Marking
+from gsomia.domain.release import decide
+from gsomia.errors import BadInput, Denied, GsomiaError, NotFound
+from gsomia.node.config import User
+from gsomia.node.service import Node, collection_id
+from gsomia.seal.envelope import VerifiedItem
+from gsomia.store.sqlite_node import NodeReader, ObjectRow
+
+audit = logging.getLogger("gsomia.audit")
+
+MAX_ITEM_ID = 300
+
+#: Kinds of node documents (``node_documents.kind``).
+CONSENT_OUTBOX = "consent.outbox"  # requests this node (a holder) sent
+CONSENT_INBOX = "consent.inbox"  # requests this node (the originator) received
+REPORT_SENT = "report.sent"
+REPORT_RECEIVED = "report.received"
+NOTICE = "notice"  # the originator's latest classification notice, as it carried it
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """An item this node holds: its sealed bytes, their verified view, and its STIX row."""
+
+    item_id: str
+    originator: str
+    received_from: str | None
+    raw: bytes
+    verified: VerifiedItem
+    row: ObjectRow | None
+
+
+def split_item_id(item_id: str) -> tuple[str, str]:
+    """An item id is ``STIX-ID/VERSION``; BadInput if it is not."""
+    stix_id, sep, version = item_id.partition("/")
+    if not sep or not stix_id or not version or len(item_id) > MAX_ITEM_ID:
+        raise BadInput(f"item: {item_id[:80]!r} is not an item id (STIX-ID/VERSION)")
+    return stix_id, version
+
+
+def object_row(node: Node, r: NodeReader, item_id: str, originator: str) -> ObjectRow | None:
+    stix_id, version = split_item_id(item_id)
+    for row in r.versions(collection_id(node.party, originator), stix_id):
+        if row.version == version and row.item_id == item_id:
+            return row
+    return None
+
+
+def held(node: Node, item_id: str) -> Held:
+    """The item ``item_id`` as this node holds it, verified against the node's scenario."""
+    split_item_id(item_id)
+    with node.store.reading() as r:
+        found = r.item(item_id)
+        row = None if found is None else object_row(node, r, item_id, found[0])
+    if found is None:
+        raise NotFound(f"no item {item_id[:MAX_ITEM_ID]!r} at {node.party}")
+    originator, raw, received_from = found
+    verified = node.verifier.verify(raw)
+    return Held(item_id, originator, received_from, raw, verified, row)
+
+
+def visible_item(node: Node, user: User, item_id: str, action: str) -> Held:
+    """``held``, but NotFound also when ``user`` may not see the item (and that is audited)."""
+    try:
+        item = held(node, item_id)
+    except BadInput:
+        raise NotFound(f"no item {item_id[:80]!r} at {node.party}") from None
+    if item.row is None or not node.visible(user.clearance, item.row):
+        audit.warning(
+            "refused: user=%s party=%s action=%s reason=clearance or need-to-know",
+            user.name,
+            node.party,
+            action,
+        )
+        raise NotFound(f"no item {item_id[:MAX_ITEM_ID]!r} at {node.party}")
+    return item
+
+
+def require_admin(node: Node, user: User, action: str) -> None:
+    """Consents, notices and peers are managed by a node's admins only (every refusal logged)."""
+    if user.role is not Role.ADMIN:
+        reason = f"user {user.name} is not an admin of {node.party}"
+        audit.warning(
+            "refused: user=%s party=%s action=%s reason=%s", user.name, node.party, action, reason
+        )
+        raise Denied(f"{action}: {reason}")
+
+
+def known_consents(node: Node, item: Held, recipient: str) -> tuple[Consent, ...]:
+    """The originator's consents this node knows for ``item`` going to ``recipient``: those in
+    the item's release records and those granted in answer to this node's requests."""
+    found = [
+        rel.consent.to_domain()
+        for rel in item.verified.releases
+        if rel.consent is not None and rel.recipient == recipient
+    ]
+    with node.store.reading() as r:
+        docs = r.documents(CONSENT_OUTBOX, item.item_id)
+    verifier = node.verifier
+    for doc in docs:
+        if doc.attachment is None or doc.body.get("recipient") != recipient:
+            continue
+        try:
+            view = verifier.verify_consent(
+                doc.attachment, label=item.verified.label, digest=item.verified.digest
+            )
+        except GsomiaError:
+            continue  # a stored consent that no longer verifies gives no ground
+        found.append(view.to_domain())
+    return tuple(found)
+
+
+def notice_carrier(node: Node, item_id: str) -> VerifiedItem | None:
+    """The originator's latest classification notice for ``item_id`` as it reached this node
+    (on the originator's copy of the item), verified; None if none reached it."""
+    with node.store.reading() as r:
+        doc = r.document(NOTICE, item_id)
+    if doc is None or doc.attachment is None:
+        return None
+    return node.verifier.verify(doc.attachment)
+
+
+def current_classification(node: Node, item: Held) -> str:
+    carrier = notice_carrier(node, item.item_id)
+    if carrier is not None and len(carrier.notices) > len(item.verified.notices):
+        return carrier.classification
+    return item.verified.classification
+
+
+def item_details(node: Node, user: User, item_id: str) -> dict[str, Any]:
+    """The verified item as the native API shows it to ``user``: the sealed item's view (its
+    label, grants, releases with their consents, notices), with this node's marking and the
+    originator's latest classification notice (which may have reached this node on the
+    originator's copy of the item rather than on its own)."""
+    item = visible_item(node, user, item_id, f"read item {item_id[:120]}")
+    doc = item.verified.to_json()
+    notices = list(item.verified.notices)
+    carrier = notice_carrier(node, item_id)
+    if carrier is not None and len(carrier.notices) > len(notices):
+        notices = list(carrier.notices)
+    classification = notices[-1].classification if notices else item.verified.classification
+    doc["notices"] = [n.to_json() for n in notices]
+    doc["classification"] = classification
+    doc["consents"] = [
+        rel.consent.to_json() for rel in item.verified.releases if rel.consent is not None
+    ]
+    doc["held_by"] = node.party
+    doc["received_from"] = item.received_from
+    level = node.scenario.policy(item.originator).level(classification)
+    if item.originator == node.party:
+        mine = Marking(node.party, level.id, level.native, level.equivalence, node.party)
+    else:
+        mine = node.scenario.policy(node.party).marking_for(level.equivalence, item.originator)
+    doc["marking"] = mine.to_json()
+    return doc
+
+
+def why_not(
+    node: Node, user: User, item_id: str, party: str, at: datetime | None
+) -> dict[str, Any]:
+    """The decision of this node releasing ``item_id`` to ``party`` at ``at`` (default now),
+    with every rule's result for every candidate agreement."""
+    item = visible_item(node, user, item_id, f"why-not {item_id[:120]}")
+    node.scenario.policy(party, where="party")
+    if party == node.party:
+        raise BadInput(f"party: {party} is this node; a release goes to another party")
+    instant = node.clock.now() if at is None else at
+    label = item.verified.domain_label(current_classification(node, item))
+    decision = decide(
+        node.scenario,
+        label,
+        holder=node.party,
+        recipient=party,
+        at=instant,
+        consents=known_consents(node, item, party),
+    )
+    doc = dict(decision.to_json())
+    doc["already_holds"] = party in item.verified.holders()
+    doc["rules"] = [check.to_json() for check in decision.explain()]
+    return doc

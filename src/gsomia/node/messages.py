@@ -1,0 +1,129 @@
+"""Peer messages: consent requests and answers, loss reports and classification notices leave
+a node through a transactional outbox, like releases.
+
+A message is queued in the same transaction as the document it concerns (the request, the
+report…); the API's messenger sends it, signed, and records the outcome on that document:
+delivered (with the peer's acknowledgement), rejected for good by the peer (4xx), or retried
+with backoff (network errors, 5xx, a peer that does not answer).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from gsomia.domain.instants import format_instant
+from gsomia.errors import BadInput
+from gsomia.node.service import Node
+from gsomia.store.sqlite_node import MessageRow, NodeWriter
+
+MAX_BACKOFF_SECONDS = 60.0
+MESSAGE_VERSION = 1
+
+CONSENT_REQUEST_PATH = "/peer/v1/consent-requests"
+CONSENT_ANSWER_PATH = "/peer/v1/consents"
+REPORT_PATH = "/peer/v1/reports"
+NOTICE_PATH = "/peer/v1/notices"
+
+#: Peer answers a message's 4xx means for good (anything else is retried).
+PERMANENT_STATUSES = frozenset((400, 403, 404, 405, 409, 413, 415, 422))
+
+
+def queue(
+    w: NodeWriter,
+    *,
+    recipient: str,
+    path: str,
+    body: dict[str, Any],
+    ref: tuple[str, str] | None,
+) -> None:
+    """Queue ``body`` for ``recipient``; ``ref`` (kind, key) names the document it concerns."""
+    reference = "" if ref is None else f"{ref[0]} {ref[1]}"
+    w.queue_message(recipient, path, reference, orjson.dumps({"v": MESSAGE_VERSION, **body}))
+
+
+def due(node: Node, now_ts: float, limit: int = 50) -> list[MessageRow]:
+    with node.store.reading() as r:
+        return r.due_messages(now_ts, limit)
+
+
+def _update(w: NodeWriter, row: MessageRow, delivery: dict[str, Any]) -> None:
+    kind, _, key = row.ref.partition(" ")
+    if not kind:
+        return
+    doc = w.document(kind, key)
+    if doc is None:
+        return
+    body = dict(doc.body)
+    body["delivery"] = delivery
+    ack = delivery.get("answer", {}).get("acknowledged_at")
+    if isinstance(ack, str) and len(ack) <= 64:
+        body["acknowledgement"] = {"at": ack, "by": row.recipient}
+    w.put_document(doc.kind, doc.key, doc.item_id, body, doc.attachment)
+
+
+def delivered(node: Node, row: MessageRow, answer: object, now: datetime) -> None:
+    """The peer accepted the message; its answer (a JSON object) is its acknowledgement."""
+    kept: dict[str, Any] = {}
+    if isinstance(answer, dict):
+        kept = {k: v for k, v in answer.items() if isinstance(k, str) and isinstance(v, str)}
+        kept = {k: v[:500] for k, v in list(kept.items())[:10]}
+    with node.store.writing() as w:
+        w.message_done(row.id, "sent")
+        _update(w, row, {"state": "delivered", "at": format_instant(now), "answer": kept})
+
+
+def rejected(node: Node, row: MessageRow, error: str, now: datetime) -> None:
+    """The peer refused the message for good: recorded on the message and its document."""
+    with node.store.writing() as w:
+        w.message_done(row.id, "rejected", error[:500])
+        _update(w, row, {"state": "rejected", "at": format_instant(now), "detail": error[:500]})
+
+
+def retry(node: Node, row: MessageRow, error: str, now_ts: float) -> None:
+    delay = min(MAX_BACKOFF_SECONDS, 0.1 * (2 ** min(row.attempts, 12)))
+    with node.store.writing() as w:
+        w.message_retry(row.id, now_ts + delay, error[:500])
+
+
+# ------------------------------------------------------------------ parsing what peers send
+def parse_message(raw: bytes, where: str) -> dict[str, Any]:
+    """A peer message's JSON object (version checked); BadInput naming what is wrong."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadInput(f"{where}: malformed JSON ({exc.msg})") from None
+    if not isinstance(doc, dict):
+        raise BadInput(f"{where}: expected a JSON object")
+    if doc.get("v") != MESSAGE_VERSION:
+        raise BadInput(f"{where}.v: expected message version {MESSAGE_VERSION}")
+    return doc
+
+
+def text(doc: dict[str, Any], key: str, where: str, *, limit: int = 300) -> str:
+    value = doc.get(key)
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise BadInput(f"{where}.{key}: expected a string of 1 to {limit} characters")
+    return value
+
+
+def optional_text(doc: dict[str, Any], key: str, where: str, *, limit: int = 300) -> str | None:
+    return None if doc.get(key) is None else text(doc, key, where, limit=limit)
+
+
+def request_id(value: str, where: str) -> str:
+    """A request or report id: a UUID in its canonical lower-case form."""
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        raise BadInput(f"{where}: {value[:60]!r} is not a UUID") from None
+    if str(parsed) != value:
+        raise BadInput(f"{where}: write the UUID in lower case with hyphens")
+    return value
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())

@@ -1,0 +1,281 @@
+"""Classification change notices (DOMAIN.md §3, Art. 6(g)): only the originating party changes
+an item's classification, by written notice; every receiving party then changes its marking.
+
+At the originator (``reclassify``): the notice, signed by the originator, is appended to the
+sealed item; the node re-marks its own STIX object with a new label and sends the item carrying
+the notice to every party it knows holds it (those it released to, and those it consented to).
+At a holder (``receive``): the notice is verified (the originator's signature, the same item);
+the node re-marks its object — the originator's new label and, beside it, its own equivalent
+marking, its default level for the new class — and passes the notice on to the parties it
+released the item to itself. A notice already applied is a no-op.
+
+The re-marked object is stored again with a new ``date_added``, so TAXII clients polling with
+``added_after`` see the change; the marking-definitions it referred to before stay, as STIX
+markings are never changed in place.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from gsomia.domain.instants import format_instant
+from gsomia.errors import BadInput, Conflict, GsomiaError, VerificationFailed
+from gsomia.node import messages
+from gsomia.node.config import User
+from gsomia.node.holdings import CONSENT_INBOX, NOTICE, Held, held, require_admin
+from gsomia.node.service import Node
+from gsomia.node.stix import (
+    GSOMIA_LABEL_EXTENSION,
+    equivalent_marking,
+    format_timestamp,
+    label_marking,
+)
+from gsomia.seal.service import reclassify_item
+from gsomia.store.sqlite_node import NewObject, NodeWriter
+
+audit = logging.getLogger("gsomia.audit")
+
+MAX_ITEM_BASE64 = 96 * 1024 * 1024
+
+
+def reclassify(node: Node, user: User, item_id: str, classification: str) -> dict[str, Any]:
+    """The originator's admin changes an item's classification; holders are notified."""
+    require_admin(node, user, f"reclassify {item_id[:120]}")
+    item = held(node, item_id)
+    if item.originator != node.party:
+        raise BadInput(
+            f"item: only the originator ({item.originator}) changes the classification of {item_id}"
+        )
+    level = node.scenario.policy(node.party).level(classification)
+    if level.id == item.verified.classification:
+        raise Conflict(f"classification: {item_id} is already {level.id}")
+    now = node.clock.now()
+    sealed = reclassify_item(node.keyring, node.scenario, item.raw, classification=level.id, at=now)
+    verified = node.verifier.verify(sealed)
+    with node.store.reading() as r:
+        consented = [
+            d.body["recipient"]
+            for d in r.documents(CONSENT_INBOX, item_id)
+            if d.body.get("status") == "granted"
+        ]
+    recipients = [p for p in dict.fromkeys((*verified.holders(), *consented)) if p != node.party]
+    remark = _Remark.prepare(node, item, level.id, now)
+    entry = _notice_entry(
+        node,
+        item_id,
+        originator=node.party,
+        classification=level.id,
+        digest=verified.digest,
+        now=now,
+    )
+    with node.store.writing() as w:
+        w.replace_item(item_id, sealed)
+        remark.apply(w)
+        for party in recipients:
+            _queue_notice(w, party, sealed)
+        node.log.append_in(w.log, [entry])
+    audit.info(
+        "reclassified: user=%s party=%s item=%s classification=%s notified=%s",
+        user.name,
+        node.party,
+        item_id,
+        level.id,
+        ",".join(recipients),
+    )
+    return {
+        "item": item_id,
+        "classification": level.id,
+        "at": format_instant(now),
+        "notified": recipients,
+    }
+
+
+def receive(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any]:
+    """A classification notice for an item held here, on the originator's copy of the item."""
+    where = "classification notice"
+    msg = messages.parse_message(raw, where)
+    try:
+        sealed = base64.b64decode(
+            messages.text(msg, "item", where, limit=MAX_ITEM_BASE64), validate=True
+        )
+    except (binascii.Error, ValueError):
+        raise BadInput(f"{where}.item: not base64") from None
+    try:
+        carrier = node.verifier.verify(sealed)
+    except GsomiaError as exc:
+        raise VerificationFailed(f"{where}: {exc}") from None
+    if not carrier.notices:
+        raise BadInput(f"{where}: the item carries no classification notice")
+    item_id = carrier.label.id
+    item = held(node, item_id)
+    if item.originator == node.party:
+        raise BadInput(f"{where}: {node.party} is the originator of {item_id}")
+    if item.verified.digest != carrier.digest:
+        raise VerificationFailed(f"{where}: not the item {item_id} held here")
+    with node.store.reading() as r:
+        doc = r.document(NOTICE, item_id)
+    known = max(len(item.verified.notices), 0 if doc is None else int(doc.body["count"]))
+    if len(carrier.notices) <= known:
+        return {"item": item_id, "result": "duplicate"}
+    own = [rec.digest() for rec in item.verified.item.records]
+    theirs = [rec.digest() for rec in carrier.item.records]
+    extends_own = theirs[: len(own)] == own
+    onward = [
+        rel.recipient
+        for rel in item.verified.releases
+        if rel.holder == node.party and rel.recipient != sender
+    ]
+    notice = carrier.notices[-1]
+    remark = _Remark.prepare(node, item, carrier.classification, notice.at)
+    body = {
+        "item": item_id,
+        "classification": carrier.classification,
+        "at": format_instant(notice.at),
+        "count": len(carrier.notices),
+        "from": sender,
+        "received_at": format_instant(now),
+        "marking": remark.marking,
+    }
+    entry = _notice_entry(
+        node,
+        item_id,
+        originator=carrier.label.originator,
+        classification=carrier.classification,
+        digest=carrier.digest,
+        now=now,
+    )
+    with node.store.writing() as w:
+        if extends_own:
+            w.replace_item(item_id, sealed)
+        w.put_document(NOTICE, item_id, item_id, body, sealed)
+        remark.apply(w)
+        for party in onward:
+            _queue_notice(w, party, sealed)
+        node.log.append_in(w.log, [entry])
+    audit.info(
+        "classification notice applied: party=%s item=%s classification=%s from=%s",
+        node.party,
+        item_id,
+        carrier.classification,
+        sender,
+    )
+    return {"item": item_id, "result": "applied", "classification": carrier.classification}
+
+
+def _notice_entry(
+    node: Node, item_id: str, *, originator: str, classification: str, digest: bytes, now: datetime
+) -> bytes:
+    fields = {
+        "item": item_id,
+        "originator": originator,
+        "classification": classification,
+        "digest": digest.hex(),
+    }
+    return node.entry("classification.notice", now, fields)
+
+
+def _queue_notice(w: NodeWriter, party: str, sealed: bytes) -> None:
+    messages.queue(
+        w,
+        recipient=party,
+        path=messages.NOTICE_PATH,
+        body={"item": base64.b64encode(sealed).decode()},
+        ref=None,
+    )
+
+
+class _Remark:
+    """The new markings of an item's STIX object at this node, prepared before the write."""
+
+    def __init__(
+        self,
+        node: Node,
+        row_object: NewObject | None,
+        markings: list[dict[str, Any]],
+        marking: dict[str, Any],
+    ) -> None:
+        self.node = node
+        self.object = row_object
+        self.markings = markings
+        self.marking = marking
+
+    @classmethod
+    def prepare(cls, node: Node, item: Held, classification: str, at: datetime) -> _Remark:
+        label = item.verified.label
+        level = node.scenario.policy(label.originator).level(classification)
+        created = format_timestamp(at)
+        original = label_marking(
+            policy=label.policy,
+            originator=label.originator,
+            classification=level.id,
+            releasable_to=label.releasable_to,
+            topics=label.topics,
+            created=created,
+        )
+        mine = node.scenario.policy(node.party).marking_for(level.equivalence, label.originator)
+        markings = [original]
+        if node.party != label.originator:
+            markings.append(equivalent_marking(original["id"], mine, created))
+        row = item.row
+        if row is None:
+            return cls(node, None, markings, mine.to_json())
+        body = orjson.loads(row.body)
+        refs = body.get("object_marking_refs", [])
+        old = _label_refs(node, row.collection, refs if isinstance(refs, list) else [])
+        body["object_marking_refs"] = [r for r in refs if r not in old] + [
+            m["id"] for m in markings
+        ]
+        new_object = NewObject(
+            row.collection,
+            row.stix_id,
+            row.stix_type,
+            row.version,
+            row.item_id,
+            level.equivalence.value,
+            row.topics,
+            orjson.dumps(body),
+        )
+        return cls(node, new_object, markings, mine.to_json())
+
+    def apply(self, w: NodeWriter) -> None:
+        if self.object is None:
+            return
+        now = self.node.clock.now()
+        cid = self.object.collection
+        for m in self.markings:
+            if not w.has_object(cid, m["id"], m["created"]):
+                w.add_object(
+                    NewObject(
+                        cid,
+                        m["id"],
+                        "marking-definition",
+                        m["created"],
+                        None,
+                        None,
+                        (),
+                        orjson.dumps(m),
+                    ),
+                    self.node.next_date_added(w, now),
+                )
+        w.replace_object(self.object, self.node.next_date_added(w, now))
+
+
+def _label_refs(node: Node, cid: str, refs: list[Any]) -> set[str]:
+    """Those of ``refs`` that are gsomia label markings stored in the collection."""
+    found: set[str] = set()
+    with node.store.reading() as r:
+        for ref in refs:
+            if not isinstance(ref, str):
+                continue
+            for row in r.versions(cid, ref):
+                doc = orjson.loads(row.body)
+                extensions = doc.get("extensions") if isinstance(doc, dict) else None
+                if isinstance(extensions, dict) and GSOMIA_LABEL_EXTENSION in extensions:
+                    found.add(ref)
+    return found

@@ -1,0 +1,143 @@
+"""Loss or compromise reports (DOMAIN.md §3, Art. 17): reported to the originating party at once,
+followed by the investigation's findings.
+
+A user of a node that holds another party's item reports (``report``): the report is logged
+(``loss.report``), stored and sent, signed, to the originator's node, which records and logs it
+(``receive``) and answers with an acknowledgement of receipt — stored on the reporter's copy.
+The obligation survives the agreement under which the item came (Art. 21(4)): a report needs no
+agreement in force, only the item.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from gsomia.domain.instants import format_instant, parse_instant
+from gsomia.errors import BadInput, Conflict, NotFound
+from gsomia.ledger.entries import MAX_TEXT_CHARS
+from gsomia.node import messages
+from gsomia.node.config import User
+from gsomia.node.holdings import (
+    REPORT_RECEIVED,
+    REPORT_SENT,
+    object_row,
+    split_item_id,
+    visible_item,
+)
+from gsomia.node.service import Node
+
+KINDS = ("loss", "compromise", "suspected_loss", "suspected_compromise", "findings")
+MAX_DETAIL = 3000  # leaves room in the log entry for the reporter's name at the originator
+
+
+def _kind(value: str, where: str) -> str:
+    if value not in KINDS:
+        raise BadInput(f"{where}: expected one of {', '.join(KINDS)}, got {value[:40]!r}")
+    return value
+
+
+def report(node: Node, user: User, item_id: str, kind: str, detail: str) -> dict[str, Any]:
+    """Report the loss or compromise of another party's item held here (any user who may see
+    the item); logged, stored and sent to the originator."""
+    _kind(kind, "kind")
+    if not detail.strip() or len(detail) > MAX_DETAIL:
+        raise BadInput(f"detail: expected 1 to {MAX_DETAIL} characters")
+    item = visible_item(node, user, item_id, f"report on {item_id[:120]}")
+    originator = item.verified.label.originator
+    if originator == node.party:
+        raise BadInput(f"item: {node.party} originated {item_id}; reports go to the originator")
+    now = node.clock.now()
+    rid = messages.new_id()
+    doc: dict[str, Any] = {
+        "id": rid,
+        "item": item_id,
+        "originator": originator,
+        "reporter": node.party,
+        "kind": kind,
+        "detail": detail,
+        "reported_at": format_instant(now),
+        "reported_by": user.name,
+        "acknowledgement": None,
+        "delivery": {"state": "queued", "at": format_instant(now)},
+    }
+    entry = node.entry("loss.report", now, {"item": item_id, "kind": kind, "detail": detail})
+    with node.store.writing() as w:
+        w.put_document(REPORT_SENT, rid, item_id, doc, None)
+        node.log.append_in(w.log, [entry])
+        messages.queue(
+            w,
+            recipient=originator,
+            path=messages.REPORT_PATH,
+            body={
+                "id": rid,
+                "item": item_id,
+                "kind": kind,
+                "detail": detail,
+                "reported_at": doc["reported_at"],
+            },
+            ref=(REPORT_SENT, rid),
+        )
+    return doc
+
+
+def receive(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any]:
+    """A peer's report on one of this node's items: recorded, logged, acknowledged."""
+    where = "loss report"
+    msg = messages.parse_message(raw, where)
+    rid = messages.request_id(messages.text(msg, "id", where), f"{where}.id")
+    item_id = messages.text(msg, "item", where)
+    split_item_id(item_id)
+    kind = _kind(messages.text(msg, "kind", where), f"{where}.kind")
+    detail = messages.text(msg, "detail", where, limit=MAX_DETAIL)
+    reported_at = format_instant(
+        parse_instant(messages.text(msg, "reported_at", where), f"{where}.reported_at")
+    )
+    with node.store.reading() as r:
+        stored = r.item(item_id)
+        existing = r.document(REPORT_RECEIVED, rid)
+    if stored is None or stored[0] != node.party:
+        raise NotFound(f"{where}: {node.party} originated no item {item_id!r}")
+    ack = {"report": rid, "acknowledged_at": format_instant(now), "by": node.party}
+    if existing is not None:
+        if (existing.body["reporter"], existing.item_id) != (sender, item_id):
+            raise Conflict(f"{where}: report id {rid} is already used")
+        return {**ack, "acknowledged_at": existing.body["acknowledgement"]["at"]}
+    doc: dict[str, Any] = {
+        "id": rid,
+        "item": item_id,
+        "originator": node.party,
+        "reporter": sender,
+        "kind": kind,
+        "detail": detail,
+        "reported_at": reported_at,
+        "received_at": format_instant(now),
+        "acknowledgement": {"at": ack["acknowledged_at"], "by": node.party},
+    }
+    logged = f"report {rid}: {detail}"[:MAX_TEXT_CHARS]
+    entry = node.entry(
+        "loss.report", now, {"item": item_id, "kind": kind, "detail": logged, "reporter": sender}
+    )
+    with node.store.writing() as w:
+        w.put_document(REPORT_RECEIVED, rid, item_id, doc, None)
+        node.log.append_in(w.log, [entry])
+    return ack
+
+
+def reports(node: Node, user: User) -> dict[str, list[dict[str, Any]]]:
+    """The reports this node sent and received, about items ``user`` may see."""
+    with node.store.reading() as r:
+        sent = r.documents(REPORT_SENT)
+        received = r.documents(REPORT_RECEIVED)
+        seen: dict[str, bool] = {}
+
+        def may_see(doc_item: str, originator: str) -> bool:
+            if doc_item not in seen:
+                row = object_row(node, r, doc_item, originator)
+                seen[doc_item] = row is not None and node.visible(user.clearance, row)
+            return seen[doc_item]
+
+        return {
+            "sent": [d.body for d in sent if may_see(d.item_id, d.body["originator"])],
+            "received": [d.body for d in received if may_see(d.item_id, node.party)],
+        }

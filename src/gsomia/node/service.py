@@ -1,0 +1,452 @@
+"""The use cases of a party's node: publish, read, and the bookkeeping of releases.
+
+A node publishes what its own users post: it validates the STIX objects and their gsomia label,
+decides with the engine for every peer at that instant, seals each object for exactly the
+parties allowed (one batch, one signature), and stores the objects, the sealed items, the
+decisions (allow and deny, with their reasons) in its transparency log, and the releases to push
+in its outbox — all in one transaction. Reading filters every object by the user's clearance and
+need-to-know (Art. 7). Handlers parse and render; everything decided is decided here.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from gsomia.clock import Clock
+from gsomia.domain.access import Clearance, Role, check_access
+from gsomia.domain.instants import format_instant
+from gsomia.domain.labels import Label
+from gsomia.domain.parties import Equivalence
+from gsomia.domain.release import Decision, decide
+from gsomia.domain.scenario import Scenario
+from gsomia.errors import BadInput, Denied, NotFound
+from gsomia.ledger.entries import canonical_entry
+from gsomia.ledger.log import TransparencyLog
+from gsomia.node.config import NodeConfig, User
+from gsomia.node.stix import (
+    GSOMIA_NAMESPACE,
+    LabelMarking,
+    StixObject,
+    format_timestamp,
+    read_label_marking,
+    validate_object,
+)
+from gsomia.seal.envelope import Grant, Opener, Sealer, SealRequest, Verifier
+from gsomia.seal.item import Item
+from gsomia.seal.keys import KeyRing
+from gsomia.seal.service import sealed_label
+from gsomia.store.sqlite_node import NewObject, NodeReader, NodeWriter, ObjectRow, SqliteNodeStore
+
+audit = logging.getLogger("gsomia.audit")
+
+MAX_OBJECTS_PER_ENVELOPE = 10_000
+MAX_PAGE = 1000
+DEFAULT_PAGE = 100
+
+
+def collection_id(party: str, originator: str) -> str:
+    return str(uuid.uuid5(GSOMIA_NAMESPACE, f"collection/{party}/{originator}"))
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionInfo:
+    id: str
+    originator: str
+    title: str
+    description: str
+    can_write: bool
+
+    def to_taxii(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "can_read": True,
+            "can_write": self.can_write,
+            "media_types": ["application/stix+json;version=2.1"],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    added_after: str | None = None
+    ids: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    versions: tuple[str, ...] = ("last",)  # "last", "first", "all" or explicit versions
+    spec_versions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: tuple[ObjectRow, ...]
+    more: bool
+    next: str | None
+
+    @property
+    def first_added(self) -> str | None:
+        return self.rows[0].date_added if self.rows else None
+
+    @property
+    def last_added(self) -> str | None:
+        return self.rows[-1].date_added if self.rows else None
+
+
+@dataclass
+class Node:
+    config: NodeConfig
+    scenario: Scenario
+    keyring: KeyRing
+    store: SqliteNodeStore
+    log: TransparencyLog
+    clock: Clock
+    sealer: Sealer = field(init=False)
+    verifier: Verifier = field(init=False)
+    opener: Opener = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sealer = Sealer(self.keyring)
+        # one verifier and opener per node: verified batch roots and opened channels are cached
+        self.verifier = Verifier(self.keyring, scenario=self.scenario)
+        self.opener = Opener(self.keyring, self.verifier)
+
+    @property
+    def party(self) -> str:
+        return self.config.party
+
+    # ------------------------------------------------------------------ collections
+    def collections(self) -> tuple[CollectionInfo, ...]:
+        own = CollectionInfo(
+            collection_id(self.party, self.party),
+            self.party,
+            f"{self.party}: originated here",
+            f"Items {self.party} originated, with their labels. Post here to publish.",
+            can_write=True,
+        )
+        received = tuple(
+            CollectionInfo(
+                collection_id(self.party, other),
+                other,
+                f"{self.party}: received from {other}",
+                f"Items originated by {other}, marked with {self.party}'s equivalent "
+                f"classification and {other}'s name.",
+                can_write=False,
+            )
+            for other in sorted(self.scenario.policies)
+            if other != self.party
+        )
+        return (own, *received)
+
+    def collection(self, cid: str) -> CollectionInfo:
+        for c in self.collections():
+            if c.id == cid:
+                return c
+        raise NotFound(f"no collection {cid!r} at {self.party}")
+
+    # ------------------------------------------------------------------ publishing
+    def publish(self, user: User, objects: Sequence[object], cid: str) -> dict[str, Any]:
+        """Validate, decide, seal, store and log an envelope's objects; all or nothing."""
+        target = self.collection(cid)
+        if not target.can_write:
+            self._refuse(
+                user, f"write to collection {cid}", "only the node's own collection is writable"
+            )
+        if not objects:
+            raise BadInput("envelope.objects: no objects")
+        if len(objects) > MAX_OBJECTS_PER_ENVELOPE:
+            raise BadInput(f"envelope.objects: more than {MAX_OBJECTS_PER_ENVELOPE} objects")
+        now = self.clock.now()
+        validated = [validate_object(o, f"objects[{i}]") for i, o in enumerate(objects)]
+        markings: dict[str, LabelMarking] = {}
+        for i, obj in enumerate(validated):
+            found = read_label_marking(obj, f"objects[{i}]")
+            if found is not None:
+                markings[found.marking_id] = found
+        plans: list[_Plan] = []
+        for i, obj in enumerate(validated):
+            if obj.type in ("marking-definition", "extension-definition"):
+                continue
+            plans.append(self._plan(user, obj, markings, f"objects[{i}]", now))
+        sealed = self.sealer.seal_batch([p.request for p in plans]) if plans else []
+        status_id = str(uuid.uuid4())
+        successes: list[dict[str, str]] = []
+        with self.store.writing() as w:
+            entries: list[bytes] = []
+            for obj in validated:
+                if obj.type in ("marking-definition", "extension-definition"):
+                    if not w.has_object(cid, obj.id, obj.version):
+                        w.add_object(
+                            NewObject(
+                                cid, obj.id, obj.type, obj.version, None, None, (), _dumps(obj.body)
+                            ),
+                            self.next_date_added(w, now),
+                        )
+                    successes.append(_success(obj, "label stored"))
+            for plan, item in zip(plans, sealed, strict=True):
+                obj = plan.stix
+                if w.has_object(cid, obj.id, obj.version):
+                    successes.append(_success(obj, "already stored"))
+                    continue
+                added = self.next_date_added(w, now)
+                w.add_object(
+                    NewObject(
+                        cid,
+                        obj.id,
+                        obj.type,
+                        obj.version,
+                        plan.label.id,
+                        plan.equivalence.value,
+                        plan.label.topics,
+                        _dumps(obj.body),
+                    ),
+                    added,
+                )
+                w.add_item(plan.label.id, obj.id, self.party, item, None, added)
+                digest = Item.decode(item).digest().hex()
+                entries.append(
+                    self.entry(
+                        "item.published",
+                        now,
+                        {
+                            "item": plan.label.id,
+                            "originator": self.party,
+                            "classification": plan.label.classification,
+                            "releasable_to": list(plan.label.releasable_to),
+                            "topics": list(plan.label.topics),
+                            "digest": digest,
+                        },
+                    )
+                )
+                for decision in plan.decisions:
+                    entries.append(self.decision_entry(decision, now))
+                    if decision.allowed:
+                        w.queue(plan.label.id, decision.recipient, format_instant(now))
+                successes.append(_success(obj))
+            if entries:
+                self.log.append_in(w.log, entries)
+            status = _status(status_id, now, successes)
+            w.put_status(status_id, user.name, status)
+        return status
+
+    def _plan(
+        self,
+        user: User,
+        obj: StixObject,
+        markings: dict[str, LabelMarking],
+        where: str,
+        now: datetime,
+    ) -> _Plan:
+        labels = [markings[r] for r in obj.marking_refs if r in markings]
+        if not labels:
+            raise BadInput(
+                f"{where} ({obj.id}): no gsomia label — reference a marking-definition with the "
+                "gsomia label extension in object_marking_refs (in the same envelope)"
+            )
+        if len(labels) > 1:
+            raise BadInput(f"{where} ({obj.id}): more than one gsomia label")
+        marking = labels[0]
+        label = Label.from_json(
+            marking.label_document(f"{obj.id}/{obj.version}"),
+            where=f"{where} ({obj.id}): label {marking.marking_id}",
+            scenario=self.scenario,
+        )
+        if label.originator != self.party:
+            raise BadInput(
+                f"{where} ({obj.id}): the label's originator is {label.originator}; "
+                f"only {self.party} originates items at this node"
+            )
+        policy = self.scenario.policy(self.party)
+        if marking.policy != policy.policy_id:
+            raise BadInput(
+                f"{where} ({obj.id}): label policy {marking.policy!r} is not {policy.policy_id!r}"
+            )
+        level = policy.level(label.classification)
+        try:
+            check_access(
+                user.clearance, party=self.party, equivalence=level.equivalence, topics=label.topics
+            )
+        except Denied as exc:
+            self._refuse(user, f"publish {obj.id}", str(exc))
+        decisions = tuple(
+            decide(self.scenario, label, holder=self.party, recipient=peer, at=now)
+            for peer in sorted(self.scenario.policies)
+            if peer != self.party
+        )
+        configured = {p.party for p in self.config.peers}
+        grants = tuple(
+            Grant(d.recipient, d.agreements, now, d.recipient_marking.to_json())
+            for d in decisions
+            if d.allowed and d.recipient_marking is not None and d.recipient in configured
+        )
+        request = SealRequest(_dumps(obj.body), sealed_label(self.scenario, label, now), grants)
+        return _Plan(obj, label, level.equivalence, decisions, request)
+
+    def next_date_added(self, w: NodeWriter, now: datetime) -> str:
+        candidate = format_timestamp(now)
+        last = w.last_date_added()
+        if last is not None and candidate <= last:
+            bumped = datetime.fromisoformat(last) + timedelta(microseconds=1)
+            candidate = format_timestamp(bumped)
+        w.set_last_date_added(candidate)
+        return candidate
+
+    def entry(self, kind: str, now: datetime, fields: dict[str, Any]) -> bytes:
+        return canonical_entry(
+            {"v": 1, "type": kind, "at": format_instant(now), "party": self.party, **fields}
+        )
+
+    def decision_entry(self, d: Decision, now: datetime) -> bytes:
+        return self.entry(
+            "release.decision",
+            now,
+            {
+                "item": d.item,
+                "holder": d.holder,
+                "recipient": d.recipient,
+                "decision": "allow" if d.allowed else "deny",
+                "agreements": list(d.agreements),
+                "reasons": [r[:4000] for r in d.reasons],
+            },
+        )
+
+    def _refuse(self, user: User, action: str, reason: str) -> None:
+        audit.warning(
+            "refused: user=%s party=%s action=%s reason=%s", user.name, self.party, action, reason
+        )
+        raise Denied(f"{action}: {reason}")
+
+    # ------------------------------------------------------------------ reading
+    def visible(self, clearance: Clearance, row: ObjectRow) -> bool:
+        if row.equivalence is None:
+            return True  # labels (marking-definitions) and the extension definition
+        try:
+            check_access(
+                clearance,
+                party=self.party,
+                equivalence=Equivalence(row.equivalence),
+                topics=row.topics,
+            )
+        except Denied:
+            return False
+        return True
+
+    def page(
+        self, user: User, cid: str, filters: Filters, limit: int | None, cursor: str | None
+    ) -> Page:
+        self.collection(cid)
+        size = DEFAULT_PAGE if limit is None else max(1, min(limit, MAX_PAGE))
+        after = _decode_cursor(cursor)
+        versions = filters.versions
+        latest_only = versions == ("last",)
+        rows: list[ObjectRow] = []
+        more = False
+        with self.store.reading() as r:
+            if after == 0 and filters.added_after is not None:
+                after = r.seq_after(filters.added_after)
+            while len(rows) <= size:
+                batch = r.page(
+                    cid,
+                    after_seq=after,
+                    added_after=None,
+                    latest_only=latest_only,
+                    ids=filters.ids,
+                    types=filters.types,
+                    batch=size + 1 - len(rows) + 16,
+                )
+                if not batch:
+                    break
+                after = batch[-1].seq
+                rows.extend(b for b in batch if self._keep(user, b, filters, r))
+            if len(rows) > size:
+                rows = rows[:size]
+                more = True
+        next_cursor = _encode_cursor(rows[-1].seq) if more and rows else None
+        return Page(tuple(rows), more, next_cursor)
+
+    def _keep(self, user: User, row: ObjectRow, f: Filters, r: NodeReader) -> bool:
+        if f.spec_versions and "2.1" not in f.spec_versions:
+            return False
+        if f.versions not in (("last",), ("all",)):
+            wanted = set(f.versions)
+            if "first" in wanted:
+                first = r.versions(row.collection, row.stix_id)[0].version
+                if row.version == first:
+                    return self.visible(user.clearance, row)
+            if row.version not in wanted:
+                return False
+        return self.visible(user.clearance, row)
+
+    def versions_of(self, user: User, cid: str, stix_id: str) -> list[ObjectRow]:
+        self.collection(cid)
+        with self.store.reading() as r:
+            rows = r.versions(cid, stix_id)
+        visible = [row for row in rows if self.visible(user.clearance, row)]
+        if rows and not visible:
+            audit.warning(
+                "refused: user=%s party=%s action=read %s reason=clearance or need-to-know",
+                user.name,
+                self.party,
+                stix_id,
+            )
+        if not visible:
+            raise NotFound(f"no object {stix_id} in collection {cid}")
+        return visible
+
+    def status(self, user: User, status_id: str) -> dict[str, Any]:
+        with self.store.reading() as r:
+            found = r.status(status_id)
+        if found is None or (found[0] != user.name and user.role is not Role.ADMIN):
+            raise NotFound(f"no status {status_id}")
+        return found[1]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    stix: StixObject
+    label: Label
+    equivalence: Equivalence
+    decisions: tuple[Decision, ...]
+    request: SealRequest
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    return orjson.dumps(body)
+
+
+def _success(obj: StixObject, message: str = "stored, sealed and logged") -> dict[str, str]:
+    return {"id": obj.id, "version": obj.version, "message": message}
+
+
+def _status(status_id: str, now: datetime, successes: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "id": status_id,
+        "status": "complete",
+        "request_timestamp": format_timestamp(now),
+        "total_count": len(successes),
+        "success_count": len(successes),
+        "successes": successes,
+        "failure_count": 0,
+        "failures": [],
+        "pending_count": 0,
+        "pendings": [],
+    }
+
+
+def _encode_cursor(seq: int) -> str:
+    return f"s{seq:x}"
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    digits = cursor[1:] if cursor.startswith("s") else ""
+    try:
+        return int(digits, 16)
+    except ValueError:
+        raise BadInput(f"next: {cursor[:40]!r} is not a cursor this server gave") from None

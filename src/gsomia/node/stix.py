@@ -1,0 +1,270 @@
+"""STIX 2.1 objects as gsomia accepts them, and the gsomia label as a STIX marking.
+
+A node validates every object a client posts against the common rules of STIX 2.1 (type, id,
+spec_version, timestamps, property names) before anything is sealed or stored: hostile input is
+refused with the object named and nothing half-written. Free text is kept as it is; what
+displays it must escape it.
+
+The label travels as a ``marking-definition`` carrying the property extension
+``GSOMIA_LABEL_EXTENSION`` (an ``extension-definition`` defined below); an object carries it by
+``object_marking_refs``. At a recipient, the equivalent label is a second marking of the same
+extension with ``equivalent_of`` naming the originator's marking (ADatP-4774's
+alternativeConfidentialityLabel): beside the originator's, never in its place.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from gsomia.domain.parties import Marking
+from gsomia.errors import BadInput
+
+STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
+GSOMIA_NAMESPACE = uuid.UUID("6f1c2b8e-5d3a-5e0b-9a53-67736f6d6961")
+GSOMIA_LABEL_EXTENSION = "extension-definition--" + str(
+    uuid.uuid5(GSOMIA_NAMESPACE, "gsomia-label/1")
+)
+GSOMIA_IDENTITY = "identity--" + str(uuid.uuid5(GSOMIA_NAMESPACE, "gsomia"))
+LABEL_VERSION = 1
+
+_TYPE = re.compile(r"^(x-)?[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")
+_PROPERTY = re.compile(r"^[a-z0-9_]{2,250}$")  # "id" is the one 2-letter name
+_ID = re.compile(
+    r"^(?P<type>[a-z0-9-]{3,250})--"
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+)
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
+_MAX_DEPTH = 16
+_LABEL_FIELDS = (
+    "extension_type",
+    "version",
+    "policy",
+    "originator",
+    "classification",
+    "releasable_to",
+    "topics",
+)
+
+
+def extension_definition() -> dict[str, Any]:
+    """The ``extension-definition`` of the gsomia label (published by every node)."""
+    return {
+        "type": "extension-definition",
+        "spec_version": "2.1",
+        "id": GSOMIA_LABEL_EXTENSION,
+        "created_by_ref": GSOMIA_IDENTITY,
+        "created": "2026-11-28T00:00:00.000Z",
+        "modified": "2026-11-28T00:00:00.000Z",
+        "name": "gsomia confidentiality label",
+        "description": (
+            "A confidentiality label after ADatP-4774: the originator's national policy, a "
+            "classification within it, releasable-to trigraphs and dotted topics; or, with "
+            "equivalent_of, a receiving party's equivalent label beside the originator's."
+        ),
+        "schema": "https://github.com/gsomia/gsomia/blob/main/docs/formats.md#stix-label",
+        "version": "1.0.0",
+        "extension_types": ["property-extension"],
+    }
+
+
+def parse_timestamp(value: object, where: str) -> datetime:
+    if not isinstance(value, str) or not _TIMESTAMP.match(value):
+        raise BadInput(f"{where}: expected a STIX timestamp such as 2019-11-23T00:00:00.000Z")
+    try:
+        return datetime.fromisoformat(value[:-1][:26]).replace(tzinfo=UTC)
+    except ValueError:
+        raise BadInput(f"{where}: {value!r} is not a valid date and time") from None
+
+
+def format_timestamp(value: datetime) -> str:
+    """TAXII/STIX timestamp with microseconds, in UTC (``2019-11-23T00:00:00.000000Z``)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class StixObject:
+    """One validated STIX 2.1 object."""
+
+    id: str
+    type: str
+    version: str  # ``modified`` (or ``created``) as written; the object's version
+    spec_version: str
+    marking_refs: tuple[str, ...]
+    body: dict[str, Any]
+
+    @property
+    def version_instant(self) -> datetime:
+        return parse_timestamp(self.version, f"{self.id}: modified")
+
+
+def validate_object(obj: object, where: str) -> StixObject:
+    """Check the common properties of STIX 2.1; raise ``BadInput`` naming the object."""
+    if not isinstance(obj, dict):
+        raise BadInput(f"{where}: a STIX object must be a JSON object")
+    stix_type = obj.get("type")
+    if not isinstance(stix_type, str) or not _TYPE.match(stix_type):
+        raise BadInput(f"{where}.type: not a STIX type name")
+    stix_id = obj.get("id")
+    match = _ID.match(stix_id) if isinstance(stix_id, str) else None
+    if match is None:
+        raise BadInput(f"{where}.id: not a STIX identifier (type--UUID)")
+    if match.group("type") != stix_type:
+        raise BadInput(f"{where}.id: the identifier's type does not match 'type'")
+    where = f"{where} ({stix_id})"
+    if obj.get("spec_version") != "2.1":
+        raise BadInput(f"{where}.spec_version: gsomia accepts STIX 2.1 objects only")
+    _check_properties(obj, where, 0)
+    if stix_type in ("marking-definition", "extension-definition", "language-content") or (
+        "created" in obj or "modified" in obj
+    ):
+        created = parse_timestamp(obj.get("created"), f"{where}.created")
+        modified_raw = obj.get("modified", obj.get("created"))
+        modified = parse_timestamp(modified_raw, f"{where}.modified")
+        if modified < created:
+            raise BadInput(f"{where}.modified: earlier than created")
+        version = str(modified_raw)
+    else:
+        raise BadInput(f"{where}.created: missing (a STIX domain object needs created/modified)")
+    refs = obj.get("object_marking_refs", [])
+    if not isinstance(refs, list) or not all(
+        isinstance(r, str) and r.startswith("marking-definition--") and _ID.match(r) for r in refs
+    ):
+        raise BadInput(f"{where}.object_marking_refs: expected marking-definition identifiers")
+    return StixObject(str(stix_id), stix_type, version, "2.1", tuple(refs), obj)
+
+
+def _check_properties(value: object, where: str, depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        raise BadInput(f"{where}: nested more than {_MAX_DEPTH} levels deep")
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if depth == 0 and not _PROPERTY.match(key):
+                raise BadInput(f"{where}: {key[:40]!r} is not a STIX property name")
+            if depth > 0 and (not isinstance(key, str) or not key or len(key) > 250):
+                raise BadInput(f"{where}: a dictionary key is empty or too long")
+            _check_properties(inner, f"{where}.{key[:40]}", depth + 1)
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            _check_properties(inner, f"{where}[{i}]", depth + 1)
+    elif isinstance(value, float) and value != value:  # noqa: PLR0124 - NaN check
+        raise BadInput(f"{where}: NaN is not JSON")
+
+
+# ---------------------------------------------------------------------- the label marking
+@dataclass(frozen=True, slots=True)
+class LabelMarking:
+    """A gsomia label read from a marking-definition."""
+
+    marking_id: str
+    policy: str
+    originator: str
+    classification: str
+    releasable_to: tuple[str, ...]
+    topics: tuple[str, ...]
+
+    def label_document(self, item_id: str) -> dict[str, Any]:
+        return {
+            "id": item_id,
+            "originator": self.originator,
+            "classification": self.classification,
+            "releasable_to": list(self.releasable_to),
+            "topics": list(self.topics),
+        }
+
+
+def read_label_marking(obj: StixObject, where: str) -> LabelMarking | None:
+    """The gsomia label of a marking-definition, or None if it carries no gsomia label."""
+    if obj.type != "marking-definition":
+        return None
+    extensions = obj.body.get("extensions")
+    if not isinstance(extensions, dict) or GSOMIA_LABEL_EXTENSION not in extensions:
+        return None
+    ext = extensions[GSOMIA_LABEL_EXTENSION]
+    where = f"{where}.extensions.{GSOMIA_LABEL_EXTENSION}"
+    if not isinstance(ext, dict):
+        raise BadInput(f"{where}: expected an object")
+    if "equivalent_of" in ext:
+        raise BadInput(f"{where}: an equivalent label is added by the receiving node, not posted")
+    missing = [f for f in _LABEL_FIELDS if f not in ext]
+    if missing:
+        raise BadInput(f"{where}: missing {', '.join(missing)}")
+    unknown = sorted(set(ext) - set(_LABEL_FIELDS))
+    if unknown:
+        raise BadInput(f"{where}: unknown field(s) {', '.join(unknown)}")
+    if ext["extension_type"] != "property-extension" or ext["version"] != LABEL_VERSION:
+        raise BadInput(f"{where}: expected extension_type property-extension, version 1")
+    strings = {k: ext[k] for k in ("policy", "originator", "classification")}
+    for key, value in strings.items():
+        if not isinstance(value, str) or not value:
+            raise BadInput(f"{where}.{key}: expected a non-empty string")
+    for key in ("releasable_to", "topics"):
+        value = ext[key]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise BadInput(f"{where}.{key}: expected a list of strings")
+    return LabelMarking(
+        obj.id,
+        ext["policy"],
+        ext["originator"],
+        ext["classification"],
+        tuple(ext["releasable_to"]),
+        tuple(ext["topics"]),
+    )
+
+
+def label_marking(
+    *,
+    policy: str,
+    originator: str,
+    classification: str,
+    releasable_to: tuple[str, ...],
+    topics: tuple[str, ...],
+    created: str,
+) -> dict[str, Any]:
+    """A marking-definition carrying a gsomia label (what a client posts beside its objects)."""
+    ext = {
+        "extension_type": "property-extension",
+        "version": LABEL_VERSION,
+        "policy": policy,
+        "originator": originator,
+        "classification": classification,
+        "releasable_to": list(releasable_to),
+        "topics": list(topics),
+    }
+    key = f"{policy}|{classification}|{','.join(releasable_to)}|{','.join(topics)}|{created}"
+    return {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": "marking-definition--" + str(uuid.uuid5(GSOMIA_NAMESPACE, key)),
+        "created": created,
+        "name": f"{originator} {classification} REL TO {', '.join(releasable_to) or 'none'}",
+        "extensions": {GSOMIA_LABEL_EXTENSION: ext},
+    }
+
+
+def equivalent_marking(original_marking_id: str, marking: Marking, created: str) -> dict[str, Any]:
+    """The receiving party's equivalent label, beside the originator's (never replacing it)."""
+    key = f"{original_marking_id}|{marking.party}|{marking.level}"
+    return {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": "marking-definition--" + str(uuid.uuid5(GSOMIA_NAMESPACE, key)),
+        "created": created,
+        "name": f"{marking.party} {marking.level} ({marking.native}), "
+        f"originator {marking.originator}",
+        "extensions": {
+            GSOMIA_LABEL_EXTENSION: {
+                "extension_type": "property-extension",
+                "version": LABEL_VERSION,
+                "equivalent_of": original_marking_id,
+                "party": marking.party,
+                "level": marking.level,
+                "native": marking.native,
+                "equivalence": marking.equivalence.value,
+                "originator": marking.originator,
+            }
+        },
+    }

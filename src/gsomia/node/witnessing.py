@@ -1,0 +1,379 @@
+"""The node's log in public: checkpoints, proofs, and co-signing the peers' logs.
+
+Every node signs checkpoints of its own log on a schedule. As a witness, it fetches each peer's
+latest checkpoint with a consistency proof from the size it last co-signed, checks that the new
+checkpoint extends that history (``gsomia.ledger.witness.cosign``), co-signs it and sends the
+co-signature back; the peer attaches it to its stored checkpoint. A peer that shows two roots
+for one size (a split view), shrinks its log (a rollback) or rewrites it (a failed consistency
+proof) is refused; the refusal is stored with the peer's signed checkpoint as evidence and
+surfaced to the node's users.
+
+Inclusion proofs for an item use a small index from item ids to log entries
+(``log_items``), brought up to date from the log itself before each lookup.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from gsomia.domain.instants import format_instant
+from gsomia.errors import BadInput, Conflict, GsomiaError, NotFound, VerificationFailed
+from gsomia.ledger.log import origin_of, party_of
+from gsomia.ledger.note import (
+    Cosignature,
+    KeyDirectory,
+    NoteSigner,
+    parse_checkpoint,
+    parse_note,
+    verify_every_signature,
+)
+from gsomia.ledger.ports import StoredCheckpoint, WitnessedCheckpoint
+from gsomia.ledger.proofs import ConsistencyProof, b64
+from gsomia.ledger.witness import cosign
+from gsomia.node.config import User
+from gsomia.node.service import Node, collection_id
+
+audit = logging.getLogger("gsomia.audit")
+
+#: The entry types that record an item's arrival at a node, the default for an item's proof.
+ARRIVAL_TYPES = ("item.published", "release.received")
+INDEX_BATCH = 10_000
+
+
+# ------------------------------------------------------------------ keys
+def keys(node: Node) -> KeyDirectory:
+    """Public Ed25519 keys by note key name (``gsomia/<PARTY>``), from the node's key ring."""
+    ring = node.keyring
+
+    def lookup(name: str) -> Sequence[bytes]:
+        party = party_of(name)
+        return [] if party is None else ring.peer_ed25519(party)
+
+    return lookup
+
+
+def signer(node: Node) -> NoteSigner:
+    _, seed = node.keyring.note_signer()
+    return NoteSigner(origin_of(node.party), seed)
+
+
+# ------------------------------------------------------------------ own checkpoints
+def sign_checkpoint(node: Node) -> StoredCheckpoint:
+    """Sign a checkpoint of the log as it is now (the stored one, if the log has not grown)."""
+    stored, _ = node.log.checkpoint(signer(node))
+    return stored
+
+
+def latest_checkpoint(node: Node) -> StoredCheckpoint:
+    stored = node.log.latest_checkpoint()
+    if stored is None:
+        raise NotFound(f"the log of {node.party} has no checkpoint yet")
+    return stored
+
+
+def checkpoint_at(node: Node, size: int) -> StoredCheckpoint:
+    with node.log.store.reading() as r:
+        stored = r.checkpoint_at(size)
+    if stored is None:
+        raise NotFound(f"the log of {node.party} has no checkpoint of size {size}")
+    return stored
+
+
+def cosignatures(node: Node, stored: StoredCheckpoint) -> tuple[Cosignature, ...]:
+    """The verified co-signatures on one of the node's stored checkpoints."""
+    note = parse_note(stored.note, where=f"checkpoint of size {stored.size}")
+    return verify_every_signature(note, node.log.origin, keys(node))
+
+
+def checkpoint_document(node: Node, stored: StoredCheckpoint) -> dict[str, Any]:
+    return {
+        "origin": node.log.origin,
+        "size": stored.size,
+        "root": b64(stored.root),
+        "checkpoint": stored.note.decode(),
+        "cosignatures": [_cosignature_json(c) for c in cosignatures(node, stored)],
+    }
+
+
+def _cosignature_json(c: Cosignature) -> dict[str, Any]:
+    return {"witness": party_of(c.name), "name": c.name, "timestamp": c.timestamp}
+
+
+def cosigned_by(node: Node, limit: int = 1000) -> dict[str, dict[str, Any]]:
+    """For each witness, the largest of the node's recent checkpoints it co-signed."""
+    with node.store.reading() as r:
+        recent = r.recent_checkpoints(limit)
+    found: dict[str, dict[str, Any]] = {}
+    wanted = {p.party for p in node.config.peers}
+    for cp in recent:
+        for c in cosignatures(node, cp):
+            party = party_of(c.name)
+            if party is not None and party not in found:
+                found[party] = {"size": cp.size, "root": b64(cp.root), "timestamp": c.timestamp}
+        if wanted <= set(found):
+            break
+    return found
+
+
+# ------------------------------------------------------------------ proofs
+def _proof_size(node: Node, size: int | None, at_least: int) -> StoredCheckpoint | int:
+    """The checkpoint a proof is made against: the one of ``size`` when given (or the bare
+    size, when no checkpoint of it was signed), else the latest, signing a new one when the
+    latest does not yet cover entry ``at_least - 1``."""
+    if size is not None:
+        with node.log.store.reading() as r:
+            found = r.checkpoint_at(size)
+        return size if found is None else found
+    latest = node.log.latest_checkpoint()
+    if latest is None or latest.size < at_least:
+        latest = sign_checkpoint(node)
+    return latest
+
+
+def _against(target: StoredCheckpoint | int) -> tuple[int, str | None]:
+    if isinstance(target, StoredCheckpoint):
+        return target.size, target.note.decode()
+    return target, None
+
+
+def inclusion(node: Node, index: int, size: int | None) -> dict[str, Any]:
+    """An inclusion proof of entry ``index`` (no entry bytes: they may name hidden items)."""
+    if index < 0:
+        raise BadInput(f"index {index} is negative")
+    tree_size, note = _against(_proof_size(node, size, index + 1))
+    proof = node.log.inclusion_proof(index, tree_size)
+    return {"index": index, "proof": proof.to_json(), "checkpoint": note}
+
+
+def consistency(node: Node, old_size: int, new_size: int | None) -> dict[str, Any]:
+    tree_size, note = _against(_proof_size(node, new_size, old_size))
+    proof = node.log.consistency_proof(old_size, tree_size)
+    return {"proof": proof.to_json(), "checkpoint": note}
+
+
+def _catch_up_index(node: Node) -> None:
+    """Index the entries appended since the last lookup: (item id, index, type)."""
+    size = node.log.size()
+    with node.store.reading() as r:
+        done = r.log_indexed_upto()
+    while done < size:
+        stop = min(size, done + INDEX_BATCH)
+        with node.store.writing() as w:
+            done = w.log_indexed_upto()
+            found: list[tuple[str, int, str]] = []
+            for index in range(done, stop):
+                doc = orjson.loads(w.log.entry(index))
+                item = doc.get("item") if isinstance(doc, dict) else None
+                if isinstance(item, str):
+                    found.append((item, index, str(doc.get("type"))))
+            w.index_log_items(found, max(done, stop))
+            done = max(done, stop)
+
+
+def item_inclusion(
+    node: Node, user: User, item_id: str, *, kind: str | None, size: int | None
+) -> dict[str, Any]:
+    """The proof that the log records ``item_id`` (its arrival here unless ``kind`` names
+    another entry type), with the entry's bytes; only for an item the user may see."""
+    _check_item_visible(node, user, item_id)
+    _catch_up_index(node)
+    with node.store.reading() as r:
+        entries = r.log_item_entries(item_id)
+    wanted = (kind,) if kind is not None else ARRIVAL_TYPES
+    chosen = next((idx for idx, k in entries if k in wanted), None)
+    if chosen is None:
+        raise NotFound(f"no {' or '.join(wanted)} entry for item {item_id} in the log")
+    entry = node.log.entry(chosen)
+    doc = orjson.loads(entry)
+    if not isinstance(doc, dict) or doc.get("item") != item_id:
+        raise VerificationFailed(f"log entry {chosen} is not about {item_id}: the index is stale")
+    result = inclusion(node, chosen, size)
+    return {"item": item_id, "type": doc.get("type"), "entry": entry.decode(), **result}
+
+
+def _check_item_visible(node: Node, user: User, item_id: str) -> None:
+    with node.store.reading() as r:
+        found = r.item(item_id)
+        stix_id, _, version = item_id.rpartition("/")
+        rows = (
+            []
+            if found is None
+            else [
+                row
+                for row in r.versions(collection_id(node.party, found[0]), stix_id)
+                if row.version == version
+            ]
+        )
+    if not rows or not node.visible(user.clearance, rows[0]):
+        if rows:
+            audit.warning(
+                "refused: user=%s party=%s action=prove %s reason=clearance or need-to-know",
+                user.name,
+                node.party,
+                item_id,
+            )
+        raise NotFound(f"no item {item_id} at {node.party}")
+
+
+# ------------------------------------------------------------------ serving peers
+def for_peer(node: Node, from_size: int) -> dict[str, Any]:
+    """The latest checkpoint and a consistency proof to it from ``from_size`` (none when
+    ``from_size`` is beyond it: the witness then refuses the checkpoint as a rollback)."""
+    stored = latest_checkpoint(node)
+    proof = (
+        node.log.consistency_proof(from_size, stored.size).to_json()
+        if 0 <= from_size <= stored.size
+        else None
+    )
+    return {"checkpoint": stored.note.decode(), "consistency": proof}
+
+
+def attach(node: Node, sender: str, data: bytes) -> dict[str, Any]:
+    """Attach a peer's co-signature to one of the node's checkpoints."""
+    size, added = node.log.attach(data, keys(node))
+    names = [c.name for c in added]
+    if origin_of(sender) not in names and added:
+        audit.info("co-signatures of %s on checkpoint %d relayed by %s", names, size, sender)
+    return {"origin": node.log.origin, "size": size, "added": names}
+
+
+# ------------------------------------------------------------------ witnessing peers
+def last_cosigned(node: Node, party: str) -> WitnessedCheckpoint | None:
+    with node.store.reading() as r:
+        return r.last_witnessed(origin_of(party))
+
+
+def witnessed(node: Node) -> dict[str, Any]:
+    """The latest checkpoint of each peer's log that this node co-signed."""
+    out: dict[str, Any] = {}
+    for peer in node.config.peers:
+        last = last_cosigned(node, peer.party)
+        out[peer.party] = (
+            None
+            if last is None
+            else {
+                "origin": last.origin,
+                "size": last.size,
+                "root": b64(last.root),
+                "checkpoint": last.note.decode(),
+            }
+        )
+    return out
+
+
+def cosign_peer(node: Node, party: str, doc: Any, now: datetime) -> bytes | None:
+    """Check and co-sign a peer's checkpoint (``for_peer``'s document): the co-signed note to
+    send back, or None when the peer already holds this node's co-signature on it. A refusal
+    is stored as evidence and raised. ``now`` is wall time: a co-signature's timestamp is a
+    POSIX time, whatever simulated time the node's clock keeps."""
+    last = last_cosigned(node, party)
+    note = doc.get("checkpoint") if isinstance(doc, dict) else None
+    note_bytes = note.encode() if isinstance(note, str) else None
+    try:
+        return _cosign(node, party, doc, note_bytes, last=last, now=now)
+    except (BadInput, VerificationFailed, Conflict) as exc:
+        _record_fault(
+            node, party, note_bytes, last_size=0 if last is None else last.size, exc=exc, now=now
+        )
+        raise
+
+
+def _cosign(
+    node: Node,
+    party: str,
+    doc: Any,
+    note_bytes: bytes | None,
+    *,
+    last: WitnessedCheckpoint | None,
+    now: datetime,
+) -> bytes | None:
+    origin = origin_of(party)
+    if note_bytes is None:
+        raise BadInput(f"{party}'s checkpoint: expected a JSON object with a 'checkpoint'")
+    note = parse_note(note_bytes, where=f"{party}'s checkpoint")
+    cp = parse_checkpoint(note.text, where=f"{party}'s checkpoint")
+    if cp.origin != origin:
+        raise VerificationFailed(f"{party}'s checkpoint is of the log {cp.origin!r}")
+    if last is not None and cp.size == last.size and cp.root == last.root:
+        mine = origin_of(node.party)
+        held = any(sig.name == mine for sig in note.signatures)
+        return None if held else last.note  # send it again: the last delivery was lost
+    raw_proof = doc.get("consistency")
+    if raw_proof is None:
+        # The peer offers no proof from what was co-signed: only a smaller log lacks one.
+        proof = ConsistencyProof(origin, cp.size, cp.size, ())
+    else:
+        proof = ConsistencyProof.from_json(raw_proof, where=f"{party}'s consistency proof")
+    done = cosign(
+        node.log.store,
+        note_bytes,
+        proof,
+        signer=signer(node),
+        keys=keys(node),
+        timestamp=int(now.timestamp()),
+    )
+    return done.note.encode()
+
+
+def _record_fault(
+    node: Node,
+    party: str,
+    note: bytes | None,
+    *,
+    last_size: int,
+    exc: GsomiaError,
+    now: datetime,
+) -> None:
+    size: int | None = None
+    if note is not None:
+        try:
+            size = parse_checkpoint(parse_note(note).text).size
+        except BadInput:
+            size = None
+    reason = f"{exc.kind}: {exc}"[:2000]
+    with node.store.reading() as r:
+        previous = r.witness_faults(limit=1, origin=origin_of(party))
+    if previous and (previous[0].size, previous[0].reason) == (size, reason):
+        return  # the same refusal as last time: the evidence is already kept
+    audit.warning("refused to co-sign the log of %s: %s", party, reason)
+    with node.store.writing() as w:
+        w.add_witness_fault(origin_of(party), format_instant(now), size, last_size, reason, note)
+
+
+def refusals(node: Node, limit: int = 100) -> dict[str, Any]:
+    """Split views (two signed roots for one size) and every refusal to co-sign."""
+    with node.log.store.reading() as r:
+        views = r.split_views()
+    with node.store.reading() as r:
+        faults = r.witness_faults(limit)
+    return {
+        "split_views": [
+            {
+                "id": v.id,
+                "origin": v.origin,
+                "party": party_of(v.origin),
+                "size": v.size,
+                "first": v.first.decode(errors="replace"),
+                "second": v.second.decode(errors="replace"),
+            }
+            for v in views
+        ],
+        "refusals": [
+            {
+                "id": f.id,
+                "origin": f.origin,
+                "party": party_of(f.origin),
+                "at": f.at,
+                "size": f.size,
+                "cosigned_size": f.cosigned_size,
+                "reason": f.reason,
+                "checkpoint": None if f.note is None else f.note.decode(errors="replace"),
+            }
+            for f in faults
+        ],
+    }

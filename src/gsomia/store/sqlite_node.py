@@ -1,0 +1,640 @@
+"""A node's store in one SQLite file: its objects, sealed items, statuses, outbox — and its
+transparency log, in the same file and the same transactions.
+
+One writer connection (WAL, ``synchronous=FULL``, ``BEGIN IMMEDIATE``): an item, the decisions
+about it, its log entries and its outbox rows commit together or not at all. Readers use their
+own connections and see a consistent snapshot.
+
+Objects are kept in the order they were added (``seq``), with their TAXII ``date_added``,
+strictly increasing; a page is a range scan from a cursor, so reading costs the same at 10
+thousand objects as at a million.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import orjson
+
+from gsomia.errors import BadInput, StoreFailure
+from gsomia.ledger.hashing import HASH_LEN
+from gsomia.ledger.ports import StoredCheckpoint, WitnessedCheckpoint
+from gsomia.store.sqlite_log import SqliteLogStore, _Writer
+
+NODE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    seq          INTEGER PRIMARY KEY,
+    collection   TEXT NOT NULL,
+    stix_id      TEXT NOT NULL,
+    stix_type    TEXT NOT NULL,
+    version      TEXT NOT NULL,
+    date_added   TEXT NOT NULL,
+    item_id      TEXT,
+    equivalence  TEXT,
+    topics       TEXT NOT NULL,
+    is_latest    INTEGER NOT NULL,
+    body         BLOB NOT NULL,
+    UNIQUE (collection, stix_id, version)
+);
+CREATE INDEX IF NOT EXISTS objects_latest ON objects (collection, is_latest, seq);
+CREATE INDEX IF NOT EXISTS objects_id ON objects (collection, stix_id, version);
+CREATE TABLE IF NOT EXISTS items (
+    item_id      TEXT PRIMARY KEY,
+    stix_id      TEXT NOT NULL,
+    originator   TEXT NOT NULL,
+    sealed       BLOB NOT NULL,
+    received_from TEXT,
+    added        TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS statuses (
+    id           TEXT PRIMARY KEY,
+    user         TEXT NOT NULL,
+    body         BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id           INTEGER PRIMARY KEY,
+    item_id      TEXT NOT NULL,
+    recipient    TEXT NOT NULL,
+    queued_at    TEXT NOT NULL,
+    state        TEXT NOT NULL DEFAULT 'pending',
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    UNIQUE (item_id, recipient)
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (state, next_attempt);
+CREATE TABLE IF NOT EXISTS node_meta (
+    key          TEXT PRIMARY KEY,
+    value        TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS log_items (
+    item_id      TEXT NOT NULL,
+    idx          INTEGER NOT NULL,
+    kind         TEXT NOT NULL,
+    PRIMARY KEY (item_id, idx)
+);
+CREATE TABLE IF NOT EXISTS witness_faults (
+    id           INTEGER PRIMARY KEY,
+    origin       TEXT NOT NULL,
+    at           TEXT NOT NULL,
+    size         INTEGER,
+    cosigned_size INTEGER NOT NULL,
+    reason       TEXT NOT NULL,
+    note         BLOB
+);
+CREATE TABLE IF NOT EXISTS node_documents (
+    kind         TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    item_id      TEXT NOT NULL,
+    body         BLOB NOT NULL,
+    attachment   BLOB,
+    PRIMARY KEY (kind, key)
+);
+CREATE INDEX IF NOT EXISTS node_documents_item ON node_documents (item_id, kind);
+CREATE TABLE IF NOT EXISTS peer_messages (
+    id           INTEGER PRIMARY KEY,
+    recipient    TEXT NOT NULL,
+    path         TEXT NOT NULL,
+    ref          TEXT NOT NULL,
+    body         BLOB NOT NULL,
+    state        TEXT NOT NULL DEFAULT 'pending',
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL DEFAULT 0,
+    last_error   TEXT
+);
+CREATE INDEX IF NOT EXISTS peer_messages_pending ON peer_messages (state, next_attempt)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRow:
+    seq: int
+    collection: str
+    stix_id: str
+    stix_type: str
+    version: str
+    date_added: str
+    item_id: str | None
+    equivalence: str | None
+    topics: tuple[str, ...]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NewObject:
+    collection: str
+    stix_id: str
+    stix_type: str
+    version: str
+    item_id: str | None
+    equivalence: str | None
+    topics: tuple[str, ...]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    item_id: str
+    recipient: str
+    queued_at: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessFault:
+    """A peer's checkpoint this node refused to co-sign, and why (a rollback, a fork)."""
+
+    id: int
+    origin: str
+    at: str
+    size: int | None
+    cosigned_size: int
+    reason: str
+    note: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRow:
+    """A native-API document (consent request, loss report, notice) and its signed bytes."""
+
+    kind: str
+    key: str
+    item_id: str
+    body: dict[str, Any]
+    attachment: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    """A signed peer message waiting in the outbox (consents, reports, notices)."""
+
+    id: int
+    recipient: str
+    path: str
+    ref: str
+    body: bytes
+    attempts: int
+
+
+_DOC_COLUMNS = "kind, key, item_id, body, attachment"
+
+
+def _document(r: tuple[Any, ...]) -> DocumentRow:
+    return DocumentRow(r[0], r[1], r[2], orjson.loads(r[3]), None if r[4] is None else bytes(r[4]))
+
+
+_COLUMNS = (
+    "seq, collection, stix_id, stix_type, version, date_added, item_id, equivalence, topics, body"
+)
+
+
+def _row(r: tuple[Any, ...]) -> ObjectRow:
+    return ObjectRow(
+        r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], tuple(orjson.loads(r[8])), r[9]
+    )
+
+
+class NodeWriter:
+    """The node's writes inside one transaction (which also holds the log's writer)."""
+
+    def __init__(self, con: sqlite3.Connection, log: _Writer) -> None:
+        self._con = con
+        self.log = log
+
+    def last_date_added(self) -> str | None:
+        row = self._con.execute(
+            "SELECT value FROM node_meta WHERE key = 'last_date_added'"
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_last_date_added(self, value: str) -> None:
+        self._con.execute(
+            "INSERT INTO node_meta (key, value) VALUES ('last_date_added', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (value,),
+        )
+
+    def has_object(self, collection: str, stix_id: str, version: str) -> bool:
+        row = self._con.execute(
+            "SELECT 1 FROM objects WHERE collection = ? AND stix_id = ? AND version = ?",
+            (collection, stix_id, version),
+        ).fetchone()
+        return row is not None
+
+    def has_item(self, item_id: str) -> bool:
+        return (
+            self._con.execute("SELECT 1 FROM items WHERE item_id = ?", (item_id,)).fetchone()
+            is not None
+        )
+
+    def add_object(self, obj: NewObject, date_added: str) -> None:
+        con = self._con
+        latest = con.execute(
+            "SELECT MAX(version) FROM objects WHERE collection = ? AND stix_id = ?",
+            (obj.collection, obj.stix_id),
+        ).fetchone()[0]
+        is_latest = latest is None or obj.version > latest
+        if is_latest and latest is not None:
+            con.execute(
+                "UPDATE objects SET is_latest = 0 "
+                "WHERE collection = ? AND stix_id = ? AND is_latest = 1",
+                (obj.collection, obj.stix_id),
+            )
+        con.execute(
+            "INSERT INTO objects (collection, stix_id, stix_type, version, date_added, item_id, "
+            "equivalence, topics, is_latest, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                obj.collection,
+                obj.stix_id,
+                obj.stix_type,
+                obj.version,
+                date_added,
+                obj.item_id,
+                obj.equivalence,
+                orjson.dumps(list(obj.topics)),
+                int(is_latest),
+                obj.body,
+            ),
+        )
+
+    def add_item(  # noqa: PLR0917 - the columns of one row
+        self,
+        item_id: str,
+        stix_id: str,
+        originator: str,
+        sealed: bytes,
+        received_from: str | None,
+        added: str,
+    ) -> None:
+        self._con.execute(
+            "INSERT INTO items (item_id, stix_id, originator, sealed, received_from, added) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (item_id, stix_id, originator, sealed, received_from, added),
+        )
+
+    def replace_item(self, item_id: str, sealed: bytes) -> None:
+        self._con.execute("UPDATE items SET sealed = ? WHERE item_id = ?", (sealed, item_id))
+
+    def queue(self, item_id: str, recipient: str, queued_at: str) -> None:
+        self._con.execute(
+            "INSERT INTO outbox (item_id, recipient, queued_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (item_id, recipient) DO NOTHING",
+            (item_id, recipient, queued_at),
+        )
+
+    def outbox_done(self, outbox_id: int, state: str, error: str | None = None) -> None:
+        self._con.execute(
+            "UPDATE outbox SET state = ?, last_error = ? WHERE id = ?", (state, error, outbox_id)
+        )
+
+    def outbox_retry(self, outbox_id: int, next_attempt: float, error: str) -> None:
+        self._con.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? "
+            "WHERE id = ?",
+            (next_attempt, error, outbox_id),
+        )
+
+    def put_status(self, status_id: str, user: str, body: dict[str, Any]) -> None:
+        self._con.execute(
+            "INSERT INTO statuses (id, user, body) VALUES (?, ?, ?)",
+            (status_id, user, orjson.dumps(body)),
+        )
+
+    def log_indexed_upto(self) -> int:
+        """How many log entries the item index (``log_items``) has looked at."""
+        row = self._con.execute(
+            "SELECT value FROM node_meta WHERE key = 'log_items_upto'"
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def index_log_items(self, found: Sequence[tuple[str, int, str]], upto: int) -> None:
+        """Record (item id, entry index, entry type) rows; the index now covers ``upto``."""
+        self._con.executemany(
+            "INSERT OR IGNORE INTO log_items (item_id, idx, kind) VALUES (?, ?, ?)", found
+        )
+        self._con.execute(
+            "INSERT INTO node_meta (key, value) VALUES ('log_items_upto', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(upto),),
+        )
+
+    def add_witness_fault(  # noqa: PLR0917 - the columns of one row
+        self,
+        origin: str,
+        at: str,
+        size: int | None,
+        cosigned_size: int,
+        reason: str,
+        note: bytes | None,
+    ) -> int:
+        cur = self._con.execute(
+            "INSERT INTO witness_faults (origin, at, size, cosigned_size, reason, note) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (origin, at, size, cosigned_size, reason, note),
+        )
+        return int(cur.lastrowid or 0)
+
+    # ------------------------------------------------ native documents and peer messages
+    def replace_object(self, obj: NewObject, date_added: str) -> None:
+        """Store ``obj`` again in place of the same version (a new marking), added anew."""
+        self._con.execute(
+            "DELETE FROM objects WHERE collection = ? AND stix_id = ? AND version = ?",
+            (obj.collection, obj.stix_id, obj.version),
+        )
+        self.add_object(obj, date_added)
+
+    def put_document(
+        self, kind: str, key: str, item_id: str, body: dict[str, Any], attachment: bytes | None
+    ) -> None:
+        self._con.execute(
+            f"INSERT INTO node_documents ({_DOC_COLUMNS}) VALUES (?, ?, ?, ?, ?) "  # noqa: S608
+            "ON CONFLICT (kind, key) DO UPDATE SET item_id = excluded.item_id, "
+            "body = excluded.body, attachment = excluded.attachment",
+            (kind, key, item_id, orjson.dumps(body), attachment),
+        )
+
+    def document(self, kind: str, key: str) -> DocumentRow | None:
+        row = self._con.execute(
+            f"SELECT {_DOC_COLUMNS} FROM node_documents WHERE kind = ? AND key = ?",  # noqa: S608
+            (kind, key),
+        ).fetchone()
+        return None if row is None else _document(row)
+
+    def queue_message(self, recipient: str, path: str, ref: str, body: bytes) -> None:
+        self._con.execute(
+            "INSERT INTO peer_messages (recipient, path, ref, body) VALUES (?, ?, ?, ?)",
+            (recipient, path, ref, body),
+        )
+
+    def message_done(self, message_id: int, state: str, error: str | None = None) -> None:
+        self._con.execute(
+            "UPDATE peer_messages SET state = ?, last_error = ? WHERE id = ?",
+            (state, error, message_id),
+        )
+
+    def message_retry(self, message_id: int, next_attempt: float, error: str) -> None:
+        self._con.execute(
+            "UPDATE peer_messages SET attempts = attempts + 1, next_attempt = ?, last_error = ? "
+            "WHERE id = ?",
+            (next_attempt, error, message_id),
+        )
+
+
+class NodeReader:
+    def __init__(self, con: sqlite3.Connection) -> None:
+        self._con = con
+
+    def page(
+        self,
+        collection: str,
+        *,
+        after_seq: int,
+        added_after: str | None,
+        latest_only: bool,
+        ids: Sequence[str] = (),
+        types: Sequence[str] = (),
+        batch: int,
+    ) -> list[ObjectRow]:
+        """Up to ``batch`` rows after ``after_seq`` in order, with the cheap filters applied."""
+        sql = [f"SELECT {_COLUMNS} FROM objects WHERE collection = ? AND seq > ?"]  # noqa: S608
+        args: list[Any] = [collection, after_seq]
+        if latest_only:
+            sql.append("AND is_latest = 1")
+        if added_after is not None:
+            sql.append("AND date_added > ?")
+            args.append(added_after)
+        if ids:
+            sql.append(f"AND stix_id IN ({','.join('?' * len(ids))})")
+            args.extend(ids)
+        if types:
+            sql.append(f"AND stix_type IN ({','.join('?' * len(types))})")
+            args.extend(types)
+        sql.append("ORDER BY seq LIMIT ?")
+        args.append(batch)
+        query = " ".join(sql)  # only placeholders are interpolated: values are bound
+        return [_row(r) for r in self._con.execute(query, args)]
+
+    def rows_after(self, after_seq: int, limit: int) -> list[ObjectRow]:
+        """Up to ``limit`` rows of any collection stored after ``after_seq``, in order."""
+        return [
+            _row(r)
+            for r in self._con.execute(
+                f"SELECT {_COLUMNS} FROM objects "  # noqa: S608 - constant column list
+                "WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            )
+        ]
+
+    def last_seq(self) -> int:
+        """The seq of the last stored row (0 when there is none)."""
+        return int(self._con.execute("SELECT MAX(seq) FROM objects").fetchone()[0] or 0)
+
+    def log_item_entries(self, item_id: str) -> list[tuple[int, str]]:
+        """(entry index, entry type) of the indexed log entries about ``item_id``, in order."""
+        return [
+            (int(idx), str(kind))
+            for idx, kind in self._con.execute(
+                "SELECT idx, kind FROM log_items WHERE item_id = ? ORDER BY idx", (item_id,)
+            )
+        ]
+
+    def witness_faults(self, limit: int = 100, origin: str | None = None) -> list[WitnessFault]:
+        """The most recent refusals to co-sign (of one origin, or all), newest first."""
+        sql = "SELECT id, origin, at, size, cosigned_size, reason, note FROM witness_faults"
+        args: tuple[Any, ...] = (limit,)
+        if origin is not None:
+            sql += " WHERE origin = ?"
+            args = (origin, limit)
+        return [
+            WitnessFault(*r) for r in self._con.execute(sql + " ORDER BY id DESC LIMIT ?", args)
+        ]
+
+    def log_indexed_upto(self) -> int:
+        """How many log entries the item index (``log_items``) has looked at."""
+        row = self._con.execute(
+            "SELECT value FROM node_meta WHERE key = 'log_items_upto'"
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def recent_checkpoints(self, limit: int) -> list[StoredCheckpoint]:
+        """The log's ``limit`` largest checkpoints, largest first (bounded, unlike the log
+        reader's ``checkpoints()``, which returns them all)."""
+        return [
+            StoredCheckpoint(*row)
+            for row in self._con.execute(
+                "SELECT id, size, root, note FROM checkpoints ORDER BY size DESC LIMIT ?",
+                (limit,),
+            )
+        ]
+
+    def last_witnessed(self, origin: str) -> WitnessedCheckpoint | None:
+        """The last checkpoint of ``origin``'s log this node co-signed (one row, not all)."""
+        row = self._con.execute(
+            "SELECT id, origin, size, root, note, proof_from, proof FROM witnessed "
+            "WHERE origin = ? ORDER BY id DESC LIMIT 1",
+            (origin,),
+        ).fetchone()
+        if row is None:
+            return None
+        proof = bytes(row[6])
+        path = tuple(proof[i : i + HASH_LEN] for i in range(0, len(proof), HASH_LEN))
+        return WitnessedCheckpoint(row[0], row[1], row[2], row[3], row[4], row[5], path)
+
+    def seq_after(self, date_added: str) -> int:
+        """The largest seq whose date_added is at or before ``date_added`` (0 if none)."""
+        row = self._con.execute(
+            "SELECT MAX(seq) FROM objects WHERE date_added <= ?", (date_added,)
+        ).fetchone()
+        return int(row[0] or 0)
+
+    def versions(self, collection: str, stix_id: str) -> list[ObjectRow]:
+        return [
+            _row(r)
+            for r in self._con.execute(
+                f"SELECT {_COLUMNS} FROM objects "  # noqa: S608 - constant column list
+                "WHERE collection = ? AND stix_id = ? ORDER BY version",
+                (collection, stix_id),
+            )
+        ]
+
+    def count(self, collection: str) -> int:
+        return int(
+            self._con.execute(
+                "SELECT COUNT(*) FROM objects WHERE collection = ?", (collection,)
+            ).fetchone()[0]
+        )
+
+    def status(self, status_id: str) -> tuple[str, dict[str, Any]] | None:
+        row = self._con.execute(
+            "SELECT user, body FROM statuses WHERE id = ?", (status_id,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), orjson.loads(row[1]))
+
+    def item(self, item_id: str) -> tuple[str, bytes, str | None] | None:
+        row = self._con.execute(
+            "SELECT originator, sealed, received_from FROM items WHERE item_id = ?", (item_id,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), bytes(row[1]), row[2])
+
+    def due(self, now: float, limit: int = 100) -> list[OutboxRow]:
+        return [
+            OutboxRow(*r)
+            for r in self._con.execute(
+                "SELECT id, item_id, recipient, queued_at, attempts FROM outbox "
+                "WHERE state = 'pending' AND next_attempt <= ? ORDER BY id LIMIT ?",
+                (now, limit),
+            )
+        ]
+
+    def outbox_counts(self) -> dict[str, int]:
+        return {
+            str(s): int(n)
+            for s, n in self._con.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state")
+        }
+
+    def document(self, kind: str, key: str) -> DocumentRow | None:
+        row = self._con.execute(
+            f"SELECT {_DOC_COLUMNS} FROM node_documents WHERE kind = ? AND key = ?",  # noqa: S608
+            (kind, key),
+        ).fetchone()
+        return None if row is None else _document(row)
+
+    def documents(self, kind: str, item_id: str | None = None) -> list[DocumentRow]:
+        """Every document of ``kind`` (about ``item_id`` if given), oldest first."""
+        if item_id is None:
+            rows = self._con.execute(
+                f"SELECT {_DOC_COLUMNS} FROM node_documents WHERE kind = ? "  # noqa: S608
+                "ORDER BY rowid",
+                (kind,),
+            )
+        else:
+            rows = self._con.execute(
+                f"SELECT {_DOC_COLUMNS} FROM node_documents "  # noqa: S608
+                "WHERE item_id = ? AND kind = ? ORDER BY rowid",
+                (item_id, kind),
+            )
+        return [_document(r) for r in rows]
+
+    def due_messages(self, now: float, limit: int = 100) -> list[MessageRow]:
+        return [
+            MessageRow(r[0], r[1], r[2], r[3], bytes(r[4]), r[5])
+            for r in self._con.execute(
+                "SELECT id, recipient, path, ref, body, attempts FROM peer_messages "
+                "WHERE state = 'pending' AND next_attempt <= ? ORDER BY id LIMIT ?",
+                (now, limit),
+            )
+        ]
+
+
+class SqliteNodeStore:
+    """The node's SQLite file. Writes are serialised by a lock; reads use per-thread connections."""
+
+    def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
+        self.path = path
+        self.log_store = SqliteLogStore(path, timeout=timeout)
+        self._con = self.log_store._con  # noqa: SLF001 - one connection, one transaction for both
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._timeout = timeout
+        self._readers: list[sqlite3.Connection] = []
+        try:
+            self._con.execute("BEGIN IMMEDIATE")
+            for statement in NODE_SCHEMA.split(";"):
+                if statement.strip():
+                    self._con.execute(statement)
+            self._con.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise BadInput(f"node store {path}: not a gsomia node database ({exc})") from exc
+
+    @contextmanager
+    def writing(self) -> Iterator[NodeWriter]:
+        """One durable transaction holding both the node's tables and the log's."""
+        with self._lock, self.log_store.writing() as log:
+            yield NodeWriter(self._con, log)
+
+    def _reader_con(self) -> sqlite3.Connection:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None:
+            try:
+                con = sqlite3.connect(
+                    self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+                )
+            except sqlite3.Error as exc:
+                raise StoreFailure(f"node store {self.path}: cannot open a reader ({exc})") from exc
+            con.execute("PRAGMA query_only=ON")
+            self._local.con = con
+            with self._lock:
+                self._readers.append(con)
+        return con
+
+    @contextmanager
+    def reading(self) -> Iterator[NodeReader]:
+        con = self._reader_con()
+        try:
+            con.execute("BEGIN")
+            yield NodeReader(con)
+        except sqlite3.Error as exc:
+            raise StoreFailure(f"node store {self.path}: read failed ({exc})") from exc
+        finally:
+            if con.in_transaction:
+                con.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            for con in self._readers:
+                con.close()
+            self._readers.clear()
+            self.log_store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,98 @@
+"""A few helpers for talking to live nodes' native API in the integration tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from gsomia.node.service import collection_id
+
+from .nodes import TAXII, NodeProc
+
+T = TypeVar("T")
+ERROR_KEYS = {"title", "description", "error_code", "http_status"}
+
+
+def native(
+    node: NodeProc,
+    method: str,
+    path: str,
+    user: str | None = "admin",
+    *,
+    json: Any = None,
+    content: bytes | None = None,
+    params: dict[str, str] | None = None,
+) -> httpx.Response:
+    headers = {"Content-Type": "application/json"}
+    body = content if content is not None else (None if json is None else orjson.dumps(json))
+    return httpx.request(
+        method,
+        f"{node.url}/native/v1{path}",
+        auth=None if user is None else node.auth(user),
+        headers=headers,
+        content=body,
+        params=params,
+        timeout=10,
+    )
+
+
+def item_path(item_id: str) -> str:
+    return "/items/" + quote(item_id, safe="/:")
+
+
+def publish(node: NodeProc, envelope: dict[str, Any]) -> str:
+    """Post an envelope at ``node``; the item id of its (one) report."""
+    cid = collection_id(node.party, node.party)
+    r = httpx.post(
+        f"{node.api_root}collections/{cid}/objects/",
+        headers={"Accept": TAXII, "Content-Type": TAXII},
+        auth=node.auth("analyst"),
+        content=orjson.dumps(envelope),
+    )
+    assert r.status_code == 202, r.text
+    obj = next(o for o in envelope["objects"] if o["type"] == "report")
+    return f"{obj['id']}/{obj['modified']}"
+
+
+def wait_until(
+    probe: Callable[[], T | None], what: str, timeout: float = 20.0, pause: float = 0.05
+) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found is not None:
+            return found
+        time.sleep(pause)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def held_at(node: NodeProc, item_id: str, user: str = "admin") -> dict[str, Any] | None:
+    r = native(node, "GET", item_path(item_id), user)
+    if r.status_code == 404:
+        return None
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def taxii_objects(node: NodeProc, originator: str, user: str = "analyst") -> list[dict[str, Any]]:
+    cid = collection_id(node.party, originator)
+    r = httpx.get(
+        f"{node.api_root}collections/{cid}/objects/",
+        headers={"Accept": TAXII},
+        auth=node.auth(user),
+    )
+    assert r.status_code == 200, r.text
+    return list(r.json().get("objects", []))
+
+
+def assert_error(r: httpx.Response, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    body = dict(r.json())
+    assert set(body) == ERROR_KEYS, body
+    assert body["http_status"] == str(status)
+    return body

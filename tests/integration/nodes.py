@@ -1,0 +1,185 @@
+"""Real gsomia nodes for the integration tests: keys, configuration, a uvicorn process each."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from gsomia.node.config import token_digest
+from gsomia.node.stix import GSOMIA_LABEL_EXTENSION, extension_definition, label_marking
+from gsomia.seal.keys import init_keys
+
+PASSPHRASE = "correct horse battery staple"
+POLICY = {"KOR": "KR-MND-CMI", "JPN": "JP-MOD-CMI", "USA": "US-DOD-CNSI"}
+SECRET_LEVEL = {"KOR": "II", "JPN": "GOKUHI", "USA": "SECRET"}
+TAXII = "application/taxii+json;version=2.1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class NodeProc:
+    party: str
+    port: int
+    config: Path
+    data: Path
+    users: dict[str, str]  # name -> token
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_root(self) -> str:
+        return f"{self.url}/api/"
+
+    def auth(self, user: str = "analyst") -> tuple[str, str]:
+        return (user, self.users[user])
+
+    def start(self) -> None:
+        exe = Path(sys.executable).with_name("gsomia")
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [str(exe), "serve", "--config", str(self.config)],
+                env=self.env,
+                stdout=out,
+                stderr=out,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"node {self.party} exited: {self.log.read_text()[-2000:]}")
+            try:
+                r = httpx.get(f"{self.url}/taxii2/", headers={"Accept": TAXII}, timeout=1)
+                if r.status_code in (200, 401):
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError(f"node {self.party} did not start: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+
+def make_nodes(
+    root: Path, parties: tuple[str, ...] = ("KOR", "JPN", "USA"), scenario: str = "historical"
+) -> dict[str, NodeProc]:
+    """Keys, exported public keys and a node.toml for each party; nothing started yet."""
+    env = {**os.environ, "GSOMIA_PASSPHRASE": PASSPHRASE}
+    nodes: dict[str, NodeProc] = {}
+    for party in parties:
+        data = root / party
+        ring = init_keys(data, party, passphrase=PASSPHRASE.encode())
+        (root / f"{party}.pub.json").write_bytes(orjson.dumps(ring.export_document()))
+        users = {
+            "analyst": f"tok-{party}-analyst-{os.urandom(8).hex()}",
+            "admin": f"tok-{party}-admin-{os.urandom(8).hex()}",
+            "low": f"tok-{party}-low-{os.urandom(8).hex()}",
+        }
+        nodes[party] = NodeProc(
+            party, free_port(), root / f"{party}.toml", data, users, root / f"{party}.log", env=env
+        )
+    for party, node in nodes.items():
+        low_level = {"KOR": "III", "JPN": "HI", "USA": "CONFIDENTIAL"}[party]
+        top_level = {"KOR": "I", "JPN": "KIMITSU", "USA": "TOP_SECRET"}[party]
+        lines = [
+            f'party = "{party}"',
+            f'listen = "127.0.0.1:{node.port}"',
+            f'data_dir = "{party}"',
+            f'scenario = "{scenario}"',
+            "max_content_length = 1048576",
+        ]
+        for other, peer in nodes.items():
+            if other != party:
+                lines += [
+                    "[[peers]]",
+                    f'party = "{other}"',
+                    f'url = "{peer.url}"',
+                    f'keys = "{other}.pub.json"',
+                ]
+        for name, level, ntk, role in (
+            ("analyst", top_level, ["dprk"], "analyst"),
+            ("admin", top_level, ["dprk"], "admin"),
+            ("low", low_level, ["dprk.nuclear"], "analyst"),
+        ):
+            lines += [
+                "[[users]]",
+                f'name = "{name}"',
+                f'token_sha256 = "{token_digest(node.users[name])}"',
+                f'clearance = "{level}"',
+                f"need_to_know = {orjson.dumps(ntk).decode()}",
+                f'role = "{role}"',
+            ]
+        node.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return nodes
+
+
+def report(
+    n: int,
+    originator: str = "KOR",
+    *,
+    topics: tuple[str, ...] = ("dprk.missile",),
+    releasable_to: tuple[str, ...] | None = None,
+    classification: str | None = None,
+    description: str = "Launch detected",
+) -> dict[str, Any]:
+    """An envelope with one report and its gsomia label."""
+    rel = (
+        releasable_to
+        if releasable_to is not None
+        else tuple(p for p in ("JPN", "KOR", "USA") if p != originator)
+    )
+    marking = label_marking(
+        policy=POLICY[originator],
+        originator=originator,
+        classification=classification or SECRET_LEVEL[originator],
+        releasable_to=rel,
+        topics=topics,
+        created="2026-01-01T00:00:00.000Z",
+    )
+    obj = {
+        "type": "report",
+        "spec_version": "2.1",
+        "id": f"report--00000000-0000-4000-8000-{n:012d}",
+        "created": "2026-01-01T00:00:00.000Z",
+        "modified": "2026-01-01T00:00:00.000Z",
+        "name": f"Report {n}",
+        "description": description,
+        "published": "2026-01-01T00:00:00.000Z",
+        "report_types": ["threat-report"],
+        "object_refs": ["identity--00000000-0000-4000-8000-000000000001"],
+        "object_marking_refs": [marking["id"]],
+    }
+    return {"objects": [extension_definition(), marking, obj]}
+
+
+__all__ = ["GSOMIA_LABEL_EXTENSION", "TAXII", "NodeProc", "free_port", "make_nodes", "report"]

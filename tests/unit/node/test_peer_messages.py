@@ -1,0 +1,147 @@
+"""The outbox of peer messages: signed sends, acknowledgements, retries with backoff, and
+permanent refusals recorded on the document a message concerns (in process; the peer is an
+httpx transport that verifies each request with the receiving node's keys)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from gsomia.api.boot import load_config, open_node
+from gsomia.api.peer import WALL
+from gsomia.api.peer_native import RETRY_NOT_FOUND, Messenger
+from gsomia.clock import FixedClock
+from gsomia.errors import BadInput
+from gsomia.node import federation, messages
+from gsomia.node.service import Node
+from tests.integration.nodes import PASSPHRASE, make_nodes
+
+NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+DOC = ("report.sent", "r1")
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Node, Node]:
+    procs = make_nodes(tmp_path_factory.mktemp("msgs"), ("KOR", "USA"))
+    clock = FixedClock(NOW)  # the nodes' clock; peer requests are stamped in wall time
+    kor, usa = (
+        open_node(load_config(procs[p].config), clock=clock, passphrase=PASSPHRASE.encode())
+        for p in ("KOR", "USA")
+    )
+    return kor, usa
+
+
+def queue_one(node: Node) -> None:
+    with node.store.writing() as w:
+        w.put_document(DOC[0], DOC[1], "report--x/1", {"id": DOC[1], "delivery": None}, None)
+        messages.queue(w, recipient="USA", path=messages.REPORT_PATH, body={"n": 1}, ref=DOC)
+
+
+def send(kor: Node, usa: Node, answer: Callable[[int], httpx.Response]) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        sender = federation.verify_request(usa, headers, request.content, WALL.now())
+        seen.append({"sender": sender, "body": orjson.loads(request.content)})
+        return answer(len(seen))
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            await Messenger(kor, client).send_once()
+
+    asyncio.run(run())
+    return seen
+
+
+def document(node: Node) -> dict[str, Any]:
+    with node.store.reading() as r:
+        found = r.document(*DOC)
+    assert found is not None
+    return found.body
+
+
+def pending(node: Node, at: float) -> int:
+    return len(messages.due(node, at))
+
+
+def test_a_delivered_message_is_signed_and_acknowledged(pair: tuple[Node, Node]) -> None:
+    kor, usa = pair
+    queue_one(kor)
+    ack = {"acknowledged_at": "2026-03-01T09:00:00+00:00", "by": "USA", "n": 3}
+    seen = send(kor, usa, lambda _: httpx.Response(200, json=ack))
+    assert seen == [{"sender": "KOR", "body": {"v": 1, "n": 1}}]
+    doc = document(kor)
+    assert doc["delivery"]["state"] == "delivered"
+    assert doc["delivery"]["answer"] == {"acknowledged_at": ack["acknowledged_at"], "by": "USA"}
+    assert doc["acknowledgement"] == {"at": ack["acknowledged_at"], "by": "USA"}
+    assert pending(kor, NOW.timestamp() + 1e6) == 0
+
+
+def test_server_errors_are_retried_with_backoff(pair: tuple[Node, Node]) -> None:
+    kor, usa = pair
+    queue_one(kor)
+    send(kor, usa, lambda _: httpx.Response(503))
+    assert pending(kor, NOW.timestamp()) == 0  # not due again at once
+    assert pending(kor, NOW.timestamp() + 1) == 1
+    assert document(kor)["delivery"] is None
+    # Due again later; now it goes through.
+    assert isinstance(kor.clock, FixedClock)
+    kor.clock.advance(timedelta(seconds=1))
+    send(kor, usa, lambda _: httpx.Response(200, json={}))
+    assert document(kor)["delivery"]["state"] == "delivered"
+
+
+def test_not_found_is_retried_a_while_then_refused(pair: tuple[Node, Node]) -> None:
+    kor, usa = pair
+    queue_one(kor)
+    assert isinstance(kor.clock, FixedClock)
+    for _ in range(RETRY_NOT_FOUND):
+        send(kor, usa, lambda _: httpx.Response(404, text="no such item"))
+        assert pending(kor, kor.clock.now().timestamp() + 120) == 1
+        kor.clock.advance(timedelta(seconds=120))
+    send(kor, usa, lambda _: httpx.Response(404, text="no such item"))
+    assert pending(kor, kor.clock.now().timestamp() + 1e6) == 0
+    delivery = document(kor)["delivery"]
+    assert delivery["state"] == "rejected"
+    assert "HTTP 404" in delivery["detail"]
+
+
+def test_a_refusal_is_final(pair: tuple[Node, Node]) -> None:
+    kor, usa = pair
+    queue_one(kor)
+    send(kor, usa, lambda _: httpx.Response(422, text="bad"))
+    assert pending(kor, kor.clock.now().timestamp() + 1e6) == 0
+    assert document(kor)["delivery"]["state"] == "rejected"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"{", b"[]", b'{"v": 2}', b'{"v": "1"}'],
+)
+def test_malformed_messages_are_bad_input(raw: bytes) -> None:
+    with pytest.raises(BadInput):
+        messages.parse_message(raw, "message")
+
+
+@pytest.mark.parametrize(
+    "value", ["x", "00000000-0000-4000-8000-00000000000G", "{" + "0" * 32 + "}"]
+)
+def test_ids_are_canonical_uuids(value: str) -> None:
+    with pytest.raises(BadInput):
+        messages.request_id(value, "id")
+    assert messages.request_id(messages.new_id(), "id")
+
+
+def test_fields_are_checked() -> None:
+    doc = {"v": 1, "a": "", "b": "x" * 301, "c": 5}
+    for key in ("a", "b", "c", "missing"):
+        with pytest.raises(BadInput, match=f"message.{key}"):
+            messages.text(doc, key, "message")
+    assert messages.optional_text(doc, "missing", "message") is None
