@@ -35,9 +35,8 @@ pytest: $(STAMP)
 test: lint types contracts pytest
 
 demo: $(STAMP)
-	$(BIN)/gsomia timeline --scenario historical
-	$(BIN)/gsomia replay --scenario historical
-	$(BIN)/gsomia replay --scenario lapse-2019
+	$(BIN)/gsomia replay --scenario lapse-2019 --from 2019-11-01 --to 2020-03-31
+	$(BIN)/gsomia demo
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
