@@ -38,8 +38,12 @@ demo: $(STAMP)
 	$(BIN)/gsomia replay --scenario lapse-2019 --from 2019-11-01 --to 2020-03-31
 	$(BIN)/gsomia demo
 
-bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+bench: $(STAMP)  # minutes each; figures in docs/benchmarks.md
+	$(BIN)/python bench/bench_decide.py
+	$(BIN)/python bench/bench_seal.py
+	$(BIN)/python bench/bench_log.py
+	$(BIN)/python bench/bench_taxii.py
+	$(BIN)/python bench/bench_realtime.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,7 +34,7 @@ SCENARIO_OPTION = typer.Option(
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 120)
+    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
 
 
 def _parse_date(text: str | None, where: str) -> date | None:
@@ -92,7 +92,8 @@ def cmd_decide(
     verdict = "[bold green]ALLOW[/]" if decision.allowed else "[bold red]DENY[/]"
     out.print(
         f"{verdict}  {label.id}: {holder} → {recipient} at {format_instant(instant)} "
-        f"(scenario {scenario.name})"
+        f"(scenario {scenario.name})",
+        soft_wrap=True,
     )
     if decision.recipient_marking is not None:
         m = decision.recipient_marking
@@ -103,7 +104,7 @@ def cmd_decide(
     if decision.agreements:
         out.print(f"  under: {', '.join(decision.agreements)}")
     for reason in decision.reasons:
-        out.print(f"  - {reason}", markup=False)
+        out.print(f"  - {reason}", markup=False, soft_wrap=True)
 
 
 def cmd_agreements(
@@ -118,31 +119,21 @@ def cmd_agreements(
     if as_json:
         emit_json([s.to_json() for s in statuses])
         return
-    table = Table(title=f"Agreements at {format_instant(instant)} — scenario {scenario.name}")
-    for col in (
-        "agreement",
-        "parties",
-        "state",
-        "notice",
-        "next anniversary",
-        "notice deadline",
-        "ends",
-    ):
-        table.add_column(col)
+    table = Table(title=f"Agreements at {format_instant(instant)}, scenario {scenario.name}")
+    table.add_column("agreement", no_wrap=True)
+    for col in ("parties", "state", "notice", "next anniversary", "notice deadline", "ends"):
+        table.add_column(col, no_wrap=True)
     style = {State.IN_FORCE: "green", State.ENDED: "red", State.PENDING: "yellow"}
     for s in statuses:
-        doc = s.to_json()
-        notice = (
-            "—" if s.notice is None else f"{s.notice.status.value} {format_instant(s.notice.given)}"
-        )
+        notice = "—" if s.notice is None else f"{s.notice.status.value} {s.notice.given.date()}"
         table.add_row(
             s.agreement.id,
-            "–".join(sorted(s.agreement.parties)),
+            "-".join(sorted(s.agreement.parties)),
             f"[{style[s.state]}]{s.state.value}[/]",
             notice,
-            str(doc["next_anniversary"] or "—"),
-            str(doc["notice_deadline"] or "—"),
-            str(doc["ends"] or "—"),
+            _short(s.next_anniversary),
+            _short(s.notice_deadline),
+            _short(s.ends),
         )
     _console().print(table)
 
@@ -186,8 +177,7 @@ def cmd_timeline(
     }
     for e in entries:
         text = e.text.replace("[", r"\[")
-        when = e.at.strftime("%Y-%m-%d %H:%M%z")
-        table.add_row(when[:-2] + ":" + when[-2:], e.agreement, f"{marks[e.kind]}{text}[/]")
+        table.add_row(_short(e.at), e.agreement, f"{marks[e.kind]}{text}[/]")
     _console().print(table)
 
 
@@ -256,6 +246,14 @@ def cmd_replay(
     for y in years:
         summary.add_row(*(str(v) for v in y.to_json().values()))
     out.print(summary)
+
+
+def _short(value: datetime | None) -> str:
+    """2019-11-23 00:00+09:00: minutes and offset, for tables."""
+    if value is None:
+        return "—"
+    text = value.strftime("%Y-%m-%d %H:%M%z")
+    return text[:-2] + ":" + text[-2:]
 
 
 def _mark(allowed: bool, party: str) -> str:

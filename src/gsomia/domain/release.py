@@ -11,6 +11,7 @@ someone asks for them.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
@@ -235,7 +236,7 @@ class _Context(NamedTuple):
         return f"{base}, and no arrangement in force gives standing consent for its topics"
 
     # ------------------------------------------------------------------ agreement rules
-    def first_failure(self, a: Agreement, releasable: bool, consent_holds: bool) -> int:
+    def first_failure(self, a: Agreement, *, releasable: bool, consent_holds: bool) -> int:
         at = self.at
         if at < a.start or (a.end is not None and at >= a.end):
             return Rule.IN_FORCE
@@ -330,6 +331,62 @@ class _Context(NamedTuple):
         )
 
 
+class _Static(NamedTuple):
+    """What a decision's request fixes within one stretch of time in which no agreement starts
+    or ends: everything but the item's releasability and its explicit consents."""
+
+    level: Level
+    static_failures: tuple[tuple[str, int], ...]  # per agreement: first failing rule of 2-5, or 0
+    marking: Marking
+    standing: bool  # holder is the originator, or a standing consent is in force
+
+
+_CACHE_LIMIT = 4096
+
+
+def _static(scenario: Scenario, label: Label, holder: str, recipient: str, at: datetime) -> _Static:
+    cache, boundaries = scenario.decision_cache()
+    key = (
+        bisect_right(boundaries, at.timestamp()),
+        label.originator,
+        label.classification,
+        label.topics,
+        holder,
+        recipient,
+    )
+    cached: _Static | None = cache.get(key)
+    if cached is not None:
+        return cached
+    originator_policy = scenario.policy(label.originator, where="label originator")
+    scenario.policy(holder, where="holder")
+    recipient_policy = scenario.policy(recipient, where="recipient")
+    if holder == recipient:
+        raise BadInput(f"holder and recipient are the same party ({holder}): nothing to release")
+    level = originator_policy.level(label.classification)
+    ctx = _Context(scenario, label, holder, recipient, at, level.equivalence, level, ())
+    failures = tuple(
+        (agreement.id, ctx.first_failure(agreement, releasable=True, consent_holds=True))
+        for agreement in scenario.agreements
+    )
+    standing = (
+        holder == label.originator
+        or scenario.standing_consent(
+            label.topics, among=(label.originator, holder, recipient), at=at
+        )
+        is not None
+    )
+    found = _Static(
+        level,
+        failures,
+        recipient_policy.marking_for(level.equivalence, label.originator),
+        standing,
+    )
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = found
+    return found
+
+
 def decide(
     scenario: Scenario,
     label: Label,
@@ -343,49 +400,41 @@ def decide(
 
     Unknown parties and levels, and a time without a UTC offset, are bad input (raised); every
     other failure is a deny that names, for each candidate agreement, the rule that failed.
+
+    Rules 2-5 and standing consents depend only on the request and on which agreements are in
+    force, which changes only at the scenario's starts and ends; they are worked out once per
+    stretch between those instants (``_static``), and each call checks releasability and the
+    explicit consents.
     """
-    require_aware(at, "release decision time")
-    originator_policy = scenario.policy(label.originator, where="label originator")
-    scenario.policy(holder, where="holder")
-    recipient_policy = scenario.policy(recipient, where="recipient")
-    if holder == recipient:
-        raise BadInput(f"holder and recipient are the same party ({holder}): nothing to release")
-    level = originator_policy.level(label.classification)
-    ctx = _Context(
-        scenario,
-        label,
-        holder,
-        recipient,
-        at,
-        level.equivalence,
-        level,
-        tuple(consents),
-    )
+    if at.tzinfo is None or at.utcoffset() is None:
+        require_aware(at, "release decision time")
+    static = _static(scenario, label, holder, recipient, at)
+    given = tuple(consents)
     releasable = recipient in label.releasable_to
-    consent_holds = (
-        holder == label.originator
-        or any(c.serves(label.id, label.originator, recipient, at) for c in ctx.consents)
-        or scenario.standing_consent(
-            label.topics, among=(label.originator, holder, recipient), at=at
-        )
-        is not None
+    consent_holds = static.standing or any(
+        c.serves(label.id, label.originator, recipient, at) for c in given
     )
     allowing: list[str] = []
     failures: list[tuple[str, int]] = []
-    for agreement in scenario.agreements:
-        failed = ctx.first_failure(agreement, releasable, consent_holds)
-        if failed == _ALL_HOLD:
-            allowing.append(agreement.id)
+    late = (
+        _ALL_HOLD
+        if releasable and consent_holds
+        else (Rule.RELEASABILITY if not releasable else Rule.CONSENT)
+    )
+    for agreement_id, failed in static.static_failures:
+        rule = failed or late  # rules 2-5 first, then 6 and 7
+        if rule == _ALL_HOLD:
+            allowing.append(agreement_id)
         else:
-            failures.append((agreement.id, failed))
+            failures.append((agreement_id, rule))
     allowed = bool(allowing)
+    level = static.level
+    ctx = _Context(scenario, label, holder, recipient, at, level.equivalence, level, given)
     return Decision(
         allowed=allowed,
         agreements=tuple(allowing),
         equivalent=level.equivalence if allowed else None,
-        recipient_marking=(
-            recipient_policy.marking_for(level.equivalence, label.originator) if allowed else None
-        ),
+        recipient_marking=static.marking if allowed else None,
         item=label.id,
         holder=holder,
         recipient=recipient,

@@ -33,9 +33,21 @@ class Scenario:
     description: str = ""
     source: str = ""
     _by_id: Mapping[str, Agreement] = field(init=False, repr=False, compare=False)
+    _cache: dict[Any, Any] = field(init=False, repr=False, compare=False)
+    _boundaries: tuple[float, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", MappingProxyType({a.id: a for a in self.agreements}))
+        object.__setattr__(self, "_cache", {})
+        instants = {a.start.timestamp() for a in self.agreements} | {
+            a.end.timestamp() for a in self.agreements if a.end is not None
+        }
+        object.__setattr__(self, "_boundaries", tuple(sorted(instants)))
+
+    def decision_cache(self) -> tuple[dict[Any, Any], tuple[float, ...]]:
+        """A memo for the release engine, and the instants at which any agreement starts or
+        ends (between two of them, which agreements are in force does not change)."""
+        return self._cache, self._boundaries
 
     def policy(self, party: str, *, where: str = "") -> Policy:
         try:

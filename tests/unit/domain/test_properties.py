@@ -152,3 +152,35 @@ def test_scenarios_round_trip(scenario: Scenario, drop: int) -> None:
     assert once.to_document() == again.to_document()
     assert [a.end for a in once.agreements] == [a.end for a in again.agreements]
     assert once.to_document()["events"] == doc["events"]
+
+
+@settings(max_examples=600)
+@given(requests())
+def test_the_memoised_decision_agrees_with_every_rule_checked_afresh(req: tuple) -> None:  # type: ignore[type-arg]
+    """decide() reuses rules 2-5 between the instants where agreements start or end;
+    explain() evaluates every rule of every agreement at the instant itself."""
+    scenario, lab, holder, recipient, at, consents = req
+    d = decide(scenario, lab, holder=holder, recipient=recipient, at=at, consents=consents)
+    checks = d.explain()
+    assert d.agreements == tuple(c.agreement for c in checks if c.allows)
+    expected = tuple(
+        (c.agreement, int(c.first_failure.rule)) for c in checks if c.first_failure is not None
+    )
+    assert d.failures == expected
+
+
+@settings(max_examples=200)
+@given(scenarios, labels(), st.sampled_from(PARTIES), st.sampled_from(PARTIES))
+def test_decisions_at_the_boundaries_are_exact(
+    scenario: Scenario, lab: Label, holder: str, recipient: str
+) -> None:
+    if holder == recipient:
+        return
+    one = timedelta(microseconds=1)
+    for agreement in scenario.agreements:
+        for edge in (agreement.start, agreement.end):
+            if edge is None:
+                continue
+            for at in (edge - one, edge, edge + one, edge.astimezone(UTC)):
+                d = decide(scenario, lab, holder=holder, recipient=recipient, at=at)
+                assert d.agreements == tuple(c.agreement for c in d.explain() if c.allows)
