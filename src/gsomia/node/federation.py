@@ -20,15 +20,17 @@ from typing import Any
 
 import orjson
 
+from gsomia import primitives
+from gsomia.domain.consents import Consent
 from gsomia.domain.instants import format_instant, parse_instant
+from gsomia.domain.labels import Label
 from gsomia.domain.parties import Equivalence
 from gsomia.domain.release import decide
 from gsomia.errors import BadInput, Denied, GsomiaError, VerificationFailed
 from gsomia.node.service import Node, audit, collection_id
 from gsomia.node.stix import equivalent_marking, format_timestamp, label_marking, validate_object
-from gsomia.seal.composite import CompositeSignature
 from gsomia.seal.envelope import VerifiedItem
-from gsomia.seal.item import Item
+from gsomia.seal.item import Core, Item, SealedLabel
 from gsomia.seal.service import release_item
 from gsomia.store.sqlite_node import NewObject, OutboxRow
 
@@ -47,17 +49,19 @@ def request_message(sender: str, recipient: str, key_id: str, timestamp: str, bo
 
 def sign_request(node: Node, recipient: str, body: bytes, now: datetime) -> dict[str, str]:
     """Headers that authenticate a request from this node to ``recipient``; ``now`` is wall
-    time (a node replaying history runs a simulated clock for its decisions)."""
+    time (a node replaying history runs a simulated clock for its decisions).
+
+    Ed25519 authenticates the transport; what must stay provable (items, releases, consents,
+    notices) carries its own composite signature and is verified on its own."""
     generation = node.keyring.current
     timestamp = format_instant(now)
-    sig = generation.sign(
-        request_message(node.party, recipient, generation.key_id, timestamp, body)
-    )
+    message = request_message(node.party, recipient, generation.key_id, timestamp, body)
+    signature = primitives.ed25519_sign(generation.ed25519_seed, message)
     return {
         "X-Gsomia-Party": node.party,
         "X-Gsomia-Key": generation.key_id,
         "X-Gsomia-Timestamp": timestamp,
-        "X-Gsomia-Signature": base64.b64encode(sig.ed25519 + sig.mldsa65).decode(),
+        "X-Gsomia-Signature": base64.b64encode(signature).decode(),
     }
 
 
@@ -78,11 +82,9 @@ def verify_request(node: Node, headers: dict[str, str], body: bytes, now: dateti
         raise VerificationFailed(f"peer request: {exc}") from None
     if abs(now - sent) > MAX_CLOCK_SKEW:
         raise VerificationFailed("peer request: timestamp outside the accepted window (replay?)")
-    if len(raw_sig) <= 64:
-        raise VerificationFailed("peer request: malformed signature")
     keys = node.keyring.signing_key(sender, key_id)
     message = request_message(sender, node.party, key_id, timestamp, body)
-    keys.verify_signature(CompositeSignature(raw_sig[:64], raw_sig[64:]), message)
+    primitives.ed25519_verify(keys.ed25519, raw_sig, message)
     return sender
 
 
@@ -102,28 +104,23 @@ def recheck(node: Node, rows: list[OutboxRow], now: datetime) -> list[Outgoing]:
     """Decide again at send time; refuse (and log) what is no longer allowed."""
     ready: list[Outgoing] = []
     refused: list[tuple[OutboxRow, Any]] = []
-    verifier = node.verifier
     with node.store.reading() as r:
         found = {row.id: r.item(row.item_id) for row in rows}
-    checked: dict[str, VerifiedItem] = {}  # one verification per item per round
+    labels: dict[str, tuple[Label, tuple[Consent, ...]]] = {}  # one reading per item per round
     for row in rows:
         stored = found[row.id]
         if stored is None:
             refused.append((row, None))
             continue
         try:
-            verified = checked.get(row.item_id) or verifier.verify(stored[1])
-            checked[row.item_id] = verified
-        except GsomiaError as exc:  # a stored item that no longer verifies is never sent
+            if row.item_id not in labels:
+                labels[row.item_id] = _release_grounds(node, stored[1])
+        except GsomiaError as exc:  # a stored item that no longer reads is never sent
             audit.warning("outbox %s: %s no longer verifies: %s", row.id, row.item_id, exc)
             refused.append((row, None))
             continue
-        label = verified.domain_label(verified.classification)
-        consents = tuple(
-            rel.consent.to_domain()
-            for rel in verified.releases
-            if rel.consent is not None and rel.recipient == row.recipient
-        )
+        label, all_consents = labels[row.item_id]
+        consents = tuple(c for c in all_consents if c.recipient == row.recipient)
         decision = decide(
             node.scenario,
             label,
@@ -146,6 +143,32 @@ def recheck(node: Node, rows: list[OutboxRow], now: datetime) -> list[Outgoing]:
             if entries:
                 node.log.append_in(w.log, entries)
     return ready
+
+
+def _release_grounds(node: Node, raw: bytes) -> tuple[Label, tuple[Consent, ...]]:
+    """The label (with its current classification) and the embedded consents of a stored item.
+
+    An item this node sealed and that carries no records yet (no release, no notice) is read
+    from its core: it was produced here, and the receiver verifies it in full anyway. Any other
+    item is verified in full first.
+    """
+    item = Item.decode(raw)
+    if not item.records:
+        sealed = SealedLabel.decode(Core.decode(item.core, "sealed item core").label, "label")
+        if sealed.originator == node.party:
+            label = Label(
+                sealed.id,
+                sealed.originator,
+                sealed.classification,
+                sealed.releasable_to,
+                sealed.topics,
+            )
+            return label, ()
+    verified = node.verifier.verify(raw)
+    consents = tuple(
+        rel.consent.to_domain() for rel in verified.releases if rel.consent is not None
+    )
+    return verified.domain_label(verified.classification), consents
 
 
 def mark_sent(node: Node, sent: list[Outgoing], now: datetime) -> None:
