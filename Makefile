@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all setup test lint types contracts pytest demo bench clean
+.PHONY: all setup browser test lint types contracts pytest demo bench clean
 
 all: test
 
@@ -29,7 +29,15 @@ types: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
-pytest: $(STAMP)
+# The console's browser tests drive Debian's Chromium (Playwright's own browser download is not
+# used). Installing it needs root, as on CI; elsewhere install the package `chromium` yourself.
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "the browser tests need /usr/bin/chromium: run 'sudo apt-get install chromium'" >&2; exit 1; fi; }
+
+pytest: $(STAMP) browser
 	$(BIN)/pytest -q
 
 test: lint types contracts pytest
