@@ -1,0 +1,104 @@
+"""`gsomia demo` as a person runs it: three nodes, the replay, demo.json, Ctrl-C, resume."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+from taxii2client.v21 import Server
+
+from gsomia.cli.demo import remaining_launches
+
+from .nodes import free_port
+
+
+def start_demo(data: Path, port: int, *extra: str) -> subprocess.Popen[str]:
+    exe = Path(sys.executable).with_name("gsomia")
+    return subprocess.Popen(
+        [str(exe), "demo", "--data", str(data), "--port-base", str(port), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+REPLAYED = [e.id for e in remaining_launches(Path("/nonexistent"))]
+
+
+def done_count(data: Path) -> int:
+    progress = data / "replay-progress.json"
+    if not progress.exists():
+        return 0
+    return REPLAYED.index(orjson.loads(progress.read_bytes())["done"]) + 1
+
+
+def wait_for_progress(data: Path, proc: subprocess.Popen[str], launches: int) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        if done_count(data) >= launches:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the replay did not progress")
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    return out
+
+
+def test_demo_json_serves_taxii2_client_and_the_demo_resumes(tmp_path: Path) -> None:
+    data = tmp_path / "demo-data"
+    port = free_port()
+    while any(free_port() == p for p in (port + 1, port + 2)):
+        port = free_port()
+    proc = start_demo(data, port, "--speed", "20000000")
+    try:
+        wait_for_progress(data, proc, 8)
+        state = orjson.loads((data / "demo.json").read_bytes())
+        assert set(state["nodes"]) == {"KOR", "JPN", "USA"}
+        seen: dict[str, dict[str, int]] = {}
+        for party, node in state["nodes"].items():
+            server = Server(f"{node['url']}/taxii2/", user=node["user"], password=node["token"])
+            [root] = server.api_roots
+            assert root.url == node["api_root"]
+            seen[party] = {
+                c.title: len(
+                    [o for o in c.get_objects().get("objects", []) if o["type"] == "report"]
+                )
+                for c in root.collections
+            }
+        assert seen["KOR"]["KOR: originated here"] > 0
+        assert seen["JPN"]["JPN: originated here"] > 0
+        assert seen["USA"]["USA: received from KOR"] > 0
+        assert seen["USA"]["USA: received from JPN"] > 0
+        # before the 2016 GSOMIA, KOR's reports reach JPN only through USA, with KOR's consent
+        deadline = time.monotonic() + 30
+        while seen["JPN"]["JPN: received from KOR"] == 0 and time.monotonic() < deadline:
+            node = state["nodes"]["JPN"]
+            server = Server(f"{node['url']}/taxii2/", user=node["user"], password=node["token"])
+            collection = next(
+                c for c in server.api_roots[0].collections if c.title == "JPN: received from KOR"
+            )
+            seen["JPN"]["JPN: received from KOR"] = len(collection.get_objects().get("objects", []))
+            time.sleep(0.3)
+        assert seen["JPN"]["JPN: received from KOR"] > 0
+    finally:
+        first = stop(proc)
+    assert f"replaying {len(REPLAYED)} launches" in first
+    done = done_count(data)
+    assert 8 <= done < len(REPLAYED)
+    again = start_demo(data, port, "--speed", "20000000")
+    try:
+        wait_for_progress(data, again, done + 1)
+    finally:
+        second = stop(again)
+    # the second run resumes after the last launch it published, with the same credentials
+    assert f"replaying {len(REPLAYED) - done} launches" in second
+    assert orjson.loads((data / "demo.json").read_bytes())["tokens"] == state["tokens"]
