@@ -39,7 +39,6 @@ from gsomia.node.stix import (
     validate_object,
 )
 from gsomia.seal.envelope import Grant, Opener, Sealer, SealRequest, Verifier
-from gsomia.seal.item import Item
 from gsomia.seal.keys import KeyRing
 from gsomia.seal.service import sealed_label
 from gsomia.store.sqlite_node import NewObject, NodeReader, NodeWriter, ObjectRow, SqliteNodeStore
@@ -173,7 +172,7 @@ class Node:
             if obj.type in ("marking-definition", "extension-definition"):
                 continue
             plans.append(self._plan(user, obj, markings, f"objects[{i}]", now))
-        sealed = self.sealer.seal_batch([p.request for p in plans]) if plans else []
+        sealed = self.sealer.seal_batch_digests([p.request for p in plans]) if plans else []
         status_id = str(uuid.uuid4())
         successes: list[dict[str, str]] = []
         with self.store.writing() as w:
@@ -188,7 +187,7 @@ class Node:
                             self.next_date_added(w, now),
                         )
                     successes.append(_success(obj, "label stored"))
-            for plan, item in zip(plans, sealed, strict=True):
+            for plan, (item, item_digest) in zip(plans, sealed, strict=True):
                 obj = plan.stix
                 if w.has_object(cid, obj.id, obj.version):
                     successes.append(_success(obj, "already stored"))
@@ -208,7 +207,7 @@ class Node:
                     added,
                 )
                 w.add_item(plan.label.id, obj.id, self.party, item, None, added)
-                digest = Item.decode(item).digest().hex()
+                digest = item_digest.hex()
                 entries.append(
                     self.entry(
                         "item.published",

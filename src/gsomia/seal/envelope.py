@@ -218,6 +218,10 @@ class Sealer:
         return self.seal_batch([request])[0]
 
     def seal_batch(self, requests: Sequence[SealRequest]) -> list[bytes]:
+        return [raw for raw, _ in self.seal_batch_digests(requests)]
+
+    def seal_batch_digests(self, requests: Sequence[SealRequest]) -> list[tuple[bytes, bytes]]:
+        """The sealed items, each with its digest (what the log records)."""
         party = self._keyring.party
         cores: list[bytes] = []
         grants_json: dict[int, bytes] = {}  # the same decisions often serve a whole batch
@@ -250,10 +254,12 @@ class Sealer:
                 grants = canonical_json([g.to_json() for g in request.grants])
                 grants_json[id(request.grants)] = grants
             cores.append(Core(label_bytes, nonce, ciphertext, tuple(wraps), grants).encode())
-        signatures = sign_batch_encoded(
-            party, self._keyring.current, [item_digest(core) for core in cores]
-        )
-        return [encode_item(core, sig) for core, sig in zip(cores, signatures, strict=True)]
+        digests = [item_digest(core) for core in cores]
+        signatures = sign_batch_encoded(party, self._keyring.current, digests)
+        return [
+            (encode_item(core, sig), digest)
+            for core, sig, digest in zip(cores, signatures, digests, strict=True)
+        ]
 
 
 # ---------------------------------------------------------------- verified views

@@ -207,19 +207,30 @@ class NodeWriter:
     def __init__(self, con: sqlite3.Connection, log: _Writer) -> None:
         self._con = con
         self.log = log
+        self._last_added: str | None = None  # read once, written once per transaction
+        self._last_dirty = False
 
     def last_date_added(self) -> str | None:
-        row = self._con.execute(
-            "SELECT value FROM node_meta WHERE key = 'last_date_added'"
-        ).fetchone()
-        return None if row is None else str(row[0])
+        if self._last_added is None:
+            row = self._con.execute(
+                "SELECT value FROM node_meta WHERE key = 'last_date_added'"
+            ).fetchone()
+            self._last_added = None if row is None else str(row[0])
+        return self._last_added
 
     def set_last_date_added(self, value: str) -> None:
-        self._con.execute(
-            "INSERT INTO node_meta (key, value) VALUES ('last_date_added', ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (value,),
-        )
+        self._last_added = value
+        self._last_dirty = True
+
+    def flush(self) -> None:
+        """Write what is kept in memory during the transaction (called before it commits)."""
+        if self._last_dirty:
+            self._con.execute(
+                "INSERT INTO node_meta (key, value) VALUES ('last_date_added', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (self._last_added,),
+            )
+            self._last_dirty = False
 
     def has_object(self, collection: str, stix_id: str, version: str) -> bool:
         row = self._con.execute(
@@ -597,7 +608,9 @@ class SqliteNodeStore:
     def writing(self) -> Iterator[NodeWriter]:
         """One durable transaction holding both the node's tables and the log's."""
         with self._lock, self.log_store.writing() as log:
-            yield NodeWriter(self._con, log)
+            writer = NodeWriter(self._con, log)
+            yield writer
+            writer.flush()
 
     def _reader_con(self) -> sqlite3.Connection:
         con: sqlite3.Connection | None = getattr(self._local, "con", None)
