@@ -32,10 +32,10 @@ contracts: $(STAMP)
 # The console's browser tests drive Debian's Chromium (Playwright's own browser download is not
 # used). Installing it needs root, as on CI; elsewhere install the package `chromium` yourself.
 browser:
-	@test -x /usr/bin/chromium || { \
+	@{ test -x /usr/bin/chromium && test -d /usr/share/fonts/opentype/noto; } || { \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	  else echo "the browser tests need /usr/bin/chromium: run 'sudo apt-get install chromium'" >&2; exit 1; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; \
+	  else echo "the browser tests need /usr/bin/chromium (and fonts-noto-cjk): run 'sudo apt-get install chromium fonts-noto-cjk'" >&2; exit 1; fi; }
 
 pytest: $(STAMP) browser
 	$(BIN)/pytest -q

@@ -25,6 +25,7 @@ from gsomia.api.native import build_native_router
 from gsomia.api.peer import Pusher, build_peer_router
 from gsomia.api.peer_native import build_peer_native_router
 from gsomia.api.taxii import build_router
+from gsomia.console.app import build_console
 from gsomia.errors import GsomiaError
 from gsomia.node.service import Node
 
@@ -93,4 +94,5 @@ def create_app(node: Node, *, push: bool = True) -> FastAPI:
     app.include_router(build_log_router(node))
     app.include_router(build_native_router(node))
     app.include_router(build_peer_native_router(node))
+    app.include_router(build_console(node, broadcaster))  # the web console at /console/
     return app

@@ -47,7 +47,8 @@ def cmd_demo(
     with demo.running(nodes, data, sim):
         say(f"gsomia demo: scenario {scenario_ref}; state and credentials in {data}/demo.json")
         for party, node in nodes.items():
-            say(f"  {party}: TAXII {node.url}/taxii2/  user analyst  token {node.analyst}")
+            say(f"  {party}: console {node.url}/console/  TAXII {node.url}/taxii2/")
+            say(f"       analyst token {node.analyst}  admin token {node.admin}")
         try:
             if launches and sim is not None:
                 first = launches[0].instant.date()

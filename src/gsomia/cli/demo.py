@@ -70,6 +70,7 @@ class DemoNode:
     def describe(self) -> dict[str, Any]:
         return {
             "url": self.url,
+            "console": f"{self.url}/console/",
             "discovery": f"{self.url}/taxii2/",
             "api_root": f"{self.url}/api/",
             "user": "analyst",

@@ -16,7 +16,7 @@ from typing import Any
 from gsomia.domain.scenario import Scenario, merge_documents, parse_scenario
 from gsomia.errors import BadInput
 
-__all__ = ["BUILTIN", "load_scenario", "read_document"]
+__all__ = ["BUILTIN", "load_scenario", "load_scenario_text", "read_document"]
 
 BUILTIN = ("historical", "lapse-2019")
 _MAX_DEPTH = 8
@@ -73,4 +73,25 @@ def read_document(
 def load_scenario(ref: str) -> Scenario:
     """Load a built-in scenario by name, or a scenario file by path."""
     document, source = read_document(ref)
+    return parse_scenario(document, source)
+
+
+def load_scenario_text(text: str, source: str) -> Scenario:
+    """Parse a scenario given as TOML text (an upload, named ``source`` in errors) exactly as a
+    file is parsed; it may extend a built-in scenario, never a file."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{source}: invalid TOML: {exc}") from None
+    parent = document.get("extends")
+    if parent is not None:
+        if not isinstance(parent, str):
+            raise BadInput(f"{source}.extends: expected the name or path of a scenario")
+        if parent not in BUILTIN:
+            known = ", ".join(BUILTIN)
+            raise BadInput(
+                f"{source}.extends: {parent[:80]!r} is not a built-in scenario ({known})"
+            )
+        base, _ = read_document(parent, depth=1)
+        document = merge_documents(base, document, source)
     return parse_scenario(document, source)

@@ -1,0 +1,218 @@
+"""The web console of a node, mounted at ``/console/`` by ``gsomia.api.app.create_app``.
+
+``build_console(node, broadcaster)`` returns the router: sign-in and sign-out, the static
+files (``/console/static/NAME``, read once at start-up), the live event stream
+(``/console/events``) and the pages of the page modules, each added by its
+``register(router, console)`` (see ``gsomia.console.session`` for what a page handler uses).
+Every route of the router goes through ``ConsoleRoute``: a request without a session is sent to
+the sign-in page, a refused form answers 403, a missing item 404 — as HTML pages with the
+console's security headers, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Coroutine
+from importlib import resources
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from gsomia.console import feed, pages
+from gsomia.console.session import (
+    CONSOLE_HEADERS,
+    CSRF_FIELD,
+    PREFIX,
+    Console,
+    Refused,
+    Sessions,
+    SignInRequired,
+    audit,
+    check_token,
+    load_secret,
+    make_env,
+    read_form,
+)
+from gsomia.errors import BadInput, Denied, GsomiaError, NotFound
+from gsomia.node.events import Broadcaster
+from gsomia.node.service import Node
+
+log = logging.getLogger("gsomia.console")
+
+STATIC_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+SSE_MEDIA_TYPE = "text/event-stream"
+_MAX_SEQ = 2**63 - 1
+
+
+def route_class(console: Console) -> type[APIRoute]:
+    """Routes that turn the console's refusals into HTML pages (or a redirect to sign-in)."""
+
+    class ConsoleRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def guarded(request: Request) -> Response:
+                try:
+                    return await handler(request)
+                except SignInRequired as exc:
+                    return exc.response
+                except Refused as exc:
+                    found = console.current_user(request)
+                    console.refuse(request, None if found is None else found[0], str(exc))
+                    return error_page(console, request, exc)
+                except GsomiaError as exc:
+                    return error_page(console, request, exc)
+
+            return guarded
+
+    return ConsoleRoute
+
+
+_TITLES = {403: "Refused", 404: "Not found", 409: "Conflict", 422: "Not accepted"}
+
+
+def error_page(console: Console, request: Request, exc: GsomiaError) -> Response:
+    """A refusal or failure as an HTML page with its status (the detail of a 5xx is logged)."""
+    status = exc.http_status
+    title = "Denied" if isinstance(exc, Denied) else _TITLES.get(status, "Not available now")
+    if status >= 500:
+        log.error("console %s failed: %s", request.url.path[:200], exc)
+    return console.render(
+        request, "error.html", status=status, title=title, message=" ".join(str(exc).split())
+    )
+
+
+def _static_files() -> dict[str, tuple[bytes, str]]:
+    found: dict[str, tuple[bytes, str]] = {}
+    folder = resources.files("gsomia.console").joinpath("static")
+    for entry in folder.iterdir():
+        suffix = "." + entry.name.rpartition(".")[2]
+        if entry.is_file() and suffix in STATIC_TYPES:
+            found[entry.name] = (entry.read_bytes(), STATIC_TYPES[suffix])
+    return found
+
+
+def build_console(node: Node, broadcaster: Broadcaster) -> APIRouter:
+    """The console's router (paths under ``/console/``), pages of every page module included."""
+    console = Console(node, broadcaster, make_env(), Sessions(load_secret(node.config.data_dir)))
+    router = APIRouter(route_class=route_class(console), include_in_schema=False)
+    _register_basics(router, console)
+    feed.register(router, console)
+    pages.register(router, console)
+    return router
+
+
+def _register_basics(router: APIRouter, console: Console) -> None:
+    node = console.node
+    static = _static_files()
+    pre_cookie = f"{console.cookie_name}_pre"
+
+    @router.get(PREFIX + "/static/{name}")
+    async def static_file(name: str) -> Response:
+        found = static.get(name)
+        if found is None:
+            raise NotFound(f"no static file {name[:80]!r}")
+        body, media_type = found
+        headers = {**CONSOLE_HEADERS, "Cache-Control": "no-cache"}
+        return Response(body, media_type=media_type, headers=headers)
+
+    @router.get(PREFIX + "/login")
+    async def login_page(request: Request) -> Response:
+        return _login_form(request)
+
+    def _login_form(request: Request, *, status: int = 200, message: str | None = None) -> Response:
+        nonce = secrets.token_urlsafe(24)
+        response = console.render(
+            request,
+            "login.html",
+            status=status,
+            title="Sign in",
+            login_csrf=console.sessions.mac("login", nonce),
+            message=message,
+        )
+        response.set_cookie(
+            pre_cookie,
+            nonce,
+            max_age=3600,
+            path=PREFIX + "/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    @router.post(PREFIX + "/login")
+    async def login(request: Request) -> Response:
+        form = await read_form(request)
+        nonce = request.cookies.get(pre_cookie, "")
+        if not nonce:
+            raise Refused("the sign-in form expired; reload the page and sign in again")
+        check_token(form.get(CSRF_FIELD, ""), console.sessions.mac("login", nonce))
+        token = form.get("token", "").strip()
+        name = form.get("name", "").strip() or None
+        user = node.config.user_by_token(name, token) if token else None
+        if user is None:
+            console.refuse(request, None, "sign-in with an unknown user or token")
+            return _login_form(request, status=401, message="Unknown user or token.")
+        _, cookie = console.sessions.create(user, console.now())
+        response = console.redirect(PREFIX + "/")
+        response.set_cookie(
+            console.cookie_name,
+            cookie,
+            max_age=8 * 3600,
+            path=PREFIX + "/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        response.delete_cookie(pre_cookie, path=PREFIX + "/", httponly=True, samesite="strict")
+        audit.info("console sign-in: user=%s party=%s", user.name, node.party)
+        return response
+
+    @router.post(PREFIX + "/logout")
+    async def logout(request: Request) -> Response:
+        found = console.current_user(request)
+        if found is not None:
+            _, session = found
+            form = await read_form(request)
+            check_token(form.get(CSRF_FIELD, ""), session.csrf)
+            console.sessions.end(session)
+        response = console.redirect(PREFIX + "/login")
+        response.delete_cookie(
+            console.cookie_name, path=PREFIX + "/", httponly=True, samesite="strict"
+        )
+        return response
+
+    @router.get(PREFIX + "/events")
+    async def events(request: Request) -> Response:
+        found = console.current_user(request)
+        if found is None:
+            raise Refused("sign in first")
+        user = found[0]
+        last = _last_event_id(request)
+        frames = console.broadcaster.stream(
+            console.broadcaster.subscribe(user), last, feed.event_renderer(console, user)
+        )
+        return StreamingResponse(
+            frames,
+            media_type=SSE_MEDIA_TYPE,
+            headers={**CONSOLE_HEADERS, "X-Accel-Buffering": "no"},
+        )
+
+
+def _last_event_id(request: Request) -> int | None:
+    raw = (request.headers.get("last-event-id") or "").strip()
+    if not raw:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > _MAX_SEQ:
+        raise BadInput("Last-Event-ID: expected an event id this node sent")
+    return int(raw)

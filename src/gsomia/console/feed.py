@@ -1,0 +1,320 @@
+"""The feed (``/console/``) and the item page (``/console/items/ITEM-ID``).
+
+The feed lists the items the signed-in user may read (Art. 7, ``Node.visible``), originated
+here or received from a peer, newest first, a page at a time (``?before=SEQ``); new items
+arrive live over ``/console/events``, rendered by ``event_renderer`` as the JSON the page's
+script turns into DOM nodes (text only). Each entry carries its markings as classified
+documents are marked: the originator's label and this party's equivalent, colour-coded by
+class. The item page adds the verified chain of releases (grants, releases, consents,
+notices), the content for people and, for a launch report, the map.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gsomia.console.launchmap import launch_map
+from gsomia.console.session import PREFIX, Console
+from gsomia.domain.parties import Equivalence
+from gsomia.errors import BadInput, GsomiaError, NotFound
+from gsomia.node.config import User
+from gsomia.node.events import Render
+from gsomia.node.holdings import current_classification, held, item_details
+from gsomia.node.service import Node
+from gsomia.store.sqlite_node import ObjectRow
+
+PAGE_SIZE = 25
+WINDOW = 256  # rows read from the store at a time, going back
+_MAX_SEQ = 2**63 - 1
+_CLASS_CSS = {
+    Equivalence.TOP_SECRET: "mark-ts",
+    Equivalence.SECRET: "mark-s",
+    Equivalence.CONFIDENTIAL: "mark-c",
+}
+#: Properties shown in their own place on the item page, not among "other properties".
+_SHOWN = {
+    "type",
+    "spec_version",
+    "id",
+    "name",
+    "description",
+    "created",
+    "modified",
+    "published",
+    "labels",
+    "object_marking_refs",
+    "x_gsomia_launch",
+}
+
+#: The fields of ``x_gsomia_launch`` (``gsomia demo``), named for people.
+LAUNCH_FIELDS = {
+    "missile": "Missile",
+    "missile_type": "Type",
+    "count": "Missiles",
+    "facility": "Facility",
+    "launch_point": "Launch point (lat, lon)",
+    "bearing_deg": "Bearing (°)",
+    "apogee_km": "Apogee (km)",
+    "distance_km": "Range (km)",
+    "predicted_impact": "Predicted impact (lat, lon)",
+    "outcomes": "Outcomes",
+    "time_known": "Time of launch known",
+    "source": "Source",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Banner:
+    text: str
+    css: str  # mark-ts | mark-s | mark-c: the colour of the class
+
+    def to_json(self) -> dict[str, str]:
+        return {"text": self.text, "css": self.css}
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    seq: int
+    item_id: str
+    url: str
+    name: str
+    stix_type: str
+    originator: str
+    received: bool
+    created: str
+    date_added: str
+    summary: str
+    original: Banner
+    mine: Banner
+    launch: str  # "Hwasong-15 (ICBM), apogee 4475 km, range 950 km", or ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "item": self.item_id,
+            "url": self.url,
+            "name": self.name,
+            "type": self.stix_type,
+            "originator": self.originator,
+            "received": self.received,
+            "created": self.created,
+            "date_added": self.date_added,
+            "summary": self.summary,
+            "original": self.original.to_json(),
+            "mine": self.mine.to_json(),
+            "launch": self.launch,
+        }
+
+
+def item_url(item_id: str) -> str:
+    return f"{PREFIX}/items/{quote(item_id, safe='')}"
+
+
+def _text(value: object, limit: int) -> str:
+    if not isinstance(value, str):
+        return ""
+    text = " ".join(value.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def level_name(level_id: str, native: str) -> str:
+    """A level as marked: its id and native name ("II 군사II급비밀"), once when they agree."""
+    if native.replace(" ", "_").upper() == level_id.upper():
+        return native
+    return f"{level_id} {native}"
+
+
+def banners(
+    node: Node, originator: str, classification: str, rel: tuple[str, ...]
+) -> tuple[Banner, Banner]:
+    """The originator's marking and this party's equivalent, as banner lines."""
+    level = node.scenario.policy(originator).level(classification)
+    css = _CLASS_CSS[level.equivalence]
+    releasable = f"REL TO {', '.join(rel)}" if rel else f"{originator} ONLY"
+    original = Banner(f"{originator} {level_name(level.id, level.native)} // {releasable}", css)
+    if originator == node.party:
+        mine = Banner(f"{node.party} {level_name(level.id, level.native)} — originated here", css)
+    else:
+        marking = node.scenario.policy(node.party).marking_for(level.equivalence, originator)
+        mine = Banner(
+            f"{node.party} {level_name(marking.level, marking.native)} — originator {originator}",
+            css,
+        )
+    return original, mine
+
+
+def launch_summary(info: object) -> str:
+    if not isinstance(info, dict):
+        return ""
+    parts = []
+    missile = _text(info.get("missile"), 80)
+    kind = _text(info.get("missile_type"), 40)
+    if missile:
+        parts.append(f"{missile} ({kind})" if kind else missile)
+    for key, word in (("apogee_km", "apogee"), ("distance_km", "range")):
+        value = info.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value == value:  # noqa: PLR0124 - NaN
+            parts.append(f"{word} {value:,.0f} km")
+    return ", ".join(parts)
+
+
+def entry_for(node: Node, row: ObjectRow) -> Entry:
+    """The feed entry of a stored item (verified: its markings come from the sealed label)."""
+    if row.item_id is None:
+        raise NotFound(f"row {row.seq} is not an item")
+    item = held(node, row.item_id)
+    classification = current_classification(node, item)
+    original, mine = banners(
+        node, item.originator, classification, tuple(item.verified.label.releasable_to)
+    )
+    try:
+        body = orjson.loads(row.body)
+    except orjson.JSONDecodeError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    return Entry(
+        seq=row.seq,
+        item_id=row.item_id,
+        url=item_url(row.item_id),
+        name=_text(body.get("name"), 200) or row.stix_id,
+        stix_type=row.stix_type,
+        originator=item.originator,
+        received=item.received_from is not None,
+        created=_text(body.get("created"), 40),
+        date_added=row.date_added,
+        summary=_text(body.get("description"), 240),
+        original=original,
+        mine=mine,
+        launch=launch_summary(body.get("x_gsomia_launch")),
+    )
+
+
+def newest(node: Node, user: User, before: int, limit: int) -> tuple[list[Entry], int | None]:
+    """Up to ``limit`` entries the user may see, stored before ``before``, newest first, and
+    the ``before`` of the next page (None at the end)."""
+    found: list[ObjectRow] = []
+    upper = before
+    with node.store.reading() as r:
+        upper = min(upper, r.last_seq() + 1)
+        while upper > 1 and len(found) <= limit:
+            lower = max(0, upper - 1 - WINDOW)
+            rows = [x for x in r.rows_after(lower, WINDOW) if x.seq < upper]
+            found.extend(
+                x
+                for x in reversed(rows)
+                if x.item_id is not None and node.visible(user.clearance, x)
+            )
+            upper = lower + 1
+    more = len(found) > limit
+    rows = found[:limit]
+    entries = []
+    for row in rows:
+        try:
+            entries.append(entry_for(node, row))
+        except GsomiaError:
+            continue  # an item that no longer verifies is not shown (the log says why)
+    return entries, (rows[-1].seq if more and rows else None)
+
+
+def event_renderer(console: Console, user: User) -> Render:
+    """How a stored row becomes an SSE frame of the console's stream (its entry as JSON)."""
+    node = console.node
+
+    def render(row: ObjectRow) -> bytes | None:
+        if row.item_id is None or not node.visible(user.clearance, row):
+            return None
+        data = orjson.dumps(entry_for(node, row).to_json())
+        return b"id: %d\nevent: item\ndata: %s\n\n" % (row.seq, data)
+
+    return render
+
+
+def _before(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return _MAX_SEQ
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+        raise BadInput("before: expected a position from the feed's 'older' link")
+    return int(raw)
+
+
+def content(body: dict[str, Any]) -> dict[str, Any]:
+    """The STIX object for people: its main fields, and the rest as (name, JSON text) pairs."""
+    labels = body.get("labels")
+    others = [
+        (str(k)[:80], json.dumps(v, ensure_ascii=False, indent=1)[:4000])
+        for k, v in body.items()
+        if k not in _SHOWN
+    ]
+    info = body.get("x_gsomia_launch")
+    launch_rows: list[tuple[str, str]] = []
+    if isinstance(info, dict):
+        for key, value in info.items():
+            if isinstance(value, str | int | float | bool) or value is None:
+                text = "" if value is None else str(value)
+            else:
+                text = json.dumps(value, ensure_ascii=False)
+            launch_rows.append((LAUNCH_FIELDS.get(key, str(key)[:80]), text[:1000]))
+    return {
+        "name": _text(body.get("name"), 500),
+        "description": body.get("description") if isinstance(body.get("description"), str) else "",
+        "type": _text(body.get("type"), 100),
+        "created": body.get("created"),
+        "modified": body.get("modified"),
+        "published": body.get("published"),
+        "labels": [str(x)[:100] for x in labels] if isinstance(labels, list) else [],
+        "launch_rows": launch_rows,
+        "others": others,
+    }
+
+
+def register(router: APIRouter, console: Console) -> None:
+    node = console.node
+    console.add_nav("Feed", PREFIX + "/")
+
+    @router.get(PREFIX + "/")
+    async def feed_page(request: Request) -> Response:
+        user = console.user_or_redirect(request)
+        before = _before(request.query_params.get("before"))
+        entries, older = newest(node, user, before, PAGE_SIZE)
+        return console.render(
+            request,
+            "feed.html",
+            title="Feed",
+            entries=entries,
+            older=older,
+            first_page=before == _MAX_SEQ,
+        )
+
+    @router.get(PREFIX + "/items/{item_id:path}")
+    async def item_page(request: Request, item_id: str) -> Response:
+        user = console.user_or_redirect(request)
+        details = item_details(node, user, item_id)  # NotFound unless the user may see it
+        item = held(node, item_id)
+        if item.row is None:
+            raise NotFound(f"no item {item_id[:200]!r} at {node.party}")
+        entry = entry_for(node, item.row)
+        try:
+            body = orjson.loads(item.row.body)
+        except orjson.JSONDecodeError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        return console.render(
+            request,
+            "item.html",
+            title=entry.name,
+            entry=entry,
+            details=details,
+            agreements={a.id: a.title for a in node.scenario.agreements},
+            content=content(body),
+            map=launch_map(body.get("x_gsomia_launch")),
+            level_name=level_name,
+        )

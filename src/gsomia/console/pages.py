@@ -1,0 +1,552 @@
+"""The console's pages on agreements, "why not?", consents, notices, reports and the log.
+
+View logic only: each ``*_view`` function turns a request's inputs into what its template shows,
+by calling the node's use cases (``gsomia.node.holdings``, ``consents``, ``reports``,
+``notices``, ``witnessing``); the routes (``register``) parse forms, call one view or one
+use case, and render. Uploaded scenarios are what-if views only: they are parsed and charted,
+kept in memory per session (bounded), and never used for enforcement.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import orjson
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gsomia.console.session import PREFIX, Console
+from gsomia.console.timeline_svg import Chart, build_chart
+from gsomia.domain.access import Role
+from gsomia.domain.instants import parse_instant
+from gsomia.domain.release import Rule
+from gsomia.errors import BadInput, GsomiaError, NotFound
+from gsomia.ledger.hashing import hash_leaf
+from gsomia.ledger.note import parse_checkpoint, parse_note, verify_every_signature
+from gsomia.ledger.proofs import InclusionProof
+from gsomia.ledger.verify import verify_inclusion
+from gsomia.node import consents, notices, reports, witnessing
+from gsomia.node.config import User
+from gsomia.node.holdings import NOTICE, object_row, require_admin, why_not
+from gsomia.node.reports import KINDS
+from gsomia.node.service import Filters, Node
+from gsomia.scenarios import BUILTIN, load_scenario, load_scenario_text
+
+if TYPE_CHECKING:
+    from gsomia.domain.scenario import Scenario
+
+NODE_SCENARIO = "node"
+UPLOAD_PREFIX = "upload-"
+MAX_UPLOAD_BYTES = 256 * 1024
+UPLOADS_PER_SESSION = 4
+UPLOAD_SESSIONS = 64
+MAX_ITEMS_LISTED = 500
+MAX_PROOF_TEXT = 64 * 1024
+MAX_FIELD = 4000
+CHART_MARGIN = timedelta(days=366)
+
+RULE_WORDS = {
+    Rule.IN_FORCE: "Is the agreement in force at that instant?",
+    Rule.PARTIES: "Are both the holder and the recipient parties to the agreement?",
+    Rule.CLASS: "Does the agreement cover the item's classification?",
+    Rule.SCOPE: "Are the item's topics within the agreement's scope?",
+    Rule.RELEASABILITY: "Does the item's label make it releasable to the recipient?",
+    Rule.CONSENT: "Did the originator consent to this release (or is it the originator's own)?",
+}
+
+
+# ------------------------------------------------------------------ scenarios for the timeline
+@dataclass
+class ScenarioUploads:
+    """Scenarios uploaded in each session, newest last; bounded in sessions and per session."""
+
+    per_session: int = UPLOADS_PER_SESSION
+    sessions: int = UPLOAD_SESSIONS
+    _by_session: OrderedDict[str, OrderedDict[str, Scenario]] = field(default_factory=OrderedDict)
+    _count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, session: str, text: str, filename: str) -> tuple[str, Scenario]:
+        """Parse an upload (BadInput with the CLI's message if it is not a valid scenario)
+        and keep it for ``session``; the key under which it is kept."""
+        name = (filename or "scenario.toml").replace("\n", " ")[:80]
+        if len(text.encode()) > MAX_UPLOAD_BYTES:
+            raise BadInput(f"upload {name}: larger than {MAX_UPLOAD_BYTES // 1024} KiB")
+        scenario = load_scenario_text(text, f"upload {name}")
+        with self._lock:
+            self._count += 1
+            key = f"{UPLOAD_PREFIX}{self._count}"
+            kept = self._by_session.pop(session, OrderedDict())
+            kept[key] = scenario
+            while len(kept) > self.per_session:
+                kept.popitem(last=False)
+            self._by_session[session] = kept
+            while len(self._by_session) > self.sessions:
+                self._by_session.popitem(last=False)
+        return key, scenario
+
+    def of(self, session: str) -> list[tuple[str, Scenario]]:
+        with self._lock:
+            kept = self._by_session.get(session)
+            return [] if kept is None else list(kept.items())
+
+    def get(self, session: str, key: str) -> Scenario:
+        with self._lock:
+            kept = self._by_session.get(session)
+            found = None if kept is None else kept.get(key)
+        if found is None:
+            raise NotFound(f"scenario: no uploaded scenario {key[:40]!r} in this session")
+        return found
+
+    def forget(self, session: str) -> None:
+        with self._lock:
+            self._by_session.pop(session, None)
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioChoice:
+    key: str
+    label: str
+
+
+def scenario_choices(
+    node: Node, uploads: ScenarioUploads, session: str
+) -> tuple[ScenarioChoice, ...]:
+    own = ScenarioChoice(NODE_SCENARIO, f"this node's scenario ({node.scenario.name}), enforced")
+    built = tuple(ScenarioChoice(name, f"built-in: {name}") for name in BUILTIN)
+    mine = tuple(
+        ScenarioChoice(key, f"uploaded: {s.name} ({s.title[:60]})")
+        for key, s in uploads.of(session)
+    )
+    return (own, *built, *mine)
+
+
+def chosen_scenario(node: Node, uploads: ScenarioUploads, session: str, key: str) -> Scenario:
+    if key == NODE_SCENARIO:
+        return node.scenario
+    if key in BUILTIN:
+        return load_scenario(key)
+    if key.startswith(UPLOAD_PREFIX):
+        return uploads.get(session, key)
+    raise BadInput(f"scenario: expected node, {', '.join(BUILTIN)} or an uploaded one")
+
+
+def chart_until(scenario: Scenario, now: datetime) -> datetime:
+    """A year past the later of now and the scenario's last start, event or end."""
+    instants = [now]
+    for a in scenario.agreements:
+        instants.append(a.start)
+        instants.extend(e.at for e in a.events)
+        if a.end is not None:
+            instants.append(a.end)
+    return max(instants) + CHART_MARGIN
+
+
+def agreements_view(
+    node: Node, uploads: ScenarioUploads, session: str, key: str, at_text: str | None
+) -> dict[str, Any]:
+    """The timeline chart of the chosen scenario with the cursor at ``at`` (default now)."""
+    scenario = chosen_scenario(node, uploads, session, key)
+    now = node.clock.now()
+    at = now if not at_text else parse_instant(at_text[:64], "at")
+    chart: Chart = build_chart(scenario, at=at, until=chart_until(scenario, now))
+    return {
+        "chart": chart,
+        "scenario": scenario,
+        "scenario_key": key,
+        "enforced": scenario is node.scenario,
+        "enforced_name": node.scenario.name,
+        "choices": scenario_choices(node, uploads, session),
+        "now": now,
+    }
+
+
+# ------------------------------------------------------------------ items the user may see
+@dataclass(frozen=True, slots=True)
+class ItemChoice:
+    item_id: str
+    originator: str
+    title: str
+
+
+def visible_items(node: Node, user: User, *, originated: bool | None = None) -> list[ItemChoice]:
+    """The sealed items ``user`` may see (only those this node originated, or only those it
+    received, when ``originated`` says so), newest first, at most ``MAX_ITEMS_LISTED``."""
+    found: list[ItemChoice] = []
+    for collection in node.collections():
+        own = collection.originator == node.party
+        if originated is not None and own != originated:
+            continue
+        page = node.page(user, collection.id, Filters(), MAX_ITEMS_LISTED, None)
+        for row in page.rows:
+            if row.item_id is None:
+                continue
+            body = orjson.loads(row.body)
+            name = body.get("name") if isinstance(body, dict) else None
+            title = name if isinstance(name, str) and name else row.stix_id
+            found.append(ItemChoice(row.item_id, collection.originator, title[:120]))
+    found.reverse()
+    return found[:MAX_ITEMS_LISTED]
+
+
+def other_parties(node: Node) -> list[str]:
+    return [p for p in sorted(node.scenario.policies) if p != node.party]
+
+
+def _is_admin(user: User) -> bool:
+    return user.role is Role.ADMIN
+
+
+# ------------------------------------------------------------------ why not?
+def why_not_view(
+    node: Node, user: User, item_id: str, party: str, at_text: str = ""
+) -> dict[str, Any]:
+    """The decision (now, or at ``at_text``) with every rule's result, each rule also said in
+    plain words."""
+    doc = why_not(node, user, item_id[:300], party[:8], optional_instant(at_text, "at"))
+    for check in doc["rules"]:
+        for rule in check["rules"]:
+            rule["words"] = RULE_WORDS.get(Rule(rule["rule"]), rule["name"])
+    return doc
+
+
+# ------------------------------------------------------------------ consents, notices, reports
+def consents_view(node: Node, user: User) -> dict[str, Any]:
+    if not _is_admin(user):
+        return {"admin": False, "inbox": [], "outbox": []}
+    return {
+        "admin": True,
+        "inbox": list(reversed(consents.requests(node, user, "inbox"))),
+        "outbox": list(reversed(consents.requests(node, user, "outbox"))),
+    }
+
+
+def optional_instant(text: str, where: str) -> datetime | None:
+    stripped = text.strip()
+    return None if not stripped else parse_instant(stripped[:64], where)
+
+
+def received_notices(node: Node, user: User) -> list[dict[str, Any]]:
+    """The classification notices this node received, about items ``user`` may see."""
+    with node.store.reading() as r:
+        docs = r.documents(NOTICE)
+        shown: list[dict[str, Any]] = []
+        for doc in docs:
+            found = r.item(doc.item_id)
+            row = None if found is None else object_row(node, r, doc.item_id, found[0])
+            if row is not None and node.visible(user.clearance, row):
+                shown.append(doc.body)
+    shown.reverse()
+    return shown
+
+
+def notices_view(node: Node, user: User) -> dict[str, Any]:
+    levels = node.scenario.policy(node.party).levels
+    return {
+        "admin": _is_admin(user),
+        "received": received_notices(node, user),
+        "own_items": visible_items(node, user, originated=True) if _is_admin(user) else [],
+        "levels": [(lv.id, lv.native) for lv in levels],
+    }
+
+
+def reports_view(node: Node, user: User) -> dict[str, Any]:
+    found = reports.reports(node, user)
+    return {
+        "sent": list(reversed(found["sent"])),
+        "received": list(reversed(found["received"])),
+        "items": visible_items(node, user, originated=False),
+        "kinds": KINDS,
+    }
+
+
+# ------------------------------------------------------------------ the log
+def log_view(node: Node) -> dict[str, Any]:
+    """The latest checkpoint with its verified co-signatures, and the peers' latest ones."""
+    try:
+        latest = witnessing.checkpoint_document(node, witnessing.latest_checkpoint(node))
+    except NotFound:
+        latest = None
+    return {
+        "latest": latest,
+        "cosigned_by": witnessing.cosigned_by(node),
+        "witnessed": witnessing.witnessed(node),
+        "peers": [p.party for p in node.config.peers],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    ok: bool
+    message: str
+
+
+def server_verdict(node: Node, proof_text: str, note_text: str) -> Verdict:
+    """The node's own check of a proof document against a checkpoint of its log: the note is
+    signed by this log, the entry hashes to the leaf, and the path leads to the note's root."""
+    try:
+        if len(proof_text) > MAX_PROOF_TEXT:
+            raise BadInput(f"the proof is longer than {MAX_PROOF_TEXT} characters")
+        try:
+            doc = orjson.loads(proof_text)
+        except orjson.JSONDecodeError:
+            raise BadInput("the proof is not JSON") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("entry"), str):
+            raise BadInput("the proof document has no log entry")
+        proof = InclusionProof.from_json(doc.get("proof"), where="proof")
+        note = parse_note(note_text.encode(), where="checkpoint")
+        verify_every_signature(note, node.log.origin, witnessing.keys(node))
+        checkpoint = parse_checkpoint(note.text, where="checkpoint")
+        if proof.origin != checkpoint.origin or proof.size != checkpoint.size:
+            raise BadInput(
+                f"the proof is for {proof.origin} size {proof.size}, the checkpoint is of "
+                f"{checkpoint.origin} size {checkpoint.size}"
+            )
+        if not hmac.compare_digest(hash_leaf(doc["entry"].encode()), proof.leaf_hash):
+            raise BadInput("the entry's hash is not the proof's leaf hash")
+        verify_inclusion(proof.leaf_hash, proof.index, proof.size, proof.path, checkpoint.root)
+    except GsomiaError as exc:
+        return Verdict(ok=False, message=f"Verification failed on the server: {exc}.")
+    return Verdict(
+        ok=True,
+        message=(
+            f"Verified by {node.party}'s server: entry {proof.index} is in the log of size "
+            f"{proof.size}, under a checkpoint signed by {checkpoint.origin}."
+        ),
+    )
+
+
+def proof_view(node: Node, user: User, item_id: str) -> dict[str, Any]:
+    """An item's inclusion proof as the node serves it, with the server's verdict on it."""
+    served = witnessing.item_inclusion(node, user, item_id[:300], kind=None, size=None)
+    note = served.get("checkpoint")
+    if not isinstance(note, str):
+        raise NotFound(f"no signed checkpoint covers the entry of {item_id[:120]}")
+    text = orjson.dumps(served, option=orjson.OPT_INDENT_2).decode()
+    return {
+        "item": served["item"],
+        "entry_type": served["type"],
+        "proof_text": text,
+        "note": note,
+        "verdict": server_verdict(node, text, note),
+    }
+
+
+# ------------------------------------------------------------------ routes
+DONE_MESSAGES = {
+    "requested": "Consent requested: the request is on its way to the originator.",
+    "granted": "Consent granted: the signed consent is on its way to the holder.",
+    "refused": "Consent refused: the refusal and its reason are on their way to the holder.",
+    "reclassified": "Classification changed: every holder is being notified.",
+    "reported": "Report filed and logged: it is on its way to the originator.",
+}
+
+
+def _wake(request: Request, *, notify: bool = False) -> None:
+    """Wake the node's messenger (and, after a re-marking, the pusher and the event stream)."""
+    state = request.app.state
+    waker = getattr(state, "wake_messenger", None)
+    if callable(waker):
+        waker()
+    notifier = getattr(state, "notify", None)
+    if notify and callable(notifier):
+        notifier()
+
+
+def _done(request: Request) -> str | None:
+    return DONE_MESSAGES.get(request.query_params.get("done", ""))
+
+
+def _field(form: dict[str, str], name: str, limit: int = MAX_FIELD) -> str:
+    value = form.get(name, "").strip()
+    if len(value) > limit:
+        raise BadInput(f"{name}: longer than {limit} characters")
+    return value
+
+
+def register(router: APIRouter, console: Console) -> None:
+    """Add the agreements, "why not?", consents, notices, reports and log pages."""
+    node = console.node
+    uploads = ScenarioUploads()
+    console.add_nav("Agreements", PREFIX + "/agreements")
+    console.add_nav("Why not?", PREFIX + "/why-not")
+    console.add_nav("Consents", PREFIX + "/consents")
+    console.add_nav("Notices", PREFIX + "/notices")
+    console.add_nav("Reports", PREFIX + "/reports")
+    console.add_nav("Log", PREFIX + "/log")
+
+    def session_id(request: Request) -> str:
+        found = console.current_user(request)
+        return "" if found is None else found[1].sid
+
+    def agreements_page(
+        request: Request, user: User, key: str, at: str | None, *, error: str | None = None
+    ) -> Response:
+        sid = session_id(request)
+        try:
+            context = agreements_view(node, uploads, sid, key, at)
+        except (BadInput, NotFound) as exc:
+            if error is not None:
+                raise
+            return agreements_page(
+                request, user, NODE_SCENARIO, None, error=" ".join(str(exc).split())
+            )
+        return console.render(
+            request,
+            "agreements.html",
+            status=200 if error is None else 422,
+            title="Agreements",
+            error=error,
+            is_admin=_is_admin(user),
+            at_text=at or "",
+            **context,
+        )
+
+    @router.get(PREFIX + "/agreements")
+    async def agreements(request: Request) -> Response:
+        user = console.user_or_redirect(request)
+        q = request.query_params
+        return agreements_page(request, user, q.get("scenario", NODE_SCENARIO)[:40], q.get("at"))
+
+    @router.post(PREFIX + "/agreements/scenario")
+    async def upload_scenario(request: Request) -> Response:
+        user, form = await console.post_form(request)
+        require_admin(node, user, "upload a scenario")
+        try:
+            key, _ = uploads.add(
+                session_id(request), form.get("toml", ""), _field(form, "filename", 200)
+            )
+        except BadInput as exc:
+            return agreements_page(
+                request, user, NODE_SCENARIO, None, error=" ".join(str(exc).split())
+            )
+        return console.redirect(f"{PREFIX}/agreements?{urlencode({'scenario': key})}")
+
+    @router.get(PREFIX + "/why-not")
+    async def why_not_page(request: Request) -> Response:
+        user = console.user_or_redirect(request)
+        q = request.query_params
+        item, party, at = q.get("item", ""), q.get("party", ""), q.get("at", "")
+        result = why_not_view(node, user, item, party, at) if item and party else None
+        return console.render(
+            request,
+            "why_not.html",
+            title="Why not?",
+            items=visible_items(node, user),
+            parties=other_parties(node),
+            chosen_item=item,
+            chosen_party=party,
+            at_text=at,
+            result=result,
+        )
+
+    @router.get(PREFIX + "/consents")
+    async def consents_page(request: Request) -> Response:
+        user = console.user_or_redirect(request)
+        return console.render(
+            request,
+            "consents.html",
+            title="Consents",
+            done=_done(request),
+            items=visible_items(node, user, originated=False) if _is_admin(user) else [],
+            parties=other_parties(node),
+            **consents_view(node, user),
+        )
+
+    @router.post(PREFIX + "/consents/request")
+    async def consent_request(request: Request) -> Response:
+        user, form = await console.post_form(request)
+        consents.request_consent(node, user, _field(form, "item", 300), _field(form, "recipient"))
+        _wake(request)
+        return console.redirect(PREFIX + "/consents?done=requested")
+
+    @router.post(PREFIX + "/consents/grant")
+    async def consent_grant(request: Request) -> Response:
+        user, form = await console.post_form(request)
+        expires = optional_instant(_field(form, "expires_at", 64), "expires_at")
+        consents.grant(node, user, _field(form, "request", 64), expires)
+        _wake(request)
+        return console.redirect(PREFIX + "/consents?done=granted")
+
+    @router.post(PREFIX + "/consents/refuse")
+    async def consent_refuse(request: Request) -> Response:
+        user, form = await console.post_form(request)
+        consents.refuse(node, user, _field(form, "request", 64), _field(form, "reason"))
+        _wake(request)
+        return console.redirect(PREFIX + "/consents?done=refused")
+
+    @router.get(PREFIX + "/notices")
+    async def notices_page(request: Request) -> Response:
+        user = console.user_or_redirect(request)
+        return console.render(
+            request,
+            "notices.html",
+            title="Notices",
+            done=_done(request),
+            **notices_view(node, user),
+        )
+
+    @router.post(PREFIX + "/notices")
+    async def notice_post(request: Request) -> Response:
+        user, form = await console.post_form(request)
+        notices.reclassify(node, user, _field(form, "item", 300), _field(form, "classification"))
+        _wake(request, notify=True)
+        return console.redirect(PREFIX + "/notices?done=reclassified")
+
+    @router.get(PREFIX + "/reports")
+    async def reports_page(request: Request) -> Response:
+        user = console.user_or_redirect(request)
+        return console.render(
+            request,
+            "reports.html",
+            title="Reports",
+            done=_done(request),
+            **reports_view(node, user),
+        )
+
+    @router.post(PREFIX + "/reports")
+    async def report_post(request: Request) -> Response:
+        user, form = await console.post_form(request)
+        reports.report(
+            node, user, _field(form, "item", 300), _field(form, "kind"), _field(form, "detail")
+        )
+        _wake(request)
+        return console.redirect(PREFIX + "/reports?done=reported")
+
+    def log_page(request: Request, user: User, item: str, proof: dict[str, Any] | None) -> Response:
+        return console.render(
+            request,
+            "log.html",
+            title="Log",
+            items=visible_items(node, user),
+            chosen_item=item,
+            proof=proof,
+            **log_view(node),
+        )
+
+    @router.get(PREFIX + "/log")
+    async def log_get(request: Request) -> Response:
+        user = console.user_or_redirect(request)
+        item = request.query_params.get("item", "")
+        return log_page(request, user, item, proof_view(node, user, item) if item else None)
+
+    @router.post(PREFIX + "/log/verify")
+    async def log_verify(request: Request) -> Response:
+        """The server's verdict on a proof as the user edited it (beside the browser's)."""
+        user, form = await console.post_form(request)
+        item = _field(form, "item", 300)
+        served = proof_view(node, user, item)  # the user may see the item; the note to check
+        text = form.get("proof", "")[:MAX_PROOF_TEXT]
+        edited = {
+            **served,
+            "proof_text": text,
+            "verdict": server_verdict(node, text, served["note"]),
+        }
+        return log_page(request, user, item, edited)

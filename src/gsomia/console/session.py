@@ -1,0 +1,326 @@
+"""What every console page shares: sign-in sessions, CSRF, the security headers, rendering.
+
+A user signs in with their token (a form POST); the node then keeps a session for them and
+gives the browser a cookie ``gsomia_<PARTY>`` = ``SESSION-ID.MAC``: the session id is random,
+the MAC is HMAC-SHA256 over it under the node's console secret (``data_dir/console.secret``,
+32 random bytes, mode 0600, made at first start). The cookie is HttpOnly, SameSite=Strict,
+Secure when the request came over https, scoped to ``/console/``; a session ends after
+``SESSION_HOURS`` or at sign-out. Sessions live in the node's memory: a restart signs everyone
+out.
+
+Every form carries a CSRF token: the session's (random, per session), or for the sign-in form
+a token bound to a pre-session cookie; every POST is checked with ``hmac.compare_digest`` and
+refused with 403 otherwise. Every refusal goes to the ``gsomia.audit`` logger.
+
+Every console response carries ``CONSOLE_HEADERS`` (a Content-Security-Policy without inline
+script or style, nosniff, no framing, no caching). Pages are Jinja2 templates with autoescape
+on: item content (STIX from another party is hostile input) is only ever inserted as text.
+
+For page modules (``feed.py``, ``pages.py``): ``register(router, console)`` adds routes to the
+console's router; a handler starts with ``user = console.user_or_redirect(request)`` (GET) or
+``user, form = await console.post_form(request)`` (POST: session and CSRF checked), and returns
+``console.render(request, "x.html", user=user, title=..., **context)``. A nav entry is added
+with ``console.add_nav(label, path)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from gsomia.domain.instants import parse_instant
+from gsomia.errors import BadInput, GsomiaError
+from gsomia.node.config import User
+from gsomia.node.events import Broadcaster
+from gsomia.node.service import Node
+
+audit = logging.getLogger("gsomia.audit")
+
+PREFIX = "/console"
+SECRET_FILE = "console.secret"  # noqa: S105 - a file name, not a secret
+SECRET_BYTES = 32
+SESSION_HOURS = 8
+MAX_SESSIONS = 10_000
+MAX_FORM = 256 * 1024  # bytes of a console form body (a scenario upload is one)
+CSRF_FIELD = "csrf"
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+CONSOLE_HEADERS: Mapping[str, str] = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+KST = timezone(timedelta(hours=9), "KST")
+JST = timezone(timedelta(hours=9), "JST")
+
+
+class Refused(GsomiaError):
+    """A console request refused before it reached a use case (no session, bad CSRF token)."""
+
+    http_status = 403
+    kind = "forbidden"
+
+
+def load_secret(data_dir: Path) -> bytes:
+    """The node's console secret, made (0600) at first use; refused if it is not 32 bytes."""
+    path = data_dir / SECRET_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_bytes()
+        if len(secret) != SECRET_BYTES:
+            raise BadInput(
+                f"{path}: expected {SECRET_BYTES} bytes; delete it to make a new one"
+            ) from None
+        return secret
+    secret = secrets.token_bytes(SECRET_BYTES)
+    with os.fdopen(fd, "wb") as out:
+        out.write(secret)
+    return secret
+
+
+@dataclass(slots=True)
+class Session:
+    sid: str
+    user: str
+    csrf: str
+    expires: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NavLink:
+    label: str
+    path: str
+
+
+class Sessions:
+    """Signed-in sessions, in memory, with their expiry; cookies are MAC'd session ids."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+        self._by_id: dict[str, Session] = {}
+
+    def mac(self, purpose: str, value: str) -> str:
+        message = f"{purpose}\x00{value}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def create(self, user: User, now: datetime) -> tuple[Session, str]:
+        """A new session for ``user`` and its cookie value."""
+        self._expire(now)
+        if len(self._by_id) >= MAX_SESSIONS:
+            oldest = min(self._by_id.values(), key=lambda s: s.expires)
+            del self._by_id[oldest.sid]
+        sid = secrets.token_urlsafe(32)
+        session = Session(
+            sid, user.name, secrets.token_urlsafe(32), now + timedelta(hours=SESSION_HOURS)
+        )
+        self._by_id[sid] = session
+        return session, f"{sid}.{self.mac('session', sid)}"
+
+    def find(self, cookie: str | None, now: datetime) -> Session | None:
+        """The live session a cookie names; None if absent, forged, unknown or expired."""
+        if not cookie or len(cookie) > 200:
+            return None
+        sid, _, mac = cookie.rpartition(".")
+        if not sid or not hmac.compare_digest(mac.encode(), self.mac("session", sid).encode()):
+            return None
+        session = self._by_id.get(sid)
+        if session is None:
+            return None
+        if session.expires <= now:
+            del self._by_id[sid]
+            return None
+        return session
+
+    def end(self, session: Session) -> None:
+        self._by_id.pop(session.sid, None)
+
+    def _expire(self, now: datetime) -> None:
+        for sid in [s.sid for s in self._by_id.values() if s.expires <= now]:
+            del self._by_id[sid]
+
+
+class SignInRequired(Exception):
+    """Raised by ``Console.user_or_redirect``; the console turns it into a 303 to sign-in."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("sign-in required")
+        self.response = response
+
+
+@dataclass
+class Console:
+    """The console of one node: its use cases, templates, sessions and event broadcaster."""
+
+    node: Node
+    broadcaster: Broadcaster
+    env: Environment
+    sessions: Sessions
+    nav: list[NavLink] = field(default_factory=list)
+
+    @property
+    def cookie_name(self) -> str:
+        # cookies are shared by every port of a host: one name per node
+        return f"gsomia_{self.node.party}"
+
+    def add_nav(self, label: str, path: str) -> None:
+        self.nav.append(NavLink(label, path))
+
+    def now(self) -> datetime:
+        return self.node.clock.now()
+
+    # ------------------------------------------------------------------ who is asking
+    def session(self, request: Request) -> Session | None:
+        return self.sessions.find(request.cookies.get(self.cookie_name), self.now())
+
+    def user_of(self, session: Session) -> User | None:
+        for user in self.node.config.users:
+            if user.name == session.user:
+                return user
+        return None  # removed from node.toml since signing in
+
+    def current_user(self, request: Request) -> tuple[User, Session] | None:
+        session = self.session(request)
+        if session is None:
+            return None
+        user = self.user_of(session)
+        if user is None:
+            self.sessions.end(session)
+            return None
+        return user, session
+
+    def user_or_redirect(self, request: Request) -> User:
+        """The signed-in user; otherwise a redirect to the sign-in page (raised)."""
+        found = self.current_user(request)
+        if found is None:
+            self.refuse(request, None, "no session")
+            raise SignInRequired(self.redirect(f"{PREFIX}/login"))
+        return found[0]
+
+    async def post_form(self, request: Request) -> tuple[User, dict[str, str]]:
+        """The signed-in user and their form, its CSRF token checked (403 otherwise; every
+        ``Refused`` is written to the audit log by the console's routes)."""
+        found = self.current_user(request)
+        if found is None:
+            raise Refused("sign in first")
+        user, session = found
+        form = await read_form(request)
+        check_token(form.get(CSRF_FIELD, ""), session.csrf)
+        return user, form
+
+    def refuse(self, request: Request, user: User | None, reason: str) -> None:
+        audit.warning(
+            "refused: user=%s party=%s action=console %s %s reason=%s",
+            "-" if user is None else user.name,
+            self.node.party,
+            request.method,
+            request.url.path[:200],
+            reason,
+        )
+
+    # ------------------------------------------------------------------ responses
+    def render(
+        self, request: Request, template: str, *, status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        """A page from ``template`` with the node, the signed-in user, nav and CSRF token."""
+        found = self.current_user(request)
+        user, session = found if found is not None else (None, None)
+        page = self.env.get_template(template).render(
+            party=self.node.party,
+            node_title=self.node.config.title,
+            user=user,
+            csrf=None if session is None else session.csrf,
+            csrf_field=CSRF_FIELD,
+            nav=self.nav,
+            path=request.url.path,
+            prefix=PREFIX,
+            **context,
+        )
+        return HTMLResponse(page, status_code=status, headers=dict(CONSOLE_HEADERS))
+
+    def redirect(self, to: str) -> Response:
+        return RedirectResponse(to, status_code=303, headers=dict(CONSOLE_HEADERS))
+
+
+def check_token(given: str, expected: str) -> None:
+    """Raise Refused unless ``given`` is the CSRF token ``expected`` (constant time)."""
+    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Refused("the form's CSRF token is missing or wrong; reload the page")
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body (first value of each field)."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/x-www-form-urlencoded":
+        raise Refused("expected a form (application/x-www-form-urlencoded)")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            raise BadInput(f"form: larger than {MAX_FORM} bytes")
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        raise BadInput("form: not UTF-8 form data") from None
+    return {k: v[0] for k, v in fields.items() if v}
+
+
+# ---------------------------------------------------------------------- template filters
+
+
+def _instant(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else None
+    if isinstance(value, str) and value:
+        try:
+            return parse_instant(value, "time")
+        except BadInput:
+            return None
+    return None
+
+
+def time_tag(value: object) -> Markup:
+    """``<time>`` with the ISO instant (the browser shows it in the user's zone) and KST, JST
+    and UTC in its tooltip; anything that is not a time is shown as escaped text."""
+    at = _instant(value)
+    if at is None:
+        return Markup("<span>{}</span>").format(escape("" if value is None else str(value)))
+    utc = at.astimezone(UTC)
+    tip = " · ".join(
+        at.astimezone(zone).strftime(f"%Y-%m-%d %H:%M {name}")
+        for zone, name in ((KST, "KST"), (JST, "JST"), (UTC, "UTC"))
+    )
+    return Markup('<time class="local" datetime="{}" title="{}">{}</time>').format(
+        utc.isoformat().replace("+00:00", "Z"), tip, utc.strftime("%Y-%m-%d %H:%M UTC")
+    )
+
+
+def make_env() -> Environment:
+    env = Environment(
+        loader=PackageLoader("gsomia.console", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["time"] = time_tag
+    return env

@@ -1,0 +1,291 @@
+"""The node's in-process broadcaster: every item newly stored, fanned out to its subscribers.
+
+One ``Broadcaster`` per running node reads new rows from the store once, after ``notify()``
+(called after anything new is stored) or at the latest every second, and fans them out to the
+subscribers' bounded queues. A subscriber sees only the items its user's clearance and
+need-to-know allow (Art. 7, ``Node.visible``). A subscriber that falls behind by a full queue
+is dropped (its stream ends with a comment saying so; the client resumes with
+``Last-Event-ID``), never the node. On shutdown every stream ends cleanly.
+
+Each stored item is one server-sent event::
+
+    id: <seq>
+    event: item
+    data: {"collection": ..., "item": ..., "object": {...}, "date_added": ..., "markings": [...]}
+
+``id`` is the object's position in the store (``seq``), so a client that reconnects with
+``Last-Event-ID`` first gets what was stored after it, then the live stream. A subscriber may
+render its own frames instead (``stream(..., render=...)``: the web console does), from the
+same rows and with the same visibility rule. The HTTP routes live in ``gsomia.api.events``
+(the native API) and ``gsomia.console`` (the console).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import orjson
+
+from gsomia.errors import GsomiaError
+from gsomia.node.config import User
+from gsomia.node.service import Node
+from gsomia.store.sqlite_node import NodeReader, ObjectRow
+
+log = logging.getLogger("gsomia.events")
+
+QUEUE_SIZE = 1024  # events a subscriber may lag behind before it is dropped
+BATCH = 256  # rows read from the store at a time
+MAX_SUBSCRIBERS = 512
+POLL_SECONDS = 1.0  # a safety net: new rows are picked up even without a notify()
+RETRY_MS = 1000  # how long a client waits before reconnecting (the SSE ``retry`` field)
+
+#: A subscriber's own rendering of a stored row as one SSE frame (None: send nothing for it).
+Render = Callable[[ObjectRow], bytes | None]
+
+
+class Unavailable(GsomiaError):
+    """The node cannot open another event stream now (shutting down, too many streams)."""
+
+    exit_code = 6
+    http_status = 503
+    kind = "unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One stored item, encoded once for every subscriber allowed to see it."""
+
+    row: ObjectRow
+    frame: bytes
+
+    @property
+    def seq(self) -> int:
+        return self.row.seq
+
+
+def _marking_refs(body: bytes) -> list[str]:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return []
+    refs = doc.get("object_marking_refs") if isinstance(doc, dict) else None
+    return [r for r in refs if isinstance(r, str)] if isinstance(refs, list) else []
+
+
+def encode_event(row: ObjectRow, r: NodeReader) -> Event:
+    """The SSE frame of a stored item, with the marking-definitions it references."""
+    markings = []
+    for ref in _marking_refs(row.body):
+        versions = r.versions(row.collection, ref)
+        if versions:
+            markings.append(orjson.Fragment(versions[-1].body))
+    data = orjson.dumps(
+        {
+            "collection": row.collection,
+            "item": row.item_id,
+            "object": orjson.Fragment(row.body),
+            "date_added": row.date_added,
+            "markings": markings,
+        }
+    )
+    return Event(row, b"id: %d\nevent: item\ndata: %s\n\n" % (row.seq, data))
+
+
+@dataclass(eq=False)
+class Subscriber:
+    user: User
+    queue: asyncio.Queue[Event | None]
+    start: int  # the broadcast position when it subscribed: live events come after it
+    dropped: bool = False
+    ended: bool = field(default=False)
+
+
+class Broadcaster:
+    """Reads what the store gained since the last broadcast and fans it out to subscribers."""
+
+    def __init__(
+        self, node: Node, *, heartbeat: float = 15.0, queue_size: int = QUEUE_SIZE
+    ) -> None:
+        self.node = node
+        self.heartbeat = heartbeat
+        self.queue_size = queue_size
+        self.last_seq = 0
+        self.closed = False
+        self._subscribers: set[Subscriber] = set()
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ life cycle
+    def start(self) -> None:
+        with self.node.store.reading() as r:
+            self.last_seq = r.last_seq()
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="gsomia-events")
+
+    def notify(self) -> None:
+        """Something new may be stored: broadcast it soon (safe to call at any time)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    def end_all(self) -> None:
+        """End every stream now and refuse new ones (on shutdown)."""
+        self.closed = True
+        for sub in list(self._subscribers):
+            self._end(sub)
+
+    async def close(self) -> None:
+        self.end_all()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    # ------------------------------------------------------------------ fan-out
+    async def _run(self) -> None:
+        wake = self._wake
+        if wake is None:
+            return
+        while not self.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=POLL_SECONDS)
+            wake.clear()
+            try:
+                self.dispatch()
+            except Exception:
+                log.exception("event broadcast failed; retrying at the next notification")
+
+    def dispatch(self) -> int:
+        """Broadcast every row stored after ``last_seq``; returns how many were read."""
+        read = 0
+        while True:
+            with self.node.store.reading() as r:
+                rows = r.rows_after(self.last_seq, BATCH)
+                events = [encode_event(row, r) for row in rows if row.item_id is not None]
+            if not rows:
+                return read
+            read += len(rows)
+            self.last_seq = rows[-1].seq
+            if self._subscribers:
+                self._fan_out(events)
+            if len(rows) < BATCH:
+                return read
+
+    def _fan_out(self, events: list[Event]) -> None:
+        visible = self.node.visible
+        for sub in list(self._subscribers):
+            clearance = sub.user.clearance
+            for event in events:
+                if not visible(clearance, event.row):
+                    continue
+                try:
+                    sub.queue.put_nowait(event)
+                except asyncio.QueueFull:
+                    sub.dropped = True
+                    log.warning(
+                        "event stream of %s dropped: more than %d events behind",
+                        sub.user.name,
+                        self.queue_size,
+                    )
+                    self._end(sub)
+                    break
+
+    # ------------------------------------------------------------------ subscribers
+    def subscribe(self, user: User) -> Subscriber:
+        if self.closed:
+            raise Unavailable("the node is shutting down")
+        if len(self._subscribers) >= MAX_SUBSCRIBERS:
+            raise Unavailable("too many open event streams; retry later")
+        sub = Subscriber(user, asyncio.Queue(self.queue_size), self.last_seq)
+        self._subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self._subscribers.discard(sub)
+
+    def _end(self, sub: Subscriber) -> None:
+        """Wake the subscriber's stream with the end marker, making room for it if needed."""
+        self._subscribers.discard(sub)
+        if sub.ended:
+            return
+        sub.ended = True
+        while True:
+            try:
+                sub.queue.put_nowait(None)
+            except asyncio.QueueFull:
+                sub.queue.get_nowait()
+            else:
+                return
+
+    async def stream(
+        self, sub: Subscriber, last_event_id: int | None, render: Render | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """The frames of one subscriber's stream: the backlog after ``last_event_id``, then
+        live events (a subscriber is registered before its backlog is read: no gap). Frames
+        are the native API's, or ``render``'s for each row when it is given."""
+        try:
+            yield b"retry: %d\n\n" % RETRY_MS
+            sent = sub.start if last_event_id is None else last_event_id
+            if last_event_id is not None:
+                async for stored in self._backlog(sub, last_event_id):
+                    sent = stored.seq
+                    frame = _frame(stored, render)
+                    if frame is not None:
+                        yield frame
+            while True:
+                try:
+                    event = await asyncio.wait_for(sub.queue.get(), timeout=self.heartbeat)
+                except TimeoutError:
+                    yield b": heartbeat\n\n"
+                    continue
+                if event is None:
+                    break
+                if event.seq <= sent:
+                    continue  # already sent from the backlog
+                sent = event.seq
+                frame = _frame(event, render)
+                if frame is not None:
+                    yield frame
+            if sub.dropped:
+                yield b": dropped: this stream fell behind; reconnect with Last-Event-ID\n\n"
+            else:
+                yield b": the node is shutting down\n\n"
+        finally:
+            self.unsubscribe(sub)
+
+    async def _backlog(self, sub: Subscriber, after: int) -> AsyncIterator[Event]:
+        """What was stored after ``after`` (resume), read straight from the store."""
+        position = after
+        while not sub.ended:
+            with self.node.store.reading() as r:
+                rows = r.rows_after(position, BATCH)
+                events = [
+                    encode_event(row, r)
+                    for row in rows
+                    if row.item_id is not None and self.node.visible(sub.user.clearance, row)
+                ]
+            if not rows:
+                return
+            position = rows[-1].seq
+            for event in events:
+                yield event
+            if len(rows) < BATCH:
+                return
+
+
+def _frame(event: Event, render: Render | None) -> bytes | None:
+    if render is None:
+        return event.frame
+    try:
+        return render(event.row)
+    except GsomiaError as exc:  # an item that cannot be shown is skipped, the stream goes on
+        log.warning("event %d not rendered: %s", event.seq, exc)
+        return None

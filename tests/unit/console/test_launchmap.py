@@ -1,0 +1,99 @@
+"""The launch map draws numbers only: anything that is not a finite coordinate is no map."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gsomia.console.launchmap import HEIGHT, WIDTH, coastline, great_circle, launch_map, project
+
+PATH = re.compile(r"^M[-0-9. ]+(L[-0-9. ]+)*Z?$")
+
+
+def test_the_coastline_is_drawn_inside_the_map() -> None:
+    paths = coastline()
+    assert len(paths) > 10
+    assert all(PATH.match(d) for d in paths)
+    x, y = project(37.5665, 126.978)  # Seoul
+    assert 0 < x < WIDTH
+    assert 0 < y < HEIGHT
+
+
+def test_a_launch_report_gives_launch_point_path_and_impact_area() -> None:
+    found = launch_map(
+        {
+            "missile": "Hwasong-15",
+            "missile_type": "ICBM",
+            "launch_point": [39.2, 125.67],
+            "predicted_impact": [40.4, 136.6],
+            "apogee_km": 4475,
+            "distance_km": 950,
+        }
+    )
+    assert found is not None
+    assert found.launch.inside
+    assert found.impact is not None
+    assert found.impact.inside
+    assert found.path is not None
+    assert PATH.match(found.path)
+    assert found.impact_radius_km == 48  # 5 % of 950 km
+    assert (found.missile, found.missile_type) == ("Hwasong-15", "ICBM")
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        None,
+        "39.2,125.67",
+        [39.2],
+        [39.2, 125.67, 0],
+        ["39.2", "125.67"],
+        [True, 125.67],
+        [float("nan"), 125.67],
+        [39.2, float("inf")],
+        [91.0, 125.67],
+        [39.2, 181.0],
+        ['"><script>', 1],
+    ],
+)
+def test_anything_but_a_coordinate_pair_is_no_map(point: object) -> None:
+    assert launch_map({"launch_point": point}) is None
+
+
+def test_a_bad_impact_point_leaves_the_launch_point_alone() -> None:
+    found = launch_map({"launch_point": [39.2, 125.67], "predicted_impact": ["x", 1]})
+    assert found is not None
+    assert found.impact is None
+    assert found.path is None
+
+
+def test_text_fields_are_cut_and_never_numbers_in_disguise() -> None:
+    found = launch_map(
+        {
+            "launch_point": [39.2, 125.67],
+            "missile": "x" * 500,
+            "apogee_km": "100",
+            "missile_type": 7,
+        }
+    )
+    assert found is not None
+    assert len(found.missile) == 120
+    assert found.apogee_km is None
+    assert found.missile_type == ""
+
+
+@given(
+    st.tuples(st.floats(-80, 80), st.floats(-179, 179)),
+    st.tuples(st.floats(-80, 80), st.floats(-179, 179)),
+)
+def test_the_great_circle_starts_and_ends_at_its_points(
+    a: tuple[float, float], b: tuple[float, float]
+) -> None:
+    points = great_circle(a, b, 16)
+    for (lat, lon), (want_lat, want_lon) in ((points[0], a), (points[-1], b)):
+        assert math.isclose(lat, want_lat, abs_tol=1e-6)
+        assert math.isclose((lon - want_lon + 540) % 360 - 180, 0, abs_tol=1e-6)

@@ -1,0 +1,83 @@
+"""Console sessions: MAC'd ids, expiry, sign-out, CSRF checks, the secret file, time tags."""
+
+from __future__ import annotations
+
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from gsomia.console.session import (
+    SECRET_BYTES,
+    Refused,
+    Sessions,
+    check_token,
+    load_secret,
+    time_tag,
+)
+from gsomia.domain.access import Clearance
+from gsomia.domain.parties import Equivalence
+from gsomia.errors import BadInput
+from gsomia.node.config import User
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+USER = User("analyst", "0" * 64, Clearance("analyst", "JPN", "GOKUHI", Equivalence.SECRET, ()))
+
+
+def test_a_session_cookie_names_its_session_until_it_expires() -> None:
+    sessions = Sessions(b"k" * 32)
+    session, cookie = sessions.create(USER, NOW)
+    assert sessions.find(cookie, NOW) == session
+    assert sessions.find(cookie, NOW + timedelta(hours=7, minutes=59)) == session
+    assert sessions.find(cookie, NOW + timedelta(hours=8)) is None
+    assert sessions.find(cookie, NOW) is None  # expired sessions are forgotten
+
+
+def test_a_forged_or_foreign_cookie_names_no_session() -> None:
+    sessions = Sessions(b"k" * 32)
+    _, cookie = sessions.create(USER, NOW)
+    sid, _, mac = cookie.rpartition(".")
+    assert sessions.find(f"{sid}.{'0' * len(mac)}", NOW) is None
+    assert sessions.find(f"other.{mac}", NOW) is None
+    assert sessions.find(sid, NOW) is None
+    assert sessions.find("", NOW) is None
+    assert sessions.find(None, NOW) is None
+    assert Sessions(b"j" * 32).find(cookie, NOW) is None  # another node's secret
+
+
+def test_sign_out_ends_the_session() -> None:
+    sessions = Sessions(b"k" * 32)
+    session, cookie = sessions.create(USER, NOW)
+    sessions.end(session)
+    assert sessions.find(cookie, NOW) is None
+
+
+def test_csrf_tokens_are_per_session_and_checked() -> None:
+    sessions = Sessions(b"k" * 32)
+    one, _ = sessions.create(USER, NOW)
+    two, _ = sessions.create(USER, NOW)
+    assert one.csrf != two.csrf
+    check_token(one.csrf, one.csrf)
+    for wrong in ("", two.csrf, one.csrf[:-1]):
+        with pytest.raises(Refused):
+            check_token(wrong, one.csrf)
+
+
+def test_the_secret_is_made_once_with_mode_0600(tmp_path: Path) -> None:
+    first = load_secret(tmp_path)
+    assert len(first) == SECRET_BYTES
+    assert stat.S_IMODE((tmp_path / "console.secret").stat().st_mode) == 0o600
+    assert load_secret(tmp_path) == first
+    (tmp_path / "console.secret").write_bytes(b"short")
+    with pytest.raises(BadInput, match=r"console\.secret"):
+        load_secret(tmp_path)
+
+
+def test_time_tags_carry_the_instant_and_the_three_zones() -> None:
+    tag = str(time_tag("2019-11-22T15:00:00Z"))
+    assert 'datetime="2019-11-22T15:00:00Z"' in tag
+    assert "2019-11-23 00:00 KST" in tag
+    assert "2019-11-23 00:00 JST" in tag
+    assert "2019-11-22 15:00 UTC" in tag
+    assert str(time_tag("<b>not a time</b>")) == "<span>&lt;b&gt;not a time&lt;/b&gt;</span>"
