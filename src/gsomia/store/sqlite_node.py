@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS objects (
 );
 CREATE INDEX IF NOT EXISTS objects_latest ON objects (collection, is_latest, seq);
 CREATE INDEX IF NOT EXISTS objects_id ON objects (collection, stix_id, version);
+CREATE INDEX IF NOT EXISTS objects_added ON objects (date_added);
 CREATE TABLE IF NOT EXISTS items (
     item_id      TEXT PRIMARY KEY,
     stix_id      TEXT NOT NULL,
