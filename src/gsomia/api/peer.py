@@ -46,15 +46,12 @@ def build_peer_router(node: Node) -> APIRouter:
     return router
 
 
-class Pusher:
-    """Pushes due releases to peers, re-deciding each at send time; retries with backoff.
+class BackgroundSender:
+    """A task that runs ``once()`` until it finds nothing to do, then sleeps until woken (or
+    ``idle`` seconds pass). Errors of one round are logged and the next round tries again."""
 
-    A round takes the due releases, re-decides them, pushes each peer's share to all peers at
-    once, and marks what the peers acknowledged as sent in one transaction (one fsync per
-    round, whatever the number of peers). Releases published during a round go in the next,
-    so rounds grow into batches under load. A crash between the push and the mark leaves the
-    releases pending; they are pushed again and the receiver ignores the duplicates.
-    """
+    name = "gsomia-sender"
+    idle = 0.25
 
     def __init__(self, node: Node, client: httpx.AsyncClient) -> None:
         self.node = node
@@ -64,7 +61,7 @@ class Pusher:
         self._urls = {p.party: p.url for p in node.config.peers}
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="gsomia-pusher")
+        self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -72,17 +69,37 @@ class Pusher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    async def once(self) -> bool:
+        """One round; False when nothing was due."""
+        raise NotImplementedError
+
     async def _run(self) -> None:
         while True:
             try:
-                busy = await self.push_once()
+                busy = await self.once()
             except GsomiaError as exc:
-                log.warning("pusher: %s", exc)
+                log.warning("%s: %s", self.name, exc)
                 busy = False
             if not busy:
                 self.wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=0.25)
+                    await asyncio.wait_for(self.wake.wait(), timeout=self.idle)
+
+
+class Pusher(BackgroundSender):
+    """Pushes due releases to peers, re-deciding each at send time; retries with backoff.
+
+    A round takes the due releases, re-decides them, pushes each peer's share to all peers at
+    once, and marks what the peers acknowledged as sent in one transaction (one fsync per
+    round, whatever the number of peers). Releases published during a round go in the next,
+    so rounds grow into batches under load. A crash between the push and the mark leaves the
+    releases pending; they are pushed again and the receiver ignores the duplicates.
+    """
+
+    name = "gsomia-pusher"
+
+    async def once(self) -> bool:
+        return await self.push_once()
 
     async def push_once(self) -> bool:
         """One round; False when nothing was due."""

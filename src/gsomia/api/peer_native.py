@@ -5,8 +5,6 @@ the messenger that sends them from the outbox of peer messages, with retries and
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,7 +16,7 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
 from gsomia.api.http import JSON_MEDIA_TYPE, HttpError, json_response, read_body
-from gsomia.api.peer import WALL
+from gsomia.api.peer import WALL, BackgroundSender
 from gsomia.errors import GsomiaError
 from gsomia.node import consents, federation, messages, notices, reports
 from gsomia.node.service import Node
@@ -114,36 +112,14 @@ def build_peer_native_router(node: Node) -> APIRouter:
     return router
 
 
-class Messenger:
+class Messenger(BackgroundSender):
     """Sends due peer messages, signed; records delivery, permanent refusal, or retries."""
 
-    def __init__(self, node: Node, client: httpx.AsyncClient) -> None:
-        self.node = node
-        self.client = client
-        self.wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._urls = {p.party: p.url for p in node.config.peers}
+    name = "gsomia-messenger"
+    idle = IDLE_SECONDS
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="gsomia-messenger")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                busy = await self.send_once()
-            except GsomiaError as exc:
-                log.warning("messenger: %s", exc)
-                busy = False
-            if not busy:
-                self.wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=IDLE_SECONDS)
+    async def once(self) -> bool:
+        return await self.send_once()
 
     async def send_once(self) -> bool:
         node = self.node

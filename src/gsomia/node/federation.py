@@ -287,21 +287,7 @@ def receive(node: Node, sender: str, items: list[bytes], now: datetime) -> list[
                 label.originator,
             )
             equivalent = equivalent_marking(original["id"], mine, created)
-            for m in (original, equivalent):
-                if not w.has_object(cid, m["id"], m["created"]):
-                    w.add_object(
-                        NewObject(
-                            cid,
-                            m["id"],
-                            "marking-definition",
-                            m["created"],
-                            None,
-                            None,
-                            (),
-                            orjson.dumps(m),
-                        ),
-                        node.next_date_added(w, now),
-                    )
+            node.store_markings(w, cid, (original, equivalent), now)
             body = dict(stix.body)
             body["object_marking_refs"] = [original["id"], equivalent["id"]]
             added = node.next_date_added(w, now)

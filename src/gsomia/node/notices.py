@@ -248,21 +248,7 @@ class _Remark:
             return
         now = self.node.clock.now()
         cid = self.object.collection
-        for m in self.markings:
-            if not w.has_object(cid, m["id"], m["created"]):
-                w.add_object(
-                    NewObject(
-                        cid,
-                        m["id"],
-                        "marking-definition",
-                        m["created"],
-                        None,
-                        None,
-                        (),
-                        orjson.dumps(m),
-                    ),
-                    self.node.next_date_added(w, now),
-                )
+        self.node.store_markings(w, cid, self.markings, now)
         w.replace_object(self.object, self.node.next_date_added(w, now))
 
 

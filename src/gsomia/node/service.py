@@ -286,6 +286,19 @@ class Node:
         request = SealRequest(_dumps(obj.body), sealed_label(self.scenario, label, now), grants)
         return _Plan(obj, label, level.equivalence, decisions, request)
 
+    def store_markings(
+        self, w: NodeWriter, cid: str, markings: Sequence[dict[str, Any]], now: datetime
+    ) -> None:
+        """Store label marking-definitions in a collection, each once."""
+        for m in markings:
+            if not w.has_object(cid, m["id"], m["created"]):
+                w.add_object(
+                    NewObject(
+                        cid, m["id"], "marking-definition", m["created"], None, None, (), _dumps(m)
+                    ),
+                    self.next_date_added(w, now),
+                )
+
     def next_date_added(self, w: NodeWriter, now: datetime) -> str:
         candidate = format_timestamp(now)
         last = w.last_date_added()
