@@ -501,10 +501,13 @@ class NodeReader:
 
     def seq_after(self, date_added: str) -> int:
         """The largest seq whose date_added is at or before ``date_added`` (0 if none)."""
+        # date_added grows with seq, so the last row at or before it, found through the index,
+        # is the largest seq: one index probe, whatever the size of the store
         row = self._con.execute(
-            "SELECT MAX(seq) FROM objects WHERE date_added <= ?", (date_added,)
+            "SELECT seq FROM objects WHERE date_added <= ? ORDER BY date_added DESC LIMIT 1",
+            (date_added,),
         ).fetchone()
-        return int(row[0] or 0)
+        return 0 if row is None else int(row[0])
 
     def versions(self, collection: str, stix_id: str) -> list[ObjectRow]:
         return [
