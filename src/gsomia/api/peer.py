@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 
 import httpx
@@ -19,6 +20,7 @@ from gsomia.node.service import Node
 
 log = logging.getLogger("gsomia.peer")
 PUSH_PATH = "/peer/v1/releases"
+MAX_PEER_BACKOFF = 30.0  # seconds between attempts at a peer that keeps failing
 WALL = SystemClock()  # peer requests are stamped in wall time, whatever the node's clock
 MAX_PUSH_BYTES = 64 * 1024 * 1024
 
@@ -98,13 +100,24 @@ class Pusher(BackgroundSender):
 
     name = "gsomia-pusher"
 
+    def __init__(self, node: Node, client: httpx.AsyncClient) -> None:
+        super().__init__(node, client)
+        self._retry_at: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
+
     async def once(self) -> bool:
         return await self.push_once()
 
     async def push_once(self) -> bool:
-        """One round; False when nothing was due."""
+        """One round; False when nothing was due.
+
+        Back-off is per peer: while a peer is unreachable its releases wait, and the round does
+        not touch them, however many are queued (a peer down for a day costs nothing).
+        """
         node = self.node
-        rows = federation.due(node, node.clock.now().timestamp())
+        now = time.monotonic()
+        available = [p for p in self._urls if self._retry_at.get(p, 0.0) <= now]
+        rows = federation.due_for(node, available) if available else []
         if not rows:
             return False
         ready = federation.recheck(node, rows, node.clock.now())
@@ -120,8 +133,13 @@ class Pusher(BackgroundSender):
         ]
         if sent:
             federation.mark_sent(node, sent, node.clock.now())
-        for (_, outs), error in zip(groups.items(), results, strict=True):
-            if error is not None:
+        for (recipient, outs), error in zip(groups.items(), results, strict=True):
+            if error is None:
+                self._failures.pop(recipient, None)
+            else:
+                failures = self._failures[recipient] = self._failures.get(recipient, 0) + 1
+                delay = min(MAX_PEER_BACKOFF, 0.05 * 2 ** min(failures, 12))
+                self._retry_at[recipient] = time.monotonic() + delay
                 federation.mark_failed(node, outs, error, node.clock.now().timestamp())
         return True
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -98,6 +99,12 @@ class Outgoing:
 def due(node: Node, now_mono: float, limit: int = 100) -> list[OutboxRow]:
     with node.store.reading() as r:
         return r.due(now_mono, limit)
+
+
+def due_for(node: Node, recipients: Sequence[str], limit: int = 100) -> list[OutboxRow]:
+    """The oldest pending releases to each of ``recipients`` (peers not backing off)."""
+    with node.store.reading() as r:
+        return [row for recipient in recipients for row in r.due_for(recipient, limit)]
 
 
 def recheck(node: Node, rows: list[OutboxRow], now: datetime) -> list[Outgoing]:

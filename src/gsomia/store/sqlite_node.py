@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     UNIQUE (item_id, recipient)
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (state, next_attempt);
+CREATE INDEX IF NOT EXISTS outbox_recipient ON outbox (state, recipient, id);
 CREATE TABLE IF NOT EXISTS node_meta (
     key          TEXT PRIMARY KEY,
     value        TEXT NOT NULL
@@ -545,6 +546,17 @@ class NodeReader:
                 "SELECT id, item_id, recipient, queued_at, attempts FROM outbox "
                 "WHERE state = 'pending' AND next_attempt <= ? ORDER BY id LIMIT ?",
                 (now, limit),
+            )
+        ]
+
+    def due_for(self, recipient: str, limit: int = 100) -> list[OutboxRow]:
+        """The oldest pending releases to one peer (an index range, whatever the backlog)."""
+        return [
+            OutboxRow(*r)
+            for r in self._con.execute(
+                "SELECT id, item_id, recipient, queued_at, attempts FROM outbox "
+                "WHERE state = 'pending' AND recipient = ? ORDER BY id LIMIT ?",
+                (recipient, limit),
             )
         ]
 
