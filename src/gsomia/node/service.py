@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from gsomia.clock import Clock
+from gsomia.clock import Clock, SystemClock
 from gsomia.domain.access import Clearance, Role, check_access
 from gsomia.domain.instants import format_instant
 from gsomia.domain.labels import Label
@@ -104,7 +104,8 @@ class Node:
     keyring: KeyRing
     store: SqliteNodeStore
     log: TransparencyLog
-    clock: Clock
+    clock: Clock  # the scenario clock: it decides releases (simulated in the demo)
+    wall: Clock = field(default_factory=SystemClock)  # sessions, windows, throttling, retries
     sealer: Sealer = field(init=False)
     verifier: Verifier = field(init=False)
     opener: Opener = field(init=False)
