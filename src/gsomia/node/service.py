@@ -38,6 +38,7 @@ from gsomia.node.stix import (
     read_label_marking,
     validate_object,
 )
+from gsomia.node.throttle import Throttle
 from gsomia.seal.envelope import Grant, Opener, Sealer, SealRequest, Verifier
 from gsomia.seal.keys import KeyRing
 from gsomia.seal.service import sealed_label
@@ -106,11 +107,13 @@ class Node:
     log: TransparencyLog
     clock: Clock  # the scenario clock: it decides releases (simulated in the demo)
     wall: Clock = field(default_factory=SystemClock)  # sessions, windows, throttling, retries
+    throttle: Throttle = field(init=False)  # failed credentials, console and API alike
     sealer: Sealer = field(init=False)
     verifier: Verifier = field(init=False)
     opener: Opener = field(init=False)
 
     def __post_init__(self) -> None:
+        self.throttle = Throttle(self.wall)
         self.sealer = Sealer(self.keyring)
         # one verifier and opener per node: verified batch roots and opened channels are cached
         self.verifier = Verifier(self.keyring, scenario=self.scenario)
