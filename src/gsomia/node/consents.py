@@ -37,6 +37,8 @@ from gsomia.node.holdings import (
     held,
     require_admin,
     split_item_id,
+    visible_document,
+    visible_documents,
     visible_item,
 )
 from gsomia.node.service import Node
@@ -258,10 +260,11 @@ def receive_request(node: Node, sender: str, raw: bytes, now: datetime) -> dict[
     }
 
 
-def _pending(node: Node, rid: str) -> dict[str, Any]:
+def _pending(node: Node, user: User, rid: str, action: str) -> dict[str, Any]:
+    """A request in this node's inbox about an item ``user`` may see, still pending; a request
+    about an item the user may not see is answered as one that does not exist."""
     messages.request_id(rid, "request id")
-    with node.store.reading() as r:
-        found = r.document(CONSENT_INBOX, rid)
+    found = visible_document(node, user, (CONSENT_INBOX,), rid, action)
     if found is None:
         raise NotFound(f"no consent request {rid} in {node.party}'s inbox")
     if found.body["status"] != PENDING:
@@ -271,8 +274,9 @@ def _pending(node: Node, rid: str) -> dict[str, Any]:
 
 def grant(node: Node, user: User, rid: str, expires_at: datetime | None) -> dict[str, Any]:
     """The originator's admin grants a request: a signed consent travels back to the holder."""
-    require_admin(node, user, f"grant consent request {rid[:60]}")
-    doc = _pending(node, rid)
+    action = f"grant consent request {rid[:60]}"
+    require_admin(node, user, action)
+    doc = _pending(node, user, rid, action)
     now = node.clock.now()
     item = held(node, doc["item"])
     consent = grant_consent(
@@ -311,10 +315,11 @@ def grant(node: Node, user: User, rid: str, expires_at: datetime | None) -> dict
 
 def refuse(node: Node, user: User, rid: str, reason: str) -> dict[str, Any]:
     """The originator's admin refuses a request; the refusal and its reason travel back."""
-    require_admin(node, user, f"refuse consent request {rid[:60]}")
+    action = f"refuse consent request {rid[:60]}"
+    require_admin(node, user, action)
     if not reason.strip() or len(reason) > MAX_REASON:
         raise BadInput(f"reason: expected 1 to {MAX_REASON} characters")
-    doc = _pending(node, rid)
+    doc = _pending(node, user, rid, action)
     now = node.clock.now()
     doc.update(
         status=REFUSED,
@@ -344,21 +349,23 @@ def refuse(node: Node, user: User, rid: str, reason: str) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ both
 def requests(node: Node, user: User, box: str) -> list[dict[str, Any]]:
-    """This node's consent requests: ``outbox`` (asked of others) or ``inbox`` (asked of it)."""
+    """This node's consent requests: ``outbox`` (asked of others) or ``inbox`` (asked of it),
+    those about items ``user`` may see (an admin is no exception: a request about an item
+    above their clearance or outside their duties is not listed)."""
     kinds = {"outbox": CONSENT_OUTBOX, "inbox": CONSENT_INBOX}
     if box not in kinds:
         raise BadInput(f"box: expected inbox or outbox, got {box[:40]!r}")
     require_admin(node, user, f"list consent requests ({box})")
     with node.store.reading() as r:
-        return [d.body for d in r.documents(kinds[box])]
+        return [d.body for d in visible_documents(node, r, user, r.documents(kinds[box]))]
 
 
 def request(node: Node, user: User, rid: str) -> dict[str, Any]:
-    require_admin(node, user, f"read consent request {rid[:60]}")
+    """One consent request, in either box, if it is about an item ``user`` may see."""
+    action = f"read consent request {rid[:60]}"
+    require_admin(node, user, action)
     messages.request_id(rid, "request id")
-    with node.store.reading() as r:
-        for kind in (CONSENT_OUTBOX, CONSENT_INBOX):
-            found = r.document(kind, rid)
-            if found is not None:
-                return found.body
-    raise NotFound(f"no consent request {rid} at {node.party}")
+    found = visible_document(node, user, (CONSENT_OUTBOX, CONSENT_INBOX), rid, action)
+    if found is None:
+        raise NotFound(f"no consent request {rid} at {node.party}")
+    return found.body

@@ -15,13 +15,13 @@ from typing import Any
 
 from gsomia.domain.access import Role
 from gsomia.domain.consents import Consent
-from gsomia.domain.parties import Marking
+from gsomia.domain.parties import Equivalence, Marking
 from gsomia.domain.release import decide
 from gsomia.errors import BadInput, Denied, GsomiaError, NotFound
 from gsomia.node.config import User
 from gsomia.node.service import Node, collection_id
 from gsomia.seal.envelope import VerifiedItem
-from gsomia.store.sqlite_node import NodeReader, ObjectRow
+from gsomia.store.sqlite_node import DocumentRow, NodeReader, ObjectRow
 
 audit = logging.getLogger("gsomia.audit")
 
@@ -64,7 +64,10 @@ def object_row(node: Node, r: NodeReader, item_id: str, originator: str) -> Obje
 
 
 def held(node: Node, item_id: str) -> Held:
-    """The item ``item_id`` as this node holds it, verified against the node's scenario."""
+    """The item ``item_id`` as this node holds it, verified against the node's scenario.
+
+    For the node's own work (peer messages, a grant already authorised); a use case acting for
+    a user finds the item with ``visible_item`` instead."""
     split_item_id(item_id)
     with node.store.reading() as r:
         found = r.item(item_id)
@@ -76,21 +79,95 @@ def held(node: Node, item_id: str) -> Held:
     return Held(item_id, originator, received_from, raw, verified, row)
 
 
+#: What a missing item is checked against: a row no user may see (no topics, top secret).
+_NOWHERE = ObjectRow(0, "", "", "", "", "", None, Equivalence.TOP_SECRET.value, (), b"")
+
+
+@dataclass(frozen=True, slots=True)
+class _Sighting:
+    originator: str
+    raw: bytes
+    received_from: str | None
+    row: ObjectRow
+
+
+def _sight(node: Node, r: NodeReader, user: User, item_id: str) -> tuple[_Sighting | None, bool]:
+    """The stored item and its object row if ``user`` may see them, else None; and whether the
+    item is held here at all (for the audit log only).
+
+    A missing item and a hidden one take the same steps — the item's row, the object's
+    versions, one access check (a missing item's against ``_NOWHERE``) — so neither the answer
+    nor its time tells them apart."""
+    stix_id, _, version = item_id.partition("/")
+    found = r.item(item_id)
+    cid = collection_id(node.party, node.party if found is None else found[0])
+    row = next(
+        (x for x in r.versions(cid, stix_id) if x.version == version and x.item_id == item_id),
+        None,
+    )
+    seen = node.visible(user.clearance, _NOWHERE if row is None or found is None else row)
+    if not seen or found is None or row is None:
+        return None, found is not None
+    return _Sighting(found[0], found[1], found[2], row), True
+
+
+def _refused(node: Node, user: User, action: str, *, stored: bool) -> None:
+    """Audit a use case's refusal to find an item (one line, whatever the reason)."""
+    audit.warning(
+        "refused: user=%s party=%s action=%s reason=%s",
+        user.name,
+        node.party,
+        action,
+        "clearance or need-to-know" if stored else "not held here",
+    )
+
+
 def visible_item(node: Node, user: User, item_id: str, action: str) -> Held:
-    """``held``, but NotFound also when ``user`` may not see the item (and that is audited)."""
+    """The item as ``user`` may see it, verified: the one way a use case acting for a user
+    finds an item. An item the user may not see (clearance, need-to-know) is answered exactly
+    as one that does not exist — the same NotFound, the same words, the same work — and the
+    refusal goes to the audit log, not to the caller."""
+    missing = NotFound(f"no item {item_id[:MAX_ITEM_ID]!r} at {node.party}")
     try:
-        item = held(node, item_id)
+        split_item_id(item_id)
     except BadInput:
-        raise NotFound(f"no item {item_id[:80]!r} at {node.party}") from None
-    if item.row is None or not node.visible(user.clearance, item.row):
-        audit.warning(
-            "refused: user=%s party=%s action=%s reason=clearance or need-to-know",
-            user.name,
-            node.party,
-            action,
-        )
-        raise NotFound(f"no item {item_id[:MAX_ITEM_ID]!r} at {node.party}")
-    return item
+        raise missing from None
+    with node.store.reading() as r:
+        seen, stored = _sight(node, r, user, item_id)
+    if seen is None:
+        _refused(node, user, action, stored=stored)
+        raise missing
+    verified = node.verifier.verify(seen.raw)
+    return Held(item_id, seen.originator, seen.received_from, seen.raw, verified, seen.row)
+
+
+def visible_document(
+    node: Node, user: User, kinds: tuple[str, ...], key: str, action: str
+) -> DocumentRow | None:
+    """The document ``key`` of one of ``kinds`` if it is about an item ``user`` may see, else
+    None (a missing document and one about a hidden item take the same steps)."""
+    with node.store.reading() as r:
+        found = [d for d in (r.document(kind, key) for kind in kinds) if d is not None]
+        doc = found[0] if found else None
+        seen, _ = _sight(node, r, user, key if doc is None else doc.item_id)
+    if doc is None or seen is None:
+        _refused(node, user, action, stored=doc is not None)
+        return None
+    return doc
+
+
+def visible_documents(
+    node: Node, r: NodeReader, user: User, docs: list[DocumentRow]
+) -> list[DocumentRow]:
+    """Those of ``docs`` about items ``user`` may see (an item no longer held: none)."""
+    seen: dict[str, bool] = {}
+    kept = []
+    for doc in docs:
+        if doc.item_id not in seen:
+            seen[doc.item_id] = _sight(node, r, user, doc.item_id)[0] is not None
+        if seen[doc.item_id]:
+            kept.append(doc)
+    return kept
 
 
 def require_admin(node: Node, user: User, action: str) -> None:

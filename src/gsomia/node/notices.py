@@ -28,7 +28,7 @@ from gsomia.domain.instants import format_instant
 from gsomia.errors import BadInput, Conflict, GsomiaError, VerificationFailed
 from gsomia.node import messages
 from gsomia.node.config import User
-from gsomia.node.holdings import CONSENT_INBOX, NOTICE, Held, held, require_admin
+from gsomia.node.holdings import CONSENT_INBOX, NOTICE, Held, held, require_admin, visible_item
 from gsomia.node.service import Node
 from gsomia.node.stix import (
     GSOMIA_LABEL_EXTENSION,
@@ -45,9 +45,14 @@ MAX_ITEM_BASE64 = 96 * 1024 * 1024
 
 
 def reclassify(node: Node, user: User, item_id: str, classification: str) -> dict[str, Any]:
-    """The originator's admin changes an item's classification; holders are notified."""
-    require_admin(node, user, f"reclassify {item_id[:120]}")
-    item = held(node, item_id)
+    """The originator's admin changes an item's classification; holders are notified.
+
+    The admin must be cleared for the item as it is now (its current class and topics): an
+    item they may not see is answered as one that does not exist, so no one downgrades (or
+    learns of) what they could not read."""
+    action = f"reclassify {item_id[:120]}"
+    require_admin(node, user, action)
+    item = visible_item(node, user, item_id, action)
     if item.originator != node.party:
         raise BadInput(
             f"item: only the originator ({item.originator}) changes the classification of {item_id}"

@@ -21,8 +21,8 @@ from gsomia.node.config import User
 from gsomia.node.holdings import (
     REPORT_RECEIVED,
     REPORT_SENT,
-    object_row,
     split_item_id,
+    visible_documents,
     visible_item,
 )
 from gsomia.node.service import Node
@@ -127,17 +127,6 @@ def receive(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any
 def reports(node: Node, user: User) -> dict[str, list[dict[str, Any]]]:
     """The reports this node sent and received, about items ``user`` may see."""
     with node.store.reading() as r:
-        sent = r.documents(REPORT_SENT)
-        received = r.documents(REPORT_RECEIVED)
-        seen: dict[str, bool] = {}
-
-        def may_see(doc_item: str, originator: str) -> bool:
-            if doc_item not in seen:
-                row = object_row(node, r, doc_item, originator)
-                seen[doc_item] = row is not None and node.visible(user.clearance, row)
-            return seen[doc_item]
-
-        return {
-            "sent": [d.body for d in sent if may_see(d.item_id, d.body["originator"])],
-            "received": [d.body for d in received if may_see(d.item_id, node.party)],
-        }
+        sent = visible_documents(node, r, user, r.documents(REPORT_SENT))
+        received = visible_documents(node, r, user, r.documents(REPORT_RECEIVED))
+    return {"sent": [d.body for d in sent], "received": [d.body for d in received]}

@@ -10,6 +10,7 @@ need-to-know (Art. 7). Handlers parse and render; everything decided is decided 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Sequence
@@ -20,20 +21,21 @@ from typing import Any
 import orjson
 
 from gsomia.clock import Clock, SystemClock
-from gsomia.domain.access import Clearance, Role, check_access
+from gsomia.domain.access import Clearance, check_access
 from gsomia.domain.instants import format_instant
 from gsomia.domain.labels import Label
 from gsomia.domain.parties import Equivalence
 from gsomia.domain.release import Decision, decide
 from gsomia.domain.scenario import Scenario
-from gsomia.errors import BadInput, Denied, NotFound
+from gsomia.errors import BadInput, Conflict, Denied, NotFound
 from gsomia.ledger.entries import canonical_entry
 from gsomia.ledger.log import TransparencyLog
 from gsomia.node.config import NodeConfig, User
 from gsomia.node.stix import (
+    GSOMIA_LABEL_EXTENSION,
     GSOMIA_NAMESPACE,
-    LabelMarking,
     StixObject,
+    extension_definition,
     format_timestamp,
     read_label_marking,
     validate_object,
@@ -154,7 +156,26 @@ class Node:
 
     # ------------------------------------------------------------------ publishing
     def publish(self, user: User, objects: Sequence[object], cid: str) -> dict[str, Any]:
-        """Validate, decide, seal, store and log an envelope's objects; all or nothing."""
+        """Validate, decide, seal, store and log an envelope's objects; all or nothing.
+
+        What an envelope may carry: STIX objects, each marked by exactly one gsomia label (a
+        marking-definition with the gsomia label extension, posted in the same envelope, the
+        only entry of its ``object_marking_refs``); those label markings; and gsomia's own
+        extension-definition exactly as ``extension_definition()`` gives it. Any other
+        marking-definition (a free-text statement, TLP, …) or extension-definition is refused
+        (BadInput, naming it): stored beside the items it would be served to every user,
+        whatever they may see. Each label marking is stored with the class and topics of the
+        label it carries, so it is served to exactly the users who may see an item it marks.
+
+        Ids already in use. An object whose id is stored here already is accepted only when
+        the user may see what is stored: for an item, its latest version (the one a new
+        version would replace as the latest) and the version posted, if stored; for a label
+        marking, that very marking, unchanged. Otherwise the envelope is refused with one
+        neutral ``Conflict`` (``_ID_IN_USE``): the same words whether what is stored is hidden
+        from the user or merely different, never naming its label or versions. A user posting
+        under a stored id learns that the id is taken — which no honest store can hide from
+        them — and nothing else; a version they may see answers "already stored".
+        """
         target = self.collection(cid)
         if not target.can_write:
             self._refuse(
@@ -166,27 +187,43 @@ class Node:
             raise BadInput(f"envelope.objects: more than {MAX_OBJECTS_PER_ENVELOPE} objects")
         now = self.clock.now()
         validated = [validate_object(o, f"objects[{i}]") for i, o in enumerate(objects)]
-        markings: dict[str, LabelMarking] = {}
+        markings: dict[str, _LabelPlan] = {}
         for i, obj in enumerate(validated):
-            found = read_label_marking(obj, f"objects[{i}]")
-            if found is not None:
-                markings[found.marking_id] = found
+            where = f"objects[{i}] ({obj.id})"
+            if obj.type == "extension-definition":
+                _check_extension_definition(obj, where)
+            elif obj.type == "marking-definition":
+                if obj.id in markings:
+                    raise BadInput(f"{where}: marking-definition {obj.id} is posted twice")
+                markings[obj.id] = self._label_plan(user, obj, f"objects[{i}]")
         plans: list[_Plan] = []
         for i, obj in enumerate(validated):
             if obj.type in ("marking-definition", "extension-definition"):
                 continue
-            plans.append(self._plan(user, obj, markings, f"objects[{i}]", now))
+            plans.append(self._plan(obj, markings, f"objects[{i}]", now))
         sealed = self.sealer.seal_batch_digests([p.request for p in plans]) if plans else []
         status_id = str(uuid.uuid4())
         successes: list[dict[str, str]] = []
         with self.store.writing() as w:
+            # under the writer's lock: no other write commits between this check and ours
+            with self.store.reading() as r:
+                for i, obj in enumerate(validated):
+                    self._check_id_free(user, r, cid, obj, f"objects[{i}]")
             entries: list[bytes] = []
             for obj in validated:
                 if obj.type in ("marking-definition", "extension-definition"):
+                    scope = markings.get(obj.id)
                     if not w.has_object(cid, obj.id, obj.version):
                         w.add_object(
                             NewObject(
-                                cid, obj.id, obj.type, obj.version, None, None, (), _dumps(obj.body)
+                                cid,
+                                obj.id,
+                                obj.type,
+                                obj.version,
+                                None,
+                                None if scope is None else scope.equivalence.value,
+                                () if scope is None else scope.label.topics,
+                                _dumps(obj.body),
                             ),
                             self.next_date_added(w, now),
                         )
@@ -237,38 +274,60 @@ class Node:
             w.put_status(status_id, user.name, status)
         return status
 
-    def _plan(
-        self,
-        user: User,
-        obj: StixObject,
-        markings: dict[str, LabelMarking],
-        where: str,
-        now: datetime,
-    ) -> _Plan:
-        labels = [markings[r] for r in obj.marking_refs if r in markings]
-        if not labels:
-            raise BadInput(
-                f"{where} ({obj.id}): no gsomia label — reference a marking-definition with the "
-                "gsomia label extension in object_marking_refs (in the same envelope)"
+    def _check_id_free(
+        self, user: User, r: NodeReader, cid: str, obj: StixObject, where: str
+    ) -> None:
+        """Raise the neutral ``Conflict`` unless ``obj`` may be stored under its id (see
+        ``publish``); the real reason goes to the audit log only."""
+        stored = r.versions(cid, obj.id)
+        if not stored or obj.type == "extension-definition":
+            return  # gsomia's own definition, checked to be exactly it
+        same = next((row for row in stored if row.version == obj.version), None)
+        if obj.type == "marking-definition":
+            free = (
+                len(stored) == 1
+                and same is not None
+                and self.visible(user.clearance, same)
+                and orjson.loads(same.body) == obj.body
             )
-        if len(labels) > 1:
-            raise BadInput(f"{where} ({obj.id}): more than one gsomia label")
-        marking = labels[0]
+        else:
+            free = self.visible(user.clearance, stored[-1]) and (
+                same is None or self.visible(user.clearance, same)
+            )
+        if not free:
+            audit.warning(
+                "refused: user=%s party=%s action=publish %s reason=id in use "
+                "(hidden from the user, or a different marking)",
+                user.name,
+                self.party,
+                obj.id,
+            )
+            raise Conflict(_ID_IN_USE.format(where=where, id=obj.id))
+
+    def _label_plan(self, user: User, obj: StixObject, where: str) -> _LabelPlan:
+        """A posted marking-definition: a gsomia label of this node, which ``user`` is cleared
+        for; anything else is refused."""
+        marking = read_label_marking(obj, where)
+        where = f"{where} ({obj.id})"
+        if marking is None:
+            raise BadInput(
+                f"{where}: only gsomia label marking-definitions are accepted (this one carries "
+                f"no {GSOMIA_LABEL_EXTENSION} extension: a statement, TLP or other marking "
+                "would be served to every user, whatever they may see)"
+            )
         label = Label.from_json(
-            marking.label_document(f"{obj.id}/{obj.version}"),
-            where=f"{where} ({obj.id}): label {marking.marking_id}",
+            marking.label_document(obj.id),
+            where=f"{where}: label",
             scenario=self.scenario,
         )
         if label.originator != self.party:
             raise BadInput(
-                f"{where} ({obj.id}): the label's originator is {label.originator}; "
+                f"{where}: the label's originator is {label.originator}; "
                 f"only {self.party} originates items at this node"
             )
         policy = self.scenario.policy(self.party)
         if marking.policy != policy.policy_id:
-            raise BadInput(
-                f"{where} ({obj.id}): label policy {marking.policy!r} is not {policy.policy_id!r}"
-            )
+            raise BadInput(f"{where}: label policy {marking.policy!r} is not {policy.policy_id!r}")
         level = policy.level(label.classification)
         try:
             check_access(
@@ -276,6 +335,30 @@ class Node:
             )
         except Denied as exc:
             self._refuse(user, f"publish {obj.id}", str(exc))
+        return _LabelPlan(label, level.equivalence)
+
+    def _plan(
+        self,
+        obj: StixObject,
+        markings: dict[str, _LabelPlan],
+        where: str,
+        now: datetime,
+    ) -> _Plan:
+        if not obj.marking_refs:
+            raise BadInput(
+                f"{where} ({obj.id}): no gsomia label — reference a marking-definition with the "
+                "gsomia label extension in object_marking_refs (in the same envelope)"
+            )
+        for ref in obj.marking_refs:
+            if ref not in markings:
+                raise BadInput(
+                    f"{where} ({obj.id}).object_marking_refs: {ref} is not a gsomia label "
+                    "posted in this envelope (an object carries exactly one, posted beside it)"
+                )
+        if len(set(obj.marking_refs)) > 1:
+            raise BadInput(f"{where} ({obj.id}): more than one gsomia label")
+        scoped = markings[obj.marking_refs[0]]
+        label = dataclasses.replace(scoped.label, id=f"{obj.id}/{obj.version}")
         decisions = tuple(
             decide(self.scenario, label, holder=self.party, recipient=peer, at=now)
             for peer in sorted(self.scenario.policies)
@@ -288,20 +371,48 @@ class Node:
             if d.allowed and d.recipient_marking is not None and d.recipient in configured
         )
         request = SealRequest(_dumps(obj.body), sealed_label(self.scenario, label, now), grants)
-        return _Plan(obj, label, level.equivalence, decisions, request)
+        return _Plan(obj, label, scoped.equivalence, decisions, request)
 
     def store_markings(
         self, w: NodeWriter, cid: str, markings: Sequence[dict[str, Any]], now: datetime
     ) -> None:
-        """Store label marking-definitions in a collection, each once."""
+        """Store label marking-definitions in a collection, each once, each with the class and
+        topics of the label it carries (an equivalent label, with those of the original label
+        it stands beside, which comes in the same call): a label is served only to the users
+        who may see an item it marks."""
         for m in markings:
             if not w.has_object(cid, m["id"], m["created"]):
+                equivalence, topics = self._marking_scope(m, markings)
                 w.add_object(
                     NewObject(
-                        cid, m["id"], "marking-definition", m["created"], None, None, (), _dumps(m)
+                        cid,
+                        m["id"],
+                        "marking-definition",
+                        m["created"],
+                        None,
+                        equivalence.value,
+                        topics,
+                        _dumps(m),
                     ),
                     self.next_date_added(w, now),
                 )
+
+    def _marking_scope(
+        self, marking: dict[str, Any], batch: Sequence[dict[str, Any]]
+    ) -> tuple[Equivalence, tuple[str, ...]]:
+        """The class (as an equivalence) and topics of the label a marking-definition carries."""
+        ext = marking.get("extensions", {}).get(GSOMIA_LABEL_EXTENSION)
+        if not isinstance(ext, dict):
+            raise BadInput(f"marking {marking.get('id')!r}: not a gsomia label")
+        original = ext.get("equivalent_of")
+        if original is None:
+            level = self.scenario.policy(str(ext["originator"])).level(str(ext["classification"]))
+            return level.equivalence, tuple(sorted(set(ext["topics"])))
+        beside = next((m for m in batch if m.get("id") == original), None)
+        if beside is None:
+            raise BadInput(f"marking {marking['id']!r}: its original label {original!r} is absent")
+        _, topics = self._marking_scope(beside, ())
+        return Equivalence(ext["equivalence"]), topics
 
     def next_date_added(self, w: NodeWriter, now: datetime) -> str:
         candidate = format_timestamp(now)
@@ -339,8 +450,17 @@ class Node:
 
     # ------------------------------------------------------------------ reading
     def visible(self, clearance: Clearance, row: ObjectRow) -> bool:
+        """Whether a user may see a stored row: an item, or a label marking (stored with its
+        label's class and topics) under Art. 7; gsomia's extension-definition by anyone.
+
+        A row without class is public only if it is gsomia's extension-definition: a label
+        marking stored by a version before labels were scoped (equivalence NULL) is hidden from
+        every user — fail closed, no backfill — until the label is stored again scoped (a
+        classification notice does so)."""
         if row.equivalence is None:
-            return True  # labels (marking-definitions) and the extension definition
+            return row.stix_type == "extension-definition" and row.stix_id == (
+                GSOMIA_LABEL_EXTENSION
+            )
         try:
             check_access(
                 clearance,
@@ -403,23 +523,48 @@ class Node:
         with self.store.reading() as r:
             rows = r.versions(cid, stix_id)
         visible = [row for row in rows if self.visible(user.clearance, row)]
-        if rows and not visible:
+        if not visible:  # hidden or missing: the same audit line, the same answer
             audit.warning(
-                "refused: user=%s party=%s action=read %s reason=clearance or need-to-know",
+                "refused: user=%s party=%s action=read %s reason=%s",
                 user.name,
                 self.party,
-                stix_id,
+                stix_id[:120],
+                "clearance or need-to-know" if rows else "not stored",
             )
-        if not visible:
             raise NotFound(f"no object {stix_id} in collection {cid}")
         return visible
 
     def status(self, user: User, status_id: str) -> dict[str, Any]:
+        """A publish's status, for the user who published (an admin too sees only their own:
+        a status names object ids that another user's clearance may not cover)."""
         with self.store.reading() as r:
             found = r.status(status_id)
-        if found is None or (found[0] != user.name and user.role is not Role.ADMIN):
-            raise NotFound(f"no status {status_id}")
+        if found is None or found[0] != user.name:
+            raise NotFound(f"no status {status_id[:80]}")
         return found[1]
+
+
+#: The one answer to a publish under an id this user may not extend (see ``Node.publish``).
+_ID_IN_USE = (
+    "{where}: id {id} is already in use at this node and cannot take this object; "
+    "publish it under a new id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _LabelPlan:
+    """A posted label marking, checked: its label and that label's class as an equivalence."""
+
+    label: Label
+    equivalence: Equivalence
+
+
+def _check_extension_definition(obj: StixObject, where: str) -> None:
+    if obj.body != extension_definition():
+        raise BadInput(
+            f"{where}: only gsomia's own extension-definition ({GSOMIA_LABEL_EXTENSION}, "
+            "exactly as published) is accepted; other definitions would be served to every user"
+        )
 
 
 @dataclass(frozen=True, slots=True)
