@@ -77,8 +77,8 @@ def test_consent_round_trip_and_replays(trio: dict[str, Node]) -> None:
     item = published(trio, 1)
     rid, request_body = asked(trio, item)
     assert consents.receive_request(kor, "USA", request_body, NOW)["result"] == "duplicate"
-    with pytest.raises(Conflict):
-        consents.receive_request(kor, "JPN", request_body, NOW)  # someone else's id
+    with pytest.raises(NotFound):  # JPN holds nothing of KOR's: answered as an unknown item
+        consents.receive_request(kor, "JPN", request_body, NOW)
     with pytest.raises(Denied):
         consents.grant(kor, user(kor, "analyst"), rid, None)
     consents.grant(kor, user(kor, "admin"), rid, None)
@@ -164,7 +164,7 @@ def test_reports_reach_the_originator_once(trio: dict[str, Node]) -> None:
     assert to == "KOR"
     first = reports.receive(kor, "USA", body, NOW)
     assert reports.receive(kor, "USA", body, NOW) == first
-    with pytest.raises(Conflict):
+    with pytest.raises(NotFound):  # JPN holds nothing of KOR's: answered as an unknown item
         reports.receive(kor, "JPN", body, NOW)
     received = reports.reports(kor, user(kor, "analyst"))["received"]
     assert [r["id"] for r in received] == [sent["id"]]
