@@ -1,4 +1,11 @@
-"""The only reader of the wall clock. Everything else receives time as an argument."""
+"""The only reader of the wall clock. Everything else receives time as an argument.
+
+Two clocks, kept apart. A node's scenario clock (``Node.clock``) decides releases; it may be
+simulated and fast (``ScaledClock``). Wall time governs every security lifetime and every retry:
+a clock's ``rate`` says how many of its seconds pass per wall second (1 for the system clock and
+for a fixed clock, the speed of a scaled one), so a bound defined in wall seconds (a receiver's
+skew) is scaled to the clock it is compared with.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +24,11 @@ class Clock(Protocol):
         """Seconds from an arbitrary origin that never goes backwards."""
         ...
 
+    @property
+    def rate(self) -> float:
+        """Seconds of this clock per wall second (1 unless simulated)."""
+        ...
+
 
 class SystemClock:
     def now(self) -> datetime:
@@ -24,6 +36,10 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+    @property
+    def rate(self) -> float:
+        return 1.0
 
 
 @dataclass
@@ -43,6 +59,10 @@ class FixedClock:
 
     def monotonic(self) -> float:
         return self._mono
+
+    @property
+    def rate(self) -> float:
+        return 1.0
 
     def advance(self, delta: timedelta) -> None:
         self.instant += delta
@@ -73,3 +93,7 @@ class ScaledClock:
 
     def monotonic(self) -> float:
         return time.monotonic() * self.speed
+
+    @property
+    def rate(self) -> float:
+        return self.speed

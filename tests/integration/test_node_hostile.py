@@ -188,9 +188,12 @@ def test_a_label_from_another_originator_is_refused(pair: dict[str, NodeProc]) -
     )
 
 
+PUSH = "/peer/v1/releases"
+
+
 def push(node: NodeProc, body: bytes, headers: dict[str, str]) -> httpx.Response:
     return httpx.post(
-        f"{node.url}/peer/v1/releases",
+        f"{node.url}{PUSH}",
         content=body,
         headers={**headers, "Content-Type": "application/json"},
     )
@@ -207,13 +210,15 @@ def test_forged_and_replayed_peer_requests(pair: dict[str, NodeProc], usa_offlin
     )
     body = federation.push_body([b"not a sealed item"])
     now = SystemClock().now()
-    headers = federation.sign_request(usa_offline, "JPN", body, now)
+    headers = federation.sign_request(usa_offline, "JPN", body, now, method="POST", target=PUSH)
     # a forged signature: the body changed after signing
     refused(push(jpn, federation.push_body([b"other"]), headers), 401)
     # a signature by USA claimed to come from KOR
     refused(push(jpn, body, {**headers, "X-Gsomia-Party": "KOR"}), 401)
     # a replay outside the window
-    stale = federation.sign_request(usa_offline, "JPN", body, now - timedelta(minutes=10))
+    stale = federation.sign_request(
+        usa_offline, "JPN", body, now - timedelta(minutes=10), method="POST", target=PUSH
+    )
     refused(push(jpn, body, stale), 401)
     # signed correctly, but the item is garbage: verification refuses, nothing stored
     refused(push(jpn, body, headers), 422)
@@ -249,7 +254,10 @@ def test_a_replayed_release_is_a_no_op(pair: dict[str, NodeProc]) -> None:
             found = reader.item(item_id)
         assert found is not None
         body = federation.push_body([found[1]])
-        r = push(jpn, body, federation.sign_request(kor_node, "JPN", body, SystemClock().now()))
+        signed = federation.sign_request(
+            kor_node, "JPN", body, SystemClock().now(), method="POST", target=PUSH
+        )
+        r = push(jpn, body, signed)
     finally:
         kor_node.store.close()
     assert r.status_code == 200, r.text

@@ -33,7 +33,7 @@ from gsomia.api.http import (
     parse_json,
     read_body,
 )
-from gsomia.api.peer import WALL
+from gsomia.api.peer import WALL, signed_target
 from gsomia.domain.access import Role
 from gsomia.errors import Denied, GsomiaError, VerificationFailed
 from gsomia.ledger.entries import ENTRY_TYPES
@@ -186,7 +186,14 @@ def build_log_router(node: Node) -> APIRouter:
     def _peer(request: Request, signed: bytes) -> str:
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
-            return federation.verify_request(node, headers, signed, WALL.now())
+            return federation.verify_request(
+                node,
+                headers,
+                signed,
+                WALL.now(),
+                method=request.method,
+                target=signed_target(request),
+            )
         except VerificationFailed as exc:
             log.warning("refused peer request: %s", exc)
             raise HttpError(401, "unauthorized", str(exc)) from None
@@ -252,7 +259,7 @@ class Cosigner:
         last = witnessing.last_cosigned(node, peer.party)
         target = f"{PEER_CHECKPOINT_PATH}?from={0 if last is None else last.size}"
         headers = federation.sign_request(
-            node, peer.party, request_target("GET", target), WALL.now()
+            node, peer.party, request_target("GET", target), WALL.now(), method="GET", target=target
         )
         try:
             response = await self.client.get(peer.url + target, headers=headers)
@@ -275,7 +282,9 @@ class Cosigner:
         if cosigned is None:
             return
         body = orjson.dumps({"checkpoint": cosigned.decode()})
-        headers = federation.sign_request(node, peer.party, body, WALL.now())
+        headers = federation.sign_request(
+            node, peer.party, body, WALL.now(), method="POST", target=PEER_COSIGNATURE_PATH
+        )
         headers["Content-Type"] = JSON_MEDIA_TYPE
         try:
             response = await self.client.post(

@@ -1,11 +1,15 @@
-"""The peer protocol: signed pushes of sealed items between nodes, and the outbox pusher."""
+"""The peer protocol: signed pushes of sealed items between nodes, and the outbox pusher.
+
+Every peer request is signed over its method, target (path and query) and body; a receiver
+verifies the signature against the method and target it was actually asked on. Retries and
+back-off run on wall time (``WALL``), never on the node's scenario clock.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import time
 from collections import defaultdict
 
 import httpx
@@ -13,7 +17,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gsomia.api.http import HttpError, json_response, read_body
-from gsomia.clock import SystemClock
+from gsomia.clock import Clock, SystemClock
 from gsomia.errors import GsomiaError, VerificationFailed
 from gsomia.node import federation
 from gsomia.node.service import Node
@@ -25,6 +29,12 @@ WALL = SystemClock()  # peer requests are stamped in wall time, whatever the nod
 MAX_PUSH_BYTES = 64 * 1024 * 1024
 
 
+def signed_target(request: Request) -> str:
+    """The target a peer request was made on (path and query), as its signature covers it."""
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
 def build_peer_router(node: Node) -> APIRouter:
     router = APIRouter(tags=["peer protocol"])
 
@@ -34,7 +44,14 @@ def build_peer_router(node: Node) -> APIRouter:
         now = node.clock.now()
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
-            sender = federation.verify_request(node, headers, body, WALL.now())
+            sender = federation.verify_request(
+                node,
+                headers,
+                body,
+                WALL.now(),
+                method=request.method,
+                target=signed_target(request),
+            )
         except VerificationFailed as exc:
             log.warning("refused peer request: %s", exc)
             raise HttpError(401, "unauthorized", str(exc)) from None
@@ -55,9 +72,10 @@ class BackgroundSender:
     name = "gsomia-sender"
     idle = 0.25
 
-    def __init__(self, node: Node, client: httpx.AsyncClient) -> None:
+    def __init__(self, node: Node, client: httpx.AsyncClient, wall: Clock = WALL) -> None:
         self.node = node
         self.client = client
+        self.wall = wall  # retries run on wall time, whatever the node's scenario clock
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._urls = {p.party: p.url for p in node.config.peers}
@@ -100,8 +118,8 @@ class Pusher(BackgroundSender):
 
     name = "gsomia-pusher"
 
-    def __init__(self, node: Node, client: httpx.AsyncClient) -> None:
-        super().__init__(node, client)
+    def __init__(self, node: Node, client: httpx.AsyncClient, wall: Clock = WALL) -> None:
+        super().__init__(node, client, wall)
         self._retry_at: dict[str, float] = {}
         self._failures: dict[str, int] = {}
 
@@ -115,7 +133,7 @@ class Pusher(BackgroundSender):
         not touch them, however many are queued (a peer down for a day costs nothing).
         """
         node = self.node
-        now = time.monotonic()
+        now = self.wall.monotonic()
         available = [p for p in self._urls if self._retry_at.get(p, 0.0) <= now]
         rows = federation.due_for(node, available) if available else []
         if not rows:
@@ -139,8 +157,8 @@ class Pusher(BackgroundSender):
             else:
                 failures = self._failures[recipient] = self._failures.get(recipient, 0) + 1
                 delay = min(MAX_PEER_BACKOFF, 0.05 * 2 ** min(failures, 12))
-                self._retry_at[recipient] = time.monotonic() + delay
-                federation.mark_failed(node, outs, error, node.clock.now().timestamp())
+                self._retry_at[recipient] = self.wall.monotonic() + delay
+                federation.mark_failed(node, outs, error, self.wall.now().timestamp())
         return True
 
     async def _push(self, recipient: str, outs: list[federation.Outgoing]) -> str | None:
@@ -149,7 +167,9 @@ class Pusher(BackgroundSender):
         if url is None:
             return f"no peer {recipient} configured"
         body = federation.push_body([o.item for o in outs])
-        headers = federation.sign_request(self.node, recipient, body, WALL.now())
+        headers = federation.sign_request(
+            self.node, recipient, body, self.wall.now(), method="POST", target=PUSH_PATH
+        )
         headers["Content-Type"] = "application/json"
         try:
             response = await self.client.post(url + PUSH_PATH, content=body, headers=headers)

@@ -1,6 +1,7 @@
 """The peer protocol of the native API: consent requests and answers, loss reports and
 classification notices between nodes, each request signed with the sending node's key — and
-the messenger that sends them from the outbox of peer messages, with retries and backoff.
+the messenger that sends them from the outbox of peer messages, with retries and backoff (on
+wall time, whatever the node's scenario clock).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
 from gsomia.api.http import JSON_MEDIA_TYPE, HttpError, json_response, read_body
-from gsomia.api.peer import WALL, BackgroundSender
+from gsomia.api.peer import WALL, BackgroundSender, signed_target
 from gsomia.errors import GsomiaError
 from gsomia.node import consents, federation, messages, notices, reports
 from gsomia.node.service import Node
@@ -55,7 +56,14 @@ def build_peer_native_router(node: Node) -> APIRouter:
         now = node.clock.now()
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
-            sender = federation.verify_request(node, headers, body, WALL.now())
+            sender = federation.verify_request(
+                node,
+                headers,
+                body,
+                WALL.now(),
+                method=request.method,
+                target=signed_target(request),
+            )
         except GsomiaError as exc:
             log.warning("refused peer request: %s", exc)
             raise HttpError(401, "unauthorized", str(exc)) from None
@@ -123,7 +131,7 @@ class Messenger(BackgroundSender):
 
     async def send_once(self) -> bool:
         node = self.node
-        rows = messages.due(node, node.clock.now().timestamp())
+        rows = messages.due(node, self.wall.now().timestamp())
         for row in rows:
             await self._send(row)
         return bool(rows)
@@ -134,12 +142,14 @@ class Messenger(BackgroundSender):
         if url is None:
             messages.rejected(node, row, f"no peer {row.recipient} configured", node.clock.now())
             return
-        headers = federation.sign_request(node, row.recipient, row.body, WALL.now())
+        headers = federation.sign_request(
+            node, row.recipient, row.body, self.wall.now(), method="POST", target=row.path
+        )
         headers["Content-Type"] = JSON_MEDIA_TYPE
         try:
             response = await self.client.post(url + row.path, content=row.body, headers=headers)
         except httpx.HTTPError as exc:
-            messages.retry(node, row, f"{type(exc).__name__}: {exc}", node.clock.now().timestamp())
+            messages.retry(node, row, f"{type(exc).__name__}: {exc}", self.wall.now().timestamp())
             return
         status = response.status_code
         if status == 200:
@@ -157,4 +167,4 @@ class Messenger(BackgroundSender):
             log.warning("peer %s refused a message: %s", row.recipient, detail)
             messages.rejected(node, row, detail, node.clock.now())
         else:
-            messages.retry(node, row, detail, node.clock.now().timestamp())
+            messages.retry(node, row, detail, self.wall.now().timestamp())

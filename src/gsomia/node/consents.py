@@ -29,7 +29,7 @@ from gsomia.errors import (
     NotFound,
     VerificationFailed,
 )
-from gsomia.node import messages
+from gsomia.node import messages, receipts
 from gsomia.node.config import User
 from gsomia.node.holdings import (
     CONSENT_INBOX,
@@ -129,7 +129,11 @@ def request_consent(node: Node, user: User, item_id: str, recipient: str) -> dic
 
 
 def receive_answer(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any]:
-    """The originator's answer to one of this node's requests; a grant releases the item."""
+    """The originator's answer to one of this node's requests; a grant releases the item.
+
+    The answer's instants are judged here (``gsomia.node.receipts``): not ahead of this node's
+    now, not before the request was made; a consent that has expired at this node's now is
+    refused (audited, nothing stored), whatever the originator's clock said."""
     where = "consent answer"
     msg = messages.parse_message(raw, where)
     rid = messages.request_id(messages.text(msg, "request", where), f"{where}.request")
@@ -145,9 +149,10 @@ def receive_answer(node: Node, sender: str, raw: bytes, now: datetime) -> dict[s
         )
     if doc["status"] != PENDING:
         return {"request": rid, "status": doc["status"], "result": "duplicate"}
-    answered_at = format_instant(
-        parse_instant(messages.text(msg, "answered_at", where), f"{where}.answered_at")
-    )
+    answered = parse_instant(messages.text(msg, "answered_at", where), f"{where}.answered_at")
+    asked = parse_instant(doc["requested_at"], "consent outbox: requested_at")
+    _judge_answer(node, sender, f"{where} {rid}", instant=answered, asked=asked, now=now)
+    answered_at = format_instant(answered)
     if status == REFUSED:
         reason = messages.text(msg, "reason", where, limit=MAX_REASON)
         doc.update(status=REFUSED, answered_at=answered_at, reason=reason)
@@ -171,6 +176,16 @@ def receive_answer(node: Node, sender: str, raw: bytes, now: datetime) -> dict[s
         raise VerificationFailed(
             f"{where}: the consent is for {view.recipient}, the request for {doc['recipient']}"
         )
+    _judge_answer(
+        node, sender, f"{where} {rid}: the consent", instant=view.granted_at, asked=asked, now=now
+    )
+    if view.expires_at is not None and view.expires_at <= now:
+        reason = (
+            f"{where} {rid}: the consent expired at {format_instant(view.expires_at)}, "
+            f"before this node's now ({format_instant(now)})"
+        )
+        receipts.refuse(node, sender, where, reason)
+        raise Denied(reason)
     doc.update(
         status=GRANTED,
         answered_at=format_instant(view.granted_at),
@@ -196,6 +211,8 @@ def receive_answer(node: Node, sender: str, raw: bytes, now: datetime) -> dict[s
         doc["release"] = f"denied: {exc}"[:MAX_REASON]
     except GsomiaError as exc:
         doc["release"] = f"not released: {exc}"[:MAX_REASON]
+    # The answer, the release it allows and its queued push commit together: a crash after
+    # the commit leaves the release in the outbox; before it, the retried answer is new.
     with node.store.writing() as w:
         if released is not None:
             w.replace_item(found.item_id, released.item)
@@ -207,9 +224,27 @@ def receive_answer(node: Node, sender: str, raw: bytes, now: datetime) -> dict[s
     return {"request": rid, "status": GRANTED, "result": "stored", "release": doc["release"]}
 
 
+def _judge_answer(
+    node: Node, sender: str, what: str, *, instant: datetime, asked: datetime, now: datetime
+) -> None:
+    """An answer's instant: not ahead of this node's now, not before the request was made."""
+    receipts.require_not_future(node, sender, instant, now, what)
+    if instant < asked - receipts.skew(node):
+        reason = (
+            f"{what} is dated {format_instant(instant)}, before the request was made "
+            f"({format_instant(asked)})"
+        )
+        receipts.refuse(node, sender, what, reason)
+        raise Denied(reason)
+
+
 # ------------------------------------------------------------------ at the originator
 def receive_request(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any]:
-    """A holder's request for consent about one of this node's items, stored as pending."""
+    """A holder's request for consent about one of this node's items, stored as pending.
+
+    Only a party this node's records show holding the item may ask, with an instant neither
+    before it came to hold it nor ahead of this node's now (``gsomia.node.receipts``); anyone
+    else gets exactly the answer for an unknown item, and nothing is stored."""
     where = "consent request"
     msg = messages.parse_message(raw, where)
     rid = messages.request_id(messages.text(msg, "id", where), f"{where}.id")
@@ -217,14 +252,19 @@ def receive_request(node: Node, sender: str, raw: bytes, now: datetime) -> dict[
     split_item_id(item_id)
     recipient = _party(node, messages.text(msg, "recipient", where), f"{where}.recipient")
     digest = messages.text(msg, "item_digest", where)
-    requested_at = format_instant(
-        parse_instant(messages.text(msg, "requested_at", where), f"{where}.requested_at")
-    )
+    requested = parse_instant(messages.text(msg, "requested_at", where), f"{where}.requested_at")
+    requested_at = format_instant(requested)
     with node.store.reading() as r:
         stored = r.item(item_id)
-        existing = r.document(CONSENT_INBOX, rid)
+    unknown = f"{where}: {node.party} originated no item {item_id!r}"
     if stored is None or stored[0] != node.party:
-        raise NotFound(f"{where}: {node.party} originated no item {item_id!r}")
+        raise NotFound(unknown)
+    item = held(node, item_id)
+    receipts.require_holder(
+        node, sender, item, requested, now, what=f"{where} {rid}", unknown=unknown
+    )
+    with node.store.reading() as r:
+        existing = r.document(CONSENT_INBOX, rid)
     if existing is not None:
         same = (existing.body["holder"], existing.item_id, existing.body["recipient"])
         if same != (sender, item_id, recipient):
@@ -232,7 +272,6 @@ def receive_request(node: Node, sender: str, raw: bytes, now: datetime) -> dict[
         return {"request": rid, "status": existing.body["status"], "result": "duplicate"}
     if recipient in (node.party, sender):
         raise BadInput(f"{where}.recipient: {recipient} needs no consent for {item_id}")
-    item = held(node, item_id)
     if item.verified.digest.hex() != digest:
         raise VerificationFailed(f"{where}: the digest is not that of {item_id}")
     doc: dict[str, Any] = {
@@ -243,7 +282,7 @@ def receive_request(node: Node, sender: str, raw: bytes, now: datetime) -> dict[
         "recipient": recipient,
         "requested_at": requested_at,
         "received_at": format_instant(now),
-        "holder_known": sender in item.verified.holders(),
+        "holder_known": True,  # receive_request accepts requests from known holders only
         "status": PENDING,
         "answered_at": None,
         "answered_by": None,

@@ -3,10 +3,15 @@
 Sending. Every release is queued in the outbox in the same transaction as the item and its
 decision. Before a queued release is pushed, the decision is taken again at that instant: a
 release queued before an agreement ended is not sent after it, and the refusal is logged.
-Receiving. A peer's request is signed with the peer's key; each item is verified in full
-(originator's signature, every grant and release re-decided with the engine at its own instant,
-embedded consents) before anything is stored, and storing is idempotent: a repeated delivery is
-a no-op.
+Receiving. A peer's request is signed with the peer's key over its method, target and body
+(``gsomia/peer-request/v2``); each item is verified in full (originator's signature, every grant
+and release re-decided with the engine at its own instant, embedded consents) and the release to
+this node is judged again at this node's own instant (``gsomia.node.receipts``: not dated ahead
+of it, still allowed then with its consent) before anything is stored, and storing is
+idempotent: a repeated delivery is a no-op. What a receipt obliges the node to do next (a hub's
+relays on standing consent) is queued in the receipt's own transaction.
+
+Retries run on wall time: the back-off of a failed push is stored as wall-clock epoch seconds.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,30 +31,58 @@ from gsomia import primitives
 from gsomia.domain.consents import Consent
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.labels import Label
-from gsomia.domain.parties import Equivalence
-from gsomia.domain.release import decide
+from gsomia.domain.parties import Equivalence, Marking
+from gsomia.domain.release import Decision, decide
 from gsomia.errors import BadInput, Denied, GsomiaError, VerificationFailed
+from gsomia.node import receipts
 from gsomia.node.service import Node, audit, collection_id
 from gsomia.node.stix import equivalent_marking, format_timestamp, label_marking, validate_object
 from gsomia.seal.envelope import VerifiedItem
 from gsomia.seal.item import Core, Item, SealedLabel
 from gsomia.seal.service import release_item
-from gsomia.store.sqlite_node import NewObject, OutboxRow
+from gsomia.store.sqlite_node import NewObject, NodeWriter, OutboxRow
 
-PEER_REQUEST_DOMAIN = b"gsomia/peer-request/v1\x00"
+PEER_REQUEST_DOMAIN = b"gsomia/peer-request/v2\x00"
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 MAX_BACKOFF_SECONDS = 60.0
+MAX_TARGET = 2048
+#: The one fault-injection point (tests only): ``GSOMIA_FAULT=after-receipt-commit`` ends the
+#: process, as SIGKILL would, right after a receipt's transaction commits.
+FAULT_ENV = "GSOMIA_FAULT"
 
 
-def request_message(sender: str, recipient: str, key_id: str, timestamp: str, body: bytes) -> bytes:
+def request_message(  # noqa: PLR0917 - the fields of one signed message, in order
+    sender: str,
+    recipient: str,
+    key_id: str,
+    timestamp: str,
+    method: str,
+    target: str,
+    body: bytes,
+) -> bytes:
+    """What a peer request's signature covers (v2): who to whom, when, the HTTP method and
+    target (path and query), and the body's digest — a body signed for one route does not
+    authenticate on another."""
+    if not method.isascii() or not method.isalpha() or not method.isupper():
+        raise BadInput(f"peer request: {method[:20]!r} is not an HTTP method")
+    if (
+        not target.startswith("/")
+        or len(target) > MAX_TARGET
+        or not target.isascii()
+        or not target.isprintable()
+        or " " in target
+    ):
+        raise BadInput("peer request: the target must be a path (and query) in printable ASCII")
     return (
         PEER_REQUEST_DOMAIN
-        + f"{sender}\n{recipient}\n{key_id}\n{timestamp}\n".encode()
+        + f"{sender}\n{recipient}\n{key_id}\n{timestamp}\n{method}\n{target}\n".encode()
         + hashlib.sha256(body).digest()
     )
 
 
-def sign_request(node: Node, recipient: str, body: bytes, now: datetime) -> dict[str, str]:
+def sign_request(
+    node: Node, recipient: str, body: bytes, now: datetime, *, method: str, target: str
+) -> dict[str, str]:
     """Headers that authenticate a request from this node to ``recipient``; ``now`` is wall
     time (a node replaying history runs a simulated clock for its decisions).
 
@@ -56,7 +90,9 @@ def sign_request(node: Node, recipient: str, body: bytes, now: datetime) -> dict
     notices) carries its own composite signature and is verified on its own."""
     generation = node.keyring.current
     timestamp = format_instant(now)
-    message = request_message(node.party, recipient, generation.key_id, timestamp, body)
+    message = request_message(
+        node.party, recipient, generation.key_id, timestamp, method, target, body
+    )
     signature = primitives.ed25519_sign(generation.ed25519_seed, message)
     return {
         "X-Gsomia-Party": node.party,
@@ -66,8 +102,17 @@ def sign_request(node: Node, recipient: str, body: bytes, now: datetime) -> dict
     }
 
 
-def verify_request(node: Node, headers: dict[str, str], body: bytes, now: datetime) -> str:
-    """The sending party, if the request is signed by a trusted key of it; else raise."""
+def verify_request(
+    node: Node,
+    headers: dict[str, str],
+    body: bytes,
+    now: datetime,
+    *,
+    method: str,
+    target: str,
+) -> str:
+    """The sending party, if the request (its method, target and body) is signed by a trusted
+    key of it within the accepted window of wall time; else VerificationFailed."""
     try:
         sender = headers["x-gsomia-party"]
         key_id = headers["x-gsomia-key"]
@@ -79,14 +124,22 @@ def verify_request(node: Node, headers: dict[str, str], body: bytes, now: dateti
         raise VerificationFailed(f"peer request: {sender!r} is not a peer of {node.party}")
     try:
         sent = parse_instant(timestamp, "X-Gsomia-Timestamp")
+        message = request_message(sender, node.party, key_id, timestamp, method, target, body)
     except BadInput as exc:
         raise VerificationFailed(f"peer request: {exc}") from None
     if abs(now - sent) > MAX_CLOCK_SKEW:
         raise VerificationFailed("peer request: timestamp outside the accepted window (replay?)")
     keys = node.keyring.signing_key(sender, key_id)
-    message = request_message(sender, node.party, key_id, timestamp, body)
     primitives.ed25519_verify(keys.ed25519, raw_sig, message)
     return sender
+
+
+def fault_point(name: str) -> None:
+    """End the process at once (no cleanup, like SIGKILL) if ``GSOMIA_FAULT`` names this point.
+    Read when reached, never at import; unset in every real deployment."""
+    if os.environ.get(FAULT_ENV) == name:
+        audit.critical("fault injected at %s: the process ends now", name)
+        os._exit(137)
 
 
 # ------------------------------------------------------------------ sending
@@ -96,9 +149,10 @@ class Outgoing:
     item: bytes
 
 
-def due(node: Node, now_mono: float, limit: int = 100) -> list[OutboxRow]:
+def due(node: Node, wall_now: float, limit: int = 100) -> list[OutboxRow]:
+    """Pending releases whose next attempt is due at ``wall_now`` (wall epoch seconds)."""
     with node.store.reading() as r:
-        return r.due(now_mono, limit)
+        return r.due(wall_now, limit)
 
 
 def due_for(node: Node, recipients: Sequence[str], limit: int = 100) -> list[OutboxRow]:
@@ -197,11 +251,14 @@ def mark_sent(node: Node, sent: list[Outgoing], now: datetime) -> None:
         node.log.append_in(w.log, entries)
 
 
-def mark_failed(node: Node, failed: list[Outgoing], error: str, now_mono: float) -> None:
+def mark_failed(node: Node, failed: list[Outgoing], error: str, wall_now: float) -> None:
+    """Record a failed push and when to try again: ``wall_now`` is wall-clock epoch seconds,
+    never the scenario clock (under the demo's 500,000x clock a second of back-off would be six
+    days) and never monotonic time (it restarts at boot; a stored instant must outlive it)."""
     with node.store.writing() as w:
         for out in failed:
             delay = min(MAX_BACKOFF_SECONDS, 0.05 * (2 ** min(out.row.attempts, 12)))
-            w.outbox_retry(out.row.id, now_mono + delay, error[:500])
+            w.outbox_retry(out.row.id, wall_now + delay, error[:500])
 
 
 def push_body(items: list[bytes]) -> bytes:
@@ -231,132 +288,209 @@ def parse_push(body: bytes) -> list[bytes]:
         raise BadInput("peer push: an item is not base64") from None
 
 
+@dataclass(frozen=True, slots=True)
+class _Incoming:
+    """A pushed item, verified and judged, with what its receipt obliges this node to do."""
+
+    raw: bytes
+    verified: VerifiedItem
+    stix: Any
+    marking: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Relay:
+    """A hub's relay on standing consent, decided and signed before the receipt's transaction:
+    the item with the release records appended, and the decisions to log and queue."""
+
+    item: bytes
+    decisions: tuple[Decision, ...]
+
+
 def receive(node: Node, sender: str, items: list[bytes], now: datetime) -> list[Received]:
-    """Verify every item completely, then store them all in one transaction (or none)."""
-    verifier = node.verifier
-    opener = node.opener
-    prepared = []
-    for n, raw in enumerate(items):
-        try:
-            verified = verifier.verify(raw)
-        except GsomiaError as exc:
-            raise VerificationFailed(f"item {n}: {exc}") from None
-        label = verified.label
-        grant = next((g for g in verified.grants if g.party == node.party), None)
-        release = next((r for r in verified.releases if r.recipient == node.party), None)
-        if grant is not None:
-            releaser, marking = label.originator, grant.marking
-        elif release is not None:
-            releaser, marking = release.holder, release.marking
-        else:
-            raise VerificationFailed(f"item {n}: released to {node.party} by no one")
-        if releaser != sender:
-            raise VerificationFailed(f"item {n}: released by {releaser}, but pushed by {sender}")
-        content = opener.open_verified(verified)
-        try:
-            stix = validate_object(orjson.loads(content), f"item {n} content")
-        except (orjson.JSONDecodeError, BadInput) as exc:
-            raise VerificationFailed(
-                f"item {n}: sealed content is not a STIX object ({exc})"
-            ) from None
-        if f"{stix.id}/{stix.version}" != label.id:
-            raise VerificationFailed(
-                f"item {n}: content {stix.id} does not match the label {label.id}"
-            )
-        prepared.append((raw, verified, stix, marking))
+    """Verify and judge every item completely, then store them all in one transaction (or none).
+
+    Whatever a receipt obliges this node to do next (a hub's relays on standing consent) is
+    decided and signed first and queued in the same transaction as the receipt: a crash after
+    the commit loses nothing (the pusher sends the queued relays after a restart), a crash
+    before it stores nothing (the sender's retry is a first delivery, not a duplicate).
+    """
+    prepared = [_prepare(node, sender, n, raw, now) for n, raw in enumerate(items)]
+    with node.store.reading() as r:
+        fresh = [p for p in prepared if r.item(p.verified.label.id) is None]
+    relays = {p.verified.label.id: _standing_relays(node, p.raw, p.verified, now) for p in fresh}
     results: list[Received] = []
     with node.store.writing() as w:
         entries = []
-        for raw, verified, stix, marking in prepared:
-            label = verified.label
+        for incoming in prepared:
+            label = incoming.verified.label
             if w.has_item(label.id):
                 results.append(Received(label.id, "duplicate"))
                 continue
-            cid = collection_id(node.party, label.originator)
-            created = format_timestamp(label.created)
-            original = label_marking(
-                policy=label.policy,
-                originator=label.originator,
-                classification=verified.classification,
-                releasable_to=label.releasable_to,
-                topics=label.topics,
-                created=created,
+            relay = relays.get(label.id) or _standing_relays(
+                node, incoming.raw, incoming.verified, now
             )
-            policy = node.scenario.policy(node.party)
-            level = policy.level(str(marking["level"]))
-            from gsomia.domain.parties import Marking  # noqa: PLC0415
-
-            mine = Marking(
-                node.party,
-                level.id,
-                level.native,
-                Equivalence(marking["equivalence"]),
-                label.originator,
-            )
-            equivalent = equivalent_marking(original["id"], mine, created)
-            node.store_markings(w, cid, (original, equivalent), now)
-            body = dict(stix.body)
-            body["object_marking_refs"] = [original["id"], equivalent["id"]]
-            added = node.next_date_added(w, now)
-            w.add_object(
-                NewObject(
-                    cid,
-                    stix.id,
-                    stix.type,
-                    stix.version,
-                    label.id,
-                    level.equivalence.value,
-                    label.topics,
-                    orjson.dumps(body),
-                ),
-                added,
-            )
-            w.add_item(label.id, stix.id, label.originator, raw, sender, added)
-            entries.append(
-                node.entry(
-                    "release.received",
-                    now,
-                    {
-                        "item": label.id,
-                        "sender": sender,
-                        "digest": verified.digest.hex(),
-                    },
-                )
-            )
+            entries.extend(_store(node, w, sender, incoming, sealed=relay.item, now=now))
+            for decision in relay.decisions:
+                w.queue(label.id, decision.recipient, format_instant(now))
+                entries.append(node.decision_entry(decision, now))
             results.append(Received(label.id, "stored"))
         if entries:
             node.log.append_in(w.log, entries)
-    stored = {r.item for r in results if r.result == "stored"}
-    relay_standing(node, [(raw, v) for raw, v, _, _ in prepared if v.label.id in stored], now)
+    fault_point("after-receipt-commit")
     return results
 
 
-def relay_standing(node: Node, received: list[tuple[bytes, VerifiedItem]], now: datetime) -> None:
-    """Pass on, as the hub, what an arrangement in force gives standing consent for.
+def _prepare(node: Node, sender: str, n: int, raw: bytes, now: datetime) -> _Incoming:
+    """Verify item ``n`` in full and judge its release to this node at this node's instant."""
+    try:
+        verified = node.verifier.verify(raw)
+    except GsomiaError as exc:
+        raise VerificationFailed(f"item {n}: {exc}") from None
+    label = verified.label
+    grant = next((g for g in verified.grants if g.party == node.party), None)
+    release = next((r for r in verified.releases if r.recipient == node.party), None)
+    consents: tuple[Consent, ...] = ()
+    if grant is not None:
+        releaser, marking, at = label.originator, grant.marking, grant.at
+    elif release is not None:
+        releaser, marking, at = release.holder, release.marking, release.at
+        if release.consent is not None:
+            consents = (release.consent.to_domain(),)
+    else:
+        raise VerificationFailed(f"item {n}: released to {node.party} by no one")
+    if releaser != sender:
+        raise VerificationFailed(f"item {n}: released by {releaser}, but pushed by {sender}")
+    _judge_release(
+        node,
+        sender,
+        f"item {n}",
+        verified=verified,
+        releaser=releaser,
+        at=at,
+        consents=consents,
+        now=now,
+    )
+    content = node.opener.open_verified(verified)
+    try:
+        stix = validate_object(orjson.loads(content), f"item {n} content")
+    except (orjson.JSONDecodeError, BadInput) as exc:
+        raise VerificationFailed(f"item {n}: sealed content is not a STIX object ({exc})") from None
+    if f"{stix.id}/{stix.version}" != label.id:
+        raise VerificationFailed(f"item {n}: content {stix.id} does not match the label {label.id}")
+    return _Incoming(raw, verified, stix, marking)
+
+
+def _judge_release(
+    node: Node,
+    sender: str,
+    what: str,
+    *,
+    verified: VerifiedItem,
+    releaser: str,
+    at: datetime,
+    consents: tuple[Consent, ...],
+    now: datetime,
+) -> None:
+    """The receiver's own judgement of a release's instant (see ``gsomia.node.receipts``): not
+    dated ahead of this node's now, and allowed again at this node's now, with its consent."""
+    receipts.require_not_future(node, sender, at, now, f"{what}: the release")
+    decision = decide(
+        node.scenario,
+        verified.domain_label(verified.classification),
+        holder=releaser,
+        recipient=node.party,
+        at=now,
+        consents=consents,
+    )
+    if not decision.allowed:
+        reason = (
+            f"{what}: the release of {verified.label.id} to {node.party}, dated "
+            f"{format_instant(at)}, is not allowed at this node's now ({format_instant(now)}): "
+            + "; ".join(decision.reasons)
+        )
+        receipts.refuse(node, sender, "release", reason)
+        raise Denied(reason[:2000])
+
+
+def _store(
+    node: Node,
+    w: NodeWriter,
+    sender: str,
+    incoming: _Incoming,
+    *,
+    sealed: bytes,
+    now: datetime,
+) -> list[bytes]:
+    """Store a received item (``sealed``: as received, or with this node's relays appended) and
+    its STIX object with the originator's label and this node's equivalent marking."""
+    verified, stix, marking = incoming.verified, incoming.stix, incoming.marking
+    label = verified.label
+    cid = collection_id(node.party, label.originator)
+    created = format_timestamp(label.created)
+    original = label_marking(
+        policy=label.policy,
+        originator=label.originator,
+        classification=verified.classification,
+        releasable_to=label.releasable_to,
+        topics=label.topics,
+        created=created,
+    )
+    level = node.scenario.policy(node.party).level(str(marking["level"]))
+    mine = Marking(
+        node.party, level.id, level.native, Equivalence(marking["equivalence"]), label.originator
+    )
+    equivalent = equivalent_marking(original["id"], mine, created)
+    node.store_markings(w, cid, (original, equivalent), now)
+    body = dict(stix.body)
+    body["object_marking_refs"] = [original["id"], equivalent["id"]]
+    added = node.next_date_added(w, now)
+    w.add_object(
+        NewObject(
+            cid,
+            stix.id,
+            stix.type,
+            stix.version,
+            label.id,
+            level.equivalence.value,
+            label.topics,
+            orjson.dumps(body),
+        ),
+        added,
+    )
+    w.add_item(label.id, stix.id, label.originator, sealed, sender, added)
+    return [
+        node.entry(
+            "release.received",
+            now,
+            {"item": label.id, "sender": sender, "digest": verified.digest.hex()},
+        )
+    ]
+
+
+def _standing_relays(node: Node, raw: bytes, verified: VerifiedItem, now: datetime) -> _Relay:
+    """What this node, as the hub, passes on of a received item under standing consent.
 
     Under the 2023 missile-warning link the parties consent in advance to the hub passing
     warning data on; for every other party the item is releasable to, if the engine allows the
-    release now on that standing consent, the release record is appended and queued.
+    release now on that standing consent, the release record is appended (signed here, before
+    the receipt's transaction) and the release is queued with the receipt.
     """
-    for first, verified in received:
-        raw = first
-        label = verified.domain_label(verified.classification)
-        holders = set(verified.holders())
-        for recipient in sorted(set(label.releasable_to) - holders - {node.party}):
-            standing = node.scenario.standing_consent(
-                label.topics, among=(label.originator, node.party, recipient), at=now
-            )
-            if standing is None or recipient not in {p.party for p in node.config.peers}:
-                continue
-            try:
-                released = release_item(
-                    node.keyring, node.scenario, raw, recipient=recipient, at=now
-                )
-            except Denied as exc:
-                audit.info("standing relay of %s to %s refused: %s", label.id, recipient, exc)
-                continue
-            raw = released.item  # the next relay appends to this one
-            with node.store.writing() as w:
-                w.replace_item(label.id, raw)
-                w.queue(label.id, recipient, format_instant(now))
-                node.log.append_in(w.log, [node.decision_entry(released.decision, now)])
+    label = verified.domain_label(verified.classification)
+    holders = set(verified.holders())
+    peers = {p.party for p in node.config.peers}
+    decisions: list[Decision] = []
+    for recipient in sorted(set(label.releasable_to) - holders - {node.party}):
+        standing = node.scenario.standing_consent(
+            label.topics, among=(label.originator, node.party, recipient), at=now
+        )
+        if standing is None or recipient not in peers:
+            continue
+        try:
+            released = release_item(node.keyring, node.scenario, raw, recipient=recipient, at=now)
+        except Denied as exc:
+            audit.info("standing relay of %s to %s refused: %s", label.id, recipient, exc)
+            continue
+        raw = released.item  # the next relay appends to this one
+        decisions.append(released.decision)
+    return _Relay(raw, tuple(decisions))

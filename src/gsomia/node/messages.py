@@ -4,7 +4,8 @@ a node through a transactional outbox, like releases.
 A message is queued in the same transaction as the document it concerns (the request, the
 report…); the API's messenger sends it, signed, and records the outcome on that document:
 delivered (with the peer's acknowledgement), rejected for good by the peer (4xx), or retried
-with backoff (network errors, 5xx, a peer that does not answer).
+with backoff (network errors, 5xx, a peer that does not answer). Back-off runs on wall time
+(epoch seconds, stored), whatever the node's scenario clock.
 """
 
 from __future__ import annotations
@@ -45,9 +46,10 @@ def queue(
     w.queue_message(recipient, path, reference, orjson.dumps({"v": MESSAGE_VERSION, **body}))
 
 
-def due(node: Node, now_ts: float, limit: int = 50) -> list[MessageRow]:
+def due(node: Node, wall_now: float, limit: int = 50) -> list[MessageRow]:
+    """Pending messages whose next attempt is due at ``wall_now`` (wall epoch seconds)."""
     with node.store.reading() as r:
-        return r.due_messages(now_ts, limit)
+        return r.due_messages(wall_now, limit)
 
 
 def _update(w: NodeWriter, row: MessageRow, delivery: dict[str, Any]) -> None:
@@ -83,10 +85,13 @@ def rejected(node: Node, row: MessageRow, error: str, now: datetime) -> None:
         _update(w, row, {"state": "rejected", "at": format_instant(now), "detail": error[:500]})
 
 
-def retry(node: Node, row: MessageRow, error: str, now_ts: float) -> None:
+def retry(node: Node, row: MessageRow, error: str, wall_now: float) -> None:
+    """Try again later: ``wall_now`` is wall-clock epoch seconds, never the scenario clock (under
+    the demo's 500,000x clock a second of back-off would be six days) and never monotonic time
+    (it restarts at boot; the stored instant must outlive it)."""
     delay = min(MAX_BACKOFF_SECONDS, 0.1 * (2 ** min(row.attempts, 12)))
     with node.store.writing() as w:
-        w.message_retry(row.id, now_ts + delay, error[:500])
+        w.message_retry(row.id, wall_now + delay, error[:500])
 
 
 # ------------------------------------------------------------------ parsing what peers send

@@ -26,7 +26,7 @@ import orjson
 
 from gsomia.domain.instants import format_instant
 from gsomia.errors import BadInput, Conflict, GsomiaError, VerificationFailed
-from gsomia.node import messages
+from gsomia.node import messages, receipts
 from gsomia.node.config import User
 from gsomia.node.holdings import CONSENT_INBOX, NOTICE, Held, held, require_admin, visible_item
 from gsomia.node.service import Node
@@ -137,6 +137,7 @@ def receive(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any
         if rel.holder == node.party and rel.recipient != sender
     ]
     notice = carrier.notices[-1]
+    receipts.require_not_future(node, sender, notice.at, now, f"{where} for {item_id}")
     remark = _Remark.prepare(node, item, carrier.classification, notice.at)
     body = {
         "item": item_id,

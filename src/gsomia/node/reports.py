@@ -16,11 +16,12 @@ from typing import Any
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.errors import BadInput, Conflict, NotFound
 from gsomia.ledger.entries import MAX_TEXT_CHARS
-from gsomia.node import messages
+from gsomia.node import messages, receipts
 from gsomia.node.config import User
 from gsomia.node.holdings import (
     REPORT_RECEIVED,
     REPORT_SENT,
+    held,
     split_item_id,
     visible_documents,
     visible_item,
@@ -82,7 +83,13 @@ def report(node: Node, user: User, item_id: str, kind: str, detail: str) -> dict
 
 
 def receive(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any]:
-    """A peer's report on one of this node's items: recorded, logged, acknowledged."""
+    """A peer's report on one of this node's items: recorded, logged, acknowledged.
+
+    Only a party this node's records show holding the item may report on it, with an instant
+    neither before it came to hold it nor ahead of this node's now (``gsomia.node.receipts``);
+    anyone else gets exactly the answer for an unknown item, and nothing is stored. The
+    acknowledgement is stored with the report, in its transaction: a repeated report is
+    answered with the same acknowledgement."""
     where = "loss report"
     msg = messages.parse_message(raw, where)
     rid = messages.request_id(messages.text(msg, "id", where), f"{where}.id")
@@ -90,14 +97,18 @@ def receive(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any
     split_item_id(item_id)
     kind = _kind(messages.text(msg, "kind", where), f"{where}.kind")
     detail = messages.text(msg, "detail", where, limit=MAX_DETAIL)
-    reported_at = format_instant(
-        parse_instant(messages.text(msg, "reported_at", where), f"{where}.reported_at")
-    )
+    reported = parse_instant(messages.text(msg, "reported_at", where), f"{where}.reported_at")
+    reported_at = format_instant(reported)
     with node.store.reading() as r:
         stored = r.item(item_id)
-        existing = r.document(REPORT_RECEIVED, rid)
+    unknown = f"{where}: {node.party} originated no item {item_id!r}"
     if stored is None or stored[0] != node.party:
-        raise NotFound(f"{where}: {node.party} originated no item {item_id!r}")
+        raise NotFound(unknown)
+    receipts.require_holder(
+        node, sender, held(node, item_id), reported, now, what=f"{where} {rid}", unknown=unknown
+    )
+    with node.store.reading() as r:
+        existing = r.document(REPORT_RECEIVED, rid)
     ack = {"report": rid, "acknowledged_at": format_instant(now), "by": node.party}
     if existing is not None:
         if (existing.body["reporter"], existing.item_id) != (sender, item_id):

@@ -4,16 +4,16 @@ message does at the receiving node, and that a repeated or forged message change
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 
 from gsomia.api.boot import load_config, open_node
-from gsomia.clock import FixedClock
+from gsomia.clock import FixedClock, ScaledClock, SystemClock
 from gsomia.errors import BadInput, Conflict, Denied, NotFound, VerificationFailed
-from gsomia.node import consents, federation, messages, notices, reports
+from gsomia.node import consents, federation, messages, notices, receipts, reports
 from gsomia.node.config import User
 from gsomia.node.holdings import item_details, why_not
 from gsomia.node.service import Node, collection_id
@@ -77,8 +77,8 @@ def test_consent_round_trip_and_replays(trio: dict[str, Node]) -> None:
     item = published(trio, 1)
     rid, request_body = asked(trio, item)
     assert consents.receive_request(kor, "USA", request_body, NOW)["result"] == "duplicate"
-    with pytest.raises(Conflict):
-        consents.receive_request(kor, "JPN", request_body, NOW)  # someone else's id
+    with pytest.raises(NotFound):  # JPN holds nothing of KOR's: answered as an unknown item
+        consents.receive_request(kor, "JPN", request_body, NOW)
     with pytest.raises(Denied):
         consents.grant(kor, user(kor, "analyst"), rid, None)
     consents.grant(kor, user(kor, "admin"), rid, None)
@@ -164,9 +164,63 @@ def test_reports_reach_the_originator_once(trio: dict[str, Node]) -> None:
     assert to == "KOR"
     first = reports.receive(kor, "USA", body, NOW)
     assert reports.receive(kor, "USA", body, NOW) == first
-    with pytest.raises(Conflict):
+    with pytest.raises(NotFound):  # JPN holds nothing of KOR's: answered as an unknown item
         reports.receive(kor, "JPN", body, NOW)
     received = reports.reports(kor, user(kor, "analyst"))["received"]
     assert [r["id"] for r in received] == [sent["id"]]
     with pytest.raises(NotFound):
         reports.receive(usa, "KOR", body, NOW)  # USA did not originate it
+
+
+def test_a_consent_expired_at_the_receivers_now_is_refused(trio: dict[str, Node]) -> None:
+    """KOR grants a consent valid for an hour; it reaches USA two hours later: refused, the
+    request stays pending, nothing is released — whatever KOR's clock said at the grant."""
+    kor, usa = trio["KOR"], trio["USA"]
+    item = published(trio, 6)
+    rid, _ = asked(trio, item)
+    consents.grant(kor, user(kor, "admin"), rid, NOW + timedelta(hours=1))
+    [(_, answer)] = take_messages(kor, messages.CONSENT_ANSWER_PATH)
+    with pytest.raises(Denied, match="expired"):
+        consents.receive_answer(usa, "KOR", answer, NOW + timedelta(hours=2))
+    assert consents.request(usa, user(usa, "admin"), rid)["status"] == "pending"
+    assert not [r for r in federation.due(usa, 1e12) if r.item_id == item]
+    assert consents.receive_answer(usa, "KOR", answer, NOW)["release"] == "queued"
+
+
+def test_answers_and_notices_dated_ahead_of_the_receiver_are_refused(
+    trio: dict[str, Node],
+) -> None:
+    kor, usa = trio["KOR"], trio["USA"]
+    item = published(trio, 7)
+    rid, _ = asked(trio, item)
+    future = {
+        "v": 1,
+        "request": rid,
+        "item": item,
+        "status": "refused",
+        "answered_at": "2099-01-01T00:00:00+00:00",
+        "reason": "later",
+    }
+    with pytest.raises(Denied, match="2099"):
+        consents.receive_answer(usa, "KOR", orjson.dumps(future), NOW)
+    before = {**future, "answered_at": "2020-01-01T00:00:00+00:00"}  # before it was asked
+    with pytest.raises(Denied, match="before the request"):
+        consents.receive_answer(usa, "KOR", orjson.dumps(before), NOW)
+    assert consents.request(usa, user(usa, "admin"), rid)["status"] == "pending"
+    clock = kor.clock
+    assert isinstance(clock, FixedClock)
+    clock.advance(timedelta(days=365 * 70))  # KOR's notice is dated seventy years ahead
+    try:
+        notices.reclassify(kor, user(kor, "admin"), item, "III")
+    finally:
+        clock.advance(-timedelta(days=365 * 70))
+    [(_, body)] = take_messages(kor, messages.NOTICE_PATH)
+    with pytest.raises(Denied, match="after this node's now"):
+        notices.receive(usa, "KOR", body, NOW)
+    assert item_details(usa, user(usa, "analyst"), item)["classification"] == "II"
+
+
+def test_the_skew_is_wall_time_scaled_to_the_clock() -> None:
+    fast = ScaledClock(NOW, NOW, 500_000.0)
+    assert (SystemClock().rate, FixedClock(NOW).rate, fast.rate) == (1.0, 1.0, 500_000.0)
+    assert receipts.MAX_SKEW * fast.rate == timedelta(minutes=5) * 500_000

@@ -14,13 +14,13 @@ import orjson
 import pytest
 
 from gsomia.api.boot import load_config, open_node
-from gsomia.api.peer import WALL
+from gsomia.api.peer import WALL, Pusher
 from gsomia.api.peer_native import RETRY_NOT_FOUND, Messenger
-from gsomia.clock import FixedClock
+from gsomia.clock import Clock, FixedClock, SystemClock
 from gsomia.errors import BadInput
 from gsomia.node import federation, messages
-from gsomia.node.service import Node
-from tests.integration.nodes import PASSPHRASE, make_nodes
+from gsomia.node.service import Node, collection_id
+from tests.integration.nodes import PASSPHRASE, make_nodes, report
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 DOC = ("report.sent", "r1")
@@ -43,18 +43,28 @@ def queue_one(node: Node) -> None:
         messages.queue(w, recipient="USA", path=messages.REPORT_PATH, body={"n": 1}, ref=DOC)
 
 
-def send(kor: Node, usa: Node, answer: Callable[[int], httpx.Response]) -> list[dict[str, Any]]:
+def send(
+    kor: Node, usa: Node, answer: Callable[[int], httpx.Response], wall: Clock = WALL
+) -> list[dict[str, Any]]:
+    """One round of KOR's messenger, its wall clock ``wall``; USA verifies what arrives."""
     seen: list[dict[str, Any]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         headers = {k.lower(): v for k, v in request.headers.items()}
-        sender = federation.verify_request(usa, headers, request.content, WALL.now())
+        sender = federation.verify_request(
+            usa,
+            headers,
+            request.content,
+            wall.now(),
+            method=request.method,
+            target=request.url.raw_path.decode(),
+        )
         seen.append({"sender": sender, "body": orjson.loads(request.content)})
         return answer(len(seen))
 
     async def run() -> None:
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-            await Messenger(kor, client).send_once()
+            await Messenger(kor, client, wall).send_once()
 
     asyncio.run(run())
     return seen
@@ -81,33 +91,60 @@ def test_a_delivered_message_is_signed_and_acknowledged(pair: tuple[Node, Node])
     assert doc["delivery"]["state"] == "delivered"
     assert doc["delivery"]["answer"] == {"acknowledged_at": ack["acknowledged_at"], "by": "USA"}
     assert doc["acknowledgement"] == {"at": ack["acknowledged_at"], "by": "USA"}
-    assert pending(kor, NOW.timestamp() + 1e6) == 0
+    assert pending(kor, SystemClock().now().timestamp() + 1e6) == 0
 
 
-def test_server_errors_are_retried_with_backoff(pair: tuple[Node, Node]) -> None:
+def test_retries_run_on_wall_time_not_on_the_scenario_clock(pair: tuple[Node, Node]) -> None:
+    """Back-off is stored as wall epoch seconds: the scenario clock (a FixedClock in March
+    2026 here; 500,000x in the demo) neither delays nor hastens a retry."""
     kor, usa = pair
     queue_one(kor)
-    send(kor, usa, lambda _: httpx.Response(503))
-    assert pending(kor, NOW.timestamp()) == 0  # not due again at once
-    assert pending(kor, NOW.timestamp() + 1) == 1
+    wall = FixedClock(SystemClock().now())
+    send(kor, usa, lambda _: httpx.Response(503), wall)
+    at = wall.now().timestamp()
+    assert pending(kor, at) == 0  # not due again at once
+    assert pending(kor, at + 1) == 1  # but a fraction of a wall second later
     assert document(kor)["delivery"] is None
-    # Due again later; now it goes through.
     assert isinstance(kor.clock, FixedClock)
-    kor.clock.advance(timedelta(seconds=1))
-    send(kor, usa, lambda _: httpx.Response(200, json={}))
+    kor.clock.advance(timedelta(days=30))  # scenario time flies: no retry is due for it
+    assert send(kor, usa, lambda _: httpx.Response(200, json={}), wall) == []
+    wall.advance(timedelta(seconds=1))
+    send(kor, usa, lambda _: httpx.Response(200, json={}), wall)
     assert document(kor)["delivery"]["state"] == "delivered"
+
+
+def test_a_failed_push_backs_off_in_wall_time(pair: tuple[Node, Node]) -> None:
+    """The pusher stores a release's next attempt in wall epoch seconds, not scenario time."""
+    kor, _ = pair
+    analyst = next(u for u in kor.config.users if u.name == "analyst")
+    kor.publish(analyst, report(90)["objects"], collection_id("KOR", "KOR"))
+    wall = FixedClock(SystemClock().now())
+
+    async def run() -> None:
+        transport = httpx.MockTransport(lambda _: httpx.Response(503))
+        async with httpx.AsyncClient(transport=transport) as client:
+            assert await Pusher(kor, client, wall).push_once()
+
+    asyncio.run(run())
+    at = wall.now().timestamp()
+    assert [r for r in federation.due(kor, at) if r.recipient == "USA"] == []
+    [row] = [r for r in federation.due(kor, at + 1) if r.recipient == "USA"]
+    assert row.attempts == 1
+    with kor.store.writing() as w:
+        for done in federation.due(kor, at + 1):
+            w.outbox_done(done.id, "refused")
 
 
 def test_not_found_is_retried_a_while_then_refused(pair: tuple[Node, Node]) -> None:
     kor, usa = pair
     queue_one(kor)
-    assert isinstance(kor.clock, FixedClock)
+    wall = FixedClock(SystemClock().now())
     for _ in range(RETRY_NOT_FOUND):
-        send(kor, usa, lambda _: httpx.Response(404, text="no such item"))
-        assert pending(kor, kor.clock.now().timestamp() + 120) == 1
-        kor.clock.advance(timedelta(seconds=120))
-    send(kor, usa, lambda _: httpx.Response(404, text="no such item"))
-    assert pending(kor, kor.clock.now().timestamp() + 1e6) == 0
+        send(kor, usa, lambda _: httpx.Response(404, text="no such item"), wall)
+        assert pending(kor, wall.now().timestamp() + 120) == 1
+        wall.advance(timedelta(seconds=120))
+    send(kor, usa, lambda _: httpx.Response(404, text="no such item"), wall)
+    assert pending(kor, wall.now().timestamp() + 1e6) == 0
     delivery = document(kor)["delivery"]
     assert delivery["state"] == "rejected"
     assert "HTTP 404" in delivery["detail"]
@@ -117,7 +154,7 @@ def test_a_refusal_is_final(pair: tuple[Node, Node]) -> None:
     kor, usa = pair
     queue_one(kor)
     send(kor, usa, lambda _: httpx.Response(422, text="bad"))
-    assert pending(kor, kor.clock.now().timestamp() + 1e6) == 0
+    assert pending(kor, SystemClock().now().timestamp() + 1e6) == 0
     assert document(kor)["delivery"]["state"] == "rejected"
 
 
