@@ -13,6 +13,7 @@ import pytest
 
 from gsomia.domain.scenario import MAX_AGREEMENTS
 
+from .native_client import native
 from .nodes import TAXII, NodeProc, make_nodes
 
 if TYPE_CHECKING:
@@ -176,3 +177,13 @@ def test_charting_the_largest_scenario_does_not_stall_other_requests(
     assert 'data-scenario="w"' in page
     assert page.count('class="tl-marker tl-anniversary"') > 5000
     assert answered_meanwhile >= 5
+
+
+def test_the_native_api_refuses_instants_far_from_the_scenario_years(kor: NodeProc) -> None:
+    """A 500 before (an anniversary past year 9999); now a 422 naming the parameter."""
+    for path, name in (("/agreements", "at"), ("/timeline", "until")):
+        r = native(kor, "GET", path, "analyst", params={name: "9999-12-01T00:00:00Z"})
+        assert r.status_code == 422, r.text
+        assert f"{name}: 9999-12-01T00:00:00+00:00 is outside the years" in r.text
+        ok = native(kor, "GET", path, "analyst", params={name: "2200-12-01T00:00:00Z"})
+        assert ok.status_code == 200, ok.text
