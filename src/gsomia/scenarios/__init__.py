@@ -42,7 +42,7 @@ _MAX_DEPTH = 8
 _LONG_NUMBER = re.compile(r"[0-9][0-9_]{40,}")
 
 
-def decode_document(text: str, source: str) -> dict[str, Any]:
+def _decode_document(text: str, source: str) -> dict[str, Any]:
     """The document of one scenario's TOML text, within the bounds; BadInput naming ``source``
     and the key or line otherwise (never another exception)."""
     size = len(text.encode("utf-8", "surrogatepass"))
@@ -113,7 +113,7 @@ def read_document(
     else:
         known = ", ".join(BUILTIN)
         raise BadInput(f"unknown scenario {ref!r}: not a built-in ({known}) nor a .toml file")
-    document = decode_document(text, source)
+    document = _decode_document(text, source)
     parent = document.get("extends")
     if parent is None:
         return document, source
@@ -155,7 +155,7 @@ def load_scenario(ref: str) -> Scenario:
 def load_scenario_text(text: str, source: str) -> Scenario:
     """Parse a scenario given as TOML text (an upload, named ``source`` in errors) exactly as a
     file is parsed; it may extend a built-in scenario, never a file."""
-    document = decode_document(text, source)
+    document = _decode_document(text, source)
     parent = document.get("extends")
     if parent is not None:
         if not isinstance(parent, str):
