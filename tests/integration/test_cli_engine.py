@@ -341,3 +341,41 @@ def test_the_console_script_runs_as_a_process(label_file: Path) -> None:
     assert bad_run.returncode == 2
     assert bad_run.stderr.startswith("error: ")
     assert "Traceback" not in bad_run.stderr
+
+
+SCENARIO_HEAD = 'format = 1\nextends = "historical"\nname = "w"\n'
+OUT_OF_BOUNDS = [
+    (
+        '[[agreements]]\nid = "a"\nparties = ["KOR", "JPN"]\nclasses = ["SECRET"]\n'
+        "start = 0001-01-01T00:00:00+09:00\n",
+        ".agreements[5].start: 0001-01-01T00:00:00+09:00 is outside the years a scenario may "
+        "cover (1945..2100)",
+    ),
+    ("notes = " + "[" * 3000 + "]" * 3000 + "\n", "line 4, key 'notes': tables and arrays nest"),
+    ("notes = " + "9" * 5000 + "\n", "line 4, key 'notes': a number of 5000 digits"),
+    ("#" * 70_000 + "\n", ": larger than 64 KiB, the most a scenario may be"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), OUT_OF_BOUNDS)
+@pytest.mark.parametrize("command", ["agreements", "timeline"])
+def test_a_scenario_file_out_of_bounds_is_bad_input(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str, extra: str, message: str
+) -> None:
+    path = tmp_path / "what-if.toml"
+    path.write_text(SCENARIO_HEAD + extra, encoding="utf-8")
+    line = bad(capsys, command, "--scenario", str(path))
+    assert line.startswith((f"error: {path}", f"error: scenario file {path}"))
+    assert message in line
+
+
+def test_instants_far_from_the_scenario_years_are_bad_input(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    far = "9999-06-01T00:00:00Z"
+    assert "is outside the years at which a scenario is evaluated" in bad(
+        capsys, "timeline", "--until", far
+    )
+    assert "is outside the years at which a scenario is evaluated" in bad(
+        capsys, "agreements", "--at", far
+    )

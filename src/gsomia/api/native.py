@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from gsomia.api.http import JSON_MEDIA_TYPE, authenticate, json_response
@@ -224,7 +225,12 @@ def build_native_router(node: Node) -> APIRouter:
     ) -> Response:
         authenticate(request, config)
         instant = _instant(at, "at") or node.clock.now()
-        return _json([status_at(a, instant).to_json() for a in node.scenario.agreements])
+        scenario = node.scenario
+
+        def states() -> list[dict[str, object]]:
+            return [status_at(a, instant).to_json() for a in scenario.agreements]
+
+        return _json(await run_in_threadpool(states))  # evaluating never runs on the loop
 
     @router.get(
         "/timeline",
@@ -239,14 +245,16 @@ def build_native_router(node: Node) -> APIRouter:
     ) -> Response:
         authenticate(request, config)
         limit = _instant(until, "until") or node.clock.now() + timedelta(days=366)
-        entries = timeline(node.scenario, until=limit)
-        return _json(
-            {
-                "scenario": node.scenario.name,
+        scenario = node.scenario
+
+        def document() -> dict[str, object]:
+            return {
+                "scenario": scenario.name,
                 "until": format_instant(limit),
-                "entries": [e.to_json() for e in entries],
+                "entries": [e.to_json() for e in timeline(scenario, until=limit)],
             }
-        )
+
+        return _json(await run_in_threadpool(document))  # evaluating never runs on the loop
 
     @router.get(
         "/why-not",

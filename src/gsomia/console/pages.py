@@ -4,7 +4,9 @@ View logic only: each ``*_view`` function turns a request's inputs into what its
 by calling the node's use cases (``gsomia.node.holdings``, ``consents``, ``reports``,
 ``notices``, ``witnessing``); the routes (``register``) parse forms, call one view or one
 use case, and render. Uploaded scenarios are what-if views only: they are parsed and charted,
-kept in memory per session (bounded), and never used for enforcement.
+kept in memory per session (bounded), and never used for enforcement. Evaluating and charting a
+scenario runs in a worker thread, never on the event loop, and its cursor-free part is kept per
+scenario and chart end (``Charts``).
 """
 
 from __future__ import annotations
@@ -13,17 +15,18 @@ import hmac
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gsomia.console.session import PREFIX, Console
-from gsomia.console.timeline_svg import Chart, build_chart
+from gsomia.console.timeline_svg import Chart, build_chart, move_cursor
 from gsomia.domain.access import Role
 from gsomia.domain.instants import parse_instant
 from gsomia.domain.release import Rule
@@ -37,16 +40,20 @@ from gsomia.node.config import User
 from gsomia.node.holdings import NOTICE, object_row, require_admin, why_not
 from gsomia.node.reports import KINDS
 from gsomia.node.service import Filters, Node
-from gsomia.scenarios import BUILTIN, load_scenario, load_scenario_text
+from gsomia.scenarios import BUILTIN, MAX_SCENARIO_BYTES, load_scenario, load_scenario_text
 
 if TYPE_CHECKING:
+    from jinja2 import Environment
+    from markupsafe import Markup
+
     from gsomia.domain.scenario import Scenario
 
 NODE_SCENARIO = "node"
 UPLOAD_PREFIX = "upload-"
-MAX_UPLOAD_BYTES = 256 * 1024
+MAX_UPLOAD_BYTES = MAX_SCENARIO_BYTES  # as for a scenario file (gsomia --scenario FILE)
 UPLOADS_PER_SESSION = 4
 UPLOAD_SESSIONS = 64
+CHARTS_KEPT = 8  # rendered charts kept (scenario, chart end), least recently used dropped
 MAX_ITEMS_LISTED = 500
 MAX_PROOF_TEXT = 64 * 1024
 MAX_FIELD = 4000
@@ -77,9 +84,7 @@ class ScenarioUploads:
         """Parse an upload (BadInput with the CLI's message if it is not a valid scenario)
         and keep it for ``session``; the key under which it is kept."""
         name = (filename or "scenario.toml").replace("\n", " ")[:80]
-        if len(text.encode()) > MAX_UPLOAD_BYTES:
-            raise BadInput(f"upload {name}: larger than {MAX_UPLOAD_BYTES // 1024} KiB")
-        scenario = load_scenario_text(text, f"upload {name}")
+        scenario = load_scenario_text(text, f"upload {name}")  # bounded: size, nesting, counts
         with self._lock:
             self._count += 1
             key = f"{UPLOAD_PREFIX}{self._count}"
@@ -128,37 +133,97 @@ def scenario_choices(
     return (own, *built, *mine)
 
 
-def chosen_scenario(node: Node, uploads: ScenarioUploads, session: str, key: str) -> Scenario:
+@dataclass(frozen=True, slots=True)
+class RenderedChart:
+    chart: Chart  # the cursor at the chart's start; see ``move_cursor``
+    body: Markup  # the SVG's rows, bars, markers and ticks
+    events: Markup  # the list of every event
+
+
+@dataclass
+class Charts:
+    """The built-in scenarios, loaded once, and the part of each chart that does not depend on
+    the cursor, computed and rendered once per (scenario, chart end) and kept (at most
+    ``size``). Called from worker threads, hence the lock; two threads may compute one chart
+    at once, and the later simply replaces the earlier."""
+
+    env: Environment
+    size: int = CHARTS_KEPT
+    _builtins: dict[str, Scenario] = field(default_factory=dict)
+    _kept: OrderedDict[tuple[int, datetime], tuple[Scenario, RenderedChart]] = field(
+        default_factory=OrderedDict
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def builtin(self, name: str) -> Scenario:
+        with self._lock:
+            found = self._builtins.get(name)
+        if found is None:
+            found = load_scenario(name)
+            with self._lock:
+                self._builtins[name] = found
+        return found
+
+    def chart(self, scenario: Scenario, *, until: datetime) -> RenderedChart:
+        key = (id(scenario), until)
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None and kept[0] is scenario:  # the same object, not a reused id
+                self._kept.move_to_end(key)
+                return kept[1]
+        chart = build_chart(scenario, at=until, until=until)
+        parts = self.env.get_template("timeline_chart.html").module
+        rendered = RenderedChart(chart, parts.body(chart), parts.events(chart))  # type: ignore[attr-defined]
+        with self._lock:
+            self._kept[key] = (scenario, rendered)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return rendered
+
+
+def chosen_scenario(
+    node: Node, uploads: ScenarioUploads, charts: Charts, session: str, key: str
+) -> Scenario:
     if key == NODE_SCENARIO:
         return node.scenario
     if key in BUILTIN:
-        return load_scenario(key)
+        return charts.builtin(key)
     if key.startswith(UPLOAD_PREFIX):
         return uploads.get(session, key)
     raise BadInput(f"scenario: expected node, {', '.join(BUILTIN)} or an uploaded one")
 
 
 def chart_until(scenario: Scenario, now: datetime) -> datetime:
-    """A year past the later of now and the scenario's last start, event or end."""
+    """The first of January (UTC) after a year past the later of now and the scenario's last
+    start, event or end (a whole year, so that a chart is the same all year long)."""
     instants = [now]
     for a in scenario.agreements:
         instants.append(a.start)
         instants.extend(e.at for e in a.events)
         if a.end is not None:
             instants.append(a.end)
-    return max(instants) + CHART_MARGIN
+    return datetime((max(instants) + CHART_MARGIN).astimezone(UTC).year + 1, 1, 1, tzinfo=UTC)
 
 
 def agreements_view(
-    node: Node, uploads: ScenarioUploads, session: str, key: str, at_text: str | None
+    node: Node,
+    uploads: ScenarioUploads,
+    session: str,
+    key: str,
+    at_text: str | None,
+    *,
+    charts: Charts,
 ) -> dict[str, Any]:
-    """The timeline chart of the chosen scenario with the cursor at ``at`` (default now)."""
-    scenario = chosen_scenario(node, uploads, session, key)
+    """The timeline chart of the chosen scenario with the cursor at ``at`` (default now).
+    Evaluates the scenario: call it in a worker thread, never on the event loop."""
+    scenario = chosen_scenario(node, uploads, charts, session, key)
     now = node.clock.now()
     at = now if not at_text else parse_instant(at_text[:64], "at")
-    chart: Chart = build_chart(scenario, at=at, until=chart_until(scenario, now))
+    rendered = charts.chart(scenario, until=chart_until(scenario, now))
     return {
-        "chart": chart,
+        "chart": move_cursor(rendered.chart, scenario, at),
+        "chart_body": rendered.body,
+        "event_list": rendered.events,
         "scenario": scenario,
         "scenario_key": key,
         "enforced": scenario is node.scenario,
@@ -375,6 +440,7 @@ def register(router: APIRouter, console: Console) -> None:
     """Add the agreements, "why not?", consents, notices, reports and log pages."""
     node = console.node
     uploads = ScenarioUploads()
+    charts = Charts(console.env)
     console.add_nav("Agreements", PREFIX + "/agreements")
     console.add_nav("Why not?", PREFIX + "/why-not")
     console.add_nav("Consents", PREFIX + "/consents")
@@ -386,16 +452,19 @@ def register(router: APIRouter, console: Console) -> None:
         found = console.current_user(request)
         return "" if found is None else found[1].sid
 
-    def agreements_page(
+    async def agreements_page(
         request: Request, user: User, key: str, at: str | None, *, error: str | None = None
     ) -> Response:
         sid = session_id(request)
         try:
-            context = agreements_view(node, uploads, sid, key, at)
+            # evaluating and charting a scenario never runs on the event loop
+            context = await run_in_threadpool(
+                agreements_view, node, uploads, sid, key, at, charts=charts
+            )
         except (BadInput, NotFound) as exc:
             if error is not None:
                 raise
-            return agreements_page(
+            return await agreements_page(
                 request, user, NODE_SCENARIO, None, error=" ".join(str(exc).split())
             )
         return console.render(
@@ -413,18 +482,23 @@ def register(router: APIRouter, console: Console) -> None:
     async def agreements(request: Request) -> Response:
         user = console.user_or_redirect(request)
         q = request.query_params
-        return agreements_page(request, user, q.get("scenario", NODE_SCENARIO)[:40], q.get("at"))
+        return await agreements_page(
+            request, user, q.get("scenario", NODE_SCENARIO)[:40], q.get("at")
+        )
 
     @router.post(PREFIX + "/agreements/scenario")
     async def upload_scenario(request: Request) -> Response:
         user, form = await console.post_form(request)
         require_admin(node, user, "upload a scenario")
         try:
-            key, _ = uploads.add(
-                session_id(request), form.get("toml", ""), _field(form, "filename", 200)
+            key, _ = await run_in_threadpool(
+                uploads.add,
+                session_id(request),
+                form.get("toml", ""),
+                _field(form, "filename", 200),
             )
         except BadInput as exc:
-            return agreements_page(
+            return await agreements_page(
                 request, user, NODE_SCENARIO, None, error=" ".join(str(exc).split())
             )
         return console.redirect(f"{PREFIX}/agreements?{urlencode({'scenario': key})}")

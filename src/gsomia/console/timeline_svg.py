@@ -9,7 +9,7 @@ end (``gsomia.domain.timeline``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -121,7 +121,6 @@ def build_chart(scenario: Scenario, *, at: datetime, until: datetime) -> Chart:
         msg = f"until: {format_instant(until)} is before the chart starts ({since.year})"
         raise ValueError(msg)
     left, right = LABEL_WIDTH, WIDTH - RIGHT_MARGIN
-    cursor = min(max(at, since), until)
     rows: list[Row] = []
     bars: list[Bar] = []
     y_of: dict[str, float] = {}
@@ -156,7 +155,7 @@ def build_chart(scenario: Scenario, *, at: datetime, until: datetime) -> Chart:
         if entry.at >= since
     )
     height = TOP + ROW_HEIGHT * len(rows) + BOTTOM
-    return Chart(
+    chart = Chart(
         scenario=scenario.name,
         width=WIDTH,
         height=height,
@@ -166,12 +165,25 @@ def build_chart(scenario: Scenario, *, at: datetime, until: datetime) -> Chart:
         bottom=height - BOTTOM,
         since=since,
         until=until,
-        cursor=cursor,
-        cursor_x=_x(cursor, since, until, left, right),
+        cursor=since,
+        cursor_x=left,
         rows=tuple(rows),
         bars=tuple(bars),
         markers=markers,
         ticks=_ticks(since, until, left, right),
+        statuses=(),
+    )
+    return move_cursor(chart, scenario, at)
+
+
+def move_cursor(chart: Chart, scenario: Scenario, at: datetime) -> Chart:
+    """``chart`` (of ``scenario``) with the cursor at ``at``, clamped to the chart, and every
+    agreement's status then; the rest of the chart is the same and need not be computed again."""
+    cursor = min(max(at, chart.since), chart.until)
+    return replace(
+        chart,
+        cursor=cursor,
+        cursor_x=chart.x_of(cursor),
         statuses=tuple(status_at(a, cursor) for a in scenario.agreements),
     )
 

@@ -16,9 +16,33 @@ from typing import TYPE_CHECKING
 
 from gsomia.domain.instants import add_years, format_instant
 from gsomia.domain.parties import Equivalence
+from gsomia.errors import BadInput
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+
+# The years a scenario may cover: every agreement's start and every event lies in them (the
+# year as written, in its own UTC offset). 1945: no arrangement of this kind predates the
+# post-war order; 2100: room for any what-if. A scenario is evaluated (states, timeline) at
+# instants in EVALUATION_YEARS, which holds every end such a scenario can bring about (at most
+# a term after its last notice) with room for a chart's margin. With terms of at most
+# MAX_TERM_YEARS, every anniversary the model computes then stays far inside what a datetime
+# can hold, and a yearly agreement has at most a few hundred of them.
+FIRST_YEAR = 1945
+LAST_YEAR = 2100
+MAX_TERM_YEARS = 100
+EVALUATION_YEARS = (FIRST_YEAR - 100, LAST_YEAR + 200)
+
+
+def require_evaluable(at: datetime, where: str) -> None:
+    """Refuse an instant too far from the years a scenario may cover to evaluate it at."""
+    first, last = EVALUATION_YEARS
+    if not first <= at.year <= last:
+        raise BadInput(
+            f"{where}: {format_instant(at)} is outside the years at which a scenario is "
+            f"evaluated ({first}..{last})"
+        )
 
 
 class EventKind(StrEnum):
@@ -217,7 +241,9 @@ class AgreementStatus:
 
 def status_at(agreement: Agreement, at: datetime) -> AgreementStatus:
     """What was known of ``agreement`` at ``at``: its state, notice, next anniversary and the
-    last instant for a notice to end it there, and its scheduled end (None where none applies)."""
+    last instant for a notice to end it there, and its scheduled end (None where none applies).
+    BadInput if ``at`` is outside ``EVALUATION_YEARS``."""
+    require_evaluable(at, "at")
     state = agreement.state(at)
     ends = agreement.scheduled_end(as_of=at)
     anniversary = None if state is State.ENDED else agreement.next_anniversary(at)

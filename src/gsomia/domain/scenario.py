@@ -12,7 +12,14 @@ from datetime import date, datetime, time
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from gsomia.domain.agreements import Agreement, AgreementEvent, EventKind
+from gsomia.domain.agreements import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    MAX_TERM_YEARS,
+    Agreement,
+    AgreementEvent,
+    EventKind,
+)
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.parties import Equivalence, Level, PartyCode, Policy
 from gsomia.domain.topics import all_within, parse_topic
@@ -22,6 +29,18 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
 FORMAT_VERSION = 1
+
+# Bounds on what a scenario may hold, checked before anything else reads it. They keep parsing
+# and evaluating a scenario (its timeline, charted up to a year past LAST_YEAR) cheap; every
+# built-in scenario is far inside them. The years (FIRST_YEAR..LAST_YEAR) are in agreements.py.
+MAX_NESTING = 6  # tables and arrays within one another, the document itself counted (needs 5)
+MAX_INTEGER = 2**53 - 1  # what every format a scenario travels in carries exactly
+MAX_PARTIES = 32
+MAX_AGREEMENTS = 32
+MAX_EVENTS = 256
+MAX_LEVELS = 16  # per party
+MAX_LIST = 64  # parties of an agreement, classes, topics in a scope or a standing consent
+MAX_NOTICE_DAYS = 3653  # ten years
 
 
 @dataclass(frozen=True)
@@ -177,27 +196,67 @@ def merge_documents(
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise BadInput(f"{source}.{key}: expected a list of ids")
         drops[key] = set(value)
-    for key, id_key in (("parties", "code"), ("agreements", "id"), ("events", "id")):
-        entries = list(base.get(key, []))
-        extra = overlay.get(key, [])
-        if not isinstance(extra, list):
-            raise BadInput(f"{source}.{key}: expected an array of tables")
-        for i, entry in enumerate(extra):
-            if not isinstance(entry, dict):
-                raise BadInput(f"{source}.{key}[{i}]: expected a table")
+    for key, id_key, at_most in (
+        ("parties", "code", MAX_PARTIES),
+        ("agreements", "id", MAX_AGREEMENTS),
+        ("events", "id", MAX_EVENTS),
+    ):
+        entries = _entries(base.get(key, []), f"{source}.extends: {key}", at_most)
+        for entry in _entries(overlay.get(key, []), f"{source}.{key}", at_most):
             entries = [e for e in entries if e.get(id_key) != entry.get(id_key)] + [entry]
         merged[key] = entries
-    for drop_key, key, found in (
-        ("drop_events", "events", "id"),
-        ("drop_agreements", "agreements", "id"),
-    ):
-        present = {e.get(found) for e in merged[key]}
+    for drop_key, key in (("drop_events", "events"), ("drop_agreements", "agreements")):
+        present = {_ref(e, "id") for e in merged[key]}
         for missing in sorted(drops[drop_key] - present):
             raise BadInput(f"{source}.{drop_key}: no {key[:-1]} {missing!r} in the base scenario")
-        merged[key] = [e for e in merged[key] if e.get(found) not in drops[drop_key]]
+        merged[key] = [e for e in merged[key] if _ref(e, "id") not in drops[drop_key]]
     gone = drops["drop_agreements"]
-    merged["events"] = [e for e in merged["events"] if e.get("agreement") not in gone]
+    merged["events"] = [e for e in merged["events"] if _ref(e, "agreement") not in gone]
     return merged
+
+
+def _entries(value: object, where: str, at_most: int) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise BadInput(f"{where}: expected an array of tables")
+    if len(value) > at_most:
+        raise BadInput(f"{where}: {len(value)} entries; a scenario may have at most {at_most}")
+    for i, entry in enumerate(value):
+        if not isinstance(entry, dict):
+            raise BadInput(f"{where}[{i}]: expected a table")
+    return list(value)
+
+
+def _ref(entry: Mapping[str, Any], key: str) -> str | None:
+    """An entry's id (or the agreement it names) if it is text; parsing names any other value."""
+    value = entry.get(key)
+    return value if isinstance(value, str) else None
+
+
+# ---------------------------------------------------------------------- bounds
+def check_document(document: object, source: str) -> None:
+    """Refuse a decoded document that nests tables and arrays deeper than ``MAX_NESTING`` or
+    holds an integer beyond ``MAX_INTEGER``; the error names the key. Iterative, so that no
+    document can exhaust the stack."""
+    stack: list[tuple[object, str, int]] = [(document, source, 1)]
+    while stack:
+        value, where, depth = stack.pop()
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            if abs(value) > MAX_INTEGER:
+                raise BadInput(
+                    f"{where}: an integer of {value.bit_length()} bits; a scenario's integers "
+                    f"are at most {MAX_INTEGER} in magnitude"
+                )
+        elif isinstance(value, dict | list):
+            if depth > MAX_NESTING:
+                raise BadInput(f"{where}: tables and arrays nest deeper than {MAX_NESTING} levels")
+            children = (
+                ((f"{where}.{str(k)[:40]}", v) for k, v in value.items())
+                if isinstance(value, dict)
+                else ((f"{where}[{i}]", v) for i, v in enumerate(value))
+            )
+            stack.extend((v, w, depth + 1) for w, v in children)
 
 
 # ---------------------------------------------------------------------- parsing
@@ -227,12 +286,12 @@ class _Doc:
             raise BadInput(f"{self.where}.{key}: expected a non-empty string")
         return value
 
-    def integer(self, key: str, *, default: int | None = None) -> int | None:
+    def integer(self, key: str, *, maximum: int, default: int | None = None) -> int | None:
         value = self._get(key, required=False)
         if value is None:
             return default
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise BadInput(f"{self.where}.{key}: expected a positive whole number")
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= maximum:
+            raise BadInput(f"{self.where}.{key}: expected a whole number from 1 to {maximum}")
         return value
 
     def flag(self, key: str, *, default: bool) -> bool:
@@ -249,10 +308,16 @@ class _Doc:
         if isinstance(value, datetime):
             if value.tzinfo is None:
                 raise BadInput(f"{where}: {value.isoformat()} has no UTC offset")
-            return value
-        if isinstance(value, (date, time)):
+        elif isinstance(value, (date, time)):
             raise BadInput(f"{where}: expected a date-time with a UTC offset, got {value}")
-        return parse_instant(value, where)
+        else:
+            value = parse_instant(value, where)
+        if not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise BadInput(
+                f"{where}: {format_instant(value)} is outside the years a scenario may cover "
+                f"({FIRST_YEAR}..{LAST_YEAR})"
+            )
+        return value
 
     def texts(self, key: str, *, required: bool = False) -> list[str] | None:
         value = self._get(key, required=required)
@@ -260,14 +325,20 @@ class _Doc:
             return None
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise BadInput(f"{self.where}.{key}: expected a list of strings")
+        if len(value) > MAX_LIST:
+            raise BadInput(f"{self.where}.{key}: {len(value)} entries; at most {MAX_LIST}")
         return value
 
-    def tables(self, key: str, *, required: bool = False) -> list[_Doc]:
+    def tables(self, key: str, *, at_most: int, required: bool = False) -> list[_Doc]:
         value = self._get(key, required=required)
         if value is None:
             return []
         if not isinstance(value, list):
             raise BadInput(f"{self.where}.{key}: expected an array of tables")
+        if len(value) > at_most:
+            raise BadInput(
+                f"{self.where}.{key}: {len(value)} entries; a scenario may have at most {at_most}"
+            )
         return [_Doc(v, f"{self.where}.{key}[{i}]") for i, v in enumerate(value)]
 
     def finish(self) -> None:
@@ -277,9 +348,11 @@ class _Doc:
 
 
 def parse_scenario(document: Mapping[str, Any], source: str) -> Scenario:
-    """Build a Scenario from a decoded document; errors name ``source`` and the key."""
+    """Build a Scenario from a decoded document; errors name ``source`` and the key. The
+    document is first held to the bounds above (nesting, integers, how many of each)."""
+    check_document(document, source)
     root = _Doc(dict(document), source)
-    version = root.integer("format")
+    version = root.integer("format", maximum=MAX_INTEGER)
     if version != FORMAT_VERSION:
         raise BadInput(f"{source}.format: expected {FORMAT_VERSION}, got {version}")
     name = root.text("name")
@@ -288,18 +361,21 @@ def parse_scenario(document: Mapping[str, Any], source: str) -> Scenario:
     scenario_source = root.text("source", required=False)
 
     policies: dict[str, Policy] = {}
-    for table in root.tables("parties", required=True):
+    for table in root.tables("parties", at_most=MAX_PARTIES, required=True):
         policy = _parse_policy(table)
         if policy.party in policies:
             raise BadInput(f"{table.where}.code: party {policy.party!r} is defined twice")
         policies[policy.party] = policy
 
-    raw_agreements = [(t, _parse_agreement_fields(t, policies)) for t in root.tables("agreements")]
+    raw_agreements = [
+        (t, _parse_agreement_fields(t, policies))
+        for t in root.tables("agreements", at_most=MAX_AGREEMENTS)
+    ]
     events_by_agreement: dict[str, list[AgreementEvent]] = {
         fields["id"]: [] for _, fields in raw_agreements
     }
     seen_events: set[str] = set()
-    for table in root.tables("events"):
+    for table in root.tables("events", at_most=MAX_EVENTS):
         event = _parse_event(table, policies)
         if event.agreement not in events_by_agreement:
             raise BadInput(f"{table.where}.agreement: unknown agreement {event.agreement!r}")
@@ -345,7 +421,7 @@ def _parse_policy(t: _Doc) -> Policy:
     policy_id = t.text("policy")
     source = t.text("source", required=False)
     levels: list[Level] = []
-    for lt in t.tables("levels", required=True):
+    for lt in t.tables("levels", at_most=MAX_LEVELS, required=True):
         level = Level(
             lt.text("id"),
             lt.text("native"),
@@ -415,8 +491,8 @@ def _parse_agreement_fields(t: _Doc, policies: Mapping[str, Policy]) -> dict[str
         "classes": classes,
         "scope": scope,
         "hub": hub,
-        "term_years": t.integer("term_years"),
-        "notice_days": t.integer("notice_days", default=90),
+        "term_years": t.integer("term_years", maximum=MAX_TERM_YEARS),
+        "notice_days": t.integer("notice_days", maximum=MAX_NOTICE_DAYS, default=90),
         "standing_consent": tuple(
             parse_topic(s, f"{t.where}.standing_consent[{i}]") for i, s in enumerate(standing)
         ),

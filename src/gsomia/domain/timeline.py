@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from gsomia.domain.agreements import EventKind
+from gsomia.domain.agreements import EventKind, require_evaluable
 from gsomia.domain.instants import format_instant
 
 if TYPE_CHECKING:
@@ -57,7 +57,12 @@ class TimelineEntry:
 
 
 def timeline(scenario: Scenario, *, until: datetime) -> tuple[TimelineEntry, ...]:
-    """Starts, events, anniversaries with their notice deadlines, and ends, up to ``until``."""
+    """Starts, events, anniversaries with their notice deadlines, and ends, up to ``until``.
+
+    BadInput if ``until`` is outside ``EVALUATION_YEARS``: with the bounds a scenario is parsed
+    within, the timeline then has at most a few hundred entries per agreement.
+    """
+    require_evaluable(until, "until")
     entries: list[TimelineEntry] = []
     for agreement in scenario.agreements:
         entries.extend(_agreement_entries(agreement, until))

@@ -73,21 +73,26 @@ def test_why_not_says_each_rule_in_plain_words(kor: Node) -> None:
 
 def test_the_timeline_shows_the_chosen_scenario_and_says_which_is_enforced(kor: Node) -> None:
     uploads = pages.ScenarioUploads()
-    own = pages.agreements_view(kor, uploads, "s", pages.NODE_SCENARIO, None)
+    charts = pages.Charts(make_env())
+    own = pages.agreements_view(kor, uploads, "s", pages.NODE_SCENARIO, None, charts=charts)
     assert own["enforced"]
     assert own["chart"].cursor == NOW
-    other = pages.agreements_view(kor, uploads, "s", "historical", "2020-06-01T00:00:00+09:00")
+    other = pages.agreements_view(
+        kor, uploads, "s", "historical", "2020-06-01T00:00:00+09:00", charts=charts
+    )
     assert not other["enforced"]
     assert other["scenario"].name == "historical"
     assert kor.scenario.name == "lapse-2019"  # viewing changes nothing the node enforces
     with pytest.raises(BadInput, match=r"^at: "):
-        pages.agreements_view(kor, uploads, "s", "historical", "2020-06-01T00:00:00")
+        pages.agreements_view(kor, uploads, "s", "historical", "2020-06-01T00:00:00", charts=charts)
     with pytest.raises(BadInput, match=r"^scenario: "):
-        pages.agreements_view(kor, uploads, "s", "../etc/passwd", None)
+        pages.agreements_view(kor, uploads, "s", "../etc/passwd", None, charts=charts)
     key, _ = uploads.add("s", 'extends = "historical"\nname = "w"\ntitle = "w"\n', "w.toml")
-    assert pages.agreements_view(kor, uploads, "s", key, None)["scenario"].name == "w"
+    assert (
+        pages.agreements_view(kor, uploads, "s", key, None, charts=charts)["scenario"].name == "w"
+    )
     with pytest.raises(NotFound):
-        pages.agreements_view(kor, uploads, "another session", key, None)
+        pages.agreements_view(kor, uploads, "another session", key, None, charts=charts)
     keys = [c.key for c in pages.scenario_choices(kor, uploads, "s")]
     assert keys == [pages.NODE_SCENARIO, "historical", "lapse-2019", key]
 
@@ -120,6 +125,7 @@ def test_the_server_verifies_a_proof_and_refuses_tampered_ones(kor: Node) -> Non
 
 def test_the_timeline_page_escapes_uploaded_text(kor: Node) -> None:
     uploads = pages.ScenarioUploads()
+    charts = pages.Charts(make_env())
     hostile = (
         'extends = "historical"\nname = "h"\ntitle = "</title><script>x()</script>"\n'
         "[[agreements]]\n"
@@ -127,7 +133,7 @@ def test_the_timeline_page_escapes_uploaded_text(kor: Node) -> None:
         'start = "2020-01-01T00:00:00+09:00"\nclasses = ["SECRET"]\n'
     )
     key, _ = uploads.add("s", hostile, "h.toml")
-    context = pages.agreements_view(kor, uploads, "s", key, None)
+    context = pages.agreements_view(kor, uploads, "s", key, None, charts=charts)
     html = (
         make_env()
         .get_template("agreements.html")
