@@ -725,9 +725,7 @@ class SqliteNodeStore:
         )
         if plain:
             self._encrypt_plain_rows()
-        con.execute(
-            "INSERT INTO node_meta (key, value) VALUES ('at_rest', ?)", (AT_REST_FORMAT,)
-        )
+        con.execute("INSERT INTO node_meta (key, value) VALUES ('at_rest', ?)", (AT_REST_FORMAT,))
         return plain
 
     def _encrypt_plain_rows(self) -> None:
