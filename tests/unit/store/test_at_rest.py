@@ -109,7 +109,9 @@ def _fill(store: SqliteNodeStore) -> None:
         w.queue_message("USA", "/peer/v1/reports", "r1", SECRET)
 
 
-def test_content_is_sealed_in_the_file_and_reads_back(cipher: KeyRingCipher, tmp_path: Path) -> None:
+def test_content_is_sealed_in_the_file_and_reads_back(
+    cipher: KeyRingCipher, tmp_path: Path
+) -> None:
     path = tmp_path / "data" / "node.sqlite3"
     with SqliteNodeStore(path, cipher=cipher) as store:
         _fill(store)
@@ -152,9 +154,7 @@ def test_a_body_moved_to_another_row_does_not_open(cipher: KeyRingCipher, tmp_pa
             r.status("s1")
 
 
-def test_a_store_of_another_key_ring_does_not_open(
-    cipher: KeyRingCipher, tmp_path: Path
-) -> None:
+def test_a_store_of_another_key_ring_does_not_open(cipher: KeyRingCipher, tmp_path: Path) -> None:
     path = tmp_path / "node.sqlite3"
     with SqliteNodeStore(path, cipher=cipher) as store:
         _fill(store)
