@@ -159,9 +159,12 @@ def test_a_store_of_another_key_ring_does_not_open(cipher: KeyRingCipher, tmp_pa
     with SqliteNodeStore(path, cipher=cipher) as store:
         _fill(store)
     other = KeyRingCipher(init_keys(tmp_path / "o", "KOR", passphrase=None, insecure=True))
-    with SqliteNodeStore(path, cipher=other) as store, store.reading() as r:
-        with pytest.raises(StoreFailure, match="does not open"):
-            r.rows_after(0, 10)
+    with (
+        SqliteNodeStore(path, cipher=other) as store,
+        store.reading() as r,
+        pytest.raises(StoreFailure, match="does not open"),
+    ):
+        r.rows_after(0, 10)
 
 
 def _old_store(path: Path) -> None:
