@@ -10,6 +10,7 @@ agreement in force, only the item.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -28,12 +29,16 @@ from gsomia.node.holdings import (
 from gsomia.node.service import Node
 
 KINDS = ("loss", "compromise", "suspected_loss", "suspected_compromise", "findings")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 MAX_DETAIL = 3000  # leaves room in the log entry for the reporter's name at the originator
 
 
-def logged(detail: str) -> str:
+def logged(detail: str, where: str) -> str:
     """What the log says of a report's free text: its digest (the log is kept in clear and
-    shown to peers; the text itself is stored encrypted, with the report)."""
+    shown to peers; the text itself is stored encrypted, with the report). The text is held to
+    the log's rule for texts all the same: no control characters but tab and newline."""
+    if _CONTROL.search(detail) is not None:
+        raise BadInput(f"{where}: control characters other than tab and newline are refused")
     return "sha256:" + primitives.sha256(detail.encode("utf-8")).hex()
 
 
@@ -68,7 +73,7 @@ def report(node: Node, user: User, item_id: str, kind: str, detail: str) -> dict
         "delivery": {"state": "queued", "at": format_instant(now)},
     }
     entry = node.entry(
-        "loss.report", now, {"item": item_id, "kind": kind, "detail": logged(detail)}
+        "loss.report", now, {"item": item_id, "kind": kind, "detail": logged(detail, "detail")}
     )
     with node.store.writing() as w:
         w.put_document(REPORT_SENT, rid, item_id, doc, None)
@@ -128,7 +133,7 @@ def receive(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any
         {
             "item": item_id,
             "kind": kind,
-            "detail": f"report {rid}: {logged(detail)}",
+            "detail": f"report {rid}: {logged(detail, f'{where}.detail')}",
             "reporter": sender,
         },
     )

@@ -10,6 +10,8 @@ Layout under a home directory ``HOME``:
 
 A key generation is one signing pair and one encryption pair with one key id. Rotation appends
 a generation, endorsed by the previous one; old generations stay to open and verify old items.
+Each generation also yields a data key (``KeyGeneration.data_key``) under which a node encrypts
+its stored content at rest. A passphrase protecting keys has at least 12 characters.
 """
 
 from __future__ import annotations
