@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -92,6 +94,11 @@ def test_demo_json_serves_taxii2_client_and_the_demo_resumes(tmp_path: Path) -> 
     finally:
         first = stop(proc)
     assert f"replaying {len(REPLAYED)} launches" in first
+    assert "keys protected by random key files" in first
+    # everything the demo and its nodes wrote (keys, stores, demo.json's tokens): owner-only
+    for path in [data, *data.rglob("*")]:
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), f"{path}: {mode:o}"
     done = done_count(data)
     assert 8 <= done < len(REPLAYED)
     again = start_demo(data, port, "--speed", "20000000")
@@ -102,3 +109,20 @@ def test_demo_json_serves_taxii2_client_and_the_demo_resumes(tmp_path: Path) -> 
     # the second run resumes after the last launch it published, with the same credentials
     assert f"replaying {len(REPLAYED) - done} launches" in second
     assert orjson.loads((data / "demo.json").read_bytes())["tokens"] == state["tokens"]
+
+
+def test_the_demo_refuses_a_short_passphrase_before_writing_anything(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("gsomia")
+    data = tmp_path / "demo-data"
+    result = subprocess.run(
+        [str(exe), "demo", "--data", str(data), "--port-base", str(free_port())],
+        env={**os.environ, "GSOMIA_PASSPHRASE": "elevenchars"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "the passphrase has 11 characters" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not data.exists()

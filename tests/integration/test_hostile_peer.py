@@ -26,6 +26,8 @@ from gsomia.domain.instants import format_instant
 from gsomia.node import federation
 from gsomia.node.federation import FAULT_ENV
 from gsomia.node.service import Node, collection_id
+from gsomia.seal.at_rest import KeyRingCipher
+from gsomia.seal.keys import KeyRing
 from gsomia.seal.service import grant_consent, release_item, seal_content
 from gsomia.store.sqlite_node import SqliteNodeStore
 
@@ -333,6 +335,7 @@ def test_a_hub_killed_between_receiving_and_relaying_relays_once_after_restart(
 
 def outbox_settled(node: NodeProc) -> dict[str, int] | None:
     """The node's outbox counts once one release was sent and none is pending."""
-    with SqliteNodeStore(node.data / "node.sqlite3") as store, store.reading() as r:
+    cipher = KeyRingCipher(KeyRing.load(node.data, passphrase=PASSPHRASE.encode()))
+    with SqliteNodeStore(node.data / "node.sqlite3", cipher=cipher) as store, store.reading() as r:
         counts = r.outbox_counts()
     return counts if counts == {"sent": 1} else None

@@ -12,6 +12,7 @@ import orjson
 
 from gsomia.ledger.log import TransparencyLog, origin_of, party_of
 from gsomia.node.service import collection_id
+from gsomia.seal.at_rest import KeyRingCipher
 from gsomia.seal.keys import KeyRing
 from gsomia.store.sqlite_node import SqliteNodeStore
 
@@ -38,7 +39,7 @@ def published_ids(node: NodeProc, originator: str) -> list[str]:
 
 def audit_log(node: NodeProc) -> int:
     ring = KeyRing.load(node.data, passphrase=PASSPHRASE.encode())
-    with SqliteNodeStore(node.data / "node.sqlite3") as store:
+    with SqliteNodeStore(node.data / "node.sqlite3", cipher=KeyRingCipher(ring)) as store:
         log = TransparencyLog(store.log_store, origin_of(node.party))
 
         def keys(name: str) -> list[bytes]:

@@ -452,17 +452,30 @@ def test_a_passphrase_store_and_a_wrong_passphrase(
     tmp_path: Path, capsysbinary: Capture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = str(tmp_path / "KOR")
-    monkeypatch.setenv("GSOMIA_PASSPHRASE", "right")
+    monkeypatch.setenv("GSOMIA_PASSPHRASE", "right passphrase")
     ok(capsysbinary, "keys", "init", "--party", "KOR", "--home", home)
     assert "right" not in (tmp_path / "KOR" / "keys" / "keystore.json").read_text()
     ok(capsysbinary, "keys", "rotate", "--home", home)
-    monkeypatch.setenv("GSOMIA_PASSPHRASE", "not it")
+    monkeypatch.setenv("GSOMIA_PASSPHRASE", "not it, not it at all")
     line = fails(capsysbinary, 2, "keys", "rotate", "--home", home)
     assert "wrong passphrase or corrupted key store" in line
     monkeypatch.delenv("GSOMIA_PASSPHRASE")
     line = fails(capsysbinary, 2, "keys", "rotate", "--home", home)
     assert "GSOMIA_PASSPHRASE" in line
     assert len(ok_json(capsysbinary, "keys", "list", "--home", home)["keys"]) == 2
+
+
+def test_a_passphrase_shorter_than_12_characters_is_refused(
+    tmp_path: Path, capsysbinary: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "KOR"
+    monkeypatch.setenv("GSOMIA_PASSPHRASE", "elevenchars")  # 11 characters
+    line = fails(capsysbinary, 2, "keys", "init", "--party", "KOR", "--home", str(home))
+    assert "the passphrase has 11 characters" in line
+    assert "at least 12" in line
+    assert not (home / "keys" / "keystore.json").exists()
+    monkeypatch.setenv("GSOMIA_PASSPHRASE", "twelve chars")  # 12 characters: enough
+    ok(capsysbinary, "keys", "init", "--party", "KOR", "--home", str(home))
 
 
 def test_insecure_and_key_file_stores(

@@ -1,7 +1,10 @@
 """Opening a node from its configuration: the composition root of ``gsomia serve``.
 
 Start-up refuses to run with a bad configuration, missing or undecryptable keys, or a log that
-does not verify — each with a clear error, before a socket is opened.
+does not verify — each with a clear error, before a socket is opened. A node's private keys must
+be protected (a passphrase of at least 12 characters, or a key file): they protect the data key
+under which the store keeps its content encrypted at rest. The data directory is made
+owner-only (0700), and every file the node writes in it is created 0600.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from gsomia.ledger.log import TransparencyLog, origin_of, party_of
 from gsomia.node.config import NodeConfig, parse_config
 from gsomia.node.service import Node
 from gsomia.scenarios import load_scenario
-from gsomia.seal.keys import KeyRing, passphrase_from_env
+from gsomia.seal.at_rest import KeyRingCipher
+from gsomia.seal.keys import KeyRing, check_passphrase, passphrase_from_env
 from gsomia.store.sqlite_node import SqliteNodeStore
 
 DB_NAME = "node.sqlite3"
@@ -44,6 +48,16 @@ def load_config(path: Path) -> NodeConfig:
     return parse_config(document, path, scenario)
 
 
+def private_dir(path: Path) -> None:
+    """Make ``path`` (and any missing parent) a directory only its owner can enter."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)  # made by an earlier version, or by hand
+    except OSError as exc:
+        raise BadInput(f"data directory {path}: cannot make it private ({exc.strerror})") from exc
+
+
 def open_node(
     config: NodeConfig,
     *,
@@ -53,11 +67,22 @@ def open_node(
     verify_log: bool = True,
 ) -> Node:
     scenario = load_scenario(config.scenario)
-    keyring = KeyRing.load(
-        config.data_dir,
-        passphrase=passphrase if passphrase is not None else passphrase_from_env(),
-        key_file=key_file,
-    )
+    if passphrase is None:
+        passphrase = passphrase_from_env()
+    if key_file is None:
+        if passphrase is None:
+            raise BadInput(
+                f"node {config.party}: no passphrase or key file for the keys under "
+                f"{config.data_dir}: set GSOMIA_PASSPHRASE or pass --key-file"
+            )
+        check_passphrase(passphrase)
+    keyring = KeyRing.load(config.data_dir, passphrase=passphrase, key_file=key_file)
+    if not keyring.protected:
+        raise BadInput(
+            f"node {config.party}: the private keys under {config.data_dir} are stored in "
+            "plaintext (made with --insecure); a node needs them protected by a passphrase "
+            "or a key file, as they protect its data at rest"
+        )
     if keyring.party != config.party:
         raise BadInput(
             f"node config {config.source}: party {config.party}, but the keys under "
@@ -72,7 +97,8 @@ def open_node(
             ) from None
         except orjson.JSONDecodeError as exc:
             raise BadInput(f"peer keys {peer.keys}: malformed JSON ({exc})") from None
-    store = SqliteNodeStore(config.data_dir / DB_NAME)
+    private_dir(config.data_dir)
+    store = SqliteNodeStore(config.data_dir / DB_NAME, cipher=KeyRingCipher(keyring))
     log = TransparencyLog(store.log_store, origin_of(config.party))
     if verify_log:
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -33,6 +34,7 @@ def cmd_demo(
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    os.umask(0o077)  # every file the demo and its nodes write: owner-only
     if not 1024 <= port_base <= 65533:
         raise BadInput("--port-base: expected a port between 1024 and 65533")
     if not speed > 0:
@@ -46,6 +48,11 @@ def cmd_demo(
 
     with demo.running(nodes, data, sim):
         say(f"gsomia demo: scenario {scenario_ref}; state and credentials in {data}/demo.json")
+        if any(node.key_file is not None for node in nodes.values()):
+            say(
+                f"  keys protected by random key files {data}/<PARTY>.key (owner-only; set "
+                "GSOMIA_PASSPHRASE, 12+ characters, to use a passphrase instead)"
+            )
         for party, node in nodes.items():
             say(f"  {party}: console {node.url}/console/  TAXII {node.url}/taxii2/")
             say(f"       analyst token {node.analyst}  admin token {node.admin}")

@@ -1,7 +1,8 @@
 """The key commands: keys init, rotate, list, export, import.
 
-Private keys are encrypted at rest with the passphrase in ``GSOMIA_PASSPHRASE`` or a key file
-(``--key-file``); plaintext only with ``--insecure``. Public keys need no passphrase.
+Private keys are encrypted at rest with the passphrase in ``GSOMIA_PASSPHRASE`` (at least 12
+characters) or a key file (``--key-file``); plaintext only with ``--insecure`` (a node refuses
+to start with such keys). Public keys need no passphrase.
 """
 
 from __future__ import annotations

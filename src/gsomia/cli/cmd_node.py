@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -30,7 +31,11 @@ def cmd_serve(
     ),
     sim_speed: float = typer.Option(1.0, "--sim-speed", help="Replay: clock speed.", hidden=True),
 ) -> None:
-    """Run the node: TAXII 2.1 for its users, until Ctrl-C."""
+    """Run the node: TAXII 2.1 for its users, until Ctrl-C.
+
+    The keys are opened with GSOMIA_PASSPHRASE (at least 12 characters) or --key-file; a node
+    with neither does not start. Every file it writes is owner-only (umask 077).
+    """
     import uvicorn
 
     from gsomia.api.app import create_app
@@ -38,6 +43,7 @@ def cmd_serve(
     from gsomia.clock import Clock, ScaledClock, SystemClock
     from gsomia.domain.instants import parse_instant
 
+    os.umask(0o077)
     clock: Clock = SystemClock()
     if sim_start is not None or sim_wall is not None:
         if sim_start is None or sim_wall is None or not sim_speed > 0:

@@ -1,8 +1,10 @@
 """``gsomia demo``: three party nodes on loopback and a decade of launches replayed through them.
 
-The demo writes everything under its data directory: each party's keys (protected by a key file
-made for the demo, or by ``GSOMIA_PASSPHRASE`` when set), node.toml, the nodes' stores and logs,
-and ``demo.json`` with an analyst's and an admin's credentials per node. The launches of the CNS
+The demo writes everything under its data directory, owner-only (files 0600 in 0700
+directories): each party's keys (protected by a random key file made for the demo,
+``<PARTY>.key``, or by ``GSOMIA_PASSPHRASE`` when set, at least 12 characters), node.toml, the
+nodes' stores (content encrypted at rest) and logs, and ``demo.json`` with an analyst's and an
+admin's credentials per node. The launches of the CNS
 database since TISA (29 December 2014) are published as STIX reports by KOR and JPN, each at its
 launch instant on a simulated clock that all three nodes share; the nodes decide at that
 simulated instant. Running it again resumes after the last launch it published.
@@ -45,7 +47,14 @@ from gsomia.node.stix import (
     label_marking,
 )
 from gsomia.scenarios import load_scenario
-from gsomia.seal.keys import KeyRing, create_key_file, init_keys, keystore_path
+from gsomia.seal.keys import (
+    PASSPHRASE_ENV,
+    KeyRing,
+    check_passphrase,
+    create_key_file,
+    init_keys,
+    keystore_path,
+)
 
 PARTIES = ("KOR", "JPN", "USA")
 TAXII = "application/taxii+json;version=2.1"
@@ -81,18 +90,40 @@ class DemoNode:
 
 def _write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file an earlier version made readable by others
     with os.fdopen(fd, "wb") as f:
         f.write(data)
+
+
+def _private_tree(data: Path) -> None:
+    """Make ``data`` an owner-only directory; tighten what an earlier version left open."""
+    data.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for path in (data, *data.rglob("*")):
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            path.chmod(0o700 if path.is_dir() else 0o600)
+
+
+def demo_passphrase() -> bytes | None:
+    """``GSOMIA_PASSPHRASE`` if set (refused when shorter than 12 characters), else None."""
+    value = os.environ.get(PASSPHRASE_ENV)
+    if not value:
+        return None
+    passphrase = value.encode("utf-8")
+    check_passphrase(passphrase)
+    return passphrase
 
 
 def prepare(data: Path, scenario_ref: str, port_base: int) -> dict[str, DemoNode]:
     """Keys, exported public keys, node.toml and credentials for each party (kept on resume)."""
     load_scenario(scenario_ref)  # a bad scenario fails here, before anything is written
-    data.mkdir(parents=True, exist_ok=True)
+    passphrase = demo_passphrase()  # and so does a short passphrase
+    _private_tree(data)
     state_path = data / "demo.json"
     state: dict[str, Any] = orjson.loads(state_path.read_bytes()) if state_path.exists() else {}
     tokens = state.get("tokens", {})
-    passphrase = os.environ.get("GSOMIA_PASSPHRASE")
     nodes: dict[str, DemoNode] = {}
     for i, party in enumerate(PARTIES):
         home = data / party
@@ -100,15 +131,8 @@ def prepare(data: Path, scenario_ref: str, port_base: int) -> dict[str, DemoNode
         if not keystore_path(home).exists():
             if key_file is not None and not key_file.exists():
                 create_key_file(key_file)
-            init_keys(
-                home,
-                party,
-                passphrase=passphrase.encode() if passphrase else None,
-                key_file=key_file,
-            )
-        ring = KeyRing.load(
-            home, passphrase=passphrase.encode() if passphrase else None, key_file=key_file
-        )
+            init_keys(home, party, passphrase=passphrase, key_file=key_file)
+        ring = KeyRing.load(home, passphrase=passphrase, key_file=key_file)
         _write_private(data / f"{party}.pub.json", orjson.dumps(ring.export_document()))
         creds = tokens.get(party) or {
             "analyst": "gsomia_" + secrets.token_urlsafe(24),
@@ -151,7 +175,7 @@ def prepare(data: Path, scenario_ref: str, port_base: int) -> dict[str, DemoNode
                 'need_to_know = ["dprk"]',
                 f'role = "{role}"',
             ]
-        node.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        _write_private(node.config, ("\n".join(lines) + "\n").encode("utf-8"))
     state["tokens"] = tokens
     state["nodes"] = {p: n.describe() for p, n in nodes.items()}
     state["scenario"] = scenario_ref
@@ -174,7 +198,8 @@ def start_nodes(nodes: dict[str, DemoNode], data: Path, sim: ScaledClock | None)
                 "--sim-speed",
                 repr(sim.speed),
             ]
-        with (data / f"{node.party}.log").open("ab") as out:
+        fd = os.open(data / f"{node.party}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as out:
             node.proc = subprocess.Popen(args, stdout=out, stderr=out, start_new_session=True)
     deadline = time.monotonic() + 60
     for node in nodes.values():

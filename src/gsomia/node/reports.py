@@ -10,12 +10,13 @@ agreement in force, only the item.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
+from gsomia import primitives
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.errors import BadInput, Conflict, NotFound
-from gsomia.ledger.entries import MAX_TEXT_CHARS
 from gsomia.node import messages, receipts
 from gsomia.node.config import User
 from gsomia.node.holdings import (
@@ -29,7 +30,17 @@ from gsomia.node.holdings import (
 from gsomia.node.service import Node
 
 KINDS = ("loss", "compromise", "suspected_loss", "suspected_compromise", "findings")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 MAX_DETAIL = 3000  # leaves room in the log entry for the reporter's name at the originator
+
+
+def logged(detail: str, where: str) -> str:
+    """What the log says of a report's free text: its digest (the log is kept in clear and
+    shown to peers; the text itself is stored encrypted, with the report). The text is held to
+    the log's rule for texts all the same: no control characters but tab and newline."""
+    if _CONTROL.search(detail) is not None:
+        raise BadInput(f"{where}: control characters other than tab and newline are refused")
+    return "sha256:" + primitives.sha256(detail.encode("utf-8")).hex()
 
 
 def _kind(value: str, where: str) -> str:
@@ -62,7 +73,9 @@ def report(node: Node, user: User, item_id: str, kind: str, detail: str) -> dict
         "acknowledgement": None,
         "delivery": {"state": "queued", "at": format_instant(now)},
     }
-    entry = node.entry("loss.report", now, {"item": item_id, "kind": kind, "detail": detail})
+    entry = node.entry(
+        "loss.report", now, {"item": item_id, "kind": kind, "detail": logged(detail, "detail")}
+    )
     with node.store.writing() as w:
         w.put_document(REPORT_SENT, rid, item_id, doc, None)
         node.log.append_in(w.log, [entry])
@@ -125,9 +138,15 @@ def receive(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any
         "received_at": format_instant(now),
         "acknowledgement": {"at": ack["acknowledged_at"], "by": node.party},
     }
-    logged = f"report {rid}: {detail}"[:MAX_TEXT_CHARS]
     entry = node.entry(
-        "loss.report", now, {"item": item_id, "kind": kind, "detail": logged, "reporter": sender}
+        "loss.report",
+        now,
+        {
+            "item": item_id,
+            "kind": kind,
+            "detail": f"report {rid}: {logged(detail, f'{where}.detail')}",
+            "reporter": sender,
+        },
     )
     with node.store.writing() as w:
         w.put_document(REPORT_RECEIVED, rid, item_id, doc, None)

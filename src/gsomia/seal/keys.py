@@ -10,6 +10,8 @@ Layout under a home directory ``HOME``:
 
 A key generation is one signing pair and one encryption pair with one key id. Rotation appends
 a generation, endorsed by the previous one; old generations stay to open and verify old items.
+Each generation also yields a data key (``KeyGeneration.data_key``) under which a node encrypts
+its stored content at rest. A passphrase protecting keys has at least 12 characters.
 """
 
 from __future__ import annotations
@@ -49,11 +51,13 @@ SCRYPT_N = 2**15
 SCRYPT_R = 8
 SCRYPT_P = 1
 KEY_FILE_MIN_LEN = 32
+MIN_PASSPHRASE_CHARS = 12
 _PARTY_RE = re.compile(r"^[A-Z]{3}$")
 _KEY_ID_DOMAIN = b"gsomia/key-id/v1\x00"
 _KEY_ENTRY_DOMAIN = b"gsomia/key-entry/v1\x00"
 _ENDORSE_DOMAIN = b"gsomia/key-endorsement/v1\x00"
 _KEYFILE_INFO = b"gsomia/keystore/key-file/v1"
+_DATA_KEY_INFO = b"gsomia/at-rest/data-key/v1"
 _ALG_SCRYPT = "scrypt+aes-256-gcm"
 _ALG_KEYFILE = "key-file+hkdf-sha256+aes-256-gcm"
 _ALG_NONE = "none"
@@ -63,6 +67,19 @@ def check_party(party: str, *, where: str = "party") -> str:
     if not _PARTY_RE.match(party):
         raise BadInput(f"{where}: {party!r} is not a party trigraph (three capital letters)")
     return party
+
+
+def check_passphrase(passphrase: bytes, *, where: str = PASSPHRASE_ENV) -> None:
+    """Refuse a passphrase shorter than ``MIN_PASSPHRASE_CHARS`` characters (BadInput)."""
+    try:
+        length = len(passphrase.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadInput(f"{where}: the passphrase is not UTF-8") from None
+    if length < MIN_PASSPHRASE_CHARS:
+        raise BadInput(
+            f"{where}: the passphrase has {length} characters; a passphrase protecting keys "
+            f"needs at least {MIN_PASSPHRASE_CHARS} (or use --key-file)"
+        )
 
 
 def passphrase_from_env() -> bytes | None:
@@ -199,6 +216,20 @@ class KeyGeneration:
 
     def sign(self, message: bytes) -> CompositeSignature:
         return self._signer.sign(message)
+
+    @cached_property
+    def data_key(self) -> bytes:
+        """This generation's at-rest data key (AES-256-GCM, for the node's store).
+
+        Derived with HKDF-SHA256 from the generation's private key material, which only the
+        key store's encrypted section holds, salted with the key id: a new generation (key
+        rotation) brings a new data key, and the key store format is unchanged. The derivation
+        is domain-separated (its own ``info``) from every other use of these secrets.
+        """
+        secret = self.ed25519_seed + self.mldsa65_seed + self.kem_private
+        return primitives.hkdf_sha256(
+            secret, salt=bytes.fromhex(self.key_id), info=_DATA_KEY_INFO, length=32
+        )
 
 
 def _new_generation(party: str, previous: KeyGeneration | None) -> KeyGeneration:
@@ -394,6 +425,11 @@ class KeyRing(PublicKeyring):
         self._protection = protection
         self._by_id = {gen.key_id: gen for gen in self.generations}
 
+    @property
+    def protected(self) -> bool:
+        """Whether the private keys are encrypted on disk (False only for ``--insecure``)."""
+        return not self._protection[2]
+
     @classmethod
     def load(cls, home: Path, *, passphrase: bytes | None, key_file: Path | None = None) -> KeyRing:
         path = keystore_path(home)
@@ -425,6 +461,8 @@ class KeyRing(PublicKeyring):
 
     def save(self) -> None:
         passphrase, key_file, insecure = self._protection
+        if key_file is None and passphrase is not None:
+            check_passphrase(passphrase)
         chain = [gen.public for gen in self.generations]
         doc = _public_section(self.party, chain)
         aad = canonical_json(doc)
@@ -621,6 +659,9 @@ def init_keys(
             "no passphrase: set GSOMIA_PASSPHRASE, pass --key-file, "
             "or pass --insecure to keep private keys in plaintext"
         )
+    if key_file is None and passphrase is not None:
+        check_passphrase(passphrase)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
     if key_file is not None and not key_file.exists():
         create_key_file(key_file)
     ring = KeyRing(

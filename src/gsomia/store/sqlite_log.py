@@ -20,6 +20,8 @@ Tables (schema version 1, ``PRAGMA user_version``):
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -212,13 +214,25 @@ class _Writer(_Reader):
         return int(cur.lastrowid or 0)
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only (SQLite gives its -wal and -shm
+    files the database file's mode), in an owner-only directory if it makes one; a file left
+    readable by others by an earlier version is made owner-only."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+
+
 class SqliteLogStore:
     """A ``LogStore`` in one SQLite file. One connection; not shared between threads."""
 
     def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)
             self._con = sqlite3.connect(path, timeout=timeout, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise StoreFailure(f"log store {path}: cannot open ({exc})") from exc

@@ -8,6 +8,14 @@ own connections and see a consistent snapshot.
 Objects are kept in the order they were added (``seq``), with their TAXII ``date_added``,
 strictly increasing; a page is a range scan from a cursor, so reading costs the same at 10
 thousand objects as at a million.
+
+Content is encrypted at rest (``AtRestCipher``, given at construction): the bodies of objects,
+statuses, native documents (and their attachments) and queued peer messages are sealed with
+AES-256-GCM, each bound to its place (table, column, row key) so that no value opens in another
+row. What stays in clear is what queries need; docs/formats.md lists it, with the reason for
+each column. ``node_meta.at_rest`` names the format; a store of the previous version (no
+marker, bodies in clear) is encrypted in place at open, in one transaction, then vacuumed so
+that no page of the old plaintext stays in the file.
 """
 
 from __future__ import annotations
@@ -18,14 +26,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import orjson
 
-from gsomia.errors import BadInput, StoreFailure
+from gsomia.errors import BadInput, StoreFailure, VerificationFailed
 from gsomia.ledger.hashing import HASH_LEN
 from gsomia.ledger.ports import StoredCheckpoint, WitnessedCheckpoint
 from gsomia.store.sqlite_log import SqliteLogStore, _Writer
+
+AT_REST_FORMAT = "aes-256-gcm/v1"
 
 NODE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -185,30 +195,67 @@ class MessageRow:
     attempts: int
 
 
+class AtRestCipher(Protocol):
+    """Seals a stored value to its place, and opens it there only (``VerificationFailed``)."""
+
+    def seal(self, plaintext: bytes, place: bytes) -> bytes: ...
+
+    def open(self, value: bytes, place: bytes) -> bytes: ...
+
+
+class _Sealed:
+    """The store's sealed columns: each value bound to its table, column and row key."""
+
+    __slots__ = ("_cipher", "_path")
+
+    def __init__(self, cipher: AtRestCipher, path: Path) -> None:
+        self._cipher = cipher
+        self._path = path
+
+    def seal(self, plaintext: bytes, table: str, column: str, *key: str | int) -> bytes:
+        return self._cipher.seal(plaintext, orjson.dumps([table, column, *key]))
+
+    def open(self, value: bytes, table: str, column: str, *key: str | int) -> bytes:
+        try:
+            return self._cipher.open(bytes(value), orjson.dumps([table, column, *key]))
+        except VerificationFailed:
+            raise StoreFailure(
+                f"node store {self._path}: {table}.{column} of row {list(key)} does not open "
+                "(tampered, moved from another row, or sealed under a key this node lacks)"
+            ) from None
+
+    def document(self, r: tuple[Any, ...]) -> DocumentRow:
+        kind, key = r[0], r[1]
+        body = self.open(r[3], "node_documents", "body", kind, key)
+        attachment = (
+            None if r[4] is None else self.open(r[4], "node_documents", "attachment", kind, key)
+        )
+        return DocumentRow(kind, key, r[2], orjson.loads(body), attachment)
+
+    def row(self, r: tuple[Any, ...]) -> ObjectRow:
+        body = self.open(r[9], "objects", "body", r[1], r[2], r[4])
+        return ObjectRow(
+            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], tuple(orjson.loads(r[8])), body
+        )
+
+
+def _object_key(obj: NewObject) -> tuple[str, str, str]:
+    return obj.collection, obj.stix_id, obj.version
+
+
 _DOC_COLUMNS = "kind, key, item_id, body, attachment"
-
-
-def _document(r: tuple[Any, ...]) -> DocumentRow:
-    return DocumentRow(r[0], r[1], r[2], orjson.loads(r[3]), None if r[4] is None else bytes(r[4]))
-
-
 _COLUMNS = (
     "seq, collection, stix_id, stix_type, version, date_added, item_id, equivalence, topics, body"
 )
 
 
-def _row(r: tuple[Any, ...]) -> ObjectRow:
-    return ObjectRow(
-        r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], tuple(orjson.loads(r[8])), r[9]
-    )
-
-
 class NodeWriter:
     """The node's writes inside one transaction (which also holds the log's writer)."""
 
-    def __init__(self, con: sqlite3.Connection, log: _Writer) -> None:
+    def __init__(self, con: sqlite3.Connection, log: _Writer, sealed: _Sealed) -> None:
         self._con = con
         self.log = log
+        self._sealed = sealed
         self._last_added: str | None = None  # read once, written once per transaction
         self._last_dirty = False
 
@@ -273,7 +320,7 @@ class NodeWriter:
                 obj.equivalence,
                 orjson.dumps(list(obj.topics)),
                 int(is_latest),
-                obj.body,
+                self._sealed.seal(obj.body, "objects", "body", *_object_key(obj)),
             ),
         )
 
@@ -317,7 +364,7 @@ class NodeWriter:
     def put_status(self, status_id: str, user: str, body: dict[str, Any]) -> None:
         self._con.execute(
             "INSERT INTO statuses (id, user, body) VALUES (?, ?, ?)",
-            (status_id, user, orjson.dumps(body)),
+            (status_id, user, self._sealed.seal(orjson.dumps(body), "statuses", "body", status_id)),
         )
 
     def log_indexed_upto(self) -> int:
@@ -370,7 +417,15 @@ class NodeWriter:
             f"INSERT INTO node_documents ({_DOC_COLUMNS}) VALUES (?, ?, ?, ?, ?) "  # noqa: S608
             "ON CONFLICT (kind, key) DO UPDATE SET item_id = excluded.item_id, "
             "body = excluded.body, attachment = excluded.attachment",
-            (kind, key, item_id, orjson.dumps(body), attachment),
+            (
+                kind,
+                key,
+                item_id,
+                self._sealed.seal(orjson.dumps(body), "node_documents", "body", kind, key),
+                None
+                if attachment is None
+                else self._sealed.seal(attachment, "node_documents", "attachment", kind, key),
+            ),
         )
 
     def document(self, kind: str, key: str) -> DocumentRow | None:
@@ -378,12 +433,22 @@ class NodeWriter:
             f"SELECT {_DOC_COLUMNS} FROM node_documents WHERE kind = ? AND key = ?",  # noqa: S608
             (kind, key),
         ).fetchone()
-        return None if row is None else _document(row)
+        return None if row is None else self._sealed.document(row)
 
     def queue_message(self, recipient: str, path: str, ref: str, body: bytes) -> None:
+        # the id is chosen here (one writer at a time) so that the body can be bound to it
+        message_id = int(
+            self._con.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM peer_messages").fetchone()[0]
+        )
         self._con.execute(
-            "INSERT INTO peer_messages (recipient, path, ref, body) VALUES (?, ?, ?, ?)",
-            (recipient, path, ref, body),
+            "INSERT INTO peer_messages (id, recipient, path, ref, body) VALUES (?, ?, ?, ?, ?)",
+            (
+                message_id,
+                recipient,
+                path,
+                ref,
+                self._sealed.seal(body, "peer_messages", "body", message_id),
+            ),
         )
 
     def message_done(self, message_id: int, state: str, error: str | None = None) -> None:
@@ -401,8 +466,9 @@ class NodeWriter:
 
 
 class NodeReader:
-    def __init__(self, con: sqlite3.Connection) -> None:
+    def __init__(self, con: sqlite3.Connection, sealed: _Sealed) -> None:
         self._con = con
+        self._sealed = sealed
 
     def page(
         self,
@@ -432,12 +498,12 @@ class NodeReader:
         sql.append("ORDER BY seq LIMIT ?")
         args.append(batch)
         query = " ".join(sql)  # only placeholders are interpolated: values are bound
-        return [_row(r) for r in self._con.execute(query, args)]
+        return [self._sealed.row(r) for r in self._con.execute(query, args)]
 
     def rows_after(self, after_seq: int, limit: int) -> list[ObjectRow]:
         """Up to ``limit`` rows of any collection stored after ``after_seq``, in order."""
         return [
-            _row(r)
+            self._sealed.row(r)
             for r in self._con.execute(
                 f"SELECT {_COLUMNS} FROM objects "  # noqa: S608 - constant column list
                 "WHERE seq > ? ORDER BY seq LIMIT ?",
@@ -512,7 +578,7 @@ class NodeReader:
 
     def versions(self, collection: str, stix_id: str) -> list[ObjectRow]:
         return [
-            _row(r)
+            self._sealed.row(r)
             for r in self._con.execute(
                 f"SELECT {_COLUMNS} FROM objects "  # noqa: S608 - constant column list
                 "WHERE collection = ? AND stix_id = ? ORDER BY version",
@@ -531,7 +597,10 @@ class NodeReader:
         row = self._con.execute(
             "SELECT user, body FROM statuses WHERE id = ?", (status_id,)
         ).fetchone()
-        return None if row is None else (str(row[0]), orjson.loads(row[1]))
+        if row is None:
+            return None
+        body = self._sealed.open(row[1], "statuses", "body", status_id)
+        return str(row[0]), orjson.loads(body)
 
     def item(self, item_id: str) -> tuple[str, bytes, str | None] | None:
         row = self._con.execute(
@@ -571,7 +640,7 @@ class NodeReader:
             f"SELECT {_DOC_COLUMNS} FROM node_documents WHERE kind = ? AND key = ?",  # noqa: S608
             (kind, key),
         ).fetchone()
-        return None if row is None else _document(row)
+        return None if row is None else self._sealed.document(row)
 
     def documents(self, kind: str, item_id: str | None = None) -> list[DocumentRow]:
         """Every document of ``kind`` (about ``item_id`` if given), oldest first."""
@@ -587,11 +656,13 @@ class NodeReader:
                 "WHERE item_id = ? AND kind = ? ORDER BY rowid",
                 (item_id, kind),
             )
-        return [_document(r) for r in rows]
+        return [self._sealed.document(r) for r in rows]
 
     def due_messages(self, now: float, limit: int = 100) -> list[MessageRow]:
         return [
-            MessageRow(r[0], r[1], r[2], r[3], bytes(r[4]), r[5])
+            MessageRow(
+                r[0], r[1], r[2], r[3], self._sealed.open(r[4], "peer_messages", "body", r[0]), r[5]
+            )
             for r in self._con.execute(
                 "SELECT id, recipient, path, ref, body, attempts FROM peer_messages "
                 "WHERE state = 'pending' AND next_attempt <= ? ORDER BY id LIMIT ?",
@@ -601,12 +672,16 @@ class NodeReader:
 
 
 class SqliteNodeStore:
-    """The node's SQLite file. Writes are serialised by a lock; reads use per-thread connections."""
+    """The node's SQLite file. Writes are serialised by a lock; reads use per-thread connections.
 
-    def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
+    ``cipher`` seals the content columns at rest (see the module's docstring).
+    """
+
+    def __init__(self, path: Path, *, cipher: AtRestCipher, timeout: float = 30.0) -> None:
         self.path = path
         self.log_store = SqliteLogStore(path, timeout=timeout)
         self._con = self.log_store._con  # noqa: SLF001 - one connection, one transaction for both
+        self._sealed = _Sealed(cipher, path)
         self._lock = threading.RLock()
         self._local = threading.local()
         self._timeout = timeout
@@ -616,15 +691,81 @@ class SqliteNodeStore:
             for statement in NODE_SCHEMA.split(";"):
                 if statement.strip():
                     self._con.execute(statement)
+            migrated = self._check_at_rest()
             self._con.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
+            if self._con.in_transaction:
+                self._con.execute("ROLLBACK")
+            self.log_store.close()
             raise BadInput(f"node store {path}: not a gsomia node database ({exc})") from exc
+        except BaseException:
+            if self._con.in_transaction:
+                self._con.execute("ROLLBACK")
+            self.log_store.close()
+            raise
+        if migrated:
+            # the old pages held the plaintext: rebuild the file without them, and empty the WAL
+            self._con.execute("VACUUM")
+            self._con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _check_at_rest(self) -> bool:
+        """Mark a new store, refuse an unknown format, encrypt a plaintext one (True then)."""
+        con = self._con
+        row = con.execute("SELECT value FROM node_meta WHERE key = 'at_rest'").fetchone()
+        if row is not None:
+            if row[0] != AT_REST_FORMAT:
+                raise BadInput(
+                    f"node store {self.path}: at-rest format {row[0]!r} is not "
+                    f"{AT_REST_FORMAT!r}; it was written by another version of gsomia"
+                )
+            return False
+        plain = any(
+            con.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None  # noqa: S608
+            for table in ("objects", "statuses", "node_documents", "peer_messages")
+        )
+        if plain:
+            self._encrypt_plain_rows()
+        con.execute("INSERT INTO node_meta (key, value) VALUES ('at_rest', ?)", (AT_REST_FORMAT,))
+        return plain
+
+    def _encrypt_plain_rows(self) -> None:
+        """Seal every content column of a store written before encryption at rest."""
+        con, sealed = self._con, self._sealed
+        rows = con.execute("SELECT seq, collection, stix_id, version, body FROM objects")
+        for seq, collection, stix_id, version, body in rows.fetchall():
+            con.execute(
+                "UPDATE objects SET body = ? WHERE seq = ?",
+                (sealed.seal(bytes(body), "objects", "body", collection, stix_id, version), seq),
+            )
+        for status_id, body in con.execute("SELECT id, body FROM statuses").fetchall():
+            con.execute(
+                "UPDATE statuses SET body = ? WHERE id = ?",
+                (sealed.seal(bytes(body), "statuses", "body", status_id), status_id),
+            )
+        docs = con.execute("SELECT kind, key, body, attachment FROM node_documents").fetchall()
+        for kind, key, body, attachment in docs:
+            con.execute(
+                "UPDATE node_documents SET body = ?, attachment = ? WHERE kind = ? AND key = ?",
+                (
+                    sealed.seal(bytes(body), "node_documents", "body", kind, key),
+                    None
+                    if attachment is None
+                    else sealed.seal(bytes(attachment), "node_documents", "attachment", kind, key),
+                    kind,
+                    key,
+                ),
+            )
+        for message_id, body in con.execute("SELECT id, body FROM peer_messages").fetchall():
+            con.execute(
+                "UPDATE peer_messages SET body = ? WHERE id = ?",
+                (sealed.seal(bytes(body), "peer_messages", "body", message_id), message_id),
+            )
 
     @contextmanager
     def writing(self) -> Iterator[NodeWriter]:
         """One durable transaction holding both the node's tables and the log's."""
         with self._lock, self.log_store.writing() as log:
-            writer = NodeWriter(self._con, log)
+            writer = NodeWriter(self._con, log, self._sealed)
             yield writer
             writer.flush()
 
@@ -648,7 +789,7 @@ class SqliteNodeStore:
         con = self._reader_con()
         try:
             con.execute("BEGIN")
-            yield NodeReader(con)
+            yield NodeReader(con, self._sealed)
         except sqlite3.Error as exc:
             raise StoreFailure(f"node store {self.path}: read failed ({exc})") from exc
         finally:

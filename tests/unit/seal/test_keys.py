@@ -33,7 +33,7 @@ def test_a_passphrase_store_round_trips_and_keeps_no_private_key_in_clear(tmp_pa
 
 
 def test_a_wrong_passphrase_is_a_clear_bad_input(tmp_path: Path) -> None:
-    init_keys(tmp_path, "KOR", passphrase=b"right")
+    init_keys(tmp_path, "KOR", passphrase=b"right passphrase")
     with pytest.raises(BadInput, match="wrong passphrase or corrupted key store"):
         KeyRing.load(tmp_path, passphrase=b"wrong")
     with pytest.raises(BadInput, match="GSOMIA_PASSPHRASE"):
@@ -41,7 +41,7 @@ def test_a_wrong_passphrase_is_a_clear_bad_input(tmp_path: Path) -> None:
 
 
 def test_a_corrupted_store_is_bad_input_never_a_traceback(tmp_path: Path) -> None:
-    init_keys(tmp_path, "KOR", passphrase=b"pw")
+    init_keys(tmp_path, "KOR", passphrase=b"pw-long-enough")
     path = keystore_path(tmp_path)
     doc = json.loads(path.read_text())
     secret = bytearray(doc["secret"].encode())
@@ -49,26 +49,26 @@ def test_a_corrupted_store_is_bad_input_never_a_traceback(tmp_path: Path) -> Non
     doc["secret"] = secret.decode()
     path.write_text(json.dumps(doc))
     with pytest.raises(BadInput, match="wrong passphrase or corrupted key store"):
-        KeyRing.load(tmp_path, passphrase=b"pw")
+        KeyRing.load(tmp_path, passphrase=b"pw-long-enough")
     path.write_text("{not json")
     with pytest.raises(BadInput, match="malformed JSON"):
-        KeyRing.load(tmp_path, passphrase=b"pw")
+        KeyRing.load(tmp_path, passphrase=b"pw-long-enough")
 
 
 def test_the_public_half_is_bound_to_the_private_half(tmp_path: Path) -> None:
-    init_keys(tmp_path, "KOR", passphrase=b"pw")
-    other = init_keys(tmp_path / "other", "KOR", passphrase=b"pw")
+    init_keys(tmp_path, "KOR", passphrase=b"pw-long-enough")
+    other = init_keys(tmp_path / "other", "KOR", passphrase=b"pw-long-enough")
     path = keystore_path(tmp_path)
     doc = json.loads(path.read_text())
     doc["public"] = [other.current.public.to_json()]
     path.write_text(json.dumps(doc))
     with pytest.raises(BadInput, match="wrong passphrase or corrupted key store"):
-        KeyRing.load(tmp_path, passphrase=b"pw")
+        KeyRing.load(tmp_path, passphrase=b"pw-long-enough")
 
 
 def test_no_keys_no_passphrase_and_insecure(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="no keys under"):
-        KeyRing.load(tmp_path, passphrase=b"pw")
+        KeyRing.load(tmp_path, passphrase=b"pw-long-enough")
     with pytest.raises(BadInput, match="--insecure"):
         init_keys(tmp_path, "KOR", passphrase=None)
     ring = init_keys(tmp_path, "KOR", passphrase=None, insecure=True)
@@ -87,7 +87,7 @@ def test_a_key_file_protects_the_store(tmp_path: Path) -> None:
     loaded = KeyRing.load(tmp_path / "home", passphrase=None, key_file=key_file)
     assert loaded.current.key_id == ring.current.key_id
     with pytest.raises(BadInput, match="--key-file"):
-        KeyRing.load(tmp_path / "home", passphrase=b"pw")
+        KeyRing.load(tmp_path / "home", passphrase=b"pw-long-enough")
     other = tmp_path / "other.key"
     other.write_bytes(b"y" * 32)
     with pytest.raises(BadInput, match="wrong passphrase or corrupted key store"):
@@ -99,10 +99,10 @@ def test_a_key_file_protects_the_store(tmp_path: Path) -> None:
 
 
 def test_rotation_keeps_every_generation_and_chains_them(tmp_path: Path) -> None:
-    ring = init_keys(tmp_path, "USA", passphrase=b"pw")
+    ring = init_keys(tmp_path, "USA", passphrase=b"pw-long-enough")
     first = ring.current.key_id
     second = ring.rotate().key_id
-    loaded = KeyRing.load(tmp_path, passphrase=b"pw")
+    loaded = KeyRing.load(tmp_path, passphrase=b"pw-long-enough")
     assert [g.key_id for g in loaded.generations] == [first, second]
     assert loaded.note_signer()[0] == second
     assert len(loaded.peer_ed25519("USA")) == 2
