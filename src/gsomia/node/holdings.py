@@ -95,20 +95,23 @@ def _sight(node: Node, r: NodeReader, user: User, item_id: str) -> tuple[_Sighti
     """The stored item and its object row if ``user`` may see them, else None; and whether the
     item is held here at all (for the audit log only).
 
-    A missing item and a hidden one take the same steps — the item's row, the object's
-    versions, one access check (a missing item's against ``_NOWHERE``) — so neither the answer
-    nor its time tells them apart."""
+    A missing item and a hidden one take the same steps — two index probes that read no sealed
+    bytes and open no body (the item's origin, the object version's class and topics), then one
+    access check (a missing item's against ``_NOWHERE``) — so neither the answer nor its time
+    tells them apart. Only an item the user may see is then read and opened."""
     stix_id, _, version = item_id.partition("/")
-    found = r.item(item_id)
-    cid = collection_id(node.party, node.party if found is None else found[0])
-    row = next(
-        (x for x in r.versions(cid, stix_id) if x.version == version and x.item_id == item_id),
-        None,
-    )
-    seen = node.visible(user.clearance, _NOWHERE if row is None or found is None else row)
-    if not seen or found is None or row is None:
-        return None, found is not None
-    return _Sighting(found[0], found[1], found[2], row), True
+    origin = r.item_origin(item_id)
+    cid = collection_id(node.party, node.party if origin is None else origin[0])
+    scope = r.object_scope(cid, stix_id, version)
+    found = origin is not None and scope is not None and scope.item_id == item_id
+    seen = node.visible(user.clearance, scope if found and scope is not None else _NOWHERE)
+    if not seen or not found:
+        return None, origin is not None
+    stored = r.item(item_id)
+    row = next((x for x in r.versions(cid, stix_id) if x.version == version), None)
+    if stored is None or row is None:  # cannot happen inside one snapshot; fail closed
+        return None, True
+    return _Sighting(stored[0], stored[1], stored[2], row), True
 
 
 def _refused(node: Node, user: User, action: str, *, stored: bool) -> None:

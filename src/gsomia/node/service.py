@@ -44,7 +44,14 @@ from gsomia.node.throttle import Throttle
 from gsomia.seal.envelope import Grant, Opener, Sealer, SealRequest, Verifier
 from gsomia.seal.keys import KeyRing
 from gsomia.seal.service import sealed_label
-from gsomia.store.sqlite_node import NewObject, NodeReader, NodeWriter, ObjectRow, SqliteNodeStore
+from gsomia.store.sqlite_node import (
+    NewObject,
+    NodeReader,
+    NodeWriter,
+    ObjectRow,
+    ObjectScope,
+    SqliteNodeStore,
+)
 
 audit = logging.getLogger("gsomia.audit")
 
@@ -449,7 +456,7 @@ class Node:
         raise Denied(f"{action}: {reason}")
 
     # ------------------------------------------------------------------ reading
-    def visible(self, clearance: Clearance, row: ObjectRow) -> bool:
+    def visible(self, clearance: Clearance, row: ObjectRow | ObjectScope) -> bool:
         """Whether a user may see a stored row: an item, or a label marking (stored with its
         label's class and topics) under Art. 7; gsomia's extension-definition by anyone.
 

@@ -54,6 +54,10 @@ CREATE TABLE IF NOT EXISTS objects (
 );
 CREATE INDEX IF NOT EXISTS objects_latest ON objects (collection, is_latest, seq);
 CREATE INDEX IF NOT EXISTS objects_id ON objects (collection, stix_id, version);
+-- covering indexes: deciding whether a user may see an item reads neither a body nor a sealed
+-- item, so a hidden item costs the same index probes as a missing one (issue 9)
+CREATE INDEX IF NOT EXISTS objects_scope
+    ON objects (collection, stix_id, version, stix_type, item_id, equivalence, topics);
 CREATE INDEX IF NOT EXISTS objects_added ON objects (date_added);
 CREATE TABLE IF NOT EXISTS items (
     item_id      TEXT PRIMARY KEY,
@@ -63,6 +67,7 @@ CREATE TABLE IF NOT EXISTS items (
     received_from TEXT,
     added        TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS items_origin ON items (item_id, originator, received_from);
 CREATE TABLE IF NOT EXISTS statuses (
     id           TEXT PRIMARY KEY,
     user         TEXT NOT NULL,
@@ -136,6 +141,17 @@ class ObjectRow:
     equivalence: str | None
     topics: tuple[str, ...]
     body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectScope:
+    """What deciding visibility needs of a stored object: no body, nothing to decrypt."""
+
+    stix_id: str
+    stix_type: str
+    item_id: str | None
+    equivalence: str | None
+    topics: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -601,6 +617,25 @@ class NodeReader:
             return None
         body = self._sealed.open(row[1], "statuses", "body", status_id)
         return str(row[0]), orjson.loads(body)
+
+    def item_origin(self, item_id: str) -> tuple[str, str | None] | None:
+        """The originator and sender of a held item, without its sealed bytes."""
+        row = self._con.execute(
+            "SELECT originator, received_from FROM items INDEXED BY items_origin WHERE item_id = ?",
+            (item_id,),
+        ).fetchone()
+        return None if row is None else (str(row[0]), row[1])
+
+    def object_scope(self, collection: str, stix_id: str, version: str) -> ObjectScope | None:
+        """One object version's class and topics (an index probe; the body is not read)."""
+        row = self._con.execute(
+            "SELECT stix_id, stix_type, item_id, equivalence, topics FROM objects "
+            "INDEXED BY objects_scope WHERE collection = ? AND stix_id = ? AND version = ?",
+            (collection, stix_id, version),
+        ).fetchone()
+        if row is None:
+            return None
+        return ObjectScope(row[0], row[1], row[2], row[3], tuple(orjson.loads(row[4])))
 
     def item(self, item_id: str) -> tuple[str, bytes, str | None] | None:
         row = self._con.execute(
