@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -209,7 +210,7 @@ def test_two_witnesses_shown_two_histories_catch_the_split_view(fork: dict[str, 
     jpn, usa = nodes["JPN"], nodes["USA"]
     # each witness co-signed the history it was shown, and KOR got both co-signatures
     for node in (jpn, usa):
-        done = until(lambda n=node: cosigned_kor(n), f"{node.party} co-signing KOR")
+        done = until(partial(cosigned_kor, node), f"{node.party} co-signing KOR")
         assert (done["size"], done["root"]) == (3, b64(histories[node.party].root))
     until(
         lambda: {w for w, _ in forking.cosigned} >= {"JPN", "USA"} or None,
@@ -219,7 +220,7 @@ def test_two_witnesses_shown_two_histories_catch_the_split_view(fork: dict[str, 
     keys = kor_keys(nodes)
     want = {b64(histories["JPN"].root), b64(histories["USA"].root)}
     for node in (jpn, usa):
-        view = until(lambda n=node: split_view_at(n), f"{node.party} catching the split view")
+        view = until(partial(split_view_at, node), f"{node.party} catching the split view")
         assert view["size"] == 3
         assert set(view["roots"]) == want
         # kept as evidence anyone can check: two notes, each signed with KOR's key
@@ -350,7 +351,7 @@ def test_a_proof_past_the_signed_end_signs_nothing(quiet_kor: NodeProc) -> None:
     size = signed.json()["size"]
     publish(kor, 2)  # the log grows past the signed checkpoint
     for params in ({"item": item_id(2)}, {"index": size}, {"index": size + 1000}):
-        r = log_get(kor, "proof/inclusion", **params)  # type: ignore[arg-type]
+        r = log_get(kor, "proof/inclusion", **params)
         assert r.status_code == 404, (params, r.text)
         assert (
             f"not covered by its latest signed checkpoint (size {size})" in r.json()["description"]
