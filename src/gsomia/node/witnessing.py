@@ -232,26 +232,26 @@ def item_inclusion(
 
 
 def _check_item_visible(node: Node, user: User, item_id: str) -> None:
+    """Raise NotFound, the same for a hidden item as for a missing one: same status, same
+    message, and the same work (one item lookup, one versions query, one audit line)."""
+    stix_id, _, version = item_id.rpartition("/")
     with node.store.reading() as r:
         found = r.item(item_id)
-        stix_id, _, version = item_id.rpartition("/")
-        rows = (
-            []
-            if found is None
-            else [
-                row
-                for row in r.versions(collection_id(node.party, found[0]), stix_id)
-                if row.version == version
-            ]
+        originator = node.party if found is None else found[0]
+        rows = [
+            row
+            for row in r.versions(collection_id(node.party, originator), stix_id)
+            if row.version == version
+        ]
+    visible = bool(rows) and node.visible(user.clearance, rows[0])
+    if found is None or not visible:
+        audit.warning(
+            "refused: user=%s party=%s action=prove %s reason=%s",
+            user.name,
+            node.party,
+            item_id,
+            "no such item" if found is None or not rows else "clearance or need-to-know",
         )
-    if not rows or not node.visible(user.clearance, rows[0]):
-        if rows:
-            audit.warning(
-                "refused: user=%s party=%s action=prove %s reason=clearance or need-to-know",
-                user.name,
-                node.party,
-                item_id,
-            )
         raise NotFound(f"no item {item_id} at {node.party}")
 
 
