@@ -50,6 +50,17 @@ def holds(node: NodeProc, n: int) -> bool:
     return r.status_code == 200
 
 
+def provable(node: NodeProc, n: int) -> bool:
+    """Whether a signed checkpoint of ``node``'s log covers the arrival of report ``n``."""
+    r = httpx.get(
+        f"{node.url}/native/v1/log/proof/inclusion",
+        params={"item": item_id(n)},
+        auth=node.auth("analyst"),
+        timeout=10,
+    )
+    return r.status_code == 200
+
+
 def csrf_of(page: Page) -> str:
     return page.locator("form[action$='/logout'] input[name=csrf]").input_value()
 
@@ -251,6 +262,8 @@ def test_an_inclusion_proof_is_verified_in_the_browser_and_a_tampered_one_fails(
     kor, usa = lapse["KOR"], lapse["USA"]
     publish(kor, report(103, "KOR", releasable_to=("USA",)))
     wait_until(lambda: holds(usa, 103), PUSH_TIMEOUT, "USA to receive report 103")
+    # a read never signs: the proof waits for USA's next scheduled checkpoint (every second)
+    wait_until(lambda: provable(usa, 103), PUSH_TIMEOUT, "a checkpoint of USA over report 103")
     page = signed_in(usa, "analyst")
     page.goto(console_url(usa, "/log"))
     expect(page.locator("#latest-note")).to_contain_text("gsomia/USA")

@@ -184,11 +184,27 @@ def test_a_rewritten_history_is_refused_and_a_split_view_reported(
     cp.write_text(run("log", "checkpoint", *kor))
     proof.write_text(run("log", "consistency", *kor, "3", "3", "--json"))
     assert "split view" in run("log", "cosign", cp, "--proof", proof, *jpn, code=5)
-    assert run.json("log", "verify", *jpn)["split_views"] == 1
+    # `log verify` checks the evidence, prints its report, and exits 5 (split view), not 0
+    assert "split view: 1 split-view evidence record" in run("log", "verify", *jpn, code=5)
+    assert main(["log", "verify", "--json", "--home", str(homes["JPN"])]) == 5
+    out, err = run.capsys.readouterr()
+    report = orjson.loads(out)
+    assert report["split_views"] == 1
+    [evidence] = report["split_view_evidence"]
+    assert (evidence["origin"], evidence["size"], len(set(evidence["roots"]))) == (
+        "gsomia/KOR",
+        3,
+        2,
+    )
+    assert err.startswith("error: split view")
     run("log", "append", *kor, "--json-entry", entry(3))
     cp.write_text(run("log", "checkpoint", *kor))
     proof.write_text(run("log", "consistency", *kor, "3", "4", "--json"))
-    assert "does not extend the history" in run("log", "cosign", cp, "--proof", proof, *jpn, code=3)
+    # KOR signed two histories: none of its checkpoints is co-signed again
+    assert "no longer co-signed" in run("log", "cosign", cp, "--proof", proof, *jpn, code=5)
+    with sqlite3.connect(homes["JPN"] / "log.sqlite3") as con:
+        assert con.execute("SELECT max(size) FROM witnessed").fetchone()[0] == 3
+    con.close()
 
 
 def test_verify_exits_3_naming_the_first_tampered_place(run: Run, homes: dict[str, Path]) -> None:

@@ -120,6 +120,8 @@ def test_checkpoints_are_cosigned_by_both_peers(trio: dict[str, NodeProc]) -> No
 
 def test_inclusion_proof_of_a_received_item(trio: dict[str, NodeProc]) -> None:
     jpn = trio["JPN"]
+    signed_checkpoint(jpn)  # a read never signs: the admin has one signed over the arrival
+    signed_checkpoint(trio["KOR"])
     r = get(jpn, "proof/inclusion", item=ITEM_1)
     assert r.status_code == 200, r.text
     doc = r.json()

@@ -9,7 +9,10 @@ encodings (``gsomia.ledger.proofs``).
 For peers (signed requests, like ``/peer/v1/releases``): ``GET /peer/v1/log/checkpoint?from=N``
 returns the latest checkpoint with a consistency proof from size N; ``POST
 /peer/v1/log/cosignature`` brings a co-signature back, which is attached to the stored
-checkpoint. ``Cosigner`` runs both sides of that exchange every ``cosign_interval`` seconds.
+checkpoint; ``GET /peer/v1/log/witnessed`` returns the latest checkpoint of each log this node
+co-signed, so that witnesses compare what they co-signed and catch a split view. ``Cosigner``
+runs that exchange every ``cosign_interval`` seconds; it is also the only thing that signs the
+node's checkpoints, besides an admin's explicit request: a read never signs.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ log = logging.getLogger("gsomia.log")
 
 PEER_CHECKPOINT_PATH = "/peer/v1/log/checkpoint"
 PEER_COSIGNATURE_PATH = "/peer/v1/log/cosignature"
+PEER_WITNESSED_PATH = "/peer/v1/log/witnessed"
+MAX_GOSSIP_BYTES = 1024 * 1024
 MAX_COSIGNATURE_BYTES = 64 * 1024
 _MAX_SIZE = 2**63 - 1
 
@@ -217,6 +222,15 @@ def build_log_router(node: Node) -> APIRouter:
             raise HttpError(422, "bad_input", 'co-signature: expected {"checkpoint": NOTE}')
         return _json(witnessing.attach(node, sender, note.encode()))
 
+    @router.get(
+        PEER_WITNESSED_PATH,
+        summary="A peer asks for the latest checkpoint of each log this node co-signed (signed)",
+    )
+    async def peer_witnessed(request: Request) -> Response:
+        _peer(request, request_target("GET", request.url.path))
+        _only(request, set())
+        return _json(witnessing.gossip_document(node))
+
     return router
 
 
@@ -251,6 +265,31 @@ class Cosigner:
     async def round(self) -> None:
         witnessing.sign_checkpoint(self.node)
         await asyncio.gather(*(self.witness(peer) for peer in self.node.config.peers))
+        await asyncio.gather(*(self.gossip(peer) for peer in self.node.config.peers))
+
+    async def gossip(self, peer: Peer) -> None:
+        """Fetch what the peer co-signed and compare it with what this node co-signed; a split
+        view is kept as evidence. Failures are logged; the next round retries."""
+        node = self.node
+        headers = federation.sign_request(
+            node, peer.party, request_target("GET", PEER_WITNESSED_PATH), WALL.now()
+        )
+        try:
+            response = await self.client.get(peer.url + PEER_WITNESSED_PATH, headers=headers)
+        except httpx.HTTPError as exc:
+            log.info("gossip: %s unreachable (%s)", peer.party, type(exc).__name__)
+            return
+        if response.status_code != 200 or len(response.content) > MAX_GOSSIP_BYTES:
+            log.warning("gossip: %s answered %s", peer.party, response.status_code)
+            return
+        try:
+            doc = orjson.loads(response.content)
+            found = witnessing.check_gossip(node, peer.party, doc, WALL.now())
+        except (orjson.JSONDecodeError, GsomiaError) as exc:
+            log.warning("gossip: what %s co-signed: %s", peer.party, exc)
+            return
+        for view in found:
+            log.warning("gossip: split view of %s at size %s", view["origin"], view["size"])
 
     async def witness(self, peer: Peer) -> None:
         """Fetch the peer's checkpoint, co-sign it if it extends what was co-signed, send the

@@ -1,15 +1,17 @@
 """The transparency log's commands: append, checkpoint, prove, consistency, cosign, attach, verify.
 
-The log lives in ``HOME/log.sqlite3``; the node's key ring (``gsomia keys``) gives the party, the
-signing key and every known party's public keys. A key name or origin ``gsomia/P`` belongs to
-party P, so a witness learns an origin's keys from the public keys it imported for P.
+The log lives in ``HOME/log.sqlite3`` (a node's, in its data directory's ``node.sqlite3``, which
+the commands use when HOME holds no ``log.sqlite3``); the node's key ring (``gsomia keys``)
+gives the party, the signing key and every known party's public keys. A key name or origin
+``gsomia/P`` belongs to party P, so a witness learns an origin's keys from the public keys it
+imported for P.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import typer
 
@@ -22,7 +24,7 @@ from gsomia.cli._common import (
     resolve_home,
 )
 from gsomia.clock import SystemClock
-from gsomia.errors import BadInput
+from gsomia.errors import BadInput, Conflict
 from gsomia.ledger.entries import parse_entries_json
 from gsomia.ledger.log import TransparencyLog, origin_of, party_of
 from gsomia.ledger.note import KeyDirectory, NoteSigner
@@ -32,6 +34,7 @@ from gsomia.seal.keys import KeyRing, passphrase_from_env
 from gsomia.store.sqlite_log import SqliteLogStore
 
 LOG_FILE = "log.sqlite3"
+NODE_FILE = "node.sqlite3"  # a node's store (gsomia.api.boot.DB_NAME) holds its log too
 
 log_app = typer.Typer(
     name="log",
@@ -48,6 +51,8 @@ class _Node:
         self.ring = KeyRing.load(self.home, passphrase=passphrase_from_env())
         self.origin = origin_of(self.ring.party)
         path = self.home / LOG_FILE
+        if not path.is_file() and (self.home / NODE_FILE).is_file():
+            path = self.home / NODE_FILE
         if must_exist and not path.is_file():
             raise BadInput(f"no log at {path}: append an entry or make a checkpoint first")
         self.store = SqliteLogStore(path)
@@ -223,9 +228,17 @@ def cmd_attach(
 
 
 def cmd_verify(home: Path | None = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
-    """Re-hash the whole stored log and check every checkpoint and co-signature (exit 3 if not)."""
+    """Re-hash the whole stored log and check every checkpoint and co-signature.
+
+    Exit 3 at the first fault; exit 5 when everything verifies but split-view evidence is kept
+    (a log that signed two histories of one size), after printing the report.
+    """
     with _Node(home, must_exist=True) as node:
         report = node.log.audit(node.keys())
+    evidence: list[dict[str, Any]] = [
+        {"origin": origin, "size": size, "roots": [b64(first), b64(second)]}
+        for origin, size, first, second in report.evidence
+    ]
     doc = {
         "origin": node.origin,
         "size": report.size,
@@ -234,17 +247,25 @@ def cmd_verify(home: Path | None = HOME_OPTION, as_json: bool = JSON_OPTION) -> 
         "cosignatures": report.cosignatures,
         "witnessed": report.witnessed,
         "split_views": report.split_views,
+        "split_view_evidence": evidence,
     }
     if as_json:
         emit_json(doc)
-        return
-    print(
-        f"{node.origin}: {report.size} entries re-hashed, root {b64(report.root)}; "
-        f"{report.checkpoints} checkpoints and {report.cosignatures} co-signatures verified; "
-        f"{report.witnessed} co-signed checkpoints of other logs verified"
-    )
-    if report.split_views:
-        print(f"warning: {report.split_views} split-view evidence records are kept")
+    else:
+        print(
+            f"{node.origin}: {report.size} entries re-hashed, root {b64(report.root)}; "
+            f"{report.checkpoints} checkpoints and {report.cosignatures} co-signatures verified; "
+            f"{report.witnessed} co-signed checkpoints of other logs verified"
+        )
+        for v in evidence:
+            roots = " and ".join(str(root) for root in v["roots"])
+            print(f"split view: {v['origin']} signed size {v['size']} with roots {roots}")
+    if evidence:
+        origins = ", ".join(sorted({f"{v['origin']} (size {v['size']})" for v in evidence}))
+        raise Conflict(
+            f"split view: {len(evidence)} split-view evidence record(s) kept and verified, "
+            f"a log signed two histories: {origins}"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -334,7 +334,8 @@ def reports_view(node: Node, user: User) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ the log
 def log_view(node: Node) -> dict[str, Any]:
-    """The latest checkpoint with its verified co-signatures, and the peers' latest ones."""
+    """The latest checkpoint with its verified co-signatures, the peers' latest ones, and the
+    split views and refusals to co-sign this node recorded."""
     try:
         latest = witnessing.checkpoint_document(node, witnessing.latest_checkpoint(node))
     except NotFound:
@@ -344,6 +345,7 @@ def log_view(node: Node) -> dict[str, Any]:
         "cosigned_by": witnessing.cosigned_by(node),
         "witnessed": witnessing.witnessed(node),
         "peers": [p.party for p in node.config.peers],
+        "faults": witnessing.refusals(node, limit=20),
     }
 
 

@@ -65,6 +65,8 @@ class AuditReport:
     cosignatures: int
     witnessed: int
     split_views: int
+    #: The split-view evidence verified (origin, size, the two roots): a log signed two histories.
+    evidence: tuple[tuple[str, int, bytes, bytes], ...] = ()
 
 
 def _bad(where: str, exc: Exception) -> VerificationFailed:
@@ -267,8 +269,16 @@ class TransparencyLog:
             for cp in stored_checkpoints:
                 cosignatures += self._check_checkpoint(cp, size, roots, keys)
             witnessed = _check_witnessed(r, keys)
-            splits = _check_split_views(r, keys)
-        return AuditReport(size, root, len(stored_checkpoints), cosignatures, witnessed, splits)
+            evidence = _check_split_views(r, keys)
+        return AuditReport(
+            size,
+            root,
+            len(stored_checkpoints),
+            cosignatures,
+            witnessed,
+            len(evidence),
+            tuple(evidence),
+        )
 
     def _check_checkpoint(
         self, cp: StoredCheckpoint, size: int, roots: dict[int, bytes], keys: KeyDirectory
@@ -377,8 +387,9 @@ def _check_witnessed(r: LogReader, keys: KeyDirectory) -> int:
     return len(rows)
 
 
-def _check_split_views(r: LogReader, keys: KeyDirectory) -> int:
+def _check_split_views(r: LogReader, keys: KeyDirectory) -> list[tuple[str, int, bytes, bytes]]:
     views = r.split_views()
+    out = []
     for view in views:
         where = f"split-view evidence {view.id} ({view.origin}, size {view.size})"
         try:
@@ -392,4 +403,5 @@ def _check_split_views(r: LogReader, keys: KeyDirectory) -> int:
             bodies[0].root == bodies[1].root
         ):
             raise VerificationFailed(f"{where}: the two notes are not one size with two roots")
-    return len(views)
+        out.append((view.origin, view.size, bodies[0].root, bodies[1].root))
+    return out

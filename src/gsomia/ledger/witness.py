@@ -11,6 +11,13 @@ it checked. Given a new checkpoint and a consistency proof from the last co-sign
    first checkpoint of an origin needs a proof from size 0 (trust on first use);
 5. adds a timestamped ``cosignature/v1`` and stores the co-signed checkpoint.
 
+Once split-view evidence against an origin is kept, none of its checkpoints is co-signed again
+(``refuse_split_origin``): an origin that signed two histories is no longer vouched for.
+
+Witnesses also tell each other what they co-signed (``compare``): a checkpoint of an origin
+that another witness co-signed, validly signed by that origin, is compared with the history this
+witness co-signed; two roots for one size are kept as split-view evidence, as above.
+
 The witness's own log is never co-signed by itself.
 """
 
@@ -35,7 +42,7 @@ from gsomia.ledger.note import (
     verify_cosignature,
     verify_note_signature,
 )
-from gsomia.ledger.ports import LogStore, SplitView
+from gsomia.ledger.ports import LogReader, LogStore, SplitView
 from gsomia.ledger.proofs import ConsistencyProof
 from gsomia.ledger.verify import verify_consistency
 
@@ -72,6 +79,53 @@ def _evidence(stored: bytes, origin: str, keys: Sequence[bytes]) -> bytes:
     return origin_lines(parse_note(stored, where="stored checkpoint"), origin, keys).encode()
 
 
+def split_views_of(r: LogReader, origin: str) -> list[SplitView]:
+    """The split-view evidence kept against ``origin``, oldest first."""
+    return [v for v in r.split_views() if v.origin == origin]
+
+
+def refuse_split_origin(r: LogReader, origin: str) -> None:
+    """Raise ``Conflict`` when split-view evidence against ``origin`` is kept."""
+    views = split_views_of(r, origin)
+    if views:
+        first = views[0]
+        raise Conflict(
+            f"split view: {origin} signed two checkpoints of size {first.size} with different "
+            f"roots (evidence {first.id}); its checkpoints are no longer co-signed"
+        )
+
+
+def compare(store: LogStore, data: bytes, *, keys: KeyDirectory, witness: str) -> SplitView | None:
+    """Compare a checkpoint another witness co-signed with the history co-signed here.
+
+    The note must carry a valid signature of its origin (other lines are not needed: the
+    evidence is the origin's own two signatures). Returns the split view it reveals and keeps
+    (both notes, with the origin's signature lines only), or None when the note agrees with
+    every checkpoint of that size co-signed here, no checkpoint of that size was co-signed
+    here, or evidence against the origin is already kept.
+    """
+    note = parse_note(data, where="co-signed checkpoint")
+    cp = parse_checkpoint(note.text, where="co-signed checkpoint")
+    if cp.origin == witness:
+        raise BadInput(f"co-signed checkpoint: {cp.origin} is this witness's own log")
+    origin_keys = keys(cp.origin)
+    if not origin_keys:
+        raise BadInput(f"co-signed checkpoint: no known public key for the origin {cp.origin!r}")
+    verify_note_signature(note, cp.origin, origin_keys)
+    with store.writing() as w:
+        if split_views_of(w, cp.origin):
+            return None
+        other = next(
+            (h for h in w.witnessed(cp.origin) if h.size == cp.size and h.root != cp.root), None
+        )
+        if other is None:
+            return None
+        first = _evidence(other.note, cp.origin, origin_keys)
+        second = origin_lines(note, cp.origin, origin_keys).encode()
+        row = w.add_split_view(cp.origin, cp.size, first, second)
+        return SplitView(row, cp.origin, cp.size, first, second)
+
+
 def cosign(
     store: LogStore,
     data: bytes,
@@ -97,6 +151,7 @@ def cosign(
     note = _known_lines(note, cp.origin, keys, signer.name)
     conflict: SplitView | None = None
     with store.writing() as w:
+        refuse_split_origin(w, cp.origin)
         history = w.witnessed(cp.origin)
         same = [h for h in history if h.size == cp.size and h.root != cp.root]
         if same:

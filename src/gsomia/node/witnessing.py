@@ -1,12 +1,21 @@
 """The node's log in public: checkpoints, proofs, and co-signing the peers' logs.
 
-Every node signs checkpoints of its own log on a schedule. As a witness, it fetches each peer's
-latest checkpoint with a consistency proof from the size it last co-signed, checks that the new
+Every node signs checkpoints of its own log on a schedule (or when an admin asks): a read never
+signs. A proof is made against the latest signed checkpoint; an entry that no signed checkpoint
+covers yet has no proof until the next one. As a witness, a node fetches each peer's latest
+checkpoint with a consistency proof from the size it last co-signed, checks that the new
 checkpoint extends that history (``gsomia.ledger.witness.cosign``), co-signs it and sends the
 co-signature back; the peer attaches it to its stored checkpoint. A peer that shows two roots
 for one size (a split view), shrinks its log (a rollback) or rewrites it (a failed consistency
 proof) is refused; the refusal is stored with the peer's signed checkpoint as evidence and
 surfaced to the node's users.
+
+Witnesses tell each other what they co-signed (``gossip_document``, ``check_gossip``): each
+round a node fetches from every peer the latest checkpoint of each log that peer co-signed, and
+compares it with what it co-signed itself. Two roots for one size of one origin are kept as
+split-view evidence (both signed notes) and the origin's checkpoints are not co-signed again.
+A checkpoint of the node's own log co-signed by a peer is attached (its co-signatures merged;
+another root signed with the node's key is kept as evidence of a split view of its own log).
 
 Inclusion proofs for an item use a small index from item ids to log entries
 (``log_items``), brought up to date from the log itself before each lookup.
@@ -34,7 +43,7 @@ from gsomia.ledger.note import (
 )
 from gsomia.ledger.ports import StoredCheckpoint, WitnessedCheckpoint
 from gsomia.ledger.proofs import ConsistencyProof, b64
-from gsomia.ledger.witness import cosign
+from gsomia.ledger.witness import compare, cosign, refuse_split_origin
 from gsomia.node.config import User
 from gsomia.node.service import Node, collection_id
 
@@ -43,6 +52,9 @@ audit = logging.getLogger("gsomia.audit")
 #: The entry types that record an item's arrival at a node, the default for an item's proof.
 ARRIVAL_TYPES = ("item.published", "release.received")
 INDEX_BATCH = 10_000
+#: At most this many co-signed checkpoints are taken from one peer's gossip in one round.
+MAX_GOSSIP_NOTES = 32
+GOSSIP_VERSION = 1
 
 
 # ------------------------------------------------------------------ keys
@@ -121,18 +133,33 @@ def cosigned_by(node: Node, limit: int = 1000) -> dict[str, dict[str, Any]]:
 
 
 # ------------------------------------------------------------------ proofs
-def _proof_size(node: Node, size: int | None, at_least: int) -> StoredCheckpoint | int:
+def _proof_target(node: Node, size: int | None) -> StoredCheckpoint | int:
     """The checkpoint a proof is made against: the one of ``size`` when given (or the bare
-    size, when no checkpoint of it was signed), else the latest, signing a new one when the
-    latest does not yet cover entry ``at_least - 1``."""
+    size, when no checkpoint of it was signed), else the latest signed one. Reading never
+    signs: checkpoints are signed on the node's schedule or by an admin."""
     if size is not None:
         with node.log.store.reading() as r:
             found = r.checkpoint_at(size)
         return size if found is None else found
     latest = node.log.latest_checkpoint()
-    if latest is None or latest.size < at_least:
-        latest = sign_checkpoint(node)
+    if latest is None:
+        raise NotFound(f"the log of {node.party} has no signed checkpoint yet{_when(node)}")
     return latest
+
+
+def _when(node: Node) -> str:
+    interval = node.config.cosign_interval
+    schedule = f"every {interval:g} s" if interval > 0 else "only when an admin asks"
+    return f" (checkpoints are signed {schedule})"
+
+
+def _covered(node: Node, target: StoredCheckpoint | int, index: int) -> None:
+    """Refuse a proof of entry ``index`` against the latest checkpoint that does not cover it."""
+    if isinstance(target, StoredCheckpoint) and index >= target.size:
+        raise NotFound(
+            f"entry {index} of the log of {node.party} is not covered by its latest signed "
+            f"checkpoint (size {target.size}){_when(node)}"
+        )
 
 
 def _against(target: StoredCheckpoint | int) -> tuple[int, str | None]:
@@ -145,13 +172,21 @@ def inclusion(node: Node, index: int, size: int | None) -> dict[str, Any]:
     """An inclusion proof of entry ``index`` (no entry bytes: they may name hidden items)."""
     if index < 0:
         raise BadInput(f"index {index} is negative")
-    tree_size, note = _against(_proof_size(node, size, index + 1))
+    target = _proof_target(node, size)
+    if size is None:
+        _covered(node, target, index)
+    tree_size, note = _against(target)
     proof = node.log.inclusion_proof(index, tree_size)
     return {"index": index, "proof": proof.to_json(), "checkpoint": note}
 
 
 def consistency(node: Node, old_size: int, new_size: int | None) -> dict[str, Any]:
-    tree_size, note = _against(_proof_size(node, new_size, old_size))
+    tree_size, note = _against(_proof_target(node, new_size))
+    if old_size > tree_size:
+        raise BadInput(
+            f"old: size {old_size} is beyond the checkpoint of size {tree_size} it would be "
+            "proved against"
+        )
     proof = node.log.consistency_proof(old_size, tree_size)
     return {"proof": proof.to_json(), "checkpoint": note}
 
@@ -197,26 +232,26 @@ def item_inclusion(
 
 
 def _check_item_visible(node: Node, user: User, item_id: str) -> None:
+    """Raise NotFound, the same for a hidden item as for a missing one: same status, same
+    message, and the same work (one item lookup, one versions query, one audit line)."""
+    stix_id, _, version = item_id.rpartition("/")
     with node.store.reading() as r:
         found = r.item(item_id)
-        stix_id, _, version = item_id.rpartition("/")
-        rows = (
-            []
-            if found is None
-            else [
-                row
-                for row in r.versions(collection_id(node.party, found[0]), stix_id)
-                if row.version == version
-            ]
+        originator = node.party if found is None else found[0]
+        rows = [
+            row
+            for row in r.versions(collection_id(node.party, originator), stix_id)
+            if row.version == version
+        ]
+    visible = bool(rows) and node.visible(user.clearance, rows[0])
+    if found is None or not visible:
+        audit.warning(
+            "refused: user=%s party=%s action=prove %s reason=%s",
+            user.name,
+            node.party,
+            item_id,
+            "no such item" if found is None or not rows else "clearance or need-to-know",
         )
-    if not rows or not node.visible(user.clearance, rows[0]):
-        if rows:
-            audit.warning(
-                "refused: user=%s party=%s action=prove %s reason=clearance or need-to-know",
-                user.name,
-                node.party,
-                item_id,
-            )
         raise NotFound(f"no item {item_id} at {node.party}")
 
 
@@ -299,6 +334,8 @@ def _cosign(
     cp = parse_checkpoint(note.text, where=f"{party}'s checkpoint")
     if cp.origin != origin:
         raise VerificationFailed(f"{party}'s checkpoint is of the log {cp.origin!r}")
+    with node.log.store.reading() as r:
+        refuse_split_origin(r, origin)
     if last is not None and cp.size == last.size and cp.root == last.root:
         mine = origin_of(node.party)
         held = any(sig.name == mine for sig in note.signatures)
@@ -345,6 +382,76 @@ def _record_fault(
         w.add_witness_fault(origin_of(party), format_instant(now), size, last_size, reason, note)
 
 
+# ------------------------------------------------------------------ gossip between witnesses
+def gossip_document(node: Node) -> dict[str, Any]:
+    """For a peer: the latest checkpoint of each log this node co-signed (signed notes)."""
+    notes: list[str] = []
+    with node.store.reading() as r:
+        for peer in node.config.peers:
+            last = r.last_witnessed(origin_of(peer.party))
+            if last is not None:
+                notes.append(last.note.decode())
+    return {"v": GOSSIP_VERSION, "witnessed": notes}
+
+
+def check_gossip(node: Node, sender: str, doc: Any, now: datetime) -> list[dict[str, Any]]:
+    """Compare the checkpoints ``sender`` co-signed (``gossip_document``) with this node's.
+
+    A checkpoint of another log is compared with what this node co-signed of that log
+    (``gsomia.ledger.witness.compare``); one of this node's own log is attached. Returns the
+    split views found now (each also stored as evidence and as a refusal). A malformed note is
+    skipped and logged; the others are still checked.
+    """
+    notes = doc.get("witnessed") if isinstance(doc, dict) else None
+    if not isinstance(notes, list) or doc.get("v") != GOSSIP_VERSION:
+        raise BadInput(f"{sender}'s co-signed checkpoints: expected {{'v': 1, 'witnessed': []}}")
+    found: list[dict[str, Any]] = []
+    for n, note in enumerate(notes[:MAX_GOSSIP_NOTES]):
+        if not isinstance(note, str):
+            audit.warning("co-signed checkpoint %d from %s is not a string", n, sender)
+            continue
+        try:
+            view = _check_one(node, sender, note.encode(), now)
+        except GsomiaError as exc:
+            audit.warning("co-signed checkpoint %d from %s: %s", n, sender, exc)
+            continue
+        if view is not None:
+            found.append(view)
+    return found
+
+
+def _check_one(node: Node, sender: str, data: bytes, now: datetime) -> dict[str, Any] | None:
+    cp = parse_checkpoint(parse_note(data, where="note").text, where="note")
+    if cp.origin == node.log.origin:
+        try:
+            attach(node, sender, data)
+        except Conflict as exc:  # the node's key signed another root: kept by attach
+            audit.warning("split view of the own log, shown by %s: %s", sender, exc)
+            return {"origin": cp.origin, "size": cp.size, "reported_by": sender}
+        return None
+    party = party_of(cp.origin)
+    if party is None:
+        raise BadInput(f"checkpoint of {cp.origin!r}: not a gsomia log")
+    view = compare(node.log.store, data, keys=keys(node), witness=node.log.origin)
+    if view is None:
+        return None
+    found = Conflict(
+        f"split view: {cp.origin} signed two checkpoints of size {cp.size} with different "
+        f"roots, one co-signed here and one co-signed by {sender}; both are kept as evidence "
+        f"{view.id}"
+    )
+    last = last_cosigned(node, party)
+    _record_fault(node, party, data, last_size=0 if last is None else last.size, exc=found, now=now)
+    return {"origin": cp.origin, "size": cp.size, "reported_by": sender, "evidence": view.id}
+
+
+def _root_of(note: bytes) -> str | None:
+    try:
+        return b64(parse_checkpoint(parse_note(note).text).root)
+    except BadInput:
+        return None
+
+
 def refusals(node: Node, limit: int = 100) -> dict[str, Any]:
     """Split views (two signed roots for one size) and every refusal to co-sign."""
     with node.log.store.reading() as r:
@@ -358,11 +465,13 @@ def refusals(node: Node, limit: int = 100) -> dict[str, Any]:
                 "origin": v.origin,
                 "party": party_of(v.origin),
                 "size": v.size,
+                "roots": [_root_of(v.first), _root_of(v.second)],
                 "first": v.first.decode(errors="replace"),
                 "second": v.second.decode(errors="replace"),
             }
             for v in views
         ],
+        "refused_origins": sorted({v.origin for v in views if v.origin != node.log.origin}),
         "refusals": [
             {
                 "id": f.id,

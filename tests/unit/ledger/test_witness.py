@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gsomia.errors import BadInput, Conflict, VerificationFailed
-from gsomia.ledger.note import Checkpoint, NoteSigner, SignedNote, parse_note
+from gsomia.ledger.note import Checkpoint, NoteSigner, SignedNote, parse_checkpoint, parse_note
 from gsomia.ledger.proofs import ConsistencyProof
-from gsomia.ledger.witness import cosign
+from gsomia.ledger.witness import compare, cosign
 from tests.unit.ledger.conftest import Node, directory, event
 
 KEYS = directory("KOR", "JPN", "USA")
@@ -187,3 +187,52 @@ def test_attach_keeps_a_split_view_of_its_own_log(nodes: dict[str, Node]) -> Non
         assert [v.size for v in r.split_views()] == [2]
     assert kor.log.audit(KEYS).split_views == 1
     forger.store.close()
+
+
+def test_witnesses_comparing_what_they_cosigned_catch_a_split_view(
+    nodes: dict[str, Node],
+) -> None:
+    kor, jpn, usa = nodes["KOR"], nodes["JPN"], nodes["USA"]
+    kor.append(3)
+    shown_to_jpn = _cosign(jpn, kor, 0)
+    # KOR's key signs another history of the same size, and shows it to USA only
+    forger = Node(usa.store.path.parent / "forged", "KOR")
+    forger.log.append([event(0), event(1), {**event(2), "event": "withdrawal"}])
+    shown_to_usa = _cosign(usa, forger, 0)
+    # each witness co-signed; neither noticed alone. They now compare what they co-signed.
+    assert compare(jpn.store, shown_to_jpn.encode(), keys=KEYS, witness="gsomia/USA") is None
+    view = compare(jpn.store, shown_to_usa.encode(), keys=KEYS, witness="gsomia/JPN")
+    assert view is not None
+    assert (view.origin, view.size) == ("gsomia/KOR", 3)
+    roots = {parse_checkpoint(parse_note(n).text).root for n in (view.first, view.second)}
+    assert roots == {kor.log.root(), forger.log.root()}
+    # the evidence holds the origin's signatures only, and verifies for anyone with its key
+    for n in (view.first, view.second):
+        assert [s.name for s in parse_note(n).signatures] == ["gsomia/KOR"]
+    assert jpn.log.audit(KEYS).evidence[0][:2] == ("gsomia/KOR", 3)
+    # kept once: the same comparison again adds nothing
+    assert compare(jpn.store, shown_to_usa.encode(), keys=KEYS, witness="gsomia/JPN") is None
+    with jpn.store.reading() as r:
+        assert len(r.split_views()) == 1
+    # and KOR's checkpoints are not co-signed by JPN again, even one that extends its history
+    kor.append(1)
+    with pytest.raises(Conflict, match="no longer co-signed"):
+        _cosign(jpn, kor, 3)
+    with jpn.store.reading() as r:
+        assert [w.size for w in r.witnessed("gsomia/KOR")] == [3]
+    forger.store.close()
+
+
+def test_compare_needs_the_origins_signature(nodes: dict[str, Node]) -> None:
+    kor, jpn, usa = nodes["KOR"], nodes["JPN"], nodes["USA"]
+    kor.append(2)
+    _cosign(jpn, kor, 0)
+    text = Checkpoint("gsomia/KOR", 2, bytes(32)).text()
+    by_usa = SignedNote(text, (usa.signer.cosign(text, 5),))
+    with pytest.raises(VerificationFailed, match="no signature of gsomia/KOR"):
+        compare(jpn.store, by_usa.encode(), keys=KEYS, witness="gsomia/JPN")
+    _, own = jpn.log.checkpoint(jpn.signer)
+    with pytest.raises(BadInput, match="own log"):
+        compare(jpn.store, own.encode(), keys=KEYS, witness="gsomia/JPN")
+    with jpn.store.reading() as r:
+        assert r.split_views() == []
