@@ -272,7 +272,12 @@ class Cosigner:
         view is kept as evidence. Failures are logged; the next round retries."""
         node = self.node
         headers = federation.sign_request(
-            node, peer.party, request_target("GET", PEER_WITNESSED_PATH), WALL.now()
+            node,
+            peer.party,
+            request_target("GET", PEER_WITNESSED_PATH),
+            WALL.now(),
+            method="GET",
+            target=PEER_WITNESSED_PATH,
         )
         try:
             response = await self.client.get(peer.url + PEER_WITNESSED_PATH, headers=headers)
