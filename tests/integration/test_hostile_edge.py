@@ -209,13 +209,19 @@ def test_a_console_post_without_a_session_cookie_is_refused_unread(
     pair: dict[str, NodeProc],
 ) -> None:
     kor = pair["KOR"]
+    before = rss(kor)
     for path in ("/console/agreements/scenario", "/console/reports", "/console/login"):
-        r = huge_post(
-            f"{kor.url}{path}",
-            {"Content-Type": "application/x-www-form-urlencoded"},
-            declared=True,
-        )
-        assert "sign in first" in refused(r, 403)["description"]
+        for declared in (False, True):
+            r = huge_post(
+                f"{kor.url}{path}",
+                {"Content-Type": "application/x-www-form-urlencoded"},
+                declared=declared,
+            )
+            assert r.status_code == 303, r.text[:300]
+            assert r.headers["location"] == "/console/login"
+    log = kor.log.read_text(encoding="utf-8", errors="replace")
+    assert "action=console POST '/console/reports' reason=no session cookie" in log
+    assert rss(kor) - before < RSS_GROWTH_LIMIT
 
 
 # ---------------------------------------------------------------------- strict JSON

@@ -4,7 +4,7 @@
 
 1. sorts the route into its class (TAXII, native and log, peer, console, anything else);
 2. checks the credentials that class takes, from the headers alone, and answers 401 (or 429,
-   or 403 on the console) without reading the body:
+   or a redirect to sign in on the console) without reading the body:
 
    - TAXII and native (``/taxii2/``, ``/api/``, ``/native/v1/``: events and the log included):
      HTTP Basic or Bearer, throttled per user name and per client address (``Node.throttle``);
@@ -12,7 +12,8 @@
      this node, with a key the node trusts, stamped within the window of wall time (the
      signature itself covers the body, so the route verifies it once the body is read);
    - console (``/console/``): a POST carries the node's session cookie (the sign-in form:
-     its pre-session cookie); the console then checks the session and the CSRF token;
+     its pre-session cookie), or is sent to the sign-in page (303) unread; the console then
+     checks the session and the CSRF token;
 
 3. reads the body, refusing with 413 a declared ``Content-Length`` over the class's limit
    before reading and a chunked body as soon as it passes the limit;
@@ -34,8 +35,10 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
+from starlette.responses import RedirectResponse
 
 from gsomia.api.http import (
+    SECURITY_HEADERS,
     USER_SCOPE_KEY,
     HttpError,
     basic_name,
@@ -75,6 +78,7 @@ PEER_MAX_BODY = {
     PEER_COSIGNATURE_PATH: MAX_COSIGNATURE_BYTES,
     PEER_CHECKPOINT_PATH: 0,
 }
+SIGN_IN = "/console/login"
 PEER_HEADERS = ("x-gsomia-party", "x-gsomia-key", "x-gsomia-timestamp", "x-gsomia-signature")
 _ED25519_SIGNATURE_B64 = 88  # 64 bytes in base64
 _JSON_IN_THREAD = 256 * 1024  # larger bodies are checked off the event loop
@@ -99,6 +103,10 @@ class Edge:
 
 class ClientGoneError(Exception):
     """The client disconnected while its body was read: nothing to answer."""
+
+
+class SignInFirst(Exception):
+    """A console POST without its cookie: answered with a redirect to the sign-in page."""
 
 
 class Guard:
@@ -137,6 +145,10 @@ class Guard:
                 else:
                     check_json(body, "body")
         except ClientGoneError:
+            return
+        except SignInFirst:
+            redirect = RedirectResponse(SIGN_IN, status_code=303, headers=SECURITY_HEADERS)
+            await redirect(scope, receive, send)
             return
         except GsomiaError as exc:
             await error_response(exc)(scope, receive, send)
@@ -216,15 +228,17 @@ class Guard:
         node.keyring.signing_key(sender, key_id[:100])
 
     def console_cookie(self, scope: Scope, headers: Headers) -> None:
+        """A console POST without the cookie its form needs goes to the sign-in page, as the
+        console sends a page request without a session (SignInRequired)."""
         cookies = cookie_parser(headers.get("cookie", ""))
-        wanted = self.sign_in_cookie if scope["path"] == "/console/login" else self.session_cookie
+        wanted = self.sign_in_cookie if scope["path"] == SIGN_IN else self.session_cookie
         if not cookies.get(wanted):
             audit.warning(
                 "refused: user=- party=%s action=console POST %s reason=no session cookie",
                 self.node.party,
                 _shown(scope["path"]),
             )
-            raise HttpError(403, "denied", "sign in first (no session cookie)")
+            raise SignInFirst
 
 
 # ---------------------------------------------------------------------- the body
