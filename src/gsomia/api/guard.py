@@ -191,7 +191,8 @@ class Guard:
                     delay,
                 )
                 raise
-            throttle.check(user_key(user.name))  # a Bearer token names its user only now
+            name = user.name  # a Bearer token names its user only now
+            throttle.check(user_key(name))
         except Throttled as exc:
             audit.warning(
                 "refused: throttled API credentials: user=%s address=%s path=%s retry_after=%ds",
