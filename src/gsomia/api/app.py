@@ -19,6 +19,7 @@ from gsomia.api.events import (
     ending_streams_on_exit_signals,
     notify_all,
 )
+from gsomia.api.guard import Guard
 from gsomia.api.http import HttpError, error_body, error_response, json_response
 from gsomia.api.logapi import Cosigner, build_log_router
 from gsomia.api.native import build_native_router
@@ -95,4 +96,6 @@ def create_app(node: Node, *, push: bool = True) -> FastAPI:
     app.include_router(build_native_router(node))
     app.include_router(build_peer_native_router(node))
     app.include_router(build_console(node, broadcaster))  # the web console at /console/
+    # credentials from the headers before a byte of body, then bounded, strict JSON bodies
+    app.add_middleware(Guard, node=node)
     return app

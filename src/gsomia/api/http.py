@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import math
 from typing import Any
 
 import orjson
@@ -12,6 +14,7 @@ from starlette.responses import Response
 
 from gsomia.errors import GsomiaError
 from gsomia.node.config import NodeConfig, User
+from gsomia.node.throttle import Throttled
 
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 JSON_MEDIA_TYPE = "application/json"
@@ -60,6 +63,8 @@ def error_response(exc: GsomiaError, media_type: str = TAXII_MEDIA_TYPE) -> Resp
     headers = {}
     if exc.http_status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="gsomia", charset="UTF-8", Bearer realm="gsomia"'
+    if isinstance(exc, Throttled):
+        headers["Retry-After"] = str(exc.retry_after)
     return json_response(
         error_body(exc.http_status, exc.kind, " ".join(str(exc).split())),
         status=exc.http_status,
@@ -68,9 +73,34 @@ def error_response(exc: GsomiaError, media_type: str = TAXII_MEDIA_TYPE) -> Resp
     )
 
 
+USER_SCOPE_KEY = "gsomia.user"  # where the edge guard leaves the user it authenticated
+
+
 def authenticate(request: Request, config: NodeConfig) -> User:
-    """HTTP Basic (user name, token as password) or Bearer; 401 otherwise."""
-    header = request.headers.get("authorization")
+    """The user the edge guard authenticated (and throttled) from the request's headers;
+    without the guard in front, HTTP Basic (user name, token as password) or Bearer; 401
+    otherwise."""
+    found = request.scope.get(USER_SCOPE_KEY)
+    if isinstance(found, User):
+        return found
+    return user_of(request.headers.get("authorization"), config)
+
+
+def basic_name(header: str | None) -> str | None:
+    """The user name an ``Authorization: Basic`` header claims (None when none is readable)."""
+    scheme, _, credentials = (header or "").partition(" ")
+    if scheme.lower() != "basic" or not credentials:
+        return None
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    name, sep, _ = decoded.partition(":")
+    return name if sep else None
+
+
+def user_of(header: str | None, config: NodeConfig) -> User:
+    """The user an ``Authorization`` header (HTTP Basic or Bearer) names; 401 otherwise."""
     if not header:
         raise HttpError(401, "unauthorized", "authentication required (HTTP Basic or Bearer token)")
     scheme, _, credentials = header.partition(" ")
@@ -150,3 +180,60 @@ def parse_json(raw: bytes, what: str) -> Any:
         raise HttpError(
             400, "bad_request", f"{what}: malformed JSON at line {exc.lineno}, column {exc.colno}"
         ) from None
+
+
+# ---------------------------------------------------------------------- strict JSON
+MAX_JSON_INTEGER = 2**53 - 1  # I-JSON (RFC 7493): what every JSON reader carries exactly
+_MAX_NUMBER_CHARS = 64  # a longer number literal is refused before it is converted
+
+
+class _NotStrict(Exception):
+    """A strictness rule the JSON text breaks (converted to HttpError by ``check_json``)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> None:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _NotStrict(f"duplicate key {key[:100]!r}")
+        seen.add(key)
+
+
+def _integer(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > len(str(MAX_JSON_INTEGER)) or abs(int(text)) > MAX_JSON_INTEGER:
+        shown = text if len(text) <= 24 else f"{text[:12]}… ({digits} digits)"
+        raise _NotStrict(f"integer {shown} is beyond ±(2**53 - 1), what JSON carries exactly")
+    return 0
+
+
+def _number(text: str) -> float:
+    if len(text) > _MAX_NUMBER_CHARS or not math.isfinite(float(text)):
+        raise _NotStrict(f"number {text[:24]}… is out of range")
+    return 0.0
+
+
+def _constant(text: str) -> None:
+    raise _NotStrict(f"{text} is not JSON")
+
+
+def check_json(raw: bytes, what: str) -> None:
+    """Refuse (422) JSON text that readers could take in different ways: a duplicate key
+    (orjson keeps the last, others the first), an integer beyond ±(2**53 - 1) (orjson turns it
+    into a float; a 200,000-digit one costs seconds to convert), a non-finite number, NaN or
+    Infinity, or nesting too deep to parse. Malformed text is left to the route's own parser,
+    which names where it breaks; text that passes reads the same with every parser."""
+    try:
+        json.loads(
+            raw,
+            object_pairs_hook=_unique_keys,
+            parse_int=_integer,
+            parse_float=_number,
+            parse_constant=_constant,
+        )
+    except _NotStrict as exc:
+        raise HttpError(422, "bad_input", f"{what}: {exc}") from None
+    except RecursionError:
+        raise HttpError(422, "bad_input", f"{what}: nested too deeply") from None
+    except ValueError:  # malformed or not UTF-8: the route's parser says where
+        return

@@ -36,10 +36,9 @@ def cmd_serve(
     The keys are opened with GSOMIA_PASSPHRASE (at least 12 characters) or --key-file; a node
     with neither does not start. Every file it writes is owner-only (umask 077).
     """
-    import uvicorn
-
     from gsomia.api.app import create_app
     from gsomia.api.boot import load_config, open_node
+    from gsomia.api.server import make_server
     from gsomia.clock import Clock, ScaledClock, SystemClock
     from gsomia.domain.instants import parse_instant
 
@@ -57,16 +56,7 @@ def cmd_serve(
     node = open_node(config, key_file=key_file, clock=clock)
     if log_level not in ("critical", "error", "warning", "info", "debug"):
         raise BadInput(f"--log-level: unknown level {log_level!r}")
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(node),
-            host=config.host,
-            port=config.port,
-            log_level=log_level,
-            lifespan="on",
-            timeout_graceful_shutdown=5,
-        )
-    )
+    server = make_server(create_app(node), config, log_level=log_level)
     print(
         f"gsomia node {config.party} on http://{config.host}:{config.port}/taxii2/ "
         f"(scenario {node.scenario.name})",

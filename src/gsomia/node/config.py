@@ -23,6 +23,7 @@ _USER = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 DEFAULT_MAX_CONTENT = 10 * 1024 * 1024
 DEFAULT_COSIGN_INTERVAL = 30.0  # seconds between checkpoints and rounds of co-signing
 DEFAULT_EVENT_HEARTBEAT = 15.0  # seconds between heartbeats on an event stream
+DEFAULT_HEADER_TIMEOUT = 10.0  # seconds a client has to send a request's line and headers
 
 
 def token_digest(token: str) -> str:
@@ -65,6 +66,7 @@ class NodeConfig:
     max_content_length: int = DEFAULT_MAX_CONTENT
     cosign_interval: float = DEFAULT_COSIGN_INTERVAL  # 0 turns the schedule off
     event_heartbeat: float = DEFAULT_EVENT_HEARTBEAT
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
 
     def user_by_token(self, name: str | None, token: str) -> User | None:
         """The user with this token (and name, for HTTP Basic); None if there is none."""
@@ -99,6 +101,7 @@ def parse_config(document: dict[str, Any], source: Path, scenario: Scenario) -> 
         "max_content_length",
         "cosign_interval",
         "event_heartbeat",
+        "header_timeout",
     }
     unknown = sorted(set(document) - known)
     if unknown:
@@ -161,6 +164,9 @@ def parse_config(document: dict[str, Any], source: Path, scenario: Scenario) -> 
     event_heartbeat = _seconds(document, "event_heartbeat", DEFAULT_EVENT_HEARTBEAT, where)
     if event_heartbeat == 0:
         raise BadInput(f"{where}.event_heartbeat: expected a number of seconds above 0")
+    header_timeout = _seconds(document, "header_timeout", DEFAULT_HEADER_TIMEOUT, where)
+    if header_timeout == 0:
+        raise BadInput(f"{where}.header_timeout: expected a number of seconds above 0")
     return NodeConfig(
         source=source,
         party=party,
@@ -174,6 +180,7 @@ def parse_config(document: dict[str, Any], source: Path, scenario: Scenario) -> 
         max_content_length=max_len,
         cosign_interval=cosign_interval,
         event_heartbeat=event_heartbeat,
+        header_timeout=header_timeout,
     )
 
 

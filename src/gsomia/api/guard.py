@@ -1,0 +1,310 @@
+"""The node's edge: credentials from the headers before a byte of body, then a bounded body.
+
+``Guard`` is an ASGI middleware in front of every route. For each request it
+
+1. sorts the route into its class (TAXII, native and log, peer, console, anything else);
+2. checks the credentials that class takes, from the headers alone, and answers 401 (or 429,
+   or a redirect to sign in on the console) without reading the body:
+
+   - TAXII and native (``/taxii2/``, ``/api/``, ``/native/v1/``: events and the log included):
+     HTTP Basic or Bearer, throttled per user name and per client address (``Node.throttle``);
+   - peer (``/peer/``): the four signature headers present and well formed, from a peer of
+     this node, with a key the node trusts, stamped within the window of wall time (the
+     signature itself covers the body, so the route verifies it once the body is read);
+   - console (``/console/``): a POST carries the node's session cookie (the sign-in form:
+     its pre-session cookie), or is sent to the sign-in page (303) unread; the console then
+     checks the session and the CSRF token;
+
+3. reads the body, refusing with 413 a declared ``Content-Length`` over the class's limit
+   before reading and a chunked body as soon as it passes the limit;
+4. refuses JSON that parsers could read in different ways (``http.check_json``: duplicate
+   keys, integers beyond ±(2**53 - 1), NaN, Infinity) on every route that takes JSON;
+
+and only then hands the request, with the same bytes, to the application. Every refusal takes
+the one JSON error shape; failed and throttled credentials go to the audit log with the user
+name and the client's address, never the token.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
+from starlette.responses import RedirectResponse
+
+from gsomia.api.http import (
+    SECURITY_HEADERS,
+    USER_SCOPE_KEY,
+    HttpError,
+    basic_name,
+    check_json,
+    error_response,
+    user_of,
+)
+from gsomia.api.logapi import MAX_COSIGNATURE_BYTES, PEER_CHECKPOINT_PATH, PEER_COSIGNATURE_PATH
+from gsomia.api.peer import MAX_PUSH_BYTES, PUSH_PATH
+from gsomia.api.peer_native import MAX_MESSAGE_BYTES, MAX_NOTICE_BYTES
+from gsomia.console.session import MAX_FORM
+from gsomia.domain.instants import parse_instant
+from gsomia.errors import BadInput, GsomiaError, VerificationFailed
+from gsomia.node import messages
+from gsomia.node.config import User
+from gsomia.node.federation import MAX_CLOCK_SKEW
+from gsomia.node.throttle import Throttled, address_key, user_key
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    from gsomia.node.service import Node
+
+audit = logging.getLogger("gsomia.audit")
+log = logging.getLogger("gsomia.peer")
+
+# Body limits per class of routes, in bytes (TAXII publishes: the node's max_content_length).
+NATIVE_MAX_BODY = 64 * 1024  # the largest native body (a report's detail) is a few KiB
+CONSOLE_MAX_BODY = MAX_FORM  # a console form (a scenario upload is one)
+OTHER_MAX_BODY = 0  # no other route takes a body
+PEER_MAX_BODY = {
+    PUSH_PATH: MAX_PUSH_BYTES,  # a batch of sealed items
+    messages.CONSENT_REQUEST_PATH: MAX_MESSAGE_BYTES,
+    messages.CONSENT_ANSWER_PATH: MAX_MESSAGE_BYTES,
+    messages.REPORT_PATH: MAX_MESSAGE_BYTES,
+    messages.NOTICE_PATH: MAX_NOTICE_BYTES,  # carries the re-labelled sealed item
+    PEER_COSIGNATURE_PATH: MAX_COSIGNATURE_BYTES,
+    PEER_CHECKPOINT_PATH: 0,
+}
+SIGN_IN = "/console/login"
+PEER_HEADERS = ("x-gsomia-party", "x-gsomia-key", "x-gsomia-timestamp", "x-gsomia-signature")
+_ED25519_SIGNATURE_B64 = 88  # 64 bytes in base64
+_JSON_IN_THREAD = 256 * 1024  # larger bodies are checked off the event loop
+
+
+class Credentials(Enum):
+    USER = "API token"
+    PEER = "peer signature"
+    CONSOLE = "console session"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """What the guard asks of one class of routes."""
+
+    name: str
+    credentials: Credentials
+    limit: int
+    json: bool  # bodies are JSON, checked strictly
+
+
+class ClientGoneError(Exception):
+    """The client disconnected while its body was read: nothing to answer."""
+
+
+class SignInFirst(Exception):
+    """A console POST without its cookie: answered with a redirect to the sign-in page."""
+
+
+class Guard:
+    def __init__(self, app: ASGIApp, node: Node) -> None:
+        self.app = app
+        self.node = node
+        # the console's cookie names (``console.session.Console.cookie_name``)
+        self.session_cookie = f"gsomia_{node.party}"
+        self.sign_in_cookie = f"{self.session_cookie}_pre"
+
+    def edge(self, path: str) -> Edge:
+        if path.startswith(("/taxii2/", "/api/")) or path in ("/taxii2", "/api"):
+            limit = self.node.config.max_content_length
+            return Edge("TAXII", Credentials.USER, limit, json=True)
+        if path.startswith("/native/v1/") or path == "/native/v1":
+            return Edge("native API", Credentials.USER, NATIVE_MAX_BODY, json=True)
+        if path.startswith("/peer/"):
+            limit = PEER_MAX_BODY.get(path, 0)
+            return Edge("peer protocol", Credentials.PEER, limit, json=True)
+        if path.startswith("/console/") or path == "/console":
+            return Edge("console", Credentials.CONSOLE, CONSOLE_MAX_BODY, json=False)
+        return Edge("other", Credentials.NONE, OTHER_MAX_BODY, json=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        edge = self.edge(scope["path"])
+        headers = Headers(scope=scope)
+        try:
+            self.admit(scope, headers, edge)
+            body = await read_body(headers, receive, edge)
+            if body and edge.json and _is_json(headers, edge):
+                if len(body) > _JSON_IN_THREAD:
+                    await anyio.to_thread.run_sync(check_json, body, "body")
+                else:
+                    check_json(body, "body")
+        except ClientGoneError:
+            return
+        except SignInFirst:
+            redirect = RedirectResponse(SIGN_IN, status_code=303, headers=SECURITY_HEADERS)
+            await redirect(scope, receive, send)
+            return
+        except GsomiaError as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        await self.app(scope, receive if body is None else _replay(body, receive), send)
+
+    # ------------------------------------------------------------------ credentials
+    def admit(self, scope: Scope, headers: Headers, edge: Edge) -> None:
+        if edge.credentials is Credentials.USER:
+            scope[USER_SCOPE_KEY] = self.user(scope, headers)
+        elif edge.credentials is Credentials.PEER:
+            try:
+                self.peer_headers(headers)
+            except VerificationFailed as exc:
+                log.warning("refused peer request: %s", exc)
+                raise HttpError(401, "unauthorized", str(exc)) from None
+        elif edge.credentials is Credentials.CONSOLE and scope["method"] == "POST":
+            self.console_cookie(scope, headers)
+
+    def user(self, scope: Scope, headers: Headers) -> User:
+        """The user the ``Authorization`` header names, throttled per name and address."""
+        header = headers.get("authorization")
+        if not header:
+            return user_of(None, self.node.config)  # 401; no guess was made
+        throttle = self.node.throttle
+        address = _address(scope)
+        name = basic_name(header)
+        keys = [address_key(address)] + ([] if name is None else [user_key(name)])
+        try:
+            throttle.check(*keys)
+            try:
+                user = user_of(header, self.node.config)
+            except HttpError:
+                delay = throttle.failed(*keys)
+                audit.warning(
+                    "refused: failed API credentials: user=%s address=%s path=%s blocked_for=%gs",
+                    _shown(name),
+                    address,
+                    _shown(scope["path"]),
+                    delay,
+                )
+                raise
+            name = user.name  # a Bearer token names its user only now
+            throttle.check(user_key(name))
+        except Throttled as exc:
+            audit.warning(
+                "refused: throttled API credentials: user=%s address=%s path=%s retry_after=%ds",
+                _shown(name),
+                address,
+                _shown(scope["path"]),
+                exc.retry_after,
+            )
+            raise
+        throttle.succeeded(user_key(user.name))
+        return user
+
+    def peer_headers(self, headers: Headers) -> None:
+        """What of a peer request's signature can be checked without its body; raise
+        VerificationFailed unless it is present, well formed, from a trusted key of a peer
+        of this node, and stamped within the window of the node's wall time."""
+        values = [headers.get(name, "") for name in PEER_HEADERS]
+        if not all(values):
+            raise VerificationFailed("peer request: missing or malformed signature headers")
+        sender, key_id, timestamp, signature = values
+        if len(signature) != _ED25519_SIGNATURE_B64 or len(timestamp) > 64:
+            raise VerificationFailed("peer request: missing or malformed signature headers")
+        node = self.node
+        if sender == node.party or sender not in node.scenario.policies:
+            raise VerificationFailed(f"peer request: {sender[:20]!r} is not a peer of {node.party}")
+        try:
+            sent = parse_instant(timestamp, "X-Gsomia-Timestamp")
+        except BadInput as exc:
+            raise VerificationFailed(f"peer request: {exc}") from None
+        if abs(node.wall.now() - sent) > MAX_CLOCK_SKEW:
+            raise VerificationFailed(
+                "peer request: timestamp outside the accepted window (replay?)"
+            )
+        node.keyring.signing_key(sender, key_id[:100])
+
+    def console_cookie(self, scope: Scope, headers: Headers) -> None:
+        """A console POST without the cookie its form needs goes to the sign-in page, as the
+        console sends a page request without a session (SignInRequired)."""
+        cookies = cookie_parser(headers.get("cookie", ""))
+        wanted = self.sign_in_cookie if scope["path"] == SIGN_IN else self.session_cookie
+        if not cookies.get(wanted):
+            audit.warning(
+                "refused: user=- party=%s action=console POST %s reason=no session cookie",
+                self.node.party,
+                _shown(scope["path"]),
+            )
+            raise SignInFirst
+
+
+# ---------------------------------------------------------------------- the body
+async def read_body(headers: Headers, receive: Receive, edge: Edge) -> bytes | None:
+    """The whole body, bounded by ``edge.limit``; None when the request has none."""
+    declared = headers.get("content-length")
+    chunked = "transfer-encoding" in headers
+    if declared is None and not chunked:
+        return None
+    too_large = HttpError(
+        413,
+        "too_large",
+        f"the body is larger than {edge.limit} bytes, the limit of {edge.name} routes",
+    )
+    if declared is not None:
+        if not declared.isdigit():
+            raise HttpError(400, "bad_request", "Content-Length is not a number")
+        if int(declared) > edge.limit:
+            raise too_large
+        if int(declared) == 0 and not chunked:
+            return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGoneError
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > edge.limit:
+            raise too_large
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the body read once, then whatever the client sends next
+    (its disconnection)."""
+    given = False
+
+    async def again() -> Message:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return again
+
+
+def _is_json(headers: Headers, edge: Edge) -> bool:
+    """Whether the route will read the body as JSON: peer routes always; others when the
+    Content-Type is JSON or absent (FastAPI then parses it as JSON)."""
+    if edge.credentials is Credentials.PEER:
+        return True
+    ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+    return not ctype or ctype == "application/json" or ctype.endswith("+json")
+
+
+def _address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def _shown(value: str | None) -> str:
+    """A client-chosen name as the audit log shows it: quoted, bounded, one line."""
+    return "-" if value is None else repr(value[:64])
