@@ -36,9 +36,9 @@ from gsomia.api.http import (
     parse_json,
     read_body,
 )
-from gsomia.api.peer import WALL, signed_target
+from gsomia.api.peer import WALL, verified_sender
 from gsomia.domain.access import Role
-from gsomia.errors import Denied, GsomiaError, VerificationFailed
+from gsomia.errors import Denied, GsomiaError
 from gsomia.ledger.entries import ENTRY_TYPES
 from gsomia.node import federation, witnessing
 from gsomia.node.config import Peer, User
@@ -189,19 +189,7 @@ def build_log_router(node: Node) -> APIRouter:
 
     # ------------------------------------------------------------------ peers
     def _peer(request: Request, signed: bytes) -> str:
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        try:
-            return federation.verify_request(
-                node,
-                headers,
-                signed,
-                WALL.now(),
-                method=request.method,
-                target=signed_target(request),
-            )
-        except VerificationFailed as exc:
-            log.warning("refused peer request: %s", exc)
-            raise HttpError(401, "unauthorized", str(exc)) from None
+        return verified_sender(node, request, signed)
 
     @router.get(PEER_CHECKPOINT_PATH, summary="A peer asks for the latest checkpoint (signed)")
     async def peer_checkpoint(request: Request) -> Response:

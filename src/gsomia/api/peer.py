@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from gsomia.api.http import HttpError, json_response, read_body
 from gsomia.clock import Clock, SystemClock
-from gsomia.errors import GsomiaError, VerificationFailed
+from gsomia.errors import GsomiaError
 from gsomia.node import federation
 from gsomia.node.service import Node
 
@@ -35,6 +35,20 @@ def signed_target(request: Request) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
+def verified_sender(node: Node, request: Request, signed: bytes) -> str:
+    """The peer whose key signed this request (method, target and ``signed``); 401 otherwise.
+
+    Wall time judges the signature's window, whatever the node's scenario clock says."""
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    try:
+        return federation.verify_request(
+            node, headers, signed, WALL.now(), method=request.method, target=signed_target(request)
+        )
+    except GsomiaError as exc:
+        log.warning("refused peer request: %s", exc)
+        raise HttpError(401, "unauthorized", str(exc)) from None
+
+
 def build_peer_router(node: Node) -> APIRouter:
     router = APIRouter(tags=["peer protocol"])
 
@@ -42,19 +56,7 @@ def build_peer_router(node: Node) -> APIRouter:
     async def receive(request: Request) -> Response:
         body = await read_body(request, MAX_PUSH_BYTES)
         now = node.clock.now()
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        try:
-            sender = federation.verify_request(
-                node,
-                headers,
-                body,
-                WALL.now(),
-                method=request.method,
-                target=signed_target(request),
-            )
-        except VerificationFailed as exc:
-            log.warning("refused peer request: %s", exc)
-            raise HttpError(401, "unauthorized", str(exc)) from None
+        sender = verified_sender(node, request, body)
         items = federation.parse_push(body)
         results = federation.receive(node, sender, items, now)
         request.app.state.notify()

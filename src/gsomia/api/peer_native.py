@@ -16,9 +16,8 @@ import httpx
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
-from gsomia.api.http import JSON_MEDIA_TYPE, HttpError, json_response, read_body
-from gsomia.api.peer import WALL, BackgroundSender, signed_target
-from gsomia.errors import GsomiaError
+from gsomia.api.http import JSON_MEDIA_TYPE, json_response, read_body
+from gsomia.api.peer import BackgroundSender, verified_sender
 from gsomia.node import consents, federation, messages, notices, reports
 from gsomia.node.service import Node
 from gsomia.store.sqlite_node import MessageRow
@@ -54,20 +53,7 @@ def build_peer_native_router(node: Node) -> APIRouter:
     async def signed(request: Request, limit: int) -> tuple[str, bytes, datetime]:
         body = await read_body(request, limit)
         now = node.clock.now()
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        try:
-            sender = federation.verify_request(
-                node,
-                headers,
-                body,
-                WALL.now(),
-                method=request.method,
-                target=signed_target(request),
-            )
-        except GsomiaError as exc:
-            log.warning("refused peer request: %s", exc)
-            raise HttpError(401, "unauthorized", str(exc)) from None
-        return sender, body, now
+        return verified_sender(node, request, body), body, now
 
     def route(path: str, summary: str, handler: Handler, limit: int, *, releases: bool) -> None:
         async def endpoint(request: Request) -> Response:
