@@ -13,6 +13,7 @@ from gsomia.clock import FixedClock
 from gsomia.console import pages
 from gsomia.console.session import make_env
 from gsomia.errors import BadInput, NotFound
+from gsomia.node import witnessing
 from gsomia.node.config import User
 from gsomia.node.service import Node, collection_id
 from tests.integration.nodes import PASSPHRASE, make_nodes, report
@@ -98,6 +99,9 @@ def test_the_timeline_shows_the_chosen_scenario_and_says_which_is_enforced(kor: 
 
 
 def test_the_server_verifies_a_proof_and_refuses_tampered_ones(kor: Node) -> None:
+    with pytest.raises(NotFound, match="no signed checkpoint yet"):  # a read never signs
+        pages.proof_view(kor, user(kor, "analyst"), item(1))
+    witnessing.sign_checkpoint(kor)  # as the node's schedule does
     shown = pages.proof_view(kor, user(kor, "analyst"), item(1))
     assert shown["verdict"].ok, shown["verdict"].message
     assert shown["entry_type"] == "item.published"
