@@ -5,6 +5,7 @@ Real node processes on loopback; memory is the node process's resident set (VmRS
 
 from __future__ import annotations
 
+import base64
 import socket
 import time
 from collections.abc import Iterator
@@ -103,6 +104,10 @@ def huge_post(url: str, headers: dict[str, str], *, declared: bool) -> httpx.Res
     )
 
 
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
 def signed(
     node: Node, recipient: str, body: bytes, path: str = "/peer/v1/releases"
 ) -> dict[str, str]:
@@ -151,11 +156,14 @@ def test_a_huge_peer_body_without_valid_signature_headers_is_refused_unread(
         ({**good, "X-Gsomia-Party": "JPN"}, "not a peer"),
         ({**good, "X-Gsomia-Timestamp": "2020-01-01T00:00:00Z"}, "outside the accepted window"),
         ({**good, "X-Gsomia-Signature": "AAAA"}, "missing or malformed"),
+        ({**good, "X-Gsomia-Content-Digest": "AAAA"}, "not a SHA-256 digest"),
+        # well formed, from USA's real key, but not over this digest: a forgery
+        ({**good, "X-Gsomia-Content-Digest": b64(bytes(32))}, "signature"),
     ]
     before = rss(jpn)
     for path in ("/peer/v1/releases", "/peer/v1/notices", "/peer/v1/consent-requests"):
         for i, (headers, why) in enumerate(bad_headers):
-            if i < 2:  # 200 MiB, chunked then declared
+            if i < 2 or i == len(bad_headers) - 1:  # 200 MiB, chunked then declared
                 r = huge_post(f"{jpn.url}{path}", headers, declared=i == 1)
             else:
                 r = httpx.post(f"{jpn.url}{path}", headers=headers, content=b"{}" * 1000)

@@ -8,9 +8,10 @@
 
    - TAXII and native (``/taxii2/``, ``/api/``, ``/native/v1/``: events and the log included):
      HTTP Basic or Bearer, throttled per user name and per client address (``Node.throttle``);
-   - peer (``/peer/``): the four signature headers present and well formed, from a peer of
-     this node, with a key the node trusts, stamped within the window of wall time (the
-     signature itself covers the body, so the route verifies it once the body is read);
+   - peer (``/peer/``): the whole Ed25519 signature, from a key of a peer, within the window
+     of wall time, over the method, the target and the body's digest carried in
+     ``X-Gsomia-Content-Digest`` (so only a holder of a peer's private key makes the node read
+     a peer body at all; the route checks the body against the signed digest once read);
    - console (``/console/``): a POST carries the node's session cookie (the sign-in form:
      its pre-session cookie), or is sent to the sign-in page (303) unread; the console then
      checks the session and the CSRF token;
@@ -47,14 +48,12 @@ from gsomia.api.http import (
     user_of,
 )
 from gsomia.api.logapi import MAX_COSIGNATURE_BYTES, PEER_CHECKPOINT_PATH, PEER_COSIGNATURE_PATH
-from gsomia.api.peer import MAX_PUSH_BYTES, PUSH_PATH
+from gsomia.api.peer import MAX_PUSH_BYTES, PUSH_PATH, verified_head
 from gsomia.api.peer_native import MAX_MESSAGE_BYTES, MAX_NOTICE_BYTES
 from gsomia.console.session import MAX_FORM
-from gsomia.domain.instants import parse_instant
-from gsomia.errors import BadInput, GsomiaError, VerificationFailed
+from gsomia.errors import GsomiaError
 from gsomia.node import messages
 from gsomia.node.config import User
-from gsomia.node.federation import MAX_CLOCK_SKEW
 from gsomia.node.throttle import Throttled, address_key, user_key
 
 if TYPE_CHECKING:
@@ -79,8 +78,6 @@ PEER_MAX_BODY = {
     PEER_CHECKPOINT_PATH: 0,
 }
 SIGN_IN = "/console/login"
-PEER_HEADERS = ("x-gsomia-party", "x-gsomia-key", "x-gsomia-timestamp", "x-gsomia-signature")
-_ED25519_SIGNATURE_B64 = 88  # 64 bytes in base64
 _JSON_IN_THREAD = 256 * 1024  # larger bodies are checked off the event loop
 
 
@@ -160,11 +157,7 @@ class Guard:
         if edge.credentials is Credentials.USER:
             scope[USER_SCOPE_KEY] = self.user(scope, headers)
         elif edge.credentials is Credentials.PEER:
-            try:
-                self.peer_headers(headers)
-            except VerificationFailed as exc:
-                log.warning("refused peer request: %s", exc)
-                raise HttpError(401, "unauthorized", str(exc)) from None
+            self.peer_headers(scope, headers)
         elif edge.credentials is Credentials.CONSOLE and scope["method"] == "POST":
             self.console_cookie(scope, headers)
 
@@ -205,28 +198,12 @@ class Guard:
         throttle.succeeded(user_key(user.name))
         return user
 
-    def peer_headers(self, headers: Headers) -> None:
-        """What of a peer request's signature can be checked without its body; raise
-        VerificationFailed unless it is present, well formed, from a trusted key of a peer
-        of this node, and stamped within the window of the node's wall time."""
-        values = [headers.get(name, "") for name in PEER_HEADERS]
-        if not all(values):
-            raise VerificationFailed("peer request: missing or malformed signature headers")
-        sender, key_id, timestamp, signature = values
-        if len(signature) != _ED25519_SIGNATURE_B64 or len(timestamp) > 64:
-            raise VerificationFailed("peer request: missing or malformed signature headers")
-        node = self.node
-        if sender == node.party or sender not in node.scenario.policies:
-            raise VerificationFailed(f"peer request: {sender[:20]!r} is not a peer of {node.party}")
-        try:
-            sent = parse_instant(timestamp, "X-Gsomia-Timestamp")
-        except BadInput as exc:
-            raise VerificationFailed(f"peer request: {exc}") from None
-        if abs(node.wall.now() - sent) > MAX_CLOCK_SKEW:
-            raise VerificationFailed(
-                "peer request: timestamp outside the accepted window (replay?)"
-            )
-        node.keyring.signing_key(sender, key_id[:100])
+    def peer_headers(self, scope: Scope, headers: Headers) -> None:
+        """A peer request's whole signature, verified from its headers (its body's digest is
+        one of them) before a byte of the body is read: only a holder of a peer's private key
+        can make the node read a peer body at all. The route checks the body against the
+        signed digest once it has it."""
+        verified_head(self.node, scope, {k.lower(): v for k, v in headers.items()})
 
     def console_cookie(self, scope: Scope, headers: Headers) -> None:
         """A console POST without the cookie its form needs goes to the sign-in page, as the

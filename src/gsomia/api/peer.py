@@ -11,10 +11,12 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 
 import httpx
 from fastapi import APIRouter, Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from gsomia.api.http import HttpError, json_response, read_body
 from gsomia.clock import Clock, SystemClock
@@ -31,8 +33,26 @@ MAX_PUSH_BYTES = 64 * 1024 * 1024
 
 def signed_target(request: Request) -> str:
     """The target a peer request was made on (path and query), as its signature covers it."""
-    query = request.url.query
-    return request.url.path + (f"?{query}" if query else "")
+    return target_of(request.scope)
+
+
+def target_of(scope: Scope) -> str:
+    """A request's path and query, exactly as its signature covers them."""
+    path: str = scope["path"]
+    query: bytes = scope.get("query_string", b"")
+    return path + (f"?{query.decode('latin-1')}" if query else "")
+
+
+def verified_head(node: Node, scope: Scope, headers: Mapping[str, str]) -> federation.SignedHead:
+    """A peer request's signature checked from its headers alone, before its body is read
+    (``headers`` with lower-case names); 401 otherwise. Wall time judges the window."""
+    try:
+        return federation.verify_request_head(
+            node, headers, WALL.now(), method=scope["method"], target=target_of(scope)
+        )
+    except GsomiaError as exc:
+        log.warning("refused peer request: %s", exc)
+        raise HttpError(401, "unauthorized", str(exc)) from None
 
 
 def verified_sender(node: Node, request: Request, signed: bytes) -> str:

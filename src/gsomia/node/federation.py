@@ -19,8 +19,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +47,7 @@ PEER_REQUEST_DOMAIN = b"gsomia/peer-request/v2\x00"
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 MAX_BACKOFF_SECONDS = 60.0
 MAX_TARGET = 2048
+DIGEST_LEN = 32  # SHA-256
 #: The one fault-injection point (tests only): ``GSOMIA_FAULT=after-receipt-commit`` ends the
 #: process, as SIGKILL would, right after a receipt's transaction commits.
 FAULT_ENV = "GSOMIA_FAULT"
@@ -58,11 +60,11 @@ def request_message(  # noqa: PLR0917 - the fields of one signed message, in ord
     timestamp: str,
     method: str,
     target: str,
-    body: bytes,
+    digest: bytes,
 ) -> bytes:
     """What a peer request's signature covers (v2): who to whom, when, the HTTP method and
-    target (path and query), and the body's digest — a body signed for one route does not
-    authenticate on another."""
+    target (path and query), and the SHA-256 digest of the body — a body signed for one route
+    does not authenticate on another."""
     if not method.isascii() or not method.isalpha() or not method.isupper():
         raise BadInput(f"peer request: {method[:20]!r} is not an HTTP method")
     if (
@@ -73,10 +75,12 @@ def request_message(  # noqa: PLR0917 - the fields of one signed message, in ord
         or " " in target
     ):
         raise BadInput("peer request: the target must be a path (and query) in printable ASCII")
+    if len(digest) != DIGEST_LEN:
+        raise BadInput("peer request: the content digest is not a SHA-256 digest")
     return (
         PEER_REQUEST_DOMAIN
         + f"{sender}\n{recipient}\n{key_id}\n{timestamp}\n{method}\n{target}\n".encode()
-        + hashlib.sha256(body).digest()
+        + digest
     )
 
 
@@ -86,25 +90,68 @@ def sign_request(
     """Headers that authenticate a request from this node to ``recipient``; ``now`` is wall
     time (a node replaying history runs a simulated clock for its decisions).
 
-    Ed25519 authenticates the transport; what must stay provable (items, releases, consents,
-    notices) carries its own composite signature and is verified on its own."""
+    The body's digest travels in ``X-Gsomia-Content-Digest``, so a receiver verifies the
+    signature from the headers alone, before it reads a byte of the body, and then checks the
+    body against the digest. Ed25519 authenticates the transport; what must stay provable
+    (items, releases, consents, notices) carries its own composite signature and is verified on
+    its own."""
     generation = node.keyring.current
     timestamp = format_instant(now)
+    digest = hashlib.sha256(body).digest()
     message = request_message(
-        node.party, recipient, generation.key_id, timestamp, method, target, body
+        node.party, recipient, generation.key_id, timestamp, method, target, digest
     )
     signature = primitives.ed25519_sign(generation.ed25519_seed, message)
     return {
         "X-Gsomia-Party": node.party,
         "X-Gsomia-Key": generation.key_id,
         "X-Gsomia-Timestamp": timestamp,
+        "X-Gsomia-Content-Digest": base64.b64encode(digest).decode(),
         "X-Gsomia-Signature": base64.b64encode(signature).decode(),
     }
 
 
+@dataclass(frozen=True, slots=True)
+class SignedHead:
+    """A peer request whose headers verified: who sent it, and the digest its body must have."""
+
+    sender: str
+    digest: bytes
+
+
+def verify_request_head(
+    node: Node, headers: Mapping[str, str], now: datetime, *, method: str, target: str
+) -> SignedHead:
+    """Verify a peer request's signature from its headers alone (``headers`` with lower-case
+    names): present and well formed, from a trusted key of a peer, within the window of wall
+    time ``now``, over this method, target and content digest. VerificationFailed otherwise."""
+    try:
+        sender = headers["x-gsomia-party"]
+        key_id = headers["x-gsomia-key"][:100]
+        timestamp = headers["x-gsomia-timestamp"]
+        digest = base64.b64decode(headers["x-gsomia-content-digest"], validate=True)
+        raw_sig = base64.b64decode(headers["x-gsomia-signature"], validate=True)
+    except (KeyError, binascii.Error, ValueError):
+        raise VerificationFailed("peer request: missing or malformed signature headers") from None
+    if len(raw_sig) != primitives.ED25519_SIG_LEN:
+        raise VerificationFailed("peer request: missing or malformed signature headers")
+    if sender == node.party or sender not in node.scenario.policies:
+        raise VerificationFailed(f"peer request: {sender[:20]!r} is not a peer of {node.party}")
+    try:
+        sent = parse_instant(timestamp[:64], "X-Gsomia-Timestamp")
+        message = request_message(sender, node.party, key_id, timestamp, method, target, digest)
+    except BadInput as exc:
+        raise VerificationFailed(f"peer request: {exc}") from None
+    if abs(now - sent) > MAX_CLOCK_SKEW:
+        raise VerificationFailed("peer request: timestamp outside the accepted window (replay?)")
+    keys = node.keyring.signing_key(sender, key_id)
+    primitives.ed25519_verify(keys.ed25519, raw_sig, message)
+    return SignedHead(sender, digest)
+
+
 def verify_request(
     node: Node,
-    headers: dict[str, str],
+    headers: Mapping[str, str],
     body: bytes,
     now: datetime,
     *,
@@ -113,25 +160,10 @@ def verify_request(
 ) -> str:
     """The sending party, if the request (its method, target and body) is signed by a trusted
     key of it within the accepted window of wall time; else VerificationFailed."""
-    try:
-        sender = headers["x-gsomia-party"]
-        key_id = headers["x-gsomia-key"]
-        timestamp = headers["x-gsomia-timestamp"]
-        raw_sig = base64.b64decode(headers["x-gsomia-signature"], validate=True)
-    except (KeyError, binascii.Error):
-        raise VerificationFailed("peer request: missing or malformed signature headers") from None
-    if sender == node.party or sender not in node.scenario.policies:
-        raise VerificationFailed(f"peer request: {sender!r} is not a peer of {node.party}")
-    try:
-        sent = parse_instant(timestamp, "X-Gsomia-Timestamp")
-        message = request_message(sender, node.party, key_id, timestamp, method, target, body)
-    except BadInput as exc:
-        raise VerificationFailed(f"peer request: {exc}") from None
-    if abs(now - sent) > MAX_CLOCK_SKEW:
-        raise VerificationFailed("peer request: timestamp outside the accepted window (replay?)")
-    keys = node.keyring.signing_key(sender, key_id)
-    primitives.ed25519_verify(keys.ed25519, raw_sig, message)
-    return sender
+    head = verify_request_head(node, headers, now, method=method, target=target)
+    if not hmac.compare_digest(hashlib.sha256(body).digest(), head.digest):
+        raise VerificationFailed("peer request: the body does not match its signed digest")
+    return head.sender
 
 
 def fault_point(name: str) -> None:
