@@ -7,7 +7,10 @@ TAXII versions of an object, a consent request's grant. Each pair is timed inter
 missing, hidden, missing, …) so that both see the same machine; the medians and their ratio
 are printed. A ratio near 1.00 means the answer's time tells nothing.
 
-    .venv/bin/python bench/bench_hidden.py [--rounds 3000]
+Then the same over HTTP, as a client sees it: a real node process on loopback, the native
+API's item route asked for the hidden item and for a missing one, interleaved.
+
+    .venv/bin/python bench/bench_hidden.py [--rounds 3000] [--http-rounds 2000]
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.integration.nodes import PASSPHRASE, make_nodes, report
+import httpx
+from tests.integration.nodes import PASSPHRASE, TAXII, NodeProc, make_nodes, report
 
 from gsomia.api.boot import load_config, open_node
 from gsomia.clock import FixedClock
@@ -76,6 +80,7 @@ def cases(node: Node) -> dict[str, tuple[Callable[[], object], Callable[[], obje
     obj = envelope["objects"][-1]
     hidden = f"{obj['id']}/{obj['modified']}"
     missing = f"report--{uuid.uuid4()}/{obj['modified']}"
+    missing_object = missing.split("/", maxsplit=1)[0]
     cid = collection_id("KOR", "KOR")
     # a consent request in KOR's inbox about the hidden item, and an admin not cleared for it
     rid = str(uuid.uuid4())
@@ -101,7 +106,7 @@ def cases(node: Node) -> dict[str, tuple[Callable[[], object], Callable[[], obje
         ),
         "TAXII versions": (
             lambda: node.versions_of(low, cid, obj["id"]),
-            lambda: node.versions_of(low, cid, f"report--{uuid.uuid4()}"),
+            lambda: node.versions_of(low, cid, missing_object),
         ),
         "consent grant": (
             lambda: consents.grant(node, low_admin, rid, None),
@@ -113,6 +118,7 @@ def cases(node: Node) -> dict[str, tuple[Callable[[], object], Callable[[], obje
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3000)
+    parser.add_argument("--http-rounds", type=int, default=2000)
     args = parser.parse_args()
     logging.getLogger("gsomia.audit").addHandler(logging.NullHandler())
     logging.getLogger("gsomia.audit").propagate = False
@@ -132,7 +138,57 @@ def main() -> int:
                 print(f"{name:<16} {h * 1e6:9.1f} {m * 1e6:9.1f} {h / m:7.2f}")
         finally:
             node.store.close()
+        over_http(procs["KOR"], args.http_rounds)
     return 0
+
+
+def over_http(kor: NodeProc, rounds: int) -> None:
+    """The item route over loopback: a hidden item against a missing one, interleaved."""
+    kor.start()
+    try:
+        with httpx.Client(base_url=kor.url, timeout=10) as client:
+            low = kor.auth("low")
+            found = client.get(
+                f"/api/collections/{collection_id('KOR', 'KOR')}/objects/",
+                params={"match[type]": "report"},
+                headers={"Accept": TAXII},
+                auth=kor.auth(),
+            ).json()["objects"]
+            top = next(o for o in found if o["id"].startswith("report--"))
+            hidden = f"/native/v1/items/{top['id']}/{top['modified']}"
+            missing = f"/native/v1/items/report--{uuid.uuid4()}/{top['modified']}"
+
+            def call(path: str) -> float:
+                start = time.perf_counter()
+                r = client.get(path, auth=low)
+                took = time.perf_counter() - start
+                if r.status_code != 404:
+                    raise SystemExit(f"{path}: expected 404, got {r.status_code}")
+                return took
+
+            h, m = pair_of(rounds, lambda: call(hidden), lambda: call(missing))
+        print(f"# over HTTP (a real node on loopback), {rounds} interleaved rounds")
+        print(f"{'item (HTTP)':<16} {h * 1e6:9.1f} {m * 1e6:9.1f} {h / m:7.2f}")
+    finally:
+        kor.stop()
+
+
+def pair_of(
+    rounds: int, hidden: Callable[[], float], missing: Callable[[], float]
+) -> tuple[float, float]:
+    for _ in range(50):
+        hidden()
+        missing()
+    a: list[float] = []
+    b: list[float] = []
+    for i in range(rounds):
+        if i % 2:
+            a.append(hidden())
+            b.append(missing())
+        else:
+            b.append(missing())
+            a.append(hidden())
+    return statistics.median(a), statistics.median(b)
 
 
 if __name__ == "__main__":

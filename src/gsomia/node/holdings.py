@@ -150,11 +150,13 @@ def visible_document(
     """The document ``key`` of one of ``kinds`` if it is about an item ``user`` may see, else
     None (a missing document and one about a hidden item take the same steps)."""
     with node.store.reading() as r:
-        found = [d for d in (r.document(kind, key) for kind in kinds) if d is not None]
-        doc = found[0] if found else None
-        seen, _ = _sight(node, r, user, key if doc is None else doc.item_id)
-    if doc is None or seen is None:
-        _refused(node, user, action, stored=doc is not None)
+        about = [(kind, r.document_item(kind, key)) for kind in kinds]
+        kind, item_id = next(((k, i) for k, i in about if i is not None), (None, None))
+        seen, _ = _sight(node, r, user, key if item_id is None else item_id)
+        # the document itself is read (and opened) only once the user may see its item
+        doc = None if kind is None or seen is None else r.document(kind, key)
+    if doc is None:
+        _refused(node, user, action, stored=item_id is not None)
         return None
     return doc
 

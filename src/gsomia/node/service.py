@@ -528,15 +528,18 @@ class Node:
     def versions_of(self, user: User, cid: str, stix_id: str) -> list[ObjectRow]:
         self.collection(cid)
         with self.store.reading() as r:
-            rows = r.versions(cid, stix_id)
-        visible = [row for row in rows if self.visible(user.clearance, row)]
+            # decide on the index alone: a hidden object costs what a missing one does
+            scopes = r.scopes(cid, stix_id)
+            wanted = {x.version for x in scopes if self.visible(user.clearance, x)}
+            rows = r.versions(cid, stix_id) if wanted else []
+        visible = [row for row in rows if row.version in wanted]
         if not visible:  # hidden or missing: the same audit line, the same answer
             audit.warning(
                 "refused: user=%s party=%s action=read %s reason=%s",
                 user.name,
                 self.party,
                 stix_id[:120],
-                "clearance or need-to-know" if rows else "not stored",
+                "clearance or need-to-know" if scopes else "not stored",
             )
             raise NotFound(f"no object {stix_id} in collection {cid}")
         return visible

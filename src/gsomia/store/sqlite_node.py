@@ -114,6 +114,7 @@ CREATE TABLE IF NOT EXISTS node_documents (
     PRIMARY KEY (kind, key)
 );
 CREATE INDEX IF NOT EXISTS node_documents_item ON node_documents (item_id, kind);
+CREATE INDEX IF NOT EXISTS node_documents_scope ON node_documents (kind, key, item_id);
 CREATE TABLE IF NOT EXISTS peer_messages (
     id           INTEGER PRIMARY KEY,
     recipient    TEXT NOT NULL,
@@ -148,6 +149,7 @@ class ObjectScope:
     """What deciding visibility needs of a stored object: no body, nothing to decrypt."""
 
     stix_id: str
+    version: str
     stix_type: str
     item_id: str | None
     equivalence: str | None
@@ -260,6 +262,13 @@ def _object_key(obj: NewObject) -> tuple[str, str, str]:
 
 
 _DOC_COLUMNS = "kind, key, item_id, body, attachment"
+_SCOPE_COLUMNS = "stix_id, version, stix_type, item_id, equivalence, topics"
+
+
+def _scope(r: tuple[Any, ...]) -> ObjectScope:
+    return ObjectScope(r[0], r[1], r[2], r[3], r[4], tuple(orjson.loads(r[5])))
+
+
 _COLUMNS = (
     "seq, collection, stix_id, stix_type, version, date_added, item_id, equivalence, topics, body"
 )
@@ -619,23 +628,52 @@ class NodeReader:
         return str(row[0]), orjson.loads(body)
 
     def item_origin(self, item_id: str) -> tuple[str, str | None] | None:
-        """The originator and sender of a held item, without its sealed bytes."""
+        """The originator and sender of a held item, without its sealed bytes.
+
+        The query yields one row whether or not the item is held (a left join from a constant),
+        so a miss is decoded like a hit: probing for an item takes the same work either way."""
         row = self._con.execute(
-            "SELECT originator, received_from FROM items INDEXED BY items_origin WHERE item_id = ?",
+            "SELECT i.originator, i.received_from FROM (SELECT 1) "
+            "LEFT JOIN items AS i INDEXED BY items_origin ON i.item_id = ?",
             (item_id,),
         ).fetchone()
-        return None if row is None else (str(row[0]), row[1])
+        return None if row[0] is None else (str(row[0]), row[1])
 
     def object_scope(self, collection: str, stix_id: str, version: str) -> ObjectScope | None:
-        """One object version's class and topics (an index probe; the body is not read)."""
+        """One object version's class and topics: an index probe that reads no body, and one
+        row decoded whether or not the version is stored (a miss costs what a hit does)."""
         row = self._con.execute(
-            "SELECT stix_id, stix_type, item_id, equivalence, topics FROM objects "
-            "INDEXED BY objects_scope WHERE collection = ? AND stix_id = ? AND version = ?",
+            "SELECT o.stix_id, o.version, o.stix_type, o.item_id, o.equivalence, "
+            "COALESCE(o.topics, '[]') FROM (SELECT 1) LEFT JOIN objects AS o "
+            "INDEXED BY objects_scope "
+            "ON o.collection = ? AND o.stix_id = ? AND o.version = ?",
             (collection, stix_id, version),
         ).fetchone()
-        if row is None:
-            return None
-        return ObjectScope(row[0], row[1], row[2], row[3], tuple(orjson.loads(row[4])))
+        scope = _scope(row)
+        return None if row[0] is None else scope
+
+    def scopes(self, collection: str, stix_id: str) -> list[ObjectScope]:
+        """Every version's class and topics, by version (index only; no body read). A missing
+        object still yields one row, decoded and dropped, so a miss costs what a hit does."""
+        rows = self._con.execute(
+            "SELECT o.stix_id, o.version, o.stix_type, o.item_id, o.equivalence, "
+            "COALESCE(o.topics, '[]') FROM (SELECT 1) LEFT JOIN objects AS o "
+            "INDEXED BY objects_scope ON o.collection = ? AND o.stix_id = ? "
+            "ORDER BY o.version",
+            (collection, stix_id),
+        ).fetchall()
+        decoded = [_scope(r) for r in rows]
+        return [x for x, r in zip(decoded, rows, strict=True) if r[0] is not None]
+
+    def document_item(self, kind: str, key: str) -> str | None:
+        """The item a node document is about, without reading (or opening) the document; one
+        row decoded whether or not the document exists."""
+        row = self._con.execute(
+            "SELECT d.item_id FROM (SELECT 1) LEFT JOIN node_documents AS d "
+            "INDEXED BY node_documents_scope ON d.kind = ? AND d.key = ?",
+            (kind, key),
+        ).fetchone()
+        return None if row[0] is None else str(row[0])
 
     def item(self, item_id: str) -> tuple[str, bytes, str | None] | None:
         row = self._con.execute(
