@@ -94,8 +94,8 @@ def refuse_split_origin(r: LogReader, origin: str) -> None:
     if views:
         first = views[0]
         raise Conflict(
-            f"split view: {origin} signed two checkpoints of size {first.size} with different "
-            f"roots (evidence {first.id}); its checkpoints are no longer co-signed"
+            f"split view: {origin} signed two histories (evidence {first.id}, at size "
+            f"{first.size}); its checkpoints are no longer co-signed"
         )
 
 
