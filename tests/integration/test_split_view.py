@@ -4,13 +4,15 @@ KOR's operator (played by this test, with KOR's key files) shows JPN one history
 USA another of the same size; each witness co-signs what it was shown. The witnesses then tell
 each other what they co-signed, catch the split view, keep both signed notes as evidence, report
 it (native API, console, ``gsomia log verify`` exit 5), and refuse every later checkpoint of KOR,
-also after a restart. Separately: a proof asked for past the end of what is signed signs
+also after a restart. Shown histories of two sizes, the witnesses ask KOR to prove the smaller
+a prefix of the larger: an honest growth passes, a fork after a common prefix is caught. Separately: a proof asked for past the end of what is signed signs
 nothing, and a proof of a hidden item is answered as for a missing one.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import sqlite3
 import subprocess
@@ -90,6 +92,8 @@ class History:
     home: Path
     signer: NoteSigner
     label: str
+    common: int = 0  # the first ``common`` entries are those of the history labelled ``base``
+    base: str = ""
     size: int = 0
     root: bytes = b""
     served: dict[int, bytes] = field(default_factory=dict)  # from-size -> response body
@@ -99,7 +103,10 @@ class History:
         with SqliteLogStore(self.home / "log.sqlite3") as store:
             log = TransparencyLog(store, "gsomia/KOR")
             start = log.size()
-            log.append(event(i, f"{self.label} {i}") for i in range(start, to))
+            log.append(
+                event(i, f"{self.base if i < self.common else self.label} {i}")
+                for i in range(start, to)
+            )
             stored, _ = log.checkpoint(self.signer)
             served = {
                 old: orjson.dumps(
@@ -112,6 +119,16 @@ class History:
             }
         self.size, self.root, self.served = to, stored.root, served
 
+    def prove(self, old: int, new: int) -> bytes | None:
+        """KOR's answer to a consistency proof asked for, from this history as it is now (None:
+        it is too small)."""
+        with SqliteLogStore(self.home / "log.sqlite3") as store:
+            log = TransparencyLog(store, "gsomia/KOR")
+            if not 0 <= old <= new <= log.size():
+                return None
+            proof = log.consistency_proof(old, new)
+        return orjson.dumps({"proof": proof.to_json(), "checkpoint": None})
+
 
 class ForkingKor:
     """An HTTP server on KOR's address answering each witness from the history chosen for it."""
@@ -119,12 +136,23 @@ class ForkingKor:
     def __init__(self, port: int, shown: dict[str, History]) -> None:
         self.shown = shown
         self.cosigned: list[tuple[str, str]] = []  # (witness, note) brought back
+        self.asked: list[tuple[str, str, int]] = []  # (witness, path, status) of every GET
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
-                history = outer.shown.get(self.headers.get("X-Gsomia-Party", ""))
+                witness = self.headers.get("X-Gsomia-Party", "")
+                history = outer.shown.get(witness)
+                if url.path == "/peer/v1/log/consistency" and history is not None:
+                    q = parse_qs(url.query)
+                    proof = history.prove(int(q["old"][0]), int(q["new"][0]))
+                    outer.asked.append((witness, url.path, 422 if proof is None else 200))
+                    self._answer(422, b'{"error": "bad_input"}') if proof is None else self._answer(
+                        200, proof
+                    )
+                    return
+                outer.asked.append((witness, url.path, 0))
                 if url.path != "/peer/v1/log/checkpoint" or history is None:
                     self._answer(404, b'{"error": "not_found"}')
                     return
@@ -302,6 +330,111 @@ def test_log_verify_exits_with_the_split_view_code(fork: dict[str, Any]) -> None
     assert proc.stderr.startswith("error: split view")
     assert "gsomia/KOR (size 3)" in proc.stderr
     assert "split view: gsomia/KOR signed size 3" in proc.stdout
+
+
+# ------------------------------------------------------------------ histories of two sizes
+@pytest.fixture(scope="module")
+def sizes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """KOR shows JPN its history at size 3 and USA the same history at size 5: an honest growth.
+    Yields once both co-signed what they were shown."""
+    root = tmp_path_factory.mktemp("sizes")
+    nodes = make_nodes(root)
+    _, seed = KeyRing.load(nodes["KOR"].data, passphrase=PASSPHRASE.encode()).note_signer()
+    signer = NoteSigner("gsomia/KOR", seed)
+    (root / "one").mkdir()
+    honest = History(root / "one", signer, "one history")
+    honest.grow(3)
+    shown = {"JPN": dataclasses.replace(honest)}  # the history as it was at size 3
+    honest.grow(5)
+    shown["USA"] = honest
+    witnesses = [nodes["JPN"], nodes["USA"]]
+    for node in witnesses:
+        tune(node, cosign_interval=0.25)
+    with ForkingKor(nodes["KOR"].port, shown) as kor:
+        try:
+            for node in witnesses:
+                node.start()
+            for node, size in ((nodes["JPN"], 3), (nodes["USA"], 5)):
+                until(
+                    lambda n=node, s=size: (cosigned_kor(n) or {}).get("size") == s or None,  # type: ignore[misc]
+                    f"{node.party} co-signing KOR at size {size}",
+                )
+            yield {"nodes": nodes, "root": root, "signer": signer, "honest": honest, "kor": kor}
+        finally:
+            for node in witnesses:
+                node.stop()
+
+
+def asked_since(kor: ForkingKor, witness: str, path: str, start: int = 0) -> int | None:
+    """The position of the first request of ``witness`` for ``path`` from ``start`` on."""
+    return next(
+        (i for i, (w, p, _) in enumerate(kor.asked) if i >= start and (w, p) == (witness, path)),
+        None,
+    )
+
+
+def test_an_honest_growth_between_two_sizes_raises_no_evidence(sizes: dict[str, Any]) -> None:
+    nodes, kor = sizes["nodes"], sizes["kor"]
+    for party in ("JPN", "USA"):
+        # each witness learnt of the other size by gossip and asked KOR for a proof of 3 to 5...
+        asked = until(
+            lambda p=party: asked_since(kor, p, "/peer/v1/log/consistency"),  # type: ignore[misc]
+            f"{party} asking KOR for a consistency proof",
+        )
+        assert kor.asked[asked][2] == 200
+        # ...and judged it before its next round asked KOR for its checkpoint again
+        until(
+            lambda p=party, a=asked: asked_since(kor, p, "/peer/v1/log/checkpoint", a + 1),  # type: ignore[misc]
+            f"{party}'s next round",
+        )
+        doc = log_get(nodes[party], "split-views").json()
+        assert doc["split_views"] == []
+        assert doc["refused_origins"] == []
+        assert not [f for f in doc["refusals"] if f["party"] == "KOR"]
+
+
+def test_a_fork_shown_at_two_sizes_is_caught(sizes: dict[str, Any]) -> None:
+    nodes, kor, honest = sizes["nodes"], sizes["kor"], sizes["honest"]
+    jpn, usa = nodes["JPN"], nodes["USA"]
+    # KOR forks after the 3 entries JPN co-signed: JPN is shown 7 entries that extend what it
+    # co-signed, but whose entries 3 and 4 are not those USA co-signed at size 5.
+    (sizes["root"] / "fork").mkdir()
+    fork = History(sizes["root"] / "fork", sizes["signer"], "a fork", common=3, base="one history")
+    fork.grow(7)
+    kor.shown["JPN"] = fork
+    done = until(lambda: (cosigned_kor(jpn) or {}).get("size") == 7 or None, "JPN co-signing 7")
+    assert done is True
+    assert (cosigned_kor(usa) or {})["size"] == 5
+    want = {b64(fork.root), b64(honest.root)}
+    keys = kor_keys(nodes)
+    # JPN gets a proof of 5 to 7 from its fork, which does not verify against USA's root;
+    # USA, shown only 5 entries, gets a refusal: both keep the evidence
+    for node in (jpn, usa):
+        view = until(partial(split_view_at, node), f"{node.party} catching the fork")
+        assert view["size"] == 5
+        assert sorted(view["sizes"]) == [5, 7]
+        assert set(view["roots"]) == want
+        for text in (view["first"], view["second"]):
+            verify_note_signature(parse_note(text.encode()), "gsomia/KOR", keys)
+        doc = log_get(node, "split-views").json()
+        assert doc["refused_origins"] == ["gsomia/KOR"]
+        reasons = [f["reason"] for f in doc["refusals"] if f["party"] == "KOR"]
+        assert any("did not prove its checkpoint of size 5 consistent" in r for r in reasons)
+    # and later checkpoints of KOR are no longer co-signed
+    fork.grow(8)
+    refused = until(lambda: refusal_of_size(jpn, 8), "JPN refusing KOR's checkpoint of size 8")
+    assert "no longer co-signed" in refused["reason"]
+    assert (cosigned_kor(jpn) or {})["size"] == 7
+    proc = subprocess.run(
+        [*CLI, "log", "verify", "--home", str(usa.data)],
+        capture_output=True,
+        text=True,
+        env=usa.env,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 5, (proc.stdout, proc.stderr)
+    assert "gsomia/KOR (size 5)" in proc.stderr
 
 
 # ------------------------------------------------------------------ reads never sign

@@ -10,9 +10,11 @@ For peers (signed requests, like ``/peer/v1/releases``): ``GET /peer/v1/log/chec
 returns the latest checkpoint with a consistency proof from size N; ``POST
 /peer/v1/log/cosignature`` brings a co-signature back, which is attached to the stored
 checkpoint; ``GET /peer/v1/log/witnessed`` returns the latest checkpoint of each log this node
-co-signed, so that witnesses compare what they co-signed and catch a split view. ``Cosigner``
-runs that exchange every ``cosign_interval`` seconds; it is also the only thing that signs the
-node's checkpoints, besides an admin's explicit request: a read never signs.
+co-signed, so that witnesses compare what they co-signed and catch a split view; ``GET
+/peer/v1/log/consistency?old=A&new=B`` proves two of the node's checkpoints consistent, for a
+witness that learnt of a checkpoint of another size than the one it co-signed. ``Cosigner`` runs
+that exchange every ``cosign_interval`` seconds; it is also the only thing that signs the node's
+checkpoints, besides an admin's explicit request: a read never signs.
 """
 
 from __future__ import annotations
@@ -49,6 +51,12 @@ log = logging.getLogger("gsomia.log")
 PEER_CHECKPOINT_PATH = "/peer/v1/log/checkpoint"
 PEER_COSIGNATURE_PATH = "/peer/v1/log/cosignature"
 PEER_WITNESSED_PATH = "/peer/v1/log/witnessed"
+PEER_CONSISTENCY_PATH = "/peer/v1/log/consistency"
+#: Answers of an origin to a consistency proof asked for that say it will not or cannot give
+#: one (split-view evidence); any other failure (network, 401, 403, 429, 5xx) is retried.
+REFUSING_STATUSES = frozenset({400, 404, 409, 410, 422})
+#: Pairs of checkpoints proved consistent, remembered so that they are not asked for again.
+MAX_PROVED = 4096
 MAX_GOSSIP_BYTES = 1024 * 1024
 MAX_COSIGNATURE_BYTES = 64 * 1024
 _MAX_SIZE = 2**63 - 1
@@ -200,6 +208,20 @@ def build_log_router(node: Node) -> APIRouter:
         from_size = _count(request, "from")
         return _json(witnessing.for_peer(node, 0 if from_size is None else from_size))
 
+    @router.get(
+        PEER_CONSISTENCY_PATH,
+        summary="A witness asks for a consistency proof between two sizes (signed)",
+    )
+    async def peer_consistency(request: Request) -> Response:
+        query = request.url.query
+        target = request.url.path + (f"?{query}" if query else "")
+        _peer(request, request_target("GET", target))
+        _only(request, {"old", "new"})
+        old, new = _count(request, "old"), _count(request, "new")
+        if old is None or new is None:
+            raise HttpError(400, "bad_request", "old and new: both required (tree sizes)")
+        return _json(witnessing.consistency(node, old, new))
+
     @router.post(PEER_COSIGNATURE_PATH, summary="A peer brings its co-signature back (signed)")
     async def peer_cosignature(request: Request) -> Response:
         body = await read_body(request, MAX_COSIGNATURE_BYTES)
@@ -230,6 +252,7 @@ class Cosigner:
         self.client = client
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._proved: set[tuple[str, int, int, bytes]] = set()
 
     def start(self) -> None:
         if self.interval > 0:
@@ -253,11 +276,17 @@ class Cosigner:
     async def round(self) -> None:
         witnessing.sign_checkpoint(self.node)
         await asyncio.gather(*(self.witness(peer) for peer in self.node.config.peers))
-        await asyncio.gather(*(self.gossip(peer) for peer in self.node.config.peers))
+        learnt = await asyncio.gather(*(self.gossip(peer) for peer in self.node.config.peers))
+        asked: dict[str, witnessing.Wanted] = {}  # at most one proof asked of each peer a round
+        for wanted in (w for found in learnt for w in found):
+            if wanted.key not in self._proved and wanted.party not in asked:
+                asked[wanted.party] = wanted
+        await asyncio.gather(*(self.prove(w) for w in asked.values()))
 
-    async def gossip(self, peer: Peer) -> None:
+    async def gossip(self, peer: Peer) -> list[witnessing.Wanted]:
         """Fetch what the peer co-signed and compare it with what this node co-signed; a split
-        view is kept as evidence. Failures are logged; the next round retries."""
+        view is kept as evidence. Returns the consistency proofs to ask for (checkpoints of
+        other sizes). Failures are logged; the next round retries."""
         node = self.node
         headers = federation.sign_request(
             node,
@@ -271,18 +300,61 @@ class Cosigner:
             response = await self.client.get(peer.url + PEER_WITNESSED_PATH, headers=headers)
         except httpx.HTTPError as exc:
             log.info("gossip: %s unreachable (%s)", peer.party, type(exc).__name__)
-            return
+            return []
         if response.status_code != 200 or len(response.content) > MAX_GOSSIP_BYTES:
             log.warning("gossip: %s answered %s", peer.party, response.status_code)
-            return
+            return []
         try:
             doc = orjson.loads(response.content)
-            found = witnessing.check_gossip(node, peer.party, doc, WALL.now())
+            gossip = witnessing.check_gossip(node, peer.party, doc, WALL.now())
         except (orjson.JSONDecodeError, GsomiaError) as exc:
             log.warning("gossip: what %s co-signed: %s", peer.party, exc)
-            return
-        for view in found:
+            return []
+        for view in gossip.found:
             log.warning("gossip: split view of %s at size %s", view["origin"], view["size"])
+        return gossip.wanted
+
+    async def prove(self, wanted: witnessing.Wanted) -> None:
+        """Ask the origin for a consistency proof between a checkpoint co-signed here and one
+        of another size co-signed by another witness, and judge it. A refusal or a proof that
+        does not verify is kept as split-view evidence; an unreachable origin is asked again
+        in a later round."""
+        node, p = self.node, wanted.proof
+        peer = next((q for q in node.config.peers if q.party == wanted.party), None)
+        if peer is None:
+            return
+        target = f"{PEER_CONSISTENCY_PATH}?old={p.old_size}&new={p.new_size}"
+        headers = federation.sign_request(
+            node, peer.party, request_target("GET", target), WALL.now(), method="GET", target=target
+        )
+        try:
+            response = await self.client.get(peer.url + target, headers=headers)
+        except httpx.HTTPError as exc:
+            log.info("consistency: %s unreachable (%s)", peer.party, type(exc).__name__)
+            return
+        refused: str | None = None
+        answer: Any = None
+        if response.status_code in REFUSING_STATUSES:
+            refused = f"it refused the proof ({response.status_code}: {response.text[:300]})"
+        elif response.status_code != 200 or len(response.content) > MAX_GOSSIP_BYTES:
+            log.warning("consistency: %s answered %s", peer.party, response.status_code)
+            return
+        else:
+            try:
+                answer = orjson.loads(response.content)
+            except orjson.JSONDecodeError:
+                answer = None
+        try:
+            view = witnessing.judge_proof(node, wanted, answer, refused=refused, now=WALL.now())
+        except GsomiaError as exc:
+            log.warning("consistency: the proof of %s: %s", peer.party, exc)
+            return
+        if view is None:
+            if len(self._proved) >= MAX_PROVED:
+                self._proved.clear()
+            self._proved.add(wanted.key)
+            return
+        log.warning("consistency: split view of %s at sizes %s", view["origin"], view["sizes"])
 
     async def witness(self, peer: Peer) -> None:
         """Fetch the peer's checkpoint, co-sign it if it extends what was co-signed, send the

@@ -399,9 +399,15 @@ def _check_split_views(r: LogReader, keys: KeyDirectory) -> list[tuple[str, int,
                 verify_every_signature(note, view.origin, keys)
         except (BadInput, VerificationFailed) as exc:
             raise _bad(where, exc) from exc
-        if {(b.origin, b.size) for b in bodies} != {(view.origin, view.size)} or (
-            bodies[0].root == bodies[1].root
+        if bodies[0].size == bodies[1].size:
+            if {(b.origin, b.size) for b in bodies} != {(view.origin, view.size)} or (
+                bodies[0].root == bodies[1].root
+            ):
+                raise VerificationFailed(f"{where}: the two notes are not one size with two roots")
+        elif {b.origin for b in bodies} != {view.origin} or view.size != min(
+            b.size for b in bodies
         ):
-            raise VerificationFailed(f"{where}: the two notes are not one size with two roots")
+            # Two sizes: the origin did not prove the smaller a prefix of the larger.
+            raise VerificationFailed(f"{where}: the two notes are not of this origin and size")
         out.append((view.origin, view.size, bodies[0].root, bodies[1].root))
     return out

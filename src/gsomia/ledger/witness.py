@@ -16,7 +16,11 @@ Once split-view evidence against an origin is kept, none of its checkpoints is c
 
 Witnesses also tell each other what they co-signed (``compare``): a checkpoint of an origin
 that another witness co-signed, validly signed by that origin, is compared with the history this
-witness co-signed; two roots for one size are kept as split-view evidence, as above.
+witness co-signed; two roots for one size are kept as split-view evidence, as above. A
+checkpoint of another size is checked against the one co-signed here by a consistency proof that
+the origin gives between the smaller and the larger (``proof_wanted``, ``reconcile``): an origin
+that cannot or will not prove the two consistent showed two histories, and both notes are kept as
+split-view evidence too (at the smaller size).
 
 The witness's own log is never co-signed by itself.
 """
@@ -90,8 +94,8 @@ def refuse_split_origin(r: LogReader, origin: str) -> None:
     if views:
         first = views[0]
         raise Conflict(
-            f"split view: {origin} signed two checkpoints of size {first.size} with different "
-            f"roots (evidence {first.id}); its checkpoints are no longer co-signed"
+            f"split view: {origin} signed two histories (evidence {first.id}, at size "
+            f"{first.size}); its checkpoints are no longer co-signed"
         )
 
 
@@ -124,6 +128,107 @@ def compare(store: LogStore, data: bytes, *, keys: KeyDirectory, witness: str) -
         second = origin_lines(note, cp.origin, origin_keys).encode()
         row = w.add_split_view(cp.origin, cp.size, first, second)
         return SplitView(row, cp.origin, cp.size, first, second)
+
+
+@dataclass(frozen=True)
+class ProofWanted:
+    """A consistency proof to ask ``origin`` for: between the checkpoint of size ``cosigned``
+    co-signed here and another witness's checkpoint (``note``) of another size."""
+
+    origin: str
+    cosigned: int
+    note: bytes
+    size: int
+    root: bytes
+
+    @property
+    def old_size(self) -> int:
+        return min(self.cosigned, self.size)
+
+    @property
+    def new_size(self) -> int:
+        return max(self.cosigned, self.size)
+
+
+@dataclass(frozen=True)
+class Unproved:
+    """Split-view evidence kept because the origin did not prove two checkpoints consistent."""
+
+    view: SplitView
+    reason: str
+
+
+def proof_wanted(r: LogReader, data: bytes, *, keys: KeyDirectory) -> ProofWanted | None:
+    """What to ask the origin of another witness's checkpoint: a consistency proof between it and
+    the latest checkpoint of that origin co-signed here, when their sizes differ. None when no
+    checkpoint of that origin was co-signed here, one of the same size was (``compare`` judges
+    it), or evidence against the origin is already kept. The note must be validly signed by its
+    origin: nothing is asked on the word of an unsigned note."""
+    note = parse_note(data, where="co-signed checkpoint")
+    cp = parse_checkpoint(note.text, where="co-signed checkpoint")
+    origin_keys = keys(cp.origin)
+    if not origin_keys:
+        raise BadInput(f"co-signed checkpoint: no known public key for the origin {cp.origin!r}")
+    verify_note_signature(note, cp.origin, origin_keys)
+    if split_views_of(r, cp.origin):
+        return None
+    history = r.witnessed(cp.origin)
+    if not history or any(h.size == cp.size for h in history):
+        return None
+    return ProofWanted(cp.origin, history[-1].size, data, cp.size, cp.root)
+
+
+def _check_proof(wanted: ProofWanted, mine: bytes, proof: ConsistencyProof) -> None:
+    """Raise ``VerificationFailed`` unless ``proof`` shows the two checkpoints consistent."""
+    if (proof.origin, proof.old_size, proof.new_size) != (
+        wanted.origin,
+        wanted.old_size,
+        wanted.new_size,
+    ):
+        raise VerificationFailed(
+            f"the proof is for {proof.origin} from size {proof.old_size} to {proof.new_size}, "
+            f"not from {wanted.old_size} to {wanted.new_size}"
+        )
+    old_root, new_root = (
+        (mine, wanted.root) if wanted.cosigned < wanted.size else (wanted.root, mine)
+    )
+    verify_consistency(wanted.old_size, wanted.new_size, old_root, new_root, proof.path)
+
+
+def reconcile(
+    store: LogStore,
+    wanted: ProofWanted,
+    proof: ConsistencyProof | None,
+    *,
+    keys: KeyDirectory,
+    refused: str = "it gave no proof",
+) -> Unproved | None:
+    """Judge the origin's answer to ``wanted``: None when ``proof`` verifies against both signed
+    roots; else both notes (the origin's signature lines only) are kept as split-view evidence,
+    at the smaller size, and returned with the reason. ``proof`` is None when the origin refused
+    (``refused`` says how)."""
+    origin_keys = keys(wanted.origin)
+    theirs = parse_note(wanted.note, where="co-signed checkpoint")
+    with store.writing() as w:
+        if split_views_of(w, wanted.origin):
+            return None
+        mine = next((h for h in w.witnessed(wanted.origin) if h.size == wanted.cosigned), None)
+        if mine is None:
+            raise BadInput(f"no checkpoint of {wanted.origin} of size {wanted.cosigned} co-signed")
+        if proof is None:
+            reason = refused
+        else:
+            try:
+                _check_proof(wanted, mine.root, proof)
+            except VerificationFailed as exc:
+                reason = f"its proof does not verify: {exc}"
+            else:
+                return None
+        first = _evidence(mine.note, wanted.origin, origin_keys)
+        second = origin_lines(theirs, wanted.origin, origin_keys).encode()
+        row = w.add_split_view(wanted.origin, wanted.old_size, first, second)
+        view = SplitView(row, wanted.origin, wanted.old_size, first, second)
+    return Unproved(view, reason)
 
 
 def cosign(

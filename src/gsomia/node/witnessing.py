@@ -14,6 +14,10 @@ Witnesses tell each other what they co-signed (``gossip_document``, ``check_goss
 round a node fetches from every peer the latest checkpoint of each log that peer co-signed, and
 compares it with what it co-signed itself. Two roots for one size of one origin are kept as
 split-view evidence (both signed notes) and the origin's checkpoints are not co-signed again.
+A checkpoint of another size than the one co-signed here needs a consistency proof from the
+origin between the two (``proof_wanted``, asked by the Cosigner, judged by ``judge_proof``):
+an origin that refuses or gives a proof that does not verify showed two histories, and the same
+evidence is kept; an origin that cannot be reached is asked again in a later round.
 A checkpoint of the node's own log co-signed by a peer is attached (its co-signatures merged;
 another root signed with the node's key is kept as evidence of a split view of its own log).
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -43,7 +48,14 @@ from gsomia.ledger.note import (
 )
 from gsomia.ledger.ports import StoredCheckpoint, WitnessedCheckpoint
 from gsomia.ledger.proofs import ConsistencyProof, b64
-from gsomia.ledger.witness import compare, cosign, refuse_split_origin
+from gsomia.ledger.witness import (
+    ProofWanted,
+    compare,
+    cosign,
+    proof_wanted,
+    reconcile,
+    refuse_split_origin,
+)
 from gsomia.node.config import User
 from gsomia.node.service import Node, collection_id
 
@@ -394,47 +406,72 @@ def gossip_document(node: Node) -> dict[str, Any]:
     return {"v": GOSSIP_VERSION, "witnessed": notes}
 
 
-def check_gossip(node: Node, sender: str, doc: Any, now: datetime) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Wanted:
+    """A consistency proof to ask the peer ``party`` (the origin) for, learnt from ``sender``."""
+
+    party: str
+    sender: str
+    proof: ProofWanted
+
+    @property
+    def key(self) -> tuple[str, int, int, bytes]:
+        """What one answer settles: the origin, the size co-signed here, the other checkpoint."""
+        p = self.proof
+        return (p.origin, p.cosigned, p.size, p.root)
+
+
+@dataclass
+class Gossip:
+    """What one peer's gossip revealed: split views found now, proofs to ask the origins for."""
+
+    found: list[dict[str, Any]] = field(default_factory=list)
+    wanted: list[Wanted] = field(default_factory=list)
+
+
+def check_gossip(node: Node, sender: str, doc: Any, now: datetime) -> Gossip:
     """Compare the checkpoints ``sender`` co-signed (``gossip_document``) with this node's.
 
     A checkpoint of another log is compared with what this node co-signed of that log
     (``gsomia.ledger.witness.compare``); one of this node's own log is attached. Returns the
-    split views found now (each also stored as evidence and as a refusal). A malformed note is
-    skipped and logged; the others are still checked.
+    split views found now (each also stored as evidence and as a refusal), and the consistency
+    proofs to ask for, where the sizes differ. A malformed note is skipped and logged; the
+    others are still checked.
     """
     notes = doc.get("witnessed") if isinstance(doc, dict) else None
     if not isinstance(notes, list) or doc.get("v") != GOSSIP_VERSION:
         raise BadInput(f"{sender}'s co-signed checkpoints: expected {{'v': 1, 'witnessed': []}}")
-    found: list[dict[str, Any]] = []
+    out = Gossip()
     for n, note in enumerate(notes[:MAX_GOSSIP_NOTES]):
         if not isinstance(note, str):
             audit.warning("co-signed checkpoint %d from %s is not a string", n, sender)
             continue
         try:
-            view = _check_one(node, sender, note.encode(), now)
+            _check_one(node, sender, note.encode(), now, out)
         except GsomiaError as exc:
             audit.warning("co-signed checkpoint %d from %s: %s", n, sender, exc)
-            continue
-        if view is not None:
-            found.append(view)
-    return found
+    return out
 
 
-def _check_one(node: Node, sender: str, data: bytes, now: datetime) -> dict[str, Any] | None:
+def _check_one(node: Node, sender: str, data: bytes, now: datetime, out: Gossip) -> None:
     cp = parse_checkpoint(parse_note(data, where="note").text, where="note")
     if cp.origin == node.log.origin:
         try:
             attach(node, sender, data)
         except Conflict as exc:  # the node's key signed another root: kept by attach
             audit.warning("split view of the own log, shown by %s: %s", sender, exc)
-            return {"origin": cp.origin, "size": cp.size, "reported_by": sender}
-        return None
+            out.found.append({"origin": cp.origin, "size": cp.size, "reported_by": sender})
+        return
     party = party_of(cp.origin)
     if party is None:
         raise BadInput(f"checkpoint of {cp.origin!r}: not a gsomia log")
     view = compare(node.log.store, data, keys=keys(node), witness=node.log.origin)
     if view is None:
-        return None
+        with node.log.store.reading() as r:
+            wanted = proof_wanted(r, data, keys=keys(node))
+        if wanted is not None:
+            out.wanted.append(Wanted(party, sender, wanted))
+        return
     found = Conflict(
         f"split view: {cp.origin} signed two checkpoints of size {cp.size} with different "
         f"roots, one co-signed here and one co-signed by {sender}; both are kept as evidence "
@@ -442,12 +479,56 @@ def _check_one(node: Node, sender: str, data: bytes, now: datetime) -> dict[str,
     )
     last = last_cosigned(node, party)
     _record_fault(node, party, data, last_size=0 if last is None else last.size, exc=found, now=now)
-    return {"origin": cp.origin, "size": cp.size, "reported_by": sender, "evidence": view.id}
+    out.found.append(
+        {"origin": cp.origin, "size": cp.size, "reported_by": sender, "evidence": view.id}
+    )
+
+
+def judge_proof(
+    node: Node, wanted: Wanted, answer: Any, *, refused: str | None, now: datetime
+) -> dict[str, Any] | None:
+    """Judge the origin's answer to a consistency proof asked for (``witnessing.consistency``'s
+    document, or ``refused`` saying how it refused): None when the proof verifies against both
+    signed roots; else both notes are kept as split-view evidence, a refusal is recorded, and
+    the origin's checkpoints are not co-signed again. Returns the split view found."""
+    p = wanted.proof
+    proof: ConsistencyProof | None = None
+    reason = refused or "it gave no proof"
+    if refused is None:
+        raw = answer.get("proof") if isinstance(answer, dict) else None
+        try:
+            proof = ConsistencyProof.from_json(raw, where=f"{wanted.party}'s consistency proof")
+        except BadInput as exc:
+            reason = f"its answer is not a consistency proof: {exc}"
+    unproved = reconcile(node.log.store, p, proof, keys=keys(node), refused=reason)
+    if unproved is None:
+        return None
+    view = unproved.view
+    found = Conflict(
+        f"split view: {p.origin} did not prove its checkpoint of size {p.old_size} consistent "
+        f"with its checkpoint of size {p.new_size} (one co-signed here, one co-signed by "
+        f"{wanted.sender}): {unproved.reason}; both are kept as evidence {view.id}"
+    )
+    _record_fault(node, wanted.party, p.note, last_size=p.cosigned, exc=found, now=now)
+    return {
+        "origin": p.origin,
+        "size": view.size,
+        "sizes": [p.old_size, p.new_size],
+        "reported_by": wanted.sender,
+        "evidence": view.id,
+    }
 
 
 def _root_of(note: bytes) -> str | None:
     try:
         return b64(parse_checkpoint(parse_note(note).text).root)
+    except BadInput:
+        return None
+
+
+def _size_of(note: bytes) -> int | None:
+    try:
+        return parse_checkpoint(parse_note(note).text).size
     except BadInput:
         return None
 
@@ -465,6 +546,7 @@ def refusals(node: Node, limit: int = 100) -> dict[str, Any]:
                 "origin": v.origin,
                 "party": party_of(v.origin),
                 "size": v.size,
+                "sizes": [_size_of(v.first), _size_of(v.second)],
                 "roots": [_root_of(v.first), _root_of(v.second)],
                 "first": v.first.decode(errors="replace"),
                 "second": v.second.decode(errors="replace"),

@@ -7,7 +7,7 @@ import pytest
 from gsomia.errors import BadInput, Conflict, VerificationFailed
 from gsomia.ledger.note import Checkpoint, NoteSigner, SignedNote, parse_checkpoint, parse_note
 from gsomia.ledger.proofs import ConsistencyProof
-from gsomia.ledger.witness import compare, cosign
+from gsomia.ledger.witness import compare, cosign, proof_wanted, reconcile
 from tests.unit.ledger.conftest import Node, directory, event
 
 KEYS = directory("KOR", "JPN", "USA")
@@ -236,3 +236,100 @@ def test_compare_needs_the_origins_signature(nodes: dict[str, Node]) -> None:
         compare(jpn.store, own.encode(), keys=KEYS, witness="gsomia/JPN")
     with jpn.store.reading() as r:
         assert r.split_views() == []
+
+
+def _forked(kor: Node, at: int, size: int) -> Node:
+    """A KOR that shares the first ``at`` entries of ``kor`` and then wrote others."""
+    forger = Node(kor.store.path.parent / "forked", "KOR")
+    forger.log.append([event(i) for i in range(at)])
+    forger.log.append([{**event(i), "event": "withdrawal"} for i in range(at, size)])
+    return forger
+
+
+def test_checkpoints_of_two_sizes_need_the_origins_proof(nodes: dict[str, Node]) -> None:
+    kor, jpn, usa = nodes["KOR"], nodes["JPN"], nodes["USA"]
+    kor.append(3)
+    _cosign(jpn, kor, 0)
+    kor.append(2)
+    at_usa = _cosign(usa, kor, 0)  # size 5, an honest growth of what JPN co-signed at 3
+    with jpn.store.reading() as r:
+        wanted = proof_wanted(r, at_usa.encode(), keys=KEYS)
+    assert wanted is not None
+    assert (wanted.origin, wanted.cosigned, wanted.size) == ("gsomia/KOR", 3, 5)
+    assert (wanted.old_size, wanted.new_size) == (3, 5)
+    good = kor.log.consistency_proof(3, 5)
+    assert reconcile(jpn.store, wanted, good, keys=KEYS) is None
+    with jpn.store.reading() as r:
+        assert r.split_views() == []
+    # the other way round: USA co-signed the larger, JPN's is the smaller
+    with usa.store.reading() as r:
+        back = proof_wanted(r, _witnessed_note(jpn), keys=KEYS)
+    assert back is not None
+    assert (back.cosigned, back.size, back.old_size, back.new_size) == (5, 3, 3, 5)
+    assert reconcile(usa.store, back, good, keys=KEYS) is None
+    # nothing to ask when the sizes agree (``compare`` judges those) or nothing was co-signed
+    with usa.store.reading() as r:
+        assert proof_wanted(r, at_usa.encode(), keys=KEYS) is None
+    with kor.store.reading() as r:
+        assert proof_wanted(r, at_usa.encode(), keys=KEYS) is None
+
+
+def _witnessed_note(witness: Node) -> bytes:
+    with witness.store.reading() as r:
+        return r.witnessed("gsomia/KOR")[-1].note
+
+
+def test_a_fork_at_two_sizes_is_kept_as_evidence(nodes: dict[str, Node]) -> None:
+    kor, jpn, usa = nodes["KOR"], nodes["JPN"], nodes["USA"]
+    kor.append(5)
+    _cosign(jpn, kor, 0)  # JPN: KOR's history at 5
+    forger = _forked(kor, 3, 7)  # USA: another history, sharing only 3 entries, at 7
+    at_usa = _cosign(usa, forger, 0)
+    with jpn.store.reading() as r:
+        wanted = proof_wanted(r, at_usa.encode(), keys=KEYS)
+    assert wanted is not None
+    # whichever history KOR proves from, the proof does not verify against both roots
+    for liar in (forger.log.consistency_proof(5, 7), ConsistencyProof("gsomia/KOR", 3, 7, ())):
+        with jpn.store.reading() as r:
+            assert r.split_views() == []
+        fresh = Node(jpn.store.path.parent / f"w{liar.old_size}", "JPN")
+        _cosign(fresh, kor, 0)
+        unproved = reconcile(fresh.store, wanted, liar, keys=KEYS)
+        assert unproved is not None
+        assert "does not verify" in unproved.reason
+        fresh.store.close()
+    unproved = reconcile(jpn.store, wanted, None, keys=KEYS, refused="it answered 422")
+    assert unproved is not None
+    assert unproved.reason == "it answered 422"
+    view = unproved.view
+    assert (view.origin, view.size) == ("gsomia/KOR", 5)
+    sizes = {parse_checkpoint(parse_note(n).text).size for n in (view.first, view.second)}
+    assert sizes == {5, 7}
+    with jpn.store.reading() as r:
+        assert [v.id for v in r.split_views()] == [view.id]
+        assert proof_wanted(r, at_usa.encode(), keys=KEYS) is None  # evidence already kept
+    # kept evidence verifies in the audit, and the origin is no longer co-signed
+    assert jpn.log.audit(KEYS).evidence[0][:2] == ("gsomia/KOR", 5)
+    kor.append(1)
+    with pytest.raises(Conflict, match="no longer co-signed"):
+        _cosign(jpn, kor, 5)
+    assert reconcile(jpn.store, wanted, None, keys=KEYS) is None  # kept once
+    forger.store.close()
+
+
+def test_a_proof_of_two_sizes_must_be_signed_and_fit(nodes: dict[str, Node]) -> None:
+    kor, jpn, usa = nodes["KOR"], nodes["JPN"], nodes["USA"]
+    kor.append(3)
+    _cosign(jpn, kor, 0)
+    kor.append(2)
+    at_usa = _cosign(usa, kor, 0)
+    unsigned = SignedNote(parse_note(at_usa.encode()).text, ()).encode()
+    with jpn.store.reading() as r, pytest.raises(BadInput):
+        proof_wanted(r, unsigned, keys=KEYS)
+    with jpn.store.reading() as r:
+        wanted = proof_wanted(r, at_usa.encode(), keys=KEYS)
+    assert wanted is not None
+    # a valid proof of other sizes does not settle this pair
+    unproved = reconcile(jpn.store, wanted, kor.log.consistency_proof(2, 5), keys=KEYS)
+    assert unproved is not None
+    assert "not from 3 to 5" in unproved.reason
