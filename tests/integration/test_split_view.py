@@ -329,7 +329,7 @@ def test_log_verify_exits_with_the_split_view_code(fork: dict[str, Any]) -> None
     assert proc.returncode == 5, (proc.stdout, proc.stderr)
     assert proc.stderr.startswith("error: split view")
     assert "gsomia/KOR (size 3)" in proc.stderr
-    assert "split view: gsomia/KOR signed size 3" in proc.stdout
+    assert "split view: gsomia/KOR signed two histories (from size 3)" in proc.stdout
 
 
 # ------------------------------------------------------------------ histories of two sizes

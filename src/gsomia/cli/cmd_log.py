@@ -231,7 +231,7 @@ def cmd_verify(home: Path | None = HOME_OPTION, as_json: bool = JSON_OPTION) -> 
     """Re-hash the whole stored log and check every checkpoint and co-signature.
 
     Exit 3 at the first fault; exit 5 when everything verifies but split-view evidence is kept
-    (a log that signed two histories of one size), after printing the report.
+    (a log that signed two histories), after printing the report.
     """
     with _Node(home, must_exist=True) as node:
         report = node.log.audit(node.keys())
@@ -259,7 +259,10 @@ def cmd_verify(home: Path | None = HOME_OPTION, as_json: bool = JSON_OPTION) -> 
         )
         for v in evidence:
             roots = " and ".join(str(root) for root in v["roots"])
-            print(f"split view: {v['origin']} signed size {v['size']} with roots {roots}")
+            print(
+                f"split view: {v['origin']} signed two histories (from size {v['size']}) "
+                f"with roots {roots}"
+            )
     if evidence:
         origins = ", ".join(sorted({f"{v['origin']} (size {v['size']})" for v in evidence}))
         raise Conflict(
