@@ -8,13 +8,10 @@ Every route of the router goes through ``ConsoleRoute``: a request without a ses
 the sign-in page, a refused form answers 403, a missing item 404 — as HTML pages with the
 console's security headers, never a traceback.
 
-Failed sign-ins are throttled (``node.throttle``, shared with the API; wall time): per client
-address and, when the form names one, per user name. A blocked address or name is answered 429
-with the sign-in page saying how long to wait and a ``Retry-After`` header, before the token
-is even looked at — the right token too. Every failure and every block is audited with the
-address and the name given, never the token. A console event stream belongs to its session:
-signing out (or the session expiring) ends it; a user holds at most
-``gsomia.node.events.MAX_STREAMS_PER_USER`` streams (429 past that).
+Failed sign-ins are throttled (``Console.sign_in``): a blocked address or name is answered 429
+with the sign-in page saying how long to wait and a ``Retry-After`` header. A console event
+stream belongs to its session: signing out (or the session expiring) ends it; a user holds at
+most ``gsomia.node.events.MAX_STREAMS_PER_USER`` streams (429 past that).
 """
 
 from __future__ import annotations
@@ -39,6 +36,7 @@ from gsomia.console.session import (
     Console,
     Refused,
     Sessions,
+    SignInFailed,
     SignInRequired,
     audit,
     check_token,
@@ -50,7 +48,7 @@ from gsomia.console.session import (
 from gsomia.errors import BadInput, Denied, GsomiaError, NotFound
 from gsomia.node.events import Broadcaster, TooManyStreams
 from gsomia.node.service import Node
-from gsomia.node.throttle import Throttled, address_key, user_key
+from gsomia.node.throttle import Throttled
 
 log = logging.getLogger("gsomia.console")
 
@@ -62,7 +60,6 @@ STATIC_TYPES = {
 }
 SSE_MEDIA_TYPE = "text/event-stream"
 _MAX_SEQ = 2**63 - 1
-MAX_NAME = 64  # characters of a user name kept as a throttling key or in the audit log
 
 
 def route_class(console: Console) -> type[APIRoute]:
@@ -172,33 +169,16 @@ def _register_basics(router: APIRouter, console: Console) -> None:
         )
         return response
 
-    def _audit_sign_in(request: Request, name: str | None, reason: str) -> None:
-        """A refused sign-in in the audit log: the address and the name given, never the
-        token (the name quoted and cut short: it is whatever the form said)."""
-        audit.warning(
-            "refused: user=%s party=%s action=console sign-in reason=%s from=%s",
-            "-" if name is None else repr(name[:MAX_NAME]),
-            node.party,
-            reason,
-            client_address(request),
-        )
-
     @router.post(PREFIX + "/login")
     async def login(request: Request) -> Response:
         form = await read_form(request)
         console.sessions.check_login_form(
             request.cookies.get(pre_cookie, ""), form.get(CSRF_FIELD, ""), console.wall_now()
         )
-        token = form.get("token", "").strip()
         name = form.get("name", "").strip() or None
-        address = client_address(request)
-        keys = [address_key(address)]
-        if name is not None:
-            keys.append(user_key(name[:MAX_NAME]))
         try:
-            node.throttle.check(*keys)
+            user = console.sign_in(request, name, form.get("token", "").strip())
         except Throttled as exc:
-            _audit_sign_in(request, name, f"throttled, retry after {exc.retry_after} s")
             response = _login_form(
                 request,
                 status=exc.http_status,
@@ -209,13 +189,8 @@ def _register_basics(router: APIRouter, console: Console) -> None:
             )
             response.headers["Retry-After"] = str(exc.retry_after)
             return response
-        user = node.config.user_by_token(name, token) if token else None
-        if user is None:
-            delay = node.throttle.failed(*keys)
-            blocked = f"; blocked for {delay:g} s" if delay > 0 else ""
-            _audit_sign_in(request, name, f"sign-in with an unknown user or token{blocked}")
+        except SignInFailed:
             return _login_form(request, status=401, message="Unknown user or token.")
-        node.throttle.succeeded(user_key(user.name))
         _, cookie = console.sessions.create(user, console.wall_now())
         response = console.redirect(PREFIX + "/")
         response.set_cookie(

@@ -53,6 +53,7 @@ from gsomia.errors import BadInput, GsomiaError
 from gsomia.node.config import User
 from gsomia.node.events import Broadcaster
 from gsomia.node.service import Node
+from gsomia.node.throttle import Throttled, address_key, user_key
 
 audit = logging.getLogger("gsomia.audit")
 
@@ -62,6 +63,7 @@ SECRET_BYTES = 32
 SESSION_HOURS = 8
 PRE_SESSION_SECONDS = 3600  # how long a sign-in form may be left open before it is submitted
 MAX_SESSIONS = 10_000
+MAX_NAME = 64  # characters of a user name kept as a throttling key or in the audit log
 MAX_FORM = 256 * 1024  # bytes of a console form body (a scenario upload is one)
 CSRF_FIELD = "csrf"
 
@@ -194,6 +196,13 @@ class Sessions:
             self.end(session)
 
 
+class SignInFailed(GsomiaError):
+    """An unknown user or token at the sign-in form (the form says no more than that)."""
+
+    http_status = 401
+    kind = "unauthorized"
+
+
 class SignInRequired(Exception):
     """Raised by ``Console.user_or_redirect``; the console turns it into a 303 to sign-in."""
 
@@ -274,6 +283,40 @@ class Console:
             self.node.party,
             request.method,
             request.url.path[:200],
+            reason,
+            client_address(request),
+        )
+
+    def sign_in(self, request: Request, name: str | None, token: str) -> User:
+        """The user ``name`` (optional) and ``token`` name, failures throttled on wall time
+        (``node.throttle``, shared with the API): per client address and, when the form names
+        one, per user name. A blocked address or name raises ``Throttled`` before the token is
+        even looked at — the right token too; an unknown user or token raises
+        ``SignInFailed`` and counts against both. Every failure and every block is audited
+        with the address and the name given, never the token."""
+        keys = [address_key(client_address(request))]
+        if name is not None:
+            keys.append(user_key(name[:MAX_NAME]))
+        try:
+            self.node.throttle.check(*keys)
+        except Throttled as exc:
+            self._audit_sign_in(request, name, f"throttled, retry after {exc.retry_after} s")
+            raise
+        user = self.node.config.user_by_token(name, token) if token else None
+        if user is None:
+            delay = self.node.throttle.failed(*keys)
+            blocked = f"; blocked for {delay:g} s" if delay > 0 else ""
+            self._audit_sign_in(request, name, f"sign-in with an unknown user or token{blocked}")
+            raise SignInFailed("unknown user or token")
+        self.node.throttle.succeeded(user_key(user.name))
+        return user
+
+    def _audit_sign_in(self, request: Request, name: str | None, reason: str) -> None:
+        # the name is whatever the form said: quoted and cut short
+        audit.warning(
+            "refused: user=%s party=%s action=console sign-in reason=%s from=%s",
+            "-" if name is None else repr(name[:MAX_NAME]),
+            self.node.party,
             reason,
             client_address(request),
         )
