@@ -34,11 +34,16 @@ class Frame:
 
 @dataclass
 class SseReader:
-    """Reads one event stream in a thread; frames arrive on ``frames``; ``None`` at the end."""
+    """Reads one event stream in a thread; frames arrive on ``frames``; ``None`` at the end.
+
+    The native API's stream as ``user`` by default; with ``cookies``, the stream at ``path``
+    (e.g. the console's ``/console/events``) with those cookies and no credentials."""
 
     node: NodeProc
     user: str = "analyst"
     last_event_id: str | None = None
+    path: str = "/native/v1/events"
+    cookies: dict[str, str] | None = None
     frames: queue.Queue[Frame | None] = field(default_factory=queue.Queue)
     status: int | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -58,11 +63,13 @@ class SseReader:
             headers["Last-Event-ID"] = self.last_event_id
         try:
             with (
-                httpx.Client(timeout=httpx.Timeout(10.0, read=None)) as client,
+                httpx.Client(
+                    timeout=httpx.Timeout(10.0, read=None), cookies=self.cookies
+                ) as client,
                 client.stream(
                     "GET",
-                    f"{self.node.url}/native/v1/events",
-                    auth=self.node.auth(self.user),
+                    f"{self.node.url}{self.path}",
+                    auth=None if self.cookies is not None else self.node.auth(self.user),
                     headers=headers,
                 ) as response,
             ):

@@ -11,6 +11,8 @@ here or received from a peer — is one event::
 ``Last-Event-ID`` first gets what was stored after it, then the live stream; nothing is missed
 and nothing is sent twice. A user sees only the items their clearance and need-to-know allow
 (Art. 7, ``Node.visible``). A comment line is sent as a heartbeat when the stream is idle.
+A user holds at most ``MAX_STREAMS_PER_USER`` streams at once (API and console together): the
+next is refused with 429, the JSON error shape and ``Retry-After``.
 
 One ``Broadcaster`` per app (``gsomia.node.events``, shared with the web console) reads new rows
 from the store once, after the app's ``notify()`` (called after anything new is stored) or at
@@ -32,8 +34,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
-from gsomia.api.http import SECURITY_HEADERS, HttpError, authenticate
-from gsomia.node.events import Broadcaster, Event, Subscriber, encode_event
+from gsomia.api.http import SECURITY_HEADERS, HttpError, authenticate, error_body, json_response
+from gsomia.node.events import Broadcaster, Event, Subscriber, TooManyStreams, encode_event
 from gsomia.node.service import Node
 
 EVENTS_PATH = "/native/v1/events"
@@ -104,7 +106,8 @@ def _accepts_event_stream(request: Request) -> None:
 def build_events_router(node: Node, broadcaster: Broadcaster) -> APIRouter:
     router = APIRouter(tags=["real time"])
     responses: dict[int | str, dict[str, Any]] = {
-        200: {"content": {SSE_MEDIA_TYPE: {}}, "description": "An endless event stream."}
+        200: {"content": {SSE_MEDIA_TYPE: {}}, "description": "An endless event stream."},
+        429: {"description": "You already hold as many event streams as one user may."},
     }
 
     @router.get(
@@ -117,7 +120,16 @@ def build_events_router(node: Node, broadcaster: Broadcaster) -> APIRouter:
         user = authenticate(request, node.config)
         _accepts_event_stream(request)
         last = _last_event_id(request)
-        frames = broadcaster.stream(broadcaster.subscribe(user), last)
+        where = request.client.host if request.client is not None else "-"
+        try:
+            sub = broadcaster.subscribe(user, where=where)
+        except TooManyStreams as exc:
+            return json_response(
+                error_body(exc.http_status, exc.kind, str(exc)),
+                status=exc.http_status,
+                headers={"Retry-After": str(exc.retry_after)},
+            )
+        frames = broadcaster.stream(sub, last)
         return StreamingResponse(
             frames,
             media_type=SSE_MEDIA_TYPE,

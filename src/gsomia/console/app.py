@@ -7,12 +7,16 @@ files (``/console/static/NAME``, read once at start-up), the live event stream
 Every route of the router goes through ``ConsoleRoute``: a request without a session is sent to
 the sign-in page, a refused form answers 403, a missing item 404 — as HTML pages with the
 console's security headers, never a traceback.
+
+Failed sign-ins are throttled (``Console.sign_in``): a blocked address or name is answered 429
+with the sign-in page saying how long to wait and a ``Retry-After`` header. A console event
+stream belongs to its session: signing out (or the session expiring) ends it; a user holds at
+most ``gsomia.node.events.MAX_STREAMS_PER_USER`` streams (429 past that).
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable, Coroutine
 from importlib import resources
 from typing import Any
@@ -26,20 +30,25 @@ from gsomia.console import feed, pages
 from gsomia.console.session import (
     CONSOLE_HEADERS,
     CSRF_FIELD,
+    PRE_SESSION_SECONDS,
     PREFIX,
+    SESSION_HOURS,
     Console,
     Refused,
     Sessions,
+    SignInFailed,
     SignInRequired,
     audit,
     check_token,
+    client_address,
     load_secret,
     make_env,
     read_form,
 )
 from gsomia.errors import BadInput, Denied, GsomiaError, NotFound
-from gsomia.node.events import Broadcaster
+from gsomia.node.events import Broadcaster, TooManyStreams
 from gsomia.node.service import Node
+from gsomia.node.throttle import Throttled
 
 log = logging.getLogger("gsomia.console")
 
@@ -77,7 +86,13 @@ def route_class(console: Console) -> type[APIRoute]:
     return ConsoleRoute
 
 
-_TITLES = {403: "Refused", 404: "Not found", 409: "Conflict", 422: "Not accepted"}
+_TITLES = {
+    403: "Refused",
+    404: "Not found",
+    409: "Conflict",
+    422: "Not accepted",
+    429: "Too many requests",
+}
 
 
 def error_page(console: Console, request: Request, exc: GsomiaError) -> Response:
@@ -86,9 +101,12 @@ def error_page(console: Console, request: Request, exc: GsomiaError) -> Response
     title = "Denied" if isinstance(exc, Denied) else _TITLES.get(status, "Not available now")
     if status >= 500:
         log.error("console %s failed: %s", request.url.path[:200], exc)
-    return console.render(
+    response = console.render(
         request, "error.html", status=status, title=title, message=" ".join(str(exc).split())
     )
+    if isinstance(exc, TooManyStreams):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _static_files() -> dict[str, tuple[bytes, str]]:
@@ -103,7 +121,8 @@ def _static_files() -> dict[str, tuple[bytes, str]]:
 
 def build_console(node: Node, broadcaster: Broadcaster) -> APIRouter:
     """The console's router (paths under ``/console/``), pages of every page module included."""
-    console = Console(node, broadcaster, make_env(), Sessions(load_secret(node.config.data_dir)))
+    sessions = Sessions(load_secret(node.config.data_dir), on_end=broadcaster.end_session)
+    console = Console(node, broadcaster, make_env(), sessions)
     router = APIRouter(route_class=route_class(console), include_in_schema=False)
     _register_basics(router, console)
     feed.register(router, console)
@@ -130,19 +149,19 @@ def _register_basics(router: APIRouter, console: Console) -> None:
         return _login_form(request)
 
     def _login_form(request: Request, *, status: int = 200, message: str | None = None) -> Response:
-        nonce = secrets.token_urlsafe(24)
+        nonce, login_csrf = console.sessions.login_form(console.wall_now())
         response = console.render(
             request,
             "login.html",
             status=status,
             title="Sign in",
-            login_csrf=console.sessions.mac("login", nonce),
+            login_csrf=login_csrf,
             message=message,
         )
         response.set_cookie(
             pre_cookie,
             nonce,
-            max_age=3600,
+            max_age=PRE_SESSION_SECONDS,
             path=PREFIX + "/",
             httponly=True,
             samesite="strict",
@@ -153,22 +172,31 @@ def _register_basics(router: APIRouter, console: Console) -> None:
     @router.post(PREFIX + "/login")
     async def login(request: Request) -> Response:
         form = await read_form(request)
-        nonce = request.cookies.get(pre_cookie, "")
-        if not nonce:
-            raise Refused("the sign-in form expired; reload the page and sign in again")
-        check_token(form.get(CSRF_FIELD, ""), console.sessions.mac("login", nonce))
-        token = form.get("token", "").strip()
+        console.sessions.check_login_form(
+            request.cookies.get(pre_cookie, ""), form.get(CSRF_FIELD, ""), console.wall_now()
+        )
         name = form.get("name", "").strip() or None
-        user = node.config.user_by_token(name, token) if token else None
-        if user is None:
-            console.refuse(request, None, "sign-in with an unknown user or token")
+        try:
+            user = console.sign_in(request, name, form.get("token", "").strip())
+        except Throttled as exc:
+            response = _login_form(
+                request,
+                status=exc.http_status,
+                message=(
+                    "Too many failed sign-ins from this address or for this name. "
+                    f"Try again in {exc.retry_after} seconds."
+                ),
+            )
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
+        except SignInFailed:
             return _login_form(request, status=401, message="Unknown user or token.")
-        _, cookie = console.sessions.create(user, console.now())
+        _, cookie = console.sessions.create(user, console.wall_now())
         response = console.redirect(PREFIX + "/")
         response.set_cookie(
             console.cookie_name,
             cookie,
-            max_age=8 * 3600,
+            max_age=SESSION_HOURS * 3600,
             path=PREFIX + "/",
             httponly=True,
             samesite="strict",
@@ -197,11 +225,12 @@ def _register_basics(router: APIRouter, console: Console) -> None:
         found = console.current_user(request)
         if found is None:
             raise Refused("sign in first")
-        user = found[0]
+        user, session = found
         last = _last_event_id(request)
-        frames = console.broadcaster.stream(
-            console.broadcaster.subscribe(user), last, feed.event_renderer(console, user)
+        sub = console.broadcaster.subscribe(
+            user, session=session.sid, until=session.expires, where=client_address(request)
         )
+        frames = console.broadcaster.stream(sub, last, feed.event_renderer(console, user))
         return StreamingResponse(
             frames,
             media_type=SSE_MEDIA_TYPE,

@@ -5,12 +5,18 @@ gives the browser a cookie ``gsomia_<PARTY>`` = ``SESSION-ID.MAC``: the session 
 the MAC is HMAC-SHA256 over it under the node's console secret (``data_dir/console.secret``,
 32 random bytes, mode 0600, made at first start). The cookie is HttpOnly, SameSite=Strict,
 Secure when the request came over https, scoped to ``/console/``; a session ends after
-``SESSION_HOURS`` or at sign-out. Sessions live in the node's memory: a restart signs everyone
-out.
+``SESSION_HOURS`` or at sign-out, and its live event streams end with it. Sessions live in the
+node's memory: a restart signs everyone out.
 
 Every form carries a CSRF token: the session's (random, per session), or for the sign-in form
-a token bound to a pre-session cookie; every POST is checked with ``hmac.compare_digest`` and
-refused with 403 otherwise. Every refusal goes to the ``gsomia.audit`` logger.
+a token bound to a pre-session cookie whose nonce carries the instant it was made (refused
+after ``PRE_SESSION_SECONDS``); every POST is checked with ``hmac.compare_digest`` and refused
+with 403 otherwise. Every refusal goes to the ``gsomia.audit`` logger.
+
+Two clocks: every security lifetime here (session expiry, the sign-in form's nonce) runs on
+the node's wall clock (``Console.wall_now``), never on the scenario clock, which is simulated
+in the demo and runs 500,000 times faster there; pages that show scenario time ask
+``Console.scenario_now``.
 
 Every console response carries ``CONSOLE_HEADERS`` (a Content-Security-Policy without inline
 script or style, nosniff, no framing, no caching). Pages are Jinja2 templates with autoescape
@@ -30,7 +36,7 @@ import hmac
 import logging
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -47,6 +53,7 @@ from gsomia.errors import BadInput, GsomiaError
 from gsomia.node.config import User
 from gsomia.node.events import Broadcaster
 from gsomia.node.service import Node
+from gsomia.node.throttle import Throttled, address_key, user_key
 
 audit = logging.getLogger("gsomia.audit")
 
@@ -54,7 +61,9 @@ PREFIX = "/console"
 SECRET_FILE = "console.secret"  # noqa: S105 - a file name, not a secret
 SECRET_BYTES = 32
 SESSION_HOURS = 8
+PRE_SESSION_SECONDS = 3600  # how long a sign-in form may be left open before it is submitted
 MAX_SESSIONS = 10_000
+MAX_NAME = 64  # characters of a user name kept as a throttling key or in the audit log
 MAX_FORM = 256 * 1024  # bytes of a console form body (a scenario upload is one)
 CSRF_FIELD = "csrf"
 
@@ -114,22 +123,46 @@ class NavLink:
 
 
 class Sessions:
-    """Signed-in sessions, in memory, with their expiry; cookies are MAC'd session ids."""
+    """Signed-in sessions, in memory, with their expiry; cookies are MAC'd session ids.
 
-    def __init__(self, secret: bytes) -> None:
+    ``now`` is always wall time. ``on_end(sid)`` is called whenever a session ends, however it
+    ends (sign-out, expiry, eviction, the user removed), so that what hangs on it (its event
+    streams) ends too."""
+
+    def __init__(self, secret: bytes, on_end: Callable[[str], object] | None = None) -> None:
         self._secret = secret
         self._by_id: dict[str, Session] = {}
+        self._on_end = on_end
 
     def mac(self, purpose: str, value: str) -> str:
         message = f"{purpose}\x00{value}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
+    # ------------------------------------------------------------------ the sign-in form
+    def login_form(self, now: datetime) -> tuple[str, str]:
+        """A pre-session nonce (the cookie: random, with the instant it was made) and the
+        sign-in form's CSRF token bound to it."""
+        nonce = f"{secrets.token_urlsafe(24)}.{int(now.timestamp())}"
+        return nonce, self.mac("login", nonce)
+
+    def check_login_form(self, nonce: str, given: str, now: datetime) -> None:
+        """Raise Refused unless ``given`` is the CSRF token of ``nonce`` and the form was
+        made less than ``PRE_SESSION_SECONDS`` ago (wall time)."""
+        if not nonce or len(nonce) > 100:
+            raise Refused("the sign-in form expired; reload the page and sign in again")
+        check_token(given, self.mac("login", nonce))
+        made = nonce.rpartition(".")[2]
+        age = now.timestamp() - int(made) if made.isascii() and made.isdigit() else -1.0
+        if not 0 <= age <= PRE_SESSION_SECONDS:
+            raise Refused("the sign-in form expired; reload the page and sign in again")
+
+    # ------------------------------------------------------------------ sessions
     def create(self, user: User, now: datetime) -> tuple[Session, str]:
         """A new session for ``user`` and its cookie value."""
         self._expire(now)
         if len(self._by_id) >= MAX_SESSIONS:
             oldest = min(self._by_id.values(), key=lambda s: s.expires)
-            del self._by_id[oldest.sid]
+            self.end(oldest)
         sid = secrets.token_urlsafe(32)
         session = Session(
             sid, user.name, secrets.token_urlsafe(32), now + timedelta(hours=SESSION_HOURS)
@@ -148,16 +181,26 @@ class Sessions:
         if session is None:
             return None
         if session.expires <= now:
-            del self._by_id[sid]
+            self.end(session)
             return None
         return session
 
     def end(self, session: Session) -> None:
+        """End ``session`` and whatever hangs on it."""
         self._by_id.pop(session.sid, None)
+        if self._on_end is not None:
+            self._on_end(session.sid)
 
     def _expire(self, now: datetime) -> None:
-        for sid in [s.sid for s in self._by_id.values() if s.expires <= now]:
-            del self._by_id[sid]
+        for session in [s for s in self._by_id.values() if s.expires <= now]:
+            self.end(session)
+
+
+class SignInFailed(GsomiaError):
+    """An unknown user or token at the sign-in form (the form says no more than that)."""
+
+    http_status = 401
+    kind = "unauthorized"
 
 
 class SignInRequired(Exception):
@@ -186,12 +229,17 @@ class Console:
     def add_nav(self, label: str, path: str) -> None:
         self.nav.append(NavLink(label, path))
 
-    def now(self) -> datetime:
+    def wall_now(self) -> datetime:
+        """Wall time: for sessions, sign-in forms, throttling — every security lifetime."""
+        return self.node.wall.now()
+
+    def scenario_now(self) -> datetime:
+        """Scenario time (simulated in the demo): only for what the pages show of it."""
         return self.node.clock.now()
 
     # ------------------------------------------------------------------ who is asking
     def session(self, request: Request) -> Session | None:
-        return self.sessions.find(request.cookies.get(self.cookie_name), self.now())
+        return self.sessions.find(request.cookies.get(self.cookie_name), self.wall_now())
 
     def user_of(self, session: Session) -> User | None:
         for user in self.node.config.users:
@@ -230,12 +278,47 @@ class Console:
 
     def refuse(self, request: Request, user: User | None, reason: str) -> None:
         audit.warning(
-            "refused: user=%s party=%s action=console %s %s reason=%s",
+            "refused: user=%s party=%s action=console %s %s reason=%s from=%s",
             "-" if user is None else user.name,
             self.node.party,
             request.method,
             request.url.path[:200],
             reason,
+            client_address(request),
+        )
+
+    def sign_in(self, request: Request, name: str | None, token: str) -> User:
+        """The user ``name`` (optional) and ``token`` name, failures throttled on wall time
+        (``node.throttle``, shared with the API): per client address and, when the form names
+        one, per user name. A blocked address or name raises ``Throttled`` before the token is
+        even looked at — the right token too; an unknown user or token raises
+        ``SignInFailed`` and counts against both. Every failure and every block is audited
+        with the address and the name given, never the token."""
+        keys = [address_key(client_address(request))]
+        if name is not None:
+            keys.append(user_key(name[:MAX_NAME]))
+        try:
+            self.node.throttle.check(*keys)
+        except Throttled as exc:
+            self._audit_sign_in(request, name, f"throttled, retry after {exc.retry_after} s")
+            raise
+        user = self.node.config.user_by_token(name, token) if token else None
+        if user is None:
+            delay = self.node.throttle.failed(*keys)
+            blocked = f"; blocked for {delay:g} s" if delay > 0 else ""
+            self._audit_sign_in(request, name, f"sign-in with an unknown user or token{blocked}")
+            raise SignInFailed("unknown user or token")
+        self.node.throttle.succeeded(user_key(user.name))
+        return user
+
+    def _audit_sign_in(self, request: Request, name: str | None, reason: str) -> None:
+        # the name is whatever the form said: quoted and cut short
+        audit.warning(
+            "refused: user=%s party=%s action=console sign-in reason=%s from=%s",
+            "-" if name is None else repr(name[:MAX_NAME]),
+            self.node.party,
+            reason,
+            client_address(request),
         )
 
     # ------------------------------------------------------------------ responses
@@ -260,6 +343,11 @@ class Console:
 
     def redirect(self, to: str) -> Response:
         return RedirectResponse(to, status_code=303, headers=dict(CONSOLE_HEADERS))
+
+
+def client_address(request: Request) -> str:
+    """The address the request came from (the peer of the connection), or "-"."""
+    return request.client.host if request.client is not None else "-"
 
 
 def check_token(given: str, expected: str) -> None:

@@ -7,6 +7,12 @@ need-to-know allow (Art. 7, ``Node.visible``). A subscriber that falls behind by
 is dropped (its stream ends with a comment saying so; the client resumes with
 ``Last-Event-ID``), never the node. On shutdown every stream ends cleanly.
 
+A user may hold at most ``MAX_STREAMS_PER_USER`` streams at once, API and console together
+(the next is refused with ``TooManyStreams``, 429, and audited), so that one user cannot take
+all ``MAX_SUBSCRIBERS``. A console stream belongs to its sign-in session: it ends when the
+session ends (``end_session``: sign-out, the user removed) and when the session expires
+(``until``, on the node's wall clock, never the scenario clock).
+
 Each stored item is one server-sent event::
 
     id: <seq>
@@ -25,8 +31,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import orjson
 
@@ -36,10 +44,12 @@ from gsomia.node.service import Node
 from gsomia.store.sqlite_node import NodeReader, ObjectRow
 
 log = logging.getLogger("gsomia.events")
+audit = logging.getLogger("gsomia.audit")
 
 QUEUE_SIZE = 1024  # events a subscriber may lag behind before it is dropped
 BATCH = 256  # rows read from the store at a time
 MAX_SUBSCRIBERS = 512
+MAX_STREAMS_PER_USER = 8  # API and console streams together
 POLL_SECONDS = 1.0  # a safety net: new rows are picked up even without a notify()
 RETRY_MS = 1000  # how long a client waits before reconnecting (the SSE ``retry`` field)
 
@@ -53,6 +63,15 @@ class Unavailable(GsomiaError):
     exit_code = 6
     http_status = 503
     kind = "unavailable"
+
+
+class TooManyStreams(GsomiaError):
+    """This user already holds as many event streams as one user may; close one first."""
+
+    exit_code = 6
+    http_status = 429
+    kind = "too_many_requests"
+    retry_after = 10  # seconds: a closed stream frees its place at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,24 +114,39 @@ def encode_event(row: ObjectRow, r: NodeReader) -> Event:
     return Event(row, b"id: %d\nevent: item\ndata: %s\n\n" % (row.seq, data))
 
 
+_SHUTTING_DOWN = "the node is shutting down"
+_DROPPED = "dropped: this stream fell behind; reconnect with Last-Event-ID"
+_SESSION_ENDED = "the session ended; sign in again"
+
+
 @dataclass(eq=False)
 class Subscriber:
     user: User
     queue: asyncio.Queue[Event | None]
     start: int  # the broadcast position when it subscribed: live events come after it
+    session: str | None = None  # the console session it belongs to (None: an API stream)
+    until: datetime | None = None  # wall instant at which it ends (its session's expiry)
     dropped: bool = False
     ended: bool = field(default=False)
+    cut: bool = False  # ended at once: what is still queued is not sent
+    reason: str = _SHUTTING_DOWN  # said in the closing comment
 
 
 class Broadcaster:
     """Reads what the store gained since the last broadcast and fans it out to subscribers."""
 
     def __init__(
-        self, node: Node, *, heartbeat: float = 15.0, queue_size: int = QUEUE_SIZE
+        self,
+        node: Node,
+        *,
+        heartbeat: float = 15.0,
+        queue_size: int = QUEUE_SIZE,
+        per_user: int = MAX_STREAMS_PER_USER,
     ) -> None:
         self.node = node
         self.heartbeat = heartbeat
         self.queue_size = queue_size
+        self.per_user = per_user
         self.last_seq = 0
         self.closed = False
         self._subscribers: set[Subscriber] = set()
@@ -135,7 +169,15 @@ class Broadcaster:
         """End every stream now and refuse new ones (on shutdown)."""
         self.closed = True
         for sub in list(self._subscribers):
-            self._end(sub)
+            self._end(sub, _SHUTTING_DOWN)
+
+    def end_session(self, session: str) -> int:
+        """End every stream of the console session ``session`` now (sign-out, expiry, the user
+        removed); returns how many were ended."""
+        ending = [sub for sub in self._subscribers if sub.session == session]
+        for sub in ending:
+            self._end(sub, _SESSION_ENDED, at_once=True)
+        return len(ending)
 
     async def close(self) -> None:
         self.end_all()
@@ -195,28 +237,56 @@ class Broadcaster:
                         sub.user.name,
                         self.queue_size,
                     )
-                    self._end(sub)
+                    self._end(sub, _DROPPED)
                     break
 
     # ------------------------------------------------------------------ subscribers
-    def subscribe(self, user: User) -> Subscriber:
+    def subscribe(
+        self,
+        user: User,
+        *,
+        session: str | None = None,
+        until: datetime | None = None,
+        where: str = "-",
+    ) -> Subscriber:
+        """A new subscriber for ``user`` (of console session ``session``, ending at the wall
+        instant ``until``); refused past ``per_user`` streams of this user (audited, naming
+        ``where`` the request came from) or ``MAX_SUBSCRIBERS`` in all."""
         if self.closed:
             raise Unavailable("the node is shutting down")
+        held = sum(1 for sub in self._subscribers if sub.user.name == user.name)
+        if held >= self.per_user:
+            audit.warning(
+                "refused: user=%s party=%s action=event stream from=%s reason=%d streams open",
+                user.name,
+                self.node.party,
+                where,
+                held,
+            )
+            msg = f"you already have {held} open event streams; close one and retry"
+            raise TooManyStreams(msg)
         if len(self._subscribers) >= MAX_SUBSCRIBERS:
             raise Unavailable("too many open event streams; retry later")
-        sub = Subscriber(user, asyncio.Queue(self.queue_size), self.last_seq)
+        sub = Subscriber(
+            user, asyncio.Queue(self.queue_size), self.last_seq, session=session, until=until
+        )
         self._subscribers.add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self._subscribers.discard(sub)
 
-    def _end(self, sub: Subscriber) -> None:
-        """Wake the subscriber's stream with the end marker, making room for it if needed."""
+    def _end(self, sub: Subscriber, reason: str, *, at_once: bool = False) -> None:
+        """Wake the subscriber's stream with the end marker, making room for it if needed;
+        ``at_once``: send nothing more, not even what is queued (its session ended)."""
         self._subscribers.discard(sub)
+        if at_once:
+            sub.cut = True
+            sub.reason = reason
         if sub.ended:
             return
         sub.ended = True
+        sub.reason = reason
         while True:
             try:
                 sub.queue.put_nowait(None)
@@ -225,12 +295,21 @@ class Broadcaster:
             else:
                 return
 
-    async def stream(
+    def stream(
         self, sub: Subscriber, last_event_id: int | None, render: Render | None = None
     ) -> AsyncGenerator[bytes, None]:
         """The frames of one subscriber's stream: the backlog after ``last_event_id``, then
         live events (a subscriber is registered before its backlog is read: no gap). Frames
-        are the native API's, or ``render``'s for each row when it is given."""
+        are the native API's, or ``render``'s for each row when it is given. The subscriber
+        leaves when the stream ends or, if the response never started it (the client went
+        away first), when the stream is collected: its place is never held for ever."""
+        frames = self._frames(sub, last_event_id, render)
+        weakref.finalize(frames, self.unsubscribe, sub)
+        return frames
+
+    async def _frames(
+        self, sub: Subscriber, last_event_id: int | None, render: Render | None
+    ) -> AsyncGenerator[bytes, None]:
         try:
             yield b"retry: %d\n\n" % RETRY_MS
             sent = sub.start if last_event_id is None else last_event_id
@@ -241,12 +320,17 @@ class Broadcaster:
                     if frame is not None:
                         yield frame
             while True:
+                wait = self._wait(sub)
+                if wait <= 0:
+                    self._end(sub, _SESSION_ENDED, at_once=True)
+                    break
                 try:
-                    event = await asyncio.wait_for(sub.queue.get(), timeout=self.heartbeat)
+                    event = await asyncio.wait_for(sub.queue.get(), timeout=wait)
                 except TimeoutError:
-                    yield b": heartbeat\n\n"
+                    if wait >= self.heartbeat:
+                        yield b": heartbeat\n\n"
                     continue
-                if event is None:
+                if event is None or sub.cut:
                     break
                 if event.seq <= sent:
                     continue  # already sent from the backlog
@@ -254,12 +338,17 @@ class Broadcaster:
                 frame = _frame(event, render)
                 if frame is not None:
                     yield frame
-            if sub.dropped:
-                yield b": dropped: this stream fell behind; reconnect with Last-Event-ID\n\n"
-            else:
-                yield b": the node is shutting down\n\n"
+            yield b": %s\n\n" % sub.reason.encode()
         finally:
             self.unsubscribe(sub)
+
+    def _wait(self, sub: Subscriber) -> float:
+        """Seconds to wait for the next event: a heartbeat, or less if the subscriber's session
+        expires sooner (0 or less: it has expired)."""
+        if sub.until is None:
+            return self.heartbeat
+        left = (sub.until - self.node.wall.now()).total_seconds()
+        return min(self.heartbeat, left)
 
     async def _backlog(self, sub: Subscriber, after: int) -> AsyncIterator[Event]:
         """What was stored after ``after`` (resume), read straight from the store."""
@@ -276,6 +365,8 @@ class Broadcaster:
                 return
             position = rows[-1].seq
             for event in events:
+                if sub.cut:
+                    return
                 yield event
             if len(rows) < BATCH:
                 return

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gsomia.console.session import (
+    PRE_SESSION_SECONDS,
     SECRET_BYTES,
     Refused,
     Sessions,
@@ -81,3 +82,34 @@ def test_time_tags_carry_the_instant_and_the_three_zones() -> None:
     assert "2019-11-23 00:00 JST" in tag
     assert "2019-11-22 15:00 UTC" in tag
     assert str(time_tag("<b>not a time</b>")) == "<span>&lt;b&gt;not a time&lt;/b&gt;</span>"
+
+
+def test_every_way_a_session_ends_is_told() -> None:
+    ended: list[str] = []
+    sessions = Sessions(b"k" * 32, on_end=ended.append)
+    signed_out, _ = sessions.create(USER, NOW)
+    sessions.end(signed_out)
+    expiring, cookie = sessions.create(USER, NOW)
+    assert sessions.find(cookie, NOW + timedelta(hours=8)) is None  # expired when looked up
+    forgotten, _ = sessions.create(USER, NOW)
+    sessions.create(USER, NOW + timedelta(hours=9))  # expired ones are swept at sign-in
+    assert ended == [signed_out.sid, expiring.sid, forgotten.sid]
+
+
+def test_the_sign_in_form_is_bound_to_its_nonce_and_expires() -> None:
+    sessions = Sessions(b"k" * 32)
+    nonce, csrf = sessions.login_form(NOW)
+    sessions.check_login_form(nonce, csrf, NOW)
+    sessions.check_login_form(nonce, csrf, NOW + timedelta(seconds=PRE_SESSION_SECONDS))
+    with pytest.raises(Refused, match="expired"):
+        sessions.check_login_form(nonce, csrf, NOW + timedelta(seconds=PRE_SESSION_SECONDS + 1))
+    with pytest.raises(Refused, match="expired"):  # made "in the future"
+        sessions.check_login_form(nonce, csrf, NOW - timedelta(seconds=1))
+    other, _ = sessions.login_form(NOW)
+    with pytest.raises(Refused, match="CSRF"):
+        sessions.check_login_form(other, csrf, NOW)
+    later = nonce.rpartition(".")[0] + f".{int(NOW.timestamp()) + 3000}"  # a renewed instant
+    with pytest.raises(Refused, match="CSRF"):
+        sessions.check_login_form(later, csrf, NOW)
+    with pytest.raises(Refused, match="expired"):
+        sessions.check_login_form("", csrf, NOW)
