@@ -64,7 +64,7 @@ def test_sign_in_with_a_token_and_a_wrong_token_is_refused(
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_have_text("Unknown user or token.")
     expect(page).to_have_url(console_url(jpn, "/login"))
-    assert "reason=sign-in with an unknown user or token" in jpn.log.read_text(
+    assert 'reason="sign-in with an unknown user or token' in jpn.log.read_text(
         encoding="utf-8", errors="replace"
     )
     # the right token with the wrong name is refused too
@@ -251,8 +251,8 @@ def test_forms_without_the_csrf_token_are_refused(
     audit = jpn.log.read_text(encoding="utf-8", errors="replace")
     for path in ("logout", "login"):
         assert re.search(
-            rf"refused: user=\S+ party=JPN action=console POST /console/{path} "
-            "reason=the form's CSRF token is missing or wrong",
+            rf'refused: action="console POST" user=\S+ party=JPN '
+            rf"reason=\"the form's CSRF token is missing or wrong\" path=/console/{path} ",
             audit,
         ), path
 

@@ -115,8 +115,8 @@ def test_one_user_holds_a_bounded_number_of_streams(kor: NodeProc) -> None:
             low.close()
         log = kor.log.read_text(encoding="utf-8", errors="replace")
         assert re.search(
-            r"refused: user=analyst party=KOR action=event stream from=127\.0\.0\.1 "
-            rf"reason={MAX_STREAMS_PER_USER} streams open",
+            r'refused: action="event stream" user=analyst party=KOR '
+            rf'reason="{MAX_STREAMS_PER_USER} streams open" address=127\.0\.0\.1\n',
             log,
         ), log[-2000:]
         # a stream closed frees its place
@@ -177,10 +177,11 @@ def test_failed_sign_ins_are_throttled_per_address_and_name(tmp_path: Path) -> N
             assert 'role="alert"' in r.text
             assert f"gsomia_{node.party}" not in client.cookies
         log = node.log.read_text(encoding="utf-8", errors="replace")
-        assert "party=JPN action=console sign-in reason=throttled" in log
+        assert 'action="console sign-in" user=analyst party=JPN reason="throttled' in log
         assert re.search(
-            r"refused: user='analyst' party=JPN action=console sign-in "
-            r"reason=sign-in with an unknown user or token; blocked for 1 s from=127\.0\.0\.1",
+            r'refused: action="console sign-in" user=analyst party=JPN '
+            r'reason="sign-in with an unknown user or token; blocked for 1 s" '
+            r"address=127\.0\.0\.1\n",
             log,
         ), log[-2000:]
         assert wrong not in log

@@ -236,7 +236,10 @@ def test_a_console_post_without_a_session_cookie_is_refused_unread(
             assert r.status_code == 303, r.text[:300]
             assert r.headers["location"] == "/console/login"
     log = kor.log.read_text(encoding="utf-8", errors="replace")
-    assert "action=console POST '/console/reports' reason=no session cookie" in log
+    assert (
+        'refused: action="console POST" user=- party=KOR reason="no session cookie" '
+        "path=/console/reports\n" in log
+    )
     assert rss(kor) - before < RSS_GROWTH_LIMIT
 
 
@@ -349,8 +352,14 @@ def test_failed_credentials_are_throttled_per_address(pair: dict[str, NodeProc])
     # another address is not blocked
     assert httpx.get(url, headers=good).status_code == 200
     log = kor.log.read_text(encoding="utf-8", errors="replace")
-    assert "failed API credentials: user='guess0' address=127.0.0.2" in log
-    assert "throttled API credentials: user=- address=127.0.0.2" in log
+    assert (
+        'refused: action=authenticate user=guess0 party=KOR reason="failed API credentials" '
+        "address=127.0.0.2 path=/taxii2/" in log
+    )
+    assert (
+        'refused: action=authenticate user=- party=KOR reason="throttled API credentials" '
+        "address=127.0.0.2 path=/taxii2/" in log
+    )
     assert "wrong-token" not in log
     assert kor.users["analyst"] not in log
 
@@ -384,7 +393,7 @@ def test_failed_credentials_are_throttled_per_user(pair: dict[str, NodeProc]) ->
     # other users are not
     assert httpx.get(url, headers=accept, auth=kor.auth("analyst")).status_code == 200
     log = kor.log.read_text(encoding="utf-8", errors="replace")
-    assert "throttled API credentials: user='low' address=127.0.1." in log
+    assert 'user=low party=KOR reason="throttled API credentials" address=127.0.1.' in log
 
 
 # ---------------------------------------------------------------------- request heads

@@ -52,7 +52,7 @@ from gsomia.api.peer import MAX_PUSH_BYTES, PUSH_PATH, verified_head
 from gsomia.api.peer_native import MAX_MESSAGE_BYTES, MAX_NOTICE_BYTES
 from gsomia.console.session import MAX_FORM
 from gsomia.errors import GsomiaError
-from gsomia.node import messages
+from gsomia.node import audit, messages
 from gsomia.node.config import User
 from gsomia.node.throttle import Throttled, address_key, user_key
 
@@ -61,7 +61,6 @@ if TYPE_CHECKING:
 
     from gsomia.node.service import Node
 
-audit = logging.getLogger("gsomia.audit")
 log = logging.getLogger("gsomia.peer")
 
 # Body limits per class of routes, in bytes (TAXII publishes: the node's max_content_length).
@@ -176,23 +175,27 @@ class Guard:
                 user = user_of(header, self.node.config)
             except HttpError:
                 delay = throttle.failed(*keys)
-                audit.warning(
-                    "refused: failed API credentials: user=%s address=%s path=%s blocked_for=%gs",
-                    _shown(name),
-                    address,
-                    _shown(scope["path"]),
-                    delay,
+                audit.refused(
+                    "authenticate",
+                    "failed API credentials",
+                    user=name,
+                    party=self.node.party,
+                    address=address,
+                    path=scope["path"],
+                    blocked_for=f"{delay:g}s",
                 )
                 raise
             name = user.name  # a Bearer token names its user only now
             throttle.check(user_key(name))
         except Throttled as exc:
-            audit.warning(
-                "refused: throttled API credentials: user=%s address=%s path=%s retry_after=%ds",
-                _shown(name),
-                address,
-                _shown(scope["path"]),
-                exc.retry_after,
+            audit.refused(
+                "authenticate",
+                "throttled API credentials",
+                user=name,
+                party=self.node.party,
+                address=address,
+                path=scope["path"],
+                retry_after=f"{exc.retry_after}s",
             )
             raise
         throttle.succeeded(user_key(user.name))
@@ -211,10 +214,11 @@ class Guard:
         cookies = cookie_parser(headers.get("cookie", ""))
         wanted = self.sign_in_cookie if scope["path"] == SIGN_IN else self.session_cookie
         if not cookies.get(wanted):
-            audit.warning(
-                "refused: user=- party=%s action=console POST %s reason=no session cookie",
-                self.node.party,
-                _shown(scope["path"]),
+            audit.refused(
+                "console POST",
+                "no session cookie",
+                party=self.node.party,
+                path=scope["path"],
             )
             raise SignInFirst
 
@@ -280,8 +284,3 @@ def _is_json(headers: Headers, edge: Edge) -> bool:
 def _address(scope: Scope) -> str:
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
-
-
-def _shown(value: str | None) -> str:
-    """A client-chosen name as the audit log shows it: quoted, bounded, one line."""
-    return "-" if value is None else repr(value[:64])

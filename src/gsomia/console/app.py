@@ -38,7 +38,6 @@ from gsomia.console.session import (
     Sessions,
     SignInFailed,
     SignInRequired,
-    audit,
     check_token,
     client_address,
     load_secret,
@@ -46,6 +45,7 @@ from gsomia.console.session import (
     read_form,
 )
 from gsomia.errors import BadInput, Denied, GsomiaError, NotFound
+from gsomia.node import audit
 from gsomia.node.events import Broadcaster, TooManyStreams
 from gsomia.node.service import Node
 from gsomia.node.throttle import Throttled
@@ -203,7 +203,7 @@ def _register_basics(router: APIRouter, console: Console) -> None:
             secure=request.url.scheme == "https",
         )
         response.delete_cookie(pre_cookie, path=PREFIX + "/", httponly=True, samesite="strict")
-        audit.info("console sign-in: user=%s party=%s", user.name, node.party)
+        audit.accepted("console sign-in", user=user.name, party=node.party)
         return response
 
     @router.post(PREFIX + "/logout")

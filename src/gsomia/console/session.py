@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -50,12 +49,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from gsomia.domain.instants import parse_instant
 from gsomia.errors import BadInput, GsomiaError
+from gsomia.node import audit
 from gsomia.node.config import User
 from gsomia.node.events import Broadcaster
 from gsomia.node.service import Node
 from gsomia.node.throttle import Throttled, address_key, user_key
-
-audit = logging.getLogger("gsomia.audit")
 
 PREFIX = "/console"
 SECRET_FILE = "console.secret"  # noqa: S105 - a file name, not a secret
@@ -277,14 +275,13 @@ class Console:
         return user, form
 
     def refuse(self, request: Request, user: User | None, reason: str) -> None:
-        audit.warning(
-            "refused: user=%s party=%s action=console %s %s reason=%s from=%s",
-            "-" if user is None else user.name,
-            self.node.party,
-            request.method,
-            request.url.path[:200],
+        audit.refused(
+            f"console {request.method}",
             reason,
-            client_address(request),
+            user=None if user is None else user.name,
+            party=self.node.party,
+            path=request.url.path,
+            address=client_address(request),
         )
 
     def sign_in(self, request: Request, name: str | None, token: str) -> User:
@@ -313,12 +310,12 @@ class Console:
 
     def _audit_sign_in(self, request: Request, name: str | None, reason: str) -> None:
         # the name is whatever the form said: quoted and cut short
-        audit.warning(
-            "refused: user=%s party=%s action=console sign-in reason=%s from=%s",
-            "-" if name is None else repr(name[:MAX_NAME]),
-            self.node.party,
+        audit.refused(
+            "console sign-in",
             reason,
-            client_address(request),
+            user=None if name is None else name[:MAX_NAME],
+            party=self.node.party,
+            address=client_address(request),
         )
 
     # ------------------------------------------------------------------ responses

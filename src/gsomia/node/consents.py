@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +28,7 @@ from gsomia.errors import (
     NotFound,
     VerificationFailed,
 )
-from gsomia.node import messages, receipts
+from gsomia.node import audit, messages, receipts
 from gsomia.node.config import User
 from gsomia.node.holdings import (
     CONSENT_INBOX,
@@ -43,8 +42,6 @@ from gsomia.node.holdings import (
 )
 from gsomia.node.service import Node
 from gsomia.seal.service import grant_consent, release_item
-
-audit = logging.getLogger("gsomia.audit")
 
 PENDING, GRANTED, REFUSED = "pending", "granted", "refused"
 MAX_REASON = 2000
@@ -158,7 +155,7 @@ def receive_answer(node: Node, sender: str, raw: bytes, now: datetime) -> dict[s
         doc.update(status=REFUSED, answered_at=answered_at, reason=reason)
         with node.store.writing() as w:
             w.put_document(CONSENT_OUTBOX, rid, found.item_id, doc, None)
-        audit.info("consent refused: party=%s request=%s item=%s", sender, rid, doc["item"])
+        audit.accepted("store consent refusal", party=node.party, sender=sender, request=rid)
         return {"request": rid, "status": REFUSED, "result": "stored"}
     if status != GRANTED:
         raise BadInput(f"{where}.status: expected granted or refused, got {status[:40]!r}")
@@ -382,7 +379,7 @@ def refuse(node: Node, user: User, rid: str, reason: str) -> dict[str, Any]:
             },
             ref=(CONSENT_INBOX, rid),
         )
-    audit.info("consent refused: user=%s party=%s request=%s", user.name, node.party, rid)
+    audit.accepted("refuse consent", user=user.name, party=node.party, request=rid)
     return doc
 
 

@@ -39,12 +39,12 @@ from datetime import datetime
 import orjson
 
 from gsomia.errors import GsomiaError
+from gsomia.node import audit
 from gsomia.node.config import User
 from gsomia.node.service import Node
 from gsomia.store.sqlite_node import NodeReader, ObjectRow
 
 log = logging.getLogger("gsomia.events")
-audit = logging.getLogger("gsomia.audit")
 
 QUEUE_SIZE = 1024  # events a subscriber may lag behind before it is dropped
 BATCH = 256  # rows read from the store at a time
@@ -256,12 +256,12 @@ class Broadcaster:
             raise Unavailable("the node is shutting down")
         held = sum(1 for sub in self._subscribers if sub.user.name == user.name)
         if held >= self.per_user:
-            audit.warning(
-                "refused: user=%s party=%s action=event stream from=%s reason=%d streams open",
-                user.name,
-                self.node.party,
-                where,
-                held,
+            audit.refused(
+                "event stream",
+                f"{held} streams open",
+                user=user.name,
+                party=self.node.party,
+                address=where,
             )
             msg = f"you already have {held} open event streams; close one and retry"
             raise TooManyStreams(msg)

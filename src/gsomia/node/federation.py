@@ -20,6 +20,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,8 +36,8 @@ from gsomia.domain.labels import Label
 from gsomia.domain.parties import Equivalence, Marking
 from gsomia.domain.release import Decision, decide
 from gsomia.errors import BadInput, Denied, GsomiaError, VerificationFailed
-from gsomia.node import receipts
-from gsomia.node.service import Node, audit, collection_id
+from gsomia.node import audit, receipts
+from gsomia.node.service import Node, collection_id
 from gsomia.node.stix import equivalent_marking, format_timestamp, label_marking, validate_object
 from gsomia.seal.envelope import VerifiedItem
 from gsomia.seal.item import Core, Item, SealedLabel
@@ -170,7 +171,7 @@ def fault_point(name: str) -> None:
     """End the process at once (no cleanup, like SIGKILL) if ``GSOMIA_FAULT`` names this point.
     Read when reached, never at import; unset in every real deployment."""
     if os.environ.get(FAULT_ENV) == name:
-        audit.critical("fault injected at %s: the process ends now", name)
+        audit.AUDIT.critical("fault injected at %s: the process ends now", name)
         os._exit(137)
 
 
@@ -209,7 +210,7 @@ def recheck(node: Node, rows: list[OutboxRow], now: datetime) -> list[Outgoing]:
             if row.item_id not in labels:
                 labels[row.item_id] = _release_grounds(node, stored[1])
         except GsomiaError as exc:  # a stored item that no longer reads is never sent
-            audit.warning("outbox %s: %s no longer verifies: %s", row.id, row.item_id, exc)
+            audit.refused("send", str(exc), party=node.party, item=row.item_id, outbox=row.id)
             refused.append((row, None))
             continue
         label, all_consents = labels[row.item_id]
@@ -521,7 +522,14 @@ def _standing_relays(node: Node, raw: bytes, verified: VerifiedItem, now: dateti
         try:
             released = release_item(node.keyring, node.scenario, raw, recipient=recipient, at=now)
         except Denied as exc:
-            audit.info("standing relay of %s to %s refused: %s", label.id, recipient, exc)
+            audit.refused(
+                "standing relay",
+                str(exc),
+                party=node.party,
+                level=logging.INFO,
+                item=label.id,
+                recipient=recipient,
+            )
             continue
         raw = released.item  # the next relay appends to this one
         decisions.append(released.decision)

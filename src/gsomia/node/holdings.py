@@ -8,7 +8,6 @@ does not exist (the refusal goes to the audit log, not to the caller).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,12 +17,11 @@ from gsomia.domain.consents import Consent
 from gsomia.domain.parties import Equivalence, Marking
 from gsomia.domain.release import decide
 from gsomia.errors import BadInput, Denied, GsomiaError, NotFound
+from gsomia.node import audit
 from gsomia.node.config import User
 from gsomia.node.service import Node, collection_id
 from gsomia.seal.envelope import VerifiedItem
 from gsomia.store.sqlite_node import DocumentRow, NodeReader, ObjectRow
-
-audit = logging.getLogger("gsomia.audit")
 
 MAX_ITEM_ID = 300
 
@@ -116,12 +114,11 @@ def _sight(node: Node, r: NodeReader, user: User, item_id: str) -> tuple[_Sighti
 
 def _refused(node: Node, user: User, action: str, *, stored: bool) -> None:
     """Audit a use case's refusal to find an item (one line, whatever the reason)."""
-    audit.warning(
-        "refused: user=%s party=%s action=%s reason=%s",
-        user.name,
-        node.party,
+    audit.refused(
         action,
         "clearance or need-to-know" if stored else "not held here",
+        user=user.name,
+        party=node.party,
     )
 
 
@@ -179,9 +176,7 @@ def require_admin(node: Node, user: User, action: str) -> None:
     """Consents, notices and peers are managed by a node's admins only (every refusal logged)."""
     if user.role is not Role.ADMIN:
         reason = f"user {user.name} is not an admin of {node.party}"
-        audit.warning(
-            "refused: user=%s party=%s action=%s reason=%s", user.name, node.party, action, reason
-        )
+        audit.refused(action, reason, user=user.name, party=node.party)
         raise Denied(f"{action}: {reason}")
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +25,7 @@ import orjson
 
 from gsomia.domain.instants import format_instant
 from gsomia.errors import BadInput, Conflict, GsomiaError, VerificationFailed
-from gsomia.node import messages, receipts
+from gsomia.node import audit, messages, receipts
 from gsomia.node.config import User
 from gsomia.node.holdings import CONSENT_INBOX, NOTICE, Held, held, require_admin, visible_item
 from gsomia.node.service import Node
@@ -38,8 +37,6 @@ from gsomia.node.stix import (
 )
 from gsomia.seal.service import reclassify_item
 from gsomia.store.sqlite_node import NewObject, NodeWriter
-
-audit = logging.getLogger("gsomia.audit")
 
 MAX_ITEM_BASE64 = 96 * 1024 * 1024
 
@@ -85,13 +82,13 @@ def reclassify(node: Node, user: User, item_id: str, classification: str) -> dic
         for party in recipients:
             _queue_notice(w, party, sealed)
         node.log.append_in(w.log, [entry])
-    audit.info(
-        "reclassified: user=%s party=%s item=%s classification=%s notified=%s",
-        user.name,
-        node.party,
-        item_id,
-        level.id,
-        ",".join(recipients),
+    audit.accepted(
+        "reclassify",
+        user=user.name,
+        party=node.party,
+        item=item_id,
+        classification=level.id,
+        notified=",".join(recipients),
     )
     return {
         "item": item_id,
@@ -164,12 +161,12 @@ def receive(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any
         for party in onward:
             _queue_notice(w, party, sealed)
         node.log.append_in(w.log, [entry])
-    audit.info(
-        "classification notice applied: party=%s item=%s classification=%s from=%s",
-        node.party,
-        item_id,
-        carrier.classification,
-        sender,
+    audit.accepted(
+        "apply classification notice",
+        party=node.party,
+        item=item_id,
+        classification=carrier.classification,
+        sender=sender,
     )
     return {"item": item_id, "result": "applied", "classification": carrier.classification}
 

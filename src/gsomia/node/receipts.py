@@ -31,7 +31,6 @@ Every refusal goes to the audit log with its real reason.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -39,10 +38,9 @@ from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.labels import Label
 from gsomia.domain.release import decide
 from gsomia.errors import Denied, GsomiaError, NotFound
+from gsomia.node import audit
 from gsomia.node.holdings import CONSENT_INBOX, Held
 from gsomia.node.service import Node
-
-audit = logging.getLogger("gsomia.audit")
 
 #: How far (in wall time) a peer's instant may lie ahead of the receiver's clock.
 MAX_SKEW = timedelta(minutes=5)
@@ -54,7 +52,7 @@ def skew(node: Node) -> timedelta:
 
 
 def refuse(node: Node, sender: str, what: str, reason: str) -> None:
-    audit.warning("refused peer %s: party=%s sender=%s reason=%s", what, node.party, sender, reason)
+    audit.refused(f"accept peer {what}", reason, party=node.party, sender=sender)
 
 
 def require_not_future(

@@ -11,7 +11,6 @@ need-to-know (Art. 7). Handlers parse and render; everything decided is decided 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from gsomia.domain.scenario import Scenario
 from gsomia.errors import BadInput, Conflict, Denied, NotFound
 from gsomia.ledger.entries import canonical_entry
 from gsomia.ledger.log import TransparencyLog
+from gsomia.node import audit
 from gsomia.node.config import NodeConfig, User
 from gsomia.node.stix import (
     GSOMIA_LABEL_EXTENSION,
@@ -52,8 +52,6 @@ from gsomia.store.sqlite_node import (
     ObjectScope,
     SqliteNodeStore,
 )
-
-audit = logging.getLogger("gsomia.audit")
 
 MAX_OBJECTS_PER_ENVELOPE = 10_000
 MAX_PAGE = 1000
@@ -302,12 +300,11 @@ class Node:
                 same is None or self.visible(user.clearance, same)
             )
         if not free:
-            audit.warning(
-                "refused: user=%s party=%s action=publish %s reason=id in use "
-                "(hidden from the user, or a different marking)",
-                user.name,
-                self.party,
-                obj.id,
+            audit.refused(
+                f"publish {obj.id}",
+                "id in use (hidden from the user, or a different marking)",
+                user=user.name,
+                party=self.party,
             )
             raise Conflict(_ID_IN_USE.format(where=where, id=obj.id))
 
@@ -450,9 +447,7 @@ class Node:
         )
 
     def _refuse(self, user: User, action: str, reason: str) -> None:
-        audit.warning(
-            "refused: user=%s party=%s action=%s reason=%s", user.name, self.party, action, reason
-        )
+        audit.refused(action, reason, user=user.name, party=self.party)
         raise Denied(f"{action}: {reason}")
 
     # ------------------------------------------------------------------ reading
@@ -534,12 +529,11 @@ class Node:
             rows = r.versions(cid, stix_id) if wanted else []
         visible = [row for row in rows if row.version in wanted]
         if not visible:  # hidden or missing: the same audit line, the same answer
-            audit.warning(
-                "refused: user=%s party=%s action=read %s reason=%s",
-                user.name,
-                self.party,
-                stix_id[:120],
+            audit.refused(
+                f"read {stix_id[:120]}",
                 "clearance or need-to-know" if scopes else "not stored",
+                user=user.name,
+                party=self.party,
             )
             raise NotFound(f"no object {stix_id} in collection {cid}")
         return visible

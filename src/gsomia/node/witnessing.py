@@ -27,7 +27,6 @@ Inclusion proofs for an item use a small index from item ids to log entries
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,10 +55,9 @@ from gsomia.ledger.witness import (
     reconcile,
     refuse_split_origin,
 )
+from gsomia.node import audit
 from gsomia.node.config import User
 from gsomia.node.service import Node, collection_id
-
-audit = logging.getLogger("gsomia.audit")
 
 #: The entry types that record an item's arrival at a node, the default for an item's proof.
 ARRIVAL_TYPES = ("item.published", "release.received")
@@ -257,12 +255,11 @@ def _check_item_visible(node: Node, user: User, item_id: str) -> None:
         ]
     visible = bool(rows) and node.visible(user.clearance, rows[0])
     if found is None or not visible:
-        audit.warning(
-            "refused: user=%s party=%s action=prove %s reason=%s",
-            user.name,
-            node.party,
-            item_id,
+        audit.refused(
+            f"prove {item_id}",
             "no such item" if found is None or not rows else "clearance or need-to-know",
+            user=user.name,
+            party=node.party,
         )
         raise NotFound(f"no item {item_id} at {node.party}")
 
@@ -285,7 +282,13 @@ def attach(node: Node, sender: str, data: bytes) -> dict[str, Any]:
     size, added = node.log.attach(data, keys(node))
     names = [c.name for c in added]
     if origin_of(sender) not in names and added:
-        audit.info("co-signatures of %s on checkpoint %d relayed by %s", names, size, sender)
+        audit.accepted(
+            "attach relayed co-signatures",
+            party=node.party,
+            sender=sender,
+            size=size,
+            witnesses=",".join(names),
+        )
     return {"origin": node.log.origin, "size": size, "added": names}
 
 
@@ -389,7 +392,7 @@ def _record_fault(
         previous = r.witness_faults(limit=1, origin=origin_of(party))
     if previous and (previous[0].size, previous[0].reason) == (size, reason):
         return  # the same refusal as last time: the evidence is already kept
-    audit.warning("refused to co-sign the log of %s: %s", party, reason)
+    audit.refused("co-sign", reason, party=node.party, log_of=party)
     with node.store.writing() as w:
         w.add_witness_fault(origin_of(party), format_instant(now), size, last_size, reason, note)
 
@@ -444,12 +447,12 @@ def check_gossip(node: Node, sender: str, doc: Any, now: datetime) -> Gossip:
     out = Gossip()
     for n, note in enumerate(notes[:MAX_GOSSIP_NOTES]):
         if not isinstance(note, str):
-            audit.warning("co-signed checkpoint %d from %s is not a string", n, sender)
+            audit.refused("check gossip", "not a string", party=node.party, sender=sender, note=n)
             continue
         try:
             _check_one(node, sender, note.encode(), now, out)
         except GsomiaError as exc:
-            audit.warning("co-signed checkpoint %d from %s: %s", n, sender, exc)
+            audit.refused("check gossip", str(exc), party=node.party, sender=sender, note=n)
     return out
 
 
@@ -459,7 +462,9 @@ def _check_one(node: Node, sender: str, data: bytes, now: datetime, out: Gossip)
         try:
             attach(node, sender, data)
         except Conflict as exc:  # the node's key signed another root: kept by attach
-            audit.warning("split view of the own log, shown by %s: %s", sender, exc)
+            audit.refused(
+                "attach co-signature", f"split view: {exc}", party=node.party, sender=sender
+            )
             out.found.append({"origin": cp.origin, "size": cp.size, "reported_by": sender})
         return
     party = party_of(cp.origin)

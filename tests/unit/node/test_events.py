@@ -50,7 +50,10 @@ def test_one_user_holds_at_most_per_user_streams(
             ):
                 broadcaster.subscribe(user(kor, "analyst"), where="192.0.2.7")
             assert refused.value.http_status == 429
-            assert "user=analyst party=KOR action=event stream from=192.0.2.7" in caplog.text
+            assert (
+                'refused: action="event stream" user=analyst party=KOR reason="2 streams open" '
+                "address=192.0.2.7\n" in caplog.text
+            )
             broadcaster.subscribe(user(kor, "low"))  # another user still may
             broadcaster.unsubscribe(first)
             broadcaster.subscribe(user(kor, "analyst"))  # a place freed
