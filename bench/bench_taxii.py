@@ -378,7 +378,7 @@ def start_gsomia(tmpdir: Path) -> Target:
     the outbox; the peers are not running, so pushes fail and back off (up to a minute) — the
     figures are the node's own ingest and read cost, not the receivers'.
     """
-    from gsomia.node.config import token_digest
+    from gsomia.node.config import PeerEntry, UserEntry, render_config, token_digest
     from gsomia.node.service import collection_id
     from gsomia.node.stix import extension_definition, label_marking
     from gsomia.seal.keys import init_keys
@@ -388,20 +388,20 @@ def start_gsomia(tmpdir: Path) -> Target:
         ring = init_keys(tmpdir / party, party, passphrase=passphrase.encode())
         (tmpdir / f"{party}.pub.json").write_bytes(orjson.dumps(ring.export_document()))
     port, token = free_port(), "bench-token-" + uuid.uuid4().hex
-    lines = [
-        'party = "KOR"',
-        f'listen = "127.0.0.1:{port}"',
-        'data_dir = "KOR"',
-        "cosign_interval = 0",
-        "max_content_length = 16777216",
-    ]
-    for peer in ("JPN", "USA"):
-        lines += ["[[peers]]", f'party = "{peer}"', f'url = "http://127.0.0.1:{free_port()}"']
-        lines += [f'keys = "{peer}.pub.json"']
-    lines += ["[[users]]", 'name = "bench"', f'token_sha256 = "{token_digest(token)}"']
-    lines += ['clearance = "I"', 'need_to_know = ["dprk"]', 'role = "analyst"']
+    text = render_config(
+        party="KOR",
+        listen=f"127.0.0.1:{port}",
+        data_dir="KOR",
+        peers=[
+            PeerEntry(peer, f"http://127.0.0.1:{free_port()}", f"{peer}.pub.json")
+            for peer in ("JPN", "USA")
+        ],
+        users=[UserEntry("bench", token_digest(token), "I", ("dprk",))],
+        cosign_interval=0,
+        max_content_length=16777216,
+    )
     config = tmpdir / "KOR.toml"
-    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config.write_text(text, encoding="utf-8")
     log = tmpdir / "gsomia.log"
     exe = Path(sys.executable).with_name("gsomia")
     env = {**os.environ, "GSOMIA_PASSPHRASE": passphrase}

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import orjson
 
-from gsomia.node.config import token_digest
+from gsomia.node.config import PeerEntry, UserEntry, render_config, token_digest
 from gsomia.node.stix import GSOMIA_LABEL_EXTENSION, extension_definition, label_marking
 from gsomia.seal.keys import init_keys
 
@@ -111,35 +111,29 @@ def make_nodes(
     for party, node in nodes.items():
         low_level = {"KOR": "III", "JPN": "HI", "USA": "CONFIDENTIAL"}[party]
         top_level = {"KOR": "I", "JPN": "KIMITSU", "USA": "TOP_SECRET"}[party]
-        lines = [
-            f'party = "{party}"',
-            f'listen = "127.0.0.1:{node.port}"',
-            f'data_dir = "{party}"',
-            f'scenario = "{scenario}"',
-            "max_content_length = 1048576",
+        peers = [
+            PeerEntry(other, peer.url, f"{other}.pub.json")
+            for other, peer in nodes.items()
+            if other != party
         ]
-        for other, peer in nodes.items():
-            if other != party:
-                lines += [
-                    "[[peers]]",
-                    f'party = "{other}"',
-                    f'url = "{peer.url}"',
-                    f'keys = "{other}.pub.json"',
-                ]
-        for name, level, ntk, role in (
-            ("analyst", top_level, ["dprk"], "analyst"),
-            ("admin", top_level, ["dprk"], "admin"),
-            ("low", low_level, ["dprk.nuclear"], "analyst"),
-        ):
-            lines += [
-                "[[users]]",
-                f'name = "{name}"',
-                f'token_sha256 = "{token_digest(node.users[name])}"',
-                f'clearance = "{level}"',
-                f"need_to_know = {orjson.dumps(ntk).decode()}",
-                f'role = "{role}"',
-            ]
-        node.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        users = [
+            UserEntry(name, token_digest(node.users[name]), level, ntk, role)
+            for name, level, ntk, role in (
+                ("analyst", top_level, ("dprk",), "analyst"),
+                ("admin", top_level, ("dprk",), "admin"),
+                ("low", low_level, ("dprk.nuclear",), "analyst"),
+            )
+        ]
+        text = render_config(
+            party=party,
+            listen=f"127.0.0.1:{node.port}",
+            data_dir=party,
+            peers=peers,
+            users=users,
+            scenario=scenario,
+            max_content_length=1048576,
+        )
+        node.config.write_text(text, encoding="utf-8")
     return nodes
 
 

@@ -1,6 +1,7 @@
 """A node's configuration (``node.toml``): who it is, where it listens, its peers and users.
 
-Every error names the file, the key and what is wrong. Tokens are never in the file: users are
+``parse_config`` reads it; ``render_config`` writes it (the demo, the tests and the benchmarks
+write theirs with it). Every error names the file, the key and what is wrong. Tokens are never in the file: users are
 listed with the SHA-256 of their token (``token_sha256``); ``gsomia node token`` makes one.
 """
 
@@ -8,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,3 +193,58 @@ def _seconds(document: dict[str, Any], key: str, default: float, where: str) -> 
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 86400:
         raise BadInput(f"{where}.{key}: expected a number of seconds from 0 to 86400")
     return float(value)
+
+
+# ------------------------------------------------------------------ writing
+@dataclass(frozen=True, slots=True)
+class PeerEntry:
+    """A ``[[peers]]`` table as written: ``keys`` relative to the file or absolute."""
+
+    party: str
+    url: str
+    keys: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserEntry:
+    """A ``[[users]]`` table as written: the token's digest, never the token."""
+
+    name: str
+    token_sha256: str
+    clearance: str
+    need_to_know: tuple[str, ...] = ()
+    role: str = "analyst"
+
+
+def _toml(value: str | float | Sequence[str]) -> str:
+    """A TOML value: strings as basic strings (JSON's escapes are TOML's), numbers as such."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int | float):
+        return repr(value)
+    return "[" + ", ".join(_toml(v) for v in value) + "]"
+
+
+def render_config(
+    *,
+    party: str,
+    listen: str,
+    data_dir: str,
+    peers: Sequence[PeerEntry] = (),
+    users: Sequence[UserEntry] = (),
+    **settings: str | float,
+) -> str:
+    """The text of a ``node.toml`` that ``parse_config`` reads back; ``settings`` are the
+    optional top-level keys (scenario, title, max_content_length, cosign_interval…)."""
+    lines = [f"party = {_toml(party)}", f"listen = {_toml(listen)}", f"data_dir = {_toml(data_dir)}"]
+    lines += [f"{key} = {_toml(value)}" for key, value in settings.items()]
+    for peer in peers:
+        lines += ["", "[[peers]]", f"party = {_toml(peer.party)}", f"url = {_toml(peer.url)}"]
+        lines.append(f"keys = {_toml(peer.keys)}")
+    for user in users:
+        lines += ["", "[[users]]", f"name = {_toml(user.name)}"]
+        lines.append(f"token_sha256 = {_toml(user.token_sha256)}")
+        lines.append(f"clearance = {_toml(user.clearance)}")
+        lines.append(f"need_to_know = {_toml(user.need_to_know)}")
+        lines.append(f"role = {_toml(user.role)}")
+    return "\n".join(lines) + "\n"
