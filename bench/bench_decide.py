@@ -45,7 +45,7 @@ from gsomia.data import load_launches
 from gsomia.domain.consents import Consent
 from gsomia.domain.labels import Label
 from gsomia.domain.release import Decision, decide
-from gsomia.domain.replay import HUB, ORIGINATORS, REPLAY_START, report_label
+from gsomia.domain.replay import cast_of
 from gsomia.domain.scenario import Scenario
 from gsomia.scenarios import BUILTIN, load_scenario
 
@@ -69,23 +69,24 @@ class Request:
 
 
 def replay_workload(scenarios: Sequence[Scenario]) -> list[Request]:
-    launches = [e for e in load_launches() if e.instant >= REPLAY_START]
     requests: list[Request] = []
     for scenario in scenarios:
-        for launch in launches:
+        cast = cast_of(scenario)
+        hub = cast.hub
+        for launch in (e for e in load_launches() if e.instant >= cast.start):
             at = launch.instant
-            for originator in ORIGINATORS:
-                label = report_label(launch.id, originator, at)
-                third = next(p for p in ORIGINATORS if p != originator)
+            for originator in cast.originators:
+                label = cast.label(launch.id, originator, at)
+                third = next(p for p in cast.originators if p != originator)
                 requests.extend(
                     Request(scenario, label, originator, recipient, at, ())
-                    for recipient in (third, HUB)
+                    for recipient in (third, hub)
                 )
                 standing = scenario.standing_consent(
-                    label.topics, among=(originator, HUB, third), at=at
+                    label.topics, among=(originator, hub, third), at=at
                 )
                 consents = () if standing else (Consent(label.id, originator, third, at),)
-                requests.append(Request(scenario, label, HUB, third, at, consents))
+                requests.append(Request(scenario, label, hub, third, at, consents))
     return requests
 
 

@@ -116,7 +116,7 @@ def make_nodes(
             for other, peer in nodes.items()
             if other != party
         ]
-        users = [
+        entries = [
             UserEntry(name, token_digest(node.users[name]), level, ntk, role)
             for name, level, ntk, role in (
                 ("analyst", top_level, ("dprk",), "analyst"),
@@ -129,7 +129,7 @@ def make_nodes(
             listen=f"127.0.0.1:{node.port}",
             data_dir=party,
             peers=peers,
-            users=users,
+            users=entries,
             scenario=scenario,
             max_content_length=1048576,
         )

@@ -14,6 +14,7 @@ import orjson
 from taxii2client.v21 import Server
 
 from gsomia.cli.demo import remaining_launches
+from gsomia.scenarios import load_scenario
 
 from .nodes import free_port
 
@@ -28,7 +29,7 @@ def start_demo(data: Path, port: int, *extra: str) -> subprocess.Popen[str]:
     )
 
 
-REPLAYED = [e.id for e in remaining_launches(Path("/nonexistent"))]
+REPLAYED = [e.id for e in remaining_launches(Path("/nonexistent"), load_scenario("historical"))]
 
 
 def done_count(data: Path) -> int:

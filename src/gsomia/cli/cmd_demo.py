@@ -40,7 +40,8 @@ def cmd_demo(
     if not speed > 0:
         raise BadInput("--speed: expected a positive number")
     nodes = demo.prepare(data, scenario_ref, port_base)
-    launches = () if no_replay else demo.remaining_launches(data)
+    scenario = load_scenario(scenario_ref)
+    launches = () if no_replay else demo.remaining_launches(data, scenario)
     sim = None if no_replay else demo.simulated_clock(launches, speed)
 
     def say(text: str) -> None:
@@ -60,7 +61,7 @@ def cmd_demo(
             if launches and sim is not None:
                 first = launches[0].instant.date()
                 say(f"replaying {len(launches)} launches from {first} at {speed:g}x speed")
-                demo.replay_launches(nodes, launches, sim, data, say, load_scenario(scenario_ref))
+                demo.replay_launches(nodes, launches, sim, data, say, scenario)
                 say("replay complete")
             say("nodes running; Ctrl-C stops them")
             demo.wait_while_running(nodes)

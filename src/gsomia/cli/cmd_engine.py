@@ -19,7 +19,7 @@ from gsomia.domain.consents import Consent
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.labels import Label
 from gsomia.domain.release import decide
-from gsomia.domain.replay import REPLAY_START, replay, summarize
+from gsomia.domain.replay import cast_of, replay, summarize
 from gsomia.domain.timeline import EntryKind, timeline
 from gsomia.errors import BadInput
 from gsomia.scenarios import load_scenario
@@ -193,7 +193,8 @@ def cmd_replay(
     if since is not None and until is not None and until < since:
         raise BadInput(f"--to {until} is before --from {since}")
     scenario = load_scenario(scenario_ref)
-    first = max(since, REPLAY_START.date()) if since is not None else REPLAY_START.date()
+    start = cast_of(scenario).start.date()
+    first = max(since, start) if since is not None else start
     launches = load_launches(since=first, until=until)
     by_id = {launch.id: launch for launch in launches}
     outcomes = _run_replay(scenario, launches, show_progress=not as_json)

@@ -4,10 +4,12 @@ The demo writes everything under its data directory, owner-only (files 0600 in 0
 directories): each party's keys (protected by a random key file made for the demo,
 ``<PARTY>.key``, or by ``GSOMIA_PASSPHRASE`` when set, at least 12 characters), node.toml, the
 nodes' stores (content encrypted at rest) and logs, and ``demo.json`` with an analyst's and an
-admin's credentials per node. The launches of the CNS
-database since TISA (29 December 2014) are published as STIX reports by KOR and JPN, each at its
-launch instant on a simulated clock that all three nodes share; the nodes decide at that
-simulated instant. Running it again resumes after the last launch it published.
+admin's credentials per node. The parties, their levels and policies, and who
+originates what from when are the scenario's (``gsomia.domain.replay.cast_of``): with the shipped
+scenarios, the launches of the CNS database since TISA (29 December 2014) are published as STIX
+reports by KOR and JPN, each at its launch instant on a simulated clock that all three nodes
+share; the nodes decide at that simulated instant. Running it again resumes after the last
+launch it published.
 """
 
 from __future__ import annotations
@@ -32,13 +34,12 @@ import orjson
 
 from gsomia.clock import ScaledClock, SystemClock
 from gsomia.data.launches import LaunchEvent, load_launches
-from gsomia.domain.consents import Consent
 from gsomia.domain.instants import format_instant
-from gsomia.domain.release import decide
-from gsomia.domain.replay import REPLAY_START, report_label
+from gsomia.domain.labels import Label
+from gsomia.domain.replay import ReportOutcome, cast_of, replay
 from gsomia.domain.scenario import Scenario
 from gsomia.errors import BadInput
-from gsomia.node.config import token_digest
+from gsomia.node.config import PeerEntry, UserEntry, render_config, token_digest
 from gsomia.node.service import collection_id
 from gsomia.node.stix import (
     GSOMIA_NAMESPACE,
@@ -56,7 +57,6 @@ from gsomia.seal.keys import (
     keystore_path,
 )
 
-PARTIES = ("KOR", "JPN", "USA")
 TAXII = "application/taxii+json;version=2.1"
 EARTH_RADIUS_KM = 6371.0
 
@@ -118,14 +118,14 @@ def demo_passphrase() -> bytes | None:
 
 def prepare(data: Path, scenario_ref: str, port_base: int) -> dict[str, DemoNode]:
     """Keys, exported public keys, node.toml and credentials for each party (kept on resume)."""
-    load_scenario(scenario_ref)  # a bad scenario fails here, before anything is written
+    scenario = load_scenario(scenario_ref)  # a bad one fails here, before anything is written
     passphrase = demo_passphrase()  # and so does a short passphrase
     _private_tree(data)
     state_path = data / "demo.json"
     state: dict[str, Any] = orjson.loads(state_path.read_bytes()) if state_path.exists() else {}
     tokens = state.get("tokens", {})
     nodes: dict[str, DemoNode] = {}
-    for i, party in enumerate(PARTIES):
+    for i, party in enumerate(cast_of(scenario).parties):
         home = data / party
         key_file = None if passphrase else data / f"{party}.key"
         if not keystore_path(home).exists():
@@ -148,34 +148,25 @@ def prepare(data: Path, scenario_ref: str, port_base: int) -> dict[str, DemoNode
             creds["analyst"],
             creds["admin"],
         )
-    top = {"KOR": "I", "JPN": "KIMITSU", "USA": "TOP_SECRET"}
     for party, node in nodes.items():
-        lines = [
-            f'party = "{party}"',
-            f'listen = "127.0.0.1:{node.port}"',
-            f'data_dir = "{party}"',
-            f"scenario = {orjson.dumps(scenario_ref).decode()}",
-            f'title = "gsomia demo node {party}"',
-        ]
-        for other, peer in nodes.items():
-            if other != party:
-                lines += [
-                    "[[peers]]",
-                    f'party = "{other}"',
-                    f'url = "{peer.url}"',
-                    f'keys = "{other}.pub.json"',
-                ]
-        for name, role in (("analyst", "analyst"), ("admin", "admin")):
-            token = node.analyst if name == "analyst" else node.admin
-            lines += [
-                "[[users]]",
-                f'name = "{name}"',
-                f'token_sha256 = "{token_digest(token)}"',
-                f'clearance = "{top[party]}"',
-                'need_to_know = ["dprk"]',
-                f'role = "{role}"',
-            ]
-        _write_private(node.config, ("\n".join(lines) + "\n").encode("utf-8"))
+        top = scenario.policy(party).levels[0].id  # a policy lists its levels highest first
+        text = render_config(
+            party=party,
+            listen=f"127.0.0.1:{node.port}",
+            data_dir=party,
+            peers=[
+                PeerEntry(other, peer.url, f"{other}.pub.json")
+                for other, peer in nodes.items()
+                if other != party
+            ],
+            users=[
+                UserEntry("analyst", token_digest(node.analyst), top, ("dprk",), "analyst"),
+                UserEntry("admin", token_digest(node.admin), top, ("dprk",), "admin"),
+            ],
+            scenario=scenario_ref,
+            title=f"gsomia demo node {party}",
+        )
+        _write_private(node.config, text.encode("utf-8"))
     state["tokens"] = tokens
     state["nodes"] = {p: n.describe() for p, n in nodes.items()}
     state["scenario"] = scenario_ref
@@ -243,12 +234,12 @@ def impact_point(
     return round(math.degrees(p2), 4), round((math.degrees(l2) + 540) % 360 - 180, 4)
 
 
-def launch_report(launch: LaunchEvent, originator: str) -> dict[str, Any]:
+def launch_report(launch: LaunchEvent, label: Label, policy_id: str) -> dict[str, Any]:
     """The STIX envelope a detecting party publishes for a launch, with its gsomia label."""
-    label = report_label(launch.id, originator, launch.instant)
+    originator = label.originator
     created = format_timestamp(launch.instant)
     marking = label_marking(
-        policy={"KOR": "KR-MND-CMI", "JPN": "JP-MOD-CMI"}[originator],
+        policy=policy_id,
         originator=originator,
         classification=label.classification,
         releasable_to=label.releasable_to,
@@ -299,8 +290,9 @@ def replay_launches(
     scenario: Scenario,
 ) -> None:
     """Publish each launch's reports at its instant; where a report can reach the other
-    detecting party only through USA without a standing consent, play the admins: USA's asks
-    the originator's consent and the originator's grants it (shown as such)."""
+    detecting party only through the hub without a standing consent (the replay's
+    ``needs_consent``), play the admins: the hub's asks the originator's consent and the
+    originator's grants it (shown as such)."""
     progress = data / "replay-progress.json"
     with httpx.Client(timeout=30) as client:
         for n, launch in enumerate(launches):
@@ -308,9 +300,11 @@ def replay_launches(
             if wait > 0:
                 time.sleep(wait)
             routed: list[str] = []
-            for originator in ("KOR", "JPN"):
+            for outcome in replay(scenario, (launch,)):
+                originator = outcome.originator
                 node = nodes[originator]
-                envelope = launch_report(launch, originator)
+                policy_id = scenario.policy(originator).policy_id
+                envelope = launch_report(launch, outcome.label, policy_id)
                 cid = collection_id(originator, originator)
                 r = client.post(
                     f"{node.url}/api/collections/{cid}/objects/",
@@ -323,12 +317,12 @@ def replay_launches(
                         f"node {originator} refused the report of {launch.id}: "
                         f"{r.status_code} {r.text[:300]}"
                     )
-                third = "JPN" if originator == "KOR" else "KOR"
-                if _needs_consent(scenario, launch, originator, third):
+                if outcome.needs_consent():
                     report = envelope["objects"][2]
                     item = f"{report['id']}/{report['modified']}"
-                    if _consent_through_usa(client, nodes, item, originator, third):
-                        routed.append(f"{originator}→USA→{third} with {originator}'s consent")
+                    if _consent_through_hub(client, nodes, item, outcome):
+                        third, hub = outcome.third(), outcome.hub
+                        routed.append(f"{originator}→{hub}→{third} with {originator}'s consent")
             _write_private(
                 progress, orjson.dumps({"done": launch.id, "at": format_instant(launch.instant)})
             )
@@ -338,33 +332,22 @@ def replay_launches(
             say(f"{n + 1}/{len(launches)}  {at}  {what}{extra}")
 
 
-def _needs_consent(scenario: Scenario, launch: LaunchEvent, originator: str, third: str) -> bool:
-    label = report_label(launch.id, originator, launch.instant)
-    at = launch.instant
-    if decide(scenario, label, holder=originator, recipient=third, at=at).allowed:
-        return False
-    if scenario.standing_consent(label.topics, among=(originator, "USA", third), at=at):
-        return False  # USA relays it on the standing consent by itself
-    assumed = Consent(label.id, originator, third, granted_at=at)
-    return decide(scenario, label, holder="USA", recipient=third, at=at, consents=[assumed]).allowed
-
-
-def _consent_through_usa(
-    client: httpx.Client, nodes: dict[str, DemoNode], item: str, originator: str, third: str
+def _consent_through_hub(
+    client: httpx.Client, nodes: dict[str, DemoNode], item: str, outcome: ReportOutcome
 ) -> bool:
-    usa, origin = nodes["USA"], nodes[originator]
+    hub, origin, third = nodes[outcome.hub], nodes[outcome.originator], outcome.third()
     deadline = time.monotonic() + 10
     while (
-        client.get(f"{usa.url}/native/v1/items/{item}", auth=("admin", usa.admin)).status_code
+        client.get(f"{hub.url}/native/v1/items/{item}", auth=("admin", hub.admin)).status_code
         != 200
     ):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
     r = client.post(
-        f"{usa.url}/native/v1/consent-requests",
+        f"{hub.url}/native/v1/consent-requests",
         json={"item": item, "recipient": third},
-        auth=("admin", usa.admin),
+        auth=("admin", hub.admin),
     )
     if r.status_code != 201:
         return False
@@ -386,10 +369,9 @@ def _consent_through_usa(
     return False
 
 
-def remaining_launches(data: Path) -> tuple[LaunchEvent, ...]:
-    launches = tuple(
-        e for e in load_launches(since=REPLAY_START.date()) if e.instant >= REPLAY_START
-    )
+def remaining_launches(data: Path, scenario: Scenario) -> tuple[LaunchEvent, ...]:
+    start = cast_of(scenario).start
+    launches = tuple(e for e in load_launches(since=start.date()) if e.instant >= start)
     progress = data / "replay-progress.json"
     if not progress.exists():
         return launches

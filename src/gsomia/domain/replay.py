@@ -1,36 +1,88 @@
-"""The replay: for each launch, the reports KOR and JPN originate and where each may go.
+"""The replay: for each launch, the reports the parties originate and where each may go.
 
-For every launch from the start of TISA on, KOR and JPN each originate a report: their
-SECRET-class level, releasable to the other two parties; topic ``dprk.missile`` or, from the
-missile-warning link (19 December 2023) on, ``dprk.missile.warning`` (which lies within
-``dprk.missile``: the real-time warning data the link carries). For each report: the decision
-for each other party directly from the originator, and onward from USA to the third party given
-the originator's consent — a standing consent where an arrangement gives one, otherwise a
-consent assumed for the replay and shown as such.
+Who takes part is read from the scenario (``cast_of``): the earliest agreement with a hub (in
+the shipped scenarios TISA, 29 December 2014, hub USA) gives the start, the hub and the
+originators (its other parties, in the scenario's order: KOR, JPN). For every launch from that
+start on, each originator originates a report: at its policy's default SECRET-class level,
+releasable to the other parties; topic ``dprk.missile`` or, from the start of the first agreement
+giving standing consent on a topic within it (the missile-warning link of 19 December 2023, on
+``dprk.missile.warning``), that topic. For each report: the decision for each other party
+directly from the originator, and onward from the hub to the third party given the originator's
+consent — a standing consent where an arrangement gives one, otherwise a consent assumed for the
+replay and shown as such.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from gsomia.domain.consents import Consent
 from gsomia.domain.labels import Label
+from gsomia.domain.parties import Equivalence
 from gsomia.domain.release import Decision, decide
+from gsomia.domain.topics import within
+from gsomia.errors import BadInput
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     from gsomia.domain.scenario import Scenario
 
-ORIGINATORS = ("KOR", "JPN")
-HUB = "USA"
-SECRET_LEVEL = {"KOR": "II", "JPN": "GOKUHI"}
-REPLAY_START = datetime.fromisoformat("2014-12-29T00:00:00+09:00")
-WARNING_LINK = datetime.fromisoformat("2023-12-19T00:00:00+09:00")
+#: The time zone of Korea and Japan (UTC+9), in which the summary counts years.
+KOREA_JAPAN = timezone(timedelta(hours=9))
+
+#: The topic of a launch report (a warning link's topic lies within it).
+LAUNCH_TOPIC = "dprk.missile"
+
+
+@dataclass(frozen=True, slots=True)
+class Cast:
+    """Who takes part in the replay and from when, as the scenario says."""
+
+    start: datetime  # the hub agreement's start: no report before it
+    hub: str
+    originators: tuple[str, ...]  # the hub agreement's other parties, in the scenario's order
+    parties: tuple[str, ...]  # the originators and the hub
+    levels: dict[str, str]  # originator -> its default SECRET-class level
+    link: tuple[datetime, str] | None  # when a warning link starts, and its topic
+
+    def label(self, launch_id: str, originator: str, at: datetime) -> Label:
+        """The label of ``originator``'s report of a launch at ``at``."""
+        topic = self.link[1] if self.link is not None and at >= self.link[0] else LAUNCH_TOPIC
+        return Label(
+            id=f"{launch_id}/{originator}",
+            originator=originator,
+            classification=self.levels[originator],
+            releasable_to=tuple(sorted(set(self.parties) - {originator})),
+            topics=(topic,),
+        )
+
+
+def cast_of(scenario: Scenario) -> Cast:
+    """The replay's cast in ``scenario``; BadInput if it has no agreement with a hub."""
+    hubbed = sorted((a for a in scenario.agreements if a.hub), key=lambda a: (a.start, a.id))
+    if not hubbed or hubbed[0].hub is None:
+        raise BadInput(f"scenario {scenario.name}: the replay needs an agreement with a hub")
+    first, hub = hubbed[0], hubbed[0].hub
+    originators = tuple(p for p in scenario.policies if p in first.parties and p != hub)
+    links = sorted(
+        (a.start, t)
+        for a in scenario.agreements
+        for t in a.standing_consent
+        if t != LAUNCH_TOPIC and within(t, LAUNCH_TOPIC)
+    )
+    return Cast(
+        start=first.start,
+        hub=hub,
+        originators=originators,
+        parties=(*originators, hub),
+        levels={p: scenario.policy(p).defaults[Equivalence.SECRET] for p in originators},
+        link=links[0] if links else None,
+    )
 
 
 class Launch(Protocol):
@@ -62,47 +114,49 @@ class ReportOutcome:
     direct: dict[str, Decision]  # recipient -> decision for originator -> recipient
     onward: dict[str, Onward]  # third party -> decision for USA -> third party
 
+    hub: str
+
     @property
     def originator(self) -> str:
         return self.label.originator
 
     def third(self) -> str:
-        return next(p for p in ORIGINATORS if p != self.label.originator)
+        return next(iter(self.onward))
 
     def direct_to_third(self) -> bool:
         return self.direct[self.third()].allowed
 
     def via_hub_to_third(self) -> bool:
-        return self.direct[HUB].allowed and self.onward[self.third()].decision.allowed
+        return self.direct[self.hub].allowed and self.onward[self.third()].decision.allowed
 
-
-def report_label(launch_id: str, originator: str, at: datetime) -> Label:
-    others = tuple(sorted({"KOR", "JPN", "USA"} - {originator}))
-    topic = "dprk.missile.warning" if at >= WARNING_LINK else "dprk.missile"
-    return Label(
-        id=f"{launch_id}/{originator}",
-        originator=originator,
-        classification=SECRET_LEVEL[originator],
-        releasable_to=others,
-        topics=(topic,),
-    )
+    def needs_consent(self) -> bool:
+        """The report reaches the third party only through the hub, and only on a consent the
+        originator must give for it (no standing consent covers it)."""
+        onward = self.onward[self.third()]
+        return (
+            not self.direct_to_third()
+            and self.via_hub_to_third()
+            and onward.consent is ConsentKind.ASSUMED
+        )
 
 
 def replay(scenario: Scenario, launches: Iterable[Launch]) -> Iterator[ReportOutcome]:
-    """The outcome of every report of every launch at or after the start of TISA."""
+    """The outcome of every report of every launch at or after the start of the cast."""
+    cast = cast_of(scenario)
+    hub = cast.hub
     for launch in launches:
         at = launch.instant
-        if at < REPLAY_START:
+        if at < cast.start:
             continue
-        for originator in ORIGINATORS:
-            label = report_label(launch.id, originator, at)
-            third = next(p for p in ORIGINATORS if p != originator)
+        for originator in cast.originators:
+            label = cast.label(launch.id, originator, at)
+            third = next(p for p in cast.originators if p != originator)
             direct = {
                 r: decide(scenario, label, holder=originator, recipient=r, at=at)
-                for r in (third, HUB)
+                for r in (third, hub)
             }
             standing = scenario.standing_consent(
-                label.topics, among=(originator, HUB, third), at=at
+                label.topics, among=(originator, hub, third), at=at
             )
             consents = (
                 ()
@@ -110,14 +164,14 @@ def replay(scenario: Scenario, launches: Iterable[Launch]) -> Iterator[ReportOut
                 else (Consent(label.id, originator, third, granted_at=at),)
             )
             onward_decision = decide(
-                scenario, label, holder=HUB, recipient=third, at=at, consents=consents
+                scenario, label, holder=hub, recipient=third, at=at, consents=consents
             )
             onward = Onward(
                 onward_decision,
                 ConsentKind.STANDING if standing is not None else ConsentKind.ASSUMED,
                 standing,
             )
-            yield ReportOutcome(launch.id, at, label, direct, {third: onward})
+            yield ReportOutcome(launch.id, at, label, direct, {third: onward}, hub)
 
 
 @dataclass
@@ -152,7 +206,7 @@ def summarize(outcomes: Iterable[ReportOutcome]) -> list[YearSummary]:
     years: OrderedDict[int, YearSummary] = OrderedDict()
     seen: set[str] = set()
     for o in outcomes:
-        year = o.at.astimezone(WARNING_LINK.tzinfo).year
+        year = o.at.astimezone(KOREA_JAPAN).year
         summary = years.setdefault(year, YearSummary(year))
         if o.launch_id not in seen:
             seen.add(o.launch_id)

@@ -1,8 +1,9 @@
 """A node's configuration (``node.toml``): who it is, where it listens, its peers and users.
 
 ``parse_config`` reads it; ``render_config`` writes it (the demo, the tests and the benchmarks
-write theirs with it). Every error names the file, the key and what is wrong. Tokens are never in the file: users are
-listed with the SHA-256 of their token (``token_sha256``); ``gsomia node token`` makes one.
+write theirs with it). Every error names the file, the key and what is wrong. Tokens are never
+in the file: users are listed with the SHA-256 of their token (``token_sha256``); ``gsomia node
+token`` makes one.
 """
 
 from __future__ import annotations
@@ -236,7 +237,11 @@ def render_config(
 ) -> str:
     """The text of a ``node.toml`` that ``parse_config`` reads back; ``settings`` are the
     optional top-level keys (scenario, title, max_content_length, cosign_interval…)."""
-    lines = [f"party = {_toml(party)}", f"listen = {_toml(listen)}", f"data_dir = {_toml(data_dir)}"]
+    lines = [
+        f"party = {_toml(party)}",
+        f"listen = {_toml(listen)}",
+        f"data_dir = {_toml(data_dir)}",
+    ]
     lines += [f"{key} = {_toml(value)}" for key, value in settings.items()]
     for peer in peers:
         lines += ["", "[[peers]]", f"party = {_toml(peer.party)}", f"url = {_toml(peer.url)}"]

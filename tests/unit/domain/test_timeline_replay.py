@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gsomia.data.launches import load_launches
-from gsomia.domain.replay import REPLAY_START, ConsentKind, replay, summarize
+from gsomia.domain.replay import ConsentKind, cast_of, replay, summarize
 from gsomia.domain.scenario import Scenario
 from gsomia.domain.timeline import EntryKind, timeline
 
@@ -50,7 +50,7 @@ def test_replay_differs_between_scenarios_exactly_from_the_lapse(
     a = list(replay(historical, launches))
     b = list(replay(lapse, launches))
     assert len(a) == len(b) > 0
-    assert all(o.at >= REPLAY_START for o in a)
+    assert all(o.at >= cast_of(historical).start for o in a)
     for x, y in zip(a, b, strict=True):
         same = all(x.direct[r].allowed == y.direct[r].allowed for r in x.direct) and all(
             x.onward[r].decision.allowed == y.onward[r].decision.allowed for r in x.onward
