@@ -1,10 +1,15 @@
 """The transparency log's commands: append, checkpoint, prove, consistency, cosign, attach, verify.
 
-The log lives in ``HOME/log.sqlite3`` (a node's, in its data directory's ``node.sqlite3``, which
-the commands use when HOME holds no ``log.sqlite3``); the node's key ring (``gsomia keys``)
-gives the party, the signing key and every known party's public keys. A key name or origin
-``gsomia/P`` belongs to party P, so a witness learns an origin's keys from the public keys it
-imported for P.
+A home made with ``gsomia keys`` keeps its log in ``HOME/log.sqlite3``; a node keeps its log
+inside its store, ``DATA_DIR/node.sqlite3``, which the commands use when HOME holds no
+``log.sqlite3``. The home's key ring gives the party, the signing key and every known party's
+public keys. A key name or origin ``gsomia/P`` belongs to party P, so a witness learns an
+origin's keys from the public keys it imported for P.
+
+``log verify --node-config node.toml`` verifies a node's log offline, running or stopped: it
+reads the node's configuration, opens its key ring as ``gsomia serve`` does (passphrase from
+``GSOMIA_PASSPHRASE``, or ``--key-file``) and the peers' public keys the configuration names, and
+opens the store read-only, writing nothing.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from gsomia.ledger.log import TransparencyLog, origin_of, party_of
 from gsomia.ledger.note import KeyDirectory, NoteSigner
 from gsomia.ledger.proofs import ConsistencyProof, b64
 from gsomia.ledger.witness import cosign
-from gsomia.seal.keys import KeyRing, passphrase_from_env
+from gsomia.seal.keys import KeyRing, parse_export_document, passphrase_from_env
 from gsomia.store.sqlite_log import SqliteLogStore
 
 LOG_FILE = "log.sqlite3"
@@ -76,6 +81,54 @@ class _Node:
 
     def __exit__(self, *exc: object) -> None:
         self.store.close()
+
+
+class _NodeLog(_Node):
+    """The log of a node, found through its ``node.toml``, opened read-only: the node may be
+    running. The keys are opened as ``gsomia serve`` opens them; the peers' public keys are
+    read from the files the configuration names (not imported: nothing is written)."""
+
+    def __init__(self, config_path: Path, key_file: Path | None) -> None:
+        from gsomia.api.boot import load_config  # the node's configuration, as serve reads it
+
+        config = load_config(config_path)
+        passphrase = passphrase_from_env()
+        if passphrase is None and key_file is None:
+            raise BadInput(
+                f"node {config.party}: no passphrase or key file for the keys under "
+                f"{config.data_dir}: set GSOMIA_PASSPHRASE or pass --key-file"
+            )
+        self.home = config.data_dir
+        self.ring = KeyRing.load(config.data_dir, passphrase=passphrase, key_file=key_file)
+        if self.ring.party != config.party:
+            raise BadInput(
+                f"node config {config_path}: party {config.party}, but the keys under "
+                f"{config.data_dir} are {self.ring.party}'s"
+            )
+        self.peers: dict[str, list[bytes]] = {}
+        for peer in config.peers:
+            what = f"node config {config_path}: peer {peer.party} keys"
+            document = read_json_file(peer.keys, what)
+            party, chain = parse_export_document(document, where=f"{what} {peer.keys}")
+            self.peers[party] = [keys.ed25519 for keys in chain]
+        self.origin = origin_of(config.party)
+        path = config.data_dir / NODE_FILE
+        if not path.is_file():
+            raise BadInput(f"node {config.party}: no store at {path}: has the node ever run?")
+        self.store = SqliteLogStore(path, read_only=True)
+        self.log = TransparencyLog(self.store, self.origin)
+
+    def keys(self) -> KeyDirectory:
+        ring, peers = self.ring, self.peers
+
+        def lookup(name: str) -> Sequence[bytes]:
+            party = party_of(name)
+            if party is None:
+                return []
+            # the keys the node trusts: those it imported before, and those its config names
+            return list(dict.fromkeys([*ring.peer_ed25519(party), *peers.get(party, [])]))
+
+        return lookup
 
 
 def _note_file(path: Path, what: str) -> bytes:
@@ -227,13 +280,32 @@ def cmd_attach(
         print(f"checkpoint of size {size}: no new co-signatures")
 
 
-def cmd_verify(home: Path | None = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+def cmd_verify(
+    home: Path | None = HOME_OPTION,
+    node_config: Path | None = typer.Option(
+        None,
+        "--node-config",
+        metavar="NODE_TOML",
+        help="Verify the log of the node this node.toml configures (read-only; it may run).",
+    ),
+    key_file: Path | None = typer.Option(
+        None, "--key-file", help="With --node-config: the node's key file (else the passphrase)."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
     """Re-hash the whole stored log and check every checkpoint and co-signature.
 
     Exit 3 at the first fault; exit 5 when everything verifies but split-view evidence is kept
     (a log that signed two histories), after printing the report.
     """
-    with _Node(home, must_exist=True) as node:
+    if node_config is not None and home is not None:
+        raise BadInput("--node-config and --home: give one (a node's keys are in its data_dir)")
+    if key_file is not None and node_config is None:
+        raise BadInput("--key-file: only with --node-config")
+    opened = (
+        _Node(home, must_exist=True) if node_config is None else _NodeLog(node_config, key_file)
+    )
+    with opened as node:
         report = node.log.audit(node.keys())
     evidence: list[dict[str, Any]] = [
         {"origin": origin, "size": size, "roots": [b64(first), b64(second)]}

@@ -229,18 +229,32 @@ def _create_private(path: Path) -> None:
 class SqliteLogStore:
     """A ``LogStore`` in one SQLite file. One connection; not shared between threads."""
 
-    def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
+    def __init__(self, path: Path, *, timeout: float = 30.0, read_only: bool = False) -> None:
+        """Open (or create) the log at ``path``; ``read_only`` opens an existing one for
+        reading only (a running node's, which goes on writing it), creating nothing."""
         self.path = path
         try:
-            _create_private(path)
-            self._con = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+            if read_only:
+                uri = f"{path.resolve().as_uri()}?mode=ro"
+                self._con = sqlite3.connect(uri, timeout=timeout, isolation_level=None, uri=True)
+            else:
+                _create_private(path)
+                self._con = sqlite3.connect(path, timeout=timeout, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise StoreFailure(f"log store {path}: cannot open ({exc})") from exc
         try:
-            self._setup()
+            self._check() if read_only else self._setup()
         except sqlite3.DatabaseError as exc:
             self._con.close()
             raise BadInput(f"log store {path}: not a gsomia log database ({exc})") from exc
+
+    def _check(self) -> None:
+        """A log database of this schema, or DatabaseError (nothing is written)."""
+        app_id = self._con.execute("PRAGMA application_id").fetchone()[0]
+        version = self._con.execute("PRAGMA user_version").fetchone()[0]
+        if app_id != APPLICATION_ID or version != SCHEMA_VERSION:
+            msg = f"application id {app_id:#x}, schema version {version}"
+            raise sqlite3.DatabaseError(msg)
 
     def _setup(self) -> None:
         con = self._con
