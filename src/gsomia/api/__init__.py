@@ -1,1 +1,1 @@
-"""HTTP: TAXII 2.1, the native JSON API, the event stream and the peer protocol (issue 5)."""
+"""HTTP: TAXII 2.1, the native JSON API, the event stream and the peer protocol ."""

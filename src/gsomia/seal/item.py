@@ -1,4 +1,4 @@
-"""The sealed item format, version 1 (docs/formats.md, "Sealed items (issue 3)").
+"""The sealed item format, version 1 (docs/formats.md, "Sealed items").
 
 This module only encodes and decodes; it checks structure, not signatures or keys (that is
 ``gsomia.seal.envelope``). Decoding is strict: a byte out of place is ``BadInput``.

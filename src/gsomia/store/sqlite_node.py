@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS objects (
 CREATE INDEX IF NOT EXISTS objects_latest ON objects (collection, is_latest, seq);
 CREATE INDEX IF NOT EXISTS objects_id ON objects (collection, stix_id, version);
 -- covering indexes: deciding whether a user may see an item reads neither a body nor a sealed
--- item, so a hidden item costs the same index probes as a missing one (issue 9)
+-- item, so a hidden item costs the same index probes as a missing one
 CREATE INDEX IF NOT EXISTS objects_scope
     ON objects (collection, stix_id, version, stix_type, item_id, equivalence, topics);
 CREATE INDEX IF NOT EXISTS objects_added ON objects (date_added);

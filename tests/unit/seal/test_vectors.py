@@ -1,6 +1,6 @@
 """Known-answer vectors (tests/vectors/seal/vectors.json), read by an independent decoder.
 
-The decoder below is written from docs/formats.md ("Sealed items (issue 3)") with the standard
+The decoder below is written from docs/formats.md ("Sealed items") with the standard
 library and pyca/cryptography only: it imports nothing from ``gsomia.seal``. It parses each
 item, recomputes the item digest and the Merkle root from the inclusion path, verifies both
 halves of the composite signature, the release records and the embedded consent, decapsulates
