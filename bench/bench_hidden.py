@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 from tests.integration.nodes import PASSPHRASE, TAXII, NodeProc, make_nodes, report
 
-from gsomia.api.boot import load_config, open_node
+from gsomia.app.boot import load_config, open_node
 from gsomia.clock import FixedClock
 from gsomia.errors import NotFound
 from gsomia.node import consents, reports

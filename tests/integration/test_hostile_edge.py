@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from gsomia.api.boot import load_config, open_node
+from gsomia.app.boot import load_config, open_node
 from gsomia.clock import SystemClock
 from gsomia.node import federation
 from gsomia.node.service import Node, collection_id

@@ -20,7 +20,7 @@ import httpx
 import orjson
 import pytest
 
-from gsomia.api.boot import load_config, open_node
+from gsomia.app.boot import load_config, open_node
 from gsomia.clock import SystemClock
 from gsomia.domain.instants import format_instant
 from gsomia.node import federation

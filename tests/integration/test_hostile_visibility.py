@@ -18,7 +18,7 @@ import httpx
 import orjson
 import pytest
 
-from gsomia.api.boot import load_config, open_node
+from gsomia.app.boot import load_config, open_node
 from gsomia.node.config import token_digest
 from gsomia.node.service import collection_id
 from gsomia.node.stix import GSOMIA_LABEL_EXTENSION, label_marking

@@ -12,8 +12,8 @@ import httpx
 import orjson
 import pytest
 
-from gsomia.api.boot import load_config, open_node
 from gsomia.api.events import Broadcaster
+from gsomia.app.boot import load_config, open_node
 from gsomia.node.service import collection_id
 from gsomia.node.stix import GSOMIA_LABEL_EXTENSION
 

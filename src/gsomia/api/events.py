@@ -34,7 +34,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
-from gsomia.api.http import SECURITY_HEADERS, HttpError, authenticate, error_body, json_response
+from gsomia.api.http import HttpError, authenticate, error_body, json_response
 from gsomia.node.events import Broadcaster, Event, Subscriber, TooManyStreams, encode_event
 from gsomia.node.service import Node
 
@@ -133,7 +133,7 @@ def build_events_router(node: Node, broadcaster: Broadcaster) -> APIRouter:
         return StreamingResponse(
             frames,
             media_type=SSE_MEDIA_TYPE,
-            headers={**SECURITY_HEADERS, "X-Accel-Buffering": "no"},
+            headers={"X-Accel-Buffering": "no"},
         )
 
     return router

@@ -39,7 +39,6 @@ from starlette.requests import cookie_parser
 from starlette.responses import RedirectResponse
 
 from gsomia.api.http import (
-    SECURITY_HEADERS,
     USER_SCOPE_KEY,
     HttpError,
     basic_name,
@@ -50,7 +49,6 @@ from gsomia.api.http import (
 from gsomia.api.logapi import MAX_COSIGNATURE_BYTES, PEER_CHECKPOINT_PATH, PEER_COSIGNATURE_PATH
 from gsomia.api.peer import MAX_PUSH_BYTES, PUSH_PATH, verified_head
 from gsomia.api.peer_native import MAX_MESSAGE_BYTES, MAX_NOTICE_BYTES
-from gsomia.console.session import MAX_FORM
 from gsomia.errors import GsomiaError
 from gsomia.node import audit, messages
 from gsomia.node.config import User
@@ -65,7 +63,6 @@ log = logging.getLogger("gsomia.peer")
 
 # Body limits per class of routes, in bytes (TAXII publishes: the node's max_content_length).
 NATIVE_MAX_BODY = 64 * 1024  # the largest native body (a report's detail) is a few KiB
-CONSOLE_MAX_BODY = MAX_FORM  # a console form (a scenario upload is one)
 OTHER_MAX_BODY = 0  # no other route takes a body
 PEER_MAX_BODY = {
     PUSH_PATH: MAX_PUSH_BYTES,  # a batch of sealed items
@@ -106,9 +103,13 @@ class SignInFirst(Exception):
 
 
 class Guard:
-    def __init__(self, app: ASGIApp, node: Node) -> None:
+    """The edge of the node. ``console_max_body`` is the console's largest form (a scenario
+    upload is one), given by the composition root: the api does not import the console."""
+
+    def __init__(self, app: ASGIApp, node: Node, console_max_body: int) -> None:
         self.app = app
         self.node = node
+        self.console_max_body = console_max_body
         # the console's cookie names (``console.session.Console.cookie_name``)
         self.session_cookie = f"gsomia_{node.party}"
         self.sign_in_cookie = f"{self.session_cookie}_pre"
@@ -123,7 +124,7 @@ class Guard:
             limit = PEER_MAX_BODY.get(path, 0)
             return Edge("peer protocol", Credentials.PEER, limit, json=True)
         if path.startswith("/console/") or path == "/console":
-            return Edge("console", Credentials.CONSOLE, CONSOLE_MAX_BODY, json=False)
+            return Edge("console", Credentials.CONSOLE, self.console_max_body, json=False)
         return Edge("other", Credentials.NONE, OTHER_MAX_BODY, json=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -143,7 +144,7 @@ class Guard:
         except ClientGoneError:
             return
         except SignInFirst:
-            redirect = RedirectResponse(SIGN_IN, status_code=303, headers=SECURITY_HEADERS)
+            redirect = RedirectResponse(SIGN_IN, status_code=303)
             await redirect(scope, receive, send)
             return
         except GsomiaError as exc:

@@ -6,7 +6,8 @@ import base64
 import binascii
 import json
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import Request
@@ -16,13 +17,47 @@ from gsomia.errors import GsomiaError
 from gsomia.node.config import NodeConfig, User
 from gsomia.node.throttle import Throttled
 
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 JSON_MEDIA_TYPE = "application/json"
-SECURITY_HEADERS = {
+SECURITY_HEADERS: Mapping[str, str] = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 }
+
+
+class SecurityHeaders:
+    """ASGI middleware: ``SECURITY_HEADERS`` on every HTTP response of the app it wraps.
+
+    A response carrying classified content is never cached, never sniffed into HTML and never
+    framed or given a script to run, whichever route (TAXII, native API, event stream, peer,
+    log) or refusal made it: routes do not set these headers themselves. A header a route did
+    set is kept (the console sends its own, stricter ``CONSOLE_HEADERS``, and ``no-cache`` on
+    its static files)."""
+
+    def __init__(self, app: ASGIApp, headers: Mapping[str, str] = SECURITY_HEADERS) -> None:
+        self.app = app
+        self.headers = [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                raw = list(message.get("headers", ()))
+                present = {bytes(name).lower() for name, _ in raw}
+                raw.extend(h for h in self.headers if h[0] not in present)
+                message = {**message, "headers": raw}
+            await send(message)
+
+        await self.app(scope, receive, send_secured)
 
 
 class HttpError(GsomiaError):
@@ -55,7 +90,7 @@ def json_response(
         orjson.dumps(body),
         status_code=status,
         media_type=media_type,
-        headers={**SECURITY_HEADERS, **(headers or {})},
+        headers=headers,
     )
 
 

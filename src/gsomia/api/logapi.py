@@ -31,7 +31,6 @@ from starlette.responses import Response
 
 from gsomia.api.http import (
     JSON_MEDIA_TYPE,
-    SECURITY_HEADERS,
     HttpError,
     authenticate,
     json_response,
@@ -122,9 +121,7 @@ def build_log_router(node: Node) -> APIRouter:
         )
         if _wants_json(request):
             return _json(witnessing.checkpoint_document(node, stored))
-        return Response(
-            stored.note, media_type="text/plain; charset=utf-8", headers=SECURITY_HEADERS
-        )
+        return Response(stored.note, media_type="text/plain; charset=utf-8")
 
     @router.post("/native/v1/log/checkpoint", summary="Sign a checkpoint of the log now (admin)")
     async def sign(request: Request) -> Response:

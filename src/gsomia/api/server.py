@@ -59,89 +59,94 @@ def _too_large_response() -> bytes:
     )
 
 
-def bounded_protocol(header_timeout: float) -> type[asyncio.Protocol]:
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a bounded head and ``header_timeout`` on it."""
 
-    class BoundedHttpToolsProtocol(HttpToolsProtocol):
-        _head_timer: asyncio.TimerHandle | None = None
-        _in_head = True  # waiting for a request line and headers to complete
-        _head_bytes = 0  # of the head being parsed, as the parser reported it
-        _head_raw = 0  # bytes received while a head was incomplete
-        _too_large = False
+    header_timeout: float  # set by ``bounded_protocol``
+    _head_timer: asyncio.TimerHandle | None = None
+    _in_head = True  # waiting for a request line and headers to complete
+    _head_bytes = 0  # of the head being parsed, as the parser reported it
+    _head_raw = 0  # bytes received while a head was incomplete
+    _too_large = False
 
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            super().connection_made(transport)  # type: ignore[arg-type]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._in_head and not self.transport.is_closing():
+            self._head_raw += len(data)
+            if self._head_raw > MAX_HEAD_BYTES:
+                self._refuse_head()
+
+    # parser callbacks
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._head_bytes = 0
+        if self._head_timer is None:
             self._arm()
 
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
 
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            if self._in_head and not self.transport.is_closing():
-                self._head_raw += len(data)
-                if self._head_raw > MAX_HEAD_BYTES:
-                    self._refuse_head()
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
 
-        # parser callbacks
-        def on_message_begin(self) -> None:
-            super().on_message_begin()
-            self._in_head = True
-            self._head_bytes = 0
-            if self._head_timer is None:
-                self._arm()
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_raw = 0
+        self._disarm()
+        super().on_headers_complete()
 
-        def on_url(self, url: bytes) -> None:
-            self._count(len(url))
-            super().on_url(url)
+    def send_400_response(self, msg: str) -> None:
+        if self._too_large:
+            self._refuse_head()
+        else:
+            super().send_400_response(msg)
 
-        def on_header(self, name: bytes, value: bytes) -> None:
-            self._count(len(name) + len(value) + 4)
-            super().on_header(name, value)
+    # the head's bounds
+    def _count(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._too_large = True
+            raise _HeadTooLargeError  # the parser stops; uvicorn calls send_400_response
 
-        def on_headers_complete(self) -> None:
-            self._in_head = False
-            self._head_raw = 0
-            self._disarm()
-            super().on_headers_complete()
+    def _refuse_head(self) -> None:
+        self._disarm()
+        if not self.transport.is_closing():
+            log.info("closing a connection from %s: request head too large", self.client)
+            self.transport.write(_too_large_response())
+            self.transport.close()
 
-        def send_400_response(self, msg: str) -> None:
-            if self._too_large:
-                self._refuse_head()
-            else:
-                super().send_400_response(msg)
+    def _arm(self) -> None:
+        self._disarm()
+        self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
 
-        # the head's bounds
-        def _count(self, size: int) -> None:
-            self._head_bytes += size
-            if self._head_bytes > MAX_HEAD_BYTES:
-                self._too_large = True
-                raise _HeadTooLargeError  # the parser stops; uvicorn calls send_400_response
-
-        def _refuse_head(self) -> None:
-            self._disarm()
-            if not self.transport.is_closing():
-                log.info("closing a connection from %s: request head too large", self.client)
-                self.transport.write(_too_large_response())
-                self.transport.close()
-
-        def _arm(self) -> None:
-            self._disarm()
-            self._head_timer = self.loop.call_later(header_timeout, self._head_timed_out)
-
-        def _disarm(self) -> None:
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
-
-        def _head_timed_out(self) -> None:
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
             self._head_timer = None
-            if self._in_head and not self.transport.is_closing():
-                log.info("closing a connection from %s: request head incomplete", self.client)
-                self.transport.close()
 
-    return BoundedHttpToolsProtocol
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self.transport.is_closing():
+            log.info("closing a connection from %s: request head incomplete", self.client)
+            self.transport.close()
+
+
+def bounded_protocol(header_timeout: float) -> type[asyncio.Protocol]:
+    """``BoundedHttpToolsProtocol`` with ``header_timeout`` (seconds) on request heads."""
+    return type(
+        "BoundedHttpToolsProtocol", (BoundedHttpToolsProtocol,), {"header_timeout": header_timeout}
+    )
 
 
 def make_server(app: ASGIApp, config: NodeConfig, *, log_level: str) -> uvicorn.Server:

@@ -158,11 +158,7 @@ def build_router(node: Node) -> APIRouter:
         return Response(
             _envelope(page),
             media_type="application/taxii+json;version=2.1",
-            headers={
-                **_page_headers(page),
-                "X-Content-Type-Options": "nosniff",
-                "Cache-Control": "no-store",
-            },
+            headers=_page_headers(page),
         )
 
     @router.post(
@@ -202,7 +198,7 @@ def build_router(node: Node) -> APIRouter:
         return Response(
             _envelope(page),
             media_type="application/taxii+json;version=2.1",
-            headers={**_page_headers(page), "X-Content-Type-Options": "nosniff"},
+            headers=_page_headers(page),
         )
 
     @router.get(

@@ -39,7 +39,7 @@ from gsomia.seal.keys import KeyRing, parse_export_document, passphrase_from_env
 from gsomia.store.sqlite_log import SqliteLogStore
 
 LOG_FILE = "log.sqlite3"
-NODE_FILE = "node.sqlite3"  # a node's store (gsomia.api.boot.DB_NAME) holds its log too
+NODE_FILE = "node.sqlite3"  # a node's store (gsomia.app.boot.DB_NAME) holds its log too
 
 log_app = typer.Typer(
     name="log",

@@ -36,9 +36,9 @@ def cmd_serve(
     The keys are opened with GSOMIA_PASSPHRASE (at least 12 characters) or --key-file; a node
     with neither does not start. Every file it writes is owner-only (umask 077).
     """
-    from gsomia.api.app import create_app
-    from gsomia.api.boot import load_config, open_node
     from gsomia.api.server import make_server
+    from gsomia.app.asgi import create_app
+    from gsomia.app.boot import load_config, open_node
     from gsomia.clock import Clock, ScaledClock, SystemClock
     from gsomia.domain.instants import parse_instant
 

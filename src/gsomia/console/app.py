@@ -1,4 +1,4 @@
-"""The web console of a node, mounted at ``/console/`` by ``gsomia.api.app.create_app``.
+"""The web console of a node, mounted at ``/console/`` by ``gsomia.app.asgi.create_app``.
 
 ``build_console(node, broadcaster)`` returns the router: sign-in and sign-out, the static
 files (``/console/static/NAME``, read once at start-up), the live event stream

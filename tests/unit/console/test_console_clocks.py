@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from gsomia.api.app import create_app
-from gsomia.api.boot import load_config, open_node
+from gsomia.app.asgi import create_app
+from gsomia.app.boot import load_config, open_node
 from gsomia.clock import FixedClock
 from gsomia.console.session import PRE_SESSION_SECONDS, SESSION_HOURS
 from gsomia.node.service import Node

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gsomia.api.boot import load_config, open_node
+from gsomia.app.boot import load_config, open_node
 from gsomia.clock import FixedClock
 from gsomia.node.config import User
 from gsomia.node.events import Broadcaster, TooManyStreams

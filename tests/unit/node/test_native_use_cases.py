@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gsomia.api.boot import load_config, open_node
+from gsomia.app.boot import load_config, open_node
 from gsomia.clock import FixedClock, ScaledClock, SystemClock
 from gsomia.errors import BadInput, Conflict, Denied, NotFound, VerificationFailed
 from gsomia.node import consents, federation, messages, notices, receipts, reports

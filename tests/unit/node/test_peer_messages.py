@@ -13,9 +13,9 @@ import httpx
 import orjson
 import pytest
 
-from gsomia.api.boot import load_config, open_node
 from gsomia.api.peer import WALL, Pusher
 from gsomia.api.peer_native import RETRY_NOT_FOUND, Messenger
+from gsomia.app.boot import load_config, open_node
 from gsomia.clock import Clock, FixedClock, SystemClock
 from gsomia.errors import BadInput
 from gsomia.node import federation, messages

@@ -1,4 +1,11 @@
-"""The node's ASGI application: TAXII 2.1 for its users, one JSON error shape everywhere."""
+"""The node's ASGI application, wired: the api's routers and background tasks, the console,
+the edge guard and the security headers, around one opened ``Node``.
+
+The api (TAXII 2.1, the native API, event streams, the peer protocol, the log) and the console
+are siblings that do not import each other; this module is where they meet. Middleware, outer
+first: ``SecurityHeaders`` (every response, refusals included, carries the API's security
+headers unless its route set its own), then ``Guard`` (credentials before a byte of body, then
+bounded, strict JSON bodies), then the routes. One JSON error shape everywhere."""
 
 from __future__ import annotations
 
@@ -20,13 +27,21 @@ from gsomia.api.events import (
     notify_all,
 )
 from gsomia.api.guard import Guard
-from gsomia.api.http import HttpError, error_body, error_response, json_response
+from gsomia.api.http import (
+    SECURITY_HEADERS,
+    HttpError,
+    SecurityHeaders,
+    error_body,
+    error_response,
+    json_response,
+)
 from gsomia.api.logapi import Cosigner, build_log_router
 from gsomia.api.native import build_native_router
 from gsomia.api.peer import Pusher, build_peer_router
 from gsomia.api.peer_native import build_peer_native_router
 from gsomia.api.taxii import build_router
 from gsomia.console.app import build_console
+from gsomia.console.session import MAX_FORM
 from gsomia.errors import GsomiaError
 from gsomia.node.service import Node
 
@@ -34,6 +49,8 @@ log = logging.getLogger("gsomia.api")
 
 
 def create_app(node: Node, *, push: bool = True) -> FastAPI:
+    """The ASGI app of ``node``; with ``push`` its pusher and co-signer run while it serves."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with httpx.AsyncClient(timeout=10.0) as client:
@@ -85,8 +102,11 @@ def create_app(node: Node, *, push: bool = True) -> FastAPI:
     @app.exception_handler(Exception)
     async def on_unexpected(_: Request, exc: Exception) -> Response:
         log.error("unexpected error", exc_info=exc)
+        # starlette answers this outermost, outside every middleware: the headers are set here
         return json_response(
-            error_body(500, "internal_error", "internal error; see the node's log"), status=500
+            error_body(500, "internal_error", "internal error; see the node's log"),
+            status=500,
+            headers=dict(SECURITY_HEADERS),
         )
 
     app.include_router(build_router(node))
@@ -97,5 +117,6 @@ def create_app(node: Node, *, push: bool = True) -> FastAPI:
     app.include_router(build_peer_native_router(node))
     app.include_router(build_console(node, broadcaster))  # the web console at /console/
     # credentials from the headers before a byte of body, then bounded, strict JSON bodies
-    app.add_middleware(Guard, node=node)
+    app.add_middleware(Guard, node=node, console_max_body=MAX_FORM)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, around the guard's refusals
     return app

@@ -1,4 +1,5 @@
-"""Opening a node from its configuration: the composition root of ``gsomia serve``.
+"""Opening a node from its configuration: config, keys, the store (the one place naming a
+backend: SQLite) and its log, made into a ``Node``.
 
 Start-up refuses to run with a bad configuration, missing or undecryptable keys, or a log that
 does not verify — each with a clear error, before a socket is opened. A node's private keys must
