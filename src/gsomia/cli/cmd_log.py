@@ -89,7 +89,7 @@ class _NodeLog(_Node):
     read from the files the configuration names (not imported: nothing is written)."""
 
     def __init__(self, config_path: Path, key_file: Path | None) -> None:
-        from gsomia.api.boot import load_config  # the node's configuration, as serve reads it
+        from gsomia.app.boot import load_config  # the node's configuration, as serve reads it
 
         config = load_config(config_path)
         passphrase = passphrase_from_env()
