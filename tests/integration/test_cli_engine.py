@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gsomia.cli import cmd_engine
 from gsomia.cli.app import main
+from gsomia.clock import FixedClock
 
 LABEL = {
     "id": "kor-2019-0001",
@@ -150,9 +153,34 @@ def test_agreements_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert {a["id"]: a["state"] for a in doc}["trilateral-missile-warning-2023"] == "pending"
 
 
-def test_agreements_default_is_now(capsys: pytest.CaptureFixture[str]) -> None:
+def pin_clock(monkeypatch: pytest.MonkeyPatch, at: str) -> None:
+    """The engine's commands read this instant as now (the calendar cannot change a test)."""
+    pinned = FixedClock(datetime.fromisoformat(at))
+    monkeypatch.setattr(cmd_engine, "SystemClock", lambda: pinned)
+
+
+@pytest.mark.parametrize("at", ["2019-09-01T00:00:00+09:00", "2026-03-01T09:00:00+09:00"])
+def test_agreements_default_is_now(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, at: str
+) -> None:
+    pin_clock(monkeypatch, at)
     doc = run_json(capsys, "agreements")
-    assert all(a["state"] == "in_force" for a in doc)
+    assert doc == run_json(capsys, "agreements", "--at", at)
+    states = {a["id"]: a["state"] for a in doc}
+    if at.startswith("2019"):
+        assert states["trilateral-missile-warning-2023"] == "pending"
+        assert states["jpn-kor-gsomia-2016"] == "in_force"
+    else:
+        assert set(states.values()) == {"in_force"}
+
+
+def test_timeline_default_is_a_year_from_now(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pin_clock(monkeypatch, "2019-01-01T00:00:00+00:00")
+    doc = run_json(capsys, "timeline")
+    assert doc["until"] == "2020-01-02T00:00:00+00:00"
+    assert doc == run_json(capsys, "timeline", "--until", "2020-01-02T00:00:00Z")
 
 
 def test_timeline_json_and_text(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,7 +8,6 @@ releases onward, JPN verifies the chain and stores the item marked as its own.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +23,7 @@ from .native_client import (
     taxii_objects,
     wait_until,
 )
+from .node_store import assert_denied_and_never_queued, outbox_states
 from .nodes import NodeProc, make_nodes, report
 
 
@@ -136,7 +136,10 @@ def test_refused_consent_leaves_jpn_without_the_item(trio: dict[str, NodeProc]) 
     refused = wait_until(lambda: in_box(usa, "outbox", rid, "refused"), "the refusal at USA")
     assert refused["reason"] == "not now"
     assert refused["release"] is None
-    time.sleep(0.5)
+    # the refusal is committed at USA, and neither holder queued anything that could carry the
+    # item to JPN (KOR's direct release was denied, and logged, when it was published)
+    assert outbox_states(usa, item) == {}
+    assert_denied_and_never_queued(kor, item, "JPN")
     assert held_at(jpn, item) is None
     why = native(usa, "GET", "/why-not", params={"item": item, "party": "JPN"}).json()
     assert why["decision"] == "deny"

@@ -7,7 +7,6 @@ Every refusal leaves nothing stored: the rows of the node's tables are counted b
 from __future__ import annotations
 
 import sqlite3
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from gsomia.node.stix import GSOMIA_LABEL_EXTENSION, label_marking
 from gsomia.store.sqlite_node import ObjectRow
 
 from .native_client import held_at, item_path, native, publish, wait_until
+from .node_store import drained
 from .nodes import PASSPHRASE, POLICY, TAXII, NodeProc, make_nodes, report
 
 HEADERS = {"Accept": TAXII, "Content-Type": TAXII}
@@ -91,16 +91,18 @@ def rows(node: NodeProc) -> dict[str, int]:
 
 
 def settled(node: NodeProc) -> dict[str, int]:
-    """The row counts once the node's background work (deliveries and their log entries) is
-    done: the same twice, half a second apart."""
-    last = rows(node)
-    for _ in range(40):
-        time.sleep(0.5)
-        now = rows(node)
-        if now == last:
-            return now
-        last = now
-    raise AssertionError(f"{node.party} did not settle")
+    """The row counts once background work is done: no release and no peer message pending at
+    any node of the trio (its siblings' stores), and the counts the same on two readings."""
+    stores = sorted(node.data.parent.glob("*/node.sqlite3"))
+    last: list[dict[str, int]] = [{}]
+
+    def quiet() -> dict[str, int] | None:
+        now = rows(node) if drained(stores) else {}
+        done = now if now and now == last[0] else None
+        last[0] = now
+        return done
+
+    return wait_until(quiet, f"{node.party}'s background work to settle", pause=0.1)
 
 
 def same_as_missing(hidden: httpx.Response, missing: httpx.Response, ids: dict[str, str]) -> None:

@@ -175,7 +175,7 @@ def test_proofs_by_index_and_consistency(trio: dict[str, NodeProc]) -> None:
     consistency = ConsistencyProof.from_json(doc["proof"])
     assert (consistency.old_size, consistency.new_size) == (old_size, size)
     verify_consistency(old_size, size, old_root, root, consistency.path)
-    with pytest.raises(VerificationFailed):
+    with pytest.raises(VerificationFailed, match="consistency"):
         verify_consistency(old_size, size, hash_leaf(b"another history"), root, consistency.path)
 
     assert get(kor, "proof/consistency", old=size + 1000).status_code == 422

@@ -16,9 +16,11 @@ from taxii2client.v21 import Server
 from gsomia.node.service import collection_id
 from gsomia.node.stix import GSOMIA_LABEL_EXTENSION
 
+from .node_store import assert_denied_and_never_queued, outbox_states
 from .nodes import TAXII, NodeProc, make_nodes, report
 
 HEADERS = {"Accept": TAXII, "Content-Type": TAXII}
+ITEM = "report--00000000-0000-4000-8000-{:012d}/2026-01-01T00:00:00.000Z"
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +140,10 @@ def test_absent_where_the_decision_denies(trio: dict[str, NodeProc]) -> None:
     kor, jpn, usa = trio["KOR"], trio["JPN"], trio["USA"]
     assert post(kor, report(2, releasable_to=("USA",))).status_code == 202
     wait_for(usa, "KOR", "report--00000000-0000-4000-8000-000000000002")
-    time.sleep(0.3)
+    assert_denied_and_never_queued(kor, ITEM.format(2), "JPN")
+    # a later item KOR may release to JPN arrives: KOR's releases to JPN before it are done
+    assert post(kor, report(6)).status_code == 202
+    wait_for(jpn, "KOR", "report--00000000-0000-4000-8000-000000000006")
     assert "report--00000000-0000-4000-8000-000000000002" not in {
         o["id"] for o in objects_at(jpn, "KOR")
     }
@@ -167,10 +172,12 @@ def test_lapse_2019_stops_direct_kor_jpn(tmp_path: Path) -> None:
         kor, jpn, usa = nodes["KOR"], nodes["JPN"], nodes["USA"]
         assert post(kor, report(4)).status_code == 202
         wait_for(usa, "KOR", "report--00000000-0000-4000-8000-000000000004")
-        time.sleep(0.3)
+        assert_denied_and_never_queued(kor, ITEM.format(4), "JPN")
+        assert outbox_states(usa, ITEM.format(4)) == {}  # received: USA relays nothing
         assert objects_at(jpn, "KOR") == []
         # missile-warning data: USA, the hub, relays it on the link's standing consent
         assert post(kor, report(5, topics=("dprk.missile.warning",))).status_code == 202
+        # a later item USA relays arrives: USA's releases to JPN before it are done
         relayed = wait_for(jpn, "KOR", "report--00000000-0000-4000-8000-000000000005")
         assert len(relayed["object_marking_refs"]) == 2
         r = httpx.get(

@@ -192,7 +192,7 @@ def start_nodes(nodes: dict[str, DemoNode], data: Path, sim: ScaledClock | None)
         fd = os.open(data / f"{node.party}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "ab") as out:
             node.proc = subprocess.Popen(args, stdout=out, stderr=out, start_new_session=True)
-    deadline = time.monotonic() + 60
+    deadline = SystemClock().monotonic() + 60
     for node in nodes.values():
         while True:
             if node.proc is not None and node.proc.poll() is not None:
@@ -202,7 +202,7 @@ def start_nodes(nodes: dict[str, DemoNode], data: Path, sim: ScaledClock | None)
                 httpx.get(f"{node.url}/taxii2/", timeout=1)
                 break
             except httpx.HTTPError:
-                if time.monotonic() > deadline:
+                if SystemClock().monotonic() > deadline:
                     raise BadInput(f"node {node.party} did not answer on {node.url}") from None
                 time.sleep(0.1)
 
@@ -336,12 +336,12 @@ def _consent_through_hub(
     client: httpx.Client, nodes: dict[str, DemoNode], item: str, outcome: ReportOutcome
 ) -> bool:
     hub, origin, third = nodes[outcome.hub], nodes[outcome.originator], outcome.third()
-    deadline = time.monotonic() + 10
+    deadline = SystemClock().monotonic() + 10
     while (
         client.get(f"{hub.url}/native/v1/items/{item}", auth=("admin", hub.admin)).status_code
         != 200
     ):
-        if time.monotonic() > deadline:
+        if SystemClock().monotonic() > deadline:
             return False
         time.sleep(0.05)
     r = client.post(
@@ -352,7 +352,7 @@ def _consent_through_hub(
     if r.status_code != 201:
         return False
     request_id = r.json()["id"]
-    while time.monotonic() < deadline:
+    while SystemClock().monotonic() < deadline:
         inbox = client.get(
             f"{origin.url}/native/v1/consent-requests",
             params={"box": "inbox"},

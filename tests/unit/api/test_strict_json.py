@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from gsomia.api.http import MAX_JSON_INTEGER, HttpError, check_json
@@ -24,7 +26,7 @@ from gsomia.api.http import MAX_JSON_INTEGER, HttpError, check_json
     ],
 )
 def test_refused_naming_what(text: bytes, named: str) -> None:
-    with pytest.raises(HttpError) as caught:
+    with pytest.raises(HttpError, match=re.escape(named)) as caught:
         check_json(text, "body")
     assert caught.value.http_status == 422
     assert named in str(caught.value)

@@ -62,7 +62,7 @@ def test_why_not_says_each_rule_in_plain_words(kor: Node) -> None:
     assert words[2] == (False, "Is the agreement in force at that instant?")
     assert words[6] == (False, "Does the item's label make it releasable to the recipient?")
     assert pages.why_not_view(kor, user(kor, "analyst"), item(1), "USA")["decision"] == "allow"
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match=r"^no item .* at KOR$"):
         pages.why_not_view(kor, user(kor, "low"), item(1), "USA")
     # in 2018 the GSOMIA was in force: only the label stands in the way
     then = pages.why_not_view(kor, user(kor, "analyst"), item(1), "JPN", "2018-01-01T00:00+09:00")
@@ -92,7 +92,7 @@ def test_the_timeline_shows_the_chosen_scenario_and_says_which_is_enforced(kor: 
     assert (
         pages.agreements_view(kor, uploads, "s", key, None, charts=charts)["scenario"].name == "w"
     )
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="no uploaded scenario 'upload-1' in this session"):
         pages.agreements_view(kor, uploads, "another session", key, None, charts=charts)
     keys = [c.key for c in pages.scenario_choices(kor, uploads, "s")]
     assert keys == [pages.NODE_SCENARIO, "historical", "lapse-2019", key]

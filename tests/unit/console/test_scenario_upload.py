@@ -3,6 +3,7 @@ per session within bounds."""
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -39,9 +40,9 @@ def test_a_builtin_scenario_as_text_is_that_scenario() -> None:
 def test_errors_are_those_of_the_same_file(tmp_path: Path, text: str) -> None:
     path = tmp_path / "broken.toml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(BadInput) as from_file:
+    with pytest.raises(BadInput, match=f"^{re.escape(str(path))}") as from_file:
         load_scenario(str(path))
-    with pytest.raises(BadInput) as from_text:
+    with pytest.raises(BadInput, match=f"^{re.escape(str(path))}") as from_text:
         load_scenario_text(text, str(path))
     assert str(from_text.value) == str(from_file.value)
 
@@ -62,9 +63,9 @@ def test_uploads_are_kept_per_session_within_bounds() -> None:
     second, _ = uploads.add("s1", WHAT_IF, "b.toml")
     third, _ = uploads.add("s1", WHAT_IF, "c.toml")
     assert [key for key, _ in uploads.of("s1")] == [second, third]
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="no uploaded scenario 'upload-1' in this session"):
         uploads.get("s1", first)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="no uploaded scenario 'upload-2' in this session"):
         uploads.get("s2", second)  # another session's upload is not found
     uploads.add("s2", WHAT_IF, "d.toml")
     uploads.add("s3", WHAT_IF, "e.toml")

@@ -61,7 +61,7 @@ def test_csrf_tokens_are_per_session_and_checked() -> None:
     assert one.csrf != two.csrf
     check_token(one.csrf, one.csrf)
     for wrong in ("", two.csrf, one.csrf[:-1]):
-        with pytest.raises(Refused):
+        with pytest.raises(Refused, match="CSRF token is missing or wrong"):
             check_token(wrong, one.csrf)
 
 

@@ -204,7 +204,7 @@ def test_same_site_and_missile_at_two_times_are_two_events(
 
 
 def test_events_are_frozen(events: tuple[LaunchEvent, ...]) -> None:
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field"):
         events[0].count = 2  # type: ignore[misc]
 
 

@@ -7,6 +7,7 @@ raised RecursionError, ValueError or OverflowError (a 500 in the console, a trac
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def agreement(n: int, start: str = "2020-01-01T00:00:00+09:00", extra: str = "")
 
 
 def refused(text: str) -> str:
-    with pytest.raises(BadInput) as caught:
+    with pytest.raises(BadInput, match=f"^{re.escape(SOURCE)}") as caught:
         load_scenario_text(text, SOURCE)
     return str(caught.value)
 

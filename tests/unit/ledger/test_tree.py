@@ -184,15 +184,15 @@ def _consistency_mutants_fail(m: int, n: int, path: list[bytes]) -> None:
 
 
 def test_consistency_rejects_an_old_size_beyond_the_new() -> None:
-    with pytest.raises(VerificationFailed):
+    with pytest.raises(VerificationFailed, match="the old size exceeds the new size"):
         verify_consistency(5, 4, ROOTS[5], ROOTS[4], [])
 
 
 def test_prover_rejects_impossible_requests() -> None:
     read = Reads(NODES)
-    with pytest.raises(BadInput):
+    with pytest.raises(BadInput, match="index 5 is not below tree size 5"):
         inclusion_path(5, 5, read)
-    with pytest.raises(BadInput):
+    with pytest.raises(BadInput, match="old size <= new size, got 6 and 5"):
         consistency_path(6, 5, read)
 
 

@@ -324,7 +324,10 @@ def test_a_proof_of_two_sizes_must_be_signed_and_fit(nodes: dict[str, Node]) -> 
     kor.append(2)
     at_usa = _cosign(usa, kor, 0)
     unsigned = SignedNote(parse_note(at_usa.encode()).text, ()).encode()
-    with jpn.store.reading() as r, pytest.raises(BadInput):
+    with (
+        jpn.store.reading() as r,
+        pytest.raises(BadInput, match="a signature line starts with an em dash"),
+    ):
         proof_wanted(r, unsigned, keys=KEYS)
     with jpn.store.reading() as r:
         wanted = proof_wanted(r, at_usa.encode(), keys=KEYS)

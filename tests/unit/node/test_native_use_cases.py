@@ -77,14 +77,16 @@ def test_consent_round_trip_and_replays(trio: dict[str, Node]) -> None:
     item = published(trio, 1)
     rid, request_body = asked(trio, item)
     assert consents.receive_request(kor, "USA", request_body, NOW)["result"] == "duplicate"
-    with pytest.raises(NotFound):  # JPN holds nothing of KOR's: answered as an unknown item
+    with pytest.raises(
+        NotFound, match="KOR originated no item"
+    ):  # JPN holds nothing of KOR's: answered as an unknown item
         consents.receive_request(kor, "JPN", request_body, NOW)
-    with pytest.raises(Denied):
+    with pytest.raises(Denied, match="user analyst is not an admin of KOR"):
         consents.grant(kor, user(kor, "analyst"), rid, None)
     consents.grant(kor, user(kor, "admin"), rid, None)
     [(to, answer)] = take_messages(kor, messages.CONSENT_ANSWER_PATH)
     assert to == "USA"
-    with pytest.raises(VerificationFailed):
+    with pytest.raises(VerificationFailed, match="JPN answered a request addressed to KOR"):
         consents.receive_answer(usa, "JPN", answer, NOW)  # only the originator answers
     assert consents.receive_answer(usa, "KOR", answer, NOW)["release"] == "queued"
     assert consents.receive_answer(usa, "KOR", answer, NOW)["result"] == "duplicate"
@@ -104,7 +106,7 @@ def test_a_tampered_consent_is_refused_and_nothing_is_released(trio: dict[str, N
     token = bytearray(base64.b64decode(doc["consent"]))
     token[-1] ^= 1
     doc["consent"] = base64.b64encode(bytes(token)).decode()
-    with pytest.raises((VerificationFailed, BadInput)):
+    with pytest.raises((VerificationFailed, BadInput), match=r"^consent: "):
         consents.receive_answer(usa, "KOR", orjson.dumps(doc), NOW)
     assert consents.request(usa, user(usa, "admin"), rid)["status"] == "pending"
     assert not [r for r in federation.due(usa, 1e12) if r.item_id == item]
@@ -114,17 +116,17 @@ def test_requests_are_checked_at_the_holder(trio: dict[str, Node]) -> None:
     kor, usa = trio["KOR"], trio["USA"]
     item = published(trio, 3, topics=("dprk.nuclear",))
     admin = user(usa, "admin")
-    with pytest.raises(BadInput):
+    with pytest.raises(BadInput, match="recipient: USA already holds"):
         consents.request_consent(usa, admin, item, "USA")
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict, match="recipient: KOR already holds"):
         consents.request_consent(usa, admin, item, "KOR")  # the originator holds it
-    with pytest.raises(BadInput):
+    with pytest.raises(BadInput, match="recipient: unknown party 'CHN'"):
         consents.request_consent(usa, admin, item, "CHN")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match=r"^no item .* at USA$"):
         consents.request_consent(usa, admin, item.replace("000000000003", "000000000099"), "JPN")
-    with pytest.raises(BadInput):
+    with pytest.raises(BadInput, match="it needs no one's consent"):
         consents.request_consent(kor, user(kor, "admin"), item, "JPN")  # KOR needs no consent
-    with pytest.raises(BadInput):
+    with pytest.raises(BadInput, match="box: expected inbox or outbox"):
         consents.requests(usa, admin, "sideways")
 
 
@@ -132,13 +134,13 @@ def test_notice_at_holders_and_replays(trio: dict[str, Node]) -> None:
     kor, usa = trio["KOR"], trio["USA"]
     item = published(trio, 4, topics=("dprk.nuclear",))
     low = user(usa, "low")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match=r"^no item .* at USA$"):
         item_details(usa, low, item)
     done = notices.reclassify(kor, user(kor, "admin"), item, "III")
     assert done["notified"] == ["USA"]
     [(to, body)] = take_messages(kor, messages.NOTICE_PATH)
     assert to == "USA"
-    with pytest.raises(BadInput):
+    with pytest.raises(BadInput, match="KOR is the originator of"):
         notices.receive(kor, "USA", body, NOW)  # KOR is the originator
     assert notices.receive(usa, "KOR", body, NOW)["result"] == "applied"
     assert notices.receive(usa, "KOR", body, NOW)["result"] == "duplicate"
@@ -152,7 +154,7 @@ def test_notice_at_holders_and_replays(trio: dict[str, Node]) -> None:
     raw = bytearray(base64.b64decode(doc["item"]))
     raw[-5] ^= 1
     doc["item"] = base64.b64encode(bytes(raw)).decode()
-    with pytest.raises(VerificationFailed):
+    with pytest.raises(VerificationFailed, match="signature of KOR does not hold"):
         notices.receive(usa, "KOR", orjson.dumps(doc), NOW)
 
 
@@ -164,11 +166,13 @@ def test_reports_reach_the_originator_once(trio: dict[str, Node]) -> None:
     assert to == "KOR"
     first = reports.receive(kor, "USA", body, NOW)
     assert reports.receive(kor, "USA", body, NOW) == first
-    with pytest.raises(NotFound):  # JPN holds nothing of KOR's: answered as an unknown item
+    with pytest.raises(
+        NotFound, match="loss report: KOR originated no item"
+    ):  # JPN holds nothing of KOR's: answered as an unknown item
         reports.receive(kor, "JPN", body, NOW)
     received = reports.reports(kor, user(kor, "analyst"))["received"]
     assert [r["id"] for r in received] == [sent["id"]]
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="loss report: USA originated no item"):
         reports.receive(usa, "KOR", body, NOW)  # USA did not originate it
 
 

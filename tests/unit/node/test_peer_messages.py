@@ -163,7 +163,7 @@ def test_a_refusal_is_final(pair: tuple[Node, Node]) -> None:
     [b"{", b"[]", b'{"v": 2}', b'{"v": "1"}'],
 )
 def test_malformed_messages_are_bad_input(raw: bytes) -> None:
-    with pytest.raises(BadInput):
+    with pytest.raises(BadInput, match=r"^message(\.v)?: "):
         messages.parse_message(raw, "message")
 
 
@@ -171,7 +171,7 @@ def test_malformed_messages_are_bad_input(raw: bytes) -> None:
     "value", ["x", "00000000-0000-4000-8000-00000000000G", "{" + "0" * 32 + "}"]
 )
 def test_ids_are_canonical_uuids(value: str) -> None:
-    with pytest.raises(BadInput):
+    with pytest.raises(BadInput, match=r"^id: .*UUID"):
         messages.request_id(value, "id")
     assert messages.request_id(messages.new_id(), "id")
 

@@ -23,7 +23,7 @@ def test_free_failures_then_exponential_blocks() -> None:
     t.check(*keys)
     delays = [t.failed(*keys) for _ in range(5)]
     assert delays == [1.0, 2.0, 4.0, 8.0, 8.0]
-    with pytest.raises(Throttled) as caught:
+    with pytest.raises(Throttled, match="too many failed attempts") as caught:
         t.check(*keys)
     assert caught.value.http_status == 429
     assert caught.value.retry_after == 8
@@ -35,7 +35,7 @@ def test_any_blocked_key_blocks_and_success_clears_only_the_user() -> None:
     clock = _clock()
     t = Throttle(clock, free=0, base=10.0, cap=10.0)
     t.failed(user_key("mallory"), address_key("10.9.9.9"))
-    with pytest.raises(Throttled):
+    with pytest.raises(Throttled, match="too many failed attempts"):
         t.check(user_key("alice"), address_key("10.9.9.9"))  # same address, another user
     t.succeeded(user_key("mallory"))
     assert t.failures(user_key("mallory")) == 0

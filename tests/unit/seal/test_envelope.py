@@ -75,11 +75,11 @@ def test_a_party_without_a_wrap_gets_one_opaque_error_and_the_reason_goes_to_aud
 ) -> None:
     raw = _seal(rings, scenario, "KOR", ("USA",))
     events: list[dict[str, Any]] = []
-    with pytest.raises(VerificationFailed) as no_wrap:
+    with pytest.raises(VerificationFailed, match=r"^the item cannot be opened by JPN$") as no_wrap:
         service.open_item(rings["JPN"], scenario, raw, audit=events.append)
     tampered = bytearray(raw)
     tampered[200] ^= 1
-    with pytest.raises(VerificationFailed) as bad_item:
+    with pytest.raises(VerificationFailed, match=r"^the item cannot be opened by JPN$") as bad_item:
         service.open_item(rings["JPN"], scenario, bytes(tampered), audit=events.append)
     assert str(no_wrap.value) == str(bad_item.value) == "the item cannot be opened by JPN"
     assert events[0]["reason"] == "no wrap for JPN"
@@ -94,7 +94,7 @@ def test_another_party_s_wrap_does_not_unwrap_with_my_keys(
     encapsulated to USA's key."""
     raw = _seal(rings, scenario, "KOR", ("USA",))
     verified = Verifier(rings["JPN"]).verify(raw)
-    with pytest.raises(VerificationFailed):
+    with pytest.raises(VerificationFailed, match=r"^the item cannot be opened by JPN$"):
         Opener(rings["JPN"]).data_key(verified)
     usa_wrap = verified.wraps[1]
     relabelled = type(usa_wrap)(
@@ -262,7 +262,7 @@ def test_an_expired_or_premature_consent_does_not_serve(rings: Rings, scenario: 
         expires_at=AT + timedelta(days=1),
     )
     for at in (AT + timedelta(minutes=30), AT + timedelta(days=1), AT + timedelta(days=2)):
-        with pytest.raises(Denied):
+        with pytest.raises(Denied, match="rule 7 \\(consent\\) fails"):
             service.release_item(
                 rings["USA"], scenario, raw, recipient="JPN", at=at, consent=consent
             )
@@ -363,7 +363,7 @@ def test_a_signature_moved_to_another_item_of_the_batch_fails(rings: Rings) -> N
     for item in items:
         verifier.verify(item.encode())  # the root is now cached
     swapped = Item(items[0].core, items[1].signature).encode()
-    with pytest.raises(VerificationFailed):
+    with pytest.raises(VerificationFailed, match="signature of KOR does not hold"):
         verifier.verify(swapped)
 
 
@@ -408,7 +408,7 @@ def test_sealing_refuses_recipients_outside_the_label_and_foreign_labels(
             recipients=["USA"],
             created=AT,
         )
-    with pytest.raises(Denied):
+    with pytest.raises(Denied, match=r"release of report-1 from KOR to JPN .* denied"):
         _seal(rings, scenario, "KOR", ("JPN",), releasable_to=("USA",))
     with pytest.raises(BadInput, match="not among the parties"):
         Sealer(rings["KOR"]).seal(
@@ -450,7 +450,7 @@ def test_a_release_record_cannot_be_reordered_or_dropped_from_the_chain(
     with pytest.raises(VerificationFailed, match="out of order"):
         Verifier(rings["USA"]).verify(dropped)
     swapped = Item(item.core, item.signature, tuple(reversed(item.records))).encode()
-    with pytest.raises(GsomiaError):
+    with pytest.raises(GsomiaError, match="out of order in the chain of records"):
         Verifier(rings["USA"]).verify(swapped)
 
 

@@ -107,7 +107,7 @@ def test_rotation_keeps_every_generation_and_chains_them(tmp_path: Path) -> None
     assert loaded.note_signer()[0] == second
     assert len(loaded.peer_ed25519("USA")) == 2
     assert loaded.generation(first).public.generation == 0
-    with pytest.raises(VerificationFailed):
+    with pytest.raises(VerificationFailed, match="USA holds no key 0000000000000000"):
         loaded.generation("0000000000000000")
 
 
@@ -136,7 +136,7 @@ def test_a_tampered_export_is_refused(tmp_path: Path) -> None:
     doc = kor.export_document()
     other = init_keys(tmp_path / "other", "KOR", passphrase=None, insecure=True).export_document()
     swapped = {**doc, "keys": [doc["keys"][0], {**other["keys"][0], "generation": 1}]}
-    with pytest.raises(BadInput):
+    with pytest.raises(BadInput, match="only generations after the first are endorsed"):
         jpn.import_peer(swapped, where="swapped.pub")
     wrong_id = {**doc, "keys": [{**doc["keys"][0], "id": "0123456789abcdef"}]}
     with pytest.raises(BadInput, match="does not match the keys"):

@@ -7,6 +7,7 @@ audit (what `gsomia log verify` runs) to fail naming the place.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -45,10 +46,13 @@ def test_a_failed_write_leaves_nothing(tmp_path: Path) -> None:
             w.append(3, [(b"\x00" * 32, b"x")], [])
             raise BadInput("boom")
 
-    with pytest.raises(BadInput):
+    with pytest.raises(BadInput, match=r"^boom$"):
         fail_midway()
     assert node.log.size() == 3
-    with pytest.raises(StoreFailure), node.store.writing() as w:
+    with (
+        pytest.raises(StoreFailure, match="write failed, nothing was stored"),
+        node.store.writing() as w,
+    ):
         w.append(1, [(b"\x00" * 32, b"x")], [])  # index 1 exists: the whole block rolls back
     assert node.log.size() == 3
     node.log.audit(KEYS)
@@ -123,7 +127,7 @@ def small(tmp_path: Path) -> Iterator[tuple[Node, sqlite3.Connection]]:
     forged = Node(tmp_path / "forged", "JPN")
     forged.log.append([{**event(0, "JPN"), "event": "withdrawal"}])
     _, split = forged.log.checkpoint(forged.signer)
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict, match="signed two checkpoints of size 1 with different roots"):
         cosign(
             kor.store,
             split.encode(),
@@ -174,7 +178,9 @@ def test_every_single_byte_change_is_detected_and_named(
                     tamper.execute(
                         f"UPDATE {table} SET {column} = ? WHERE {key} = ?", (bad, row_key)
                     )
-                    with pytest.raises(VerificationFailed) as caught:
+                    with pytest.raises(
+                        VerificationFailed, match=re.escape(name(row_key))
+                    ) as caught:
                         kor.log.audit(KEYS)
                     assert str(caught.value).startswith(name(row_key)), (
                         table,
