@@ -1,8 +1,9 @@
 """The verifier: RFC 9162 §2.1.3.2 (inclusion) and §2.1.4.2 (consistency), step by step.
 
 Written from the RFC's iterative algorithms, independently of the prover in
-``gsomia.ledger.tree``; the two share only ``gsomia.ledger.hashing``. Every check raises
-``VerificationFailed``; none returns a bool.
+``gsomia.ledger.tree``; the two share only the hash functions (``gsomia.ledger.hashing``).
+The inclusion algorithm is ``gsomia.merkle.inclusion_root``, the one the batch signatures of
+sealed items use too. Every check raises ``VerificationFailed``; none returns a bool.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 
 from gsomia.errors import VerificationFailed
 from gsomia.ledger.hashing import HASH_LEN, hash_children
+from gsomia.merkle import inclusion_root
 
 MAX_PATH = 64
 
@@ -36,29 +38,10 @@ def verify_inclusion(
     leaf_hash: bytes, index: int, size: int, path: Sequence[bytes], root: bytes
 ) -> None:
     """Raise unless ``path`` proves the leaf at ``index`` is in the tree (``size``, ``root``)."""
+    what = f"inclusion proof of entry {index} in tree size {size}"
     if len(path) > MAX_PATH or any(len(h) != HASH_LEN for h in path):
-        _check_hashes(path, f"inclusion proof of entry {index} in tree size {size}")
-    if index < 0 or index >= size:
-        raise _inclusion_failed(index, size, "the index is not below the tree size")
-    fn = index
-    sn = size - 1
-    r = leaf_hash
-    for p in path:
-        if sn == 0:
-            raise _inclusion_failed(index, size, "the path is too long")
-        if fn & 1 or fn == sn:
-            r = hash_children(p, r)
-            if not fn & 1:
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            r = hash_children(r, p)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise _inclusion_failed(index, size, "the path is too short")
-    if not hmac.compare_digest(r, root):
+        _check_hashes(path, what)
+    if not hmac.compare_digest(inclusion_root(leaf_hash, index, size, path, what=what), root):
         raise _inclusion_failed(index, size, "the computed root does not match")
 
 
