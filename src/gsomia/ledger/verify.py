@@ -53,18 +53,35 @@ def verify_consistency(
         _check_hashes(path, f"consistency proof from size {old_size} to size {new_size}")
     if old_size < 0 or old_size > new_size:
         raise _consistency_failed(old_size, new_size, "the old size exceeds the new size")
+    if old_size in (0, new_size):
+        _verify_trivial_consistency(old_size, new_size, old_root, new_root, path)
+        return
+    if not path:
+        raise _consistency_failed(old_size, new_size, "the proof is empty")
+    fr, sr = _consistency_roots(old_size, new_size, old_root, path)
+    if not hmac.compare_digest(fr, old_root):
+        raise _consistency_failed(old_size, new_size, "the old root does not match")
+    if not hmac.compare_digest(sr, new_root):
+        raise _consistency_failed(old_size, new_size, "the new root does not match")
+
+
+def _verify_trivial_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, path: Sequence[bytes]
+) -> None:
+    """Between equal sizes the proof is empty and the roots equal; from size 0, it is empty."""
     if old_size == new_size:
         if path:
             raise _consistency_failed(old_size, new_size, "a proof between equal sizes is empty")
         if not hmac.compare_digest(old_root, new_root):
             raise _consistency_failed(old_size, new_size, "two different roots for one size")
-        return
-    if old_size == 0:
-        if path:
-            raise _consistency_failed(old_size, new_size, "a proof from the empty tree is empty")
-        return
-    if not path:
-        raise _consistency_failed(old_size, new_size, "the proof is empty")
+    elif path:
+        raise _consistency_failed(old_size, new_size, "a proof from the empty tree is empty")
+
+
+def _consistency_roots(
+    old_size: int, new_size: int, old_root: bytes, path: Sequence[bytes]
+) -> tuple[bytes, bytes]:
+    """The old and the new root the proof implies (RFC 9162 §2.1.4.2, steps 1-7)."""
     nodes = list(path)
     if old_size & (old_size - 1) == 0:
         nodes.insert(0, old_root)
@@ -81,17 +98,13 @@ def verify_consistency(
         if fn & 1 or fn == sn:
             fr = hash_children(c, fr)
             sr = hash_children(c, sr)
-            if not fn & 1:
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
         else:
             sr = hash_children(sr, c)
         fn >>= 1
         sn >>= 1
     if sn != 0:
         raise _consistency_failed(old_size, new_size, "the path is too short")
-    if not hmac.compare_digest(fr, old_root):
-        raise _consistency_failed(old_size, new_size, "the old root does not match")
-    if not hmac.compare_digest(sr, new_root):
-        raise _consistency_failed(old_size, new_size, "the new root does not match")
+    return fr, sr
