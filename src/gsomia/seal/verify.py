@@ -9,8 +9,6 @@ step is one function in ``gsomia.seal.steps`` and names itself in the failure it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
 from gsomia.domain.consents import Consent
 from gsomia.domain.labels import Label
@@ -127,11 +125,9 @@ class Verifier:
                 self._redecide(
                     self._scenario,
                     _domain_label(label, label.classification),
+                    grant,
                     holder=label.originator,
                     recipient=grant.party,
-                    at=grant.at,
-                    agreements=grant.agreements,
-                    marking=grant.marking,
                     consents=(),
                     what=f"grant to {grant.party}",
                 )
@@ -172,21 +168,20 @@ class Verifier:
     def _redecide(
         scenario: Scenario,
         label: Label,
+        decided: Grant | ReleaseView,
         *,
         holder: str,
         recipient: str,
-        at: datetime,
-        agreements: tuple[str, ...],
-        marking: dict[str, Any],
         consents: tuple[Consent, ...],
         what: str,
     ) -> None:
         """Steps D1-D3: the engine, asked again, allows what the item says was allowed."""
+        at = decided.at
         decision = steps.decision_allows(
             scenario, label, holder=holder, recipient=recipient, at=at, consents=consents, what=what
         )
-        steps.agreements_allow(decision, agreements, what)
-        steps.marking_equivalent(decision, marking, what)
+        steps.agreements_allow(decision, decided.agreements, what)
+        steps.marking_equivalent(decision, decided.marking, what)
 
     def _record(
         self, record: Record, chain: _Chain, *, label: SealedLabel, digest: bytes, what: str
@@ -198,11 +193,9 @@ class Verifier:
                 self._redecide(
                     self._scenario,
                     _domain_label(label, chain.classification),
+                    view,
                     holder=view.holder,
                     recipient=view.recipient,
-                    at=view.at,
-                    agreements=view.agreements,
-                    marking=view.marking,
                     consents=() if view.consent is None else (view.consent.to_domain(),),
                     what=what,
                 )
