@@ -1,27 +1,12 @@
-"""RFC 9162 §2.1.1 hashing: SHA-256 with domain-separated leaf and interior nodes.
+"""RFC 9162 §2.1.1 hashing for the log: SHA-256 with domain-separated leaf and interior nodes.
 
-This is the only code the prover and the verifier share.
+This is the only code the log's prover and its verifier share. It lives in ``gsomia.merkle``,
+one copy for the log and for the batch signatures of sealed items; the names stay here so
+that the log's modules say what they use.
 """
 
 from __future__ import annotations
 
-import hashlib
+from gsomia.merkle import EMPTY_ROOT, HASH_LEN, LEAF_PREFIX, NODE_PREFIX, hash_children, hash_leaf
 
-HASH_LEN = 32
-LEAF_PREFIX = b"\x00"
-NODE_PREFIX = b"\x01"
-
-_sha256 = hashlib.sha256
-
-#: MTH({}) — the hash of an empty tree is the hash of the empty string.
-EMPTY_ROOT = _sha256(b"").digest()
-
-
-def hash_leaf(entry: bytes) -> bytes:
-    """MTH({d}) = SHA-256(0x00 || d)."""
-    return _sha256(LEAF_PREFIX + entry).digest()
-
-
-def hash_children(left: bytes, right: bytes) -> bytes:
-    """MTH(D[n]) = SHA-256(0x01 || MTH(D[0:k]) || MTH(D[k:n]))."""
-    return _sha256(NODE_PREFIX + left + right).digest()
+__all__ = ["EMPTY_ROOT", "HASH_LEN", "LEAF_PREFIX", "NODE_PREFIX", "hash_children", "hash_leaf"]
