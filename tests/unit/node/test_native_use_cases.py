@@ -106,7 +106,10 @@ def test_a_tampered_consent_is_refused_and_nothing_is_released(trio: dict[str, N
     token = bytearray(base64.b64decode(doc["consent"]))
     token[-1] ^= 1
     doc["consent"] = base64.b64encode(bytes(token)).decode()
-    with pytest.raises((VerificationFailed, BadInput), match=r"^consent: "):
+    with pytest.raises(
+        (VerificationFailed, BadInput),
+        match=r"^step C2 \(the originator signed the consent\): consent: ",
+    ):
         consents.receive_answer(usa, "KOR", orjson.dumps(doc), NOW)
     assert consents.request(usa, user(usa, "admin"), rid)["status"] == "pending"
     assert not [r for r in federation.due(usa, 1e12) if r.item_id == item]

@@ -94,5 +94,7 @@ def test_a_truncated_or_extended_item_never_decodes(
     verifier = Verifier(module_rings["JPN"])
     with pytest.raises(GsomiaError, match=r"^sealed item: truncated at byte "):
         Item.decode(raw[: cut % len(raw)])
-    with pytest.raises(GsomiaError, match=r"^sealed item: unexpected trailing bytes"):
+    with pytest.raises(
+        GsomiaError, match=r"^step 1 \(the item decodes\): sealed item: unexpected trailing"
+    ):
         verifier.verify(raw + extra)
