@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from gsomia.api.boot import load_config, open_node
+from gsomia.app.boot import load_config, open_node
 from gsomia.clock import FixedClock
 from tests.integration.nodes import PASSPHRASE, TAXII, make_nodes
 
@@ -26,7 +26,7 @@ NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 def application(node: Node) -> ASGIApp:
     """The node's ASGI application, its background senders off (one line to change if the
     application moves to the composition root)."""
-    from gsomia.api.app import create_app
+    from gsomia.app.asgi import create_app
 
     return create_app(node, push=False)
 

@@ -12,6 +12,7 @@ import pytest
 
 from gsomia.api.guard import Guard
 from gsomia.clock import FixedClock
+from gsomia.console.session import MAX_FORM
 from gsomia.node.service import collection_id
 from gsomia.node.throttle import Throttle
 from tests.integration.nodes import TAXII, report
@@ -253,7 +254,7 @@ def raw(api: Api, scope: dict[str, Any], messages: Sequence[Message]) -> list[Me
         message = await receive()
         await send({"type": "test.passed", "body": message.get("body")})
 
-    guard = Guard(app, api.node)
+    guard = Guard(app, api.node, MAX_FORM)
     full = {"type": "http", "method": "GET", "client": None, **scope}
     asyncio.run(guard(full, receive, send))
     return sent
@@ -286,5 +287,5 @@ def test_the_guard_on_raw_bodies(api: Api) -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         lifespan.append({"type": scope["type"]})
 
-    asyncio.run(Guard(app, api.node)({"type": "lifespan"}, None, None))  # type: ignore[arg-type]
+    asyncio.run(Guard(app, api.node, MAX_FORM)({"type": "lifespan"}, None, None))  # type: ignore[arg-type]
     assert lifespan == [{"type": "lifespan"}]

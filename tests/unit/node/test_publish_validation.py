@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gsomia.api.boot import load_config, open_node
+from gsomia.app.boot import load_config, open_node
 from gsomia.clock import FixedClock
 from gsomia.errors import BadInput, Conflict, NotFound
 from gsomia.node.config import User
