@@ -91,10 +91,8 @@ def _req(table: dict[str, Any], key: str, where: str, kind: type) -> Any:
     return value
 
 
-def parse_config(document: dict[str, Any], source: Path, scenario: Scenario) -> NodeConfig:
-    """Build a NodeConfig from a decoded TOML document, checked against ``scenario``."""
-    where = str(source)
-    known = {
+_KNOWN_KEYS = frozenset(
+    {
         "party",
         "listen",
         "data_dir",
@@ -107,85 +105,105 @@ def parse_config(document: dict[str, Any], source: Path, scenario: Scenario) -> 
         "event_heartbeat",
         "header_timeout",
     }
-    unknown = sorted(set(document) - known)
+)
+
+
+def parse_config(document: dict[str, Any], source: Path, scenario: Scenario) -> NodeConfig:
+    """Build a NodeConfig from a decoded TOML document, checked against ``scenario``."""
+    where = str(source)
+    unknown = sorted(set(document) - _KNOWN_KEYS)
     if unknown:
         raise BadInput(f"{where}: unknown key(s) {', '.join(unknown)}")
     party = _req(document, "party", where, str)
     scenario.policy(party, where=f"{where}.party")
-    listen = _req(document, "listen", where, str)
-    host, _, port_text = listen.rpartition(":")
-    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise BadInput(f"{where}.listen: expected HOST:PORT, e.g. 127.0.0.1:8701")
+    host, port = _listen(_req(document, "listen", where, str), where)
     data_dir = Path(_req(document, "data_dir", where, str))
     if not data_dir.is_absolute():
         data_dir = source.parent / data_dir
-    peers = []
-    for i, table in enumerate(document.get("peers", [])):
-        pw = f"{where}.peers[{i}]"
-        if not isinstance(table, dict):
-            raise BadInput(f"{pw}: expected a table")
-        peer_party = _req(table, "party", pw, str)
-        scenario.policy(peer_party, where=f"{pw}.party")
-        if peer_party == party:
-            raise BadInput(f"{pw}.party: a node is not its own peer")
-        url = _req(table, "url", pw, str)
-        if not url.startswith(("http://", "https://")):
-            raise BadInput(f"{pw}.url: expected an http(s) URL")
-        keys = Path(_req(table, "keys", pw, str))
-        peers.append(
-            Peer(peer_party, url.rstrip("/"), keys if keys.is_absolute() else source.parent / keys)
-        )
-    users = []
-    names: set[str] = set()
-    for i, table in enumerate(document.get("users", [])):
-        uw = f"{where}.users[{i}]"
-        if not isinstance(table, dict):
-            raise BadInput(f"{uw}: expected a table")
-        name = _req(table, "name", uw, str)
-        if not _USER.match(name):
-            raise BadInput(f"{uw}.name: letters, digits and _.@- only, at most 64")
-        if name in names:
-            raise BadInput(f"{uw}.name: user {name!r} is listed twice")
-        names.add(name)
-        digest = _req(table, "token_sha256", uw, str)
-        if not _HEX64.match(digest):
-            raise BadInput(f"{uw}.token_sha256: expected 64 lower-case hex digits")
-        role = parse_role(table.get("role", "analyst"), f"{uw}.role")
-        level = _req(table, "clearance", uw, str)
-        ntk_raw = table.get("need_to_know", [])
-        if not isinstance(ntk_raw, list):
-            raise BadInput(f"{uw}.need_to_know: expected a list of topics")
-        ntk = tuple(parse_topic(t, f"{uw}.need_to_know[{j}]") for j, t in enumerate(ntk_raw))
-        try:
-            clearance = Clearance.of(name, scenario.policy(party), level, ntk, role)
-        except BadInput as exc:
-            raise BadInput(f"{uw}.clearance: {exc}") from None
-        users.append(User(name, digest, clearance))
+    peers = tuple(
+        _peer(table, f"{where}.peers[{i}]", party, source, scenario)
+        for i, table in enumerate(document.get("peers", []))
+    )
     max_len = document.get("max_content_length", DEFAULT_MAX_CONTENT)
     if not isinstance(max_len, int) or isinstance(max_len, bool) or max_len < 1024:
         raise BadInput(f"{where}.max_content_length: expected a whole number of bytes ≥ 1024")
-    cosign_interval = _seconds(document, "cosign_interval", DEFAULT_COSIGN_INTERVAL, where)
-    event_heartbeat = _seconds(document, "event_heartbeat", DEFAULT_EVENT_HEARTBEAT, where)
-    if event_heartbeat == 0:
-        raise BadInput(f"{where}.event_heartbeat: expected a number of seconds above 0")
-    header_timeout = _seconds(document, "header_timeout", DEFAULT_HEADER_TIMEOUT, where)
-    if header_timeout == 0:
-        raise BadInput(f"{where}.header_timeout: expected a number of seconds above 0")
     return NodeConfig(
         source=source,
         party=party,
-        host=host.strip("[]"),
-        port=int(port_text),
+        host=host,
+        port=port,
         data_dir=data_dir,
         scenario=str(document.get("scenario", "historical")),
         title=str(document.get("title", f"gsomia node {party}")),
-        peers=tuple(peers),
-        users=tuple(users),
+        peers=peers,
+        users=_users(document.get("users", []), where, party, scenario),
         max_content_length=max_len,
-        cosign_interval=cosign_interval,
-        event_heartbeat=event_heartbeat,
-        header_timeout=header_timeout,
+        cosign_interval=_seconds(document, "cosign_interval", DEFAULT_COSIGN_INTERVAL, where),
+        event_heartbeat=_positive_seconds(
+            document, "event_heartbeat", DEFAULT_EVENT_HEARTBEAT, where
+        ),
+        header_timeout=_positive_seconds(document, "header_timeout", DEFAULT_HEADER_TIMEOUT, where),
     )
+
+
+def _listen(listen: str, where: str) -> tuple[str, int]:
+    host, _, port_text = listen.rpartition(":")
+    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise BadInput(f"{where}.listen: expected HOST:PORT, e.g. 127.0.0.1:8701")
+    return host.strip("[]"), int(port_text)
+
+
+def _peer(table: object, pw: str, party: str, source: Path, scenario: Scenario) -> Peer:
+    if not isinstance(table, dict):
+        raise BadInput(f"{pw}: expected a table")
+    peer_party = _req(table, "party", pw, str)
+    scenario.policy(peer_party, where=f"{pw}.party")
+    if peer_party == party:
+        raise BadInput(f"{pw}.party: a node is not its own peer")
+    url = _req(table, "url", pw, str)
+    if not url.startswith(("http://", "https://")):
+        raise BadInput(f"{pw}.url: expected an http(s) URL")
+    keys = Path(_req(table, "keys", pw, str))
+    return Peer(peer_party, url.rstrip("/"), keys if keys.is_absolute() else source.parent / keys)
+
+
+def _users(tables: list[Any], where: str, party: str, scenario: Scenario) -> tuple[User, ...]:
+    users: list[User] = []
+    for i, table in enumerate(tables):
+        user = _user(table, f"{where}.users[{i}]", party, scenario)
+        if any(u.name == user.name for u in users):
+            raise BadInput(f"{where}.users[{i}].name: user {user.name!r} is listed twice")
+        users.append(user)
+    return tuple(users)
+
+
+def _user(table: object, uw: str, party: str, scenario: Scenario) -> User:
+    if not isinstance(table, dict):
+        raise BadInput(f"{uw}: expected a table")
+    name = _req(table, "name", uw, str)
+    if not _USER.match(name):
+        raise BadInput(f"{uw}.name: letters, digits and _.@- only, at most 64")
+    digest = _req(table, "token_sha256", uw, str)
+    if not _HEX64.match(digest):
+        raise BadInput(f"{uw}.token_sha256: expected 64 lower-case hex digits")
+    role = parse_role(table.get("role", "analyst"), f"{uw}.role")
+    level = _req(table, "clearance", uw, str)
+    ntk_raw = table.get("need_to_know", [])
+    if not isinstance(ntk_raw, list):
+        raise BadInput(f"{uw}.need_to_know: expected a list of topics")
+    ntk = tuple(parse_topic(t, f"{uw}.need_to_know[{j}]") for j, t in enumerate(ntk_raw))
+    try:
+        clearance = Clearance.of(name, scenario.policy(party), level, ntk, role)
+    except BadInput as exc:
+        raise BadInput(f"{uw}.clearance: {exc}") from None
+    return User(name, digest, clearance)
+
+
+def _positive_seconds(document: dict[str, Any], key: str, default: float, where: str) -> float:
+    value = _seconds(document, key, default, where)
+    if value == 0:
+        raise BadInput(f"{where}.{key}: expected a number of seconds above 0")
+    return value
 
 
 def _seconds(document: dict[str, Any], key: str, default: float, where: str) -> float:
