@@ -5,8 +5,9 @@ change notices. Handlers parse, call one use case, and render; errors take the o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -71,19 +72,35 @@ class NoticeIn(_Strict):
     ] = Field(description="A level of the originator's policy, by id or native name.")
 
 
-class Delivery(BaseModel):
+class _Out(BaseModel):
+    """A response model: a rendered result is validated against it before it is sent (an
+    undeclared field is an error, not silently dropped), so the spec says what is sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(_Out):
+    """The one error shape (TAXII 2.1's error message resource)."""
+
+    title: str
+    description: str
+    error_code: str
+    http_status: str
+
+
+class Delivery(_Out):
     state: Literal["queued", "delivered", "rejected"]
     at: str
     detail: str | None = None
     answer: dict[str, str] | None = None
 
 
-class Acknowledgement(BaseModel):
+class Acknowledgement(_Out):
     at: str
     by: str
 
 
-class ConsentRequestOut(BaseModel):
+class ConsentRequestOut(_Out):
     id: str
     item: str
     originator: str
@@ -104,7 +121,7 @@ class ConsentRequestOut(BaseModel):
     delivery: Delivery | None = None
 
 
-class ReportOut(BaseModel):
+class ReportOut(_Out):
     id: str
     item: str
     originator: str
@@ -118,32 +135,32 @@ class ReportOut(BaseModel):
     delivery: Delivery | None = None
 
 
-class ReportsOut(BaseModel):
+class ReportsOut(_Out):
     sent: list[ReportOut]
     received: list[ReportOut]
 
 
-class NoticeOut(BaseModel):
+class NoticeOut(_Out):
     item: str
     classification: str
     at: str
     notified: list[str]
 
 
-class RuleOut(BaseModel):
+class RuleOut(_Out):
     rule: int
     name: str
     holds: bool
     detail: str
 
 
-class AgreementCheckOut(BaseModel):
+class AgreementCheckOut(_Out):
     agreement: str
     allows: bool
     rules: list[RuleOut]
 
 
-class WhyNotOut(BaseModel):
+class WhyNotOut(_Out):
     decision: Literal["allow", "deny"]
     item: str
     holder: str
@@ -157,17 +174,22 @@ class WhyNotOut(BaseModel):
     rules: list[AgreementCheckOut]
 
 
-class AgreementOut(BaseModel):
+class AgreementNoticeOut(_Out):
+    given: str
+    status: str
+
+
+class AgreementOut(_Out):
     id: str
     parties: list[str]
     state: str
-    notice: dict[str, Any] | None
+    notice: AgreementNoticeOut | None
     next_anniversary: str | None
     notice_deadline: str | None
     ends: str | None
 
 
-class TimelineEntryOut(BaseModel):
+class TimelineEntryOut(_Out):
     at: str
     agreement: str
     kind: str
@@ -176,23 +198,114 @@ class TimelineEntryOut(BaseModel):
     anniversary: str | None
 
 
-class TimelineOut(BaseModel):
+class TimelineOut(_Out):
     scenario: str
     until: str
     entries: list[TimelineEntryOut]
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Authentication required"},
-    403: {"description": "Not allowed (e.g. not an admin)"},
-    404: {"description": "Not found, or not visible to this user"},
-    409: {"description": "Conflicts with the stored state"},
-    422: {"description": "Bad input"},
+class SignedByOut(_Out):
+    party: str | None = None
+    key: str
+
+
+class GrantOut(_Out):
+    party: str
+    agreements: list[str]
+    at: str
+    marking: dict[str, Any]
+
+
+class ConsentOut(_Out):
+    item: str
+    item_digest: str
+    originator: str
+    recipient: str
+    granted_at: str
+    expires_at: str | None
+    signed_by: SignedByOut
+
+
+class ReleaseOut(_Out):
+    holder: str
+    recipient: str
+    at: str
+    agreements: list[str]
+    marking: dict[str, Any]
+    standing_consent: str | None
+    consent: ConsentOut | None
+    signed_by: SignedByOut
+
+
+class ItemNoticeOut(_Out):
+    classification: str
+    at: str
+    signed_by: SignedByOut
+
+
+class BatchOut(_Out):
+    size: int
+    index: int
+
+
+class RecipientOut(_Out):
+    party: str
+    key: str
+
+
+class ItemOut(_Out):
+    """A sealed item as verified here, with this node's marking and the latest notice."""
+
+    format: Literal["gsomia-sealed-item"]
+    version: int
+    digest: str
+    originator: str
+    label: dict[str, Any]
+    classification: str
+    equivalent_labels: list[dict[str, Any]]
+    signed_by: SignedByOut
+    batch: BatchOut
+    recipients: list[RecipientOut]
+    grants: list[GrantOut]
+    releases: list[ReleaseOut]
+    notices: list[ItemNoticeOut]
+    content_bytes: int
+    checked_against_scenario: str | None
+    signatures_hold: bool
+    consents: list[ConsentOut]
+    held_by: str
+    received_from: str | None
+    marking: dict[str, Any]
+
+
+#: The error answers every native route may give (the guard's 400/413/415 too, and 429).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "Malformed request"},
+    401: {"model": ErrorOut, "description": "Authentication required"},
+    403: {"model": ErrorOut, "description": "Not allowed (e.g. not an admin)"},
+    404: {"model": ErrorOut, "description": "Not found, or not visible to this user"},
+    406: {"model": ErrorOut, "description": "Not an acceptable media type"},
+    409: {"model": ErrorOut, "description": "Conflicts with the stored state"},
+    413: {"model": ErrorOut, "description": "Request too large"},
+    415: {"model": ErrorOut, "description": "Unsupported media type"},
+    422: {"model": ErrorOut, "description": "Bad input"},
+    429: {"model": ErrorOut, "description": "Too many requests"},
 }
 
 
-def _ok(model: type[BaseModel] | Any, status: int = 200) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": model, "description": "OK"}, **_ERRORS}
+def _ok(model: Any, status: int = 200) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": model, "description": "OK"}, **ERRORS}
+
+
+class _Renders(Protocol):
+    def to_json(self) -> Mapping[str, object]: ...
+
+
+def render(model: type[_Out], value: _Renders | Mapping[str, object]) -> dict[str, Any]:
+    """``value`` as its declared response model sends it: validated against the model (a
+    mismatch is a server error, never a silent change), the fields ``value`` has, no others."""
+    doc = value if isinstance(value, Mapping) else value.to_json()
+    return model.model_validate(doc).model_dump(mode="json", exclude_unset=True)
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -227,8 +340,8 @@ def build_native_router(node: Node) -> APIRouter:
         instant = _instant(at, "at") or node.clock.now()
         scenario = node.scenario
 
-        def states() -> list[dict[str, object]]:
-            return [status_at(a, instant).to_json() for a in scenario.agreements]
+        def states() -> list[dict[str, Any]]:
+            return [render(AgreementOut, status_at(a, instant)) for a in scenario.agreements]
 
         return _json(await run_in_threadpool(states))  # evaluating never runs on the loop
 
@@ -247,12 +360,15 @@ def build_native_router(node: Node) -> APIRouter:
         limit = _instant(until, "until") or node.clock.now() + timedelta(days=366)
         scenario = node.scenario
 
-        def document() -> dict[str, object]:
-            return {
-                "scenario": scenario.name,
-                "until": format_instant(limit),
-                "entries": [e.to_json() for e in timeline(scenario, until=limit)],
-            }
+        def document() -> dict[str, Any]:
+            return render(
+                TimelineOut,
+                {
+                    "scenario": scenario.name,
+                    "until": format_instant(limit),
+                    "entries": [e.to_json() for e in timeline(scenario, until=limit)],
+                },
+            )
 
         return _json(await run_in_threadpool(document))  # evaluating never runs on the loop
 
@@ -270,18 +386,19 @@ def build_native_router(node: Node) -> APIRouter:
         ] = None,
     ) -> Response:
         user = authenticate(request, config)
-        return _json(why_not(node, user, item, party, _instant(at, "at")))
+        return _json(render(WhyNotOut, why_not(node, user, item, party, _instant(at, "at"))))
 
     @router.get(
         "/items/{item_id:path}",
         summary="An item held here, verified: markings, releases, consents, notices",
+        responses=_ok(ItemOut),
     )
     async def item(
         request: Request,
         item_id: Annotated[str, Path(max_length=300, description="STIX-ID/VERSION")],
     ) -> Response:
         user = authenticate(request, config)
-        return _json(item_details(node, user, item_id))
+        return _json(render(ItemOut, item_details(node, user, item_id)))
 
     @router.get(
         "/consent-requests",
@@ -293,7 +410,8 @@ def build_native_router(node: Node) -> APIRouter:
         box: Annotated[Literal["inbox", "outbox"], Query()] = "outbox",
     ) -> Response:
         user = authenticate(request, config)
-        return _json(consents.requests(node, user, box))
+        found = consents.requests(node, user, box)
+        return _json([render(ConsentRequestOut, r) for r in found])
 
     @router.post(
         "/consent-requests",
@@ -305,7 +423,7 @@ def build_native_router(node: Node) -> APIRouter:
         user = authenticate(request, config)
         doc = consents.request_consent(node, user, body.item, body.recipient)
         wake(request)
-        return _json(doc, 201)
+        return _json(render(ConsentRequestOut, doc), 201)
 
     @router.get(
         "/consent-requests/{request_id}",
@@ -316,7 +434,7 @@ def build_native_router(node: Node) -> APIRouter:
         request: Request, request_id: Annotated[str, Path(max_length=64)]
     ) -> Response:
         user = authenticate(request, config)
-        return _json(consents.request(node, user, request_id))
+        return _json(render(ConsentRequestOut, consents.request(node, user, request_id)))
 
     @router.post(
         "/consent-requests/{request_id}/grant",
@@ -332,7 +450,7 @@ def build_native_router(node: Node) -> APIRouter:
         expires = None if body is None else _instant(body.expires_at, "expires_at")
         doc = consents.grant(node, user, request_id, expires)
         wake(request)
-        return _json(doc)
+        return _json(render(ConsentRequestOut, doc))
 
     @router.post(
         "/consent-requests/{request_id}/refuse",
@@ -345,7 +463,7 @@ def build_native_router(node: Node) -> APIRouter:
         user = authenticate(request, config)
         doc = consents.refuse(node, user, request_id, body.reason)
         wake(request)
-        return _json(doc)
+        return _json(render(ConsentRequestOut, doc))
 
     @router.get(
         "/reports",
@@ -354,7 +472,7 @@ def build_native_router(node: Node) -> APIRouter:
     )
     async def list_reports(request: Request) -> Response:
         user = authenticate(request, config)
-        return _json(reports.reports(node, user))
+        return _json(render(ReportsOut, reports.reports(node, user)))
 
     @router.post(
         "/reports",
@@ -366,7 +484,7 @@ def build_native_router(node: Node) -> APIRouter:
         user = authenticate(request, config)
         doc = reports.report(node, user, body.item, body.kind, body.detail)
         wake(request)
-        return _json(doc, 201)
+        return _json(render(ReportOut, doc), 201)
 
     @router.post(
         "/notices",
@@ -378,6 +496,6 @@ def build_native_router(node: Node) -> APIRouter:
         doc = notices.reclassify(node, user, body.item, body.classification)
         request.app.state.notify()
         wake(request)
-        return _json(doc)
+        return _json(render(NoticeOut, doc))
 
     return router

@@ -28,7 +28,8 @@ from starlette.responses import Response
 from gsomia.console.session import PREFIX, Console
 from gsomia.console.timeline_svg import Chart, build_chart, move_cursor
 from gsomia.domain.access import Role
-from gsomia.domain.instants import parse_instant
+from gsomia.domain.instants import format_instant, parse_instant
+from gsomia.domain.parties import Marking
 from gsomia.domain.release import Rule
 from gsomia.errors import BadInput, GsomiaError, NotFound
 from gsomia.ledger.hashing import hash_leaf
@@ -270,16 +271,72 @@ def _is_admin(user: User) -> bool:
 
 
 # ------------------------------------------------------------------ why not?
-def why_not_view(
-    node: Node, user: User, item_id: str, party: str, at_text: str = ""
-) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class RuleLine:
+    """One rule's result for one agreement, also said in plain words."""
+
+    rule: int
+    name: str
+    holds: bool
+    detail: str
+    words: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckView:
+    agreement: str
+    allows: bool
+    rules: tuple[RuleLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WhyNotView:
+    """The decision as the why-not page shows it."""
+
+    decision: str
+    holder: str
+    recipient: str
+    at: str
+    agreements: tuple[str, ...]
+    recipient_marking: Marking | None
+    reasons: tuple[str, ...]
+    already_holds: bool
+    rules: tuple[CheckView, ...]
+
+
+def why_not_view(node: Node, user: User, item_id: str, party: str, at_text: str = "") -> WhyNotView:
     """The decision (now, or at ``at_text``) with every rule's result, each rule also said in
     plain words."""
-    doc = why_not(node, user, item_id[:300], party[:8], optional_instant(at_text, "at"))
-    for check in doc["rules"]:
-        for rule in check["rules"]:
-            rule["words"] = RULE_WORDS.get(Rule(rule["rule"]), rule["name"])
-    return doc
+    result = why_not(node, user, item_id[:300], party[:8], optional_instant(at_text, "at"))
+    d = result.decision
+    checks = tuple(
+        CheckView(
+            check.agreement,
+            check.allows,
+            tuple(
+                RuleLine(
+                    int(r.rule),
+                    r.rule.title,
+                    r.holds,
+                    r.detail,
+                    RULE_WORDS.get(r.rule, r.rule.title),
+                )
+                for r in check.results
+            ),
+        )
+        for check in d.explain()
+    )
+    return WhyNotView(
+        "allow" if d.allowed else "deny",
+        d.holder,
+        d.recipient,
+        format_instant(d.at),
+        d.agreements,
+        d.recipient_marking,
+        d.reasons,
+        result.already_holds,
+        checks,
+    )
 
 
 # ------------------------------------------------------------------ consents, notices, reports
@@ -325,8 +382,8 @@ def notices_view(node: Node, user: User) -> dict[str, Any]:
 def reports_view(node: Node, user: User) -> dict[str, Any]:
     found = reports.reports(node, user)
     return {
-        "sent": list(reversed(found["sent"])),
-        "received": list(reversed(found["received"])),
+        "sent": list(reversed(found.sent)),
+        "received": list(reversed(found.received)),
         "items": visible_items(node, user, originated=False),
         "kinds": KINDS,
     }
