@@ -5,9 +5,8 @@ change notices. Handlers parse, call one use case, and render; errors take the o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -15,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from gsomia.api.http import JSON_MEDIA_TYPE, authenticate, json_response
+from gsomia.api.models import Out, ok, render
 from gsomia.domain.agreements import status_at
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.timeline import timeline
@@ -72,35 +72,19 @@ class NoticeIn(_Strict):
     ] = Field(description="A level of the originator's policy, by id or native name.")
 
 
-class _Out(BaseModel):
-    """A response model: a rendered result is validated against it before it is sent (an
-    undeclared field is an error, not silently dropped), so the spec says what is sent."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class ErrorOut(_Out):
-    """The one error shape (TAXII 2.1's error message resource)."""
-
-    title: str
-    description: str
-    error_code: str
-    http_status: str
-
-
-class Delivery(_Out):
+class Delivery(Out):
     state: Literal["queued", "delivered", "rejected"]
     at: str
     detail: str | None = None
     answer: dict[str, str] | None = None
 
 
-class Acknowledgement(_Out):
+class Acknowledgement(Out):
     at: str
     by: str
 
 
-class ConsentRequestOut(_Out):
+class ConsentRequestOut(Out):
     id: str
     item: str
     originator: str
@@ -121,7 +105,7 @@ class ConsentRequestOut(_Out):
     delivery: Delivery | None = None
 
 
-class ReportOut(_Out):
+class ReportOut(Out):
     id: str
     item: str
     originator: str
@@ -135,32 +119,32 @@ class ReportOut(_Out):
     delivery: Delivery | None = None
 
 
-class ReportsOut(_Out):
+class ReportsOut(Out):
     sent: list[ReportOut]
     received: list[ReportOut]
 
 
-class NoticeOut(_Out):
+class NoticeOut(Out):
     item: str
     classification: str
     at: str
     notified: list[str]
 
 
-class RuleOut(_Out):
+class RuleOut(Out):
     rule: int
     name: str
     holds: bool
     detail: str
 
 
-class AgreementCheckOut(_Out):
+class AgreementCheckOut(Out):
     agreement: str
     allows: bool
     rules: list[RuleOut]
 
 
-class WhyNotOut(_Out):
+class WhyNotOut(Out):
     decision: Literal["allow", "deny"]
     item: str
     holder: str
@@ -174,12 +158,12 @@ class WhyNotOut(_Out):
     rules: list[AgreementCheckOut]
 
 
-class AgreementNoticeOut(_Out):
+class AgreementNoticeOut(Out):
     given: str
     status: str
 
 
-class AgreementOut(_Out):
+class AgreementOut(Out):
     id: str
     parties: list[str]
     state: str
@@ -189,7 +173,7 @@ class AgreementOut(_Out):
     ends: str | None
 
 
-class TimelineEntryOut(_Out):
+class TimelineEntryOut(Out):
     at: str
     agreement: str
     kind: str
@@ -198,25 +182,25 @@ class TimelineEntryOut(_Out):
     anniversary: str | None
 
 
-class TimelineOut(_Out):
+class TimelineOut(Out):
     scenario: str
     until: str
     entries: list[TimelineEntryOut]
 
 
-class SignedByOut(_Out):
+class SignedByOut(Out):
     party: str | None = None
     key: str
 
 
-class GrantOut(_Out):
+class GrantOut(Out):
     party: str
     agreements: list[str]
     at: str
     marking: dict[str, Any]
 
 
-class ConsentOut(_Out):
+class ConsentOut(Out):
     item: str
     item_digest: str
     originator: str
@@ -226,7 +210,7 @@ class ConsentOut(_Out):
     signed_by: SignedByOut
 
 
-class ReleaseOut(_Out):
+class ReleaseOut(Out):
     holder: str
     recipient: str
     at: str
@@ -237,23 +221,23 @@ class ReleaseOut(_Out):
     signed_by: SignedByOut
 
 
-class ItemNoticeOut(_Out):
+class ItemNoticeOut(Out):
     classification: str
     at: str
     signed_by: SignedByOut
 
 
-class BatchOut(_Out):
+class BatchOut(Out):
     size: int
     index: int
 
 
-class RecipientOut(_Out):
+class RecipientOut(Out):
     party: str
     key: str
 
 
-class ItemOut(_Out):
+class ItemOut(Out):
     """A sealed item as verified here, with this node's marking and the latest notice."""
 
     format: Literal["gsomia-sealed-item"]
@@ -278,36 +262,6 @@ class ItemOut(_Out):
     marking: dict[str, Any]
 
 
-#: The error answers every native route may give (the guard's 400/413/415 too, and 429).
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorOut, "description": "Malformed request"},
-    401: {"model": ErrorOut, "description": "Authentication required"},
-    403: {"model": ErrorOut, "description": "Not allowed (e.g. not an admin)"},
-    404: {"model": ErrorOut, "description": "Not found, or not visible to this user"},
-    406: {"model": ErrorOut, "description": "Not an acceptable media type"},
-    409: {"model": ErrorOut, "description": "Conflicts with the stored state"},
-    413: {"model": ErrorOut, "description": "Request too large"},
-    415: {"model": ErrorOut, "description": "Unsupported media type"},
-    422: {"model": ErrorOut, "description": "Bad input"},
-    429: {"model": ErrorOut, "description": "Too many requests"},
-}
-
-
-def _ok(model: Any, status: int = 200) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": model, "description": "OK"}, **ERRORS}
-
-
-class _Renders(Protocol):
-    def to_json(self) -> Mapping[str, object]: ...
-
-
-def render(model: type[_Out], value: _Renders | Mapping[str, object]) -> dict[str, Any]:
-    """``value`` as its declared response model sends it: validated against the model (a
-    mismatch is a server error, never a silent change), the fields ``value`` has, no others."""
-    doc = value if isinstance(value, Mapping) else value.to_json()
-    return model.model_validate(doc).model_dump(mode="json", exclude_unset=True)
-
-
 def _json(body: Any, status: int = 200) -> Response:
     return json_response(body, status=status, media_type=JSON_MEDIA_TYPE)
 
@@ -328,7 +282,7 @@ def build_native_router(node: Node) -> APIRouter:
     @router.get(
         "/agreements",
         summary="Every agreement's state at an instant",
-        responses=_ok(list[AgreementOut]),
+        responses=ok(list[AgreementOut]),
     )
     async def agreements(
         request: Request,
@@ -348,7 +302,7 @@ def build_native_router(node: Node) -> APIRouter:
     @router.get(
         "/timeline",
         summary="Every event and state change of the scenario, in order",
-        responses=_ok(TimelineOut),
+        responses=ok(TimelineOut),
     )
     async def scenario_timeline(
         request: Request,
@@ -375,7 +329,7 @@ def build_native_router(node: Node) -> APIRouter:
     @router.get(
         "/why-not",
         summary="The decision of this node releasing an item to a party, with each rule's result",
-        responses=_ok(WhyNotOut),
+        responses=ok(WhyNotOut),
     )
     async def why_not_route(
         request: Request,
@@ -391,7 +345,7 @@ def build_native_router(node: Node) -> APIRouter:
     @router.get(
         "/items/{item_id:path}",
         summary="An item held here, verified: markings, releases, consents, notices",
-        responses=_ok(ItemOut),
+        responses=ok(ItemOut),
     )
     async def item(
         request: Request,
@@ -403,7 +357,7 @@ def build_native_router(node: Node) -> APIRouter:
     @router.get(
         "/consent-requests",
         summary="Consent requests: sent by this node (outbox) or to it (inbox); admins only",
-        responses=_ok(list[ConsentRequestOut]),
+        responses=ok(list[ConsentRequestOut]),
     )
     async def list_requests(
         request: Request,
@@ -417,7 +371,7 @@ def build_native_router(node: Node) -> APIRouter:
         "/consent-requests",
         summary="Ask the originator's consent to pass an item on (admins only)",
         status_code=201,
-        responses=_ok(ConsentRequestOut, 201),
+        responses=ok(ConsentRequestOut, 201),
     )
     async def create_request(request: Request, body: ConsentRequestIn) -> Response:
         user = authenticate(request, config)
@@ -428,7 +382,7 @@ def build_native_router(node: Node) -> APIRouter:
     @router.get(
         "/consent-requests/{request_id}",
         summary="One consent request (admins only)",
-        responses=_ok(ConsentRequestOut),
+        responses=ok(ConsentRequestOut),
     )
     async def read_request(
         request: Request, request_id: Annotated[str, Path(max_length=64)]
@@ -439,7 +393,7 @@ def build_native_router(node: Node) -> APIRouter:
     @router.post(
         "/consent-requests/{request_id}/grant",
         summary="Grant a consent request (the originator's admins)",
-        responses=_ok(ConsentRequestOut),
+        responses=ok(ConsentRequestOut),
     )
     async def grant(
         request: Request,
@@ -455,7 +409,7 @@ def build_native_router(node: Node) -> APIRouter:
     @router.post(
         "/consent-requests/{request_id}/refuse",
         summary="Refuse a consent request, with a reason (the originator's admins)",
-        responses=_ok(ConsentRequestOut),
+        responses=ok(ConsentRequestOut),
     )
     async def refuse(
         request: Request, request_id: Annotated[str, Path(max_length=64)], body: RefuseIn
@@ -468,7 +422,7 @@ def build_native_router(node: Node) -> APIRouter:
     @router.get(
         "/reports",
         summary="Loss or compromise reports sent and received, about items the user may see",
-        responses=_ok(ReportsOut),
+        responses=ok(ReportsOut),
     )
     async def list_reports(request: Request) -> Response:
         user = authenticate(request, config)
@@ -478,7 +432,7 @@ def build_native_router(node: Node) -> APIRouter:
         "/reports",
         summary="Report the loss or compromise of another party's item to its originator",
         status_code=201,
-        responses=_ok(ReportOut, 201),
+        responses=ok(ReportOut, 201),
     )
     async def create_report(request: Request, body: ReportIn) -> Response:
         user = authenticate(request, config)
@@ -489,7 +443,7 @@ def build_native_router(node: Node) -> APIRouter:
     @router.post(
         "/notices",
         summary="Change the classification of an item this party originated (admins only)",
-        responses=_ok(NoticeOut),
+        responses=ok(NoticeOut),
     )
     async def create_notice(request: Request, body: NoticeIn) -> Response:
         user = authenticate(request, config)

@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
 from gsomia.api.http import JSON_MEDIA_TYPE, json_response, read_body
+from gsomia.api.models import ERRORS
 from gsomia.api.peer import BackgroundSender, verified_sender
 from gsomia.node import consents, federation, messages, notices, reports
 from gsomia.node.results import ConsentReceipt, NoticeReceipt, ReportReceipt
@@ -48,7 +49,7 @@ def build_peer_native_router(node: Node) -> APIRouter:
             finally:
                 await messenger.stop()
 
-    router = APIRouter(tags=["peer protocol"], lifespan=lifespan)
+    router = APIRouter(tags=["peer protocol"], lifespan=lifespan, responses=ERRORS)
 
     async def signed(request: Request, limit: int) -> tuple[str, bytes, datetime]:
         body = await read_body(request, limit)

@@ -400,7 +400,7 @@ def log_view(node: Node) -> dict[str, Any]:
     return {
         "latest": latest,
         "cosigned_by": witnessing.cosigned_by(node),
-        "witnessed": witnessing.witnessed(node),
+        "witnessed": witnessing.witnessed(node).by_peer,
         "peers": [p.party for p in node.config.peers],
         "faults": witnessing.refusals(node, limit=20),
     }
@@ -450,13 +450,13 @@ def server_verdict(node: Node, proof_text: str, note_text: str) -> Verdict:
 def proof_view(node: Node, user: User, item_id: str) -> dict[str, Any]:
     """An item's inclusion proof as the node serves it, with the server's verdict on it."""
     served = witnessing.item_inclusion(node, user, item_id[:300], kind=None, size=None)
-    note = served.get("checkpoint")
-    if not isinstance(note, str):
+    note = served.checkpoint
+    if note is None:
         raise NotFound(f"no signed checkpoint covers the entry of {item_id[:120]}")
-    text = orjson.dumps(served, option=orjson.OPT_INDENT_2).decode()
+    text = orjson.dumps(served.to_json(), option=orjson.OPT_INDENT_2).decode()
     return {
-        "item": served["item"],
-        "entry_type": served["type"],
+        "item": served.item,
+        "entry_type": served.type,
         "proof_text": text,
         "note": note,
         "verdict": server_verdict(node, text, note),

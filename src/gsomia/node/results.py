@@ -361,3 +361,302 @@ class ItemDetails:
             "received_from": self.received_from,
             "marking": self.marking.to_json(),
         }
+
+
+# ------------------------------------------------------------------ the transparency log
+@dataclass(frozen=True, slots=True)
+class CosignatureSeen:
+    """A verified co-signature on a checkpoint: the witness's party (None for a key outside
+    the federation), its key name, its timestamp."""
+
+    witness: str | None
+    name: str
+    timestamp: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"witness": self.witness, "name": self.name, "timestamp": self.timestamp}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointDocument:
+    """One of the node's signed checkpoints, with its verified co-signatures."""
+
+    origin: str
+    size: int
+    root: str
+    checkpoint: str
+    cosignatures: tuple[CosignatureSeen, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "origin": self.origin,
+            "size": self.size,
+            "root": self.root,
+            "checkpoint": self.checkpoint,
+            "cosignatures": [c.to_json() for c in self.cosignatures],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LatestCosigned:
+    """The largest of the node's recent checkpoints a witness co-signed."""
+
+    size: int
+    root: str
+    timestamp: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"size": self.size, "root": self.root, "timestamp": self.timestamp}
+
+
+@dataclass(frozen=True, slots=True)
+class Cosignatures:
+    """The latest checkpoint and, for each witness, the latest it co-signed."""
+
+    latest: CheckpointDocument
+    cosigned_by: Mapping[str, LatestCosigned]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "latest": self.latest.to_json(),
+            "cosigned_by": {p: c.to_json() for p, c in self.cosigned_by.items()},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Inclusion:
+    """An inclusion proof of a log entry, against a signed checkpoint (its note) when one of
+    that size was signed; for an item, the entry's type and bytes too."""
+
+    index: int
+    proof: Mapping[str, Any]
+    checkpoint: str | None
+    item: str | None = None
+    type: str | None = None
+    entry: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        if self.item is not None:
+            out.update(item=self.item, type=self.type, entry=self.entry)
+        out.update(index=self.index, proof=dict(self.proof), checkpoint=self.checkpoint)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Consistency:
+    """A consistency proof, against a signed checkpoint (its note) when one was signed."""
+
+    proof: Mapping[str, Any]
+    checkpoint: str | None
+
+    def to_json(self) -> dict[str, object]:
+        return {"proof": dict(self.proof), "checkpoint": self.checkpoint}
+
+
+@dataclass(frozen=True, slots=True)
+class PeerCheckpoint:
+    """For a witness: the latest checkpoint, and a consistency proof to it from the size the
+    witness co-signed (None when that size is beyond it)."""
+
+    checkpoint: str
+    consistency: Mapping[str, Any] | None
+
+    def to_json(self) -> dict[str, object]:
+        proof = None if self.consistency is None else dict(self.consistency)
+        return {"checkpoint": self.checkpoint, "consistency": proof}
+
+
+@dataclass(frozen=True, slots=True)
+class Attached:
+    """The co-signatures a peer brought back, attached to one of the node's checkpoints."""
+
+    origin: str
+    size: int
+    added: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {"origin": self.origin, "size": self.size, "added": list(self.added)}
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessedLog:
+    """The latest checkpoint of a peer's log that this node co-signed."""
+
+    origin: str
+    size: int
+    root: str
+    checkpoint: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "origin": self.origin,
+            "size": self.size,
+            "root": self.root,
+            "checkpoint": self.checkpoint,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Witnessed:
+    """For each peer, the latest checkpoint of its log this node co-signed (None: none)."""
+
+    by_peer: Mapping[str, WitnessedLog | None]
+
+    def to_json(self) -> dict[str, object]:
+        return {p: None if w is None else w.to_json() for p, w in self.by_peer.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class GossipDocument:
+    """For a peer: the latest checkpoint of each log this node co-signed (signed notes)."""
+
+    version: int
+    witnessed: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {"v": self.version, "witnessed": list(self.witnessed)}
+
+
+@dataclass(frozen=True, slots=True)
+class SplitViewFound:
+    """A split view found by gossip or by an unproved consistency: the origin, the size (and
+    for an unproved consistency, both sizes), who showed it, and the evidence kept."""
+
+    origin: str
+    size: int
+    reported_by: str
+    evidence: int | None = None
+    sizes: tuple[int, int] | None = None
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"origin": self.origin, "size": self.size}
+        if self.sizes is not None:
+            out["sizes"] = list(self.sizes)
+        out["reported_by"] = self.reported_by
+        if self.evidence is not None:
+            out["evidence"] = self.evidence
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class SplitViewRecord:
+    """Two signed checkpoints of one log that cannot both be honest, kept as evidence."""
+
+    id: int
+    origin: str
+    party: str | None
+    size: int
+    sizes: tuple[int | None, int | None]
+    roots: tuple[str | None, str | None]
+    first: str
+    second: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "origin": self.origin,
+            "party": self.party,
+            "size": self.size,
+            "sizes": list(self.sizes),
+            "roots": list(self.roots),
+            "first": self.first,
+            "second": self.second,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A refusal to co-sign a peer's checkpoint, and why."""
+
+    id: int
+    origin: str
+    party: str | None
+    at: str
+    size: int | None
+    cosigned_size: int
+    reason: str
+    checkpoint: str | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "origin": self.origin,
+            "party": self.party,
+            "at": self.at,
+            "size": self.size,
+            "cosigned_size": self.cosigned_size,
+            "reason": self.reason,
+            "checkpoint": self.checkpoint,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Refusals:
+    """Split views, the origins no longer co-signed for them, and every refusal to co-sign."""
+
+    split_views: tuple[SplitViewRecord, ...]
+    refused_origins: tuple[str, ...]
+    refusals: tuple[Refusal, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "split_views": [v.to_json() for v in self.split_views],
+            "refused_origins": list(self.refused_origins),
+            "refusals": [r.to_json() for r in self.refusals],
+        }
+
+
+# ------------------------------------------------------------------ publishing
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """One object of a publish, stored: its id, its version, what was done with it."""
+
+    id: str
+    version: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.id, "version": self.version, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class PublishStatus:
+    """A publish's outcome as a TAXII 2.1 status resource: complete, every object stored (a
+    publish is all or nothing, so there are never failures or pendings to report)."""
+
+    id: str
+    request_timestamp: str
+    successes: tuple[Stored, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "status": "complete",
+            "request_timestamp": self.request_timestamp,
+            "total_count": len(self.successes),
+            "success_count": len(self.successes),
+            "successes": [s.to_json() for s in self.successes],
+            "failure_count": 0,
+            "failures": [],
+            "pending_count": 0,
+            "pendings": [],
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any], where: str) -> PublishStatus:
+        successes = doc.get("successes")
+        if not isinstance(successes, list) or not all(isinstance(s, dict) for s in successes):
+            raise StoreFailure(f"{where}.successes: expected a list of objects")
+        return cls(
+            _text(doc, "id", where),
+            _text(doc, "request_timestamp", where),
+            tuple(
+                Stored(
+                    _text(s, "id", f"{where}.successes[{n}]"),
+                    _text(s, "version", f"{where}.successes[{n}]"),
+                    _text(s, "message", f"{where}.successes[{n}]"),
+                )
+                for n, s in enumerate(successes)
+            ),
+        )
