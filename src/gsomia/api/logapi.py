@@ -119,6 +119,13 @@ def _wants_json(request: Request) -> bool:
 
 def build_log_router(node: Node) -> APIRouter:
     router = APIRouter(tags=["transparency log"])
+    _user_routes(router, node)
+    _peer_routes(router, node)
+    return router
+
+
+def _user_routes(router: APIRouter, node: Node) -> None:
+    """The log as the node's users read it (``/native/v1/log/...``)."""
     config = node.config
     note_or_json = {
         200: {
@@ -224,7 +231,10 @@ def build_log_router(node: Node) -> APIRouter:
         authenticate(request, config)
         return _json(render(RefusalsOut, witnessing.refusals(node)))
 
-    # ------------------------------------------------------------------ peers
+
+def _peer_routes(router: APIRouter, node: Node) -> None:
+    """The log as peers (witnesses) use it: signed requests."""
+
     def _peer(request: Request, signed: bytes) -> str:
         return verified_sender(node, request, signed)
 
@@ -280,8 +290,6 @@ def build_log_router(node: Node) -> APIRouter:
         _peer(request, request_target("GET", request.url.path))
         _only(request, set())
         return _json(render(GossipOut, witnessing.gossip_document(node)))
-
-    return router
 
 
 class Cosigner:

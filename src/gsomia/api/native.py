@@ -270,14 +270,24 @@ def _instant(text: str | None, where: str) -> datetime | None:
     return None if text is None else parse_instant(text, where)
 
 
+def wake(request: Request) -> None:
+    """Wake the node's messenger: a use case queued a message for a peer."""
+    waker = getattr(request.app.state, "wake_messenger", None)
+    if callable(waker):
+        waker()
+
+
 def build_native_router(node: Node) -> APIRouter:
     router = APIRouter(prefix=PREFIX, tags=["native API"])
-    config = node.config
+    _reading_routes(router, node)
+    _consent_routes(router, node)
+    _report_routes(router, node)
+    return router
 
-    def wake(request: Request) -> None:
-        waker = getattr(request.app.state, "wake_messenger", None)
-        if callable(waker):
-            waker()
+
+def _reading_routes(router: APIRouter, node: Node) -> None:
+    """Agreements, the timeline, "why not?" and items: reads."""
+    config = node.config
 
     @router.get(
         "/agreements",
@@ -354,6 +364,11 @@ def build_native_router(node: Node) -> APIRouter:
         user = authenticate(request, config)
         return _json(render(ItemOut, item_details(node, user, item_id)))
 
+
+def _consent_routes(router: APIRouter, node: Node) -> None:
+    """Consent requests: asked, read, granted, refused (admins only)."""
+    config = node.config
+
     @router.get(
         "/consent-requests",
         summary="Consent requests: sent by this node (outbox) or to it (inbox); admins only",
@@ -419,6 +434,11 @@ def build_native_router(node: Node) -> APIRouter:
         wake(request)
         return _json(render(ConsentRequestOut, doc))
 
+
+def _report_routes(router: APIRouter, node: Node) -> None:
+    """Loss or compromise reports, and classification change notices."""
+    config = node.config
+
     @router.get(
         "/reports",
         summary="Loss or compromise reports sent and received, about items the user may see",
@@ -451,5 +471,3 @@ def build_native_router(node: Node) -> APIRouter:
         request.app.state.notify()
         wake(request)
         return _json(render(NoticeOut, doc))
-
-    return router

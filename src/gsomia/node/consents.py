@@ -170,7 +170,16 @@ def receive_answer(node: Node, sender: str, raw: bytes, now: datetime) -> Consen
         )
     except (binascii.Error, ValueError):
         raise BadInput(f"{where}.consent: not base64") from None
-    item = held(node, found.item_id)
+    return _granted(node, sender, doc, consent, asked=asked, now=now)
+
+
+def _granted(
+    node: Node, sender: str, doc: ConsentRequest, consent: bytes, *, asked: datetime, now: datetime
+) -> ConsentReceipt:
+    """A grant for the pending request ``doc``: the consent verified and judged, stored and
+    logged, and the item released onward with it, in one transaction."""
+    where, rid = "consent answer", doc.id
+    item = held(node, doc.item)
     view = node.verifier.verify_consent(
         consent, label=item.verified.label, digest=item.verified.digest
     )
@@ -220,10 +229,10 @@ def receive_answer(node: Node, sender: str, raw: bytes, now: datetime) -> Consen
     # the commit leaves the release in the outbox; before it, the retried answer is new.
     with node.store.writing() as w:
         if released is not None:
-            w.replace_item(found.item_id, released.item)
+            w.replace_item(item.item_id, released.item)
             entries.append(node.decision_entry(released.decision, now))
-            w.queue(found.item_id, recipient, format_instant(now))
-        w.put_document(CONSENT_OUTBOX, rid, found.item_id, doc.to_json(), consent)
+            w.queue(item.item_id, recipient, format_instant(now))
+        w.put_document(CONSENT_OUTBOX, rid, item.item_id, doc.to_json(), consent)
         node.log.append_in(w.log, entries)
     return ConsentReceipt(rid, GRANTED, "stored", release=doc.release)
 
