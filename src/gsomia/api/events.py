@@ -35,6 +35,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from gsomia.api.http import HttpError, authenticate, error_body, json_response
+from gsomia.api.models import ERRORS
 from gsomia.node.events import Broadcaster, Event, Subscriber, TooManyStreams, encode_event
 from gsomia.node.service import Node
 
@@ -104,7 +105,7 @@ def _accepts_event_stream(request: Request) -> None:
 
 
 def build_events_router(node: Node, broadcaster: Broadcaster) -> APIRouter:
-    router = APIRouter(tags=["real time"])
+    router = APIRouter(tags=["real time"], responses=ERRORS)
     responses: dict[int | str, dict[str, Any]] = {
         200: {"content": {SSE_MEDIA_TYPE: {}}, "description": "An endless event stream."},
         429: {"description": "You already hold as many event streams as one user may."},

@@ -37,6 +37,20 @@ from gsomia.api.http import (
     parse_json,
     read_body,
 )
+from gsomia.api.models import (
+    ERRORS,
+    AttachedOut,
+    CheckpointOut,
+    ConsistencyOut,
+    CosignaturesOut,
+    GossipOut,
+    InclusionOut,
+    PeerCheckpointOut,
+    RefusalsOut,
+    WitnessedOut,
+    ok,
+    render,
+)
 from gsomia.api.peer import WALL, verified_sender
 from gsomia.domain.access import Role
 from gsomia.errors import Denied, GsomiaError
@@ -104,11 +118,27 @@ def _wants_json(request: Request) -> bool:
 
 def build_log_router(node: Node) -> APIRouter:
     router = APIRouter(tags=["transparency log"])
+    _user_routes(router, node)
+    _peer_routes(router, node)
+    return router
+
+
+def _user_routes(router: APIRouter, node: Node) -> None:
+    """The log as the node's users read it (``/native/v1/log/...``)."""
     config = node.config
+    note_or_json = {
+        200: {
+            "model": CheckpointOut,
+            "description": "The signed note, or with JSON asked for, the checkpoint document",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        **ERRORS,
+    }
 
     @router.get(
         "/native/v1/log/checkpoint",
         summary="The latest checkpoint of this node's log (signed note; JSON on request)",
+        responses=note_or_json,
     )
     async def checkpoint(request: Request) -> Response:
         authenticate(request, config)
@@ -120,19 +150,24 @@ def build_log_router(node: Node) -> APIRouter:
             else witnessing.checkpoint_at(node, size)
         )
         if _wants_json(request):
-            return _json(witnessing.checkpoint_document(node, stored))
+            return _json(render(CheckpointOut, witnessing.checkpoint_document(node, stored)))
         return Response(stored.note, media_type="text/plain; charset=utf-8")
 
-    @router.post("/native/v1/log/checkpoint", summary="Sign a checkpoint of the log now (admin)")
+    @router.post(
+        "/native/v1/log/checkpoint",
+        summary="Sign a checkpoint of the log now (admin)",
+        responses=ok(CheckpointOut),
+    )
     async def sign(request: Request) -> Response:
         user = authenticate(request, config)
         _admin(user, "sign a checkpoint")
         stored = witnessing.sign_checkpoint(node)
-        return _json(witnessing.checkpoint_document(node, stored))
+        return _json(render(CheckpointOut, witnessing.checkpoint_document(node, stored)))
 
     @router.get(
         "/native/v1/log/proof/inclusion",
         summary="Inclusion proof: of an item's log entry (?item=) or of an entry (?index=)",
+        responses=ok(InclusionOut),
     )
     async def inclusion(request: Request) -> Response:
         user = authenticate(request, config)
@@ -147,12 +182,15 @@ def build_log_router(node: Node) -> APIRouter:
                 400, "bad_request", f"type: one of {', '.join(ENTRY_TYPES)}, with item="
             )
         if item is not None:
-            return _json(witnessing.item_inclusion(node, user, item, kind=kind, size=size))
-        return _json(witnessing.inclusion(node, index or 0, size))
+            found = witnessing.item_inclusion(node, user, item, kind=kind, size=size)
+        else:
+            found = witnessing.inclusion(node, index or 0, size)
+        return _json(render(InclusionOut, found))
 
     @router.get(
         "/native/v1/log/proof/consistency",
         summary="Consistency proof from size ?old= to ?new= (default: the latest checkpoint)",
+        responses=ok(ConsistencyOut),
     )
     async def consistency(request: Request) -> Response:
         authenticate(request, config)
@@ -160,54 +198,61 @@ def build_log_router(node: Node) -> APIRouter:
         old = _count(request, "old")
         if old is None:
             raise HttpError(400, "bad_request", "old: required (a tree size)")
-        return _json(witnessing.consistency(node, old, _count(request, "new")))
+        proof = witnessing.consistency(node, old, _count(request, "new"))
+        return _json(render(ConsistencyOut, proof))
 
     @router.get(
         "/native/v1/log/cosignatures",
         summary="The peers' co-signatures on the latest checkpoint, and the latest each made",
+        responses=ok(CosignaturesOut),
     )
     async def cosignatures(request: Request) -> Response:
         authenticate(request, config)
-        latest = witnessing.latest_checkpoint(node)
-        return _json(
-            {
-                "latest": witnessing.checkpoint_document(node, latest),
-                "cosigned_by": witnessing.cosigned_by(node),
-            }
-        )
+        return _json(render(CosignaturesOut, witnessing.latest_cosignatures(node)))
 
     @router.get(
         "/native/v1/log/witnessed",
         summary="The latest checkpoint of each peer's log that this node co-signed",
+        responses=ok(WitnessedOut),
     )
     async def witnessed(request: Request) -> Response:
         authenticate(request, config)
-        return _json(witnessing.witnessed(node))
+        return _json(render(WitnessedOut, witnessing.witnessed(node)))
 
     @router.get(
         "/native/v1/log/split-views",
         summary="Split views and other peer checkpoints this node refused to co-sign",
+        responses=ok(RefusalsOut),
     )
     async def split_views(request: Request) -> Response:
         authenticate(request, config)
-        return _json(witnessing.refusals(node))
+        return _json(render(RefusalsOut, witnessing.refusals(node)))
 
-    # ------------------------------------------------------------------ peers
+
+def _peer_routes(router: APIRouter, node: Node) -> None:
+    """The log as peers (witnesses) use it: signed requests."""
+
     def _peer(request: Request, signed: bytes) -> str:
         return verified_sender(node, request, signed)
 
-    @router.get(PEER_CHECKPOINT_PATH, summary="A peer asks for the latest checkpoint (signed)")
+    @router.get(
+        PEER_CHECKPOINT_PATH,
+        summary="A peer asks for the latest checkpoint (signed)",
+        responses=ok(PeerCheckpointOut),
+    )
     async def peer_checkpoint(request: Request) -> Response:
         query = request.url.query
         target = request.url.path + (f"?{query}" if query else "")
         _peer(request, request_target("GET", target))
         _only(request, {"from"})
         from_size = _count(request, "from")
-        return _json(witnessing.for_peer(node, 0 if from_size is None else from_size))
+        found = witnessing.for_peer(node, 0 if from_size is None else from_size)
+        return _json(render(PeerCheckpointOut, found))
 
     @router.get(
         PEER_CONSISTENCY_PATH,
         summary="A witness asks for a consistency proof between two sizes (signed)",
+        responses=ok(ConsistencyOut),
     )
     async def peer_consistency(request: Request) -> Response:
         query = request.url.query
@@ -217,9 +262,13 @@ def build_log_router(node: Node) -> APIRouter:
         old, new = _count(request, "old"), _count(request, "new")
         if old is None or new is None:
             raise HttpError(400, "bad_request", "old and new: both required (tree sizes)")
-        return _json(witnessing.consistency(node, old, new))
+        return _json(render(ConsistencyOut, witnessing.consistency(node, old, new)))
 
-    @router.post(PEER_COSIGNATURE_PATH, summary="A peer brings its co-signature back (signed)")
+    @router.post(
+        PEER_COSIGNATURE_PATH,
+        summary="A peer brings its co-signature back (signed)",
+        responses=ok(AttachedOut),
+    )
     async def peer_cosignature(request: Request) -> Response:
         body = await read_body(request, MAX_COSIGNATURE_BYTES)
         sender = _peer(request, body)
@@ -227,18 +276,17 @@ def build_log_router(node: Node) -> APIRouter:
         note = doc.get("checkpoint") if isinstance(doc, dict) else None
         if not isinstance(note, str):
             raise HttpError(422, "bad_input", 'co-signature: expected {"checkpoint": NOTE}')
-        return _json(witnessing.attach(node, sender, note.encode()))
+        return _json(render(AttachedOut, witnessing.attach(node, sender, note.encode())))
 
     @router.get(
         PEER_WITNESSED_PATH,
         summary="A peer asks for the latest checkpoint of each log this node co-signed (signed)",
+        responses=ok(GossipOut),
     )
     async def peer_witnessed(request: Request) -> Response:
         _peer(request, request_target("GET", request.url.path))
         _only(request, set())
-        return _json(witnessing.gossip_document(node))
-
-    return router
+        return _json(render(GossipOut, witnessing.gossip_document(node)))
 
 
 class Cosigner:
@@ -308,7 +356,7 @@ class Cosigner:
             log.warning("gossip: what %s co-signed: %s", peer.party, exc)
             return []
         for view in gossip.found:
-            log.warning("gossip: split view of %s at size %s", view["origin"], view["size"])
+            log.warning("gossip: split view of %s at size %s", view.origin, view.size)
         return gossip.wanted
 
     async def prove(self, wanted: witnessing.Wanted) -> None:
@@ -351,7 +399,7 @@ class Cosigner:
                 self._proved.clear()
             self._proved.add(wanted.key)
             return
-        log.warning("consistency: split view of %s at sizes %s", view["origin"], view["sizes"])
+        log.warning("consistency: split view of %s at sizes %s", view.origin, view.sizes)
 
     async def witness(self, peer: Peer) -> None:
         """Fetch the peer's checkpoint, co-sign it if it extends what was co-signed, send the

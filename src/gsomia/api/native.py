@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from gsomia.api.http import JSON_MEDIA_TYPE, authenticate, json_response
+from gsomia.api.models import Out, ok, render
 from gsomia.domain.agreements import status_at
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.timeline import timeline
@@ -71,19 +72,19 @@ class NoticeIn(_Strict):
     ] = Field(description="A level of the originator's policy, by id or native name.")
 
 
-class Delivery(BaseModel):
+class Delivery(Out):
     state: Literal["queued", "delivered", "rejected"]
     at: str
     detail: str | None = None
     answer: dict[str, str] | None = None
 
 
-class Acknowledgement(BaseModel):
+class Acknowledgement(Out):
     at: str
     by: str
 
 
-class ConsentRequestOut(BaseModel):
+class ConsentRequestOut(Out):
     id: str
     item: str
     originator: str
@@ -104,7 +105,7 @@ class ConsentRequestOut(BaseModel):
     delivery: Delivery | None = None
 
 
-class ReportOut(BaseModel):
+class ReportOut(Out):
     id: str
     item: str
     originator: str
@@ -118,32 +119,32 @@ class ReportOut(BaseModel):
     delivery: Delivery | None = None
 
 
-class ReportsOut(BaseModel):
+class ReportsOut(Out):
     sent: list[ReportOut]
     received: list[ReportOut]
 
 
-class NoticeOut(BaseModel):
+class NoticeOut(Out):
     item: str
     classification: str
     at: str
     notified: list[str]
 
 
-class RuleOut(BaseModel):
+class RuleOut(Out):
     rule: int
     name: str
     holds: bool
     detail: str
 
 
-class AgreementCheckOut(BaseModel):
+class AgreementCheckOut(Out):
     agreement: str
     allows: bool
     rules: list[RuleOut]
 
 
-class WhyNotOut(BaseModel):
+class WhyNotOut(Out):
     decision: Literal["allow", "deny"]
     item: str
     holder: str
@@ -157,17 +158,22 @@ class WhyNotOut(BaseModel):
     rules: list[AgreementCheckOut]
 
 
-class AgreementOut(BaseModel):
+class AgreementNoticeOut(Out):
+    given: str
+    status: str
+
+
+class AgreementOut(Out):
     id: str
     parties: list[str]
     state: str
-    notice: dict[str, Any] | None
+    notice: AgreementNoticeOut | None
     next_anniversary: str | None
     notice_deadline: str | None
     ends: str | None
 
 
-class TimelineEntryOut(BaseModel):
+class TimelineEntryOut(Out):
     at: str
     agreement: str
     kind: str
@@ -176,23 +182,84 @@ class TimelineEntryOut(BaseModel):
     anniversary: str | None
 
 
-class TimelineOut(BaseModel):
+class TimelineOut(Out):
     scenario: str
     until: str
     entries: list[TimelineEntryOut]
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Authentication required"},
-    403: {"description": "Not allowed (e.g. not an admin)"},
-    404: {"description": "Not found, or not visible to this user"},
-    409: {"description": "Conflicts with the stored state"},
-    422: {"description": "Bad input"},
-}
+class SignedByOut(Out):
+    party: str | None = None
+    key: str
 
 
-def _ok(model: type[BaseModel] | Any, status: int = 200) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": model, "description": "OK"}, **_ERRORS}
+class GrantOut(Out):
+    party: str
+    agreements: list[str]
+    at: str
+    marking: dict[str, Any]
+
+
+class ConsentOut(Out):
+    item: str
+    item_digest: str
+    originator: str
+    recipient: str
+    granted_at: str
+    expires_at: str | None
+    signed_by: SignedByOut
+
+
+class ReleaseOut(Out):
+    holder: str
+    recipient: str
+    at: str
+    agreements: list[str]
+    marking: dict[str, Any]
+    standing_consent: str | None
+    consent: ConsentOut | None
+    signed_by: SignedByOut
+
+
+class ItemNoticeOut(Out):
+    classification: str
+    at: str
+    signed_by: SignedByOut
+
+
+class BatchOut(Out):
+    size: int
+    index: int
+
+
+class RecipientOut(Out):
+    party: str
+    key: str
+
+
+class ItemOut(Out):
+    """A sealed item as verified here, with this node's marking and the latest notice."""
+
+    format: Literal["gsomia-sealed-item"]
+    version: int
+    digest: str
+    originator: str
+    label: dict[str, Any]
+    classification: str
+    equivalent_labels: list[dict[str, Any]]
+    signed_by: SignedByOut
+    batch: BatchOut
+    recipients: list[RecipientOut]
+    grants: list[GrantOut]
+    releases: list[ReleaseOut]
+    notices: list[ItemNoticeOut]
+    content_bytes: int
+    checked_against_scenario: str | None
+    signatures_hold: bool
+    consents: list[ConsentOut]
+    held_by: str
+    received_from: str | None
+    marking: dict[str, Any]
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -203,19 +270,29 @@ def _instant(text: str | None, where: str) -> datetime | None:
     return None if text is None else parse_instant(text, where)
 
 
+def wake(request: Request) -> None:
+    """Wake the node's messenger: a use case queued a message for a peer."""
+    waker = getattr(request.app.state, "wake_messenger", None)
+    if callable(waker):
+        waker()
+
+
 def build_native_router(node: Node) -> APIRouter:
     router = APIRouter(prefix=PREFIX, tags=["native API"])
-    config = node.config
+    _reading_routes(router, node)
+    _consent_routes(router, node)
+    _report_routes(router, node)
+    return router
 
-    def wake(request: Request) -> None:
-        waker = getattr(request.app.state, "wake_messenger", None)
-        if callable(waker):
-            waker()
+
+def _reading_routes(router: APIRouter, node: Node) -> None:
+    """Agreements, the timeline, "why not?" and items: reads."""
+    config = node.config
 
     @router.get(
         "/agreements",
         summary="Every agreement's state at an instant",
-        responses=_ok(list[AgreementOut]),
+        responses=ok(list[AgreementOut]),
     )
     async def agreements(
         request: Request,
@@ -227,15 +304,15 @@ def build_native_router(node: Node) -> APIRouter:
         instant = _instant(at, "at") or node.clock.now()
         scenario = node.scenario
 
-        def states() -> list[dict[str, object]]:
-            return [status_at(a, instant).to_json() for a in scenario.agreements]
+        def states() -> list[dict[str, Any]]:
+            return [render(AgreementOut, status_at(a, instant)) for a in scenario.agreements]
 
         return _json(await run_in_threadpool(states))  # evaluating never runs on the loop
 
     @router.get(
         "/timeline",
         summary="Every event and state change of the scenario, in order",
-        responses=_ok(TimelineOut),
+        responses=ok(TimelineOut),
     )
     async def scenario_timeline(
         request: Request,
@@ -247,19 +324,22 @@ def build_native_router(node: Node) -> APIRouter:
         limit = _instant(until, "until") or node.clock.now() + timedelta(days=366)
         scenario = node.scenario
 
-        def document() -> dict[str, object]:
-            return {
-                "scenario": scenario.name,
-                "until": format_instant(limit),
-                "entries": [e.to_json() for e in timeline(scenario, until=limit)],
-            }
+        def document() -> dict[str, Any]:
+            return render(
+                TimelineOut,
+                {
+                    "scenario": scenario.name,
+                    "until": format_instant(limit),
+                    "entries": [e.to_json() for e in timeline(scenario, until=limit)],
+                },
+            )
 
         return _json(await run_in_threadpool(document))  # evaluating never runs on the loop
 
     @router.get(
         "/why-not",
         summary="The decision of this node releasing an item to a party, with each rule's result",
-        responses=_ok(WhyNotOut),
+        responses=ok(WhyNotOut),
     )
     async def why_not_route(
         request: Request,
@@ -270,58 +350,65 @@ def build_native_router(node: Node) -> APIRouter:
         ] = None,
     ) -> Response:
         user = authenticate(request, config)
-        return _json(why_not(node, user, item, party, _instant(at, "at")))
+        return _json(render(WhyNotOut, why_not(node, user, item, party, _instant(at, "at"))))
 
     @router.get(
         "/items/{item_id:path}",
         summary="An item held here, verified: markings, releases, consents, notices",
+        responses=ok(ItemOut),
     )
     async def item(
         request: Request,
         item_id: Annotated[str, Path(max_length=300, description="STIX-ID/VERSION")],
     ) -> Response:
         user = authenticate(request, config)
-        return _json(item_details(node, user, item_id))
+        return _json(render(ItemOut, item_details(node, user, item_id)))
+
+
+def _consent_routes(router: APIRouter, node: Node) -> None:
+    """Consent requests: asked, read, granted, refused (admins only)."""
+    config = node.config
 
     @router.get(
         "/consent-requests",
         summary="Consent requests: sent by this node (outbox) or to it (inbox); admins only",
-        responses=_ok(list[ConsentRequestOut]),
+        responses=ok(list[ConsentRequestOut]),
     )
     async def list_requests(
         request: Request,
         box: Annotated[Literal["inbox", "outbox"], Query()] = "outbox",
     ) -> Response:
         user = authenticate(request, config)
-        return _json(consents.requests(node, user, box))
+        found = consents.requests(node, user, box)
+        return _json([render(ConsentRequestOut, r) for r in found])
 
     @router.post(
         "/consent-requests",
         summary="Ask the originator's consent to pass an item on (admins only)",
         status_code=201,
-        responses=_ok(ConsentRequestOut, 201),
+        responses=ok(ConsentRequestOut, 201),
     )
     async def create_request(request: Request, body: ConsentRequestIn) -> Response:
         user = authenticate(request, config)
         doc = consents.request_consent(node, user, body.item, body.recipient)
         wake(request)
-        return _json(doc, 201)
+        return _json(render(ConsentRequestOut, doc), 201)
 
     @router.get(
         "/consent-requests/{request_id}",
         summary="One consent request (admins only)",
-        responses=_ok(ConsentRequestOut),
+        responses=ok(ConsentRequestOut),
     )
     async def read_request(
         request: Request, request_id: Annotated[str, Path(max_length=64)]
     ) -> Response:
         user = authenticate(request, config)
-        return _json(consents.request(node, user, request_id))
+        return _json(render(ConsentRequestOut, consents.request(node, user, request_id)))
 
     @router.post(
         "/consent-requests/{request_id}/grant",
         summary="Grant a consent request (the originator's admins)",
-        responses=_ok(ConsentRequestOut),
+        responses=ok(ConsentRequestOut),
     )
     async def grant(
         request: Request,
@@ -332,12 +419,12 @@ def build_native_router(node: Node) -> APIRouter:
         expires = None if body is None else _instant(body.expires_at, "expires_at")
         doc = consents.grant(node, user, request_id, expires)
         wake(request)
-        return _json(doc)
+        return _json(render(ConsentRequestOut, doc))
 
     @router.post(
         "/consent-requests/{request_id}/refuse",
         summary="Refuse a consent request, with a reason (the originator's admins)",
-        responses=_ok(ConsentRequestOut),
+        responses=ok(ConsentRequestOut),
     )
     async def refuse(
         request: Request, request_id: Annotated[str, Path(max_length=64)], body: RefuseIn
@@ -345,39 +432,42 @@ def build_native_router(node: Node) -> APIRouter:
         user = authenticate(request, config)
         doc = consents.refuse(node, user, request_id, body.reason)
         wake(request)
-        return _json(doc)
+        return _json(render(ConsentRequestOut, doc))
+
+
+def _report_routes(router: APIRouter, node: Node) -> None:
+    """Loss or compromise reports, and classification change notices."""
+    config = node.config
 
     @router.get(
         "/reports",
         summary="Loss or compromise reports sent and received, about items the user may see",
-        responses=_ok(ReportsOut),
+        responses=ok(ReportsOut),
     )
     async def list_reports(request: Request) -> Response:
         user = authenticate(request, config)
-        return _json(reports.reports(node, user))
+        return _json(render(ReportsOut, reports.reports(node, user)))
 
     @router.post(
         "/reports",
         summary="Report the loss or compromise of another party's item to its originator",
         status_code=201,
-        responses=_ok(ReportOut, 201),
+        responses=ok(ReportOut, 201),
     )
     async def create_report(request: Request, body: ReportIn) -> Response:
         user = authenticate(request, config)
         doc = reports.report(node, user, body.item, body.kind, body.detail)
         wake(request)
-        return _json(doc, 201)
+        return _json(render(ReportOut, doc), 201)
 
     @router.post(
         "/notices",
         summary="Change the classification of an item this party originated (admins only)",
-        responses=_ok(NoticeOut),
+        responses=ok(NoticeOut),
     )
     async def create_notice(request: Request, body: NoticeIn) -> Response:
         user = authenticate(request, config)
         doc = notices.reclassify(node, user, body.item, body.classification)
         request.app.state.notify()
         wake(request)
-        return _json(doc)
-
-    return router
+        return _json(render(NoticeOut, doc))

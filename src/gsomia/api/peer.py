@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from gsomia.api.http import HttpError, json_response, read_body
+from gsomia.api.models import ERRORS
 from gsomia.clock import Clock, SystemClock
 from gsomia.errors import GsomiaError
 from gsomia.node import federation
@@ -70,7 +71,7 @@ def verified_sender(node: Node, request: Request, signed: bytes) -> str:
 
 
 def build_peer_router(node: Node) -> APIRouter:
-    router = APIRouter(tags=["peer protocol"])
+    router = APIRouter(tags=["peer protocol"], responses=ERRORS)
 
     @router.post(PUSH_PATH, summary="Receive sealed items released to this node")
     async def receive(request: Request) -> Response:

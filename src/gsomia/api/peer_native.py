@@ -10,15 +10,16 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
 from gsomia.api.http import JSON_MEDIA_TYPE, json_response, read_body
+from gsomia.api.models import ERRORS
 from gsomia.api.peer import BackgroundSender, verified_sender
 from gsomia.node import consents, federation, messages, notices, reports
+from gsomia.node.results import ConsentReceipt, NoticeReceipt, ReportReceipt
 from gsomia.node.service import Node
 from gsomia.store.sqlite_node import MessageRow
 
@@ -29,7 +30,7 @@ MAX_NOTICE_BYTES = 64 * 1024 * 1024
 RETRY_NOT_FOUND = 8  # a notice may arrive before the release it concerns: retry 404 a while
 IDLE_SECONDS = 0.5
 
-Handler = Callable[[Node, str, bytes, datetime], dict[str, Any]]
+Handler = Callable[[Node, str, bytes, datetime], ConsentReceipt | ReportReceipt | NoticeReceipt]
 
 _SIGNED = {
     "description": "Signed by the sending node (X-Gsomia-Party, -Key, -Timestamp, -Signature)"
@@ -48,7 +49,7 @@ def build_peer_native_router(node: Node) -> APIRouter:
             finally:
                 await messenger.stop()
 
-    router = APIRouter(tags=["peer protocol"], lifespan=lifespan)
+    router = APIRouter(tags=["peer protocol"], lifespan=lifespan, responses=ERRORS)
 
     async def signed(request: Request, limit: int) -> tuple[str, bytes, datetime]:
         body = await read_body(request, limit)
@@ -64,7 +65,7 @@ def build_peer_native_router(node: Node) -> APIRouter:
             waker = getattr(request.app.state, "wake_messenger", None)
             if callable(waker):
                 waker()
-            return json_response(answer, media_type=JSON_MEDIA_TYPE)
+            return json_response(answer.to_json(), media_type=JSON_MEDIA_TYPE)
 
         router.add_api_route(
             path,

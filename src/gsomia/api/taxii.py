@@ -17,6 +17,7 @@ from gsomia.api.http import (
     read_body,
     require_taxii_body,
 )
+from gsomia.api.models import ERRORS
 from gsomia.errors import BadInput
 from gsomia.node.service import Filters, Node, Page
 from gsomia.node.stix import parse_timestamp
@@ -104,7 +105,7 @@ def _manifest_record(row: ObjectRow) -> dict[str, Any]:
 
 
 def build_router(node: Node) -> APIRouter:
-    router = APIRouter(tags=["TAXII 2.1"])
+    router = APIRouter(tags=["TAXII 2.1"], responses=ERRORS)
     config = node.config
 
     def base(request: Request) -> str:
@@ -177,7 +178,7 @@ def build_router(node: Node) -> APIRouter:
             )
         status = node.publish(user, envelope["objects"], cid)
         request.app.state.notify()
-        return json_response(status, status=202)
+        return json_response(status.to_json(), status=202)
 
     @router.get(
         f"/{API_ROOT}/collections/{{cid}}/objects/{{object_id}}/", summary="TAXII get an object"
@@ -231,6 +232,6 @@ def build_router(node: Node) -> APIRouter:
     async def status(request: Request, status_id: str) -> Response:
         accepts_taxii(request)
         user = authenticate(request, config)
-        return json_response(node.status(user, status_id))
+        return json_response(node.status(user, status_id).to_json())
 
     return router

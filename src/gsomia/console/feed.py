@@ -297,7 +297,7 @@ def register(router: APIRouter, console: Console) -> None:
     @router.get(PREFIX + "/items/{item_id:path}")
     async def item_page(request: Request, item_id: str) -> Response:
         user = console.user_or_redirect(request)
-        details = item_details(node, user, item_id)  # NotFound unless the user may see it
+        details = item_details(node, user, item_id).to_json()  # NotFound unless hidden
         item = held(node, item_id)
         if item.row is None:
             raise NotFound(f"no item {item_id[:200]!r} at {node.party}")

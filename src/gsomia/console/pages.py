@@ -28,7 +28,8 @@ from starlette.responses import Response
 from gsomia.console.session import PREFIX, Console
 from gsomia.console.timeline_svg import Chart, build_chart, move_cursor
 from gsomia.domain.access import Role
-from gsomia.domain.instants import parse_instant
+from gsomia.domain.instants import format_instant, parse_instant
+from gsomia.domain.parties import Marking
 from gsomia.domain.release import Rule
 from gsomia.errors import BadInput, GsomiaError, NotFound
 from gsomia.ledger.hashing import hash_leaf
@@ -270,16 +271,72 @@ def _is_admin(user: User) -> bool:
 
 
 # ------------------------------------------------------------------ why not?
-def why_not_view(
-    node: Node, user: User, item_id: str, party: str, at_text: str = ""
-) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class RuleLine:
+    """One rule's result for one agreement, also said in plain words."""
+
+    rule: int
+    name: str
+    holds: bool
+    detail: str
+    words: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckView:
+    agreement: str
+    allows: bool
+    rules: tuple[RuleLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WhyNotView:
+    """The decision as the why-not page shows it."""
+
+    decision: str
+    holder: str
+    recipient: str
+    at: str
+    agreements: tuple[str, ...]
+    recipient_marking: Marking | None
+    reasons: tuple[str, ...]
+    already_holds: bool
+    rules: tuple[CheckView, ...]
+
+
+def why_not_view(node: Node, user: User, item_id: str, party: str, at_text: str = "") -> WhyNotView:
     """The decision (now, or at ``at_text``) with every rule's result, each rule also said in
     plain words."""
-    doc = why_not(node, user, item_id[:300], party[:8], optional_instant(at_text, "at"))
-    for check in doc["rules"]:
-        for rule in check["rules"]:
-            rule["words"] = RULE_WORDS.get(Rule(rule["rule"]), rule["name"])
-    return doc
+    result = why_not(node, user, item_id[:300], party[:8], optional_instant(at_text, "at"))
+    d = result.decision
+    checks = tuple(
+        CheckView(
+            check.agreement,
+            check.allows,
+            tuple(
+                RuleLine(
+                    int(r.rule),
+                    r.rule.title,
+                    r.holds,
+                    r.detail,
+                    RULE_WORDS.get(r.rule, r.rule.title),
+                )
+                for r in check.results
+            ),
+        )
+        for check in d.explain()
+    )
+    return WhyNotView(
+        "allow" if d.allowed else "deny",
+        d.holder,
+        d.recipient,
+        format_instant(d.at),
+        d.agreements,
+        d.recipient_marking,
+        d.reasons,
+        result.already_holds,
+        checks,
+    )
 
 
 # ------------------------------------------------------------------ consents, notices, reports
@@ -325,8 +382,8 @@ def notices_view(node: Node, user: User) -> dict[str, Any]:
 def reports_view(node: Node, user: User) -> dict[str, Any]:
     found = reports.reports(node, user)
     return {
-        "sent": list(reversed(found["sent"])),
-        "received": list(reversed(found["received"])),
+        "sent": list(reversed(found.sent)),
+        "received": list(reversed(found.received)),
         "items": visible_items(node, user, originated=False),
         "kinds": KINDS,
     }
@@ -343,7 +400,7 @@ def log_view(node: Node) -> dict[str, Any]:
     return {
         "latest": latest,
         "cosigned_by": witnessing.cosigned_by(node),
-        "witnessed": witnessing.witnessed(node),
+        "witnessed": witnessing.witnessed(node).by_peer,
         "peers": [p.party for p in node.config.peers],
         "faults": witnessing.refusals(node, limit=20),
     }
@@ -393,13 +450,13 @@ def server_verdict(node: Node, proof_text: str, note_text: str) -> Verdict:
 def proof_view(node: Node, user: User, item_id: str) -> dict[str, Any]:
     """An item's inclusion proof as the node serves it, with the server's verdict on it."""
     served = witnessing.item_inclusion(node, user, item_id[:300], kind=None, size=None)
-    note = served.get("checkpoint")
-    if not isinstance(note, str):
+    note = served.checkpoint
+    if note is None:
         raise NotFound(f"no signed checkpoint covers the entry of {item_id[:120]}")
-    text = orjson.dumps(served, option=orjson.OPT_INDENT_2).decode()
+    text = orjson.dumps(served.to_json(), option=orjson.OPT_INDENT_2).decode()
     return {
-        "item": served["item"],
-        "entry_type": served["type"],
+        "item": served.item,
+        "entry_type": served.type,
         "proof_text": text,
         "note": note,
         "verdict": server_verdict(node, text, note),

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Final
 
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.release import decide
@@ -36,14 +37,18 @@ from gsomia.node.holdings import (
     held,
     require_admin,
     split_item_id,
+    stored_consent,
     visible_document,
     visible_documents,
     visible_item,
 )
+from gsomia.node.results import ConsentReceipt, ConsentRequest, Delivery
 from gsomia.node.service import Node
 from gsomia.seal.service import grant_consent, release_item
 
-PENDING, GRANTED, REFUSED = "pending", "granted", "refused"
+PENDING: Final = "pending"
+GRANTED: Final = "granted"
+REFUSED: Final = "refused"
 MAX_REASON = 2000
 
 
@@ -52,20 +57,20 @@ def _party(node: Node, party: str, where: str) -> str:
     return party
 
 
-def _consent_entry(node: Node, now: datetime, doc: dict[str, Any]) -> bytes:
+def _consent_entry(node: Node, now: datetime, doc: ConsentRequest) -> bytes:
     fields = {
-        "item": doc["item"],
-        "originator": doc["originator"],
-        "holder": doc["holder"],
-        "recipient": doc["recipient"],
+        "item": doc.item,
+        "originator": doc.originator,
+        "holder": doc.holder,
+        "recipient": doc.recipient,
     }
-    if doc.get("expires_at") is not None:
-        fields["expires"] = doc["expires_at"]
+    if doc.expires_at is not None:
+        fields["expires"] = doc.expires_at
     return node.entry("consent", now, fields)
 
 
 # ------------------------------------------------------------------ at the holder
-def request_consent(node: Node, user: User, item_id: str, recipient: str) -> dict[str, Any]:
+def request_consent(node: Node, user: User, item_id: str, recipient: str) -> ConsentRequest:
     """Ask the originator for consent to pass ``item_id`` to ``recipient`` (admins only)."""
     require_admin(node, user, f"request consent for {item_id[:120]}")
     item = visible_item(node, user, item_id, f"request consent for {item_id[:120]}")
@@ -84,31 +89,28 @@ def request_consent(node: Node, user: User, item_id: str, recipient: str) -> dic
         )
     with node.store.reading() as r:
         asked = r.documents(CONSENT_OUTBOX, item_id)
-    for earlier in asked:
-        if earlier.body["recipient"] == recipient and earlier.body["status"] == PENDING:
+    for earlier in map(stored_consent, asked):
+        if earlier.recipient == recipient and earlier.status == PENDING:
             raise Conflict(
                 f"recipient: consent for {item_id} to {recipient} is already requested "
-                f"(request {earlier.key}, pending)"
+                f"(request {earlier.id}, pending)"
             )
     now = node.clock.now()
     rid = messages.new_id()
-    doc: dict[str, Any] = {
-        "id": rid,
-        "item": item_id,
-        "originator": originator,
-        "holder": node.party,
-        "recipient": recipient,
-        "requested_at": format_instant(now),
-        "requested_by": user.name,
-        "status": PENDING,
-        "answered_at": None,
-        "expires_at": None,
-        "reason": None,
-        "release": None,
-        "delivery": {"state": "queued", "at": format_instant(now)},
-    }
+    doc = ConsentRequest(
+        "outbox",
+        rid,
+        item_id,
+        originator,
+        node.party,
+        recipient,
+        format_instant(now),
+        PENDING,
+        requested_by=user.name,
+        delivery=Delivery.queued(format_instant(now)),
+    )
     with node.store.writing() as w:
-        w.put_document(CONSENT_OUTBOX, rid, item_id, doc, None)
+        w.put_document(CONSENT_OUTBOX, rid, item_id, doc.to_json(), None)
         messages.queue(
             w,
             recipient=originator,
@@ -118,14 +120,14 @@ def request_consent(node: Node, user: User, item_id: str, recipient: str) -> dic
                 "item": item_id,
                 "item_digest": item.verified.digest.hex(),
                 "recipient": recipient,
-                "requested_at": doc["requested_at"],
+                "requested_at": doc.requested_at,
             },
             ref=(CONSENT_OUTBOX, rid),
         )
     return doc
 
 
-def receive_answer(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any]:
+def receive_answer(node: Node, sender: str, raw: bytes, now: datetime) -> ConsentReceipt:
     """The originator's answer to one of this node's requests; a grant releases the item.
 
     The answer's instants are judged here (``gsomia.node.receipts``): not ahead of this node's
@@ -139,24 +141,24 @@ def receive_answer(node: Node, sender: str, raw: bytes, now: datetime) -> dict[s
         found = r.document(CONSENT_OUTBOX, rid)
     if found is None:
         raise NotFound(f"{where}: no consent request {rid} at {node.party}")
-    doc = dict(found.body)
-    if doc["originator"] != sender:
+    doc = stored_consent(found)
+    if doc.originator != sender:
         raise VerificationFailed(
-            f"{where}: {sender} answered a request addressed to {doc['originator']}"
+            f"{where}: {sender} answered a request addressed to {doc.originator}"
         )
-    if doc["status"] != PENDING:
-        return {"request": rid, "status": doc["status"], "result": "duplicate"}
+    if doc.status != PENDING:
+        return ConsentReceipt(rid, doc.status, "duplicate")
     answered = parse_instant(messages.text(msg, "answered_at", where), f"{where}.answered_at")
-    asked = parse_instant(doc["requested_at"], "consent outbox: requested_at")
+    asked = parse_instant(doc.requested_at, "consent outbox: requested_at")
     _judge_answer(node, sender, f"{where} {rid}", instant=answered, asked=asked, now=now)
     answered_at = format_instant(answered)
     if status == REFUSED:
         reason = messages.text(msg, "reason", where, limit=MAX_REASON)
-        doc.update(status=REFUSED, answered_at=answered_at, reason=reason)
+        doc = replace(doc, status=REFUSED, answered_at=answered_at, reason=reason)
         with node.store.writing() as w:
-            w.put_document(CONSENT_OUTBOX, rid, found.item_id, doc, None)
+            w.put_document(CONSENT_OUTBOX, rid, found.item_id, doc.to_json(), None)
         audit.accepted("store consent refusal", party=node.party, sender=sender, request=rid)
-        return {"request": rid, "status": REFUSED, "result": "stored"}
+        return ConsentReceipt(rid, REFUSED, "stored")
     if status != GRANTED:
         raise BadInput(f"{where}.status: expected granted or refused, got {status[:40]!r}")
     try:
@@ -165,13 +167,22 @@ def receive_answer(node: Node, sender: str, raw: bytes, now: datetime) -> dict[s
         )
     except (binascii.Error, ValueError):
         raise BadInput(f"{where}.consent: not base64") from None
-    item = held(node, found.item_id)
+    return _granted(node, sender, doc, consent, asked=asked, now=now)
+
+
+def _granted(
+    node: Node, sender: str, doc: ConsentRequest, consent: bytes, *, asked: datetime, now: datetime
+) -> ConsentReceipt:
+    """A grant for the pending request ``doc``: the consent verified and judged, stored and
+    logged, and the item released onward with it, in one transaction."""
+    where, rid = "consent answer", doc.id
+    item = held(node, doc.item)
     view = node.verifier.verify_consent(
         consent, label=item.verified.label, digest=item.verified.digest
     )
-    if view.recipient != doc["recipient"]:
+    if view.recipient != doc.recipient:
         raise VerificationFailed(
-            f"{where}: the consent is for {view.recipient}, the request for {doc['recipient']}"
+            f"{where}: the consent is for {view.recipient}, the request for {doc.recipient}"
         )
     _judge_answer(
         node, sender, f"{where} {rid}: the consent", instant=view.granted_at, asked=asked, now=now
@@ -183,13 +194,14 @@ def receive_answer(node: Node, sender: str, raw: bytes, now: datetime) -> dict[s
         )
         receipts.refuse(node, sender, where, reason)
         raise Denied(reason)
-    doc.update(
+    doc = replace(
+        doc,
         status=GRANTED,
         answered_at=format_instant(view.granted_at),
         expires_at=None if view.expires_at is None else format_instant(view.expires_at),
     )
     entries = [_consent_entry(node, now, doc)]
-    recipient = doc["recipient"]
+    recipient = doc.recipient
     released = None
     try:
         released = release_item(
@@ -205,20 +217,21 @@ def receive_answer(node: Node, sender: str, raw: bytes, now: datetime) -> dict[s
             consents=(view.to_domain(),),
         )
         entries.append(node.decision_entry(decision, now))
-        doc["release"] = f"denied: {exc}"[:MAX_REASON]
+        doc = replace(doc, release=f"denied: {exc}"[:MAX_REASON])
     except GsomiaError as exc:
-        doc["release"] = f"not released: {exc}"[:MAX_REASON]
+        doc = replace(doc, release=f"not released: {exc}"[:MAX_REASON])
+    if released is not None:
+        doc = replace(doc, release="queued")
     # The answer, the release it allows and its queued push commit together: a crash after
     # the commit leaves the release in the outbox; before it, the retried answer is new.
     with node.store.writing() as w:
         if released is not None:
-            w.replace_item(found.item_id, released.item)
+            w.replace_item(item.item_id, released.item)
             entries.append(node.decision_entry(released.decision, now))
-            w.queue(found.item_id, recipient, format_instant(now))
-            doc["release"] = "queued"
-        w.put_document(CONSENT_OUTBOX, rid, found.item_id, doc, consent)
+            w.queue(item.item_id, recipient, format_instant(now))
+        w.put_document(CONSENT_OUTBOX, rid, item.item_id, doc.to_json(), consent)
         node.log.append_in(w.log, entries)
-    return {"request": rid, "status": GRANTED, "result": "stored", "release": doc["release"]}
+    return ConsentReceipt(rid, GRANTED, "stored", release=doc.release)
 
 
 def _judge_answer(
@@ -236,7 +249,7 @@ def _judge_answer(
 
 
 # ------------------------------------------------------------------ at the originator
-def receive_request(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any]:
+def receive_request(node: Node, sender: str, raw: bytes, now: datetime) -> ConsentReceipt:
     """A holder's request for consent about one of this node's items, stored as pending.
 
     Only a party this node's records show holding the item may ask, with an instant neither
@@ -263,85 +276,79 @@ def receive_request(node: Node, sender: str, raw: bytes, now: datetime) -> dict[
     with node.store.reading() as r:
         existing = r.document(CONSENT_INBOX, rid)
     if existing is not None:
-        same = (existing.body["holder"], existing.item_id, existing.body["recipient"])
-        if same != (sender, item_id, recipient):
+        earlier = stored_consent(existing)
+        if (earlier.holder, existing.item_id, earlier.recipient) != (sender, item_id, recipient):
             raise Conflict(f"{where}: request id {rid} is already used")
-        return {"request": rid, "status": existing.body["status"], "result": "duplicate"}
+        return ConsentReceipt(rid, earlier.status, "duplicate")
     if recipient in (node.party, sender):
         raise BadInput(f"{where}.recipient: {recipient} needs no consent for {item_id}")
     if item.verified.digest.hex() != digest:
         raise VerificationFailed(f"{where}: the digest is not that of {item_id}")
-    doc: dict[str, Any] = {
-        "id": rid,
-        "item": item_id,
-        "originator": node.party,
-        "holder": sender,
-        "recipient": recipient,
-        "requested_at": requested_at,
-        "received_at": format_instant(now),
-        "holder_known": True,  # receive_request accepts requests from known holders only
-        "status": PENDING,
-        "answered_at": None,
-        "answered_by": None,
-        "expires_at": None,
-        "reason": None,
-    }
+    doc = ConsentRequest(
+        "inbox",
+        rid,
+        item_id,
+        node.party,
+        sender,
+        recipient,
+        requested_at,
+        PENDING,
+        received_at=format_instant(now),
+        holder_known=True,  # receive_request accepts requests from known holders only
+    )
     with node.store.writing() as w:
-        w.put_document(CONSENT_INBOX, rid, item_id, doc, None)
-    return {
-        "request": rid,
-        "status": PENDING,
-        "result": "stored",
-        "received_at": doc["received_at"],
-    }
+        w.put_document(CONSENT_INBOX, rid, item_id, doc.to_json(), None)
+    return ConsentReceipt(rid, PENDING, "stored", received_at=doc.received_at)
 
 
-def _pending(node: Node, user: User, rid: str, action: str) -> dict[str, Any]:
+def _pending(node: Node, user: User, rid: str, action: str) -> ConsentRequest:
     """A request in this node's inbox about an item ``user`` may see, still pending; a request
     about an item the user may not see is answered as one that does not exist."""
     messages.request_id(rid, "request id")
     found = visible_document(node, user, (CONSENT_INBOX,), rid, action)
     if found is None:
         raise NotFound(f"no consent request {rid} in {node.party}'s inbox")
-    if found.body["status"] != PENDING:
-        raise Conflict(f"consent request {rid} was already {found.body['status']}")
-    return dict(found.body)
+    doc = stored_consent(found)
+    if doc.status != PENDING:
+        raise Conflict(f"consent request {rid} was already {doc.status}")
+    return doc
 
 
-def grant(node: Node, user: User, rid: str, expires_at: datetime | None) -> dict[str, Any]:
+def grant(node: Node, user: User, rid: str, expires_at: datetime | None) -> ConsentRequest:
     """The originator's admin grants a request: a signed consent travels back to the holder."""
     action = f"grant consent request {rid[:60]}"
     require_admin(node, user, action)
     doc = _pending(node, user, rid, action)
     now = node.clock.now()
-    item = held(node, doc["item"])
+    item = held(node, doc.item)
     consent = grant_consent(
         node.keyring,
         node.scenario,
         item.raw,
-        recipient=doc["recipient"],
+        recipient=doc.recipient,
         granted_at=now,
         expires_at=expires_at,
     )
-    doc.update(
+    doc = replace(
+        doc,
         status=GRANTED,
         answered_at=format_instant(now),
         answered_by=user.name,
         expires_at=None if expires_at is None else format_instant(expires_at),
-        delivery={"state": "queued", "at": format_instant(now)},
+        delivery=Delivery.queued(format_instant(now)),
     )
     with node.store.writing() as w:
-        w.put_document(CONSENT_INBOX, rid, doc["item"], doc, consent)
+        w.put_document(CONSENT_INBOX, rid, doc.item, doc.to_json(), consent)
         node.log.append_in(w.log, [_consent_entry(node, now, doc)])
         messages.queue(
             w,
-            recipient=doc["holder"],
+            recipient=doc.holder,
             path=messages.CONSENT_ANSWER_PATH,
             body={
                 "request": rid,
-                "item": doc["item"],
+                "item": doc.item,
                 "status": GRANTED,
-                "answered_at": doc["answered_at"],
+                "answered_at": doc.answered_at,
                 "consent": base64.b64encode(consent).decode(),
             },
             ref=(CONSENT_INBOX, rid),
@@ -349,7 +356,7 @@ def grant(node: Node, user: User, rid: str, expires_at: datetime | None) -> dict
     return doc
 
 
-def refuse(node: Node, user: User, rid: str, reason: str) -> dict[str, Any]:
+def refuse(node: Node, user: User, rid: str, reason: str) -> ConsentRequest:
     """The originator's admin refuses a request; the refusal and its reason travel back."""
     action = f"refuse consent request {rid[:60]}"
     require_admin(node, user, action)
@@ -357,24 +364,25 @@ def refuse(node: Node, user: User, rid: str, reason: str) -> dict[str, Any]:
         raise BadInput(f"reason: expected 1 to {MAX_REASON} characters")
     doc = _pending(node, user, rid, action)
     now = node.clock.now()
-    doc.update(
+    doc = replace(
+        doc,
         status=REFUSED,
         answered_at=format_instant(now),
         answered_by=user.name,
         reason=reason,
-        delivery={"state": "queued", "at": format_instant(now)},
+        delivery=Delivery.queued(format_instant(now)),
     )
     with node.store.writing() as w:
-        w.put_document(CONSENT_INBOX, rid, doc["item"], doc, None)
+        w.put_document(CONSENT_INBOX, rid, doc.item, doc.to_json(), None)
         messages.queue(
             w,
-            recipient=doc["holder"],
+            recipient=doc.holder,
             path=messages.CONSENT_ANSWER_PATH,
             body={
                 "request": rid,
-                "item": doc["item"],
+                "item": doc.item,
                 "status": REFUSED,
-                "answered_at": doc["answered_at"],
+                "answered_at": doc.answered_at,
                 "reason": reason,
             },
             ref=(CONSENT_INBOX, rid),
@@ -384,7 +392,7 @@ def refuse(node: Node, user: User, rid: str, reason: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ both
-def requests(node: Node, user: User, box: str) -> list[dict[str, Any]]:
+def requests(node: Node, user: User, box: str) -> list[ConsentRequest]:
     """This node's consent requests: ``outbox`` (asked of others) or ``inbox`` (asked of it),
     those about items ``user`` may see (an admin is no exception: a request about an item
     above their clearance or outside their duties is not listed)."""
@@ -393,10 +401,11 @@ def requests(node: Node, user: User, box: str) -> list[dict[str, Any]]:
         raise BadInput(f"box: expected inbox or outbox, got {box[:40]!r}")
     require_admin(node, user, f"list consent requests ({box})")
     with node.store.reading() as r:
-        return [d.body for d in visible_documents(node, r, user, r.documents(kinds[box]))]
+        found = visible_documents(node, r, user, r.documents(kinds[box]))
+    return [stored_consent(d) for d in found]
 
 
-def request(node: Node, user: User, rid: str) -> dict[str, Any]:
+def request(node: Node, user: User, rid: str) -> ConsentRequest:
     """One consent request, in either box, if it is about an item ``user`` may see."""
     action = f"read consent request {rid[:60]}"
     require_admin(node, user, action)
@@ -404,4 +413,4 @@ def request(node: Node, user: User, rid: str) -> dict[str, Any]:
     found = visible_document(node, user, (CONSENT_OUTBOX, CONSENT_INBOX), rid, action)
     if found is None:
         raise NotFound(f"no consent request {rid} at {node.party}")
-    return found.body
+    return stored_consent(found)

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from gsomia.domain.access import Role
 from gsomia.domain.consents import Consent
 from gsomia.domain.parties import Equivalence, Marking
 from gsomia.domain.release import decide
-from gsomia.errors import BadInput, Denied, GsomiaError, NotFound
+from gsomia.errors import BadInput, Denied, GsomiaError, NotFound, StoreFailure
 from gsomia.node import audit
 from gsomia.node.config import User
+from gsomia.node.results import Box, ConsentRequest, ItemDetails, Report, WhyNot
 from gsomia.node.service import Node, collection_id
 from gsomia.seal.envelope import VerifiedItem
 from gsomia.store.sqlite_node import DocumentRow, NodeReader, ObjectRow
@@ -31,6 +31,19 @@ CONSENT_INBOX = "consent.inbox"  # requests this node (the originator) received
 REPORT_SENT = "report.sent"
 REPORT_RECEIVED = "report.received"
 NOTICE = "notice"  # the originator's latest classification notice, as it carried it
+_BOXES: dict[str, Box] = {CONSENT_OUTBOX: "outbox", CONSENT_INBOX: "inbox"}
+
+
+def stored_consent(row: DocumentRow) -> ConsentRequest:
+    """A stored consent request (either box), parsed at the store's boundary."""
+    if row.kind not in _BOXES:
+        raise StoreFailure(f"{row.kind} {row.key}: not a consent request")
+    return ConsentRequest.from_json(_BOXES[row.kind], row.body, f"{row.kind} {row.key}")
+
+
+def stored_report(row: DocumentRow) -> Report:
+    """A stored loss report (sent or received), parsed at the store's boundary."""
+    return Report.from_json(row.body, f"{row.kind} {row.key}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,37 +234,26 @@ def current_classification(node: Node, item: Held) -> str:
     return item.verified.classification
 
 
-def item_details(node: Node, user: User, item_id: str) -> dict[str, Any]:
+def item_details(node: Node, user: User, item_id: str) -> ItemDetails:
     """The verified item as the native API shows it to ``user``: the sealed item's view (its
     label, grants, releases with their consents, notices), with this node's marking and the
     originator's latest classification notice (which may have reached this node on the
     originator's copy of the item rather than on its own)."""
     item = visible_item(node, user, item_id, f"read item {item_id[:120]}")
-    doc = item.verified.to_json()
-    notices = list(item.verified.notices)
+    notices = item.verified.notices
     carrier = notice_carrier(node, item_id)
     if carrier is not None and len(carrier.notices) > len(notices):
-        notices = list(carrier.notices)
+        notices = carrier.notices
     classification = notices[-1].classification if notices else item.verified.classification
-    doc["notices"] = [n.to_json() for n in notices]
-    doc["classification"] = classification
-    doc["consents"] = [
-        rel.consent.to_json() for rel in item.verified.releases if rel.consent is not None
-    ]
-    doc["held_by"] = node.party
-    doc["received_from"] = item.received_from
     level = node.scenario.policy(item.originator).level(classification)
     if item.originator == node.party:
         mine = Marking(node.party, level.id, level.native, level.equivalence, node.party)
     else:
         mine = node.scenario.policy(node.party).marking_for(level.equivalence, item.originator)
-    doc["marking"] = mine.to_json()
-    return doc
+    return ItemDetails(item.verified, notices, node.party, item.received_from, mine)
 
 
-def why_not(
-    node: Node, user: User, item_id: str, party: str, at: datetime | None
-) -> dict[str, Any]:
+def why_not(node: Node, user: User, item_id: str, party: str, at: datetime | None) -> WhyNot:
     """The decision of this node releasing ``item_id`` to ``party`` at ``at`` (default now),
     with every rule's result for every candidate agreement."""
     item = visible_item(node, user, item_id, f"why-not {item_id[:120]}")
@@ -268,7 +270,4 @@ def why_not(
         at=instant,
         consents=known_consents(node, item, party),
     )
-    doc = dict(decision.to_json())
-    doc["already_holds"] = party in item.verified.holders()
-    doc["rules"] = [check.to_json() for check in decision.explain()]
-    return doc
+    return WhyNot(decision, already_holds=party in item.verified.holders())

@@ -11,6 +11,7 @@ with backoff (network errors, 5xx, a peer that does not answer). Back-off runs o
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,8 @@ import orjson
 
 from gsomia.domain.instants import format_instant
 from gsomia.errors import BadInput
+from gsomia.node.holdings import CONSENT_INBOX, CONSENT_OUTBOX, stored_consent, stored_report
+from gsomia.node.results import Acknowledgement, ConsentRequest, Delivery, Report
 from gsomia.node.service import Node
 from gsomia.store.sqlite_node import MessageRow, NodeWriter
 
@@ -52,37 +55,42 @@ def due(node: Node, wall_now: float, limit: int = 50) -> list[MessageRow]:
         return r.due_messages(wall_now, limit)
 
 
-def _update(w: NodeWriter, row: MessageRow, delivery: dict[str, Any]) -> None:
+def _update(w: NodeWriter, row: MessageRow, delivery: Delivery) -> None:
+    """Record ``delivery`` on the document the message concerns (parsed, replaced, written
+    whole); a report's acknowledgement, if the peer's answer gives one, with it."""
     kind, _, key = row.ref.partition(" ")
     if not kind:
         return
     doc = w.document(kind, key)
     if doc is None:
         return
-    body = dict(doc.body)
-    body["delivery"] = delivery
-    ack = delivery.get("answer", {}).get("acknowledged_at")
-    if isinstance(ack, str) and len(ack) <= 64:
-        body["acknowledgement"] = {"at": ack, "by": row.recipient}
-    w.put_document(doc.kind, doc.key, doc.item_id, body, doc.attachment)
+    body: ConsentRequest | Report
+    if kind in (CONSENT_OUTBOX, CONSENT_INBOX):
+        body = replace(stored_consent(doc), delivery=delivery)
+    else:
+        body = replace(stored_report(doc), delivery=delivery)
+        ack = (delivery.answer or {}).get("acknowledged_at")
+        if ack is not None and len(ack) <= 64:
+            body = replace(body, acknowledgement=Acknowledgement(ack, row.recipient))
+    w.put_document(doc.kind, doc.key, doc.item_id, body.to_json(), doc.attachment)
 
 
 def delivered(node: Node, row: MessageRow, answer: object, now: datetime) -> None:
     """The peer accepted the message; its answer (a JSON object) is its acknowledgement."""
-    kept: dict[str, Any] = {}
+    kept: dict[str, str] = {}
     if isinstance(answer, dict):
         kept = {k: v for k, v in answer.items() if isinstance(k, str) and isinstance(v, str)}
         kept = {k: v[:500] for k, v in list(kept.items())[:10]}
     with node.store.writing() as w:
         w.message_done(row.id, "sent")
-        _update(w, row, {"state": "delivered", "at": format_instant(now), "answer": kept})
+        _update(w, row, Delivery("delivered", format_instant(now), answer=kept))
 
 
 def rejected(node: Node, row: MessageRow, error: str, now: datetime) -> None:
     """The peer refused the message for good: recorded on the message and its document."""
     with node.store.writing() as w:
         w.message_done(row.id, "rejected", error[:500])
-        _update(w, row, {"state": "rejected", "at": format_instant(now), "detail": error[:500]})
+        _update(w, row, Delivery("rejected", format_instant(now), detail=error[:500]))
 
 
 def retry(node: Node, row: MessageRow, error: str, wall_now: float) -> None:

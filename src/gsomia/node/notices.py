@@ -27,7 +27,16 @@ from gsomia.domain.instants import format_instant
 from gsomia.errors import BadInput, Conflict, GsomiaError, VerificationFailed
 from gsomia.node import audit, messages, receipts
 from gsomia.node.config import User
-from gsomia.node.holdings import CONSENT_INBOX, NOTICE, Held, held, require_admin, visible_item
+from gsomia.node.holdings import (
+    CONSENT_INBOX,
+    NOTICE,
+    Held,
+    held,
+    require_admin,
+    stored_consent,
+    visible_item,
+)
+from gsomia.node.results import Notice, NoticeReceipt
 from gsomia.node.service import Node
 from gsomia.node.stix import (
     GSOMIA_LABEL_EXTENSION,
@@ -41,7 +50,7 @@ from gsomia.store.sqlite_node import NewObject, NodeWriter
 MAX_ITEM_BASE64 = 96 * 1024 * 1024
 
 
-def reclassify(node: Node, user: User, item_id: str, classification: str) -> dict[str, Any]:
+def reclassify(node: Node, user: User, item_id: str, classification: str) -> Notice:
     """The originator's admin changes an item's classification; holders are notified.
 
     The admin must be cleared for the item as it is now (its current class and topics): an
@@ -61,11 +70,8 @@ def reclassify(node: Node, user: User, item_id: str, classification: str) -> dic
     sealed = reclassify_item(node.keyring, node.scenario, item.raw, classification=level.id, at=now)
     verified = node.verifier.verify(sealed)
     with node.store.reading() as r:
-        consented = [
-            d.body["recipient"]
-            for d in r.documents(CONSENT_INBOX, item_id)
-            if d.body.get("status") == "granted"
-        ]
+        asked = [stored_consent(d) for d in r.documents(CONSENT_INBOX, item_id)]
+    consented = [c.recipient for c in asked if c.status == "granted"]
     recipients = [p for p in dict.fromkeys((*verified.holders(), *consented)) if p != node.party]
     remark = _Remark.prepare(node, item, level.id, now)
     entry = _notice_entry(
@@ -90,15 +96,10 @@ def reclassify(node: Node, user: User, item_id: str, classification: str) -> dic
         classification=level.id,
         notified=",".join(recipients),
     )
-    return {
-        "item": item_id,
-        "classification": level.id,
-        "at": format_instant(now),
-        "notified": recipients,
-    }
+    return Notice(item_id, level.id, format_instant(now), tuple(recipients))
 
 
-def receive(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any]:
+def receive(node: Node, sender: str, raw: bytes, now: datetime) -> NoticeReceipt:
     """A classification notice for an item held here, on the originator's copy of the item."""
     where = "classification notice"
     msg = messages.parse_message(raw, where)
@@ -124,7 +125,7 @@ def receive(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any
         doc = r.document(NOTICE, item_id)
     known = max(len(item.verified.notices), 0 if doc is None else int(doc.body["count"]))
     if len(carrier.notices) <= known:
-        return {"item": item_id, "result": "duplicate"}
+        return NoticeReceipt(item_id, "duplicate")
     own = [rec.digest() for rec in item.verified.item.records]
     theirs = [rec.digest() for rec in carrier.item.records]
     extends_own = theirs[: len(own)] == own
@@ -168,7 +169,7 @@ def receive(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any
         classification=carrier.classification,
         sender=sender,
     )
-    return {"item": item_id, "result": "applied", "classification": carrier.classification}
+    return NoticeReceipt(item_id, "applied", carrier.classification)
 
 
 def _notice_entry(

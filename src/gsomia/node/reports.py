@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
 
 from gsomia import primitives
 from gsomia.domain.instants import format_instant, parse_instant
-from gsomia.errors import BadInput, Conflict, NotFound
+from gsomia.errors import BadInput, Conflict, NotFound, StoreFailure
 from gsomia.node import messages, receipts
 from gsomia.node.config import User
 from gsomia.node.holdings import (
@@ -24,9 +23,11 @@ from gsomia.node.holdings import (
     REPORT_SENT,
     held,
     split_item_id,
+    stored_report,
     visible_documents,
     visible_item,
 )
+from gsomia.node.results import Acknowledgement, Delivery, Report, ReportReceipt, Reports
 from gsomia.node.service import Node
 
 KINDS = ("loss", "compromise", "suspected_loss", "suspected_compromise", "findings")
@@ -49,7 +50,7 @@ def _kind(value: str, where: str) -> str:
     return value
 
 
-def report(node: Node, user: User, item_id: str, kind: str, detail: str) -> dict[str, Any]:
+def report(node: Node, user: User, item_id: str, kind: str, detail: str) -> Report:
     """Report the loss or compromise of another party's item held here (any user who may see
     the item); logged, stored and sent to the originator."""
     _kind(kind, "kind")
@@ -61,23 +62,22 @@ def report(node: Node, user: User, item_id: str, kind: str, detail: str) -> dict
         raise BadInput(f"item: {node.party} originated {item_id}; reports go to the originator")
     now = node.clock.now()
     rid = messages.new_id()
-    doc: dict[str, Any] = {
-        "id": rid,
-        "item": item_id,
-        "originator": originator,
-        "reporter": node.party,
-        "kind": kind,
-        "detail": detail,
-        "reported_at": format_instant(now),
-        "reported_by": user.name,
-        "acknowledgement": None,
-        "delivery": {"state": "queued", "at": format_instant(now)},
-    }
+    doc = Report(
+        rid,
+        item_id,
+        originator,
+        node.party,
+        kind,
+        detail,
+        format_instant(now),
+        reported_by=user.name,
+        delivery=Delivery.queued(format_instant(now)),
+    )
     entry = node.entry(
         "loss.report", now, {"item": item_id, "kind": kind, "detail": logged(detail, "detail")}
     )
     with node.store.writing() as w:
-        w.put_document(REPORT_SENT, rid, item_id, doc, None)
+        w.put_document(REPORT_SENT, rid, item_id, doc.to_json(), None)
         node.log.append_in(w.log, [entry])
         messages.queue(
             w,
@@ -88,14 +88,14 @@ def report(node: Node, user: User, item_id: str, kind: str, detail: str) -> dict
                 "item": item_id,
                 "kind": kind,
                 "detail": detail,
-                "reported_at": doc["reported_at"],
+                "reported_at": doc.reported_at,
             },
             ref=(REPORT_SENT, rid),
         )
     return doc
 
 
-def receive(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any]:
+def receive(node: Node, sender: str, raw: bytes, now: datetime) -> ReportReceipt:
     """A peer's report on one of this node's items: recorded, logged, acknowledged.
 
     Only a party this node's records show holding the item may report on it, with an instant
@@ -122,22 +122,25 @@ def receive(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any
     )
     with node.store.reading() as r:
         existing = r.document(REPORT_RECEIVED, rid)
-    ack = {"report": rid, "acknowledged_at": format_instant(now), "by": node.party}
     if existing is not None:
-        if (existing.body["reporter"], existing.item_id) != (sender, item_id):
+        earlier = stored_report(existing)
+        if (earlier.reporter, existing.item_id) != (sender, item_id):
             raise Conflict(f"{where}: report id {rid} is already used")
-        return {**ack, "acknowledged_at": existing.body["acknowledgement"]["at"]}
-    doc: dict[str, Any] = {
-        "id": rid,
-        "item": item_id,
-        "originator": node.party,
-        "reporter": sender,
-        "kind": kind,
-        "detail": detail,
-        "reported_at": reported_at,
-        "received_at": format_instant(now),
-        "acknowledgement": {"at": ack["acknowledged_at"], "by": node.party},
-    }
+        if earlier.acknowledgement is None:
+            raise StoreFailure(f"{REPORT_RECEIVED} {rid}: stored without its acknowledgement")
+        return ReportReceipt(rid, earlier.acknowledgement.at, node.party)
+    ack = ReportReceipt(rid, format_instant(now), node.party)
+    doc = Report(
+        rid,
+        item_id,
+        node.party,
+        sender,
+        kind,
+        detail,
+        reported_at,
+        acknowledgement=Acknowledgement(ack.acknowledged_at, node.party),
+        received_at=format_instant(now),
+    )
     entry = node.entry(
         "loss.report",
         now,
@@ -149,14 +152,14 @@ def receive(node: Node, sender: str, raw: bytes, now: datetime) -> dict[str, Any
         },
     )
     with node.store.writing() as w:
-        w.put_document(REPORT_RECEIVED, rid, item_id, doc, None)
+        w.put_document(REPORT_RECEIVED, rid, item_id, doc.to_json(), None)
         node.log.append_in(w.log, [entry])
     return ack
 
 
-def reports(node: Node, user: User) -> dict[str, list[dict[str, Any]]]:
+def reports(node: Node, user: User) -> Reports:
     """The reports this node sent and received, about items ``user`` may see."""
     with node.store.reading() as r:
         sent = visible_documents(node, r, user, r.documents(REPORT_SENT))
         received = visible_documents(node, r, user, r.documents(REPORT_RECEIVED))
-    return {"sent": [d.body for d in sent], "received": [d.body for d in received]}
+    return Reports(tuple(map(stored_report, sent)), tuple(map(stored_report, received)))

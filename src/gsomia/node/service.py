@@ -31,6 +31,7 @@ from gsomia.ledger.entries import canonical_entry
 from gsomia.ledger.log import TransparencyLog
 from gsomia.node import audit
 from gsomia.node.config import NodeConfig, User
+from gsomia.node.results import PublishStatus, Stored
 from gsomia.node.stix import (
     GSOMIA_LABEL_EXTENSION,
     GSOMIA_NAMESPACE,
@@ -160,7 +161,7 @@ class Node:
         raise NotFound(f"no collection {cid!r} at {self.party}")
 
     # ------------------------------------------------------------------ publishing
-    def publish(self, user: User, objects: Sequence[object], cid: str) -> dict[str, Any]:
+    def publish(self, user: User, objects: Sequence[object], cid: str) -> PublishStatus:
         """Validate, decide, seal, store and log an envelope's objects; all or nothing.
 
         What an envelope may carry: STIX objects, each marked by exactly one gsomia label (a
@@ -208,7 +209,7 @@ class Node:
             plans.append(self._plan(obj, markings, f"objects[{i}]", now))
         sealed = self.sealer.seal_batch_digests([p.request for p in plans]) if plans else []
         status_id = str(uuid.uuid4())
-        successes: list[dict[str, str]] = []
+        successes: list[Stored] = []
         with self.store.writing() as w:
             # under the writer's lock: no other write commits between this check and ours
             with self.store.reading() as r:
@@ -275,8 +276,8 @@ class Node:
                 successes.append(_success(obj))
             if entries:
                 self.log.append_in(w.log, entries)
-            status = _status(status_id, now, successes)
-            w.put_status(status_id, user.name, status)
+            status = PublishStatus(status_id, format_timestamp(now), tuple(successes))
+            w.put_status(status_id, user.name, status.to_json())
         return status
 
     def _check_id_free(
@@ -538,14 +539,14 @@ class Node:
             raise NotFound(f"no object {stix_id} in collection {cid}")
         return visible
 
-    def status(self, user: User, status_id: str) -> dict[str, Any]:
+    def status(self, user: User, status_id: str) -> PublishStatus:
         """A publish's status, for the user who published (an admin too sees only their own:
         a status names object ids that another user's clearance may not cover)."""
         with self.store.reading() as r:
             found = r.status(status_id)
         if found is None or found[0] != user.name:
             raise NotFound(f"no status {status_id[:80]}")
-        return found[1]
+        return PublishStatus.from_json(found[1], f"status {status_id[:80]}")
 
 
 #: The one answer to a publish under an id this user may not extend (see ``Node.publish``).
@@ -584,23 +585,8 @@ def _dumps(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body)
 
 
-def _success(obj: StixObject, message: str = "stored, sealed and logged") -> dict[str, str]:
-    return {"id": obj.id, "version": obj.version, "message": message}
-
-
-def _status(status_id: str, now: datetime, successes: list[dict[str, str]]) -> dict[str, Any]:
-    return {
-        "id": status_id,
-        "status": "complete",
-        "request_timestamp": format_timestamp(now),
-        "total_count": len(successes),
-        "success_count": len(successes),
-        "successes": successes,
-        "failure_count": 0,
-        "failures": [],
-        "pending_count": 0,
-        "pendings": [],
-    }
+def _success(obj: StixObject, message: str = "stored, sealed and logged") -> Stored:
+    return Stored(obj.id, obj.version, message)
 
 
 def _encode_cursor(seq: int) -> str:

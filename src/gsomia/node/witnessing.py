@@ -28,7 +28,7 @@ Inclusion proofs for an item use a small index from item ids to log entries
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -57,6 +57,23 @@ from gsomia.ledger.witness import (
 )
 from gsomia.node import audit
 from gsomia.node.config import User
+from gsomia.node.results import (
+    Attached,
+    CheckpointDocument,
+    Consistency,
+    Cosignatures,
+    CosignatureSeen,
+    GossipDocument,
+    Inclusion,
+    LatestCosigned,
+    PeerCheckpoint,
+    Refusal,
+    Refusals,
+    SplitViewFound,
+    SplitViewRecord,
+    Witnessed,
+    WitnessedLog,
+)
 from gsomia.node.service import Node, collection_id
 
 #: The entry types that record an item's arrival at a node, the default for an item's proof.
@@ -112,31 +129,35 @@ def cosignatures(node: Node, stored: StoredCheckpoint) -> tuple[Cosignature, ...
     return verify_every_signature(note, node.log.origin, keys(node))
 
 
-def checkpoint_document(node: Node, stored: StoredCheckpoint) -> dict[str, Any]:
-    return {
-        "origin": node.log.origin,
-        "size": stored.size,
-        "root": b64(stored.root),
-        "checkpoint": stored.note.decode(),
-        "cosignatures": [_cosignature_json(c) for c in cosignatures(node, stored)],
-    }
+def checkpoint_document(node: Node, stored: StoredCheckpoint) -> CheckpointDocument:
+    return CheckpointDocument(
+        node.log.origin,
+        stored.size,
+        b64(stored.root),
+        stored.note.decode(),
+        tuple(
+            CosignatureSeen(party_of(c.name), c.name, c.timestamp)
+            for c in cosignatures(node, stored)
+        ),
+    )
 
 
-def _cosignature_json(c: Cosignature) -> dict[str, Any]:
-    return {"witness": party_of(c.name), "name": c.name, "timestamp": c.timestamp}
+def latest_cosignatures(node: Node) -> Cosignatures:
+    """The latest checkpoint with its co-signatures, and the latest each witness made."""
+    return Cosignatures(checkpoint_document(node, latest_checkpoint(node)), cosigned_by(node))
 
 
-def cosigned_by(node: Node, limit: int = 1000) -> dict[str, dict[str, Any]]:
+def cosigned_by(node: Node, limit: int = 1000) -> dict[str, LatestCosigned]:
     """For each witness, the largest of the node's recent checkpoints it co-signed."""
     with node.store.reading() as r:
         recent = r.recent_checkpoints(limit)
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, LatestCosigned] = {}
     wanted = {p.party for p in node.config.peers}
     for cp in recent:
         for c in cosignatures(node, cp):
             party = party_of(c.name)
             if party is not None and party not in found:
-                found[party] = {"size": cp.size, "root": b64(cp.root), "timestamp": c.timestamp}
+                found[party] = LatestCosigned(cp.size, b64(cp.root), c.timestamp)
         if wanted <= set(found):
             break
     return found
@@ -178,7 +199,7 @@ def _against(target: StoredCheckpoint | int) -> tuple[int, str | None]:
     return target, None
 
 
-def inclusion(node: Node, index: int, size: int | None) -> dict[str, Any]:
+def inclusion(node: Node, index: int, size: int | None) -> Inclusion:
     """An inclusion proof of entry ``index`` (no entry bytes: they may name hidden items)."""
     if index < 0:
         raise BadInput(f"index {index} is negative")
@@ -187,10 +208,10 @@ def inclusion(node: Node, index: int, size: int | None) -> dict[str, Any]:
         _covered(node, target, index)
     tree_size, note = _against(target)
     proof = node.log.inclusion_proof(index, tree_size)
-    return {"index": index, "proof": proof.to_json(), "checkpoint": note}
+    return Inclusion(index, proof.to_json(), note)
 
 
-def consistency(node: Node, old_size: int, new_size: int | None) -> dict[str, Any]:
+def consistency(node: Node, old_size: int, new_size: int | None) -> Consistency:
     tree_size, note = _against(_proof_target(node, new_size))
     if old_size > tree_size:
         raise BadInput(
@@ -198,7 +219,7 @@ def consistency(node: Node, old_size: int, new_size: int | None) -> dict[str, An
             "proved against"
         )
     proof = node.log.consistency_proof(old_size, tree_size)
-    return {"proof": proof.to_json(), "checkpoint": note}
+    return Consistency(proof.to_json(), note)
 
 
 def _catch_up_index(node: Node) -> None:
@@ -222,7 +243,7 @@ def _catch_up_index(node: Node) -> None:
 
 def item_inclusion(
     node: Node, user: User, item_id: str, *, kind: str | None, size: int | None
-) -> dict[str, Any]:
+) -> Inclusion:
     """The proof that the log records ``item_id`` (its arrival here unless ``kind`` names
     another entry type), with the entry's bytes; only for an item the user may see."""
     _check_item_visible(node, user, item_id)
@@ -237,8 +258,12 @@ def item_inclusion(
     doc = orjson.loads(entry)
     if not isinstance(doc, dict) or doc.get("item") != item_id:
         raise VerificationFailed(f"log entry {chosen} is not about {item_id}: the index is stale")
-    result = inclusion(node, chosen, size)
-    return {"item": item_id, "type": doc.get("type"), "entry": entry.decode(), **result}
+    kind_found = doc.get("type")
+    if not isinstance(kind_found, str):
+        raise VerificationFailed(f"log entry {chosen} has no type")
+    return replace(
+        inclusion(node, chosen, size), item=item_id, type=kind_found, entry=entry.decode()
+    )
 
 
 def _check_item_visible(node: Node, user: User, item_id: str) -> None:
@@ -265,7 +290,7 @@ def _check_item_visible(node: Node, user: User, item_id: str) -> None:
 
 
 # ------------------------------------------------------------------ serving peers
-def for_peer(node: Node, from_size: int) -> dict[str, Any]:
+def for_peer(node: Node, from_size: int) -> PeerCheckpoint:
     """The latest checkpoint and a consistency proof to it from ``from_size`` (none when
     ``from_size`` is beyond it: the witness then refuses the checkpoint as a rollback)."""
     stored = latest_checkpoint(node)
@@ -274,10 +299,10 @@ def for_peer(node: Node, from_size: int) -> dict[str, Any]:
         if 0 <= from_size <= stored.size
         else None
     )
-    return {"checkpoint": stored.note.decode(), "consistency": proof}
+    return PeerCheckpoint(stored.note.decode(), proof)
 
 
-def attach(node: Node, sender: str, data: bytes) -> dict[str, Any]:
+def attach(node: Node, sender: str, data: bytes) -> Attached:
     """Attach a peer's co-signature to one of the node's checkpoints."""
     size, added = node.log.attach(data, keys(node))
     names = [c.name for c in added]
@@ -289,7 +314,7 @@ def attach(node: Node, sender: str, data: bytes) -> dict[str, Any]:
             size=size,
             witnesses=",".join(names),
         )
-    return {"origin": node.log.origin, "size": size, "added": names}
+    return Attached(node.log.origin, size, tuple(names))
 
 
 # ------------------------------------------------------------------ witnessing peers
@@ -298,22 +323,17 @@ def last_cosigned(node: Node, party: str) -> WitnessedCheckpoint | None:
         return r.last_witnessed(origin_of(party))
 
 
-def witnessed(node: Node) -> dict[str, Any]:
+def witnessed(node: Node) -> Witnessed:
     """The latest checkpoint of each peer's log that this node co-signed."""
-    out: dict[str, Any] = {}
+    out: dict[str, WitnessedLog | None] = {}
     for peer in node.config.peers:
         last = last_cosigned(node, peer.party)
         out[peer.party] = (
             None
             if last is None
-            else {
-                "origin": last.origin,
-                "size": last.size,
-                "root": b64(last.root),
-                "checkpoint": last.note.decode(),
-            }
+            else WitnessedLog(last.origin, last.size, b64(last.root), last.note.decode())
         )
-    return out
+    return Witnessed(out)
 
 
 def cosign_peer(node: Node, party: str, doc: Any, now: datetime) -> bytes | None:
@@ -398,7 +418,7 @@ def _record_fault(
 
 
 # ------------------------------------------------------------------ gossip between witnesses
-def gossip_document(node: Node) -> dict[str, Any]:
+def gossip_document(node: Node) -> GossipDocument:
     """For a peer: the latest checkpoint of each log this node co-signed (signed notes)."""
     notes: list[str] = []
     with node.store.reading() as r:
@@ -406,7 +426,7 @@ def gossip_document(node: Node) -> dict[str, Any]:
             last = r.last_witnessed(origin_of(peer.party))
             if last is not None:
                 notes.append(last.note.decode())
-    return {"v": GOSSIP_VERSION, "witnessed": notes}
+    return GossipDocument(GOSSIP_VERSION, tuple(notes))
 
 
 @dataclass(frozen=True)
@@ -428,7 +448,7 @@ class Wanted:
 class Gossip:
     """What one peer's gossip revealed: split views found now, proofs to ask the origins for."""
 
-    found: list[dict[str, Any]] = field(default_factory=list)
+    found: list[SplitViewFound] = field(default_factory=list)
     wanted: list[Wanted] = field(default_factory=list)
 
 
@@ -465,7 +485,7 @@ def _check_one(node: Node, sender: str, data: bytes, now: datetime, out: Gossip)
             audit.refused(
                 "attach co-signature", f"split view: {exc}", party=node.party, sender=sender
             )
-            out.found.append({"origin": cp.origin, "size": cp.size, "reported_by": sender})
+            out.found.append(SplitViewFound(cp.origin, cp.size, sender))
         return
     party = party_of(cp.origin)
     if party is None:
@@ -484,14 +504,12 @@ def _check_one(node: Node, sender: str, data: bytes, now: datetime, out: Gossip)
     )
     last = last_cosigned(node, party)
     _record_fault(node, party, data, last_size=0 if last is None else last.size, exc=found, now=now)
-    out.found.append(
-        {"origin": cp.origin, "size": cp.size, "reported_by": sender, "evidence": view.id}
-    )
+    out.found.append(SplitViewFound(cp.origin, cp.size, sender, evidence=view.id))
 
 
 def judge_proof(
     node: Node, wanted: Wanted, answer: Any, *, refused: str | None, now: datetime
-) -> dict[str, Any] | None:
+) -> SplitViewFound | None:
     """Judge the origin's answer to a consistency proof asked for (``witnessing.consistency``'s
     document, or ``refused`` saying how it refused): None when the proof verifies against both
     signed roots; else both notes are kept as split-view evidence, a refusal is recorded, and
@@ -515,13 +533,9 @@ def judge_proof(
         f"{wanted.sender}): {unproved.reason}; both are kept as evidence {view.id}"
     )
     _record_fault(node, wanted.party, p.note, last_size=p.cosigned, exc=found, now=now)
-    return {
-        "origin": p.origin,
-        "size": view.size,
-        "sizes": [p.old_size, p.new_size],
-        "reported_by": wanted.sender,
-        "evidence": view.id,
-    }
+    return SplitViewFound(
+        p.origin, view.size, wanted.sender, evidence=view.id, sizes=(p.old_size, p.new_size)
+    )
 
 
 def _root_of(note: bytes) -> str | None:
@@ -538,38 +552,38 @@ def _size_of(note: bytes) -> int | None:
         return None
 
 
-def refusals(node: Node, limit: int = 100) -> dict[str, Any]:
+def refusals(node: Node, limit: int = 100) -> Refusals:
     """Split views (two signed roots for one size) and every refusal to co-sign."""
     with node.log.store.reading() as r:
         views = r.split_views()
     with node.store.reading() as r:
         faults = r.witness_faults(limit)
-    return {
-        "split_views": [
-            {
-                "id": v.id,
-                "origin": v.origin,
-                "party": party_of(v.origin),
-                "size": v.size,
-                "sizes": [_size_of(v.first), _size_of(v.second)],
-                "roots": [_root_of(v.first), _root_of(v.second)],
-                "first": v.first.decode(errors="replace"),
-                "second": v.second.decode(errors="replace"),
-            }
+    return Refusals(
+        tuple(
+            SplitViewRecord(
+                v.id,
+                v.origin,
+                party_of(v.origin),
+                v.size,
+                (_size_of(v.first), _size_of(v.second)),
+                (_root_of(v.first), _root_of(v.second)),
+                v.first.decode(errors="replace"),
+                v.second.decode(errors="replace"),
+            )
             for v in views
-        ],
-        "refused_origins": sorted({v.origin for v in views if v.origin != node.log.origin}),
-        "refusals": [
-            {
-                "id": f.id,
-                "origin": f.origin,
-                "party": party_of(f.origin),
-                "at": f.at,
-                "size": f.size,
-                "cosigned_size": f.cosigned_size,
-                "reason": f.reason,
-                "checkpoint": None if f.note is None else f.note.decode(errors="replace"),
-            }
+        ),
+        tuple(sorted({v.origin for v in views if v.origin != node.log.origin})),
+        tuple(
+            Refusal(
+                f.id,
+                f.origin,
+                party_of(f.origin),
+                f.at,
+                f.size,
+                f.cosigned_size,
+                f.reason,
+                None if f.note is None else f.note.decode(errors="replace"),
+            )
             for f in faults
-        ],
-    }
+        ),
+    )

@@ -56,18 +56,18 @@ def test_items_listed_are_those_the_user_may_see(kor: Node) -> None:
 
 def test_why_not_says_each_rule_in_plain_words(kor: Node) -> None:
     doc = pages.why_not_view(kor, user(kor, "analyst"), item(1), "JPN")
-    assert doc["decision"] == "deny"
-    gsomia = next(c for c in doc["rules"] if c["agreement"] == "jpn-kor-gsomia-2016")
-    words = {r["rule"]: (r["holds"], r["words"]) for r in gsomia["rules"]}
+    assert doc.decision == "deny"
+    gsomia = next(c for c in doc.rules if c.agreement == "jpn-kor-gsomia-2016")
+    words = {r.rule: (r.holds, r.words) for r in gsomia.rules}
     assert words[2] == (False, "Is the agreement in force at that instant?")
     assert words[6] == (False, "Does the item's label make it releasable to the recipient?")
-    assert pages.why_not_view(kor, user(kor, "analyst"), item(1), "USA")["decision"] == "allow"
+    assert pages.why_not_view(kor, user(kor, "analyst"), item(1), "USA").decision == "allow"
     with pytest.raises(NotFound, match=r"^no item .* at KOR$"):
         pages.why_not_view(kor, user(kor, "low"), item(1), "USA")
     # in 2018 the GSOMIA was in force: only the label stands in the way
     then = pages.why_not_view(kor, user(kor, "analyst"), item(1), "JPN", "2018-01-01T00:00+09:00")
-    gsomia = next(c for c in then["rules"] if c["agreement"] == "jpn-kor-gsomia-2016")
-    assert [r["rule"] for r in gsomia["rules"] if not r["holds"]] == [6]
+    gsomia = next(c for c in then.rules if c.agreement == "jpn-kor-gsomia-2016")
+    assert [r.rule for r in gsomia.rules if not r.holds] == [6]
     with pytest.raises(BadInput, match=r"^at: "):
         pages.why_not_view(kor, user(kor, "analyst"), item(1), "JPN", "2018-01-01")
 

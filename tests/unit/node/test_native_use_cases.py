@@ -65,10 +65,10 @@ def published(trio: dict[str, Node], n: int, **label: Any) -> str:
 
 def asked(trio: dict[str, Node], item: str) -> tuple[str, bytes]:
     usa, kor = trio["USA"], trio["KOR"]
-    rid = str(consents.request_consent(usa, user(usa, "admin"), item, "JPN")["id"])
+    rid = str(consents.request_consent(usa, user(usa, "admin"), item, "JPN").id)
     [(to, body)] = take_messages(usa, messages.CONSENT_REQUEST_PATH)
     assert to == "KOR"
-    assert consents.receive_request(kor, "USA", body, NOW)["result"] == "stored"
+    assert consents.receive_request(kor, "USA", body, NOW).result == "stored"
     return rid, body
 
 
@@ -76,7 +76,7 @@ def test_consent_round_trip_and_replays(trio: dict[str, Node]) -> None:
     kor, usa, jpn = trio["KOR"], trio["USA"], trio["JPN"]
     item = published(trio, 1)
     rid, request_body = asked(trio, item)
-    assert consents.receive_request(kor, "USA", request_body, NOW)["result"] == "duplicate"
+    assert consents.receive_request(kor, "USA", request_body, NOW).result == "duplicate"
     with pytest.raises(
         NotFound, match="KOR originated no item"
     ):  # JPN holds nothing of KOR's: answered as an unknown item
@@ -88,12 +88,12 @@ def test_consent_round_trip_and_replays(trio: dict[str, Node]) -> None:
     assert to == "USA"
     with pytest.raises(VerificationFailed, match="JPN answered a request addressed to KOR"):
         consents.receive_answer(usa, "JPN", answer, NOW)  # only the originator answers
-    assert consents.receive_answer(usa, "KOR", answer, NOW)["release"] == "queued"
-    assert consents.receive_answer(usa, "KOR", answer, NOW)["result"] == "duplicate"
+    assert consents.receive_answer(usa, "KOR", answer, NOW).release == "queued"
+    assert consents.receive_answer(usa, "KOR", answer, NOW).result == "duplicate"
     assert deliver_releases(usa, jpn) == ["stored"]
     assert deliver_releases(usa, jpn) == []  # one release, sent once
     view = item_details(jpn, user(jpn, "analyst"), item)
-    assert [(r["holder"], r["recipient"]) for r in view["releases"]] == [("USA", "JPN")]
+    assert [(r.holder, r.recipient) for r in view.verified.releases] == [("USA", "JPN")]
 
 
 def test_a_tampered_consent_is_refused_and_nothing_is_released(trio: dict[str, Node]) -> None:
@@ -111,7 +111,7 @@ def test_a_tampered_consent_is_refused_and_nothing_is_released(trio: dict[str, N
         match=r"^step C2 \(the originator signed the consent\): consent: ",
     ):
         consents.receive_answer(usa, "KOR", orjson.dumps(doc), NOW)
-    assert consents.request(usa, user(usa, "admin"), rid)["status"] == "pending"
+    assert consents.request(usa, user(usa, "admin"), rid).status == "pending"
     assert not [r for r in federation.due(usa, 1e12) if r.item_id == item]
 
 
@@ -140,19 +140,19 @@ def test_notice_at_holders_and_replays(trio: dict[str, Node]) -> None:
     with pytest.raises(NotFound, match=r"^no item .* at USA$"):
         item_details(usa, low, item)
     done = notices.reclassify(kor, user(kor, "admin"), item, "III")
-    assert done["notified"] == ["USA"]
+    assert done.notified == ("USA",)
     [(to, body)] = take_messages(kor, messages.NOTICE_PATH)
     assert to == "USA"
     with pytest.raises(BadInput, match="KOR is the originator of"):
         notices.receive(kor, "USA", body, NOW)  # KOR is the originator
-    assert notices.receive(usa, "KOR", body, NOW)["result"] == "applied"
-    assert notices.receive(usa, "KOR", body, NOW)["result"] == "duplicate"
+    assert notices.receive(usa, "KOR", body, NOW).result == "applied"
+    assert notices.receive(usa, "KOR", body, NOW).result == "duplicate"
     view = item_details(usa, low, item)
-    assert (view["classification"], view["marking"]["level"]) == ("III", "CONFIDENTIAL")
+    assert (view.classification, view.marking.level) == ("III", "CONFIDENTIAL")
     # "Why not?" at the holder decides with the new class.
     decision = why_not(usa, low, item, "JPN", None)
-    gsomia = next(c for c in decision["rules"] if c["agreement"] == "jpn-usa-gsomia-2007")
-    assert "class CONFIDENTIAL" in gsomia["rules"][2]["detail"]
+    gsomia = next(c for c in decision.decision.explain() if c.agreement == "jpn-usa-gsomia-2007")
+    assert "class CONFIDENTIAL" in gsomia.results[2].detail
     doc = orjson.loads(body)
     raw = bytearray(base64.b64decode(doc["item"]))
     raw[-5] ^= 1
@@ -173,8 +173,8 @@ def test_reports_reach_the_originator_once(trio: dict[str, Node]) -> None:
         NotFound, match="loss report: KOR originated no item"
     ):  # JPN holds nothing of KOR's: answered as an unknown item
         reports.receive(kor, "JPN", body, NOW)
-    received = reports.reports(kor, user(kor, "analyst"))["received"]
-    assert [r["id"] for r in received] == [sent["id"]]
+    received = reports.reports(kor, user(kor, "analyst")).received
+    assert [r.id for r in received] == [sent.id]
     with pytest.raises(NotFound, match="loss report: USA originated no item"):
         reports.receive(usa, "KOR", body, NOW)  # USA did not originate it
 
@@ -189,9 +189,9 @@ def test_a_consent_expired_at_the_receivers_now_is_refused(trio: dict[str, Node]
     [(_, answer)] = take_messages(kor, messages.CONSENT_ANSWER_PATH)
     with pytest.raises(Denied, match="expired"):
         consents.receive_answer(usa, "KOR", answer, NOW + timedelta(hours=2))
-    assert consents.request(usa, user(usa, "admin"), rid)["status"] == "pending"
+    assert consents.request(usa, user(usa, "admin"), rid).status == "pending"
     assert not [r for r in federation.due(usa, 1e12) if r.item_id == item]
-    assert consents.receive_answer(usa, "KOR", answer, NOW)["release"] == "queued"
+    assert consents.receive_answer(usa, "KOR", answer, NOW).release == "queued"
 
 
 def test_answers_and_notices_dated_ahead_of_the_receiver_are_refused(
@@ -213,7 +213,7 @@ def test_answers_and_notices_dated_ahead_of_the_receiver_are_refused(
     before = {**future, "answered_at": "2020-01-01T00:00:00+00:00"}  # before it was asked
     with pytest.raises(Denied, match="before the request"):
         consents.receive_answer(usa, "KOR", orjson.dumps(before), NOW)
-    assert consents.request(usa, user(usa, "admin"), rid)["status"] == "pending"
+    assert consents.request(usa, user(usa, "admin"), rid).status == "pending"
     clock = kor.clock
     assert isinstance(clock, FixedClock)
     clock.advance(timedelta(days=365 * 70))  # KOR's notice is dated seventy years ahead
@@ -224,7 +224,7 @@ def test_answers_and_notices_dated_ahead_of_the_receiver_are_refused(
     [(_, body)] = take_messages(kor, messages.NOTICE_PATH)
     with pytest.raises(Denied, match="after this node's now"):
         notices.receive(usa, "KOR", body, NOW)
-    assert item_details(usa, user(usa, "analyst"), item)["classification"] == "II"
+    assert item_details(usa, user(usa, "analyst"), item).classification == "II"
 
 
 def test_the_skew_is_wall_time_scaled_to_the_clock() -> None:

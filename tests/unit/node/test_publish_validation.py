@@ -151,7 +151,7 @@ def test_versions_and_the_latest(kor: Node) -> None:
     second = copy.deepcopy(first)
     second["objects"][-1]["modified"] = "2026-01-03T00:00:00.000Z"
     status = kor.publish(user(kor), second["objects"], OWN)
-    assert [s["message"] for s in status["successes"]][-1] == "stored, sealed and logged"
+    assert [s.message for s in status.successes][-1] == "stored, sealed and logged"
     stix_id = obj(first)["id"]
     rows = kor.versions_of(user(kor), OWN, stix_id)
     assert [r.version for r in rows] == ["2026-01-01T00:00:00.000Z", "2026-01-03T00:00:00.000Z"]
