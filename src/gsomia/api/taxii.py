@@ -104,7 +104,7 @@ def _manifest_record(row: ObjectRow) -> dict[str, Any]:
     }
 
 
-def build_router(node: Node) -> APIRouter:
+def build_router(node: Node) -> APIRouter:  # noqa: PLR0915 - a router builder; each nested handler parses, calls one use case, renders
     router = APIRouter(tags=["TAXII 2.1"], responses=ERRORS)
     config = node.config
 

@@ -495,7 +495,7 @@ def _field(form: dict[str, str], name: str, limit: int = MAX_FIELD) -> str:
     return value
 
 
-def register(router: APIRouter, console: Console) -> None:
+def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR0915 - a router builder; each nested handler parses, calls one use case, renders
     """Add the agreements, "why not?", consents, notices, reports and log pages."""
     node = console.node
     uploads = ScenarioUploads()

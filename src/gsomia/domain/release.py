@@ -236,7 +236,9 @@ class _Context(NamedTuple):
         return f"{base}, and no arrangement in force gives standing consent for its topics"
 
     # ------------------------------------------------------------------ agreement rules
-    def first_failure(self, a: Agreement, *, releasable: bool, consent_holds: bool) -> int:
+    def first_failure(  # noqa: PLR0911 - the first rule of DOMAIN.md §5 that fails, in the rules' order
+        self, a: Agreement, *, releasable: bool, consent_holds: bool
+    ) -> int:
         at = self.at
         if at < a.start or (a.end is not None and at >= a.end):
             return Rule.IN_FORCE
@@ -277,52 +279,64 @@ class _Context(NamedTuple):
         return self.consent().holds
 
     def detail(self, a: Agreement, rule: Rule) -> str:
+        """One sentence on ``rule`` of §5 for agreement ``a``: why it holds or fails."""
         ok = self.holds(a, rule)
-        at_text = format_instant(self.at)
         if rule is Rule.IN_FORCE:
-            if ok:
-                return f"in force at {at_text} (since {format_instant(a.start)})"
-            if self.at < a.start:
-                start = format_instant(a.start)
-                return f"not yet in force at {at_text}: it enters into force at {start}"
-            end = a.end
-            return f"not in force at {at_text}: it ended at {format_instant(end) if end else '?'}"
+            return self._in_force_detail(a, ok=ok)
         if rule is Rule.PARTIES:
-            names = ", ".join(sorted(a.parties))
-            if not (self.holder in a.parties and self.recipient in a.parties):
-                missing = [p for p in (self.holder, self.recipient) if p not in a.parties]
-                verb = "is" if len(missing) == 1 else "are"
-                return f"{' and '.join(missing)} {verb} not a party (parties: {names})"
-            if not ok:
-                return (
-                    f"{self.holder} and {self.recipient} exchange under it only through "
-                    f"the hub {a.hub}"
-                )
-            hub = f", through the hub {a.hub}" if a.hub else ""
-            return f"{self.holder} and {self.recipient} are parties{hub}"
+            return self._parties_detail(a, ok=ok)
         if rule is Rule.CLASS:
             covered = ", ".join(e.value for e in Equivalence if e in a.classes)
             verdict = "is covered" if ok else "is not covered"
             eq = self.equivalence.value
             return f"{self.level_text} is class {eq}, which {verdict} (covers {covered})"
         if rule is Rule.SCOPE:
-            if a.scope is None:
-                return "any topic lies within its scope"
-            scope = ", ".join(a.scope)
-            if ok:
-                return f"every topic lies within its scope ({scope})"
-            if not self.label.topics:
-                return f"the item has no topics, and a restricted scope ({scope}) covers none"
-            outside = [t for t in self.label.topics if not all_within((t,), a.scope)]
-            return f"topic(s) {', '.join(outside)} lie outside its scope ({scope})"
+            return self._scope_detail(a, ok=ok)
         if rule is Rule.RELEASABILITY:
-            rel = self.label.releasable_to
-            if ok:
-                return f"{self.recipient} is among REL TO {', '.join(rel)}"
-            if not rel:
-                return "the item is releasable to no one (empty REL TO)"
-            return f"{self.recipient} is not among REL TO {', '.join(rel)}"
+            return self._releasability_detail(ok=ok)
         return self.consent().detail
+
+    def _in_force_detail(self, a: Agreement, *, ok: bool) -> str:
+        at_text = format_instant(self.at)
+        if ok:
+            return f"in force at {at_text} (since {format_instant(a.start)})"
+        if self.at < a.start:
+            start = format_instant(a.start)
+            return f"not yet in force at {at_text}: it enters into force at {start}"
+        end = a.end
+        return f"not in force at {at_text}: it ended at {format_instant(end) if end else '?'}"
+
+    def _parties_detail(self, a: Agreement, *, ok: bool) -> str:
+        names = ", ".join(sorted(a.parties))
+        missing = [p for p in (self.holder, self.recipient) if p not in a.parties]
+        if missing:
+            verb = "is" if len(missing) == 1 else "are"
+            return f"{' and '.join(missing)} {verb} not a party (parties: {names})"
+        if not ok:
+            return (
+                f"{self.holder} and {self.recipient} exchange under it only through the hub {a.hub}"
+            )
+        hub = f", through the hub {a.hub}" if a.hub else ""
+        return f"{self.holder} and {self.recipient} are parties{hub}"
+
+    def _scope_detail(self, a: Agreement, *, ok: bool) -> str:
+        if a.scope is None:
+            return "any topic lies within its scope"
+        scope = ", ".join(a.scope)
+        if ok:
+            return f"every topic lies within its scope ({scope})"
+        if not self.label.topics:
+            return f"the item has no topics, and a restricted scope ({scope}) covers none"
+        outside = [t for t in self.label.topics if not all_within((t,), a.scope)]
+        return f"topic(s) {', '.join(outside)} lie outside its scope ({scope})"
+
+    def _releasability_detail(self, *, ok: bool) -> str:
+        rel = self.label.releasable_to
+        if ok:
+            return f"{self.recipient} is among REL TO {', '.join(rel)}"
+        if not rel:
+            return "the item is releasable to no one (empty REL TO)"
+        return f"{self.recipient} is not among REL TO {', '.join(rel)}"
 
     def allow_summary(self, a: Agreement) -> str:
         consent = self.consent().detail

@@ -190,12 +190,7 @@ def merge_documents(
     for key in ("format", "name", "title", "description", "source"):
         if key in overlay:
             merged[key] = overlay[key]
-    drops: dict[str, set[str]] = {}
-    for key in ("drop_events", "drop_agreements"):
-        value = overlay.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise BadInput(f"{source}.{key}: expected a list of ids")
-        drops[key] = set(value)
+    drops = {key: _drop_ids(overlay, key, source) for key in ("drop_events", "drop_agreements")}
     for key, id_key, at_most in (
         ("parties", "code", MAX_PARTIES),
         ("agreements", "id", MAX_AGREEMENTS),
@@ -206,13 +201,27 @@ def merge_documents(
             entries = [e for e in entries if e.get(id_key) != entry.get(id_key)] + [entry]
         merged[key] = entries
     for drop_key, key in (("drop_events", "events"), ("drop_agreements", "agreements")):
-        present = {_ref(e, "id") for e in merged[key]}
-        for missing in sorted(drops[drop_key] - present):
-            raise BadInput(f"{source}.{drop_key}: no {key[:-1]} {missing!r} in the base scenario")
-        merged[key] = [e for e in merged[key] if _ref(e, "id") not in drops[drop_key]]
+        merged[key] = _dropped(merged[key], drops[drop_key], f"{source}.{drop_key}", key)
     gone = drops["drop_agreements"]
     merged["events"] = [e for e in merged["events"] if _ref(e, "agreement") not in gone]
     return merged
+
+
+def _drop_ids(overlay: Mapping[str, Any], key: str, source: str) -> set[str]:
+    value = overlay.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadInput(f"{source}.{key}: expected a list of ids")
+    return set(value)
+
+
+def _dropped(
+    entries: list[dict[str, Any]], ids: set[str], where: str, key: str
+) -> list[dict[str, Any]]:
+    """``entries`` without those whose id is in ``ids``; every id must name one of them."""
+    present = {_ref(e, "id") for e in entries}
+    for missing in sorted(ids - present):
+        raise BadInput(f"{where}: no {key[:-1]} {missing!r} in the base scenario")
+    return [e for e in entries if _ref(e, "id") not in ids]
 
 
 def _entries(value: object, where: str, at_most: int) -> list[dict[str, Any]]:

@@ -55,6 +55,7 @@ from gsomia.store.sqlite_node import (
 )
 
 MAX_OBJECTS_PER_ENVELOPE = 10_000
+_DEFINITIONS = ("marking-definition", "extension-definition")
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 
@@ -193,6 +194,36 @@ class Node:
             raise BadInput(f"envelope.objects: more than {MAX_OBJECTS_PER_ENVELOPE} objects")
         now = self.clock.now()
         validated = [validate_object(o, f"objects[{i}]") for i, o in enumerate(objects)]
+        markings = self._label_plans(user, validated)
+        plans = [
+            self._plan(obj, markings, f"objects[{i}]", now)
+            for i, obj in enumerate(validated)
+            if obj.type not in _DEFINITIONS
+        ]
+        sealed = self.sealer.seal_batch_digests([p.request for p in plans]) if plans else []
+        status_id = str(uuid.uuid4())
+        with self.store.writing() as w:
+            # under the writer's lock: no other write commits between this check and ours
+            with self.store.reading() as r:
+                for i, obj in enumerate(validated):
+                    self._check_id_free(user, r, cid, obj, f"objects[{i}]")
+            successes = [
+                self._store_definition(w, cid, obj, markings.get(obj.id), now)
+                for obj in validated
+                if obj.type in _DEFINITIONS
+            ]
+            entries: list[bytes] = []
+            for plan, (item, item_digest) in zip(plans, sealed, strict=True):
+                successes.append(self._store_item(w, cid, plan, item, item_digest, now, entries))
+            if entries:
+                self.log.append_in(w.log, entries)
+            status = PublishStatus(status_id, format_timestamp(now), tuple(successes))
+            w.put_status(status_id, user.name, status.to_json())
+        return status
+
+    def _label_plans(self, user: User, validated: list[StixObject]) -> dict[str, _LabelPlan]:
+        """The envelope's label markings, each checked (definitions other than gsomia's own
+        and markings posted twice are refused)."""
         markings: dict[str, _LabelPlan] = {}
         for i, obj in enumerate(validated):
             where = f"objects[{i}] ({obj.id})"
@@ -202,83 +233,78 @@ class Node:
                 if obj.id in markings:
                     raise BadInput(f"{where}: marking-definition {obj.id} is posted twice")
                 markings[obj.id] = self._label_plan(user, obj, f"objects[{i}]")
-        plans: list[_Plan] = []
-        for i, obj in enumerate(validated):
-            if obj.type in ("marking-definition", "extension-definition"):
-                continue
-            plans.append(self._plan(obj, markings, f"objects[{i}]", now))
-        sealed = self.sealer.seal_batch_digests([p.request for p in plans]) if plans else []
-        status_id = str(uuid.uuid4())
-        successes: list[Stored] = []
-        with self.store.writing() as w:
-            # under the writer's lock: no other write commits between this check and ours
-            with self.store.reading() as r:
-                for i, obj in enumerate(validated):
-                    self._check_id_free(user, r, cid, obj, f"objects[{i}]")
-            entries: list[bytes] = []
-            for obj in validated:
-                if obj.type in ("marking-definition", "extension-definition"):
-                    scope = markings.get(obj.id)
-                    if not w.has_object(cid, obj.id, obj.version):
-                        w.add_object(
-                            NewObject(
-                                cid,
-                                obj.id,
-                                obj.type,
-                                obj.version,
-                                None,
-                                None if scope is None else scope.equivalence.value,
-                                () if scope is None else scope.label.topics,
-                                _dumps(obj.body),
-                            ),
-                            self.next_date_added(w, now),
-                        )
-                    successes.append(_success(obj, "label stored"))
-            for plan, (item, item_digest) in zip(plans, sealed, strict=True):
-                obj = plan.stix
-                if w.has_object(cid, obj.id, obj.version):
-                    successes.append(_success(obj, "already stored"))
-                    continue
-                added = self.next_date_added(w, now)
-                w.add_object(
-                    NewObject(
-                        cid,
-                        obj.id,
-                        obj.type,
-                        obj.version,
-                        plan.label.id,
-                        plan.equivalence.value,
-                        plan.label.topics,
-                        _dumps(obj.body),
-                    ),
-                    added,
-                )
-                w.add_item(plan.label.id, obj.id, self.party, item, None, added)
-                digest = item_digest.hex()
-                entries.append(
-                    self.entry(
-                        "item.published",
-                        now,
-                        {
-                            "item": plan.label.id,
-                            "originator": self.party,
-                            "classification": plan.label.classification,
-                            "releasable_to": list(plan.label.releasable_to),
-                            "topics": list(plan.label.topics),
-                            "digest": digest,
-                        },
-                    )
-                )
-                for decision in plan.decisions:
-                    entries.append(self.decision_entry(decision, now))
-                    if decision.allowed:
-                        w.queue(plan.label.id, decision.recipient, format_instant(now))
-                successes.append(_success(obj))
-            if entries:
-                self.log.append_in(w.log, entries)
-            status = PublishStatus(status_id, format_timestamp(now), tuple(successes))
-            w.put_status(status_id, user.name, status.to_json())
-        return status
+        return markings
+
+    def _store_definition(
+        self, w: NodeWriter, cid: str, obj: StixObject, scope: _LabelPlan | None, now: datetime
+    ) -> Stored:
+        """Store a label marking (with its label's class and topics) or the extension
+        definition, once."""
+        if not w.has_object(cid, obj.id, obj.version):
+            w.add_object(
+                NewObject(
+                    cid,
+                    obj.id,
+                    obj.type,
+                    obj.version,
+                    None,
+                    None if scope is None else scope.equivalence.value,
+                    () if scope is None else scope.label.topics,
+                    _dumps(obj.body),
+                ),
+                self.next_date_added(w, now),
+            )
+        return _success(obj, "label stored")
+
+    def _store_item(  # noqa: PLR0917 - one item's parts, stored in the envelope's transaction
+        self,
+        w: NodeWriter,
+        cid: str,
+        plan: _Plan,
+        item: bytes,
+        item_digest: bytes,
+        now: datetime,
+        entries: list[bytes],
+    ) -> Stored:
+        """Store one sealed item with its object, and add its log entries and queued releases
+        (in the envelope's one transaction)."""
+        obj = plan.stix
+        if w.has_object(cid, obj.id, obj.version):
+            return _success(obj, "already stored")
+        added = self.next_date_added(w, now)
+        w.add_object(
+            NewObject(
+                cid,
+                obj.id,
+                obj.type,
+                obj.version,
+                plan.label.id,
+                plan.equivalence.value,
+                plan.label.topics,
+                _dumps(obj.body),
+            ),
+            added,
+        )
+        w.add_item(plan.label.id, obj.id, self.party, item, None, added)
+        entries.append(
+            self.entry(
+                "item.published",
+                now,
+                {
+                    "item": plan.label.id,
+                    "originator": self.party,
+                    "classification": plan.label.classification,
+                    "releasable_to": list(plan.label.releasable_to),
+                    "topics": list(plan.label.topics),
+                    "digest": item_digest.hex(),
+                },
+            )
+        )
+        for decision in plan.decisions:
+            entries.append(self.decision_entry(decision, now))
+            if decision.allowed:
+                w.queue(plan.label.id, decision.recipient, format_instant(now))
+        return _success(obj)
 
     def _check_id_free(
         self, user: User, r: NodeReader, cid: str, obj: StixObject, where: str

@@ -133,7 +133,8 @@ def test_signed_requests_verify_only_as_signed(trio: dict[str, Node]) -> None:
     assert sender == "KOR"
     with pytest.raises(VerificationFailed, match="the body does not match its signed digest"):
         federation.verify_request(usa, lower, b"{}", NOW, method="POST", target="/peer/v1/push")
-    with pytest.raises(VerificationFailed):  # another route: the signature does not cover it
+    # another route: the signature does not cover it
+    with pytest.raises(VerificationFailed, match="signature does not verify"):
         federation.verify_request(usa, lower, body, NOW, method="POST", target="/peer/v1/other")
     late = NOW + timedelta(hours=1)
     with pytest.raises(VerificationFailed, match="outside the accepted window"):
@@ -227,9 +228,9 @@ def test_proofs_refuse_what_the_log_cannot_prove(trio: dict[str, Node]) -> None:
     stored = witnessing.sign_checkpoint(kor)
     with pytest.raises(BadInput, match="index -1 is negative"):
         witnessing.inclusion(kor, -1, None)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="not covered by its latest signed checkpoint"):
         witnessing.inclusion(kor, stored.size, None)
     assert witnessing.inclusion(kor, 0, None) is not None
-    with pytest.raises(BadInput):
+    with pytest.raises(BadInput, match=r"^old: size \d+ is beyond the checkpoint"):
         witnessing.consistency(kor, stored.size + 5, stored.size)
     assert witnessing.consistency(kor, 1, None) is not None
