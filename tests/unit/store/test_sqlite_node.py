@@ -279,6 +279,21 @@ def test_replace_object_stores_the_version_again_added_anew(store: SqliteNodeSto
         assert r.seq_after(added(2)) == rows[0].seq
 
 
+def test_a_replaced_version_keeps_its_place_among_the_versions(store: SqliteNodeStore) -> None:
+    with store.writing() as w:
+        w.add_object(obj(version="v1"), added(1))
+        w.add_object(obj(version="v2"), added(2))
+        w.replace_object(obj(version="v2", body=b"v2 remarked"), added(3))  # the latest
+        w.replace_object(obj(version="v1", body=b"v1 remarked"), added(4))  # an older one
+    with store.reading() as r:
+        latest = r.page(COLLECTION, after_seq=0, added_after=None, latest_only=True, batch=10)
+        assert [(x.version, x.body) for x in latest] == [("v2", b"v2 remarked")]
+        assert [x.body for x in r.versions(COLLECTION, "indicator--1")] == [
+            b"v1 remarked",
+            b"v2 remarked",
+        ]
+
+
 def test_page_filters(store: SqliteNodeStore) -> None:
     with store.writing() as w:
         w.add_object(obj("indicator--1", "v1"), added(1))
