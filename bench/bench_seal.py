@@ -23,9 +23,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gsomia import primitives
-from gsomia.seal.envelope import Grant, Opener, Sealer, SealRequest, Verifier
 from gsomia.seal.item import SealedLabel
 from gsomia.seal.keys import KeyRing, init_keys
+from gsomia.seal.opener import Opener
+from gsomia.seal.sealer import Sealer, SealRequest
+from gsomia.seal.verify import Verifier
+from gsomia.seal.views import Grant
 
 BATCH = 100
 AT = datetime(2024, 1, 10, tzinfo=UTC)

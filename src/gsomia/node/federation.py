@@ -39,9 +39,9 @@ from gsomia.errors import BadInput, Denied, GsomiaError, VerificationFailed
 from gsomia.node import audit, receipts
 from gsomia.node.service import Node, collection_id
 from gsomia.node.stix import equivalent_marking, format_timestamp, label_marking, validate_object
-from gsomia.seal.envelope import VerifiedItem
 from gsomia.seal.item import Core, Item, SealedLabel
 from gsomia.seal.service import release_item
+from gsomia.seal.views import VerifiedItem
 from gsomia.store.sqlite_node import NewObject, NodeWriter, OutboxRow
 
 PEER_REQUEST_DOMAIN = b"gsomia/peer-request/v2\x00"

@@ -20,7 +20,7 @@ from gsomia.node import audit
 from gsomia.node.config import User
 from gsomia.node.results import Box, ConsentRequest, ItemDetails, Report, WhyNot
 from gsomia.node.service import Node, collection_id
-from gsomia.seal.envelope import VerifiedItem
+from gsomia.seal.views import VerifiedItem
 from gsomia.store.sqlite_node import DocumentRow, NodeReader, ObjectRow
 
 MAX_ITEM_ID = 300

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from gsomia.domain.parties import Marking
 from gsomia.domain.release import Decision
 from gsomia.errors import StoreFailure
-from gsomia.seal.envelope import NoticeView, VerifiedItem
+from gsomia.seal.views import NoticeView, VerifiedItem
 
 Box = Literal["outbox", "inbox"]
 

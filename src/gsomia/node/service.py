@@ -42,9 +42,12 @@ from gsomia.node.stix import (
     validate_object,
 )
 from gsomia.node.throttle import Throttle
-from gsomia.seal.envelope import Grant, Opener, Sealer, SealRequest, Verifier
 from gsomia.seal.keys import KeyRing
+from gsomia.seal.opener import Opener
+from gsomia.seal.sealer import Sealer, SealRequest
 from gsomia.seal.service import sealed_label
+from gsomia.seal.verify import Verifier
+from gsomia.seal.views import Grant
 from gsomia.store.sqlite_node import (
     NewObject,
     NodeReader,

@@ -1,7 +1,8 @@
 """The sealed item format, version 1 (docs/formats.md, "Sealed items").
 
 This module only encodes and decodes; it checks structure, not signatures or keys (that is
-``gsomia.seal.envelope``). Decoding is strict: a byte out of place is ``BadInput``.
+``gsomia.seal.sealer``, ``verify`` and ``opener``). Decoding is strict: a byte out of place is
+``BadInput``.
 """
 
 from __future__ import annotations

@@ -18,20 +18,13 @@ from gsomia.domain.release import Decision, decide
 from gsomia.domain.scenario import Scenario
 from gsomia.errors import BadInput, VerificationFailed
 from gsomia.seal.batch import Trust
-from gsomia.seal.envelope import (
-    Audit,
-    Grant,
-    Opener,
-    Sealer,
-    SealRequest,
-    VerifiedItem,
-    Verifier,
-    append_notice,
-    append_release,
-    make_consent,
-)
 from gsomia.seal.item import Item, SealedLabel
 from gsomia.seal.keys import KeyRing, check_party
+from gsomia.seal.opener import Audit, Opener
+from gsomia.seal.records import append_notice, append_release, make_consent
+from gsomia.seal.sealer import Sealer, SealRequest
+from gsomia.seal.verify import Verifier
+from gsomia.seal.views import Grant, VerifiedItem
 
 
 def sealed_label(scenario: Scenario, label: Label, created: datetime) -> SealedLabel:

@@ -15,8 +15,8 @@ from datetime import timedelta
 from gsomia.domain.scenario import Scenario
 from gsomia.errors import GsomiaError
 from gsomia.seal import service
-from gsomia.seal.envelope import Verifier
 from gsomia.seal.item import Item
+from gsomia.seal.verify import Verifier
 from tests.unit.seal.conftest import AT, Rings, label_doc
 
 

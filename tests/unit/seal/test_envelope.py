@@ -11,18 +11,13 @@ import pytest
 from gsomia.domain.scenario import Scenario
 from gsomia.errors import BadInput, Denied, GsomiaError, VerificationFailed
 from gsomia.seal import service
-from gsomia.seal.envelope import (
-    ChannelCache,
-    Grant,
-    Opener,
-    Sealer,
-    SealRequest,
-    Verifier,
-    append_notice,
-    append_release,
-    make_consent,
-)
+from gsomia.seal.channels import ChannelCache
 from gsomia.seal.item import Item, SealedLabel, Wrap
+from gsomia.seal.opener import Opener
+from gsomia.seal.records import append_notice, append_release, make_consent
+from gsomia.seal.sealer import Sealer, SealRequest
+from gsomia.seal.verify import Verifier
+from gsomia.seal.views import Grant
 from tests.unit.seal.conftest import AT, PARTIES, Rings, exchange, label_doc
 
 

@@ -11,9 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gsomia.errors import GsomiaError, VerificationFailed
-from gsomia.seal.envelope import Grant, Opener, Sealer, SealRequest, Verifier
 from gsomia.seal.item import Item, SealedLabel
 from gsomia.seal.merkle import root_and_paths, root_from_path
+from gsomia.seal.opener import Opener
+from gsomia.seal.sealer import Sealer, SealRequest
+from gsomia.seal.verify import Verifier
+from gsomia.seal.views import Grant
 from tests.unit.seal.conftest import AT, Rings, make_rings
 
 _SETTINGS = settings(

@@ -21,16 +21,6 @@ from gsomia.scenarios import load_scenario
 from gsomia.seal import service
 from gsomia.seal.batch import sign_batch, sign_batch_encoded
 from gsomia.seal.canonical import canonical_json
-from gsomia.seal.envelope import (
-    Opener,
-    Sealer,
-    SealRequest,
-    VerifiedItem,
-    Verifier,
-    append_notice,
-    append_release,
-    make_consent,
-)
 from gsomia.seal.item import (
     CONSENT_MAGIC,
     KIND_NOTICE,
@@ -44,6 +34,11 @@ from gsomia.seal.item import (
     item_digest,
     record_digest,
 )
+from gsomia.seal.opener import Opener
+from gsomia.seal.records import append_notice, append_release, make_consent
+from gsomia.seal.sealer import Sealer, SealRequest
+from gsomia.seal.verify import Verifier
+from gsomia.seal.views import VerifiedItem
 from tests.unit.seal.conftest import AT, Rings, label_doc
 
 AGREEMENT = "jpn-kor-gsomia-2016"

@@ -313,8 +313,9 @@ def test_the_independent_decoder_refuses_a_tampered_vector(vectors: dict[str, An
 
 def test_the_production_code_reads_the_vectors(vectors: dict[str, Any], tmp_path: Path) -> None:
     from gsomia.scenarios import load_scenario
-    from gsomia.seal.envelope import Opener, Verifier
     from gsomia.seal.keys import PublicKeyring, parse_export_document
+    from gsomia.seal.opener import Opener
+    from gsomia.seal.verify import Verifier
 
     keys = vectors["keys"]
     peers = {

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from gsomia.scenarios import load_scenario
 from gsomia.seal import service
-from gsomia.seal.envelope import Grant, Sealer, SealRequest
 from gsomia.seal.item import SealedLabel
 from gsomia.seal.keys import init_keys
+from gsomia.seal.sealer import Sealer, SealRequest
+from gsomia.seal.views import Grant
 
 HERE = Path(__file__).parent
 AT = datetime(2024, 1, 10, 9, 0, tzinfo=UTC)
