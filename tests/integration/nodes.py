@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,3 +179,15 @@ def report(
 
 
 __all__ = ["GSOMIA_LABEL_EXTENSION", "TAXII", "NodeProc", "free_port", "make_nodes", "report"]
+
+
+@contextmanager
+def running(nodes: dict[str, NodeProc]) -> Iterator[dict[str, NodeProc]]:
+    """Start every node; stop them all however the block ends."""
+    try:
+        for node in nodes.values():
+            node.start()
+        yield nodes
+    finally:
+        for node in nodes.values():
+            node.stop()

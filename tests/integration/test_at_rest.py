@@ -17,7 +17,7 @@ import pytest
 from gsomia.seal.keys import init_keys
 
 from .native_client import held_at, native, publish, wait_until
-from .nodes import NodeProc, make_nodes, report
+from .nodes import NodeProc, make_nodes, report, running
 
 TAG = os.urandom(6).hex()
 NAME = f"Zebra-{TAG} over the Sea"
@@ -29,13 +29,8 @@ SECRETS = [s.encode("utf-8") for s in (NAME, DESCRIPTION, DETAIL, TAG)]
 @pytest.fixture(scope="module")
 def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodeProc]]:
     nodes = make_nodes(tmp_path_factory.mktemp("at-rest"), scenario="lapse-2019")
-    for node in nodes.values():
-        node.start()
-    try:
+    with running(nodes):
         yield nodes
-    finally:
-        for node in nodes.values():
-            node.stop()
 
 
 def distinctive_report() -> dict[str, Any]:

@@ -24,19 +24,14 @@ from .native_client import (
     wait_until,
 )
 from .node_store import assert_denied_and_never_queued, outbox_states
-from .nodes import NodeProc, make_nodes, report
+from .nodes import NodeProc, make_nodes, report, running
 
 
 @pytest.fixture(scope="module")
 def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodeProc]]:
     nodes = make_nodes(tmp_path_factory.mktemp("consent"), scenario="lapse-2019")
-    for node in nodes.values():
-        node.start()
-    try:
+    with running(nodes):
         yield nodes
-    finally:
-        for node in nodes.values():
-            node.stop()
 
 
 def request_consent(usa: NodeProc, item: str, recipient: str = "JPN") -> dict[str, Any]:

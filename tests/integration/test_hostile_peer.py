@@ -32,7 +32,7 @@ from gsomia.seal.service import grant_consent, release_item, seal_content
 from gsomia.store.sqlite_node import SqliteNodeStore
 
 from .native_client import held_at, native, publish, wait_until
-from .nodes import PASSPHRASE, TAXII, NodeProc, make_nodes, report
+from .nodes import PASSPHRASE, TAXII, NodeProc, make_nodes, report, running
 
 ERROR_KEYS = {"title", "description", "error_code", "http_status"}
 PUSH = "/peer/v1/releases"
@@ -43,13 +43,8 @@ CONSENT_REQUESTS = "/peer/v1/consent-requests"
 @pytest.fixture(scope="module")
 def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodeProc]]:
     nodes = make_nodes(tmp_path_factory.mktemp("hostile-peer"), scenario="lapse-2019")
-    for node in nodes.values():
-        node.start()
-    try:
+    with running(nodes):
         yield nodes
-    finally:
-        for node in nodes.values():
-            node.stop()
 
 
 @pytest.fixture(scope="module")

@@ -21,19 +21,14 @@ from .native_client import (
     taxii_objects,
     wait_until,
 )
-from .nodes import NodeProc, make_nodes, report
+from .nodes import NodeProc, make_nodes, report, running
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodeProc]]:
     nodes = make_nodes(tmp_path_factory.mktemp("native"), ("KOR", "USA"), scenario="lapse-2019")
-    for node in nodes.values():
-        node.start()
-    try:
+    with running(nodes):
         yield nodes
-    finally:
-        for node in nodes.values():
-            node.stop()
 
 
 def by_id(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -17,7 +17,7 @@ from gsomia.node.service import collection_id
 from gsomia.node.stix import GSOMIA_LABEL_EXTENSION
 
 from .node_store import assert_denied_and_never_queued, outbox_states
-from .nodes import TAXII, NodeProc, make_nodes, report
+from .nodes import TAXII, NodeProc, make_nodes, report, running
 
 HEADERS = {"Accept": TAXII, "Content-Type": TAXII}
 ITEM = "report--00000000-0000-4000-8000-{:012d}/2026-01-01T00:00:00.000Z"
@@ -26,13 +26,8 @@ ITEM = "report--00000000-0000-4000-8000-{:012d}/2026-01-01T00:00:00.000Z"
 @pytest.fixture(scope="module")
 def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodeProc]]:
     nodes = make_nodes(tmp_path_factory.mktemp("trio"))
-    for node in nodes.values():
-        node.start()
-    try:
+    with running(nodes):
         yield nodes
-    finally:
-        for node in nodes.values():
-            node.stop()
 
 
 def post(node: NodeProc, envelope: dict[str, Any], user: str = "analyst") -> httpx.Response:
