@@ -89,10 +89,20 @@ class DemoNode:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # a file an earlier version made readable by others
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
+    """Write ``data`` to ``path``, owner-only, atomically: a reader (or a restart after a crash)
+    sees the old content or the new, never an empty or half-written file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # a leftover an earlier run made readable by others
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _private_tree(data: Path) -> None:
