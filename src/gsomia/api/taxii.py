@@ -3,7 +3,8 @@ versions, status (OASIS TAXII 2.1, sections 4–5)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -19,11 +20,12 @@ from gsomia.api.http import (
 )
 from gsomia.api.models import ERRORS
 from gsomia.errors import BadInput
-from gsomia.node.service import Filters, Node, Page
-from gsomia.node.stix import parse_timestamp
+from gsomia.node.service import Filters, Node, Page, decode_cursor
+from gsomia.node.stix import format_timestamp, parse_timestamp
 from gsomia.store.sqlite_node import ObjectRow
 
 API_ROOT = "api"
+T = TypeVar("T")
 
 
 def _filters(request: Request) -> tuple[Filters, int | None, str | None]:
@@ -44,10 +46,9 @@ def _filters(request: Request) -> tuple[Filters, int | None, str | None]:
         )
     added_after = q.get("added_after")
     if added_after is not None:
-        try:
-            parse_timestamp(added_after, "added_after")
-        except BadInput as exc:
-            raise HttpError(400, "bad_request", str(exc)) from None
+        # one fixed-width UTC form, as date_added is stored: compared as instants, so that
+        # "...:05Z" is before "...:05.300000Z" (as strings, "." sorts before "Z")
+        added_after = format_timestamp(_bad_request(parse_timestamp, added_after, "added_after"))
     limit: int | None = None
     if "limit" in q:
         if not q["limit"].isdigit() or int(q["limit"]) < 1:
@@ -60,10 +61,7 @@ def _filters(request: Request) -> tuple[Filters, int | None, str | None]:
     versions = split("match[version]") or ("last",)
     for v in versions:
         if v not in ("last", "first", "all"):
-            try:
-                parse_timestamp(v, "match[version]")
-            except BadInput as exc:
-                raise HttpError(400, "bad_request", str(exc)) from None
+            _bad_request(parse_timestamp, v, "match[version]")
     if "all" in versions:
         versions = ("all",)
     filters = Filters(
@@ -73,7 +71,17 @@ def _filters(request: Request) -> tuple[Filters, int | None, str | None]:
         versions=versions,
         spec_versions=split("match[spec_version]"),
     )
-    return filters, limit, q.get("next")
+    cursor = q.get("next")
+    _bad_request(decode_cursor, cursor)  # a malformed next is a bad request (TAXII 2.1: 400)
+    return filters, limit, cursor
+
+
+def _bad_request(parse: Callable[..., T], *args: object) -> T:
+    """``parse(*args)``, its BadInput answered as TAXII's 400 for a malformed parameter."""
+    try:
+        return parse(*args)
+    except BadInput as exc:
+        raise HttpError(400, "bad_request", str(exc)) from None
 
 
 def _page_headers(page: Page) -> dict[str, str]:
@@ -104,7 +112,7 @@ def _manifest_record(row: ObjectRow) -> dict[str, Any]:
     }
 
 
-def build_router(node: Node) -> APIRouter:  # noqa: PLR0915 - a router builder; each nested handler parses, calls one use case, renders
+def build_router(node: Node) -> APIRouter:
     router = APIRouter(tags=["TAXII 2.1"], responses=ERRORS)
     config = node.config
 
@@ -180,6 +188,14 @@ def build_router(node: Node) -> APIRouter:  # noqa: PLR0915 - a router builder; 
         request.app.state.notify()
         return json_response(status.to_json(), status=202)
 
+    _add_object_routes(router, node)
+    return router
+
+
+def _add_object_routes(router: APIRouter, node: Node) -> None:
+    """One object's routes (get, versions, delete), the manifest and status."""
+    config = node.config
+
     @router.get(
         f"/{API_ROOT}/collections/{{cid}}/objects/{{object_id}}/", summary="TAXII get an object"
     )
@@ -209,8 +225,29 @@ def build_router(node: Node) -> APIRouter:  # noqa: PLR0915 - a router builder; 
     async def versions(request: Request, cid: str, object_id: str) -> Response:
         accepts_taxii(request)
         user = authenticate(request, config)
-        rows = node.versions_of(user, cid, object_id)
-        return json_response({"more": False, "versions": [r.version for r in rows]})
+        filters, limit, cursor = _filters(request)
+        page = node.version_page(user, cid, object_id, filters, limit, cursor)
+        body: dict[str, Any] = {"more": page.more}
+        if page.next is not None:
+            body["next"] = page.next
+        if page.rows:
+            body["versions"] = [r.version for r in page.rows]
+        return json_response(body, headers=_page_headers(page))
+
+    @router.delete(
+        f"/{API_ROOT}/collections/{{cid}}/objects/{{object_id}}/",
+        summary="TAXII delete an object (always refused: 403)",
+        description=(
+            "gsomia collections are append-only records of what was shared: a delete is "
+            "refused with 403 and an error resource. An object the user may not see, or that "
+            "is not stored, is 404 as for GET."
+        ),
+    )
+    async def delete_object(request: Request, cid: str, object_id: str) -> Response:
+        accepts_taxii(request)
+        user = authenticate(request, config)
+        _filters(request)  # match[version] and match[spec_version] are checked, then moot
+        node.delete_object(user, cid, object_id)  # always raises: 404, else 403
 
     @router.get(f"/{API_ROOT}/collections/{{cid}}/manifest/", summary="TAXII manifest")
     async def manifest(request: Request, cid: str) -> Response:
@@ -233,5 +270,3 @@ def build_router(node: Node) -> APIRouter:  # noqa: PLR0915 - a router builder; 
         accepts_taxii(request)
         user = authenticate(request, config)
         return json_response(node.status(user, status_id).to_json())
-
-    return router

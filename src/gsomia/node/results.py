@@ -630,22 +630,24 @@ class PublishStatus:
     successes: tuple[Stored, ...]
 
     def to_json(self) -> dict[str, object]:
-        return {
+        """The status resource; its lists omitted when empty, as TAXII 2.1 (4.3.1) has it,
+        the counts always present."""
+        body: dict[str, object] = {
             "id": self.id,
             "status": "complete",
             "request_timestamp": self.request_timestamp,
             "total_count": len(self.successes),
             "success_count": len(self.successes),
-            "successes": [s.to_json() for s in self.successes],
             "failure_count": 0,
-            "failures": [],
             "pending_count": 0,
-            "pendings": [],
         }
+        if self.successes:
+            body["successes"] = [s.to_json() for s in self.successes]
+        return body
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any], where: str) -> PublishStatus:
-        successes = doc.get("successes")
+        successes = doc.get("successes", [])  # omitted when empty
         if not isinstance(successes, list) or not all(isinstance(s, dict) for s in successes):
             raise StoreFailure(f"{where}.successes: expected a list of objects")
         return cls(

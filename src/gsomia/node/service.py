@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
@@ -476,7 +476,7 @@ class Node:
             },
         )
 
-    def _refuse(self, user: User, action: str, reason: str) -> None:
+    def _refuse(self, user: User, action: str, reason: str) -> NoReturn:
         audit.refused(action, reason, user=user.name, party=self.party)
         raise Denied(f"{action}: {reason}")
 
@@ -508,8 +508,8 @@ class Node:
         self, user: User, cid: str, filters: Filters, limit: int | None, cursor: str | None
     ) -> Page:
         self.collection(cid)
-        size = DEFAULT_PAGE if limit is None else max(1, min(limit, MAX_PAGE))
-        after = _decode_cursor(cursor)
+        size = _page_size(limit)
+        after = decode_cursor(cursor)
         versions = filters.versions
         latest_only = versions == ("last",)
         rows: list[ObjectRow] = []
@@ -540,15 +540,20 @@ class Node:
     def _keep(self, user: User, row: ObjectRow, f: Filters, r: NodeReader) -> bool:
         if f.spec_versions and "2.1" not in f.spec_versions:
             return False
-        if f.versions not in (("last",), ("all",)):
-            wanted = set(f.versions)
-            if "first" in wanted:
-                first = r.versions(row.collection, row.stix_id)[0].version
-                if row.version == first:
-                    return self.visible(user.clearance, row)
-            if row.version not in wanted:
-                return False
-        return self.visible(user.clearance, row)
+        return self._version_wanted(row, f.versions, r) and self.visible(user.clearance, row)
+
+    @staticmethod
+    def _version_wanted(row: ObjectRow, versions: tuple[str, ...], r: NodeReader) -> bool:
+        """Whether ``match[version]`` (any of its comma-separated values) selects this row:
+        "all", "last", "first" or an explicit version, as TAXII 2.1 defines them."""
+        if versions in (("last",), ("all",)) or row.version in versions:
+            return True  # "last" alone is applied in the query (is_latest)
+        if "first" not in versions and "last" not in versions:
+            return False
+        stored = [x.version for x in r.scopes(row.collection, row.stix_id)]  # index only
+        return ("first" in versions and row.version == stored[0]) or (
+            "last" in versions and row.version == stored[-1]
+        )
 
     def versions_of(self, user: User, cid: str, stix_id: str) -> list[ObjectRow]:
         self.collection(cid)
@@ -567,6 +572,47 @@ class Node:
             )
             raise NotFound(f"no object {stix_id} in collection {cid}")
         return visible
+
+    def version_page(  # noqa: PLR0917 - the versions endpoint's parameters, as for page
+        self,
+        user: User,
+        cid: str,
+        stix_id: str,
+        filters: Filters,
+        limit: int | None,
+        cursor: str | None,
+    ) -> Page:
+        """One page of an object's versions (TAXII 2.1 Get Object Versions), oldest added
+        first, with ``added_after``, ``match[spec_version]``, ``limit`` and ``next`` applied
+        as for objects. A hidden object answers exactly as a missing one (``versions_of``)."""
+        rows = self.versions_of(user, cid, stix_id)
+        after = decode_cursor(cursor)
+        if filters.spec_versions and "2.1" not in filters.spec_versions:
+            rows = []
+        chosen = sorted(
+            (
+                row
+                for row in rows
+                if row.seq > after
+                and (filters.added_after is None or row.date_added > filters.added_after)
+            ),
+            key=lambda row: row.seq,
+        )
+        size = _page_size(limit)
+        more = len(chosen) > size
+        kept = tuple(chosen[:size])
+        return Page(kept, more, _encode_cursor(kept[-1].seq) if more else None)
+
+    def delete_object(self, user: User, cid: str, stix_id: str) -> NoReturn:
+        """TAXII 2.1 Delete an Object, refused: a collection is the append-only record of what
+        was shared. An object this user may not see (or that is not stored) is 404 as for GET,
+        so the refusal tells nothing about hidden objects."""
+        self.versions_of(user, cid, stix_id)
+        self._refuse(
+            user,
+            f"delete {stix_id[:120]}",
+            "collections are append-only records of what was shared; objects are never deleted",
+        )
 
     def status(self, user: User, status_id: str) -> PublishStatus:
         """A publish's status, for the user who published (an admin too sees only their own:
@@ -622,7 +668,12 @@ def _encode_cursor(seq: int) -> str:
     return f"s{seq:x}"
 
 
-def _decode_cursor(cursor: str | None) -> int:
+def _page_size(limit: int | None) -> int:
+    return DEFAULT_PAGE if limit is None else max(1, min(limit, MAX_PAGE))
+
+
+def decode_cursor(cursor: str | None) -> int:
+    """The seq a ``next`` cursor stands for (0 for none); BadInput if no server gave it."""
     if cursor is None:
         return 0
     digits = cursor[1:] if cursor.startswith("s") else ""

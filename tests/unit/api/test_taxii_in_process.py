@@ -252,7 +252,7 @@ def test_bad_filters_are_400(api: Api, query: str, words: str) -> None:
 
 def test_a_cursor_not_given_by_the_server_is_refused(api: Api) -> None:
     response = api.call("GET", f"{OWN}/objects/?next=zzz")
-    assert "is not a cursor this server gave" in error(response, 422, "bad_input")
+    assert "is not a cursor this server gave" in error(response, 400, "bad_request")
 
 
 def test_one_object_its_versions_and_the_manifest(api: Api, stored: list[str]) -> None:
