@@ -47,7 +47,7 @@ from gsomia.api.http import (
     user_of,
 )
 from gsomia.api.logapi import MAX_COSIGNATURE_BYTES, PEER_CHECKPOINT_PATH, PEER_COSIGNATURE_PATH
-from gsomia.api.peer import MAX_PUSH_BYTES, PUSH_PATH, verified_head
+from gsomia.api.peer import MAX_PUSH_BYTES, PEER_SCOPE_KEY, PUSH_PATH, verified_head
 from gsomia.api.peer_native import MAX_MESSAGE_BYTES, MAX_NOTICE_BYTES
 from gsomia.errors import GsomiaError
 from gsomia.node import audit, messages
@@ -207,7 +207,9 @@ class Guard:
         one of them) before a byte of the body is read: only a holder of a peer's private key
         can make the node read a peer body at all. The route checks the body against the
         signed digest once it has it."""
-        verified_head(self.node, scope, {k.lower(): v for k, v in headers.items()})
+        scope[PEER_SCOPE_KEY] = verified_head(
+            self.node, scope, {k.lower(): v for k, v in headers.items()}
+        )
 
     def console_cookie(self, scope: Scope, headers: Headers) -> None:
         """A console POST without the cookie its form needs goes to the sign-in page, as the

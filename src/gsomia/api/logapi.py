@@ -51,7 +51,7 @@ from gsomia.api.models import (
     ok,
     render,
 )
-from gsomia.api.peer import WALL, verified_sender
+from gsomia.api.peer import WALL, signed_target, verified_sender
 from gsomia.domain.access import Role
 from gsomia.errors import Denied, GsomiaError
 from gsomia.ledger.entries import ENTRY_TYPES
@@ -235,15 +235,17 @@ def _peer_routes(router: APIRouter, node: Node) -> None:
     def _peer(request: Request, signed: bytes) -> str:
         return verified_sender(node, request, signed)
 
+    def _peer_get(request: Request) -> str:
+        """A signed GET: its signed body is the method and target (``request_target``)."""
+        return _peer(request, request_target("GET", signed_target(request)))
+
     @router.get(
         PEER_CHECKPOINT_PATH,
         summary="A peer asks for the latest checkpoint (signed)",
         responses=ok(PeerCheckpointOut),
     )
     async def peer_checkpoint(request: Request) -> Response:
-        query = request.url.query
-        target = request.url.path + (f"?{query}" if query else "")
-        _peer(request, request_target("GET", target))
+        _peer_get(request)
         _only(request, {"from"})
         from_size = _count(request, "from")
         found = witnessing.for_peer(node, 0 if from_size is None else from_size)
@@ -255,9 +257,7 @@ def _peer_routes(router: APIRouter, node: Node) -> None:
         responses=ok(ConsistencyOut),
     )
     async def peer_consistency(request: Request) -> Response:
-        query = request.url.query
-        target = request.url.path + (f"?{query}" if query else "")
-        _peer(request, request_target("GET", target))
+        _peer_get(request)
         _only(request, {"old", "new"})
         old, new = _count(request, "old"), _count(request, "new")
         if old is None or new is None:
@@ -284,7 +284,7 @@ def _peer_routes(router: APIRouter, node: Node) -> None:
         responses=ok(GossipOut),
     )
     async def peer_witnessed(request: Request) -> Response:
-        _peer(request, request_target("GET", request.url.path))
+        _peer_get(request)
         _only(request, set())
         return _json(render(GossipOut, witnessing.gossip_document(node)))
 

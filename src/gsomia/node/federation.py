@@ -161,7 +161,11 @@ def verify_request(
 ) -> str:
     """The sending party, if the request (its method, target and body) is signed by a trusted
     key of it within the accepted window of wall time; else VerificationFailed."""
-    head = verify_request_head(node, headers, now, method=method, target=target)
+    return verify_body(verify_request_head(node, headers, now, method=method, target=target), body)
+
+
+def verify_body(head: SignedHead, body: bytes) -> str:
+    """The sender of a request whose head verified, if ``body`` is what it signed."""
     if not hmac.compare_digest(hashlib.sha256(body).digest(), head.digest):
         raise VerificationFailed("peer request: the body does not match its signed digest")
     return head.sender
