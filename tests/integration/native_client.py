@@ -71,6 +71,17 @@ def wait_until(
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def log_get(node: NodeProc, path: str, user: str = "analyst", **params: Any) -> httpx.Response:
+    """GET a route of the node's log (``/native/v1/log/PATH``) as JSON."""
+    return httpx.get(
+        f"{node.url}/native/v1/log/{path}",
+        params=params,
+        auth=node.auth(user),
+        headers={"Accept": "application/json"},
+        timeout=10,
+    )
+
+
 def held_at(node: NodeProc, item_id: str, user: str = "admin") -> dict[str, Any] | None:
     r = native(node, "GET", item_path(item_id), user)
     if r.status_code == 404:

@@ -4,9 +4,8 @@ with the ledger's verifier, and a peer's rewritten history refused and kept as e
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import orjson
@@ -27,12 +26,13 @@ from gsomia.node.service import collection_id
 from gsomia.seal.keys import parse_export_document
 from gsomia.store.sqlite_log import SqliteLogStore
 
+from .native_client import log_get as get
+from .native_client import wait_until as until
 from .nodes import TAXII, NodeProc, make_nodes, report
 from .sse import SseReader, tune
 
 HEADERS = {"Accept": TAXII, "Content-Type": TAXII}
 ITEM_1 = "report--00000000-0000-4000-8000-000000000001/2026-01-01T00:00:00.000Z"
-T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -58,27 +58,6 @@ def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodePro
     finally:
         for node in nodes.values():
             node.stop()
-
-
-def until(check: Callable[[], T | None], what: str, timeout: float = 20.0) -> T:
-    """Poll ``check`` until it returns something; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found is not None:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def get(node: NodeProc, path: str, user: str = "analyst", **params: Any) -> httpx.Response:
-    return httpx.get(
-        f"{node.url}/native/v1/log/{path}",
-        params=params,
-        auth=node.auth(user),
-        headers={"Accept": "application/json"},
-        timeout=10,
-    )
 
 
 def ed25519_keys(node: NodeProc) -> list[bytes]:

@@ -18,13 +18,12 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -39,10 +38,10 @@ from gsomia.node.service import collection_id
 from gsomia.seal.keys import KeyRing
 from gsomia.store.sqlite_log import SqliteLogStore
 
+from .native_client import log_get, wait_until
 from .nodes import PASSPHRASE, TAXII, NodeProc, make_nodes, report
 from .sse import tune
 
-T = TypeVar("T")
 HEADERS = {"Accept": TAXII, "Content-Type": TAXII}
 CREATED = "2026-01-01T00:00:00.000Z"
 CLI = (sys.executable, "-c", "from gsomia.cli.app import main; main()")
@@ -50,26 +49,6 @@ CLI = (sys.executable, "-c", "from gsomia.cli.app import main; main()")
 
 def item_id(n: int) -> str:
     return f"report--00000000-0000-4000-8000-{n:012d}/{CREATED}"
-
-
-def until(check: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found is not None:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def log_get(node: NodeProc, path: str, user: str = "analyst", **params: Any) -> httpx.Response:
-    return httpx.get(
-        f"{node.url}/native/v1/log/{path}",
-        params=params,
-        auth=node.auth(user),
-        headers={"Accept": "application/json"},
-        timeout=10,
-    )
 
 
 # ------------------------------------------------------------------ KOR, playing two histories
@@ -83,6 +62,9 @@ def event(i: int, note: str) -> dict[str, Any]:
         "event": "notice",
         "note": note,
     }
+
+
+until = partial(wait_until, timeout=30.0)  # witnesses work in rounds: allow a few
 
 
 @dataclass
