@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from .nodes import NodeProc, make_nodes
+from gsomia.node.service import Node
+
+from .nodes import NodeProc, make_nodes, opened
 
 
 @pytest.fixture
@@ -17,3 +19,11 @@ def kor_node(tmp_path: Path) -> Iterator[NodeProc]:
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture(scope="module")
+def usa_offline(pair: dict[str, NodeProc]) -> Iterator[Node]:
+    """USA's node opened in-process (not serving): it signs peer requests for the tests of a
+    module whose ``pair`` fixture runs KOR and JPN."""
+    with opened(pair["USA"]) as node:
+        yield node

@@ -16,7 +16,9 @@ from typing import Any
 import httpx
 import orjson
 
+from gsomia.app.boot import load_config, open_node
 from gsomia.node.config import PeerEntry, UserEntry, render_config, token_digest
+from gsomia.node.service import Node
 from gsomia.node.stix import GSOMIA_LABEL_EXTENSION, extension_definition, label_marking
 from gsomia.seal.keys import init_keys
 
@@ -191,3 +193,14 @@ def running(nodes: dict[str, NodeProc]) -> Iterator[dict[str, NodeProc]]:
     finally:
         for node in nodes.values():
             node.stop()
+
+
+@contextmanager
+def opened(proc: NodeProc) -> Iterator[Node]:
+    """The party's node opened in process, not serving: its keys sign what a test sends as that
+    party (its log is not re-verified; the store is closed after)."""
+    node = open_node(load_config(proc.config), passphrase=PASSPHRASE.encode(), verify_log=False)
+    try:
+        yield node
+    finally:
+        node.store.close()

@@ -16,12 +16,11 @@ import httpx
 import orjson
 import pytest
 
-from gsomia.app.boot import load_config, open_node
 from gsomia.clock import SystemClock
 from gsomia.node import federation
 from gsomia.node.service import Node, collection_id
 
-from .nodes import PASSPHRASE, TAXII, NodeProc, make_nodes, report
+from .nodes import TAXII, NodeProc, make_nodes, report
 
 HEADERS = {"Accept": TAXII, "Content-Type": TAXII}
 MIB = 1024 * 1024
@@ -42,18 +41,6 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodePro
     finally:
         for node in nodes.values():
             node.stop()
-
-
-@pytest.fixture(scope="module")
-def usa_offline(pair: dict[str, NodeProc]) -> Iterator[Node]:
-    """USA's node opened in-process (not serving): it signs peer requests for the tests."""
-    node = open_node(
-        load_config(pair["USA"].config), passphrase=PASSPHRASE.encode(), verify_log=False
-    )
-    try:
-        yield node
-    finally:
-        node.store.close()
 
 
 # ---------------------------------------------------------------------- helpers

@@ -20,7 +20,6 @@ import httpx
 import orjson
 import pytest
 
-from gsomia.app.boot import load_config, open_node
 from gsomia.clock import SystemClock
 from gsomia.domain.instants import format_instant
 from gsomia.node import federation
@@ -32,7 +31,7 @@ from gsomia.seal.service import grant_consent, release_item, seal_content
 from gsomia.store.sqlite_node import SqliteNodeStore
 
 from .native_client import held_at, native, publish, wait_until
-from .nodes import PASSPHRASE, TAXII, NodeProc, make_nodes, report, running
+from .nodes import PASSPHRASE, TAXII, NodeProc, make_nodes, opened, report, running
 
 ERROR_KEYS = {"title", "description", "error_code", "http_status"}
 PUSH = "/peer/v1/releases"
@@ -50,15 +49,8 @@ def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodePro
 @pytest.fixture(scope="module")
 def offline(trio: dict[str, NodeProc]) -> Iterator[dict[str, Node]]:
     """Each party's node opened in process (not serving): the hostile peer's keys."""
-    nodes = {
-        party: open_node(load_config(proc.config), passphrase=PASSPHRASE.encode(), verify_log=False)
-        for party, proc in trio.items()
-    }
-    try:
-        yield nodes
-    finally:
-        for node in nodes.values():
-            node.store.close()
+    with opened(trio["KOR"]) as kor, opened(trio["JPN"]) as jpn, opened(trio["USA"]) as usa:
+        yield {"KOR": kor, "JPN": jpn, "USA": usa}
 
 
 def wall() -> datetime:

@@ -32,18 +32,6 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodePro
             node.stop()
 
 
-@pytest.fixture(scope="module")
-def usa_offline(pair: dict[str, NodeProc]) -> Iterator[Node]:
-    """USA's node opened in-process (not serving): it signs peer requests for the tests."""
-    node = open_node(
-        load_config(pair["USA"].config), passphrase=PASSPHRASE.encode(), verify_log=False
-    )
-    try:
-        yield node
-    finally:
-        node.store.close()
-
-
 def own(node: NodeProc) -> str:
     return f"{node.api_root}collections/{collection_id(node.party, node.party)}/objects/"
 
