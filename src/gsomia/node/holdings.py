@@ -119,7 +119,7 @@ def _sight(node: Node, r: NodeReader, user: User, item_id: str) -> tuple[_Sighti
     if not seen or not found:
         return None, origin is not None
     stored = r.item(item_id)
-    row = next((x for x in r.versions(cid, stix_id) if x.version == version), None)
+    row = None if stored is None else object_row(node, r, item_id, stored[0])
     if stored is None or row is None:  # cannot happen inside one snapshot; fail closed
         return None, True
     return _Sighting(stored[0], stored[1], stored[2], row), True
