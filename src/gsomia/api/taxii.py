@@ -4,6 +4,7 @@ versions, status (OASIS TAXII 2.1, sections 4–5)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
@@ -59,9 +60,15 @@ def _filters(request: Request) -> tuple[Filters, int | None, str | None]:
         return tuple(v for value in q.getlist(name) for v in value.split(",") if v)
 
     versions = split("match[version]") or ("last",)
+    same_instant: list[str] = []
     for v in versions:
         if v not in ("last", "first", "all"):
-            _bad_request(parse_timestamp, v, "match[version]")
+            when = _bad_request(parse_timestamp, v, "match[version]")
+            if when.microsecond % 1000 == 0:
+                same_instant.append(_millisecond_form(when))
+    # an explicit version names an instant: "...:00Z" (as taxii2-client writes a datetime) is the
+    # version stored as "...:00.000Z", STIX 2.1's millisecond form
+    versions = tuple(dict.fromkeys((*versions, *same_instant)))
     if "all" in versions:
         versions = ("all",)
     filters = Filters(
@@ -74,6 +81,11 @@ def _filters(request: Request) -> tuple[Filters, int | None, str | None]:
     cursor = q.get("next")
     _bad_request(decode_cursor, cursor)  # a malformed next is a bad request (TAXII 2.1: 400)
     return filters, limit, cursor
+
+
+def _millisecond_form(when: datetime) -> str:
+    """``when`` as STIX 2.1 writes a timestamp: UTC, exactly three fractional digits."""
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
 def _bad_request(parse: Callable[..., T], *args: object) -> T:
