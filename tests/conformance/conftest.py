@@ -78,9 +78,7 @@ def is_v4_uuid(text: str) -> bool:
 def post(api: Api, envelope: object, path: str | None = None, **kw: Any) -> httpx.Response:
     headers = {"Content-Type": TAXII, **kw.pop("headers", {})}
     content = envelope if isinstance(envelope, bytes) else orjson.dumps(envelope)
-    return api.call(
-        "POST", f"{path or own(api)}/objects/", content=content, headers=headers, **kw
-    )
+    return api.call("POST", f"{path or own(api)}/objects/", content=content, headers=headers, **kw)
 
 
 def publish(api: Api, n: int, modified: str = "2026-01-01T00:00:00.000Z", **label: Any) -> str:

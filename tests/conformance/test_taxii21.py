@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from gsomia.node.results import PublishStatus, Stored
-from tests.integration.nodes import TAXII, report
 from tests.conformance.conftest import own
+from tests.integration.nodes import TAXII, report
 from tests.unit.api.conftest import Api
 
 V1, V2, V3 = (f"2026-01-0{d}T00:00:00.000Z" for d in (1, 2, 3))
@@ -34,7 +34,10 @@ def publish(api: Api, n: int, modified: str = V1) -> None:
     envelope = report(n, releasable_to=("USA",))
     envelope["objects"][-1]["modified"] = modified
     response = api.call(
-        "POST", f"{own(api)}/objects/", content=orjson.dumps(envelope), headers={"Content-Type": TAXII}
+        "POST",
+        f"{own(api)}/objects/",
+        content=orjson.dumps(envelope),
+        headers={"Content-Type": TAXII},
     )
     assert response.status_code == 202, response.text
 
@@ -171,7 +174,9 @@ def test_delete_of_a_hidden_or_missing_object_is_404_after_authentication(
     """5.7 with 3.3 Authentication and gsomia's rule: credentials first (401), then an object
     the user may not see answers 404 exactly as one not stored."""
     error(api.call("DELETE", f"{own(api)}/objects/{versioned}/", user=None), 401, "unauthorized")
-    hidden = error(api.call("DELETE", f"{own(api)}/objects/{versioned}/", user="low"), 404, "not_found")
+    hidden = error(
+        api.call("DELETE", f"{own(api)}/objects/{versioned}/", user="low"), 404, "not_found"
+    )
     missing = error(api.call("DELETE", f"{own(api)}/objects/{MISSING}/"), 404, "not_found")
     assert hidden["description"] == missing["description"].replace(MISSING, versioned)
 
@@ -184,7 +189,10 @@ def test_status_omits_empty_lists_and_keeps_counts(api: Api) -> None:
     counts are always there."""
     envelope = report(301, releasable_to=("USA",))
     response = api.call(
-        "POST", f"{own(api)}/objects/", content=orjson.dumps(envelope), headers={"Content-Type": TAXII}
+        "POST",
+        f"{own(api)}/objects/",
+        content=orjson.dumps(envelope),
+        headers={"Content-Type": TAXII},
     )
     status = response.json()
     assert status["successes"]

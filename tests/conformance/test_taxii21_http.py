@@ -114,7 +114,11 @@ def test_every_endpoint_needs_credentials_401_with_www_authenticate(
     for n, (method, path) in enumerate(calls):
         # a new user name and address each time: failed credentials are throttled per both
         unknown = base64.b64encode(f"nobody{n}:secret".encode()).decode()
-        headers = {} if authorization is None else {"Authorization": authorization.format(unknown=unknown)}
+        headers = (
+            {}
+            if authorization is None
+            else {"Authorization": authorization.format(unknown=unknown)}
+        )
         response = api.call(
             method, path, user=None, headers=headers, address=f"10.9.{len(calls)}.{n}"
         )
@@ -201,21 +205,26 @@ def test_a_post_with_the_defined_content_type_is_not_415(api: Api) -> None:
     """§3.1: a Content-Type defined for the endpoint (application/taxii+json, with version
     2.1 or none) MUST NOT be 415."""
     for content_type in (TAXII, "application/taxii+json", "application/taxii+json; version=2.1"):
-        response = post(api, report(407, releasable_to=("USA",)), headers={"Content-Type": content_type})
+        response = post(
+            api, report(407, releasable_to=("USA",)), headers={"Content-Type": content_type}
+        )
         assert response.status_code == 202, (content_type, response.text)
 
 
 @pytest.mark.parametrize(
     "content_type",
-    [None, "application/json", "application/stix+json;version=2.1", "application/taxii+json;version=2.0"],
+    [
+        None,
+        "application/json",
+        "application/stix+json;version=2.1",
+        "application/taxii+json;version=2.0",
+    ],
 )
 def test_a_post_without_taxii_21_content_is_415(api: Api, content_type: str | None) -> None:
     """§3.1 (POST requests MUST include a valid Content-Type) and §5.5 (415: a content type the
     server does not support), with an error resource."""
     headers = {} if content_type is None else {"Content-Type": content_type}
-    response = api.call(
-        "POST", f"{own(api)}/objects/", content=b'{"objects": []}', headers=headers
-    )
+    response = api.call("POST", f"{own(api)}/objects/", content=b'{"objects": []}', headers=headers)
     error(response, 415, "unsupported_media_type")
 
 
@@ -287,7 +296,12 @@ def test_every_error_is_an_error_resource(api: Api, three: list[str]) -> None:
         ("GET", "/api/", {"taxii": False}, 406),
         ("POST", f"{own(api)}/objects/", {"content": big, "headers": {"Content-Type": TAXII}}, 413),
         ("POST", f"{own(api)}/objects/", {"content": b"{}"}, 415),
-        ("POST", f"{own(api)}/objects/", {"content": b"{}", "headers": {"Content-Type": TAXII}}, 422),
+        (
+            "POST",
+            f"{own(api)}/objects/",
+            {"content": b"{}", "headers": {"Content-Type": TAXII}},
+            422,
+        ),
     ]
     for method, path, kw, status in cases:
         error(api.call(method, path, **kw), status)
@@ -314,7 +328,12 @@ def test_required_properties_are_present(api: Api, three: list[str]) -> None:
     for r in api.call("GET", f"{own(api)}/manifest/").json()["objects"]:
         assert {"id", "date_added", "version"} <= set(r)
     status = post(api, report(408, releasable_to=("USA",))).json()
-    assert {"id", "status", "total_count", "success_count", "failure_count", "pending_count"} <= set(
-        status
-    )
+    assert {
+        "id",
+        "status",
+        "total_count",
+        "success_count",
+        "failure_count",
+        "pending_count",
+    } <= set(status)
     assert three
