@@ -31,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
+from tests.integration.native_client import collection_at
 from tests.integration.nodes import PASSPHRASE, TAXII, NodeProc, make_nodes, report
 
 from gsomia.app.boot import load_config, open_node
@@ -38,7 +39,7 @@ from gsomia.clock import FixedClock
 from gsomia.errors import NotFound
 from gsomia.node import consents, reports
 from gsomia.node.holdings import CONSENT_INBOX, item_details, why_not
-from gsomia.node.service import Node, collection_id
+from gsomia.node.service import Node
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -76,12 +77,12 @@ def cases(node: Node) -> dict[str, tuple[Callable[[], object], Callable[[], obje
     admin = next(u for u in node.config.users if u.name == "admin")
     envelope = report(1, classification="I", releasable_to=("USA",))
     analyst = next(u for u in node.config.users if u.name == "analyst")
-    node.publish(analyst, envelope["objects"], collection_id("KOR", "KOR"))
+    node.publish(analyst, envelope["objects"], node.collection_id("KOR"))
     obj = envelope["objects"][-1]
     hidden = f"{obj['id']}/{obj['modified']}"
     missing = f"report--{uuid.uuid4()}/{obj['modified']}"
     missing_object = missing.split("/", maxsplit=1)[0]
-    cid = collection_id("KOR", "KOR")
+    cid = node.collection_id("KOR")
     # a consent request in KOR's inbox about the hidden item, and an admin not cleared for it
     rid = str(uuid.uuid4())
     doc = {"id": rid, "item": hidden, "holder": "USA", "recipient": "JPN", "status": "pending"}
@@ -149,7 +150,7 @@ def over_http(kor: NodeProc, rounds: int) -> None:
         with httpx.Client(base_url=kor.url, timeout=10) as client:
             low = kor.auth("low")
             found = client.get(
-                f"/api/collections/{collection_id('KOR', 'KOR')}/objects/",
+                f"/api/collections/{collection_at(kor)}/objects/",
                 params={"match[type]": "report"},
                 headers={"Accept": TAXII},
                 auth=kor.auth(),

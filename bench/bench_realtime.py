@@ -27,9 +27,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.integration.native_client import collection_at
 from tests.integration.nodes import TAXII, NodeProc, make_nodes, report
-
-from gsomia.node.service import collection_id
 
 WARMUP = 50
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -148,7 +147,7 @@ async def one_run(
     subscriber = asyncio.create_task(subscribe(jpn, arrivals, ready))
     await ready.wait()
     count = int(rate * seconds) + WARMUP
-    path = f"/api/collections/{collection_id('KOR', 'KOR')}/objects/"
+    path = f"/api/collections/{collection_at(kor)}/objects/"
     bodies = [orjson.dumps(report(base + i)) for i in range(count)]
     heads = [
         (

@@ -378,8 +378,9 @@ def start_gsomia(tmpdir: Path) -> Target:
     the outbox; the peers are not running, so pushes fail and back off (up to a minute) — the
     figures are the node's own ingest and read cost, not the receivers'.
     """
+    from tests.integration.native_client import collection_of
+
     from gsomia.node.config import PeerEntry, UserEntry, render_config, token_digest
-    from gsomia.node.service import collection_id
     from gsomia.node.stix import extension_definition, label_marking
     from gsomia.seal.keys import init_keys
 
@@ -436,7 +437,7 @@ def start_gsomia(tmpdir: Path) -> Target:
         name="gsomia",
         url=url,
         api_root=f"{url}api/",
-        collection_id=collection_id("KOR", "KOR"),
+        collection_id=collection_of(f"{url}api/", ("bench", token), "KOR"),
         user="bench",
         password=token,
         stop=stop,

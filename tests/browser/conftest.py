@@ -28,7 +28,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from gsomia.node.service import collection_id
+from tests.integration.native_client import collection_at
 from tests.integration.nodes import TAXII, NodeProc, make_nodes
 from tests.integration.sse import tune
 
@@ -126,7 +126,7 @@ def signed_in(context: BrowserContext) -> Callable[..., Page]:
 
 def publish(node: NodeProc, envelope: dict[str, Any], user: str = "analyst") -> None:
     """Post an envelope to the node's own collection over TAXII, as ``user``."""
-    cid = collection_id(node.party, node.party)
+    cid = collection_at(node)
     r = httpx.post(
         f"{node.api_root}collections/{cid}/objects/",
         headers=HEADERS,

@@ -10,11 +10,10 @@ import orjson
 import pytest
 
 from gsomia.node.results import PublishStatus, Stored
-from gsomia.node.service import collection_id
+from tests.conformance.conftest import own
 from tests.integration.nodes import TAXII, report
 from tests.unit.api.conftest import Api
 
-OWN = f"/api/collections/{collection_id('KOR', 'KOR')}"
 V1, V2, V3 = (f"2026-01-0{d}T00:00:00.000Z" for d in (1, 2, 3))
 VERSIONED = "report--00000000-0000-4000-8000-000000000101"
 MISSING = "report--00000000-0000-4000-8000-000000000999"
@@ -35,7 +34,10 @@ def publish(api: Api, n: int, modified: str = V1) -> None:
     envelope = report(n, releasable_to=("USA",))
     envelope["objects"][-1]["modified"] = modified
     response = api.call(
-        "POST", f"{OWN}/objects/", content=orjson.dumps(envelope), headers={"Content-Type": TAXII}
+        "POST",
+        f"{own(api)}/objects/",
+        content=orjson.dumps(envelope),
+        headers={"Content-Type": TAXII},
     )
     assert response.status_code == 202, response.text
 
@@ -51,12 +53,12 @@ def versioned(api: Api) -> str:
 def added(api: Api, stix_id: str) -> dict[str, str]:
     """Each version's date_added, from the manifest."""
     query = f"match[id]={stix_id}&match[version]=all"
-    records = api.call("GET", f"{OWN}/manifest/?{query}").json()["objects"]
+    records = api.call("GET", f"{own(api)}/manifest/?{query}").json()["objects"]
     return {r["version"]: r["date_added"] for r in records}
 
 
 def versions(api: Api, stix_id: str, query: str = "", user: str = "analyst") -> Any:
-    return api.call("GET", f"{OWN}/objects/{stix_id}/versions/{query}", user=user)
+    return api.call("GET", f"{own(api)}/objects/{stix_id}/versions/{query}", user=user)
 
 
 # ---------------------------------------------------------------- 5.8 Get Object Versions
@@ -127,11 +129,11 @@ def test_match_version_takes_every_comma_separated_value(
     """3.5 Filtering, match[version]: a comma-separated list selects every version any value
     names, on Get Objects (5.4), Get Object Manifests (5.3) and Get an Object (5.6)."""
     query = f"match[version]={quote(wanted)}"
-    objects = api.call("GET", f"{OWN}/objects/?match[id]={versioned}&{query}").json()
+    objects = api.call("GET", f"{own(api)}/objects/?match[id]={versioned}&{query}").json()
     assert sorted(o["modified"] for o in objects["objects"]) == expected
-    manifest = api.call("GET", f"{OWN}/manifest/?match[id]={versioned}&{query}").json()
+    manifest = api.call("GET", f"{own(api)}/manifest/?match[id]={versioned}&{query}").json()
     assert sorted(r["version"] for r in manifest["objects"]) == expected
-    one = api.call("GET", f"{OWN}/objects/{versioned}/?{query}").json()
+    one = api.call("GET", f"{own(api)}/objects/{versioned}/?{query}").json()
     assert sorted(o["modified"] for o in one["objects"]) == expected
 
 
@@ -148,9 +150,9 @@ def test_added_after_is_compared_as_an_instant(api: Api) -> None:
     # the store bumps each date_added past the last: at most one of the two is on the second
     late = next(d for d in dates if d[19:] != ".000000Z")
     whole_second = f"?added_after={quote(late[:19] + 'Z')}"
-    manifest = api.call("GET", f"{OWN}/manifest/{whole_second}").json()
+    manifest = api.call("GET", f"{own(api)}/manifest/{whole_second}").json()
     assert late in [r["date_added"] for r in manifest.get("objects", [])], whole_second
-    objects = api.call("GET", f"{OWN}/objects/{whole_second}").json()
+    objects = api.call("GET", f"{own(api)}/objects/{whole_second}").json()
     assert f"Report {dates.index(late) + 201}" in [o["name"] for o in objects.get("objects", [])]
 
 
@@ -161,7 +163,7 @@ def test_delete_is_refused_with_403_and_an_error_resource(api: Api, versioned: s
     """5.7 Delete an Object: a server whose collection refuses deletion answers 403 with an
     error resource (gsomia collections are append-only); never 405. The object stays."""
     for query in ("", f"?match[version]={quote(V1)}", "?match[spec_version]=2.1"):
-        refused = api.call("DELETE", f"{OWN}/objects/{versioned}/{query}")
+        refused = api.call("DELETE", f"{own(api)}/objects/{versioned}/{query}")
         assert "append-only" in error(refused, 403, "denied")["description"]
     assert versions(api, versioned).json()["versions"] == [V1, V2, V3]
 
@@ -171,9 +173,11 @@ def test_delete_of_a_hidden_or_missing_object_is_404_after_authentication(
 ) -> None:
     """5.7 with 3.3 Authentication and gsomia's rule: credentials first (401), then an object
     the user may not see answers 404 exactly as one not stored."""
-    error(api.call("DELETE", f"{OWN}/objects/{versioned}/", user=None), 401, "unauthorized")
-    hidden = error(api.call("DELETE", f"{OWN}/objects/{versioned}/", user="low"), 404, "not_found")
-    missing = error(api.call("DELETE", f"{OWN}/objects/{MISSING}/"), 404, "not_found")
+    error(api.call("DELETE", f"{own(api)}/objects/{versioned}/", user=None), 401, "unauthorized")
+    hidden = error(
+        api.call("DELETE", f"{own(api)}/objects/{versioned}/", user="low"), 404, "not_found"
+    )
+    missing = error(api.call("DELETE", f"{own(api)}/objects/{MISSING}/"), 404, "not_found")
     assert hidden["description"] == missing["description"].replace(MISSING, versioned)
 
 
@@ -185,7 +189,10 @@ def test_status_omits_empty_lists_and_keeps_counts(api: Api) -> None:
     counts are always there."""
     envelope = report(301, releasable_to=("USA",))
     response = api.call(
-        "POST", f"{OWN}/objects/", content=orjson.dumps(envelope), headers={"Content-Type": TAXII}
+        "POST",
+        f"{own(api)}/objects/",
+        content=orjson.dumps(envelope),
+        headers={"Content-Type": TAXII},
     )
     status = response.json()
     assert status["successes"]
@@ -216,7 +223,7 @@ def test_a_malformed_next_is_400(api: Api, versioned: str, route: str) -> None:
     """3.4 Pagination and 3.6 Errors: a next the server did not give is a bad request (400)
     with an error resource, not 422."""
     for cursor in ("zzz", "s", "sxyz"):
-        body = error(api.call("GET", f"{OWN}/{route}?next={cursor}"), 400, "bad_request")
+        body = error(api.call("GET", f"{own(api)}/{route}?next={cursor}"), 400, "bad_request")
         assert "is not a cursor this server gave" in body["description"]
     body = error(versions(api, versioned, "?next=zzz"), 400, "bad_request")
     assert "next" in body["description"]

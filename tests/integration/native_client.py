@@ -10,8 +10,6 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from gsomia.node.service import collection_id
-
 from .nodes import TAXII, NodeProc
 
 T = TypeVar("T")
@@ -45,9 +43,27 @@ def item_path(item_id: str) -> str:
     return "/items/" + quote(item_id, safe="/:")
 
 
+def collection_of(api_root: str, auth: tuple[str, str], which: str) -> str:
+    """The id of a collection of a node in another process, found over TAXII (GET
+    collections): ``which`` is its alias (``originated-KOR``, ``received-JPN``) or its
+    originator's name (``KOR``)."""
+    r = httpx.get(f"{api_root}collections/", headers={"Accept": TAXII}, auth=auth, timeout=10)
+    assert r.status_code == 200, r.text
+    for c in r.json().get("collections", []):
+        alias = str(c.get("alias", ""))
+        if which in (alias, alias.partition("-")[2]):
+            return str(c["id"])
+    raise AssertionError(f"no collection {which!r} at {api_root}")
+
+
+def collection_at(node: NodeProc, originator: str | None = None) -> str:
+    """The id of ``node``'s collection of ``originator``'s items (its own by default)."""
+    return collection_of(node.api_root, node.auth("analyst"), originator or node.party)
+
+
 def publish(node: NodeProc, envelope: dict[str, Any]) -> str:
     """Post an envelope at ``node``; the item id of its (one) report."""
-    cid = collection_id(node.party, node.party)
+    cid = collection_at(node)
     r = httpx.post(
         f"{node.api_root}collections/{cid}/objects/",
         headers={"Accept": TAXII, "Content-Type": TAXII},
@@ -91,7 +107,7 @@ def held_at(node: NodeProc, item_id: str, user: str = "admin") -> dict[str, Any]
 
 
 def taxii_objects(node: NodeProc, originator: str, user: str = "analyst") -> list[dict[str, Any]]:
-    cid = collection_id(node.party, originator)
+    cid = collection_at(node, originator)
     r = httpx.get(
         f"{node.api_root}collections/{cid}/objects/",
         headers={"Accept": TAXII},

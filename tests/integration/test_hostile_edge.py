@@ -18,8 +18,9 @@ import pytest
 
 from gsomia.clock import SystemClock
 from gsomia.node import federation
-from gsomia.node.service import Node, collection_id
+from gsomia.node.service import Node
 
+from .native_client import collection_at
 from .nodes import TAXII, NodeProc, make_nodes, report
 
 HEADERS = {"Accept": TAXII, "Content-Type": TAXII}
@@ -59,7 +60,7 @@ def stream(size: int) -> Iterator[bytes]:
 
 
 def own(node: NodeProc) -> str:
-    return f"{node.api_root}collections/{collection_id(node.party, node.party)}/objects/"
+    return f"{node.api_root}collections/{collection_at(node)}/objects/"
 
 
 def count(node: NodeProc, collection: str | None = None) -> int:
@@ -133,7 +134,7 @@ def test_a_huge_peer_body_without_valid_signature_headers_is_refused_unread(
     pair: dict[str, NodeProc], usa_offline: Node
 ) -> None:
     jpn = pair["JPN"]
-    received = collection_id("JPN", "USA")
+    received = collection_at(jpn, "USA")
     stored = count(jpn, received)
     good = signed(usa_offline, "JPN", b"{}")
     bad_headers: list[tuple[dict[str, str], str]] = [

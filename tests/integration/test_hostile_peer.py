@@ -24,13 +24,13 @@ from gsomia.clock import SystemClock
 from gsomia.domain.instants import format_instant
 from gsomia.node import federation
 from gsomia.node.federation import FAULT_ENV
-from gsomia.node.service import Node, collection_id
+from gsomia.node.service import Node
 from gsomia.seal.at_rest import KeyRingCipher
 from gsomia.seal.keys import KeyRing
 from gsomia.seal.service import grant_consent, release_item, seal_content
 from gsomia.store.sqlite_node import SqliteNodeStore
 
-from .native_client import held_at, native, publish, wait_until
+from .native_client import collection_at, held_at, native, publish, wait_until
 from .nodes import PASSPHRASE, TAXII, NodeProc, make_nodes, opened, report, running
 
 ERROR_KEYS = {"title", "description", "error_code", "http_status"}
@@ -99,7 +99,7 @@ def crafted(kor: Node, n: int, created: datetime, recipients: tuple[str, ...]) -
 
 
 def received_ids(node: NodeProc, originator: str) -> list[str]:
-    cid = collection_id(node.party, originator)
+    cid = collection_at(node, originator)
     r = httpx.get(
         f"{node.api_root}collections/{cid}/objects/?match[version]=all&limit=1000",
         headers={"Accept": TAXII},

@@ -19,11 +19,10 @@ import pytest
 
 from gsomia.app.boot import load_config, open_node
 from gsomia.node.config import token_digest
-from gsomia.node.service import collection_id
 from gsomia.node.stix import GSOMIA_LABEL_EXTENSION, label_marking
 from gsomia.store.sqlite_node import ObjectRow
 
-from .native_client import held_at, item_path, native, publish, wait_until
+from .native_client import collection_at, held_at, item_path, native, publish, wait_until
 from .node_store import drained
 from .nodes import PASSPHRASE, POLICY, TAXII, NodeProc, make_nodes, report
 
@@ -120,7 +119,7 @@ def taxii(node: NodeProc, path: str, user: str) -> httpx.Response:
 
 
 def post_envelope(node: NodeProc, envelope: dict[str, Any], user: str) -> httpx.Response:
-    cid = collection_id(node.party, node.party)
+    cid = collection_at(node)
     return httpx.post(
         f"{node.api_root}collections/{cid}/objects/",
         headers=HEADERS,
@@ -138,7 +137,7 @@ def test_hidden_and_missing_items_get_the_same_answer(
     ids = {ts_item: missing, stix_id(ts_item): stix_id(missing)}
     before = {p: settled(trio[p]) for p in ("KOR", "USA")}
     for node, user in ((kor, "low"), (kor, "lowadmin"), (usa, "low"), (usa, "lowadmin")):
-        cid = collection_id(node.party, "KOR")
+        cid = collection_at(node, "KOR")
 
         def ask(item: str, node: NodeProc = node, user: str = user, cid: str = cid) -> list[Any]:
             sid = quote(stix_id(item), safe="")
@@ -267,7 +266,7 @@ def test_a_new_version_of_a_hidden_object_is_refused_and_the_old_stays_latest(
     trio: dict[str, NodeProc], ts_item: str
 ) -> None:
     kor = trio["KOR"]
-    cid = collection_id("KOR", "KOR")
+    cid = collection_at(kor)
     sid = stix_id(ts_item)
     before = settled(kor)
     newer = post_envelope(
@@ -331,7 +330,7 @@ def test_labels_of_hidden_items_are_not_served(trio: dict[str, NodeProc], ts_ite
     low_item = publish(kor, low_envelope(904))
     wait_until(lambda: held_at(usa, low_item), "the CONFIDENTIAL item at USA")
     for node in (kor, usa):
-        cid = collection_id(node.party, "KOR")
+        cid = collection_at(node, "KOR")
         everything = f"collections/{cid}/objects/?match[version]=all"
         cleared = taxii(node, everything, "analyst").json()["objects"]
         hidden = ts_markings(cleared)

@@ -11,18 +11,18 @@ import httpx
 import orjson
 
 from gsomia.ledger.log import TransparencyLog, origin_of, party_of
-from gsomia.node.service import collection_id
 from gsomia.seal.at_rest import KeyRingCipher
 from gsomia.seal.keys import KeyRing
 from gsomia.store.sqlite_node import SqliteNodeStore
 
+from .native_client import collection_at
 from .nodes import PASSPHRASE, TAXII, NodeProc, make_nodes, report
 
 HEADERS = {"Accept": TAXII, "Content-Type": TAXII}
 
 
 def published_ids(node: NodeProc, originator: str) -> list[str]:
-    cid = collection_id(node.party, originator)
+    cid = collection_at(node, originator)
     ids: list[str] = []
     url = (
         f"{node.api_root}collections/{cid}/objects/?limit=500&match[type]=report&match[version]=all"
@@ -59,7 +59,7 @@ def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(tmp_path: Path)
     stop = threading.Event()
 
     def publish() -> None:
-        cid = collection_id("KOR", "KOR")
+        cid = collection_at(kor)
         n = 1000
         with httpx.Client(timeout=5) as client:
             while not stop.is_set() and n < 1150:

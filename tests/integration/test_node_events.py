@@ -14,9 +14,9 @@ import pytest
 
 from gsomia.api.events import Broadcaster
 from gsomia.app.boot import load_config, open_node
-from gsomia.node.service import collection_id
 from gsomia.node.stix import GSOMIA_LABEL_EXTENSION
 
+from .native_client import collection_at
 from .nodes import PASSPHRASE, TAXII, NodeProc, make_nodes, report
 from .sse import SseReader, tune
 
@@ -37,7 +37,7 @@ def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodePro
 
 
 def publish(node: NodeProc, envelope: dict[str, Any]) -> None:
-    cid = collection_id(node.party, node.party)
+    cid = collection_at(node)
     r = httpx.post(
         f"{node.api_root}collections/{cid}/objects/",
         headers=HEADERS,
@@ -65,7 +65,7 @@ def test_published_at_kor_streams_to_jpn_with_jpn_marking(trio: dict[str, NodePr
         first_frame = analyst.next_item()
         first = first_frame.json()
         assert first["object"]["id"] == report_id(501)
-        assert first["collection"] == collection_id("JPN", "KOR")
+        assert first["collection"] == collection_at(jpn, "KOR")
         assert first["item"] == f"{report_id(501)}/2026-01-01T00:00:00.000Z"
         labels = [m["extensions"][GSOMIA_LABEL_EXTENSION] for m in first["markings"]]
         assert {m["id"] for m in first["markings"]} == set(first["object"]["object_marking_refs"])
@@ -121,7 +121,7 @@ def test_own_items_stream_at_the_publishing_node(trio: dict[str, NodeProc]) -> N
     try:
         publish(kor, report(701))
         event = reader.next_item().json()
-        assert event["collection"] == collection_id("KOR", "KOR")
+        assert event["collection"] == collection_at(kor)
         assert event["object"]["id"] == report_id(701)
     finally:
         reader.close()
@@ -176,7 +176,7 @@ def test_a_slow_subscriber_is_dropped_not_the_node(tmp_path: Path) -> None:
     os.environ.setdefault("GSOMIA_PASSPHRASE", PASSPHRASE)
     node = open_node(load_config(nodes["KOR"].config))
     analyst = next(u for u in node.config.users if u.name == "analyst")
-    cid = collection_id("KOR", "KOR")
+    cid = node.collection_id("KOR")
 
     async def scenario() -> tuple[list[bytes], list[bytes]]:
         broadcaster = Broadcaster(node, heartbeat=5.0, queue_size=2)

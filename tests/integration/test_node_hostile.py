@@ -13,8 +13,9 @@ import pytest
 from gsomia.app.boot import load_config, open_node
 from gsomia.clock import SystemClock
 from gsomia.node import federation
-from gsomia.node.service import Node, collection_id
+from gsomia.node.service import Node
 
+from .native_client import collection_at
 from .nodes import PASSPHRASE, TAXII, NodeProc, make_nodes, report
 
 HEADERS = {"Accept": TAXII, "Content-Type": TAXII}
@@ -33,7 +34,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodePro
 
 
 def own(node: NodeProc) -> str:
-    return f"{node.api_root}collections/{collection_id(node.party, node.party)}/objects/"
+    return f"{node.api_root}collections/{collection_at(node)}/objects/"
 
 
 def count(node: NodeProc) -> int:
@@ -146,7 +147,7 @@ def test_writes_only_to_the_own_collection_and_unknown_collections(
     pair: dict[str, NodeProc],
 ) -> None:
     kor = pair["KOR"]
-    received = f"{kor.api_root}collections/{collection_id('KOR', 'JPN')}/objects/"
+    received = f"{kor.api_root}collections/{collection_at(kor, 'JPN')}/objects/"
     refused(
         httpx.post(received, headers=HEADERS, auth=kor.auth(), content=orjson.dumps(report(5))), 403
     )
@@ -223,7 +224,7 @@ def test_a_replayed_release_is_a_no_op(pair: dict[str, NodeProc]) -> None:
         == 202
     )
     item_id = "report--00000000-0000-4000-8000-000000000009/2026-01-01T00:00:00.000Z"
-    received = f"{jpn.api_root}collections/{collection_id('JPN', 'KOR')}/objects/?match[version]=all&limit=1000"
+    received = f"{jpn.api_root}collections/{collection_at(jpn, 'KOR')}/objects/?match[version]=all&limit=1000"
     import time
 
     deadline = time.monotonic() + 10

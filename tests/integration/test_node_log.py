@@ -22,10 +22,10 @@ from gsomia.ledger.note import (
 )
 from gsomia.ledger.proofs import ConsistencyProof, InclusionProof
 from gsomia.ledger.verify import verify_consistency, verify_inclusion
-from gsomia.node.service import collection_id
 from gsomia.seal.keys import parse_export_document
 from gsomia.store.sqlite_log import SqliteLogStore
 
+from .native_client import collection_at
 from .native_client import log_get as get
 from .native_client import wait_until as until
 from .nodes import TAXII, NodeProc, make_nodes, report
@@ -44,7 +44,7 @@ def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodePro
     kor, jpn = nodes["KOR"], nodes["JPN"]
     try:
         reader = SseReader(jpn).start()
-        cid = collection_id("KOR", "KOR")
+        cid = collection_at(kor)
         r = httpx.post(
             f"{kor.api_root}collections/{cid}/objects/",
             headers=HEADERS,
@@ -135,7 +135,7 @@ def test_proofs_by_index_and_consistency(trio: dict[str, NodeProc]) -> None:
     kor = trio["KOR"]
     old_size, old_root = signed_checkpoint(kor)
     r = httpx.post(
-        f"{kor.api_root}collections/{collection_id('KOR', 'KOR')}/objects/",
+        f"{kor.api_root}collections/{collection_at(kor)}/objects/",
         headers=HEADERS,
         auth=kor.auth(),
         content=orjson.dumps(report(2)),

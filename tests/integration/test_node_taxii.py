@@ -13,9 +13,9 @@ import orjson
 import pytest
 from taxii2client.v21 import Server
 
-from gsomia.node.service import collection_id
 from gsomia.node.stix import GSOMIA_LABEL_EXTENSION
 
+from .native_client import collection_at
 from .node_store import assert_denied_and_never_queued, outbox_states
 from .nodes import TAXII, NodeProc, make_nodes, report, running
 
@@ -31,7 +31,7 @@ def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodePro
 
 
 def post(node: NodeProc, envelope: dict[str, Any], user: str = "analyst") -> httpx.Response:
-    cid = collection_id(node.party, node.party)
+    cid = collection_at(node)
     return httpx.post(
         f"{node.api_root}collections/{cid}/objects/",
         headers=HEADERS,
@@ -41,7 +41,7 @@ def post(node: NodeProc, envelope: dict[str, Any], user: str = "analyst") -> htt
 
 
 def objects_at(node: NodeProc, originator: str, user: str = "analyst") -> list[dict[str, Any]]:
-    cid = collection_id(node.party, originator)
+    cid = collection_at(node, originator)
     r = httpx.get(
         f"{node.api_root}collections/{cid}/objects/?match[version]=all",
         headers=HEADERS,
@@ -94,7 +94,7 @@ def test_paging_with_limit_and_next(trio: dict[str, NodeProc]) -> None:
     kor = trio["KOR"]
     for n in range(200, 207):
         assert post(kor, report(n)).status_code == 202
-    cid = collection_id("KOR", "KOR")
+    cid = collection_at(kor)
     seen: list[str] = []
     url = f"{kor.api_root}collections/{cid}/objects/?limit=2&match[type]=report"
     while True:
@@ -149,7 +149,7 @@ def test_clearance_and_need_to_know(trio: dict[str, NodeProc]) -> None:
     assert post(kor, report(3)).status_code == 202
     ids = {o["id"] for o in objects_at(kor, "KOR", user="low")}
     assert "report--00000000-0000-4000-8000-000000000003" not in ids
-    cid = collection_id("KOR", "KOR")
+    cid = collection_at(kor)
     r = httpx.get(
         f"{kor.api_root}collections/{cid}/objects/report--00000000-0000-4000-8000-000000000003/",
         headers=HEADERS,

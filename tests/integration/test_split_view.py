@@ -34,11 +34,10 @@ from gsomia.ledger.log import TransparencyLog
 from gsomia.ledger.note import NoteSigner, parse_checkpoint, parse_note, verify_note_signature
 from gsomia.ledger.proofs import InclusionProof
 from gsomia.ledger.verify import verify_inclusion
-from gsomia.node.service import collection_id
 from gsomia.seal.keys import KeyRing
 from gsomia.store.sqlite_log import SqliteLogStore
 
-from .native_client import log_get, wait_until
+from .native_client import collection_at, log_get, wait_until
 from .nodes import PASSPHRASE, TAXII, NodeProc, make_nodes, report
 from .sse import tune
 
@@ -434,7 +433,7 @@ def quiet_kor(tmp_path: Path) -> Iterator[NodeProc]:
 
 def publish(node: NodeProc, n: int) -> None:
     r = httpx.post(
-        f"{node.api_root}collections/{collection_id('KOR', 'KOR')}/objects/",
+        f"{node.api_root}collections/{collection_at(node)}/objects/",
         headers=HEADERS,
         auth=node.auth(),
         content=orjson.dumps(report(n)),

@@ -59,7 +59,7 @@ def own(root: Any) -> Any:
 
 
 def received_from(root: Any, party: str) -> Any:
-    [found] = [c for c in root.collections if c.title.endswith(f"received from {party}")]
+    [found] = [c for c in root.collections if c.alias == f"received-{party}"]
     return found
 
 
@@ -141,10 +141,10 @@ def test_discovery_api_root_and_collections(pair: dict[str, NodeProc]) -> None:
     assert root.versions == [TAXII]
     assert root.max_content_length == 1048576
     collections = root.collections
-    assert {c.title for c in collections} == {
-        "KOR: originated here",
-        "KOR: received from JPN",
-        "KOR: received from USA",
+    assert {(c.alias, c.title) for c in collections} == {
+        ("originated-KOR", "KOR: originated here"),
+        ("received-JPN", "KOR: received from JPN"),
+        ("received-USA", "KOR: received from USA"),
     }
     for c in collections:
         assert c.can_read

@@ -164,14 +164,25 @@ def _media_params(value: str) -> tuple[str, dict[str, str]]:
     return main.lower(), parsed
 
 
+def _refused_by_weight(params: dict[str, str]) -> bool:
+    """Whether a media range's ``q`` weight is zero ("not acceptable", RFC 7231 §5.3.1)."""
+    weight = params.get("q", "1")
+    return weight.replace(".", "", 1).isdigit() and float(weight) == 0
+
+
 def accepts_taxii(request: Request) -> None:
-    """406 unless the client accepts TAXII 2.1 JSON."""
+    """406 unless the client accepts TAXII 2.1 JSON: ``application/taxii+json`` with version
+    2.1 or none (the latest, TAXII 2.1 §1.6.8.2), not weighted ``q=0``."""
     accept = request.headers.get("accept", "")
     for part in accept.split(","):
         if not part.strip():
             continue
         main, params = _media_params(part)
-        if main == "application/taxii+json" and params.get("version", "2.1") == "2.1":
+        if (
+            main == "application/taxii+json"
+            and params.get("version", "2.1") == "2.1"
+            and not _refused_by_weight(params)
+        ):
             return
     raise HttpError(
         406, "not_acceptable", f"this server speaks {TAXII_MEDIA_TYPE}; Accept was {accept[:100]!r}"

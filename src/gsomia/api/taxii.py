@@ -3,14 +3,16 @@ versions, status (OASIS TAXII 2.1, sections 4–5)."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gsomia.api.http import (
+    MAX_JSON_INTEGER,
     HttpError,
     accepts_taxii,
     authenticate,
@@ -21,71 +23,137 @@ from gsomia.api.http import (
 )
 from gsomia.api.models import ERRORS
 from gsomia.errors import BadInput
-from gsomia.node.service import Filters, Node, Page, decode_cursor
-from gsomia.node.stix import format_timestamp, parse_timestamp
+from gsomia.node.service import (
+    STIX_MEDIA_TYPE,
+    VERSION_KEYWORDS,
+    Filters,
+    Node,
+    Page,
+    decode_cursor,
+    parse_instant,
+    taxii_timestamp,
+)
 from gsomia.store.sqlite_node import ObjectRow
 
 API_ROOT = "api"
 T = TypeVar("T")
 
 
-def _filters(request: Request) -> tuple[Filters, int | None, str | None]:
+#: The query parameters of each filtering endpoint (TAXII 2.1 §5.3, §5.4, §5.6, §5.7, §5.8).
+_PAGING = ("added_after", "limit", "next")
+OBJECTS_PARAMETERS = (*_PAGING, "match[id]", "match[type]", "match[version]", "match[spec_version]")
+OBJECT_PARAMETERS = (*_PAGING, "match[version]", "match[spec_version]")
+VERSIONS_PARAMETERS = (*_PAGING, "match[spec_version]")
+DELETE_PARAMETERS = ("match[version]", "match[spec_version]")
+_KNOWN = frozenset(OBJECTS_PARAMETERS)
+_MAX_LIMIT_DIGITS = len(str(MAX_JSON_INTEGER))  # a TAXII integer fits in 54 bits (§2)
+_SPEC_VERSION = re.compile(r"[0-9]+\.[0-9]+")
+
+
+def _filters(
+    request: Request, allowed: tuple[str, ...] = OBJECTS_PARAMETERS
+) -> tuple[Filters, int | None, str | None]:
+    """The filters, limit and cursor of a request (TAXII 2.1 §3.4, §3.4.1): 400 for a
+    parameter this endpoint does not take, one given twice, or a malformed value."""
     q = request.query_params
-    known = {
-        "added_after",
-        "limit",
-        "next",
-        "match[id]",
-        "match[type]",
-        "match[version]",
-        "match[spec_version]",
-    }
-    unknown = sorted(set(q) - known)
-    if unknown:
-        raise HttpError(
-            400, "bad_request", f"unknown query parameter(s): {', '.join(unknown)[:200]}"
-        )
+    _check_names(q.multi_items(), allowed)
     added_after = q.get("added_after")
     if added_after is not None:
         # one fixed-width UTC form, as date_added is stored: compared as instants, so that
         # "...:05Z" is before "...:05.300000Z" (as strings, "." sorts before "Z")
-        added_after = format_timestamp(_bad_request(parse_timestamp, added_after, "added_after"))
-    limit: int | None = None
-    if "limit" in q:
-        if not q["limit"].isdigit() or int(q["limit"]) < 1:
-            raise HttpError(400, "bad_request", "limit: expected a positive whole number")
-        limit = int(q["limit"])
-
-    def split(name: str) -> tuple[str, ...]:
-        return tuple(v for value in q.getlist(name) for v in value.split(",") if v)
-
-    versions = split("match[version]") or ("last",)
-    same_instant: list[str] = []
-    for v in versions:
-        if v not in ("last", "first", "all"):
-            when = _bad_request(parse_timestamp, v, "match[version]")
-            if when.microsecond % 1000 == 0:
-                same_instant.append(_millisecond_form(when))
-    # an explicit version names an instant: "...:00Z" (as taxii2-client writes a datetime) is the
-    # version stored as "...:00.000Z", STIX 2.1's millisecond form
-    versions = tuple(dict.fromkeys((*versions, *same_instant)))
-    if "all" in versions:
-        versions = ("all",)
+        added_after = taxii_timestamp(_bad_request(parse_instant, added_after, "added_after"))
     filters = Filters(
         added_after=added_after,
-        ids=split("match[id]"),
-        types=split("match[type]"),
-        versions=versions,
-        spec_versions=split("match[spec_version]"),
+        ids=_values(q.get("match[id]"), "match[id]"),
+        types=_values(q.get("match[type]"), "match[type]"),
+        versions=_versions(q.get("match[version]")),
+        spec_versions=_spec_versions(q.get("match[spec_version]")),
     )
     cursor = q.get("next")
     _bad_request(decode_cursor, cursor)  # a malformed next is a bad request (TAXII 2.1: 400)
-    return filters, limit, cursor
+    return filters, _limit(q.get("limit")), cursor
 
 
-def _millisecond_form(when: datetime) -> str:
-    """``when`` as STIX 2.1 writes a timestamp: UTC, exactly three fractional digits."""
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+def _check_names(items: list[tuple[str, str]], allowed: tuple[str, ...]) -> None:
+    names = [name for name, _ in items]
+    unknown = sorted(set(names) - _KNOWN)
+    if unknown:
+        raise HttpError(
+            400, "bad_request", f"unknown query parameter(s): {', '.join(unknown)[:200]}"
+        )
+    elsewhere = sorted(set(names) - set(allowed))
+    if elsewhere:
+        raise HttpError(
+            400,
+            "bad_request",
+            f"not a parameter of this endpoint: {', '.join(elsewhere)}; "
+            f"it takes {', '.join(allowed)}",
+        )
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise HttpError(
+            400,
+            "bad_request",
+            f"{', '.join(twice)}: given more than once (TAXII 2.1 §3.4: each at most once; "
+            "give several values comma-separated)",
+        )
+
+
+def _values(raw: str | None, name: str) -> tuple[str, ...]:
+    """A match field's comma-separated values (§3.4: an OR), none empty or padded."""
+    if raw is None:
+        return ()
+    values = tuple(raw.split(","))
+    for v in values:
+        if not v or v != v.strip():
+            raise HttpError(
+                400,
+                "bad_request",
+                f"{name}: {raw[:80]!r} has an empty or space-padded value "
+                "(values are separated by a comma without spaces)",
+            )
+    return values
+
+
+def _versions(raw: str | None) -> tuple[str, ...]:
+    """match[version] (§3.4.1): last (the default), first, all, or explicit versions (STIX
+    timestamps); none twice, and all alone."""
+    versions = _values(raw, "match[version]") or ("last",)
+    seen: set[object] = set()
+    for v in versions:
+        key: object = (
+            v if v in VERSION_KEYWORDS else _bad_request(parse_instant, v, "match[version]")
+        )
+        if key in seen:
+            raise HttpError(400, "bad_request", f"match[version]: {v[:40]!r} is given twice")
+        seen.add(key)
+    if "all" in versions and len(versions) > 1:
+        raise HttpError(
+            400, "bad_request", "match[version]: 'all' is not combined with other versions"
+        )
+    return versions
+
+
+def _spec_versions(raw: str | None) -> tuple[str, ...]:
+    values = _values(raw, "match[spec_version]")
+    for v in values:
+        if not _SPEC_VERSION.fullmatch(v):
+            raise HttpError(
+                400, "bad_request", f"match[spec_version]: {v[:40]!r} is not a version such as 2.1"
+            )
+    return values
+
+
+def _limit(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if (
+        not (raw.isascii() and raw.isdigit())
+        or len(raw) > _MAX_LIMIT_DIGITS
+        or not 1 <= int(raw) <= MAX_JSON_INTEGER
+    ):
+        raise HttpError(400, "bad_request", "limit: expected a positive whole number")
+    return int(raw)
 
 
 def _bad_request(parse: Callable[..., T], *args: object) -> T:
@@ -120,7 +188,7 @@ def _manifest_record(row: ObjectRow) -> dict[str, Any]:
         "id": row.stix_id,
         "date_added": row.date_added,
         "version": row.version,
-        "media_type": "application/stix+json;version=2.1",
+        "media_type": STIX_MEDIA_TYPE,
     }
 
 
@@ -128,14 +196,13 @@ def build_router(node: Node) -> APIRouter:
     router = APIRouter(tags=["TAXII 2.1"], responses=ERRORS)
     config = node.config
 
-    def base(request: Request) -> str:
-        return str(request.base_url).rstrip("/")
-
     @router.get("/taxii2/", summary="TAXII discovery")
     async def discovery(request: Request) -> Response:
         accepts_taxii(request)
         authenticate(request, config)
-        root = f"{base(request)}/{API_ROOT}/"
+        # relative (§4.1.1: an API root is an HTTPS absolute URL or a relative one): right
+        # behind a TLS proxy and on plain loopback alike
+        root = f"/{API_ROOT}/"
         return json_response(
             {
                 "title": config.title,
@@ -168,12 +235,13 @@ def build_router(node: Node) -> APIRouter:
     async def collection(request: Request, cid: str) -> Response:
         accepts_taxii(request)
         authenticate(request, config)
-        return json_response(node.collection(cid).to_taxii())
+        return json_response(node.find_collection(cid).to_taxii())
 
     @router.get(f"/{API_ROOT}/collections/{{cid}}/objects/", summary="TAXII get objects")
     async def get_objects(request: Request, cid: str) -> Response:
         accepts_taxii(request)
         user = authenticate(request, config)
+        cid = node.find_collection(cid).id
         filters, limit, cursor = _filters(request)
         page = node.page(user, cid, filters, limit, cursor)
         return Response(
@@ -188,7 +256,7 @@ def build_router(node: Node) -> APIRouter:
     async def add_objects(request: Request, cid: str) -> Response:
         accepts_taxii(request)
         user = authenticate(request, config)
-        node.collection(cid)
+        cid = node.find_collection(cid).id
         require_taxii_body(request)
         raw = await read_body(request, config.max_content_length)
         envelope = parse_json(raw, "envelope")
@@ -214,14 +282,9 @@ def _add_object_routes(router: APIRouter, node: Node) -> None:
     async def get_object(request: Request, cid: str, object_id: str) -> Response:
         accepts_taxii(request)
         user = authenticate(request, config)
-        filters, limit, cursor = _filters(request)
-        filters = Filters(
-            added_after=filters.added_after,
-            ids=(object_id,),
-            types=filters.types,
-            versions=filters.versions,
-            spec_versions=filters.spec_versions,
-        )
+        cid = node.find_collection(cid).id
+        filters, limit, cursor = _filters(request, OBJECT_PARAMETERS)
+        filters = dataclasses.replace(filters, ids=(object_id,))
         node.versions_of(user, cid, object_id)  # 404 when absent or hidden
         page = node.page(user, cid, filters, limit, cursor)
         return Response(
@@ -237,7 +300,8 @@ def _add_object_routes(router: APIRouter, node: Node) -> None:
     async def versions(request: Request, cid: str, object_id: str) -> Response:
         accepts_taxii(request)
         user = authenticate(request, config)
-        filters, limit, cursor = _filters(request)
+        cid = node.find_collection(cid).id
+        filters, limit, cursor = _filters(request, VERSIONS_PARAMETERS)
         page = node.version_page(user, cid, object_id, filters, limit, cursor)
         body: dict[str, Any] = {"more": page.more}
         if page.next is not None:
@@ -258,13 +322,15 @@ def _add_object_routes(router: APIRouter, node: Node) -> None:
     async def delete_object(request: Request, cid: str, object_id: str) -> Response:
         accepts_taxii(request)
         user = authenticate(request, config)
-        _filters(request)  # match[version] and match[spec_version] are checked, then moot
+        cid = node.find_collection(cid).id
+        _filters(request, DELETE_PARAMETERS)  # match[version], match[spec_version]: checked, moot
         node.delete_object(user, cid, object_id)  # always raises: 404, else 403
 
     @router.get(f"/{API_ROOT}/collections/{{cid}}/manifest/", summary="TAXII manifest")
     async def manifest(request: Request, cid: str) -> Response:
         accepts_taxii(request)
         user = authenticate(request, config)
+        cid = node.find_collection(cid).id
         filters, limit, cursor = _filters(request)
         page = node.page(user, cid, filters, limit, cursor)
         body: dict[str, Any] = {

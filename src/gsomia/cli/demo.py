@@ -40,7 +40,7 @@ from gsomia.domain.replay import ReportOutcome, cast_of, replay
 from gsomia.domain.scenario import Scenario
 from gsomia.errors import BadInput
 from gsomia.node.config import PeerEntry, UserEntry, render_config, token_digest
-from gsomia.node.service import collection_id
+from gsomia.node.service import collection_alias
 from gsomia.node.stix import (
     GSOMIA_NAMESPACE,
     extension_definition,
@@ -315,7 +315,7 @@ def replay_launches(
                 node = nodes[originator]
                 policy_id = scenario.policy(originator).policy_id
                 envelope = launch_report(launch, outcome.label, policy_id)
-                cid = collection_id(originator, originator)
+                cid = collection_alias(originator, originator)  # TAXII 2.1 §5.2.1
                 r = client.post(
                     f"{node.url}/api/collections/{cid}/objects/",
                     headers={"Accept": TAXII, "Content-Type": TAXII},

@@ -37,7 +37,7 @@ from gsomia.domain.parties import Equivalence, Marking
 from gsomia.domain.release import Decision, decide
 from gsomia.errors import BadInput, Denied, GsomiaError, VerificationFailed
 from gsomia.node import audit, receipts
-from gsomia.node.service import Node, collection_id
+from gsomia.node.service import Node
 from gsomia.node.stix import equivalent_marking, format_timestamp, label_marking, validate_object
 from gsomia.seal.item import Core, Item, SealedLabel
 from gsomia.seal.service import release_item
@@ -463,7 +463,7 @@ def _store(
     its STIX object with the originator's label and this node's equivalent marking."""
     verified, stix, marking = incoming.verified, incoming.stix, incoming.marking
     label = verified.label
-    cid = collection_id(node.party, label.originator)
+    cid = node.collection_id(label.originator, w)
     created = format_timestamp(label.created)
     original = label_marking(
         policy=label.policy,

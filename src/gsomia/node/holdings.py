@@ -19,7 +19,7 @@ from gsomia.errors import BadInput, Denied, GsomiaError, NotFound, StoreFailure
 from gsomia.node import audit
 from gsomia.node.config import User
 from gsomia.node.results import Box, ConsentRequest, ItemDetails, Report, WhyNot
-from gsomia.node.service import Node, collection_id
+from gsomia.node.service import Node
 from gsomia.seal.views import VerifiedItem
 from gsomia.store.sqlite_node import DocumentRow, NodeReader, ObjectRow
 
@@ -68,7 +68,7 @@ def split_item_id(item_id: str) -> tuple[str, str]:
 
 def object_row(node: Node, r: NodeReader, item_id: str, originator: str) -> ObjectRow | None:
     stix_id, version = split_item_id(item_id)
-    for row in r.versions(collection_id(node.party, originator), stix_id):
+    for row in r.versions(node.collection_id(originator), stix_id):
         if row.version == version and row.item_id == item_id:
             return row
     return None
@@ -112,7 +112,7 @@ def _sight(node: Node, r: NodeReader, user: User, item_id: str) -> tuple[_Sighti
     tells them apart. Only an item the user may see is then read and opened."""
     stix_id, _, version = item_id.partition("/")
     origin = r.item_origin(item_id)
-    cid = collection_id(node.party, node.party if origin is None else origin[0])
+    cid = node.collection_id(node.party if origin is None else origin[0])
     scope = r.object_scope(cid, stix_id, version)
     found = origin is not None and scope is not None and scope.item_id == item_id
     seen = node.visible(user.clearance, scope if found and scope is not None else _NOWHERE)

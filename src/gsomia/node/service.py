@@ -11,10 +11,11 @@ need-to-know (Art. 7). Handlers parse and render; everything decided is decided 
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 import orjson
@@ -34,7 +35,6 @@ from gsomia.node.config import NodeConfig, User
 from gsomia.node.results import PublishStatus, Stored
 from gsomia.node.stix import (
     GSOMIA_LABEL_EXTENSION,
-    GSOMIA_NAMESPACE,
     StixObject,
     extension_definition,
     format_timestamp,
@@ -61,16 +61,22 @@ MAX_OBJECTS_PER_ENVELOPE = 10_000
 _DEFINITIONS = ("marking-definition", "extension-definition")
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
+STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
+VERSION_KEYWORDS = ("last", "first", "all")
 
 
-def collection_id(party: str, originator: str) -> str:
-    return str(uuid.uuid5(GSOMIA_NAMESPACE, f"collection/{party}/{originator}"))
+def collection_alias(party: str, originator: str) -> str:
+    """The TAXII ``alias`` of the collection of ``originator``'s items at ``party``'s node:
+    ``originated-KOR`` for the node's own, ``received-JPN`` for those received (unique within
+    the API root, as TAXII 2.1 §5.2.1 requires: one collection per originator)."""
+    return f"originated-{originator}" if originator == party else f"received-{originator}"
 
 
 @dataclass(frozen=True, slots=True)
 class CollectionInfo:
     id: str
     originator: str
+    alias: str
     title: str
     description: str
     can_write: bool
@@ -80,9 +86,10 @@ class CollectionInfo:
             "id": self.id,
             "title": self.title,
             "description": self.description,
+            "alias": self.alias,
             "can_read": True,
             "can_write": self.can_write,
-            "media_types": ["application/stix+json;version=2.1"],
+            "media_types": [STIX_MEDIA_TYPE],
         }
 
 
@@ -123,6 +130,7 @@ class Node:
     sealer: Sealer = field(init=False)
     verifier: Verifier = field(init=False)
     opener: Opener = field(init=False)
+    _collection_ids: dict[str, str] = field(init=False, repr=False)  # originator -> id
 
     def __post_init__(self) -> None:
         self.throttle = Throttle(self.wall)
@@ -130,39 +138,81 @@ class Node:
         # one verifier and opener per node: verified batch roots and opened channels are cached
         self.verifier = Verifier(self.keyring, scenario=self.scenario)
         self.opener = Opener(self.keyring, self.verifier)
+        self._collection_ids = self._open_collections()
 
     @property
     def party(self) -> str:
         return self.config.party
 
     # ------------------------------------------------------------------ collections
+    def _open_collections(self) -> dict[str, str]:
+        """The stored collection ids; those of scenario parties that have none yet (a new
+        store, a party added to the scenario) made, random, and stored in one transaction."""
+        with self.store.reading() as r:
+            stored = r.collections()
+        missing = ({self.party} | set(self.scenario.policies)) - set(stored)
+        if not missing:
+            return stored
+        with self.store.writing() as w:
+            return w.add_collections({p: str(uuid.uuid4()) for p in sorted(missing)})
+
+    def collection_id(self, originator: str, w: NodeWriter | None = None) -> str:
+        """The id of the collection of ``originator``'s items here: a version 4 UUID made once
+        and stored, the same across restarts. One for an originator outside the scenario is
+        made on demand, in ``w``'s transaction when the caller is writing (kept in memory only
+        once that has committed and it is read again)."""
+        found = self._collection_ids.get(originator)
+        if found is not None:
+            return found
+        fresh = {originator: str(uuid.uuid4())}
+        if w is not None:
+            return w.add_collections(fresh)[originator]
+        with self.store.writing() as own:
+            stored = own.add_collections(fresh)
+        self._collection_ids = stored
+        return stored[originator]
+
     def collections(self) -> tuple[CollectionInfo, ...]:
+        """The node's collections in one fixed order (TAXII 2.1 §3.3): its own, then those
+        received, by originator."""
+        ids = self._collection_ids
         own = CollectionInfo(
-            collection_id(self.party, self.party),
+            ids[self.party],
             self.party,
+            collection_alias(self.party, self.party),
             f"{self.party}: originated here",
             f"Items {self.party} originated, with their labels. Post here to publish.",
             can_write=True,
         )
         received = tuple(
             CollectionInfo(
-                collection_id(self.party, other),
+                ids[other],
                 other,
+                collection_alias(self.party, other),
                 f"{self.party}: received from {other}",
                 f"Items originated by {other}, marked with {self.party}'s equivalent "
                 f"classification and {other}'s name.",
                 can_write=False,
             )
-            for other in sorted(self.scenario.policies)
+            for other in sorted(ids)
             if other != self.party
         )
         return (own, *received)
 
     def collection(self, cid: str) -> CollectionInfo:
+        """The collection whose id is ``cid``; NotFound otherwise."""
         for c in self.collections():
             if c.id == cid:
                 return c
-        raise NotFound(f"no collection {cid!r} at {self.party}")
+        raise NotFound(f"no collection {cid[:80]!r} at {self.party}")
+
+    def find_collection(self, cid_or_alias: str) -> CollectionInfo:
+        """The collection whose id or alias is ``cid_or_alias`` (TAXII 2.1 §5.2.1 lets a client
+        name a collection by its alias in the URL); NotFound otherwise."""
+        for c in self.collections():
+            if cid_or_alias in (c.id, c.alias):
+                return c
+        raise NotFound(f"no collection {cid_or_alias[:80]!r} at {self.party}")
 
     # ------------------------------------------------------------------ publishing
     def publish(self, user: User, objects: Sequence[object], cid: str) -> PublishStatus:
@@ -507,11 +557,15 @@ class Node:
     def page(
         self, user: User, cid: str, filters: Filters, limit: int | None, cursor: str | None
     ) -> Page:
+        """One page of a collection (TAXII 2.1 Get Objects, Manifest, Get an Object), in the
+        order objects were added, with the filters applied and the objects ``user`` may not
+        see left out."""
         self.collection(cid)
         size = _page_size(limit)
         after = decode_cursor(cursor)
-        versions = filters.versions
-        latest_only = versions == ("last",)
+        if not _spec_version_wanted(filters):
+            return Page((), more=False, next=None)  # every object here is STIX 2.1
+        wanted = _Versions.of(filters.versions)
         rows: list[ObjectRow] = []
         more = False
         with self.store.reading() as r:
@@ -522,7 +576,7 @@ class Node:
                     cid,
                     after_seq=after,
                     added_after=None,
-                    latest_only=latest_only,
+                    latest_only=wanted.latest_only,
                     ids=filters.ids,
                     types=filters.types,
                     batch=size + 1 - len(rows) + 16,
@@ -530,30 +584,14 @@ class Node:
                 if not batch:
                     break
                 after = batch[-1].seq
-                rows.extend(b for b in batch if self._keep(user, b, filters, r))
+                rows.extend(
+                    b for b in batch if wanted.keep(b, r) and self.visible(user.clearance, b)
+                )
             if len(rows) > size:
                 rows = rows[:size]
                 more = True
         next_cursor = _encode_cursor(rows[-1].seq) if more and rows else None
         return Page(tuple(rows), more, next_cursor)
-
-    def _keep(self, user: User, row: ObjectRow, f: Filters, r: NodeReader) -> bool:
-        if f.spec_versions and "2.1" not in f.spec_versions:
-            return False
-        return self._version_wanted(row, f.versions, r) and self.visible(user.clearance, row)
-
-    @staticmethod
-    def _version_wanted(row: ObjectRow, versions: tuple[str, ...], r: NodeReader) -> bool:
-        """Whether ``match[version]`` (any of its comma-separated values) selects this row:
-        "all", "last", "first" or an explicit version, as TAXII 2.1 defines them."""
-        if versions in (("last",), ("all",)) or row.version in versions:
-            return True  # "last" alone is applied in the query (is_latest)
-        if "first" not in versions and "last" not in versions:
-            return False
-        stored = [x.version for x in r.scopes(row.collection, row.stix_id)]  # index only
-        return ("first" in versions and row.version == stored[0]) or (
-            "last" in versions and row.version == stored[-1]
-        )
 
     def versions_of(self, user: User, cid: str, stix_id: str) -> list[ObjectRow]:
         self.collection(cid)
@@ -587,7 +625,7 @@ class Node:
         as for objects. A hidden object answers exactly as a missing one (``versions_of``)."""
         rows = self.versions_of(user, cid, stix_id)
         after = decode_cursor(cursor)
-        if filters.spec_versions and "2.1" not in filters.spec_versions:
+        if not _spec_version_wanted(filters):
             rows = []
         chosen = sorted(
             (
@@ -604,9 +642,17 @@ class Node:
         return Page(kept, more, _encode_cursor(kept[-1].seq) if more else None)
 
     def delete_object(self, user: User, cid: str, stix_id: str) -> NoReturn:
-        """TAXII 2.1 Delete an Object, refused: a collection is the append-only record of what
-        was shared. An object this user may not see (or that is not stored) is 404 as for GET,
-        so the refusal tells nothing about hidden objects."""
+        """TAXII 2.1 Delete an Object (§5.7), refused: a collection is the append-only record
+        of what was shared. In a collection the user may not write (a received one), 403 for
+        any object, as §5.7's table has it for can_write false — the same answer whatever is
+        stored. In the node's own, an object this user may not see (or that is not stored) is
+        404 as for GET, so the refusal tells nothing about hidden objects; one they see, 403."""
+        if not self.collection(cid).can_write:
+            self._refuse(
+                user,
+                f"delete {stix_id[:120]}",
+                "this collection is read-only (received items); objects are never deleted",
+            )
         self.versions_of(user, cid, stix_id)
         self._refuse(
             user,
@@ -681,3 +727,79 @@ def decode_cursor(cursor: str | None) -> int:
         return int(digits, 16)
     except ValueError:
         raise BadInput(f"next: {cursor[:40]!r} is not a cursor this server gave") from None
+
+
+def _spec_version_wanted(filters: Filters) -> bool:
+    """Whether ``match[spec_version]`` (if given) names 2.1, the version of every object here."""
+    return not filters.spec_versions or "2.1" in filters.spec_versions
+
+
+_TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z")
+
+
+def parse_instant(value: str, where: str) -> datetime:
+    """A TAXII or STIX timestamp (RFC 3339, UTC, ``Z``, any fraction of a second up to
+    nanoseconds) as an instant, truncated to the microsecond; BadInput otherwise."""
+    found = _TIMESTAMP.fullmatch(value)
+    if found is None:
+        raise BadInput(
+            f"{where}: {value[:40]!r} is not a timestamp such as 2026-01-01T00:00:00.000Z "
+            "(UTC, ending in Z)"
+        )
+    try:
+        instant = datetime.fromisoformat(found[1]).replace(tzinfo=UTC)
+    except ValueError:
+        raise BadInput(f"{where}: {value[:40]!r} is not a valid date and time") from None
+    return instant.replace(microsecond=int((found[2] or "")[:6].ljust(6, "0")))
+
+
+def taxii_timestamp(instant: datetime) -> str:
+    """A TAXII 2.1 timestamp (§2): UTC, microsecond precision, fixed width — the form
+    ``date_added`` is stored in, so that instants compare as text."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _instant_or_none(value: str) -> datetime | None:
+    try:
+        return parse_instant(value, "version")
+    except BadInput:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Versions:
+    """What ``match[version]`` selects (TAXII 2.1 §3.4.1): "last", "first", "all" or explicit
+    versions, any of them (a comma-separated list is an OR). Explicit versions are compared as
+    instants: ``…:00Z`` names the version stored as ``…:00.000Z``."""
+
+    first: bool
+    last: bool
+    every: bool
+    explicit: frozenset[datetime]
+
+    @classmethod
+    def of(cls, versions: tuple[str, ...]) -> _Versions:
+        versions = versions or ("last",)
+        explicit = frozenset(
+            found
+            for v in versions
+            if v not in VERSION_KEYWORDS and (found := _instant_or_none(v)) is not None
+        )
+        return cls("first" in versions, "last" in versions, "all" in versions, explicit)
+
+    @property
+    def latest_only(self) -> bool:
+        """Only the latest versions: applied in the query (``is_latest``), nothing per row."""
+        return self.last and not (self.first or self.every or self.explicit)
+
+    def keep(self, row: ObjectRow, r: NodeReader) -> bool:
+        if self.every or self.latest_only:
+            return True
+        if self.explicit and _instant_or_none(row.version) in self.explicit:
+            return True
+        if not (self.first or self.last):
+            return False
+        stored = [x.version for x in r.scopes(row.collection, row.stix_id)]  # index only
+        return (self.first and row.version == stored[0]) or (
+            self.last and row.version == stored[-1]
+        )

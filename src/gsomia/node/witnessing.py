@@ -74,7 +74,7 @@ from gsomia.node.results import (
     Witnessed,
     WitnessedLog,
 )
-from gsomia.node.service import Node, collection_id
+from gsomia.node.service import Node
 
 #: The entry types that record an item's arrival at a node, the default for an item's proof.
 ARRIVAL_TYPES = ("item.published", "release.received")
@@ -275,7 +275,7 @@ def _check_item_visible(node: Node, user: User, item_id: str) -> None:
         originator = node.party if found is None else found[0]
         rows = [
             row
-            for row in r.versions(collection_id(node.party, originator), stix_id)
+            for row in r.versions(node.collection_id(originator), stix_id)
             if row.version == version
         ]
     visible = bool(rows) and node.visible(user.clearance, rows[0])

@@ -126,7 +126,12 @@ CREATE TABLE IF NOT EXISTS peer_messages (
     next_attempt REAL NOT NULL DEFAULT 0,
     last_error   TEXT
 );
-CREATE INDEX IF NOT EXISTS peer_messages_pending ON peer_messages (state, next_attempt)
+CREATE INDEX IF NOT EXISTS peer_messages_pending ON peer_messages (state, next_attempt);
+-- the TAXII collection of each originator: a random (version 4) id, made once and kept
+CREATE TABLE IF NOT EXISTS collections (
+    originator   TEXT PRIMARY KEY,
+    id           TEXT NOT NULL UNIQUE
+)
 """
 
 
@@ -269,6 +274,10 @@ def _scope(r: tuple[Any, ...]) -> ObjectScope:
     return ObjectScope(r[0], r[1], r[2], r[3], r[4], tuple(orjson.loads(r[5])))
 
 
+def _collections(con: sqlite3.Connection) -> dict[str, str]:
+    return {str(o): str(i) for o, i in con.execute("SELECT originator, id FROM collections")}
+
+
 _COLUMNS = (
     "seq, collection, stix_id, stix_type, version, date_added, item_id, equivalence, topics, body"
 )
@@ -305,6 +314,15 @@ class NodeWriter:
                 (self._last_added,),
             )
             self._last_dirty = False
+
+    def add_collections(self, ids: dict[str, str]) -> dict[str, str]:
+        """Store the collection ids (originator -> id) not stored yet; every stored id."""
+        self._con.executemany(
+            "INSERT INTO collections (originator, id) VALUES (?, ?) "
+            "ON CONFLICT (originator) DO NOTHING",
+            sorted(ids.items()),
+        )
+        return _collections(self._con)
 
     def has_object(self, collection: str, stix_id: str, version: str) -> bool:
         row = self._con.execute(
@@ -524,6 +542,10 @@ class NodeReader:
         args.append(batch)
         query = " ".join(sql)  # only placeholders are interpolated: values are bound
         return [self._sealed.row(r) for r in self._con.execute(query, args)]
+
+    def collections(self) -> dict[str, str]:
+        """Every stored collection id, by originator."""
+        return _collections(self._con)
 
     def rows_after(self, after_seq: int, limit: int) -> list[ObjectRow]:
         """Up to ``limit`` rows of any collection stored after ``after_seq``, in order."""

@@ -13,7 +13,6 @@ import pytest
 from gsomia.api.guard import Guard
 from gsomia.clock import FixedClock
 from gsomia.console.session import MAX_FORM
-from gsomia.node.service import collection_id
 from gsomia.node.throttle import Throttle
 from tests.integration.nodes import TAXII, report
 from tests.unit.api.conftest import NOW, Api
@@ -21,7 +20,7 @@ from tests.unit.api.conftest import NOW, Api
 if TYPE_CHECKING:
     from starlette.types import Message, Scope
 
-OWN = f"/api/collections/{collection_id('KOR', 'KOR')}"
+OWN = "/api/collections/originated-KOR"  # its alias (TAXII 2.1 §5.2.1)
 ITEM = "report--00000000-0000-4000-8000-000000000001/2026-01-01T00:00:00.000Z"
 JSON = {"Accept": "application/json"}
 

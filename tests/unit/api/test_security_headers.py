@@ -21,11 +21,11 @@ from gsomia.app.boot import load_config, open_node
 from gsomia.clock import SystemClock
 from gsomia.console.session import CONSOLE_HEADERS
 from gsomia.node import federation
-from gsomia.node.service import Node, collection_id
+from gsomia.node.service import Node
 from tests.integration.nodes import PASSPHRASE, TAXII, make_nodes, report
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
-CID = collection_id("KOR", "KOR")
+CID = "originated-KOR"  # the own collection's alias (TAXII 2.1 §5.2.1)
 OBJECTS = f"/api/collections/{CID}/objects/"
 REPORT_ID = "report--00000000-0000-4000-8000-000000000001"
 

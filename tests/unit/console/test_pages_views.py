@@ -15,7 +15,7 @@ from gsomia.console.session import make_env
 from gsomia.errors import BadInput, NotFound
 from gsomia.node import witnessing
 from gsomia.node.config import User
-from gsomia.node.service import Node, collection_id
+from gsomia.node.service import Node
 from tests.integration.nodes import PASSPHRASE, make_nodes, report
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -31,9 +31,9 @@ def kor(tmp_path_factory: pytest.TempPathFactory) -> Node:
     for n, name in ((1, "Report 1"), (2, HOSTILE)):
         envelope = report(n, releasable_to=("USA",))
         envelope["objects"][-1]["name"] = name
-        node.publish(user(node, "analyst"), envelope["objects"], collection_id("KOR", "KOR"))
+        node.publish(user(node, "analyst"), envelope["objects"], node.collection_id("KOR"))
     nuclear = report(3, releasable_to=("USA",), topics=("dprk.missile",), classification="I")
-    node.publish(user(node, "admin"), nuclear["objects"], collection_id("KOR", "KOR"))
+    node.publish(user(node, "admin"), nuclear["objects"], node.collection_id("KOR"))
     return node
 
 

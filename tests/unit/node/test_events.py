@@ -15,7 +15,7 @@ from gsomia.app.boot import load_config, open_node
 from gsomia.clock import FixedClock
 from gsomia.node.config import User
 from gsomia.node.events import Broadcaster, TooManyStreams
-from gsomia.node.service import Node, collection_id
+from gsomia.node.service import Node
 from tests.integration.nodes import PASSPHRASE, make_nodes, report
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -74,7 +74,7 @@ def test_ending_a_session_ends_its_streams_at_once(kor: Node) -> None:
             other = broadcaster.subscribe(analyst, session="s2")
             frames = broadcaster.stream(mine, None)
             assert (await anext(frames)).startswith(b"retry:")
-            kor.publish(analyst, report(901)["objects"], collection_id("KOR", "KOR"))
+            kor.publish(analyst, report(901)["objects"], kor.collection_id("KOR"))
             broadcaster.dispatch()  # the item is queued for both
             assert broadcaster.end_session("s1") == 1
             rest = [frame async for frame in frames]

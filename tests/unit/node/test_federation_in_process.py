@@ -16,7 +16,7 @@ from gsomia.errors import BadInput, NotFound, VerificationFailed
 from gsomia.ledger.log import origin_of
 from gsomia.node import federation, witnessing
 from gsomia.node.config import User
-from gsomia.node.service import Node, collection_id
+from gsomia.node.service import Node
 from gsomia.store.sqlite_node import OutboxRow
 from tests.integration.nodes import PASSPHRASE, make_nodes, report
 
@@ -40,7 +40,7 @@ def user(node: Node, name: str) -> User:
 
 def publish(node: Node, n: int) -> str:
     envelope = report(n, releasable_to=("JPN", "USA"))
-    node.publish(user(node, "analyst"), envelope["objects"], collection_id("KOR", "KOR"))
+    node.publish(user(node, "analyst"), envelope["objects"], node.collection_id("KOR"))
     return f"report--00000000-0000-4000-8000-{n:012d}/2026-01-01T00:00:00.000Z"
 
 

@@ -16,7 +16,7 @@ from gsomia.errors import BadInput, Conflict, Denied, NotFound, VerificationFail
 from gsomia.node import consents, federation, messages, notices, receipts, reports
 from gsomia.node.config import User
 from gsomia.node.holdings import item_details, why_not
-from gsomia.node.service import Node, collection_id
+from gsomia.node.service import Node
 from tests.integration.nodes import PASSPHRASE, make_nodes, report
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -56,7 +56,7 @@ def deliver_releases(node: Node, to: Node) -> list[str]:
 def published(trio: dict[str, Node], n: int, **label: Any) -> str:
     kor = trio["KOR"]
     envelope = report(n, releasable_to=("JPN", "USA"), **label)
-    kor.publish(user(kor, "analyst"), envelope["objects"], collection_id("KOR", "KOR"))
+    kor.publish(user(kor, "analyst"), envelope["objects"], kor.collection_id("KOR"))
     assert deliver_releases(kor, trio["USA"]) == ["stored"]
     assert deliver_releases(kor, trio["JPN"]) == []  # lapsed: nothing was queued for JPN
     obj = envelope["objects"][-1]

@@ -20,7 +20,7 @@ from gsomia.clock import Clock, FixedClock, SystemClock
 from gsomia.errors import BadInput
 from gsomia.node import federation, messages
 from gsomia.node.results import Report
-from gsomia.node.service import Node, collection_id
+from gsomia.node.service import Node
 from tests.integration.nodes import PASSPHRASE, make_nodes, report
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -119,7 +119,7 @@ def test_a_failed_push_backs_off_in_wall_time(pair: tuple[Node, Node]) -> None:
     """The pusher stores a release's next attempt in wall epoch seconds, not scenario time."""
     kor, _ = pair
     analyst = next(u for u in kor.config.users if u.name == "analyst")
-    kor.publish(analyst, report(90)["objects"], collection_id("KOR", "KOR"))
+    kor.publish(analyst, report(90)["objects"], kor.collection_id("KOR"))
     wall = FixedClock(SystemClock().now())
 
     async def run() -> None:

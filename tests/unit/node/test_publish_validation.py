@@ -16,12 +16,11 @@ from gsomia.app.boot import load_config, open_node
 from gsomia.clock import FixedClock
 from gsomia.errors import BadInput, Conflict, NotFound
 from gsomia.node.config import User
-from gsomia.node.service import Filters, Node, collection_id
+from gsomia.node.service import Filters, Node
 from gsomia.node.stix import GSOMIA_LABEL_EXTENSION, format_timestamp, parse_timestamp
 from tests.integration.nodes import PASSPHRASE, make_nodes, report
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-OWN = collection_id("KOR", "KOR")
 Envelope = dict[str, Any]
 
 
@@ -121,9 +120,12 @@ def test_refused_naming_where(
     envelope = copy.deepcopy(report(100))
     change(envelope)
     with pytest.raises(BadInput, match=match):
-        kor.publish(user(kor), envelope["objects"], OWN)
+        kor.publish(user(kor), envelope["objects"], kor.collection_id("KOR"))
     with kor.store.reading() as r:  # nothing half-written
-        assert r.versions(OWN, "report--00000000-0000-4000-8000-000000000100") == []
+        assert (
+            r.versions(kor.collection_id("KOR"), "report--00000000-0000-4000-8000-000000000100")
+            == []
+        )
     assert why
 
 
@@ -138,36 +140,38 @@ def test_an_envelope_of_other_markings_is_refused(kor: Node) -> None:
         "definition": {"tlp": "white"},
     }
     with pytest.raises(BadInput, match="only gsomia label marking-definitions are accepted"):
-        kor.publish(user(kor), [*envelope["objects"], tlp], OWN)
+        kor.publish(user(kor), [*envelope["objects"], tlp], kor.collection_id("KOR"))
     with pytest.raises(BadInput, match=r"envelope\.objects: no objects"):
-        kor.publish(user(kor), [], OWN)
+        kor.publish(user(kor), [], kor.collection_id("KOR"))
     with pytest.raises(NotFound, match="no collection 'nope' at KOR"):
         kor.publish(user(kor), envelope["objects"], "nope")
 
 
 def test_versions_and_the_latest(kor: Node) -> None:
     first = report(102)
-    kor.publish(user(kor), first["objects"], OWN)
+    kor.publish(user(kor), first["objects"], kor.collection_id("KOR"))
     second = copy.deepcopy(first)
     second["objects"][-1]["modified"] = "2026-01-03T00:00:00.000Z"
-    status = kor.publish(user(kor), second["objects"], OWN)
+    status = kor.publish(user(kor), second["objects"], kor.collection_id("KOR"))
     assert [s.message for s in status.successes][-1] == "stored, sealed and logged"
     stix_id = obj(first)["id"]
-    rows = kor.versions_of(user(kor), OWN, stix_id)
+    rows = kor.versions_of(user(kor), kor.collection_id("KOR"), stix_id)
     assert [r.version for r in rows] == ["2026-01-01T00:00:00.000Z", "2026-01-03T00:00:00.000Z"]
-    page = kor.page(user(kor), OWN, Filters(ids=(stix_id,)), None, None)
+    page = kor.page(user(kor), kor.collection_id("KOR"), Filters(ids=(stix_id,)), None, None)
     assert [r.version for r in page.rows] == ["2026-01-03T00:00:00.000Z"]
     with pytest.raises(NotFound, match=f"no object {stix_id} in collection"):
-        kor.versions_of(user(kor, "low"), OWN, stix_id)  # hidden: as if missing
+        kor.versions_of(
+            user(kor, "low"), kor.collection_id("KOR"), stix_id
+        )  # hidden: as if missing
 
 
 def test_an_id_hidden_from_the_user_cannot_be_taken(kor: Node) -> None:
     secret = report(103, topics=("dprk.missile",), classification="I")
-    kor.publish(user(kor, "admin"), secret["objects"], OWN)
+    kor.publish(user(kor, "admin"), secret["objects"], kor.collection_id("KOR"))
     low = report(103, topics=("dprk.nuclear",), classification="III")
     low["objects"][-1]["modified"] = "2026-01-05T00:00:00.000Z"
     with pytest.raises(Conflict, match="is already in use at this node"):
-        kor.publish(user(kor, "low"), low["objects"], OWN)
+        kor.publish(user(kor, "low"), low["objects"], kor.collection_id("KOR"))
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC).replace(tzinfo=None)  # hypothesis bounds are naive
