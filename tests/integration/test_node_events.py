@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -169,11 +168,13 @@ def test_streams_end_cleanly_at_shutdown(tmp_path: Path) -> None:
         node.stop()
 
 
-def test_a_slow_subscriber_is_dropped_not_the_node(tmp_path: Path) -> None:
+def test_a_slow_subscriber_is_dropped_not_the_node(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """In-process, on a real node store: a subscriber whose queue is full is ended, with a
     last comment telling it to resume; the others keep receiving."""
     nodes = make_nodes(tmp_path, ("KOR", "JPN"))
-    os.environ.setdefault("GSOMIA_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("GSOMIA_PASSPHRASE", PASSPHRASE)  # for this test only, not the session
     node = open_node(load_config(nodes["KOR"].config))
     analyst = next(u for u in node.config.users if u.name == "analyst")
     cid = node.collection_id("KOR")
