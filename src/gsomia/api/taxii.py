@@ -21,7 +21,7 @@ from gsomia.api.http import (
 from gsomia.api.models import ERRORS
 from gsomia.errors import BadInput
 from gsomia.node.service import Filters, Node, Page, decode_cursor
-from gsomia.node.stix import format_timestamp, parse_timestamp
+from gsomia.node.stix import format_date_added, parse_timestamp
 from gsomia.store.sqlite_node import ObjectRow
 
 API_ROOT = "api"
@@ -48,7 +48,7 @@ def _filters(request: Request) -> tuple[Filters, int | None, str | None]:
     if added_after is not None:
         # one fixed-width UTC form, as date_added is stored: compared as instants, so that
         # "...:05Z" is before "...:05.300000Z" (as strings, "." sorts before "Z")
-        added_after = format_timestamp(_bad_request(parse_timestamp, added_after, "added_after"))
+        added_after = format_date_added(_bad_request(parse_timestamp, added_after, "added_after"))
     limit: int | None = None
     if "limit" in q:
         if not q["limit"].isdigit() or int(q["limit"]) < 1:
