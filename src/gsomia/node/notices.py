@@ -39,7 +39,7 @@ from gsomia.node.holdings import (
 )
 from gsomia.node.results import Notice, NoticeReceipt
 from gsomia.node.service import LabelText, Node
-from gsomia.node.stix import GSOMIA_LABEL_EXTENSION, format_timestamp
+from gsomia.node.stix import format_timestamp
 from gsomia.seal.service import reclassify_item
 from gsomia.store.sqlite_node import NewObject, NodeWriter, ObjectRow
 
@@ -252,15 +252,13 @@ class _Remark:
 
 
 def _label_refs(node: Node, cid: str, refs: list[Any]) -> set[str]:
-    """Those of ``refs`` that are gsomia label markings stored in the collection."""
-    found: set[str] = set()
+    """Those of ``refs`` that are marking-definitions stored in the collection: gsomia labels,
+    as a collection holds no other marking (a publish refuses them), whatever the version of
+    the label extension they carry (index only, no body read)."""
     with node.store.reading() as r:
-        for ref in refs:
-            if not isinstance(ref, str):
-                continue
-            for row in r.versions(cid, ref):
-                doc = orjson.loads(row.body)
-                extensions = doc.get("extensions") if isinstance(doc, dict) else None
-                if isinstance(extensions, dict) and GSOMIA_LABEL_EXTENSION in extensions:
-                    found.add(ref)
-    return found
+        return {
+            ref
+            for ref in refs
+            if isinstance(ref, str)
+            and any(x.stix_type == "marking-definition" for x in r.scopes(cid, ref))
+        }

@@ -223,8 +223,9 @@ class Node:
         extension-definition, or object under the id of a public definition is refused
         (BadInput, naming it): stored beside the items it would be served to every user,
         whatever they may see. ``created`` and ``modified`` must have exactly millisecond
-        precision (``validate_object``). Each label marking is stored with the class and topics of the
-        label it carries, so it is served to exactly the users who may see an item it marks.
+        precision (``validate_object``). Each label marking is stored with the class and topics
+        of the label it carries, so it is served to exactly the users who may see an item it
+        marks.
 
         Ids already in use. An object whose id is stored here already is accepted only when
         the user may see what is stored: for an item, its latest version (the one a new
