@@ -247,10 +247,11 @@ class Node:
             raise BadInput(f"envelope.objects: more than {MAX_OBJECTS_PER_ENVELOPE} objects")
         now = self.clock.now()
         validated = [validate_object(o, f"objects[{i}]") for i, o in enumerate(objects)]
+        definitions = self.public_definitions(target.originator)
         public = {
             obj.id
             for i, obj in enumerate(validated)
-            if self._public_posted(obj, target.originator, f"objects[{i}] ({obj.id})")
+            if _public_posted(obj, definitions, f"objects[{i}] ({obj.id})")
         }
         markings = self._label_plans(user, validated)
         plans = [
@@ -281,22 +282,6 @@ class Node:
             status = PublishStatus(status_id, format_timestamp(now), tuple(successes))
             w.put_status(status_id, user.name, status.to_json())
         return status
-
-    def _public_posted(self, obj: StixObject, originator: str, where: str) -> bool:
-        """Whether a posted object is one of the collection's public definitions, exactly as
-        gsomia defines it (stored already); an extension-definition or an id of a public
-        definition that is not exactly it is refused."""
-        definitions = self.public_definitions(originator)
-        if obj.body in definitions:
-            return True
-        if obj.type == "extension-definition" or any(d["id"] == obj.id for d in definitions):
-            raise BadInput(
-                f"{where}: only gsomia's own definitions (its identity, the originator's "
-                "identity and the label and launch extension-definitions, exactly as gsomia "
-                "serves them) are accepted unlabelled; another definition would be served to "
-                "every user, and the id of one of gsomia's takes no other object"
-            )
-        return False
 
     def _label_plans(self, user: User, validated: list[StixObject]) -> dict[str, _LabelPlan]:
         """The envelope's label markings, each checked (markings posted twice are refused)."""
@@ -740,6 +725,22 @@ class _LabelPlan:
 
     label: Label
     equivalence: Equivalence
+
+
+def _public_posted(obj: StixObject, definitions: tuple[dict[str, Any], ...], where: str) -> bool:
+    """Whether a posted object is one of the collection's public ``definitions``, exactly as
+    gsomia defines it (stored already); an extension-definition or an id of a public
+    definition that is not exactly it is refused."""
+    if obj.body in definitions:
+        return True
+    if obj.type == "extension-definition" or any(d["id"] == obj.id for d in definitions):
+        raise BadInput(
+            f"{where}: only gsomia's own definitions (its identity, the originator's "
+            "identity and the label and launch extension-definitions, exactly as gsomia "
+            "serves them) are accepted unlabelled; another definition would be served to "
+            "every user, and the id of one of gsomia's takes no other object"
+        )
+    return False
 
 
 @dataclass(frozen=True, slots=True)
