@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -141,6 +143,15 @@ def make_nodes(
     return nodes
 
 
+def label_id(
+    originator: str, classification: str, releasable_to: tuple[str, ...], topics: tuple[str, ...]
+) -> str:
+    """A marking id (version-4 form) that is the same for the same label: envelopes built
+    twice carry the same marking, as a client that keeps its markings would post them."""
+    key = orjson.dumps([originator, classification, list(releasable_to), list(topics)])
+    return f"marking-definition--{uuid.UUID(bytes=hashlib.sha256(key).digest()[:16], version=4)}"
+
+
 def report(
     n: int,
     originator: str = "KOR",
@@ -156,13 +167,15 @@ def report(
         if releasable_to is not None
         else tuple(p for p in ("JPN", "KOR", "USA") if p != originator)
     )
+    level = classification or SECRET_LEVEL[originator]
     marking = label_marking(
         policy=POLICY[originator],
         originator=originator,
-        classification=classification or SECRET_LEVEL[originator],
+        classification=level,
         releasable_to=rel,
         topics=topics,
         created="2026-01-01T00:00:00.000Z",
+        marking_id=label_id(originator, level, rel, topics),
     )
     obj = {
         "type": "report",

@@ -6,6 +6,7 @@ Every refusal leaves nothing stored: the rows of the node's tables are counted b
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ import pytest
 
 from gsomia.app.boot import load_config, open_node
 from gsomia.node.config import token_digest
-from gsomia.node.stix import GSOMIA_LABEL_EXTENSION, label_marking
+from gsomia.node.stix import GSOMIA_LABEL_EXTENSION, extension_definition, label_marking
 from gsomia.store.sqlite_node import ObjectRow
 
 from .native_client import collection_at, held_at, item_path, native, publish, wait_until
@@ -403,7 +404,7 @@ def test_an_object_cannot_carry_a_label_it_did_not_bring(
 
 def test_a_label_stored_without_scope_is_hidden_from_everyone(tmp_path: Path) -> None:
     """Label rows written by an older version (equivalence NULL) fail closed; gsomia's own
-    extension-definition stays public."""
+    extension-definition stays public, exactly as gsomia defines it."""
     procs = make_nodes(tmp_path, ("JPN", "KOR"))
     node = open_node(
         load_config(procs["JPN"].config), passphrase=PASSPHRASE.encode(), verify_log=False
@@ -422,18 +423,21 @@ def test_a_label_stored_without_scope_is_hidden_from_everyone(tmp_path: Path) ->
             1, "c", marking["id"], "marking-definition", "v", "t", None, None, (), b"{}"
         )
         assert not node.visible(analyst.clearance, legacy)
+        definition = extension_definition()
         ext = ObjectRow(
             2,
             "c",
             GSOMIA_LABEL_EXTENSION,
             "extension-definition",
-            "v",
+            definition["modified"],
             "t",
             None,
             None,
             (),
-            b"{}",
+            orjson.dumps(definition),
         )
         assert node.visible(analyst.clearance, ext)
+        # exactly as gsomia defines it: another body under its id and version is hidden
+        assert not node.visible(analyst.clearance, dataclasses.replace(ext, body=b"{}"))
     finally:
         node.store.close()

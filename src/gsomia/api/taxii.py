@@ -31,8 +31,8 @@ from gsomia.node.service import (
     Page,
     decode_cursor,
     parse_instant,
-    taxii_timestamp,
 )
+from gsomia.node.stix import taxii_timestamp
 from gsomia.store.sqlite_node import ObjectRow
 
 API_ROOT = "api"

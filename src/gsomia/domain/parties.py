@@ -68,6 +68,7 @@ class Policy:
     levels: tuple[Level, ...]
     defaults: Mapping[Equivalence, str]
     source: str = ""
+    identity: str | None = None  # the party's STIX identity id (identity--<UUID v4>), if any
 
     def __post_init__(self) -> None:
         by_name: dict[str, Level] = {}

@@ -7,6 +7,7 @@ scenario round-trips losslessly. Reading files is the loader's job (``gsomia.sce
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from types import MappingProxyType
@@ -41,6 +42,10 @@ MAX_EVENTS = 256
 MAX_LEVELS = 16  # per party
 MAX_LIST = 64  # parties of an agreement, classes, topics in a scope or a standing consent
 MAX_NOTICE_DAYS = 3653  # ten years
+#: A party's STIX identity: ``identity--`` and a version-4 UUID, lower case.
+IDENTITY_ID = re.compile(
+    r"^identity--[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+)
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,7 @@ class Scenario:
 
 
 def _policy_doc(p: Policy) -> dict[str, Any]:
-    return {
+    doc: dict[str, Any] = {
         "code": p.party,
         "name": p.name,
         "policy": p.policy_id,
@@ -133,6 +138,9 @@ def _policy_doc(p: Policy) -> dict[str, Any]:
         ],
         "defaults": {eq.value: lid for eq, lid in p.defaults.items()},
     }
+    if p.identity is not None:
+        doc["identity"] = p.identity
+    return doc
 
 
 def _agreement_doc(a: Agreement) -> dict[str, Any]:
@@ -369,12 +377,7 @@ def parse_scenario(document: Mapping[str, Any], source: str) -> Scenario:
     description = root.text("description", required=False)
     scenario_source = root.text("source", required=False)
 
-    policies: dict[str, Policy] = {}
-    for table in root.tables("parties", at_most=MAX_PARTIES, required=True):
-        policy = _parse_policy(table)
-        if policy.party in policies:
-            raise BadInput(f"{table.where}.code: party {policy.party!r} is defined twice")
-        policies[policy.party] = policy
+    policies = _parse_parties(root)
 
     raw_agreements = [
         (t, _parse_agreement_fields(t, policies))
@@ -422,6 +425,24 @@ def parse_scenario(document: Mapping[str, Any], source: str) -> Scenario:
     )
 
 
+def _parse_parties(root: _Doc) -> dict[str, Policy]:
+    policies: dict[str, Policy] = {}
+    identities: set[str] = set()
+    for table in root.tables("parties", at_most=MAX_PARTIES, required=True):
+        policy = _parse_policy(table)
+        if policy.party in policies:
+            raise BadInput(f"{table.where}.code: party {policy.party!r} is defined twice")
+        if policy.identity in identities:
+            raise BadInput(
+                f"{table.where}.identity: party {policy.party}'s identity {policy.identity} "
+                "is another party's"
+            )
+        if policy.identity is not None:
+            identities.add(policy.identity)
+        policies[policy.party] = policy
+    return policies
+
+
 def _parse_policy(t: _Doc) -> Policy:
     code = t.text("code")
     if len(code) != 3 or not code.isalpha() or not code.isupper():
@@ -429,6 +450,13 @@ def _parse_policy(t: _Doc) -> Policy:
     name = t.text("name")
     policy_id = t.text("policy")
     source = t.text("source", required=False)
+    identity = t.text("identity", required=False) or None
+    if identity is not None and not IDENTITY_ID.match(identity):
+        raise BadInput(
+            f"{t.where}.identity: party {code}'s identity {identity[:80]!r} is not a STIX "
+            "identity id with a version-4 UUID (identity--xxxxxxxx-xxxx-4xxx-[89ab]xxx-"
+            "xxxxxxxxxxxx, lower case)"
+        )
     levels: list[Level] = []
     for lt in t.tables("levels", at_most=MAX_LEVELS, required=True):
         level = Level(
@@ -460,7 +488,13 @@ def _parse_policy(t: _Doc) -> Policy:
     t.finish()
     try:
         return Policy(
-            PartyCode(code), name, policy_id, tuple(levels), MappingProxyType(defaults), source
+            PartyCode(code),
+            name,
+            policy_id,
+            tuple(levels),
+            MappingProxyType(defaults),
+            source,
+            identity,
         )
     except BadInput as exc:
         raise BadInput(f"{where}: {exc}") from None

@@ -37,8 +37,8 @@ from gsomia.domain.parties import Equivalence, Marking
 from gsomia.domain.release import Decision, decide
 from gsomia.errors import BadInput, Denied, GsomiaError, VerificationFailed
 from gsomia.node import audit, receipts
-from gsomia.node.service import Node
-from gsomia.node.stix import equivalent_marking, format_timestamp, label_marking, validate_object
+from gsomia.node.service import LabelText, Node
+from gsomia.node.stix import format_timestamp, validate_object
 from gsomia.seal.item import Core, Item, SealedLabel
 from gsomia.seal.service import release_item
 from gsomia.seal.views import VerifiedItem
@@ -464,23 +464,20 @@ def _store(
     verified, stix, marking = incoming.verified, incoming.stix, incoming.marking
     label = verified.label
     cid = node.collection_id(label.originator, w)
-    created = format_timestamp(label.created)
-    original = label_marking(
-        policy=label.policy,
-        originator=label.originator,
-        classification=verified.classification,
-        releasable_to=label.releasable_to,
-        topics=label.topics,
-        created=created,
-    )
     level = node.scenario.policy(node.party).level(str(marking["level"]))
     mine = Marking(
         node.party, level.id, level.native, Equivalence(marking["equivalence"]), label.originator
     )
-    equivalent = equivalent_marking(original["id"], mine, created)
-    node.store_markings(w, cid, (original, equivalent), now)
+    text = LabelText(
+        label.policy,
+        label.originator,
+        verified.classification,
+        label.releasable_to,
+        label.topics,
+    )
+    refs = node.own_markings(w, cid, text, mine, format_timestamp(label.created), now)
     body = dict(stix.body)
-    body["object_marking_refs"] = [original["id"], equivalent["id"]]
+    body["object_marking_refs"] = list(refs)
     added = node.next_date_added(w, now)
     w.add_object(
         NewObject(

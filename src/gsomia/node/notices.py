@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from gsomia.domain.instants import format_instant
+from gsomia.domain.parties import Marking
 from gsomia.errors import BadInput, Conflict, GsomiaError, VerificationFailed
 from gsomia.node import audit, messages, receipts
 from gsomia.node.config import User
@@ -37,15 +38,10 @@ from gsomia.node.holdings import (
     visible_item,
 )
 from gsomia.node.results import Notice, NoticeReceipt
-from gsomia.node.service import Node
-from gsomia.node.stix import (
-    GSOMIA_LABEL_EXTENSION,
-    equivalent_marking,
-    format_timestamp,
-    label_marking,
-)
+from gsomia.node.service import LabelText, Node
+from gsomia.node.stix import format_timestamp
 from gsomia.seal.service import reclassify_item
-from gsomia.store.sqlite_node import NewObject, NodeWriter
+from gsomia.store.sqlite_node import NewObject, NodeWriter, ObjectRow
 
 MAX_ITEM_BASE64 = 96 * 1024 * 1024
 
@@ -195,77 +191,74 @@ def _queue_notice(w: NodeWriter, party: str, sealed: bytes) -> None:
 
 
 class _Remark:
-    """The new markings of an item's STIX object at this node, prepared before the write."""
+    """The new markings of an item's STIX object at this node: what is read is read before
+    the write; the markings' ids are looked up (or made) in the write (``Node.own_markings``)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - the parts of one re-marking
         self,
         node: Node,
-        row_object: NewObject | None,
-        markings: list[dict[str, Any]],
-        marking: dict[str, Any],
+        row: ObjectRow | None,
+        kept_refs: list[Any],
+        label: LabelText,
+        mine: Marking,
+        created: str,
     ) -> None:
         self.node = node
-        self.object = row_object
-        self.markings = markings
-        self.marking = marking
+        self.row = row
+        self.kept_refs = kept_refs
+        self.label = label
+        self.mine = mine
+        self.created = created
+        self.marking = mine.to_json()
 
     @classmethod
     def prepare(cls, node: Node, item: Held, classification: str, at: datetime) -> _Remark:
         label = item.verified.label
         level = node.scenario.policy(label.originator).level(classification)
-        created = format_timestamp(at)
-        original = label_marking(
-            policy=label.policy,
-            originator=label.originator,
-            classification=level.id,
-            releasable_to=label.releasable_to,
-            topics=label.topics,
-            created=created,
+        text = LabelText(
+            label.policy, label.originator, level.id, label.releasable_to, label.topics
         )
         mine = node.scenario.policy(node.party).marking_for(level.equivalence, label.originator)
-        markings = [original]
-        if node.party != label.originator:
-            markings.append(equivalent_marking(original["id"], mine, created))
         row = item.row
+        kept: list[Any] = []
+        if row is not None:
+            refs = orjson.loads(row.body).get("object_marking_refs", [])
+            refs = refs if isinstance(refs, list) else []
+            old = _label_refs(node, row.collection, refs)
+            kept = [r for r in refs if r not in old]
+        return cls(node, row, kept, text, mine, format_timestamp(at))
+
+    def apply(self, w: NodeWriter) -> None:
+        row = self.row
         if row is None:
-            return cls(node, None, markings, mine.to_json())
+            return
+        node = self.node
+        now = node.clock.now()
+        mine = None if node.party == self.label.originator else self.mine
+        refs = node.own_markings(w, row.collection, self.label, mine, self.created, now)
         body = orjson.loads(row.body)
-        refs = body.get("object_marking_refs", [])
-        old = _label_refs(node, row.collection, refs if isinstance(refs, list) else [])
-        body["object_marking_refs"] = [r for r in refs if r not in old] + [
-            m["id"] for m in markings
-        ]
+        body["object_marking_refs"] = [*self.kept_refs, *refs]
         new_object = NewObject(
             row.collection,
             row.stix_id,
             row.stix_type,
             row.version,
             row.item_id,
-            level.equivalence.value,
+            self.mine.equivalence.value,
             row.topics,
             orjson.dumps(body),
         )
-        return cls(node, new_object, markings, mine.to_json())
-
-    def apply(self, w: NodeWriter) -> None:
-        if self.object is None:
-            return
-        now = self.node.clock.now()
-        cid = self.object.collection
-        self.node.store_markings(w, cid, self.markings, now)
-        w.replace_object(self.object, self.node.next_date_added(w, now))
+        w.replace_object(new_object, node.next_date_added(w, now))
 
 
 def _label_refs(node: Node, cid: str, refs: list[Any]) -> set[str]:
-    """Those of ``refs`` that are gsomia label markings stored in the collection."""
-    found: set[str] = set()
+    """Those of ``refs`` that are marking-definitions stored in the collection: gsomia labels,
+    as a collection holds no other marking (a publish refuses them), whatever the version of
+    the label extension they carry (index only, no body read)."""
     with node.store.reading() as r:
-        for ref in refs:
-            if not isinstance(ref, str):
-                continue
-            for row in r.versions(cid, ref):
-                doc = orjson.loads(row.body)
-                extensions = doc.get("extensions") if isinstance(doc, dict) else None
-                if isinstance(extensions, dict) and GSOMIA_LABEL_EXTENSION in extensions:
-                    found.add(ref)
-    return found
+        return {
+            ref
+            for ref in refs
+            if isinstance(ref, str)
+            and any(x.stix_type == "marking-definition" for x in r.scopes(cid, ref))
+        }

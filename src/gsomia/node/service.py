@@ -11,6 +11,7 @@ need-to-know (Art. 7). Handlers parse and render; everything decided is decided 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 import uuid
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from gsomia.clock import Clock, SystemClock
 from gsomia.domain.access import Clearance, check_access
 from gsomia.domain.instants import format_instant
 from gsomia.domain.labels import Label
-from gsomia.domain.parties import Equivalence
+from gsomia.domain.parties import Equivalence, Marking
 from gsomia.domain.release import Decision, decide
 from gsomia.domain.scenario import Scenario
 from gsomia.errors import BadInput, Conflict, Denied, NotFound
@@ -36,9 +37,15 @@ from gsomia.node.results import PublishStatus, Stored
 from gsomia.node.stix import (
     GSOMIA_LABEL_EXTENSION,
     StixObject,
+    equivalent_marking,
     extension_definition,
-    format_timestamp,
+    gsomia_identity,
+    label_marking,
+    launch_extension_definition,
+    new_marking_id,
+    party_identity,
     read_label_marking,
+    taxii_timestamp,
     validate_object,
 )
 from gsomia.node.throttle import Throttle
@@ -59,6 +66,7 @@ from gsomia.store.sqlite_node import (
 
 MAX_OBJECTS_PER_ENVELOPE = 10_000
 _DEFINITIONS = ("marking-definition", "extension-definition")
+_ALREADY_STORED = "already stored"
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
@@ -131,6 +139,7 @@ class Node:
     verifier: Verifier = field(init=False)
     opener: Opener = field(init=False)
     _collection_ids: dict[str, str] = field(init=False, repr=False)  # originator -> id
+    _public: dict[tuple[str, str, str], dict[str, Any]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.throttle = Throttle(self.wall)
@@ -139,6 +148,12 @@ class Node:
         self.verifier = Verifier(self.keyring, scenario=self.scenario)
         self.opener = Opener(self.keyring, self.verifier)
         self._collection_ids = self._open_collections()
+        self._public = {
+            (d["type"], d["id"], d["modified"]): d
+            for party in self.scenario.policies
+            for d in self.public_definitions(party)
+        }
+        self._store_public_definitions()
 
     @property
     def party(self) -> str:
@@ -214,18 +229,53 @@ class Node:
                 return c
         raise NotFound(f"no collection {cid_or_alias[:80]!r} at {self.party}")
 
+    # ------------------------------------------------------------------ public definitions
+    def public_definitions(self, originator: str) -> tuple[dict[str, Any], ...]:
+        """What every collection serves to every authenticated user, unlabelled (nothing in it
+        is classified): gsomia's identity, the label and launch extension-definitions, and the
+        identity of the collection's originator (if the scenario names one), so that the
+        references of what the collection holds resolve."""
+        policy = self.scenario.policies.get(originator)  # a party the scenario no longer names
+        own = None if policy is None else party_identity(policy)
+        fixed = (gsomia_identity(), extension_definition(), launch_extension_definition())
+        return fixed if own is None else (*fixed, own)
+
+    def _store_public_definitions(self) -> None:
+        """Store the public definitions in every collection that lacks them (one transaction,
+        none if nothing is missing)."""
+        wanted = [
+            (c.id, d) for c in self.collections() for d in self.public_definitions(c.originator)
+        ]
+        with self.store.reading() as r:
+            missing = [
+                (cid, d) for cid, d in wanted if r.object_scope(cid, d["id"], d["modified"]) is None
+            ]
+        if not missing:
+            return
+        now = self.clock.now()
+        with self.store.writing() as w:
+            for cid, d in missing:
+                if not w.has_object(cid, d["id"], d["modified"]):
+                    row = NewObject(
+                        cid, d["id"], d["type"], d["modified"], None, None, (), _dumps(d)
+                    )
+                    w.add_object(row, self.next_date_added(w, now))
+
     # ------------------------------------------------------------------ publishing
     def publish(self, user: User, objects: Sequence[object], cid: str) -> PublishStatus:
         """Validate, decide, seal, store and log an envelope's objects; all or nothing.
 
         What an envelope may carry: STIX objects, each marked by exactly one gsomia label (a
         marking-definition with the gsomia label extension, posted in the same envelope, the
-        only entry of its ``object_marking_refs``); those label markings; and gsomia's own
-        extension-definition exactly as ``extension_definition()`` gives it. Any other
-        marking-definition (a free-text statement, TLP, …) or extension-definition is refused
+        only entry of its ``object_marking_refs``); those label markings; and the collection's
+        public definitions exactly as ``public_definitions`` gives them (stored already: "already
+        stored"). Any other marking-definition (a free-text statement, TLP, …),
+        extension-definition, or object under the id of a public definition is refused
         (BadInput, naming it): stored beside the items it would be served to every user,
-        whatever they may see. Each label marking is stored with the class and topics of the
-        label it carries, so it is served to exactly the users who may see an item it marks.
+        whatever they may see. ``created`` and ``modified`` must have exactly millisecond
+        precision (``validate_object``). Each label marking is stored with the class and topics
+        of the label it carries, so it is served to exactly the users who may see an item it
+        marks.
 
         Ids already in use. An object whose id is stored here already is accepted only when
         the user may see what is stored: for an item, its latest version (the one a new
@@ -247,11 +297,17 @@ class Node:
             raise BadInput(f"envelope.objects: more than {MAX_OBJECTS_PER_ENVELOPE} objects")
         now = self.clock.now()
         validated = [validate_object(o, f"objects[{i}]") for i, o in enumerate(objects)]
+        definitions = self.public_definitions(target.originator)
+        public = {
+            obj.id
+            for i, obj in enumerate(validated)
+            if _public_posted(obj, definitions, f"objects[{i}] ({obj.id})")
+        }
         markings = self._label_plans(user, validated)
         plans = [
             self._plan(obj, markings, f"objects[{i}]", now)
             for i, obj in enumerate(validated)
-            if obj.type not in _DEFINITIONS
+            if obj.type not in _DEFINITIONS and obj.id not in public
         ]
         sealed = self.sealer.seal_batch_digests([p.request for p in plans]) if plans else []
         status_id = str(uuid.uuid4())
@@ -259,40 +315,39 @@ class Node:
             # under the writer's lock: no other write commits between this check and ours
             with self.store.reading() as r:
                 for i, obj in enumerate(validated):
-                    self._check_id_free(user, r, cid, obj, f"objects[{i}]")
+                    if obj.id not in public:
+                        self._check_id_free(user, r, cid, obj, f"objects[{i}]")
             successes = [
-                self._store_definition(w, cid, obj, markings.get(obj.id), now)
+                _success(obj, _ALREADY_STORED)
+                if obj.id in public
+                else self._store_definition(w, cid, obj, markings[obj.id], now)
                 for obj in validated
-                if obj.type in _DEFINITIONS
+                if obj.type in _DEFINITIONS or obj.id in public
             ]
             entries: list[bytes] = []
             for plan, (item, item_digest) in zip(plans, sealed, strict=True):
                 successes.append(self._store_item(w, cid, plan, item, item_digest, now, entries))
             if entries:
                 self.log.append_in(w.log, entries)
-            status = PublishStatus(status_id, format_timestamp(now), tuple(successes))
+            status = PublishStatus(status_id, taxii_timestamp(now), tuple(successes))
             w.put_status(status_id, user.name, status.to_json())
         return status
 
     def _label_plans(self, user: User, validated: list[StixObject]) -> dict[str, _LabelPlan]:
-        """The envelope's label markings, each checked (definitions other than gsomia's own
-        and markings posted twice are refused)."""
+        """The envelope's label markings, each checked (markings posted twice are refused)."""
         markings: dict[str, _LabelPlan] = {}
         for i, obj in enumerate(validated):
             where = f"objects[{i}] ({obj.id})"
-            if obj.type == "extension-definition":
-                _check_extension_definition(obj, where)
-            elif obj.type == "marking-definition":
+            if obj.type == "marking-definition":
                 if obj.id in markings:
                     raise BadInput(f"{where}: marking-definition {obj.id} is posted twice")
                 markings[obj.id] = self._label_plan(user, obj, f"objects[{i}]")
         return markings
 
     def _store_definition(
-        self, w: NodeWriter, cid: str, obj: StixObject, scope: _LabelPlan | None, now: datetime
+        self, w: NodeWriter, cid: str, obj: StixObject, scope: _LabelPlan, now: datetime
     ) -> Stored:
-        """Store a label marking (with its label's class and topics) or the extension
-        definition, once."""
+        """Store a label marking (with its label's class and topics), once."""
         if not w.has_object(cid, obj.id, obj.version):
             w.add_object(
                 NewObject(
@@ -301,8 +356,8 @@ class Node:
                     obj.type,
                     obj.version,
                     None,
-                    None if scope is None else scope.equivalence.value,
-                    () if scope is None else scope.label.topics,
+                    scope.equivalence.value,
+                    scope.label.topics,
                     _dumps(obj.body),
                 ),
                 self.next_date_added(w, now),
@@ -365,8 +420,8 @@ class Node:
         """Raise the neutral ``Conflict`` unless ``obj`` may be stored under its id (see
         ``publish``); the real reason goes to the audit log only."""
         stored = r.versions(cid, obj.id)
-        if not stored or obj.type == "extension-definition":
-            return  # gsomia's own definition, checked to be exactly it
+        if not stored:
+            return
         same = next((row for row in stored if row.version == obj.version), None)
         if obj.type == "marking-definition":
             free = (
@@ -457,53 +512,84 @@ class Node:
         request = SealRequest(_dumps(obj.body), sealed_label(self.scenario, label, now), grants)
         return _Plan(obj, label, scoped.equivalence, decisions, request)
 
-    def store_markings(
-        self, w: NodeWriter, cid: str, markings: Sequence[dict[str, Any]], now: datetime
-    ) -> None:
-        """Store label marking-definitions in a collection, each once, each with the class and
-        topics of the label it carries (an equivalent label, with those of the original label
-        it stands beside, which comes in the same call): a label is served only to the users
-        who may see an item it marks."""
-        for m in markings:
-            if not w.has_object(cid, m["id"], m["created"]):
-                equivalence, topics = self._marking_scope(m, markings)
-                w.add_object(
-                    NewObject(
-                        cid,
-                        m["id"],
-                        "marking-definition",
-                        m["created"],
-                        None,
-                        equivalence.value,
-                        topics,
-                        _dumps(m),
-                    ),
-                    self.next_date_added(w, now),
-                )
+    def own_markings(  # noqa: PLR0917 - a label, where, and the receiving party's marking
+        self,
+        w: NodeWriter,
+        cid: str,
+        label: LabelText,
+        mine: Marking | None,
+        created: str,
+        now: datetime,
+    ) -> tuple[str, ...]:
+        """The ids of the marking-definitions this node marks an object of ``cid`` with: the
+        label, and (``mine``) this party's equivalent label beside it.
 
-    def _marking_scope(
-        self, marking: dict[str, Any], batch: Sequence[dict[str, Any]]
-    ) -> tuple[Equivalence, tuple[str, ...]]:
-        """The class (as an equivalence) and topics of the label a marking-definition carries."""
-        ext = marking.get("extensions", {}).get(GSOMIA_LABEL_EXTENSION)
-        if not isinstance(ext, dict):
-            raise BadInput(f"marking {marking.get('id')!r}: not a gsomia label")
-        original = ext.get("equivalent_of")
-        if original is None:
-            level = self.scenario.policy(str(ext["originator"])).level(str(ext["classification"]))
-            return level.equivalence, tuple(sorted(set(ext["topics"])))
-        beside = next((m for m in batch if m.get("id") == original), None)
-        if beside is None:
-            raise BadInput(f"marking {marking['id']!r}: its original label {original!r} is absent")
-        _, topics = self._marking_scope(beside, ())
-        return Equivalence(ext["equivalence"]), topics
+        Each is made once per collection and label, under a random (version-4) id kept in the
+        store (``marking_ids``, looked up or made in this transaction): a second item with the
+        same label reuses the marking. Each is stored with the class and topics of the label
+        it carries, so it is served only to the users who may see an item it marks."""
+        level = self.scenario.policy(label.originator).level(label.classification)
+        topics = tuple(sorted(set(label.topics)))
+        original, new = w.marking_id(_marking_key("label", cid, *label.key()), new_marking_id())
+        if new:
+            body = label_marking(
+                policy=label.policy,
+                originator=label.originator,
+                classification=label.classification,
+                releasable_to=label.releasable_to,
+                topics=label.topics,
+                created=created,
+                marking_id=original,
+            )
+            self._add_marking(w, cid, body, level.equivalence, topics, now)
+        if mine is None:
+            return (original,)
+        equivalent, new = w.marking_id(
+            _marking_key(
+                "equivalent",
+                cid,
+                original,
+                mine.party,
+                mine.level,
+                mine.native,
+                mine.equivalence.value,
+                mine.originator,
+            ),
+            new_marking_id(),
+        )
+        if new:
+            body = equivalent_marking(original, mine, created, equivalent)
+            self._add_marking(w, cid, body, mine.equivalence, topics, now)
+        return original, equivalent
+
+    def _add_marking(  # noqa: PLR0917 - one row's parts
+        self,
+        w: NodeWriter,
+        cid: str,
+        body: dict[str, Any],
+        equivalence: Equivalence,
+        topics: tuple[str, ...],
+        now: datetime,
+    ) -> None:
+        row = NewObject(
+            cid,
+            body["id"],
+            body["type"],
+            body["created"],
+            None,
+            equivalence.value,
+            topics,
+            _dumps(body),
+        )
+        w.add_object(row, self.next_date_added(w, now))
 
     def next_date_added(self, w: NodeWriter, now: datetime) -> str:
-        candidate = format_timestamp(now)
+        """A ``date_added`` after every one given before (microseconds, one fixed width)."""
+        candidate = taxii_timestamp(now)
         last = w.last_date_added()
         if last is not None and candidate <= last:
             bumped = datetime.fromisoformat(last) + timedelta(microseconds=1)
-            candidate = format_timestamp(bumped)
+            candidate = taxii_timestamp(bumped)
         w.set_last_date_added(candidate)
         return candidate
 
@@ -533,15 +619,17 @@ class Node:
     # ------------------------------------------------------------------ reading
     def visible(self, clearance: Clearance, row: ObjectRow | ObjectScope) -> bool:
         """Whether a user may see a stored row: an item, or a label marking (stored with its
-        label's class and topics) under Art. 7; gsomia's extension-definition by anyone.
+        label's class and topics) under Art. 7; a public definition by anyone.
 
-        A row without class is public only if it is gsomia's extension-definition: a label
-        marking stored by a version before labels were scoped (equivalence NULL) is hidden from
-        every user — fail closed, no backfill — until the label is stored again scoped (a
-        classification notice does so)."""
+        A row without class is public only if it is one of the public definitions (its type,
+        id and version, and its body when the row carries it, exactly as gsomia defines them).
+        Anything else without a class is hidden from every user — fail closed, no backfill: a
+        label marking stored by a version before labels were scoped (equivalence NULL), or a
+        definition of an earlier version of gsomia."""
         if row.equivalence is None:
-            return row.stix_type == "extension-definition" and row.stix_id == (
-                GSOMIA_LABEL_EXTENSION
+            public = self._public.get((row.stix_type, row.stix_id, row.version))
+            return public is not None and (
+                isinstance(row, ObjectScope) or orjson.loads(row.body) == public
             )
         try:
             check_access(
@@ -685,12 +773,46 @@ class _LabelPlan:
     equivalence: Equivalence
 
 
-def _check_extension_definition(obj: StixObject, where: str) -> None:
-    if obj.body != extension_definition():
+def _public_posted(obj: StixObject, definitions: tuple[dict[str, Any], ...], where: str) -> bool:
+    """Whether a posted object is one of the collection's public ``definitions``, exactly as
+    gsomia defines it (stored already); an extension-definition or an id of a public
+    definition that is not exactly it is refused."""
+    if obj.body in definitions:
+        return True
+    if obj.type == "extension-definition" or any(d["id"] == obj.id for d in definitions):
         raise BadInput(
-            f"{where}: only gsomia's own extension-definition ({GSOMIA_LABEL_EXTENSION}, "
-            "exactly as published) is accepted; other definitions would be served to every user"
+            f"{where}: only gsomia's own definitions (its identity, the originator's "
+            "identity and the label and launch extension-definitions, exactly as gsomia "
+            "serves them) are accepted unlabelled; another definition would be served to "
+            "every user, and the id of one of gsomia's takes no other object"
         )
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class LabelText:
+    """The fields of a gsomia label a node writes into a marking-definition."""
+
+    policy: str
+    originator: str
+    classification: str
+    releasable_to: tuple[str, ...]
+    topics: tuple[str, ...]
+
+    def key(self) -> tuple[str, ...]:
+        return (
+            self.policy,
+            self.originator,
+            self.classification,
+            ",".join(self.releasable_to),
+            ",".join(self.topics),
+        )
+
+
+def _marking_key(*parts: str) -> str:
+    """The stored key of a node-made marking: the SHA-256 of what it marks (not the label in
+    clear; see docs/formats.md, at rest)."""
+    return hashlib.sha256(orjson.dumps(list(parts))).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -751,12 +873,6 @@ def parse_instant(value: str, where: str) -> datetime:
     except ValueError:
         raise BadInput(f"{where}: {value[:40]!r} is not a valid date and time") from None
     return instant.replace(microsecond=int((found[2] or "")[:6].ljust(6, "0")))
-
-
-def taxii_timestamp(instant: datetime) -> str:
-    """A TAXII 2.1 timestamp (§2): UTC, microsecond precision, fixed width — the form
-    ``date_added`` is stored in, so that instants compare as text."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _instant_or_none(value: str) -> datetime | None:

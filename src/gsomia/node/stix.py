@@ -10,6 +10,14 @@ The label travels as a ``marking-definition`` carrying the property extension
 ``object_marking_refs``. At a recipient, the equivalent label is a second marking of the same
 extension with ``equivalent_of`` naming the originator's marking (ADatP-4774's
 alternativeConfidentialityLabel): beside the originator's, never in its place.
+
+Every identifier gsomia writes is a version-4 UUID (STIX 2.1 §2.9 recommends them; strict
+validators refuse others): the fixed ids of gsomia's own definitions below, the parties'
+identities from the scenario, and fresh random ids for the markings a node makes (kept stable
+per label by a stored mapping, see ``Node.own_markings``). Every STIX timestamp gsomia writes has
+exactly millisecond precision (``format_timestamp``), and a posted ``created``/``modified`` must
+have it too: at that one fixed width, string order is instant order, so versions sort as the
+instants they are.
 """
 
 from __future__ import annotations
@@ -20,15 +28,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gsomia.domain.parties import Marking
+from gsomia.domain.parties import Marking, Policy
 from gsomia.errors import BadInput
 
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
+#: The namespace of gsomia's name-based ids (collection ids); never used for a STIX object id.
 GSOMIA_NAMESPACE = uuid.UUID("6f1c2b8e-5d3a-5e0b-9a53-67736f6d6961")
-GSOMIA_LABEL_EXTENSION = "extension-definition--" + str(
-    uuid.uuid5(GSOMIA_NAMESPACE, "gsomia-label/1")
+#: gsomia itself, the creator of its extension-definitions.
+GSOMIA_IDENTITY = "identity--864ed091-bb93-4732-b111-ddcebced4f1b"
+#: The gsomia confidentiality label (a property extension of marking-definitions).
+GSOMIA_LABEL_EXTENSION = "extension-definition--da87dff4-319e-4b44-9507-f82559c34005"
+#: A missile launch as the detecting party reports it (a property extension of reports).
+GSOMIA_LAUNCH_EXTENSION = "extension-definition--a7111815-961b-40a1-b381-e965c044ac14"
+#: ``created`` and ``modified`` of gsomia's own definitions and of the parties' identities.
+DEFINITIONS_CREATED = "2026-12-02T00:00:00.000Z"
+LAUNCH_SCHEMA = (
+    "https://github.com/gsomia/gsomia/blob/main/src/gsomia/data/launch-extension.schema.json"
 )
-GSOMIA_IDENTITY = "identity--" + str(uuid.uuid5(GSOMIA_NAMESPACE, "gsomia"))
 LABEL_VERSION = 1
 
 _TYPE = re.compile(r"^(x-)?[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")
@@ -37,7 +53,9 @@ _ID = re.compile(
     r"^(?P<type>[a-z0-9-]{3,250})--"
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 )
-_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.(?P<fraction>\d{1,9}))?Z$")
+_MILLIS = 3  # fractional digits of created/modified, exactly
+
 _MAX_DEPTH = 16
 _LABEL_FIELDS = (
     "extension_type",
@@ -51,7 +69,7 @@ _LABEL_FIELDS = (
 
 
 def extension_definition() -> dict[str, Any]:
-    """The ``extension-definition`` of the gsomia label (published by every node)."""
+    """The ``extension-definition`` of the gsomia label (served in every collection)."""
     return {
         "type": "extension-definition",
         "spec_version": "2.1",
@@ -71,6 +89,58 @@ def extension_definition() -> dict[str, Any]:
     }
 
 
+def launch_extension_definition() -> dict[str, Any]:
+    """The ``extension-definition`` of the launch report (served in every collection)."""
+    return {
+        "type": "extension-definition",
+        "spec_version": "2.1",
+        "id": GSOMIA_LAUNCH_EXTENSION,
+        "created_by_ref": GSOMIA_IDENTITY,
+        "created": DEFINITIONS_CREATED,
+        "modified": DEFINITIONS_CREATED,
+        "name": "gsomia launch report",
+        "description": (
+            "A missile launch as reported by the detecting party: the missile, its type and "
+            "count, the launch facility, bearing, apogee and range, the outcomes, whether the "
+            "time of launch is known, and the source of the report."
+        ),
+        "schema": LAUNCH_SCHEMA,
+        "version": "1.0.0",
+        "extension_types": ["property-extension"],
+    }
+
+
+def gsomia_identity() -> dict[str, Any]:
+    """The ``identity`` of gsomia, the creator of its extension-definitions."""
+    return {
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": GSOMIA_IDENTITY,
+        "created": DEFINITIONS_CREATED,
+        "modified": DEFINITIONS_CREATED,
+        "name": "gsomia",
+        "identity_class": "organization",
+    }
+
+
+def party_identity(policy: Policy) -> dict[str, Any] | None:
+    """The ``identity`` of a party, as its scenario names it (``identity`` of a party); None
+    when the scenario gives the party no identity id (then none is served for it, and a report
+    cannot name its originator by ``created_by_ref``)."""
+    if policy.identity is None:
+        return None
+    return {
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": policy.identity,
+        "created": DEFINITIONS_CREATED,
+        "modified": DEFINITIONS_CREATED,
+        "name": policy.name,
+        "identity_class": "organization",
+        "sectors": ["defense"],
+    }
+
+
 def parse_timestamp(value: object, where: str) -> datetime:
     if not isinstance(value, str) or not _TIMESTAMP.match(value):
         raise BadInput(f"{where}: expected a STIX timestamp such as 2019-11-23T00:00:00.000Z")
@@ -81,8 +151,31 @@ def parse_timestamp(value: object, where: str) -> datetime:
 
 
 def format_timestamp(value: datetime) -> str:
-    """TAXII/STIX timestamp with microseconds, in UTC (``2019-11-23T00:00:00.000000Z``)."""
+    """A STIX timestamp as gsomia writes it: UTC, exactly milliseconds, truncated
+    (``2019-11-23T00:00:00.000Z``)."""
+    utc = value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def taxii_timestamp(value: datetime) -> str:
+    """A TAXII 2.1 timestamp (§2: UTC, microsecond precision, unlike STIX's milliseconds):
+    ``date_added``, the X-TAXII-Date-Added headers, a status's ``request_timestamp``. One fixed
+    width (``2019-11-23T00:00:00.000000Z``), so that string order is instant order."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def check_version_timestamp(value: object, where: str) -> None:
+    """Refuse a ``created``/``modified`` without exactly millisecond precision: gsomia keeps
+    versions at one fixed width so that they order as the instants they are."""
+    match = _TIMESTAMP.match(value) if isinstance(value, str) else None
+    fraction = None if match is None else match.group("fraction")
+    if match is not None and (fraction is None or len(fraction) != _MILLIS):
+        digits = 0 if fraction is None else len(fraction)
+        raise BadInput(
+            f"{where}: {value!r} has {digits} fractional digit(s); gsomia takes created and "
+            "modified at exactly millisecond precision: write three, as in "
+            "2019-11-23T00:00:00.000Z"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +215,10 @@ def validate_object(obj: object, where: str) -> StixObject:
         "created" in obj or "modified" in obj
     ):
         created = parse_timestamp(obj.get("created"), f"{where}.created")
+        check_version_timestamp(obj.get("created"), f"{where}.created")
         modified_raw = obj.get("modified", obj.get("created"))
         modified = parse_timestamp(modified_raw, f"{where}.modified")
+        check_version_timestamp(modified_raw, f"{where}.modified")
         if modified < created:
             raise BadInput(f"{where}.modified: earlier than created")
         version = str(modified_raw)
@@ -223,8 +318,10 @@ def label_marking(
     releasable_to: tuple[str, ...],
     topics: tuple[str, ...],
     created: str,
+    marking_id: str | None = None,
 ) -> dict[str, Any]:
-    """A marking-definition carrying a gsomia label (what a client posts beside its objects)."""
+    """A marking-definition carrying a gsomia label (what a client posts beside its objects),
+    under ``marking_id`` or a fresh random (version-4) id."""
     ext = {
         "extension_type": "property-extension",
         "version": LABEL_VERSION,
@@ -234,24 +331,28 @@ def label_marking(
         "releasable_to": list(releasable_to),
         "topics": list(topics),
     }
-    key = f"{policy}|{classification}|{','.join(releasable_to)}|{','.join(topics)}|{created}"
     return {
         "type": "marking-definition",
         "spec_version": "2.1",
-        "id": "marking-definition--" + str(uuid.uuid5(GSOMIA_NAMESPACE, key)),
+        "id": marking_id or new_marking_id(),
         "created": created,
         "name": f"{originator} {classification} REL TO {', '.join(releasable_to) or 'none'}",
         "extensions": {GSOMIA_LABEL_EXTENSION: ext},
     }
 
 
-def equivalent_marking(original_marking_id: str, marking: Marking, created: str) -> dict[str, Any]:
+def new_marking_id() -> str:
+    return f"marking-definition--{uuid.uuid4()}"
+
+
+def equivalent_marking(
+    original_marking_id: str, marking: Marking, created: str, marking_id: str
+) -> dict[str, Any]:
     """The receiving party's equivalent label, beside the originator's (never replacing it)."""
-    key = f"{original_marking_id}|{marking.party}|{marking.level}"
     return {
         "type": "marking-definition",
         "spec_version": "2.1",
-        "id": "marking-definition--" + str(uuid.uuid5(GSOMIA_NAMESPACE, key)),
+        "id": marking_id,
         "created": created,
         "name": f"{marking.party} {marking.level} ({marking.native}), "
         f"originator {marking.originator}",

@@ -131,6 +131,11 @@ CREATE INDEX IF NOT EXISTS peer_messages_pending ON peer_messages (state, next_a
 CREATE TABLE IF NOT EXISTS collections (
     originator   TEXT PRIMARY KEY,
     id           TEXT NOT NULL UNIQUE
+);
+-- the random id of each marking-definition the node makes, by the SHA-256 of what it marks
+CREATE TABLE IF NOT EXISTS marking_ids (
+    key          TEXT PRIMARY KEY,
+    id           TEXT NOT NULL
 )
 """
 
@@ -330,6 +335,18 @@ class NodeWriter:
             (collection, stix_id, version),
         ).fetchone()
         return row is not None
+
+    def marking_id(self, key: str, fresh: str) -> tuple[str, bool]:
+        """The id stored for ``key``, or ``fresh``, stored now (True then): lookup-or-create in
+        the writer's transaction, so the marking made under a new id commits with it."""
+        self._con.execute(
+            "INSERT INTO marking_ids (key, id) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+            (key, fresh),
+        )
+        found = str(
+            self._con.execute("SELECT id FROM marking_ids WHERE key = ?", (key,)).fetchone()[0]
+        )
+        return found, found == fresh
 
     def has_item(self, item_id: str) -> bool:
         return (
