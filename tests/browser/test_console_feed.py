@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from gsomia.node.stix import GSOMIA_LAUNCH_EXTENSION
 from tests.integration.nodes import NodeProc, report
 
 from .conftest import (
@@ -33,12 +34,18 @@ HOSTILE_IMG = '<img src=x onerror="window.pwned=2">'
 def launch_report(
     n: int, *, description: str = "Launch detected", name: str | None = None
 ) -> dict[str, Any]:
-    """A KOR report with an ``x_gsomia_launch`` block, as ``gsomia demo`` publishes them."""
+    """A KOR report with gsomia's launch extension, as ``gsomia demo`` publishes them."""
     envelope = report(n, "KOR", description=description)
     obj = envelope["objects"][-1]
     obj["name"] = name or f"KOR: Hwasong-15 launch from Sunan ({n})"
     obj["labels"] = ["dprk-missile-launch"]
-    obj["x_gsomia_launch"] = {
+    obj["extensions"] = {GSOMIA_LAUNCH_EXTENSION: launch_block()}
+    return envelope
+
+
+def launch_block() -> dict[str, Any]:
+    return {
+        "extension_type": "property-extension",
         "missile": "Hwasong-15",
         "missile_type": "ICBM",
         "count": 1,
@@ -49,7 +56,6 @@ def launch_report(
         "distance_km": 950.0,
         "predicted_impact": [40.4, 136.6],
     }
-    return envelope
 
 
 def test_sign_in_with_a_token_and_a_wrong_token_is_refused(
@@ -155,6 +161,12 @@ def test_a_report_published_at_kor_appears_live_at_jpn_with_its_markings_and_map
     expect(svg.locator("text.map-label").first).to_have_text("ICBM")
     expect(svg.locator("text.map-label").nth(1)).to_have_text("950 km, apogee 4,475 km")
     expect(page.locator(".launch-summary")).to_contain_text("apogee 4,475 km")
+    # the launch extension's fields, named for people; the extension is not repeated as JSON
+    launch_data = page.locator("section[aria-labelledby=h-launch-data] dl")
+    expect(launch_data.locator("dt", has_text="Missile").first).to_be_visible()
+    expect(launch_data).to_contain_text("Sunan International Airport")
+    expect(launch_data).not_to_contain_text("property-extension")
+    expect(page.locator("main")).not_to_contain_text(GSOMIA_LAUNCH_EXTENSION)
     # the launch point is drawn where 39.2 N, 125.67 E falls on the map
     cx = float(svg.locator("circle.launch-point").get_attribute("cx") or "nan")
     cy = float(svg.locator("circle.launch-point").get_attribute("cy") or "nan")

@@ -9,9 +9,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
-from taxii2client.v21 import Server
+from taxii2client.v21 import Collection, Server, as_pages
 
 from gsomia.cli.demo import remaining_launches
 from gsomia.scenarios import load_scenario
@@ -56,6 +57,32 @@ def stop(proc: subprocess.Popen[str]) -> str:
     return out
 
 
+def all_objects(collection: Collection) -> list[dict[str, Any]]:
+    """Every object of a collection, page after page (as a TAXII client reads it)."""
+    return [
+        o
+        for page in as_pages(collection.get_objects, per_request=100)
+        for o in page.get("objects", [])
+    ]
+
+
+def wait_for_locations(node: dict[str, str], title: str) -> set[str]:
+    """The location refs of the reports in the collection ``title`` that it does not serve,
+    after waiting up to 30 s for them (empty when every report's locations arrived)."""
+    server = Server(f"{node['url']}/taxii2/", user=node["user"], password=node["token"])
+    collection = next(c for c in server.api_roots[0].collections if c.title == title)
+    reports = [o for o in all_objects(collection) if o["type"] == "report"]
+    assert reports
+    wanted = {r for o in reports for r in o["object_refs"] if r.startswith("location--")}
+    assert len(wanted) >= 2 * len(reports)  # launch point and facility at least
+    deadline = time.monotonic() + 30
+    while True:
+        served = {o["id"] for o in all_objects(collection)}
+        if wanted <= served or time.monotonic() > deadline:
+            return wanted - served
+        time.sleep(0.3)
+
+
 def test_demo_json_serves_taxii2_client_and_the_demo_resumes(tmp_path: Path) -> None:
     data = tmp_path / "demo-data"
     port = free_port()
@@ -92,6 +119,9 @@ def test_demo_json_serves_taxii2_client_and_the_demo_resumes(tmp_path: Path) -> 
             seen["JPN"]["JPN: received from KOR"] = len(collection.get_objects().get("objects", []))
             time.sleep(0.3)
         assert seen["JPN"]["JPN: received from KOR"] > 0
+        # and with every item of those reports: the consent covers their locations too
+        unresolved = wait_for_locations(state["nodes"]["JPN"], "JPN: received from KOR")
+        assert unresolved == set()
     finally:
         first = stop(proc)
     assert f"replaying {len(REPLAYED)} launches" in first

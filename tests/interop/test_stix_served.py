@@ -28,6 +28,7 @@ from gsomia.node.stix import (
     GSOMIA_LAUNCH_EXTENSION,
     label_marking,
 )
+from gsomia.scenarios import load_scenario
 from tests.integration.native_client import wait_until
 from tests.integration.nodes import POLICY, TAXII, NodeProc, make_nodes, running
 
@@ -82,7 +83,7 @@ def publish_at_kor(kor: NodeProc) -> set[str]:
     launches = [launch for launch in load_launches() if launch.distance_km][:2]
     items: set[str] = set()
     for launch in launches:
-        objects = launch_report(launch, label, POLICY["KOR"])["objects"]
+        objects = launch_report(launch, label, load_scenario("historical").policy("KOR"))["objects"]
         items |= {str(o["id"]) for o in objects if "object_marking_refs" in o}
         post(kor, own, objects)
     marking = label_marking(

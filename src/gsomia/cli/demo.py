@@ -10,6 +10,14 @@ scenarios, the launches of the CNS database since TISA (29 December 2014) are pu
 reports by KOR and JPN, each at its launch instant on a simulated clock that all three nodes
 share; the nodes decide at that simulated instant. Running it again resumes after the last
 launch it published.
+
+A report is STIX 2.1 as other tools read it: the launch in gsomia's launch property extension
+(its JSON schema is ``gsomia/data/launch-extension.schema.json``), created by the originating
+party's identity, referring to three ``location`` objects (launch point, facility, predicted
+impact area) marked with the report's label. Every id is a fresh version-4 UUID, recorded in
+``launch-ids.json`` before the report is posted, so that a launch published again (a run
+stopped between publishing and recording its progress) keeps its ids and the node answers
+"already stored".
 """
 
 from __future__ import annotations
@@ -33,20 +41,17 @@ import httpx
 import orjson
 
 from gsomia.clock import ScaledClock, SystemClock
+from gsomia.console.launchmap import impact_radius_km
 from gsomia.data.launches import LaunchEvent, load_launches
 from gsomia.domain.instants import format_instant
 from gsomia.domain.labels import Label
+from gsomia.domain.parties import Policy
 from gsomia.domain.replay import ReportOutcome, cast_of, replay
 from gsomia.domain.scenario import Scenario
 from gsomia.errors import BadInput
 from gsomia.node.config import PeerEntry, UserEntry, render_config, token_digest
 from gsomia.node.service import collection_alias
-from gsomia.node.stix import (
-    GSOMIA_NAMESPACE,
-    extension_definition,
-    format_timestamp,
-    label_marking,
-)
+from gsomia.node.stix import GSOMIA_LAUNCH_EXTENSION, format_timestamp, label_marking
 from gsomia.scenarios import load_scenario
 from gsomia.seal.keys import (
     PASSPHRASE_ENV,
@@ -59,6 +64,7 @@ from gsomia.seal.keys import (
 
 TAXII = "application/taxii+json;version=2.1"
 EARTH_RADIUS_KM = 6371.0
+LAUNCH_SOURCE = "CNS North Korea Missile Test Database (James Martin CNS / NTI)"
 
 
 @dataclass
@@ -244,51 +250,224 @@ def impact_point(
     return round(math.degrees(p2), 4), round((math.degrees(l2) + 540) % 360 - 180, 4)
 
 
-def launch_report(launch: LaunchEvent, label: Label, policy_id: str) -> dict[str, Any]:
-    """The STIX envelope a detecting party publishes for a launch, with its gsomia label."""
-    originator = label.originator
-    created = format_timestamp(launch.instant)
-    marking = label_marking(
-        policy=policy_id,
-        originator=originator,
-        classification=label.classification,
-        releasable_to=label.releasable_to,
-        topics=label.topics,
-        created=created,
-    )
-    launch_info: dict[str, Any] = {
+@dataclass(frozen=True, slots=True)
+class LaunchIds:
+    """The STIX ids of one party's report of one launch: kept in ``launch-ids.json`` so that a
+    replay run again publishes the same launch under the same ids (the node answers "already
+    stored") though every id is a fresh version-4 UUID."""
+
+    report: str
+    launch_point: str
+    facility: str
+    impact: str
+    marking: str
+
+    @classmethod
+    def fresh(cls) -> LaunchIds:
+        return cls(
+            report=f"report--{uuid.uuid4()}",
+            launch_point=f"location--{uuid.uuid4()}",
+            facility=f"location--{uuid.uuid4()}",
+            impact=f"location--{uuid.uuid4()}",
+            marking=f"marking-definition--{uuid.uuid4()}",
+        )
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "report": self.report,
+            "launch_point": self.launch_point,
+            "facility": self.facility,
+            "impact": self.impact,
+            "marking": self.marking,
+        }
+
+    @classmethod
+    def from_json(cls, value: object, where: str) -> LaunchIds:
+        prefixes = {
+            "report": "report--",
+            "launch_point": "location--",
+            "facility": "location--",
+            "impact": "location--",
+            "marking": "marking-definition--",
+        }
+        if not isinstance(value, dict) or set(value) != set(prefixes):
+            raise BadInput(f"{where}: expected the fields {', '.join(prefixes)}")
+        for key, prefix in prefixes.items():
+            found = value[key]
+            if not isinstance(found, str) or not found.startswith(prefix):
+                raise BadInput(f"{where}.{key}: expected a {prefix}UUID identifier")
+            try:
+                version = uuid.UUID(found.removeprefix(prefix)).version
+            except ValueError:
+                version = None
+            if version != 4:
+                raise BadInput(f"{where}.{key}: expected a {prefix}UUID identifier (version 4)")
+        return cls(**value)
+
+
+class LaunchIdStore:
+    """``launch-ids.json`` in the demo's data directory: launch event and originator to the ids
+    of its report, locations and label marking; written atomically (temporary file, fsync,
+    rename; owner-only) before the report is posted, so a crash between the two cannot make
+    the next run publish the same launch under other ids."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._ids: dict[str, LaunchIds] = {}
+        if path.exists():
+            try:
+                raw = orjson.loads(path.read_bytes())
+            except orjson.JSONDecodeError as exc:
+                raise BadInput(f"{path}: not JSON ({exc})") from None
+            if not isinstance(raw, dict):
+                raise BadInput(f"{path}: expected an object of launch ids")
+            self._ids = {
+                str(key): LaunchIds.from_json(value, f"{path}: {key}") for key, value in raw.items()
+            }
+
+    def ids_for(self, launch_id: str, originator: str) -> LaunchIds:
+        """The stored ids of this report, or fresh ones, stored (durably) before returning."""
+        key = f"{launch_id}/{originator}"
+        found = self._ids.get(key)
+        if found is None:
+            found = self._ids[key] = LaunchIds.fresh()
+            document = {k: v.to_json() for k, v in self._ids.items()}
+            _write_private(self.path, orjson.dumps(document, option=orjson.OPT_INDENT_2))
+        return found
+
+
+def launch_block(launch: LaunchEvent) -> dict[str, Any]:
+    """The launch as the properties of gsomia's launch extension (the schema is
+    ``gsomia/data/launch-extension.schema.json``); an unknown apogee or range is left out."""
+    block: dict[str, Any] = {
+        "extension_type": "property-extension",
         "missile": launch.missile_name,
         "missile_type": launch.missile_type,
         "count": launch.count,
         "facility": launch.facility_name,
         "launch_point": [launch.lat, launch.lon],
         "bearing_deg": launch.bearing_deg,
-        "apogee_km": launch.apogee_km,
-        "distance_km": launch.distance_km,
         "outcomes": list(launch.outcomes),
         "time_known": launch.time_known,
-        "source": "CNS North Korea Missile Test Database (James Martin CNS / NTI)",
+        "source": LAUNCH_SOURCE,
     }
+    if launch.apogee_km is not None:
+        block["apogee_km"] = launch.apogee_km
     if launch.distance_km:
-        launch_info["predicted_impact"] = list(
+        block["distance_km"] = launch.distance_km
+        block["predicted_impact"] = list(
             impact_point(launch.lat, launch.lon, launch.bearing_deg, launch.distance_km)
         )
+    return block
+
+
+def launch_locations(
+    launch: LaunchEvent, ids: LaunchIds, created: str, marking_id: str
+) -> list[dict[str, Any]]:
+    """The launch point, the facility and (when the range is known) the predicted impact area
+    as STIX ``location`` objects, each marked with the report's label (they are part of it)."""
+    common = {
+        "type": "location",
+        "spec_version": "2.1",
+        "created": created,
+        "modified": created,
+        "object_marking_refs": [marking_id],
+    }
+    when = created if launch.time_known else f"{launch.date.isoformat()} (time unknown)"
+    what = f"{launch.missile_name} ({launch.missile_type})"
+    locations = [
+        {
+            **common,
+            "id": ids.launch_point,
+            "name": f"Launch point: {what}",
+            "description": f"{what} x{launch.count} launched from {launch.facility_name} at {when}",
+            "latitude": launch.lat,
+            "longitude": launch.lon,
+            "country": "KP",
+        },
+        {
+            **common,
+            "id": ids.facility,
+            "name": launch.facility_name,
+            "description": f"Launch facility: {launch.facility_name}",
+            "latitude": launch.lat,
+            "longitude": launch.lon,
+            "country": "KP",
+        },
+    ]
+    if launch.distance_km:
+        lat, lon = impact_point(launch.lat, launch.lon, launch.bearing_deg, launch.distance_km)
+        radius_km = impact_radius_km(launch.distance_km)
+        locations.append(
+            {
+                **common,
+                "id": ids.impact,
+                "name": f"Predicted impact area: {what}",
+                "description": f"Predicted impact area of the {what} launched at {when}: "
+                f"{launch.distance_km:,.0f} km along {launch.bearing_deg:g}°, "
+                f"within {radius_km:,.0f} km",
+                "latitude": lat,
+                "longitude": lon,
+                "precision": radius_km * 1000,
+            }
+        )
+    return locations
+
+
+def launch_report(
+    launch: LaunchEvent, label: Label, policy: Policy, ids: LaunchIds | None = None
+) -> dict[str, Any]:
+    """The STIX envelope a detecting party publishes for a launch: its gsomia label, the report
+    (launch data in gsomia's launch extension, created by the originator's party identity, as
+    ``policy`` — the originator's, from the scenario — names it) and the report's locations.
+    ``ids`` are the ids to use (fresh ones when not given)."""
+    ids = ids or LaunchIds.fresh()
+    originator = label.originator
+    if policy.party != originator:
+        raise BadInput(f"launch report: the label's originator is {originator}, not {policy.party}")
+    identity = policy.identity
+    if identity is None:
+        raise BadInput(
+            f"launch report: the scenario gives {originator} no STIX identity (a party's "
+            "`identity`); a report names its originator by it"
+        )
+    created = format_timestamp(launch.instant)
+    marking = label_marking(
+        policy=policy.policy_id,
+        originator=originator,
+        classification=label.classification,
+        releasable_to=label.releasable_to,
+        topics=label.topics,
+        created=created,
+        marking_id=ids.marking,
+    )
+    locations = launch_locations(launch, ids, created, marking["id"])
     report = {
         "type": "report",
         "spec_version": "2.1",
-        "id": "report--" + str(uuid.uuid5(GSOMIA_NAMESPACE, f"{launch.id}/{originator}")),
+        "id": ids.report,
+        "created_by_ref": identity,
         "created": created,
         "modified": created,
         "name": f"{originator}: {launch.missile_name} launch from {launch.facility_name}",
         "description": launch.description[:2000] or f"{launch.missile_name} launch",
         "published": created,
         "report_types": ["threat-report"],
-        "object_refs": ["identity--" + str(uuid.uuid5(GSOMIA_NAMESPACE, f"party/{originator}"))],
+        "object_refs": [identity, *(o["id"] for o in locations)],
         "labels": ["dprk-missile-launch"],
-        "x_gsomia_launch": launch_info,
+        "extensions": {GSOMIA_LAUNCH_EXTENSION: launch_block(launch)},
         "object_marking_refs": [marking["id"]],
     }
-    return {"objects": [extension_definition(), marking, report]}
+    return {"objects": [marking, report, *locations]}
+
+
+def _items(envelope: dict[str, Any]) -> list[str]:
+    """The item ids (``STIX-ID/VERSION``) of an envelope's objects: all but its definitions."""
+    return [
+        f"{o['id']}/{o['modified']}"
+        for o in envelope["objects"]
+        if o["type"] not in ("marking-definition", "extension-definition")
+    ]
 
 
 def replay_launches(
@@ -301,9 +480,11 @@ def replay_launches(
 ) -> None:
     """Publish each launch's reports at its instant; where a report can reach the other
     detecting party only through the hub without a standing consent (the replay's
-    ``needs_consent``), play the admins: the hub's asks the originator's consent and the
-    originator's grants it (shown as such)."""
+    ``needs_consent``), play the admins: the hub's asks the originator's consent for each item
+    of the report (the report and its locations) and the originator's grants it (shown as
+    such). A launch replayed again is published under the ids it had (``launch-ids.json``)."""
     progress = data / "replay-progress.json"
+    known = LaunchIdStore(data / "launch-ids.json")
     with httpx.Client(timeout=30) as client:
         for n, launch in enumerate(launches):
             wait = (launch.instant - sim.now()).total_seconds() / sim.speed
@@ -312,27 +493,14 @@ def replay_launches(
             routed: list[str] = []
             for outcome in replay(scenario, (launch,)):
                 originator = outcome.originator
-                node = nodes[originator]
-                policy_id = scenario.policy(originator).policy_id
-                envelope = launch_report(launch, outcome.label, policy_id)
-                cid = collection_alias(originator, originator)  # TAXII 2.1 §5.2.1
-                r = client.post(
-                    f"{node.url}/api/collections/{cid}/objects/",
-                    headers={"Accept": TAXII, "Content-Type": TAXII},
-                    auth=("analyst", node.analyst),
-                    content=orjson.dumps(envelope),
-                )
-                if r.status_code != 202:
-                    raise BadInput(
-                        f"node {originator} refused the report of {launch.id}: "
-                        f"{r.status_code} {r.text[:300]}"
-                    )
-                if outcome.needs_consent():
-                    report = envelope["objects"][2]
-                    item = f"{report['id']}/{report['modified']}"
-                    if _consent_through_hub(client, nodes, item, outcome):
-                        third, hub = outcome.third(), outcome.hub
-                        routed.append(f"{originator}→{hub}→{third} with {originator}'s consent")
+                ids = known.ids_for(launch.id, originator)
+                envelope = launch_report(launch, outcome.label, scenario.policy(originator), ids)
+                post_report(client, nodes[originator], envelope, launch.id)
+                if outcome.needs_consent() and _consent_through_hub(
+                    client, nodes, _items(envelope), outcome
+                ):
+                    third, hub = outcome.third(), outcome.hub
+                    routed.append(f"{originator}→{hub}→{third} with {originator}'s consent")
             _write_private(
                 progress, orjson.dumps({"done": launch.id, "at": format_instant(launch.instant)})
             )
@@ -342,41 +510,74 @@ def replay_launches(
             say(f"{n + 1}/{len(launches)}  {at}  {what}{extra}")
 
 
+def post_report(
+    client: httpx.Client, node: DemoNode, envelope: dict[str, Any], launch_id: str
+) -> dict[str, Any]:
+    """Post a report's envelope to its originator's collection; its TAXII status resource."""
+    cid = collection_alias(node.party, node.party)  # TAXII 2.1 §5.2.1: a collection by alias
+    r = client.post(
+        f"{node.url}/api/collections/{cid}/objects/",
+        headers={"Accept": TAXII, "Content-Type": TAXII},
+        auth=("analyst", node.analyst),
+        content=orjson.dumps(envelope),
+    )
+    if r.status_code != 202:
+        raise BadInput(
+            f"node {node.party} refused the report of {launch_id}: {r.status_code} {r.text[:300]}"
+        )
+    status: dict[str, Any] = r.json()
+    return status
+
+
 def _consent_through_hub(
-    client: httpx.Client, nodes: dict[str, DemoNode], item: str, outcome: ReportOutcome
+    client: httpx.Client, nodes: dict[str, DemoNode], items: list[str], outcome: ReportOutcome
 ) -> bool:
+    """The hub's admin asks the originator's consent to pass each item on to the third party,
+    and the originator's admin grants each; True when every item's consent was granted."""
     hub, origin, third = nodes[outcome.hub], nodes[outcome.originator], outcome.third()
     deadline = SystemClock().monotonic() + 10
-    while (
-        client.get(f"{hub.url}/native/v1/items/{item}", auth=("admin", hub.admin)).status_code
-        != 200
-    ):
-        if SystemClock().monotonic() > deadline:
+    asked: list[str] = []
+    for item in items:
+        while (
+            client.get(f"{hub.url}/native/v1/items/{item}", auth=("admin", hub.admin)).status_code
+            != 200
+        ):
+            if SystemClock().monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        r = client.post(
+            f"{hub.url}/native/v1/consent-requests",
+            json={"item": item, "recipient": third},
+            auth=("admin", hub.admin),
+        )
+        if r.status_code != 201:
             return False
-        time.sleep(0.05)
-    r = client.post(
-        f"{hub.url}/native/v1/consent-requests",
-        json={"item": item, "recipient": third},
-        auth=("admin", hub.admin),
-    )
-    if r.status_code != 201:
-        return False
-    request_id = r.json()["id"]
-    while SystemClock().monotonic() < deadline:
+        asked.append(r.json()["id"])
+    return _grant_all(client, origin, asked, deadline)
+
+
+def _grant_all(client: httpx.Client, origin: DemoNode, asked: list[str], deadline: float) -> bool:
+    """The originator's admin grants each request in ``asked`` once it is in their inbox."""
+    pending = set(asked)
+    while pending and SystemClock().monotonic() < deadline:
         inbox = client.get(
             f"{origin.url}/native/v1/consent-requests",
             params={"box": "inbox"},
             auth=("admin", origin.admin),
         ).json()
-        if any(q.get("id") == request_id for q in inbox):
+        arrived = [q["id"] for q in inbox if q.get("id") in pending]
+        for request_id in arrived:
             granted = client.post(
                 f"{origin.url}/native/v1/consent-requests/{request_id}/grant",
                 json={},
                 auth=("admin", origin.admin),
             )
-            return granted.status_code == 200
-        time.sleep(0.05)
-    return False
+            if granted.status_code != 200:
+                return False
+            pending.discard(request_id)
+        if pending:
+            time.sleep(0.05)
+    return not pending
 
 
 def remaining_launches(data: Path, scenario: Scenario) -> tuple[LaunchEvent, ...]:

@@ -21,7 +21,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gsomia.console.launchmap import launch_map
+from gsomia.console.launchmap import launch_block, launch_map
 from gsomia.console.session import PREFIX, Console
 from gsomia.domain.parties import Equivalence
 from gsomia.errors import BadInput, GsomiaError, NotFound
@@ -29,6 +29,7 @@ from gsomia.node.config import User
 from gsomia.node.events import Render
 from gsomia.node.holdings import current_classification, held, item_details
 from gsomia.node.service import Node
+from gsomia.node.stix import GSOMIA_LAUNCH_EXTENSION
 from gsomia.store.sqlite_node import ObjectRow
 
 PAGE_SIZE = 25
@@ -51,10 +52,9 @@ _SHOWN = {
     "published",
     "labels",
     "object_marking_refs",
-    "x_gsomia_launch",
 }
 
-#: The fields of ``x_gsomia_launch`` (``gsomia demo``), named for people.
+#: The fields of gsomia's launch extension (``gsomia demo``), named for people.
 LAUNCH_FIELDS = {
     "missile": "Missile",
     "missile_type": "Type",
@@ -194,7 +194,7 @@ def entry_for(node: Node, row: ObjectRow) -> Entry:
         summary=_text(body.get("description"), 240),
         original=original,
         mine=mine,
-        launch=launch_summary(body.get("x_gsomia_launch")),
+        launch=launch_summary(launch_block(body)),
     )
 
 
@@ -246,18 +246,33 @@ def _before(raw: str | None) -> int:
     return int(raw)
 
 
+def _others(body: dict[str, Any], *, shown_launch: bool) -> dict[str, Any]:
+    """The properties not shown in their own place; the extensions without the launch block
+    when it is shown as launch data (other extensions stay, as JSON)."""
+    others = {k: v for k, v in body.items() if k not in _SHOWN}
+    extensions = others.get("extensions")
+    if shown_launch and isinstance(extensions, dict):
+        rest = {k: v for k, v in extensions.items() if k != GSOMIA_LAUNCH_EXTENSION}
+        if rest:
+            others["extensions"] = rest
+        else:
+            del others["extensions"]
+    return others
+
+
 def content(body: dict[str, Any]) -> dict[str, Any]:
     """The STIX object for people: its main fields, and the rest as (name, JSON text) pairs."""
     labels = body.get("labels")
+    info = launch_block(body)
     others = [
         (str(k)[:80], json.dumps(v, ensure_ascii=False, indent=1)[:4000])
-        for k, v in body.items()
-        if k not in _SHOWN
+        for k, v in _others(body, shown_launch=info is not None).items()
     ]
-    info = body.get("x_gsomia_launch")
     launch_rows: list[tuple[str, str]] = []
-    if isinstance(info, dict):
+    if info is not None:
         for key, value in info.items():
+            if key == "extension_type":
+                continue
             if isinstance(value, str | int | float | bool) or value is None:
                 text = "" if value is None else str(value)
             else:
@@ -315,6 +330,6 @@ def register(router: APIRouter, console: Console) -> None:
             details=details,
             agreements={a.id: a.title for a in node.scenario.agreements},
             content=content(body),
-            map=launch_map(body.get("x_gsomia_launch")),
+            map=launch_map(launch_block(body)),
             level_name=level_name,
         )

@@ -1,5 +1,11 @@
 """The map of a launch report: launch point, flight path and predicted impact area, in SVG.
 
+The launch is read from the report's own launch extension (``GSOMIA_LAUNCH_EXTENSION``,
+``launch_block``), which carries the launch point and the predicted impact beside the missile:
+the report alone draws its map. The report's ``location`` objects say the same for other tools
+(MISP, OpenCTI), but each is an item of its own, so drawing from them would mean looking up
+three more items through the user's visibility on every page for nothing the report lacks.
+
 The map covers the Korean peninsula and Japan (120-150 E, 30-46 N) in an equirectangular
 projection scaled by cos(38°), over the coastline shipped in ``data/coastline.json`` (Natural
 Earth, public domain, via world-atlas; made by ``tools/make_coastline.py``). Only numbers reach
@@ -16,6 +22,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
+
+from gsomia.node.stix import GSOMIA_LAUNCH_EXTENSION
 
 WEST, EAST, SOUTH, NORTH = 120.0, 150.0, 30.0, 46.0
 WIDTH = 720.0
@@ -120,8 +128,23 @@ def great_circle(
     return points
 
 
+def launch_block(body: object) -> dict[str, Any] | None:
+    """A STIX object's launch extension block (``GSOMIA_LAUNCH_EXTENSION``), or None."""
+    if not isinstance(body, dict):
+        return None
+    extensions = body.get("extensions")
+    block = extensions.get(GSOMIA_LAUNCH_EXTENSION) if isinstance(extensions, dict) else None
+    return block if isinstance(block, dict) else None
+
+
+def impact_radius_km(distance_km: float | None) -> float:
+    """The radius of the predicted impact area: the data give a point; the area is 5 % of the
+    range, at least 25 km (drawn on the map; the ``precision`` of the impact location)."""
+    return max(25.0, 0.05 * (distance_km or 0.0))
+
+
 def launch_map(info: Any) -> LaunchMap | None:
-    """The map of an ``x_gsomia_launch`` block; None if it has no valid launch point."""
+    """The map of a launch extension block; None if it has no valid launch point."""
     if not isinstance(info, dict):
         return None
     start = _point(info.get("launch_point"))
@@ -135,8 +158,7 @@ def launch_map(info: Any) -> LaunchMap | None:
     if end is not None:
         xs = [project(lat, lon) for lat, lon in great_circle(start, end, PATH_STEPS)]
         path = f"M{xs[0][0]:.1f} {xs[0][1]:.1f}" + "".join(f"L{x:.1f} {y:.1f}" for x, y in xs[1:])
-        # the data give a point; the area drawn is 5 % of the range, at least 25 km
-        radius_km = max(25.0, 0.05 * (distance or 0.0))
+        radius_km = impact_radius_km(distance)
     return LaunchMap(
         width=WIDTH,
         height=HEIGHT,

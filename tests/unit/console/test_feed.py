@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gsomia.console.feed import content, launch_summary, level_name
+from gsomia.node.stix import GSOMIA_LAUNCH_EXTENSION
 
 
 def test_a_level_is_named_once_when_its_id_is_its_native_name() -> None:
@@ -25,7 +26,14 @@ def test_content_keeps_every_other_property_as_text() -> None:
             "name": "n",
             "description": "<script>x</script>",
             "x_custom": {"a": [1, 2]},
-            "x_gsomia_launch": {"apogee_km": 100, "launch_point": [1.0, 2.0], "odd": None},
+            "extensions": {
+                GSOMIA_LAUNCH_EXTENSION: {
+                    "extension_type": "property-extension",
+                    "apogee_km": 100,
+                    "launch_point": [1.0, 2.0],
+                    "odd": None,
+                }
+            },
         }
     )
     assert shown["description"] == "<script>x</script>"  # escaped by the template, kept here
@@ -35,3 +43,19 @@ def test_content_keeps_every_other_property_as_text() -> None:
         ("Launch point (lat, lon)", "[1.0, 2.0]"),
         ("odd", ""),
     ]
+
+
+def test_other_extensions_stay_among_the_other_properties() -> None:
+    other = "extension-definition--00000000-0000-4000-8000-000000000009"
+    launch = {"extension_type": "property-extension", "missile": "Hwasong-15"}
+    shown = content({"type": "report", "extensions": {GSOMIA_LAUNCH_EXTENSION: launch, other: 1}})
+    assert shown["launch_rows"] == [("Missile", "Hwasong-15")]
+    assert shown["others"] == [("extensions", f'{{\n "{other}": 1\n}}')]
+    # a launch block that is not an object is no launch data: shown as it is
+    odd = content({"type": "report", "extensions": {GSOMIA_LAUNCH_EXTENSION: [1]}})
+    assert odd["launch_rows"] == []
+    assert odd["others"] == [("extensions", f'{{\n "{GSOMIA_LAUNCH_EXTENSION}": [\n  1\n ]\n}}')]
+    # the old custom property is nothing special any more
+    old = content({"type": "report", "x_gsomia_launch": {"missile": "x"}})
+    assert old["launch_rows"] == []
+    assert [name for name, _ in old["others"]] == ["x_gsomia_launch"]

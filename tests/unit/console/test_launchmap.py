@@ -9,7 +9,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gsomia.console.launchmap import HEIGHT, WIDTH, coastline, great_circle, launch_map, project
+from gsomia.console.launchmap import (
+    HEIGHT,
+    WIDTH,
+    coastline,
+    great_circle,
+    impact_radius_km,
+    launch_block,
+    launch_map,
+    project,
+)
+from gsomia.node.stix import GSOMIA_LAUNCH_EXTENSION
 
 PATH = re.compile(r"^M[-0-9. ]+(L[-0-9. ]+)*Z?$")
 
@@ -42,6 +52,26 @@ def test_a_launch_report_gives_launch_point_path_and_impact_area() -> None:
     assert PATH.match(found.path)
     assert found.impact_radius_km == 48  # 5 % of 950 km
     assert (found.missile, found.missile_type) == ("Hwasong-15", "ICBM")
+
+
+def test_the_launch_is_read_from_the_reports_launch_extension_only() -> None:
+    block = {"extension_type": "property-extension", "launch_point": [39.2, 125.67]}
+    assert launch_block({"extensions": {GSOMIA_LAUNCH_EXTENSION: block}}) == block
+    other = "extension-definition--00000000-0000-4000-8000-000000000009"
+    for body in (
+        {"x_gsomia_launch": block},
+        {"extensions": {other: block}},
+        {"extensions": [block]},
+        {"extensions": {GSOMIA_LAUNCH_EXTENSION: [39.2, 125.67]}},
+        "not an object",
+    ):
+        assert launch_block(body) is None
+
+
+def test_the_impact_area_is_five_percent_of_the_range_at_least_25_km() -> None:
+    assert impact_radius_km(950.0) == 47.5
+    assert impact_radius_km(100.0) == 25.0
+    assert impact_radius_km(None) == 25.0
 
 
 @pytest.mark.parametrize(
