@@ -26,6 +26,7 @@ from taxii2client.v21 import Collection, Server, as_pages
 
 from gsomia.cli.demo import DemoNode
 from gsomia.node.stix import GSOMIA_LABEL_EXTENSION, extension_definition, label_marking
+from gsomia.scenarios import load_scenario
 from tests.integration.native_client import ERROR_KEYS, wait_until
 from tests.integration.nodes import POLICY, SECRET_LEVEL, TAXII, NodeProc, make_nodes, running
 
@@ -63,6 +64,9 @@ def received_from(root: Any, party: str) -> Any:
     return found
 
 
+KOR_IDENTITY = str(load_scenario("historical").policy("KOR").identity)
+
+
 def launch_report(*, modified: str = V1, stix_id: str | None = None) -> dict[str, Any]:
     """A report of a launch, as KOR's analysts would write one."""
     return {
@@ -76,7 +80,8 @@ def launch_report(*, modified: str = V1, stix_id: str | None = None) -> dict[str
         "flew about 350 km, apogee about 50 km.",
         "published": modified,
         "report_types": ["threat-report"],
-        "object_refs": ["identity--00000000-0000-4000-8000-000000000001"],
+        "created_by_ref": KOR_IDENTITY,
+        "object_refs": [KOR_IDENTITY],  # served by every collection of KOR's items
     }
 
 
@@ -574,3 +579,4 @@ def test_readme_use_it_from_your_tools_runs_as_written(
     )
     assert converted.returncode == 0, converted.stdout + converted.stderr
     assert sorted(p.name for p in tmp_path.glob("from-kor.json.*")), converted.stdout
+    assert "error" not in converted.stdout.lower(), converted.stdout  # every reference resolves
