@@ -7,6 +7,13 @@ script turns into DOM nodes (text only). Each entry carries its markings as clas
 documents are marked: the originator's label and this party's equivalent, colour-coded by
 class. The item page adds the verified chain of releases (grants, releases, consents,
 notices), the content for people and, for a launch report, the map.
+
+One rule keeps a launch one entry: objects of a supporting type (``SUPPORTING_TYPES``: a
+``location``) are not listed in the feed, first page, older pages or live; they are shown on
+the page of the object that names them in its ``object_refs`` (a launch report's launch point,
+facility and predicted impact area), each linked to its own item page. That list holds only
+what this node holds in the report's collection and the user may see: a hidden object is left
+out exactly as a missing one is.
 """
 
 from __future__ import annotations
@@ -30,10 +37,16 @@ from gsomia.node.events import Render
 from gsomia.node.holdings import current_classification, held, item_details
 from gsomia.node.service import Node
 from gsomia.node.stix import GSOMIA_LAUNCH_EXTENSION
-from gsomia.store.sqlite_node import ObjectRow
+from gsomia.store.sqlite_node import NodeReader, ObjectRow
 
 PAGE_SIZE = 25
 WINDOW = 256  # rows read from the store at a time, going back
+#: STIX types that support another object rather than stand alone: not listed in the feed,
+#: shown on the page of the object whose ``object_refs`` name them.
+SUPPORTING_TYPES = ("location",)
+#: How many of an object's ``object_refs`` its page looks up (the first ones, in order).
+MAX_REFS = 50
+_MAX_REF_LEN = 300  # a STIX id is type--uuid: far shorter
 _MAX_SEQ = 2**63 - 1
 _CLASS_CSS = {
     Equivalence.TOP_SECRET: "mark-ts",
@@ -112,6 +125,16 @@ class Entry:
             "mine": self.mine.to_json(),
             "launch": self.launch,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """An object another names in its ``object_refs``, as its page lists it."""
+
+    stix_id: str
+    stix_type: str
+    name: str
+    url: str  # its item page; "" for what is no item (a public definition, such as an identity)
 
 
 def item_url(item_id: str) -> str:
@@ -198,21 +221,31 @@ def entry_for(node: Node, row: ObjectRow) -> Entry:
     )
 
 
-def newest(node: Node, user: User, before: int, limit: int) -> tuple[list[Entry], int | None]:
+def listed(node: Node, user: User, row: ObjectRow) -> bool:
+    """Whether the feed lists a stored row for ``user``: an item they may see, of a type that
+    stands alone (not one of ``SUPPORTING_TYPES``)."""
+    return (
+        row.item_id is not None
+        and row.stix_type not in SUPPORTING_TYPES
+        and node.visible(user.clearance, row)
+    )
+
+
+def newest(
+    node: Node, user: User, before: int, limit: int, *, window: int = WINDOW
+) -> tuple[list[Entry], int | None]:
     """Up to ``limit`` entries the user may see, stored before ``before``, newest first, and
-    the ``before`` of the next page (None at the end)."""
+    the ``before`` of the next page (None at the end). Rows are read ``window`` at a time,
+    going back, until the page is full or the store's start is reached, however many rows
+    are not listed."""
     found: list[ObjectRow] = []
     upper = before
     with node.store.reading() as r:
         upper = min(upper, r.last_seq() + 1)
         while upper > 1 and len(found) <= limit:
-            lower = max(0, upper - 1 - WINDOW)
-            rows = [x for x in r.rows_after(lower, WINDOW) if x.seq < upper]
-            found.extend(
-                x
-                for x in reversed(rows)
-                if x.item_id is not None and node.visible(user.clearance, x)
-            )
+            lower = max(0, upper - 1 - window)
+            rows = [x for x in r.rows_after(lower, window) if x.seq < upper]
+            found.extend(x for x in reversed(rows) if listed(node, user, x))
             upper = lower + 1
     more = len(found) > limit
     rows = found[:limit]
@@ -230,12 +263,72 @@ def event_renderer(console: Console, user: User) -> Render:
     node = console.node
 
     def render(row: ObjectRow) -> bytes | None:
-        if row.item_id is None or not node.visible(user.clearance, row):
+        if not listed(node, user, row):
             return None
         data = orjson.dumps(entry_for(node, row).to_json())
         return b"id: %d\nevent: item\ndata: %s\n\n" % (row.seq, data)
 
     return render
+
+
+def _ref_ids(body: dict[str, Any]) -> list[str]:
+    """The first ``MAX_REFS`` distinct ids an object's ``object_refs`` names, in order (what is
+    not a plausible STIX id is passed over: the body is outside input)."""
+    refs = body.get("object_refs")
+    if not isinstance(refs, list):
+        return []
+    ids: list[str] = []
+    for ref in refs[: MAX_REFS * 2]:
+        if isinstance(ref, str) and "--" in ref and len(ref) <= _MAX_REF_LEN and ref not in ids:
+            ids.append(ref)
+            if len(ids) == MAX_REFS:
+                break
+    return ids
+
+
+def _ref(row: ObjectRow) -> Ref:
+    try:
+        body = orjson.loads(row.body)
+    except orjson.JSONDecodeError:
+        body = {}
+    name = _text(body.get("name"), 200) if isinstance(body, dict) else ""
+    url = "" if row.item_id is None else item_url(row.item_id)
+    return Ref(row.stix_id, row.stix_type, name or row.stix_id, url)
+
+
+def referred(node: Node, user: User, row: ObjectRow) -> list[Ref]:
+    """What ``row``'s ``object_refs`` name that this node holds in the same collection and
+    ``user`` may see, in the order named (the first ``MAX_REFS``), each at its latest version
+    the user may see.
+
+    Visibility is decided on the index alone (``scopes``: no body read, a miss costs what a
+    hit does), so a ref the user may not see takes the steps of one not held and is left out
+    the same way; only what the user may see is then read, and checked again on the full row
+    (a public definition must match gsomia's, body and all)."""
+    try:
+        body = orjson.loads(row.body)
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(body, dict):
+        return []
+    with node.store.reading() as r:
+        found = [_latest_seen(node, user, r, row.collection, x) for x in _ref_ids(body)]
+    return [_ref(x) for x in found if x is not None]
+
+
+def _latest_seen(
+    node: Node, user: User, r: NodeReader, collection: str, stix_id: str
+) -> ObjectRow | None:
+    """The latest version of ``stix_id`` in ``collection`` that ``user`` may see, or None
+    (hidden or not held: the same steps to the same answer)."""
+    seen = [x for x in r.scopes(collection, stix_id) if node.visible(user.clearance, x)]
+    if not seen:
+        return None
+    latest = seen[-1].version
+    for version in r.versions(collection, stix_id):
+        if version.version == latest and node.visible(user.clearance, version):
+            return version
+    return None
 
 
 def _before(raw: str | None) -> int:
@@ -331,5 +424,6 @@ def register(router: APIRouter, console: Console) -> None:
             agreements={a.id: a.title for a in node.scenario.agreements},
             content=content(body),
             map=launch_map(launch_block(body)),
+            refs=referred(node, user, item.row),
             level_name=level_name,
         )
