@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from gsomia.cli.demo import launch_report as demo_report
+from gsomia.cli.demo import remaining_launches
+from gsomia.domain.replay import replay
 from gsomia.node.stix import GSOMIA_LAUNCH_EXTENSION
+from gsomia.scenarios import load_scenario
+from tests.integration.native_client import held_at
 from tests.integration.nodes import NodeProc, report
 
 from .conftest import (
@@ -20,6 +26,7 @@ from .conftest import (
     publish,
     screenshot,
     sign_in,
+    wait_until,
 )
 
 CSP = (
@@ -330,3 +337,73 @@ def test_a_user_sees_only_what_their_clearance_and_need_to_know_allow(
         expect(low.get_by_role("heading", level=1)).to_have_text("Not found")
     finally:
         other.close()
+
+
+def demo_launch_report() -> dict[str, Any]:
+    """A launch report as ``gsomia demo`` publishes it at KOR: the report, its label and its
+    three locations (launch point, facility, predicted impact area), fresh ids."""
+    scenario = load_scenario("historical")
+    launch = next(
+        e
+        for e in remaining_launches(Path("/nonexistent"), scenario)
+        if e.distance_km and e.time_known
+    )
+    outcome = next(o for o in replay(scenario, (launch,)) if o.originator == "KOR")
+    return demo_report(launch, outcome.label, scenario.policy("KOR"))
+
+
+def one_entry(page: Page, name: str, places: list[str]) -> None:
+    """The feed shows the launch report once and none of its locations."""
+    expect(page.locator("#feed .entry-title").get_by_text(name, exact=True)).to_have_count(1)
+    expect(page.locator("#feed li.entry .type", has_text="location")).to_have_count(0)
+    for place in places:
+        expect(page.locator("#feed .entry-title").get_by_text(place, exact=True)).to_have_count(0)
+
+
+def test_a_launch_is_one_feed_entry_and_its_page_lists_its_locations(
+    signed_in: Callable[..., Page], nodes: dict[str, NodeProc]
+) -> None:
+    kor, jpn = nodes["KOR"], nodes["JPN"]
+    page = signed_in(jpn)
+    expect(page.locator("#live-status")).to_contain_text("Live")
+    envelope = demo_launch_report()
+    [obj] = [o for o in envelope["objects"] if o["type"] == "report"]
+    places = [o for o in envelope["objects"] if o["type"] == "location"]
+    assert len(places) == 3
+    publish(kor, envelope)
+    entry = page.locator("#feed li.entry", has_text=obj["name"])
+    expect(entry).to_be_visible(timeout=LIVE_TIMEOUT)
+    # once JPN holds every location, a report published after them arrives live after them
+    held = [f"{p['id']}/{p['modified']}" for p in places]
+    wait_until(lambda: all(held_at(jpn, i) for i in held), what="the locations at JPN")
+    publish(kor, report(6030, description="after the launch"))
+    expect(page.locator("#feed li.entry", has_text="Report 6030")).to_be_visible(
+        timeout=LIVE_TIMEOUT
+    )
+    one_entry(page, obj["name"], [p["name"] for p in places])  # live
+    page.reload()
+    one_entry(page, obj["name"], [p["name"] for p in places])  # rendered by the server
+
+    page.locator("#feed li.entry", has_text=obj["name"]).get_by_role("link").click()
+    expect(page.locator("h1.item-title")).to_have_text(obj["name"])
+    refs = page.locator("#refs li.ref")
+    expect(refs).to_have_count(4)  # the originator's identity and the three locations
+    identity = refs.nth(0)
+    expect(identity.locator(".ref-type")).to_have_text("identity")
+    expect(identity.locator(".ref-name")).to_have_text(
+        load_scenario("historical").policy("KOR").name
+    )
+    expect(identity.get_by_role("link")).to_have_count(0)  # a public definition: no item page
+    for n, place in enumerate(places, start=1):
+        expect(refs.nth(n).locator(".ref-type")).to_have_text("location")
+        expect(refs.nth(n).get_by_role("link")).to_have_text(place["name"])
+    # each link opens the location's own item page, marked and with its chain
+    for place in places:
+        page.locator("#refs").get_by_role("link", name=place["name"], exact=True).click()
+        expect(page.locator("h1.item-title")).to_have_text(place["name"])
+        expect(page.locator(".item .banners").first.locator(".banner-mine")).to_have_text(
+            "JPN GOKUHI 極秘 — originator KOR"
+        )
+        expect(page.locator("#release-chain")).to_contain_text("KOR → JPN")
+        page.go_back()
+        expect(page.locator("h1.item-title")).to_have_text(obj["name"])
