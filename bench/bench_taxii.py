@@ -370,6 +370,14 @@ def start_medallion(tmpdir: Path) -> Target:
     )
 
 
+def _collection_by_alias(api_root: str, auth: tuple[str, str], alias: str) -> str:
+    """A collection's id, found as a TAXII client finds it: by its alias (ids are random)."""
+    r = httpx.get(f"{api_root}collections/", headers={"Accept": TAXII}, auth=auth, timeout=30)
+    r.raise_for_status()
+    [found] = [c["id"] for c in r.json()["collections"] if c.get("alias") == alias]
+    return str(found)
+
+
 def start_gsomia(tmpdir: Path) -> Target:
     """A real KOR node (`gsomia serve`, SQLite store, sealing and logging on).
 
@@ -378,8 +386,6 @@ def start_gsomia(tmpdir: Path) -> Target:
     the outbox; the peers are not running, so pushes fail and back off (up to a minute) — the
     figures are the node's own ingest and read cost, not the receivers'.
     """
-    from tests.integration.native_client import collection_of
-
     from gsomia.node.config import PeerEntry, UserEntry, render_config, token_digest
     from gsomia.node.stix import extension_definition, label_marking
     from gsomia.seal.keys import init_keys
@@ -437,7 +443,7 @@ def start_gsomia(tmpdir: Path) -> Target:
         name="gsomia",
         url=url,
         api_root=f"{url}api/",
-        collection_id=collection_of(f"{url}api/", ("bench", token), "KOR"),
+        collection_id=_collection_by_alias(f"{url}api/", ("bench", token), "originated-KOR"),
         user="bench",
         password=token,
         stop=stop,

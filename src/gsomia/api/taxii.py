@@ -24,15 +24,13 @@ from gsomia.api.http import (
 from gsomia.api.models import ERRORS
 from gsomia.errors import BadInput
 from gsomia.node.service import (
-    STIX_MEDIA_TYPE,
     VERSION_KEYWORDS,
     Filters,
     Node,
     Page,
     decode_cursor,
-    parse_instant,
 )
-from gsomia.node.stix import taxii_timestamp
+from gsomia.node.stix import STIX_MEDIA_TYPE, parse_timestamp, taxii_timestamp
 from gsomia.store.sqlite_node import ObjectRow
 
 API_ROOT = "api"
@@ -61,7 +59,7 @@ def _filters(
     if added_after is not None:
         # one fixed-width UTC form, as date_added is stored: compared as instants, so that
         # "...:05Z" is before "...:05.300000Z" (as strings, "." sorts before "Z")
-        added_after = taxii_timestamp(_bad_request(parse_instant, added_after, "added_after"))
+        added_after = taxii_timestamp(_bad_request(parse_timestamp, added_after, "added_after"))
     filters = Filters(
         added_after=added_after,
         ids=_values(q.get("match[id]"), "match[id]"),
@@ -122,7 +120,7 @@ def _versions(raw: str | None) -> tuple[str, ...]:
     seen: set[object] = set()
     for v in versions:
         key: object = (
-            v if v in VERSION_KEYWORDS else _bad_request(parse_instant, v, "match[version]")
+            v if v in VERSION_KEYWORDS else _bad_request(parse_timestamp, v, "match[version]")
         )
         if key in seen:
             raise HttpError(400, "bad_request", f"match[version]: {v[:40]!r} is given twice")

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 import orjson
@@ -36,6 +35,7 @@ from gsomia.node.config import NodeConfig, User
 from gsomia.node.results import PublishStatus, Stored
 from gsomia.node.stix import (
     GSOMIA_LABEL_EXTENSION,
+    STIX_MEDIA_TYPE,
     StixObject,
     equivalent_marking,
     extension_definition,
@@ -43,6 +43,7 @@ from gsomia.node.stix import (
     label_marking,
     launch_extension_definition,
     new_marking_id,
+    parse_timestamp,
     party_identity,
     read_label_marking,
     taxii_timestamp,
@@ -69,7 +70,6 @@ _DEFINITIONS = ("marking-definition", "extension-definition")
 _ALREADY_STORED = "already stored"
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
-STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
 VERSION_KEYWORDS = ("last", "first", "all")
 
 
@@ -856,28 +856,9 @@ def _spec_version_wanted(filters: Filters) -> bool:
     return not filters.spec_versions or "2.1" in filters.spec_versions
 
 
-_TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z")
-
-
-def parse_instant(value: str, where: str) -> datetime:
-    """A TAXII or STIX timestamp (RFC 3339, UTC, ``Z``, any fraction of a second up to
-    nanoseconds) as an instant, truncated to the microsecond; BadInput otherwise."""
-    found = _TIMESTAMP.fullmatch(value)
-    if found is None:
-        raise BadInput(
-            f"{where}: {value[:40]!r} is not a timestamp such as 2026-01-01T00:00:00.000Z "
-            "(UTC, ending in Z)"
-        )
-    try:
-        instant = datetime.fromisoformat(found[1]).replace(tzinfo=UTC)
-    except ValueError:
-        raise BadInput(f"{where}: {value[:40]!r} is not a valid date and time") from None
-    return instant.replace(microsecond=int((found[2] or "")[:6].ljust(6, "0")))
-
-
 def _instant_or_none(value: str) -> datetime | None:
     try:
-        return parse_instant(value, "version")
+        return parse_timestamp(value, "version")
     except BadInput:
         return None
 

@@ -32,8 +32,6 @@ from gsomia.domain.parties import Marking, Policy
 from gsomia.errors import BadInput
 
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
-#: The namespace of gsomia's name-based ids (collection ids); never used for a STIX object id.
-GSOMIA_NAMESPACE = uuid.UUID("6f1c2b8e-5d3a-5e0b-9a53-67736f6d6961")
 #: gsomia itself, the creator of its extension-definitions.
 GSOMIA_IDENTITY = "identity--864ed091-bb93-4732-b111-ddcebced4f1b"
 #: The gsomia confidentiality label (a property extension of marking-definitions).
