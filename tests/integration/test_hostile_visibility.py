@@ -21,7 +21,7 @@ import pytest
 from gsomia.app.boot import load_config, open_node
 from gsomia.node.config import token_digest
 from gsomia.node.stix import GSOMIA_LABEL_EXTENSION, extension_definition, label_marking
-from gsomia.store.sqlite_node import ObjectRow
+from gsomia.store.ports import ObjectRow
 
 from .native_client import collection_at, held_at, item_path, native, publish, wait_until
 from .node_store import drained

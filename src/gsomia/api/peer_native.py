@@ -21,7 +21,7 @@ from gsomia.api.peer import BackgroundSender, verified_sender
 from gsomia.node import consents, federation, messages, notices, reports
 from gsomia.node.results import ConsentReceipt, NoticeReceipt, ReportReceipt
 from gsomia.node.service import Node
-from gsomia.store.sqlite_node import MessageRow
+from gsomia.store.ports import MessageRow
 
 log = logging.getLogger("gsomia.peer")
 

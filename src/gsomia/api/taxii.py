@@ -31,7 +31,7 @@ from gsomia.node.service import (
     decode_cursor,
 )
 from gsomia.node.stix import STIX_MEDIA_TYPE, parse_timestamp, taxii_timestamp
-from gsomia.store.sqlite_node import ObjectRow
+from gsomia.store.ports import ObjectRow
 
 API_ROOT = "api"
 T = TypeVar("T")

@@ -1,5 +1,5 @@
-"""Opening a node from its configuration: config, keys, the store (the one place naming a
-backend: SQLite) and its log, made into a ``Node``.
+"""Opening a node from its configuration: config, keys, the store (opened by its URL in
+``gsomia.app.stores``, the one place naming a backend) and its log, made into a ``Node``.
 
 Start-up refuses to run with a bad configuration, missing or undecryptable keys, or a log that
 does not verify — each with a clear error, before a socket is opened. A node's private keys must
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import orjson
 
+from gsomia.app.stores import open_store
 from gsomia.clock import Clock, SystemClock
 from gsomia.errors import BadInput
 from gsomia.ledger.log import TransparencyLog, origin_of, party_of
@@ -23,9 +24,6 @@ from gsomia.node.service import Node
 from gsomia.scenarios import load_scenario
 from gsomia.seal.at_rest import KeyRingCipher
 from gsomia.seal.keys import KeyRing, check_passphrase, passphrase_from_env
-from gsomia.store.sqlite_node import SqliteNodeStore
-
-DB_NAME = "node.sqlite3"
 
 
 def load_config(path: Path) -> NodeConfig:
@@ -99,7 +97,12 @@ def open_node(
         except orjson.JSONDecodeError as exc:
             raise BadInput(f"peer keys {peer.keys}: malformed JSON ({exc})") from None
     private_dir(config.data_dir)
-    store = SqliteNodeStore(config.data_dir / DB_NAME, cipher=KeyRingCipher(keyring))
+    store = open_store(
+        config.store,
+        data_dir=config.data_dir,
+        cipher=KeyRingCipher(keyring),
+        where=f"node config {config.source}.store",
+    )
     log = TransparencyLog(store.log_store, origin_of(config.party))
     if verify_log:
 

@@ -20,6 +20,7 @@ from typing import Any, Self
 
 import typer
 
+from gsomia.app.stores import DB_NAME, open_log_reader
 from gsomia.cli._common import (
     HOME_OPTION,
     JSON_OPTION,
@@ -33,13 +34,14 @@ from gsomia.errors import BadInput, Conflict
 from gsomia.ledger.entries import parse_entries_json
 from gsomia.ledger.log import TransparencyLog, origin_of, party_of
 from gsomia.ledger.note import KeyDirectory, NoteSigner
+from gsomia.ledger.ports import LogStore
 from gsomia.ledger.proofs import ConsistencyProof, b64
 from gsomia.ledger.witness import cosign
 from gsomia.seal.keys import KeyRing, parse_export_document, passphrase_from_env
-from gsomia.store.sqlite_log import SqliteLogStore
+from gsomia.store.sqlite_log import SqliteLogStore  # a keys home's own log file: always SQLite
 
 LOG_FILE = "log.sqlite3"
-NODE_FILE = "node.sqlite3"  # a node's store (gsomia.app.boot.DB_NAME) holds its log too
+NODE_FILE = DB_NAME  # a node's default store holds its log too
 
 log_app = typer.Typer(
     name="log",
@@ -60,7 +62,7 @@ class _Node:
             path = self.home / NODE_FILE
         if must_exist and not path.is_file():
             raise BadInput(f"no log at {path}: append an entry or make a checkpoint first")
-        self.store = SqliteLogStore(path)
+        self.store: LogStore = SqliteLogStore(path)
         self.log = TransparencyLog(self.store, self.origin)
 
     def signer(self) -> NoteSigner:
@@ -112,10 +114,12 @@ class _NodeLog(_Node):
             party, chain = parse_export_document(document, where=f"{what} {peer.keys}")
             self.peers[party] = [keys.ed25519 for keys in chain]
         self.origin = origin_of(config.party)
-        path = config.data_dir / NODE_FILE
-        if not path.is_file():
-            raise BadInput(f"node {config.party}: no store at {path}: has the node ever run?")
-        self.store = SqliteLogStore(path, read_only=True)
+        self.store = open_log_reader(
+            config.store,
+            data_dir=config.data_dir,
+            where=f"node config {config_path}.store",
+            party=config.party,
+        )
         self.log = TransparencyLog(self.store, self.origin)
 
     def keys(self) -> KeyDirectory:

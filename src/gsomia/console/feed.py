@@ -37,7 +37,7 @@ from gsomia.node.events import Render
 from gsomia.node.holdings import current_classification, held, item_details
 from gsomia.node.service import Node
 from gsomia.node.stix import GSOMIA_LAUNCH_EXTENSION
-from gsomia.store.sqlite_node import NodeReader, ObjectRow
+from gsomia.store.ports import NodeReader, ObjectRow
 
 PAGE_SIZE = 25
 WINDOW = 256  # rows read from the store at a time, going back

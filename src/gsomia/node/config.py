@@ -71,6 +71,7 @@ class NodeConfig:
     cosign_interval: float = DEFAULT_COSIGN_INTERVAL  # 0 turns the schedule off
     event_heartbeat: float = DEFAULT_EVENT_HEARTBEAT
     header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    store: str | None = None  # the store's URL (``gsomia.app.stores``); None: the default file
 
     def user_by_token(self, name: str | None, token: str) -> User | None:
         """The user with this token (and name, for HTTP Basic); None if there is none."""
@@ -104,6 +105,7 @@ _KNOWN_KEYS = frozenset(
         "cosign_interval",
         "event_heartbeat",
         "header_timeout",
+        "store",
     }
 )
 
@@ -143,7 +145,16 @@ def parse_config(document: dict[str, Any], source: Path, scenario: Scenario) -> 
             document, "event_heartbeat", DEFAULT_EVENT_HEARTBEAT, where
         ),
         header_timeout=_positive_seconds(document, "header_timeout", DEFAULT_HEADER_TIMEOUT, where),
+        store=_store(document, where),
     )
+
+
+def _store(document: dict[str, Any], where: str) -> str | None:
+    """The ``store`` URL as written (its scheme and path are checked where it is opened)."""
+    url = document.get("store")
+    if url is not None and (not isinstance(url, str) or not url):
+        raise BadInput(f'{where}.store: expected a store URL, e.g. "sqlite:///node.sqlite3"')
+    return url
 
 
 def _listen(listen: str, where: str) -> tuple[str, int]:
@@ -254,7 +265,8 @@ def render_config(
     **settings: str | float,
 ) -> str:
     """The text of a ``node.toml`` that ``parse_config`` reads back; ``settings`` are the
-    optional top-level keys (scenario, title, max_content_length, cosign_interval…)."""
+    optional top-level keys (scenario, title, max_content_length, cosign_interval, store…),
+    each written only when given."""
     lines = [
         f"party = {_toml(party)}",
         f"listen = {_toml(listen)}",

@@ -42,7 +42,7 @@ from gsomia.errors import GsomiaError
 from gsomia.node import audit
 from gsomia.node.config import User
 from gsomia.node.service import Node
-from gsomia.store.sqlite_node import NodeReader, ObjectRow
+from gsomia.store.ports import NodeReader, ObjectRow
 
 log = logging.getLogger("gsomia.events")
 

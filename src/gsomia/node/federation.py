@@ -42,7 +42,7 @@ from gsomia.node.stix import format_timestamp, validate_object
 from gsomia.seal.item import Core, Item, SealedLabel
 from gsomia.seal.service import release_item
 from gsomia.seal.views import VerifiedItem
-from gsomia.store.sqlite_node import NewObject, NodeWriter, OutboxRow
+from gsomia.store.ports import NewObject, NodeWriter, OutboxRow
 
 PEER_REQUEST_DOMAIN = b"gsomia/peer-request/v2\x00"
 MAX_CLOCK_SKEW = timedelta(minutes=5)

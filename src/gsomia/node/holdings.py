@@ -21,7 +21,7 @@ from gsomia.node.config import User
 from gsomia.node.results import Box, ConsentRequest, ItemDetails, Report, WhyNot
 from gsomia.node.service import Node
 from gsomia.seal.views import VerifiedItem
-from gsomia.store.sqlite_node import DocumentRow, NodeReader, ObjectRow
+from gsomia.store.ports import DocumentRow, NodeReader, ObjectRow
 
 MAX_ITEM_ID = 300
 

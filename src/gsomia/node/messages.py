@@ -22,7 +22,7 @@ from gsomia.errors import BadInput
 from gsomia.node.holdings import CONSENT_INBOX, CONSENT_OUTBOX, stored_consent, stored_report
 from gsomia.node.results import Acknowledgement, ConsentRequest, Delivery, Report
 from gsomia.node.service import Node
-from gsomia.store.sqlite_node import MessageRow, NodeWriter
+from gsomia.store.ports import MessageRow, NodeWriter
 
 MAX_BACKOFF_SECONDS = 60.0
 MESSAGE_VERSION = 1

@@ -41,7 +41,7 @@ from gsomia.node.results import Notice, NoticeReceipt
 from gsomia.node.service import LabelText, Node
 from gsomia.node.stix import format_timestamp
 from gsomia.seal.service import reclassify_item
-from gsomia.store.sqlite_node import NewObject, NodeWriter, ObjectRow
+from gsomia.store.ports import NewObject, NodeWriter, ObjectRow
 
 MAX_ITEM_BASE64 = 96 * 1024 * 1024
 

@@ -56,13 +56,13 @@ from gsomia.seal.sealer import Sealer, SealRequest
 from gsomia.seal.service import sealed_label
 from gsomia.seal.verify import Verifier
 from gsomia.seal.views import Grant
-from gsomia.store.sqlite_node import (
+from gsomia.store.ports import (
     NewObject,
     NodeReader,
+    NodeStore,
     NodeWriter,
     ObjectRow,
     ObjectScope,
-    SqliteNodeStore,
 )
 
 MAX_OBJECTS_PER_ENVELOPE = 10_000
@@ -130,7 +130,7 @@ class Node:
     config: NodeConfig
     scenario: Scenario
     keyring: KeyRing
-    store: SqliteNodeStore
+    store: NodeStore
     log: TransparencyLog
     clock: Clock  # the scenario clock: it decides releases (simulated in the demo)
     wall: Clock = field(default_factory=SystemClock)  # sessions, windows, throttling, retries

@@ -88,7 +88,9 @@ def _failure(exc: sqlite3.Error, what: str) -> StoreFailure:
     return StoreFailure(f"log store: {what}: {exc}")
 
 
-class _Reader:
+class SqliteLogReader:
+    """The log's reads, in the snapshot of ``SqliteLogStore.reading()``."""
+
     def __init__(self, con: sqlite3.Connection) -> None:
         self._con = con
 
@@ -163,7 +165,17 @@ class _Reader:
         return [SplitView(*row) for row in rows]
 
 
-class _Writer(_Reader):
+class SqliteLogWriter(SqliteLogReader):
+    """The log's writes, in the transaction of ``SqliteLogStore.writing()``."""
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The connection this transaction runs on. A store that keeps its own tables in the
+        log's file (the node store) writes them through it, inside this block only, so that its
+        rows commit with the log's entries in one transaction; it never begins, commits or
+        rolls back on it (``writing()`` does)."""
+        return self._con
+
     def append(
         self,
         start: int,
@@ -279,13 +291,13 @@ class SqliteLogStore:
             con.execute("COMMIT")
 
     @contextmanager
-    def reading(self) -> Iterator[_Reader]:
+    def reading(self) -> Iterator[SqliteLogReader]:
         try:
             self._con.execute("BEGIN")
         except sqlite3.Error as exc:
             raise _failure(exc, "cannot begin a read") from exc
         try:
-            yield _Reader(self._con)
+            yield SqliteLogReader(self._con)
         except sqlite3.Error as exc:
             self._con.execute("ROLLBACK")
             raise _failure(exc, "read failed") from exc
@@ -296,13 +308,13 @@ class SqliteLogStore:
             self._con.execute("COMMIT")
 
     @contextmanager
-    def writing(self) -> Iterator[_Writer]:
+    def writing(self) -> Iterator[SqliteLogWriter]:
         try:
             self._con.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise _failure(exc, "cannot take the writer lock") from exc
         try:
-            yield _Writer(self._con)
+            yield SqliteLogWriter(self._con)
         except sqlite3.Error as exc:
             self._con.execute("ROLLBACK")
             raise _failure(exc, "write failed, nothing was stored") from exc

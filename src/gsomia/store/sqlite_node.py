@@ -16,6 +16,12 @@ row. What stays in clear is what queries need; docs/formats.md lists it, with th
 each column. ``node_meta.at_rest`` names the format; a store of the previous version (no
 marker, bodies in clear) is encrypted in place at open, in one transaction, then vacuumed so
 that no page of the old plaintext stays in the file.
+
+It implements ``gsomia.store.ports.NodeStore``. The log's tables are ``SqliteLogStore``'s; the
+node's writes go through the connection of the log writer's transaction
+(``SqliteLogWriter.connection``), so both commit at once. ``node_meta.schema`` versions the node
+tables (``NODE_SCHEMA_VERSION``): written at creation, stamped on an older store, and a newer
+one refused before anything is written.
 """
 
 from __future__ import annotations
@@ -24,16 +30,26 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, Self
+from typing import Any, Self
 
 import orjson
 
 from gsomia.errors import BadInput, StoreFailure, VerificationFailed
 from gsomia.ledger.hashing import HASH_LEN
-from gsomia.ledger.ports import StoredCheckpoint, WitnessedCheckpoint
-from gsomia.store.sqlite_log import SqliteLogStore, _Writer
+from gsomia.ledger.ports import LogWriter, StoredCheckpoint, WitnessedCheckpoint
+from gsomia.store.ports import (
+    NODE_SCHEMA_VERSION,
+    AtRestCipher,
+    DocumentRow,
+    MessageRow,
+    NewObject,
+    ObjectRow,
+    ObjectScope,
+    OutboxRow,
+    WitnessFault,
+)
+from gsomia.store.sqlite_log import SqliteLogStore
 
 AT_REST_FORMAT = "aes-256-gcm/v1"
 
@@ -140,97 +156,6 @@ CREATE TABLE IF NOT EXISTS marking_ids (
 """
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectRow:
-    seq: int
-    collection: str
-    stix_id: str
-    stix_type: str
-    version: str
-    date_added: str
-    item_id: str | None
-    equivalence: str | None
-    topics: tuple[str, ...]
-    body: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectScope:
-    """What deciding visibility needs of a stored object: no body, nothing to decrypt."""
-
-    stix_id: str
-    version: str
-    stix_type: str
-    item_id: str | None
-    equivalence: str | None
-    topics: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class NewObject:
-    collection: str
-    stix_id: str
-    stix_type: str
-    version: str
-    item_id: str | None
-    equivalence: str | None
-    topics: tuple[str, ...]
-    body: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    id: int
-    item_id: str
-    recipient: str
-    queued_at: str
-    attempts: int
-
-
-@dataclass(frozen=True, slots=True)
-class WitnessFault:
-    """A peer's checkpoint this node refused to co-sign, and why (a rollback, a fork)."""
-
-    id: int
-    origin: str
-    at: str
-    size: int | None
-    cosigned_size: int
-    reason: str
-    note: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class DocumentRow:
-    """A native-API document (consent request, loss report, notice) and its signed bytes."""
-
-    kind: str
-    key: str
-    item_id: str
-    body: dict[str, Any]
-    attachment: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRow:
-    """A signed peer message waiting in the outbox (consents, reports, notices)."""
-
-    id: int
-    recipient: str
-    path: str
-    ref: str
-    body: bytes
-    attempts: int
-
-
-class AtRestCipher(Protocol):
-    """Seals a stored value to its place, and opens it there only (``VerificationFailed``)."""
-
-    def seal(self, plaintext: bytes, place: bytes) -> bytes: ...
-
-    def open(self, value: bytes, place: bytes) -> bytes: ...
-
-
 class _Sealed:
     """The store's sealed columns: each value bound to its table, column and row key."""
 
@@ -288,10 +213,10 @@ _COLUMNS = (
 )
 
 
-class NodeWriter:
+class SqliteNodeWriter:
     """The node's writes inside one transaction (which also holds the log's writer)."""
 
-    def __init__(self, con: sqlite3.Connection, log: _Writer, sealed: _Sealed) -> None:
+    def __init__(self, con: sqlite3.Connection, log: LogWriter, sealed: _Sealed) -> None:
         self._con = con
         self.log = log
         self._sealed = sealed
@@ -525,7 +450,7 @@ class NodeWriter:
         )
 
 
-class NodeReader:
+class SqliteNodeReader:
     def __init__(self, con: sqlite3.Connection, sealed: _Sealed) -> None:
         self._con = con
         self._sealed = sealed
@@ -783,46 +708,98 @@ class NodeReader:
         ]
 
 
+def _schema_of(con: sqlite3.Connection, path: Path) -> int | None:
+    """The node tables' schema version as stored (None: a new store, or one written before
+    versions were kept); BadInput for one newer than this code knows, or not a version."""
+    has_meta = con.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'node_meta'"
+    ).fetchone()
+    if has_meta is None:
+        return None
+    row = con.execute("SELECT value FROM node_meta WHERE key = 'schema'").fetchone()
+    if row is None:
+        return None
+    text = str(row[0])
+    if not text.isdecimal():
+        raise BadInput(f"node store {path}: schema {text!r} is not a version number")
+    version = int(text)
+    if version > NODE_SCHEMA_VERSION:
+        raise BadInput(
+            f"node store {path}: schema {version} is newer than this version of gsomia knows "
+            f"(up to {NODE_SCHEMA_VERSION}); it was written by a later gsomia: run that one"
+        )
+    return version
+
+
 class SqliteNodeStore:
     """The node's SQLite file. Writes are serialised by a lock; reads use per-thread connections.
 
-    ``cipher`` seals the content columns at rest (see the module's docstring).
+    ``cipher`` seals the content columns at rest (see the module's docstring). The node's tables
+    carry a schema version (``node_meta`` key ``schema``): written at creation, stamped on a
+    store written before versions were kept (its tables are the same), and a store of a newer
+    schema is refused, nothing written.
     """
 
     def __init__(self, path: Path, *, cipher: AtRestCipher, timeout: float = 30.0) -> None:
         self.path = path
-        self.log_store = SqliteLogStore(path, timeout=timeout)
-        self._con = self.log_store._con  # noqa: SLF001 - one connection, one transaction for both
+        self._log_store = SqliteLogStore(path, timeout=timeout)
         self._sealed = _Sealed(cipher, path)
         self._lock = threading.RLock()
         self._local = threading.local()
         self._timeout = timeout
         self._readers: list[sqlite3.Connection] = []
         try:
-            self._con.execute("BEGIN IMMEDIATE")
+            self._setup()
+        except BaseException:
+            self._log_store.close()
+            raise
+
+    @property
+    def log_store(self) -> SqliteLogStore:
+        """The node's log, in the same file (its writes share the node's transactions)."""
+        return self._log_store
+
+    def _setup(self) -> None:
+        """Create or check the node tables, on a connection of its own, closed after."""
+        try:
+            con = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreFailure(f"node store {self.path}: cannot open ({exc})") from exc
+        try:
+            con.execute("PRAGMA synchronous=FULL")
+            migrated = self._create(con)
+            if migrated:
+                # the old pages held the plaintext: rebuild the file without them, empty the WAL
+                con.execute("VACUUM")
+                con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.DatabaseError as exc:
+            raise BadInput(f"node store {self.path}: not a gsomia node database ({exc})") from exc
+        finally:
+            con.close()
+
+    def _create(self, con: sqlite3.Connection) -> bool:
+        """In one transaction: check the schema, make the tables, mark (or encrypt) the store;
+        True if plaintext rows were encrypted."""
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            _schema_of(con, self.path)
             for statement in NODE_SCHEMA.split(";"):
                 if statement.strip():
-                    self._con.execute(statement)
-            migrated = self._check_at_rest()
-            self._con.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            if self._con.in_transaction:
-                self._con.execute("ROLLBACK")
-            self.log_store.close()
-            raise BadInput(f"node store {path}: not a gsomia node database ({exc})") from exc
+                    con.execute(statement)
+            con.execute(
+                "INSERT INTO node_meta (key, value) VALUES ('schema', ?) "
+                "ON CONFLICT (key) DO NOTHING",
+                (str(NODE_SCHEMA_VERSION),),
+            )
+            migrated = self._check_at_rest(con)
         except BaseException:
-            if self._con.in_transaction:
-                self._con.execute("ROLLBACK")
-            self.log_store.close()
+            con.execute("ROLLBACK")
             raise
-        if migrated:
-            # the old pages held the plaintext: rebuild the file without them, and empty the WAL
-            self._con.execute("VACUUM")
-            self._con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        con.execute("COMMIT")
+        return migrated
 
-    def _check_at_rest(self) -> bool:
+    def _check_at_rest(self, con: sqlite3.Connection) -> bool:
         """Mark a new store, refuse an unknown format, encrypt a plaintext one (True then)."""
-        con = self._con
         row = con.execute("SELECT value FROM node_meta WHERE key = 'at_rest'").fetchone()
         if row is not None:
             if row[0] != AT_REST_FORMAT:
@@ -836,13 +813,13 @@ class SqliteNodeStore:
             for table in ("objects", "statuses", "node_documents", "peer_messages")
         )
         if plain:
-            self._encrypt_plain_rows()
+            self._encrypt_plain_rows(con)
         con.execute("INSERT INTO node_meta (key, value) VALUES ('at_rest', ?)", (AT_REST_FORMAT,))
         return plain
 
-    def _encrypt_plain_rows(self) -> None:
+    def _encrypt_plain_rows(self, con: sqlite3.Connection) -> None:
         """Seal every content column of a store written before encryption at rest."""
-        con, sealed = self._con, self._sealed
+        sealed = self._sealed
         rows = con.execute("SELECT seq, collection, stix_id, version, body FROM objects")
         for seq, collection, stix_id, version, body in rows.fetchall():
             con.execute(
@@ -874,10 +851,10 @@ class SqliteNodeStore:
             )
 
     @contextmanager
-    def writing(self) -> Iterator[NodeWriter]:
+    def writing(self) -> Iterator[SqliteNodeWriter]:
         """One durable transaction holding both the node's tables and the log's."""
-        with self._lock, self.log_store.writing() as log:
-            writer = NodeWriter(self._con, log, self._sealed)
+        with self._lock, self._log_store.writing() as log:
+            writer = SqliteNodeWriter(log.connection, log, self._sealed)
             yield writer
             writer.flush()
 
@@ -897,11 +874,11 @@ class SqliteNodeStore:
         return con
 
     @contextmanager
-    def reading(self) -> Iterator[NodeReader]:
+    def reading(self) -> Iterator[SqliteNodeReader]:
         con = self._reader_con()
         try:
             con.execute("BEGIN")
-            yield NodeReader(con, self._sealed)
+            yield SqliteNodeReader(con, self._sealed)
         except sqlite3.Error as exc:
             raise StoreFailure(f"node store {self.path}: read failed ({exc})") from exc
         finally:
@@ -913,7 +890,7 @@ class SqliteNodeStore:
             for con in self._readers:
                 con.close()
             self._readers.clear()
-            self.log_store.close()
+            self._log_store.close()
 
     def __enter__(self) -> Self:
         return self

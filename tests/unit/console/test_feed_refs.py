@@ -26,7 +26,7 @@ from gsomia.node.config import User
 from gsomia.node.events import Broadcaster
 from gsomia.node.holdings import held
 from gsomia.node.service import Node
-from gsomia.store.sqlite_node import ObjectRow
+from gsomia.store.ports import ObjectRow
 from tests.integration.nodes import PASSPHRASE, make_nodes, report
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

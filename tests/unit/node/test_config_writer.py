@@ -66,3 +66,20 @@ def test_an_unknown_setting_is_refused_when_read() -> None:
     text = render_config(party="KOR", listen="127.0.0.1:8701", data_dir="KOR", colour="red")
     with pytest.raises(BadInput, match="unknown key"):
         parse_config(tomllib.loads(text), Path("KOR.toml"), SCENARIO)
+
+
+def test_the_store_url_is_written_only_when_set_and_read_back() -> None:
+    source = Path("/srv/demo/KOR.toml")
+    default = render_config(party="KOR", listen="127.0.0.1:8701", data_dir="KOR")
+    assert "store" not in tomllib.loads(default)
+    assert parse_config(tomllib.loads(default), source, SCENARIO).store is None
+    text = render_config(
+        party="KOR", listen="127.0.0.1:8701", data_dir="KOR", store="sqlite:////var/kor.db"
+    )
+    assert parse_config(tomllib.loads(text), source, SCENARIO).store == "sqlite:////var/kor.db"
+
+
+def test_a_store_that_is_not_a_string_is_refused() -> None:
+    text = render_config(party="KOR", listen="127.0.0.1:8701", data_dir="KOR", store=5)
+    with pytest.raises(BadInput, match=r"KOR\.toml\.store: expected a store URL"):
+        parse_config(tomllib.loads(text), Path("KOR.toml"), SCENARIO)

@@ -17,7 +17,7 @@ from gsomia.ledger.log import origin_of
 from gsomia.node import federation, witnessing
 from gsomia.node.config import User
 from gsomia.node.service import Node
-from gsomia.store.sqlite_node import OutboxRow
+from gsomia.store.ports import OutboxRow
 from tests.integration.nodes import PASSPHRASE, make_nodes, report
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

@@ -35,7 +35,7 @@ from gsomia.node.stix import (
     taxii_timestamp,
 )
 from gsomia.scenarios import load_scenario
-from gsomia.store.sqlite_node import ObjectScope
+from gsomia.store.ports import ObjectScope
 from tests.integration.nodes import PASSPHRASE, make_nodes, report
 
 NOW = datetime(2026, 3, 1, 9, 0, 0, 123456, tzinfo=UTC)

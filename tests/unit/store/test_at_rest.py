@@ -14,7 +14,8 @@ import pytest
 from gsomia.errors import BadInput, StoreFailure, VerificationFailed
 from gsomia.seal.at_rest import KeyRingCipher
 from gsomia.seal.keys import KeyRing, init_keys
-from gsomia.store.sqlite_node import NODE_SCHEMA, NewObject, SqliteNodeStore
+from gsomia.store.ports import NewObject
+from gsomia.store.sqlite_node import NODE_SCHEMA, SqliteNodeStore
 
 #: Every way a sealed value at rest is refused, each naming why.
 AT_REST_REFUSALS = (

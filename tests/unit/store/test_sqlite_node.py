@@ -17,14 +17,9 @@ from hypothesis import strategies as st
 from gsomia.errors import BadInput, StoreFailure
 from gsomia.seal.at_rest import KeyRingCipher
 from gsomia.seal.keys import KeyRing, init_keys
+from gsomia.store.ports import NewObject, ObjectRow, ObjectScope
 from gsomia.store.sqlite_log import SqliteLogStore
-from gsomia.store.sqlite_node import (
-    AT_REST_FORMAT,
-    NewObject,
-    ObjectRow,
-    ObjectScope,
-    SqliteNodeStore,
-)
+from gsomia.store.sqlite_node import AT_REST_FORMAT, SqliteNodeStore
 
 COLLECTION = "c-shared"
 ITEM = "urn:gsomia:item:0001"

@@ -1,0 +1,313 @@
+"""The node store's port: what the node's use cases, the API and the console may ask of the
+store, and the rows it gives and takes. ``gsomia.store.sqlite_node`` implements it (the
+transparency log's own port is ``gsomia.ledger.ports``; a node store holds its log, in the same
+transactions).
+
+A ``NodeStore`` hands out a ``NodeWriter`` inside ``writing()`` — one durable transaction that
+holds the node's tables and the log's writer (``NodeWriter.log``): an item, the decisions about
+it, its log entries and its outbox rows commit together or not at all — and a ``NodeReader``
+inside ``reading()``, which sees one consistent snapshot. Content is sealed at rest with the
+``AtRestCipher`` the store is opened with; rows come out opened.
+
+Only the composition root (``gsomia.app.stores``) names a backend; ``node``, ``api`` and
+``console`` import this module (an import-linter contract holds them to it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from gsomia.ledger.ports import LogStore, LogWriter, StoredCheckpoint, WitnessedCheckpoint
+
+NODE_SCHEMA_VERSION = 1
+"""The version of the node tables this code writes (``node_meta`` key ``schema``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRow:
+    seq: int
+    collection: str
+    stix_id: str
+    stix_type: str
+    version: str
+    date_added: str
+    item_id: str | None
+    equivalence: str | None
+    topics: tuple[str, ...]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectScope:
+    """What deciding visibility needs of a stored object: no body, nothing to decrypt."""
+
+    stix_id: str
+    version: str
+    stix_type: str
+    item_id: str | None
+    equivalence: str | None
+    topics: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NewObject:
+    collection: str
+    stix_id: str
+    stix_type: str
+    version: str
+    item_id: str | None
+    equivalence: str | None
+    topics: tuple[str, ...]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    item_id: str
+    recipient: str
+    queued_at: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessFault:
+    """A peer's checkpoint this node refused to co-sign, and why (a rollback, a fork)."""
+
+    id: int
+    origin: str
+    at: str
+    size: int | None
+    cosigned_size: int
+    reason: str
+    note: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRow:
+    """A native-API document (consent request, loss report, notice) and its signed bytes."""
+
+    kind: str
+    key: str
+    item_id: str
+    body: dict[str, Any]
+    attachment: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    """A signed peer message waiting in the outbox (consents, reports, notices)."""
+
+    id: int
+    recipient: str
+    path: str
+    ref: str
+    body: bytes
+    attempts: int
+
+
+class AtRestCipher(Protocol):
+    """Seals a stored value to its place, and opens it there only (``VerificationFailed``)."""
+
+    def seal(self, plaintext: bytes, place: bytes) -> bytes: ...
+
+    def open(self, value: bytes, place: bytes) -> bytes: ...
+
+
+class NodeWriter(Protocol):
+    """The node's writes inside one transaction, which also holds the log's writer."""
+
+    @property
+    def log(self) -> LogWriter:
+        """The log's writer, in this transaction: entries appended here commit with the rows."""
+        ...
+
+    def last_date_added(self) -> str | None:
+        """The TAXII ``date_added`` of the last stored object (None in an empty store)."""
+        ...
+
+    def set_last_date_added(self, value: str) -> None: ...
+
+    def add_collections(self, ids: dict[str, str]) -> dict[str, str]:
+        """Store the collection ids (originator -> id) not stored yet; every stored id."""
+        ...
+
+    def has_object(self, collection: str, stix_id: str, version: str) -> bool: ...
+
+    def marking_id(self, key: str, fresh: str) -> tuple[str, bool]:
+        """The id stored for ``key``, or ``fresh``, stored now (True then)."""
+        ...
+
+    def has_item(self, item_id: str) -> bool: ...
+
+    def add_object(self, obj: NewObject, date_added: str) -> None: ...
+
+    def replace_object(self, obj: NewObject, date_added: str) -> None:
+        """Store ``obj`` again in place of the same version (a new marking), added anew."""
+        ...
+
+    def add_item(  # noqa: PLR0917 - the columns of one row
+        self,
+        item_id: str,
+        stix_id: str,
+        originator: str,
+        sealed: bytes,
+        received_from: str | None,
+        added: str,
+    ) -> None: ...
+
+    def replace_item(self, item_id: str, sealed: bytes) -> None: ...
+
+    def queue(self, item_id: str, recipient: str, queued_at: str) -> None:
+        """Queue a release of ``item_id`` to ``recipient`` (once per pair)."""
+        ...
+
+    def outbox_done(self, outbox_id: int, state: str, error: str | None = None) -> None: ...
+
+    def outbox_retry(self, outbox_id: int, next_attempt: float, error: str) -> None: ...
+
+    def put_status(self, status_id: str, user: str, body: dict[str, Any]) -> None: ...
+
+    def log_indexed_upto(self) -> int:
+        """How many log entries the item index has looked at."""
+        ...
+
+    def index_log_items(self, found: Sequence[tuple[str, int, str]], upto: int) -> None:
+        """Record (item id, entry index, entry type) rows; the index now covers ``upto``."""
+        ...
+
+    def add_witness_fault(  # noqa: PLR0917 - the columns of one row
+        self,
+        origin: str,
+        at: str,
+        size: int | None,
+        cosigned_size: int,
+        reason: str,
+        note: bytes | None,
+    ) -> int: ...
+
+    def put_document(
+        self, kind: str, key: str, item_id: str, body: dict[str, Any], attachment: bytes | None
+    ) -> None: ...
+
+    def document(self, kind: str, key: str) -> DocumentRow | None: ...
+
+    def queue_message(self, recipient: str, path: str, ref: str, body: bytes) -> None: ...
+
+    def message_done(self, message_id: int, state: str, error: str | None = None) -> None: ...
+
+    def message_retry(self, message_id: int, next_attempt: float, error: str) -> None: ...
+
+
+class NodeReader(Protocol):
+    """The node's reads, in one consistent snapshot."""
+
+    def page(
+        self,
+        collection: str,
+        *,
+        after_seq: int,
+        added_after: str | None,
+        latest_only: bool,
+        ids: Sequence[str] = (),
+        types: Sequence[str] = (),
+        batch: int,
+    ) -> list[ObjectRow]:
+        """Up to ``batch`` rows after ``after_seq`` in order, with the cheap filters applied."""
+        ...
+
+    def collections(self) -> dict[str, str]:
+        """Every stored collection id, by originator."""
+        ...
+
+    def rows_after(self, after_seq: int, limit: int) -> list[ObjectRow]:
+        """Up to ``limit`` rows of any collection stored after ``after_seq``, in order."""
+        ...
+
+    def last_seq(self) -> int:
+        """The seq of the last stored row (0 when there is none)."""
+        ...
+
+    def log_item_entries(self, item_id: str) -> list[tuple[int, str]]:
+        """(entry index, entry type) of the indexed log entries about ``item_id``, in order."""
+        ...
+
+    def witness_faults(self, limit: int = 100, origin: str | None = None) -> list[WitnessFault]:
+        """The most recent refusals to co-sign (of one origin, or all), newest first."""
+        ...
+
+    def log_indexed_upto(self) -> int: ...
+
+    def recent_checkpoints(self, limit: int) -> list[StoredCheckpoint]:
+        """The log's ``limit`` largest checkpoints, largest first."""
+        ...
+
+    def last_witnessed(self, origin: str) -> WitnessedCheckpoint | None:
+        """The last checkpoint of ``origin``'s log this node co-signed."""
+        ...
+
+    def seq_after(self, date_added: str) -> int:
+        """The largest seq whose date_added is at or before ``date_added`` (0 if none)."""
+        ...
+
+    def versions(self, collection: str, stix_id: str) -> list[ObjectRow]: ...
+
+    def status(self, status_id: str) -> tuple[str, dict[str, Any]] | None: ...
+
+    def item_origin(self, item_id: str) -> tuple[str, str | None] | None:
+        """The originator and sender of a held item, without its sealed bytes; a miss costs
+        what a hit does."""
+        ...
+
+    def object_scope(self, collection: str, stix_id: str, version: str) -> ObjectScope | None:
+        """One object version's class and topics, reading no body; a miss costs what a hit
+        does."""
+        ...
+
+    def scopes(self, collection: str, stix_id: str) -> list[ObjectScope]:
+        """Every version's class and topics, by version; a miss costs what a hit does."""
+        ...
+
+    def document_item(self, kind: str, key: str) -> str | None:
+        """The item a node document is about, without opening the document."""
+        ...
+
+    def item(self, item_id: str) -> tuple[str, bytes, str | None] | None:
+        """(originator, sealed item, sender) of a held item."""
+        ...
+
+    def due(self, now: float, limit: int = 100) -> list[OutboxRow]: ...
+
+    def due_for(self, recipient: str, limit: int = 100) -> list[OutboxRow]:
+        """The oldest pending releases to one peer."""
+        ...
+
+    def document(self, kind: str, key: str) -> DocumentRow | None: ...
+
+    def documents(self, kind: str, item_id: str | None = None) -> list[DocumentRow]:
+        """Every document of ``kind`` (about ``item_id`` if given), oldest first."""
+        ...
+
+    def due_messages(self, now: float, limit: int = 100) -> list[MessageRow]: ...
+
+
+class NodeStore(Protocol):
+    """A node's store: its tables and its transparency log, written in the same transactions."""
+
+    @property
+    def log_store(self) -> LogStore:
+        """The node's log, in the same database (what ``TransparencyLog`` is built on)."""
+        ...
+
+    def reading(self) -> AbstractContextManager[NodeReader]:
+        """A consistent snapshot; StoreFailure if the store cannot be read."""
+        ...
+
+    def writing(self) -> AbstractContextManager[NodeWriter]:
+        """One durable transaction (node tables and log); nothing stays of it on an exception."""
+        ...
+
+    def close(self) -> None: ...

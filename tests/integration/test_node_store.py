@@ -1,0 +1,69 @@
+"""A node's store as its config names it (``store = "sqlite:///…"``), and a store of a newer
+schema refused at start-up: exit code 2, the file, its schema and the newest known, no
+traceback."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gsomia.app.boot import load_config, open_node
+from gsomia.errors import BadInput
+
+from .native_client import publish
+from .nodes import PASSPHRASE, NodeProc, make_nodes, opened, report, running
+
+
+def with_store(node: NodeProc, url: str) -> None:
+    """Name the node's store in its config (a top-level key, before the tables)."""
+    text = node.config.read_text(encoding="utf-8")
+    node.config.write_text(f'store = "{url}"\n{text}', encoding="utf-8")
+
+
+def test_a_node_runs_on_the_store_its_config_names(tmp_path: Path) -> None:
+    kor = make_nodes(tmp_path, ("KOR",))["KOR"]
+    elsewhere = tmp_path / "elsewhere" / "kor.sqlite3"
+    with_store(kor, f"sqlite:///{elsewhere}")  # a fourth slash: absolute
+    with running({"KOR": kor}):
+        publish(kor, report(0))
+    assert elsewhere.is_file()
+    assert not (kor.data / "node.sqlite3").exists()
+    with opened(kor) as node, node.store.reading() as r:
+        assert r.last_seq() > 0
+
+
+def test_a_store_url_of_another_scheme_is_refused(tmp_path: Path) -> None:
+    kor = make_nodes(tmp_path, ("KOR",))["KOR"]
+    with_store(kor, "postgresql://127.0.0.1/kor")
+    with pytest.raises(BadInput, match=r"KOR\.toml\.store: scheme 'postgresql' .* SQLite only"):
+        open_node(load_config(kor.config), passphrase=PASSPHRASE.encode())
+    assert not (kor.data / "node.sqlite3").exists()
+
+
+def test_a_store_of_a_newer_schema_does_not_start_and_says_why(tmp_path: Path) -> None:
+    kor = make_nodes(tmp_path, ("KOR",))["KOR"]
+    with opened(kor):
+        pass
+    path = kor.data / "node.sqlite3"
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("UPDATE node_meta SET value = '7' WHERE key = 'schema'")
+    con.close()
+    env = {**os.environ, "GSOMIA_PASSPHRASE": PASSPHRASE}
+    exe = Path(sys.executable).with_name("gsomia")
+    done = subprocess.run(
+        [str(exe), "serve", "--config", str(kor.config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"node store {path}: schema 7 is newer than" in done.stderr
+    assert "(up to 1)" in done.stderr
