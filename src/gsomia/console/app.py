@@ -121,7 +121,9 @@ def _static_files() -> dict[str, tuple[bytes, str]]:
 
 def build_console(node: Node, broadcaster: Broadcaster) -> APIRouter:
     """The console's router (paths under ``/console/``), pages of every page module included."""
-    sessions = Sessions(load_secret(node.config.data_dir), on_end=broadcaster.end_session)
+    sessions = Sessions(
+        node.store, load_secret(node.config.data_dir), on_end=broadcaster.end_session
+    )
     console = Console(node, broadcaster, make_env(), sessions)
     router = APIRouter(route_class=route_class(console), include_in_schema=False)
     _register_basics(router, console)

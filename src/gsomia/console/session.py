@@ -6,9 +6,11 @@ the MAC is HMAC-SHA256 over it under the node's console secret (``data_dir/conso
 32 random bytes, mode 0600, made at first start). The cookie is HttpOnly, SameSite=Strict,
 Secure when the request came over https, scoped to ``/console/``; a session ends after
 ``SESSION_HOURS`` or at sign-out, and its live event streams end with it. Sessions live in the
-node's memory: a restart signs everyone out.
+node's store, under the SHA-256 of their id: they survive a restart, and a leaked database gives
+no usable cookie.
 
-Every form carries a CSRF token: the session's (random, per session), or for the sign-in form
+Every form carries a CSRF token: the session's (the MAC of its id under the console secret:
+derived, never stored), or for the sign-in form
 a token bound to a pre-session cookie whose nonce carries the instant it was made (refused
 after ``PRE_SESSION_SECONDS``); every POST is checked with ``hmac.compare_digest`` and refused
 with 403 otherwise. Every refusal goes to the ``gsomia.audit`` logger.
@@ -54,6 +56,7 @@ from gsomia.node.config import User
 from gsomia.node.events import Broadcaster
 from gsomia.node.service import Node
 from gsomia.node.throttle import Throttled, address_key, user_key
+from gsomia.store.ports import NodeStore, SessionRow
 
 PREFIX = "/console"
 SECRET_FILE = "console.secret"  # noqa: S105 - a file name, not a secret
@@ -121,16 +124,28 @@ class NavLink:
 
 
 class Sessions:
-    """Signed-in sessions, in memory, with their expiry; cookies are MAC'd session ids.
+    """Signed-in sessions, kept in the node's store, with their expiry; cookies are MAC'd ids.
 
-    ``now`` is always wall time. ``on_end(sid)`` is called whenever a session ends, however it
-    ends (sign-out, expiry, eviction, the user removed), so that what hangs on it (its event
-    streams) ends too."""
+    The store holds a session under the SHA-256 of its id (``console_sessions``), with its user
+    and its expiry: a leaked database gives no usable cookie. The CSRF token is not stored: it
+    is the MAC of the session id under the console secret, which a restart keeps (the secret
+    file), so a session and its forms survive a restart, and any process of the node holding
+    the secret derives the same token.
 
-    def __init__(self, secret: bytes, on_end: Callable[[str], object] | None = None) -> None:
+    ``now`` is always wall time. ``on_end(sid)`` is called whenever a session this process has
+    seen ends here, however it ends (sign-out, expiry, eviction, the user removed), so that what
+    hangs on it (its event streams) ends too. An ended or expired session is deleted."""
+
+    def __init__(
+        self,
+        store: NodeStore,
+        secret: bytes,
+        on_end: Callable[[str], object] | None = None,
+    ) -> None:
+        self._store = store
         self._secret = secret
-        self._by_id: dict[str, Session] = {}
         self._on_end = on_end
+        self._seen: dict[str, str] = {}  # key -> id of the live sessions this process has seen
 
     def mac(self, purpose: str, value: str) -> str:
         message = f"{purpose}\x00{value}".encode()
@@ -155,18 +170,21 @@ class Sessions:
             raise Refused("the sign-in form expired; reload the page and sign in again")
 
     # ------------------------------------------------------------------ sessions
+    def _session(self, sid: str, user: str, expires: datetime) -> Session:
+        self._seen[session_key(sid)] = sid
+        return Session(sid, user, self.mac("csrf", sid), expires)
+
     def create(self, user: User, now: datetime) -> tuple[Session, str]:
-        """A new session for ``user`` and its cookie value."""
-        self._expire(now)
-        if len(self._by_id) >= MAX_SESSIONS:
-            oldest = min(self._by_id.values(), key=lambda s: s.expires)
-            self.end(oldest)
+        """A new session for ``user`` and its cookie value; expired sessions are deleted, and
+        past ``MAX_SESSIONS`` the sessions that expire first are ended."""
         sid = secrets.token_urlsafe(32)
-        session = Session(
-            sid, user.name, secrets.token_urlsafe(32), now + timedelta(hours=SESSION_HOURS)
-        )
-        self._by_id[sid] = session
-        return session, f"{sid}.{self.mac('session', sid)}"
+        expires = now + timedelta(hours=SESSION_HOURS)
+        with self._store.writing() as writer:
+            ended = writer.end_sessions_expired(now.timestamp())
+            ended += writer.end_sessions_beyond(MAX_SESSIONS - 1)
+            writer.add_session(SessionRow(session_key(sid), user.name, expires.timestamp()))
+        self._ended_here(ended)
+        return self._session(sid, user.name, expires), f"{sid}.{self.mac('session', sid)}"
 
     def find(self, cookie: str | None, now: datetime) -> Session | None:
         """The live session a cookie names; None if absent, forged, unknown or expired."""
@@ -175,9 +193,13 @@ class Sessions:
         sid, _, mac = cookie.rpartition(".")
         if not sid or not hmac.compare_digest(mac.encode(), self.mac("session", sid).encode()):
             return None
-        session = self._by_id.get(sid)
-        if session is None:
+        key = session_key(sid)
+        with self._store.reading() as reader:
+            row = reader.session(key)
+        if row is None:
+            self._seen.pop(key, None)  # ended elsewhere (another process, or evicted)
             return None
+        session = self._session(sid, row.user, datetime.fromtimestamp(row.expires, UTC))
         if session.expires <= now:
             self.end(session)
             return None
@@ -185,13 +207,21 @@ class Sessions:
 
     def end(self, session: Session) -> None:
         """End ``session`` and whatever hangs on it."""
-        self._by_id.pop(session.sid, None)
-        if self._on_end is not None:
-            self._on_end(session.sid)
+        key = session_key(session.sid)
+        with self._store.writing() as writer:
+            writer.end_session(key)
+        self._ended_here([key])
 
-    def _expire(self, now: datetime) -> None:
-        for session in [s for s in self._by_id.values() if s.expires <= now]:
-            self.end(session)
+    def _ended_here(self, keys: list[str]) -> None:
+        for key in keys:
+            sid = self._seen.pop(key, None)
+            if sid is not None and self._on_end is not None:
+                self._on_end(sid)
+
+
+def session_key(sid: str) -> str:
+    """What the store keeps of a session id: its SHA-256 (the id has 256 random bits)."""
+    return hashlib.sha256(sid.encode()).hexdigest()
 
 
 class SignInFailed(GsomiaError):

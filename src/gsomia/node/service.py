@@ -142,7 +142,7 @@ class Node:
     _public: dict[tuple[str, str, str], dict[str, Any]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.throttle = Throttle(self.wall)
+        self.throttle = Throttle(self.store, self.wall)
         self.sealer = Sealer(self.keyring)
         # one verifier and opener per node: verified batch roots and opened channels are cached
         self.verifier = Verifier(self.keyring, scenario=self.scenario)

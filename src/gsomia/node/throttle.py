@@ -4,21 +4,25 @@ Every failed sign-in or API credential adds a failure to each key it names (``us
 ``addr:ADDRESS``); after ``free`` failures a key is blocked for ``base * 2**(n - free)`` seconds
 (capped at ``cap``), and a key left alone for ``forget`` seconds starts afresh. A success clears
 the user's key, never the address's (one good token must not wash away a guessing run from the
-same address). Time is the wall clock's monotonic time (``Clock.monotonic`` of a wall clock):
-throttling is a security lifetime and never follows a simulated scenario clock.
+same address). Time is wall time (``Clock.now`` of the node's wall clock, as seconds since the
+epoch): throttling is a security lifetime and never follows a simulated scenario clock.
+
+The failures are kept in the node's store (``sign_in_failures``), so a restart does not reset
+an attacker's back-off and several processes of one node share it. A failure is one write
+transaction; a check, and a success with nothing to clear, only read.
 
 The table is bounded: past ``max_keys`` the least recently failed keys are forgotten first,
-so a flood of addresses cannot exhaust memory. Every block is audited by the caller.
+and keys quiet for ``forget`` seconds are deleted at every failure, so a flood of addresses
+cannot grow it without bound. Every block is audited by the caller.
 """
 
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
-from dataclasses import dataclass
 
 from gsomia.clock import Clock
 from gsomia.errors import GsomiaError
+from gsomia.store.ports import FailureRow, NodeStore
 
 
 class Throttled(GsomiaError):
@@ -33,16 +37,10 @@ class Throttled(GsomiaError):
         self.retry_after = max(1, math.ceil(retry_after))
 
 
-@dataclass(slots=True)
-class _Failures:
-    count: int
-    last: float
-    blocked_until: float
-
-
 class Throttle:
     def __init__(
         self,
+        store: NodeStore,
         clock: Clock,
         *,
         free: int = 3,
@@ -54,56 +52,66 @@ class Throttle:
         if free < 0 or base <= 0 or cap < base or forget <= 0 or max_keys < 1:
             msg = "Throttle: free >= 0, 0 < base <= cap, forget > 0, max_keys >= 1"
             raise ValueError(msg)
+        self._store = store
         self._clock = clock
         self._free = free
         self._base = base
         self._cap = cap
         self._forget = forget
         self._max_keys = max_keys
-        self._table: OrderedDict[str, _Failures] = OrderedDict()
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
+
+    def _live(self, rows: list[FailureRow], now: float) -> dict[str, FailureRow]:
+        """The rows not yet forgotten (a key quiet for ``forget`` seconds starts afresh)."""
+        return {row.key: row for row in rows if now - row.last <= self._forget}
 
     def check(self, *keys: str) -> None:
         """Raise ``Throttled`` when any of ``keys`` is blocked now."""
-        now = self._clock.monotonic()
-        wait = 0.0
-        for key in keys:
-            found = self._table.get(key)
-            if found is None:
-                continue
-            if now - found.last > self._forget:
-                del self._table[key]
-                continue
-            wait = max(wait, found.blocked_until - now)
+        now = self._now()
+        with self._store.reading() as reader:
+            live = self._live(reader.sign_in_failures(keys), now)
+        wait = max((row.blocked_until - now for row in live.values()), default=0.0)
         if wait > 0:
             raise Throttled("too many failed attempts; try again later", wait)
 
     def failed(self, *keys: str) -> float:
         """Count a failure against each key; the longest delay now imposed (0 while free)."""
-        now = self._clock.monotonic()
+        now = self._now()
         longest = 0.0
-        for key in keys:
-            found = self._table.pop(key, None)
-            if found is None or now - found.last > self._forget:
-                found = _Failures(0, now, now)
-            found.count += 1
-            found.last = now
-            over = found.count - self._free
-            if over > 0:
-                delay = min(self._cap, self._base * 2 ** min(over - 1, 30))
-                found.blocked_until = now + delay
-                longest = max(longest, delay)
-            self._table[key] = found  # most recently failed last
-        while len(self._table) > self._max_keys:
-            self._table.popitem(last=False)
+        with self._store.writing() as writer:
+            live = self._live(writer.sign_in_failures(keys), now)
+            for key in keys:
+                found = live.get(key)
+                count = 1 if found is None else found.count + 1
+                blocked_until = now if found is None else found.blocked_until
+                over = count - self._free
+                if over > 0:
+                    delay = min(self._cap, self._base * 2 ** min(over - 1, 30))
+                    blocked_until = now + delay
+                    longest = max(longest, delay)
+                row = FailureRow(key, count, now, blocked_until)
+                writer.put_sign_in_failure(row)
+                live[key] = row
+            writer.forget_sign_in_failures_before(now - self._forget)
+            writer.trim_sign_in_failures(self._max_keys)
         return longest
 
     def succeeded(self, *keys: str) -> None:
-        """Forget the failures of ``keys`` (call with the user's key only)."""
-        for key in keys:
-            self._table.pop(key, None)
+        """Forget the failures of ``keys`` (call with the user's key only); writes only when
+        there is something to forget."""
+        with self._store.reading() as reader:
+            found = [row.key for row in reader.sign_in_failures(keys)]
+        if found:
+            with self._store.writing() as writer:
+                writer.forget_sign_in_failures(found)
 
     def failures(self, key: str) -> int:
-        found = self._table.get(key)
+        """The failures counted against ``key`` now (0 once it is forgotten)."""
+        with self._store.reading() as reader:
+            live = self._live(reader.sign_in_failures([key]), self._now())
+        found = live.get(key)
         return 0 if found is None else found.count
 
 

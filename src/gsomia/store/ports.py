@@ -109,6 +109,27 @@ class MessageRow:
     attempts: int
 
 
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """A console sign-in session: ``key`` is the SHA-256 (hex) of its id, never the id; times
+    are wall time, seconds since the epoch."""
+
+    key: str
+    user: str
+    expires: float
+
+
+@dataclass(frozen=True, slots=True)
+class FailureRow:
+    """Failed credentials counted against one throttling key (``user:NAME``, ``addr:ADDRESS``);
+    times are wall time, seconds since the epoch."""
+
+    key: str
+    count: int
+    last: float
+    blocked_until: float
+
+
 class AtRestCipher(Protocol):
     """Seals a stored value to its place, and opens it there only (``VerificationFailed``)."""
 
@@ -201,6 +222,39 @@ class NodeWriter(Protocol):
 
     def message_retry(self, message_id: int, next_attempt: float, error: str) -> None: ...
 
+    # ------------------------------------------------ console sessions and sign-in throttling
+    def add_session(self, row: SessionRow) -> None: ...
+
+    def end_session(self, key: str) -> bool:
+        """Delete the session ``key``; True if it was there."""
+        ...
+
+    def end_sessions_expired(self, now: float) -> list[str]:
+        """Delete every session expired at ``now``; their keys."""
+        ...
+
+    def end_sessions_beyond(self, keep: int) -> list[str]:
+        """Delete the sessions that expire first until at most ``keep`` remain; their keys."""
+        ...
+
+    def sign_in_failures(self, keys: Sequence[str]) -> list[FailureRow]:
+        """The failures counted against ``keys`` (those that have a row)."""
+        ...
+
+    def put_sign_in_failure(self, row: FailureRow) -> None:
+        """Store ``row`` in place of its key's, as the most recently written."""
+        ...
+
+    def forget_sign_in_failures(self, keys: Sequence[str]) -> None: ...
+
+    def forget_sign_in_failures_before(self, last: float) -> None:
+        """Delete every key whose last failure is older than ``last``."""
+        ...
+
+    def trim_sign_in_failures(self, keep: int) -> None:
+        """Delete the least recently failed keys until at most ``keep`` remain."""
+        ...
+
 
 class NodeReader(Protocol):
     """The node's reads, in one consistent snapshot."""
@@ -292,6 +346,14 @@ class NodeReader(Protocol):
         ...
 
     def due_messages(self, now: float, limit: int = 100) -> list[MessageRow]: ...
+
+    def session(self, key: str) -> SessionRow | None:
+        """The console session whose id hashes to ``key``."""
+        ...
+
+    def sign_in_failures(self, keys: Sequence[str]) -> list[FailureRow]:
+        """The failures counted against ``keys`` (those that have a row)."""
+        ...
 
 
 class NodeStore(Protocol):

@@ -42,11 +42,13 @@ from gsomia.store.ports import (
     NODE_SCHEMA_VERSION,
     AtRestCipher,
     DocumentRow,
+    FailureRow,
     MessageRow,
     NewObject,
     ObjectRow,
     ObjectScope,
     OutboxRow,
+    SessionRow,
     WitnessFault,
 )
 from gsomia.store.sqlite_log import SqliteLogStore
@@ -152,7 +154,23 @@ CREATE TABLE IF NOT EXISTS collections (
 CREATE TABLE IF NOT EXISTS marking_ids (
     key          TEXT PRIMARY KEY,
     id           TEXT NOT NULL
-)
+);
+-- console sign-in sessions, by the SHA-256 of their id (a leaked file gives no usable cookie);
+-- expiry in wall seconds since the epoch
+CREATE TABLE IF NOT EXISTS console_sessions (
+    key          TEXT PRIMARY KEY,
+    user         TEXT NOT NULL,
+    expires      REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS console_sessions_expires ON console_sessions (expires);
+-- failed credentials per throttling key (user:NAME, addr:ADDRESS), wall seconds since the epoch
+CREATE TABLE IF NOT EXISTS sign_in_failures (
+    key          TEXT PRIMARY KEY,
+    count        INTEGER NOT NULL,
+    last         REAL NOT NULL,
+    blocked_until REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sign_in_failures_last ON sign_in_failures (last)
 """
 
 
@@ -202,6 +220,18 @@ _SCOPE_COLUMNS = "stix_id, version, stix_type, item_id, equivalence, topics"
 
 def _scope(r: tuple[Any, ...]) -> ObjectScope:
     return ObjectScope(r[0], r[1], r[2], r[3], r[4], tuple(orjson.loads(r[5])))
+
+
+def _failures(con: sqlite3.Connection, keys: Sequence[str]) -> list[FailureRow]:
+    if not keys:
+        return []
+    marks = ", ".join("?" * len(keys))
+    rows = con.execute(
+        "SELECT key, count, last, blocked_until FROM sign_in_failures "  # noqa: S608 - marks only
+        f"WHERE key IN ({marks}) ORDER BY key",
+        tuple(keys),
+    )
+    return [FailureRow(str(k), int(n), float(t), float(b)) for k, n, t, b in rows]
 
 
 def _collections(con: sqlite3.Connection) -> dict[str, str]:
@@ -447,6 +477,58 @@ class SqliteNodeWriter:
             "UPDATE peer_messages SET attempts = attempts + 1, next_attempt = ?, last_error = ? "
             "WHERE id = ?",
             (next_attempt, error, message_id),
+        )
+
+    # ------------------------------------------------ console sessions and sign-in throttling
+    def add_session(self, row: SessionRow) -> None:
+        self._con.execute(
+            "INSERT INTO console_sessions (key, user, expires) VALUES (?, ?, ?)",
+            (row.key, row.user, row.expires),
+        )
+
+    def end_session(self, key: str) -> bool:
+        cur = self._con.execute("DELETE FROM console_sessions WHERE key = ?", (key,))
+        return cur.rowcount > 0
+
+    def end_sessions_expired(self, now: float) -> list[str]:
+        rows = self._con.execute(
+            "DELETE FROM console_sessions WHERE expires <= ? RETURNING key", (now,)
+        )
+        return [str(k) for (k,) in rows.fetchall()]
+
+    def end_sessions_beyond(self, keep: int) -> list[str]:
+        rows = self._con.execute(
+            "DELETE FROM console_sessions WHERE key IN (SELECT key FROM console_sessions "
+            "ORDER BY expires, rowid LIMIT max(0, (SELECT count(*) FROM console_sessions) - ?)) "
+            "RETURNING key",
+            (keep,),
+        )
+        return [str(k) for (k,) in rows.fetchall()]
+
+    def sign_in_failures(self, keys: Sequence[str]) -> list[FailureRow]:
+        return _failures(self._con, keys)
+
+    def put_sign_in_failure(self, row: FailureRow) -> None:
+        # deleted and inserted anew: the newest rowid marks the most recently failed key
+        self._con.execute("DELETE FROM sign_in_failures WHERE key = ?", (row.key,))
+        self._con.execute(
+            "INSERT INTO sign_in_failures (key, count, last, blocked_until) VALUES (?, ?, ?, ?)",
+            (row.key, row.count, row.last, row.blocked_until),
+        )
+
+    def forget_sign_in_failures(self, keys: Sequence[str]) -> None:
+        self._con.executemany(
+            "DELETE FROM sign_in_failures WHERE key = ?", [(key,) for key in keys]
+        )
+
+    def forget_sign_in_failures_before(self, last: float) -> None:
+        self._con.execute("DELETE FROM sign_in_failures WHERE last < ?", (last,))
+
+    def trim_sign_in_failures(self, keep: int) -> None:
+        self._con.execute(
+            "DELETE FROM sign_in_failures WHERE key IN (SELECT key FROM sign_in_failures "
+            "ORDER BY last, rowid LIMIT max(0, (SELECT count(*) FROM sign_in_failures) - ?))",
+            (keep,),
         )
 
 
@@ -706,6 +788,15 @@ class SqliteNodeReader:
                 (now, limit),
             )
         ]
+
+    def session(self, key: str) -> SessionRow | None:
+        row = self._con.execute(
+            "SELECT key, user, expires FROM console_sessions WHERE key = ?", (key,)
+        ).fetchone()
+        return None if row is None else SessionRow(str(row[0]), str(row[1]), float(row[2]))
+
+    def sign_in_failures(self, keys: Sequence[str]) -> list[FailureRow]:
+        return _failures(self._con, keys)
 
 
 def _schema_of(con: sqlite3.Connection, path: Path) -> int | None:

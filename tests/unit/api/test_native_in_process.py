@@ -13,7 +13,7 @@ import pytest
 from gsomia.api.guard import Guard
 from gsomia.clock import FixedClock
 from gsomia.console.session import MAX_FORM
-from gsomia.node.throttle import Throttle
+from gsomia.node.throttle import Throttle, address_key, user_key
 from tests.integration.nodes import TAXII, report
 from tests.unit.api.conftest import NOW, Api
 
@@ -222,7 +222,8 @@ def test_routes_that_take_no_body_refuse_one(api: Api) -> None:
 
 def test_failed_credentials_are_throttled(api: Api) -> None:
     kept = api.node.throttle
-    api.node.throttle = Throttle(FixedClock(NOW))  # blocks last until this clock moves
+    fixed = Throttle(api.node.store, FixedClock(NOW))  # blocks last until this clock moves
+    api.node.throttle = fixed
     try:
         bad = {"Authorization": "Basic " + "YW5hbHlzdDp3cm9uZw=="}  # analyst:wrong
         codes = [
@@ -235,6 +236,7 @@ def test_failed_credentials_are_throttled(api: Api) -> None:
         assert int(blocked.headers["retry-after"]) >= 1
     finally:
         api.node.throttle = kept
+        fixed.succeeded(user_key("analyst"), address_key("10.9.9.9"))  # kept in the store
     assert api.call("GET", "/api/").status_code == 200
 
 

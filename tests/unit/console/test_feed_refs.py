@@ -165,7 +165,7 @@ def test_the_feed_of_a_user_with_less_clearance_skips_what_they_may_not_see(kor:
 
 
 def test_the_live_stream_skips_locations(kor: Node) -> None:
-    console = Console(kor, Broadcaster(kor), make_env(), Sessions(b"k" * 32))
+    console = Console(kor, Broadcaster(kor), make_env(), Sessions(kor.store, b"k" * 32))
     render = event_renderer(console, user(kor, "analyst"))
     stored = rows(kor)
     framed = {x.stix_type for x in stored if render(x) is not None}

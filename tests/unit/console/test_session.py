@@ -1,13 +1,16 @@
-"""Console sessions: MAC'd ids, expiry, sign-out, CSRF checks, the secret file, time tags."""
+"""Console sessions: MAC'd ids kept hashed in the node's store, expiry, sign-out, eviction, CSRF
+checks, the secret file, time tags."""
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from gsomia.console import session as session_module
 from gsomia.console.session import (
     PRE_SESSION_SECONDS,
     SECRET_BYTES,
@@ -15,19 +18,23 @@ from gsomia.console.session import (
     Sessions,
     check_token,
     load_secret,
+    session_key,
     time_tag,
 )
 from gsomia.domain.access import Clearance
 from gsomia.domain.parties import Equivalence
 from gsomia.errors import BadInput
 from gsomia.node.config import User
+from gsomia.seal.keys import KeyRing
+from gsomia.store.sqlite_node import SqliteNodeStore
+from tests.unit.node_store import reopen
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 USER = User("analyst", "0" * 64, Clearance("analyst", "JPN", "GOKUHI", Equivalence.SECRET, ()))
 
 
-def test_a_session_cookie_names_its_session_until_it_expires() -> None:
-    sessions = Sessions(b"k" * 32)
+def test_a_session_cookie_names_its_session_until_it_expires(store: SqliteNodeStore) -> None:
+    sessions = Sessions(store, b"k" * 32)
     session, cookie = sessions.create(USER, NOW)
     assert sessions.find(cookie, NOW) == session
     assert sessions.find(cookie, NOW + timedelta(hours=7, minutes=59)) == session
@@ -35,8 +42,8 @@ def test_a_session_cookie_names_its_session_until_it_expires() -> None:
     assert sessions.find(cookie, NOW) is None  # expired sessions are forgotten
 
 
-def test_a_forged_or_foreign_cookie_names_no_session() -> None:
-    sessions = Sessions(b"k" * 32)
+def test_a_forged_or_foreign_cookie_names_no_session(store: SqliteNodeStore) -> None:
+    sessions = Sessions(store, b"k" * 32)
     _, cookie = sessions.create(USER, NOW)
     sid, _, mac = cookie.rpartition(".")
     assert sessions.find(f"{sid}.{'0' * len(mac)}", NOW) is None
@@ -44,18 +51,18 @@ def test_a_forged_or_foreign_cookie_names_no_session() -> None:
     assert sessions.find(sid, NOW) is None
     assert sessions.find("", NOW) is None
     assert sessions.find(None, NOW) is None
-    assert Sessions(b"j" * 32).find(cookie, NOW) is None  # another node's secret
+    assert Sessions(store, b"j" * 32).find(cookie, NOW) is None  # another node's secret
 
 
-def test_sign_out_ends_the_session() -> None:
-    sessions = Sessions(b"k" * 32)
+def test_sign_out_ends_the_session(store: SqliteNodeStore) -> None:
+    sessions = Sessions(store, b"k" * 32)
     session, cookie = sessions.create(USER, NOW)
     sessions.end(session)
     assert sessions.find(cookie, NOW) is None
 
 
-def test_csrf_tokens_are_per_session_and_checked() -> None:
-    sessions = Sessions(b"k" * 32)
+def test_csrf_tokens_are_per_session_and_checked(store: SqliteNodeStore) -> None:
+    sessions = Sessions(store, b"k" * 32)
     one, _ = sessions.create(USER, NOW)
     two, _ = sessions.create(USER, NOW)
     assert one.csrf != two.csrf
@@ -63,6 +70,52 @@ def test_csrf_tokens_are_per_session_and_checked() -> None:
     for wrong in ("", two.csrf, one.csrf[:-1]):
         with pytest.raises(Refused, match="CSRF token is missing or wrong"):
             check_token(wrong, one.csrf)
+
+
+def test_sessions_are_kept_hashed_and_survive_reopening_the_store(
+    store: SqliteNodeStore, ring: KeyRing
+) -> None:
+    session, cookie = Sessions(store, b"k" * 32).create(USER, NOW)
+    again = reopen(store, ring)
+    try:
+        found = Sessions(again, b"k" * 32).find(cookie, NOW + timedelta(hours=1))
+        assert found == session  # same user, expiry and (derived) CSRF token
+    finally:
+        again.close()
+    with sqlite3.connect(store.path) as con:
+        rows = con.execute("SELECT key, user FROM console_sessions").fetchall()
+    assert rows == [(session_key(session.sid), "analyst")]
+    raw = store.path.read_bytes() + store.path.with_name("node.sqlite3-wal").read_bytes()
+    assert session.sid.encode() not in raw
+    assert session.csrf.encode() not in raw
+
+
+def test_ended_and_expired_sessions_leave_the_table_and_call_on_end(
+    store: SqliteNodeStore,
+) -> None:
+    ended: list[str] = []
+    sessions = Sessions(store, b"k" * 32, on_end=ended.append)
+    one, _ = sessions.create(USER, NOW)
+    two, cookie = sessions.create(USER, NOW + timedelta(hours=1))
+    sessions.end(two)
+    assert sessions.find(cookie, NOW) is None
+    three, _ = sessions.create(USER, NOW + timedelta(hours=9))  # one has expired by then
+    assert ended == [two.sid, one.sid]
+    with sqlite3.connect(store.path) as con:
+        keys = [k for (k,) in con.execute("SELECT key FROM console_sessions")]
+    assert keys == [session_key(three.sid)]
+
+
+def test_past_the_limit_the_first_to_expire_is_ended(
+    store: SqliteNodeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(session_module, "MAX_SESSIONS", 2)
+    ended: list[str] = []
+    sessions = Sessions(store, b"k" * 32, on_end=ended.append)
+    made = [sessions.create(USER, NOW + timedelta(minutes=i)) for i in range(3)]
+    assert ended == [made[0][0].sid]
+    later = NOW + timedelta(minutes=5)
+    assert [sessions.find(cookie, later) for _, cookie in made] == [None, made[1][0], made[2][0]]
 
 
 def test_the_secret_is_made_once_with_mode_0600(tmp_path: Path) -> None:
@@ -84,9 +137,9 @@ def test_time_tags_carry_the_instant_and_the_three_zones() -> None:
     assert str(time_tag("<b>not a time</b>")) == "<span>&lt;b&gt;not a time&lt;/b&gt;</span>"
 
 
-def test_every_way_a_session_ends_is_told() -> None:
+def test_every_way_a_session_ends_is_told(store: SqliteNodeStore) -> None:
     ended: list[str] = []
-    sessions = Sessions(b"k" * 32, on_end=ended.append)
+    sessions = Sessions(store, b"k" * 32, on_end=ended.append)
     signed_out, _ = sessions.create(USER, NOW)
     sessions.end(signed_out)
     expiring, cookie = sessions.create(USER, NOW)
@@ -96,8 +149,8 @@ def test_every_way_a_session_ends_is_told() -> None:
     assert ended == [signed_out.sid, expiring.sid, forgotten.sid]
 
 
-def test_the_sign_in_form_is_bound_to_its_nonce_and_expires() -> None:
-    sessions = Sessions(b"k" * 32)
+def test_the_sign_in_form_is_bound_to_its_nonce_and_expires(store: SqliteNodeStore) -> None:
+    sessions = Sessions(store, b"k" * 32)
     nonce, csrf = sessions.login_form(NOW)
     sessions.check_login_form(nonce, csrf, NOW)
     sessions.check_login_form(nonce, csrf, NOW + timedelta(seconds=PRE_SESSION_SECONDS))

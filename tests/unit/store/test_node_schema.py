@@ -88,3 +88,21 @@ def test_a_newer_or_unreadable_schema_is_refused_and_left_as_it_is(
     with pytest.raises(BadInput, match=rf"^node store {path}: {said}"):
         SqliteNodeStore(path, cipher=cipher)
     assert meta(path) == before
+
+
+def test_a_schema_1_store_without_the_session_tables_gets_them_at_open(
+    tmp_path: Path, cipher: KeyRingCipher
+) -> None:
+    path = tmp_path / "node.sqlite3"
+    made(path, cipher)
+    con = sqlite3.connect(path, isolation_level=None)
+    try:  # as the first schema-1 stores were written: no sessions, no sign-in failures
+        con.execute("DROP TABLE console_sessions")
+        con.execute("DROP TABLE sign_in_failures")
+    finally:
+        con.close()
+    with SqliteNodeStore(path, cipher=cipher) as store, store.reading() as r:
+        assert r.session("0" * 64) is None
+        assert r.sign_in_failures(["addr:10.9.9.9"]) == []
+        assert r.versions("c", "indicator--1")[0].body == b"{}"
+    assert meta(path)["schema"] == "1"
