@@ -1,5 +1,6 @@
-"""The conformance suite's node: the in-process node of tests/unit/api, its own store; and the
-checks every section shares (the error resource, TAXII timestamps, version 4 UUIDs)."""
+"""The conformance suite's node: the in-process node of tests/unit/api (its fixtures, a store
+per test module); and the checks every section shares (the error resource, TAXII timestamps,
+version 4 UUIDs)."""
 
 from __future__ import annotations
 
@@ -8,38 +9,19 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import pytest
 
-from gsomia.app.boot import load_config, open_node
-from gsomia.clock import FixedClock
-from tests.integration.nodes import PASSPHRASE, TAXII, make_nodes, report
-from tests.unit.api.conftest import NOW, Api, application
+from tests.integration.nodes import TAXII, report
+
+# The in-process node of tests/unit/api, one per module, shared rather than written again.
+from tests.unit.api.conftest import Api, api, kor, procs
+
+__all__ = ["api", "kor", "procs"]  # fixtures, for pytest
 
 if TYPE_CHECKING:
     import httpx
 
-    from gsomia.node.service import Node
-    from tests.integration.nodes import NodeProc
-
 #: TAXII 2.1 §2 timestamp: RFC 3339, UTC with Z, microsecond precision.
 TAXII_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
-
-
-@pytest.fixture(scope="module")
-def procs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, NodeProc]:
-    return make_nodes(tmp_path_factory.mktemp("conformance"), scenario="lapse-2019")
-
-
-@pytest.fixture(scope="module")
-def kor(procs: dict[str, NodeProc]) -> Node:
-    return open_node(
-        load_config(procs["KOR"].config), clock=FixedClock(NOW), passphrase=PASSPHRASE.encode()
-    )
-
-
-@pytest.fixture(scope="module")
-def api(kor: Node, procs: dict[str, NodeProc]) -> Api:
-    return Api(kor, application(kor), procs["KOR"].users)
 
 
 def own(api: Api) -> str:

@@ -32,7 +32,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -273,13 +273,7 @@ class LaunchIds:
         )
 
     def to_json(self) -> dict[str, str]:
-        return {
-            "report": self.report,
-            "launch_point": self.launch_point,
-            "facility": self.facility,
-            "impact": self.impact,
-            "marking": self.marking,
-        }
+        return asdict(self)
 
     @classmethod
     def from_json(cls, value: object, where: str) -> LaunchIds:
