@@ -152,6 +152,13 @@ class NodeWriter(Protocol):
 
     def set_last_date_added(self, value: str) -> None: ...
 
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested part of the transaction: an exception inside it undoes the part's rows and
+        leaves the rest of the transaction to commit (group commit runs each caller's write in
+        one). The log's writer is not to be used inside a savepoint: the log's in-memory view
+        would not roll back with it."""
+        ...
+
     def add_collections(self, ids: dict[str, str]) -> dict[str, str]:
         """Store the collection ids (originator -> id) not stored yet; every stored id."""
         ...

@@ -252,6 +252,7 @@ class SqliteNodeWriter:
         self._sealed = sealed
         self._last_added: str | None = None  # read once, written once per transaction
         self._last_dirty = False
+        self._savepoints = 0
 
     def last_date_added(self) -> str | None:
         if self._last_added is None:
@@ -264,6 +265,20 @@ class SqliteNodeWriter:
     def set_last_date_added(self, value: str) -> None:
         self._last_added = value
         self._last_dirty = True
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested part of the transaction (SQL ``SAVEPOINT``): undone alone on an exception."""
+        self._savepoints += 1
+        name = f"part_{self._savepoints}"
+        self._con.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self._con.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            self._con.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        self._con.execute(f"RELEASE SAVEPOINT {name}")
 
     def flush(self) -> None:
         """Write what is kept in memory during the transaction (called before it commits)."""

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from gsomia.errors import BadInput, StoreFailure
 from gsomia.seal.at_rest import KeyRingCipher
 from gsomia.seal.keys import KeyRing, init_keys
-from gsomia.store.ports import NewObject, ObjectRow, ObjectScope
+from gsomia.store.ports import NewObject, NodeWriter, ObjectRow, ObjectScope
 from gsomia.store.sqlite_log import SqliteLogStore
 from gsomia.store.sqlite_node import AT_REST_FORMAT, SqliteNodeStore
 
@@ -257,6 +257,26 @@ def test_an_exception_in_a_transaction_writes_nothing_of_it(store: SqliteNodeSto
         assert r.due_messages(1e12) == []
     with store.writing() as w:
         assert w.last_date_added() is None
+
+
+def test_a_failed_savepoint_undoes_its_part_and_the_rest_commits(
+    store: SqliteNodeStore,
+) -> None:
+    def refused(w: NodeWriter) -> None:
+        with w.savepoint():
+            w.add_object(obj("indicator--2"), added(2))
+            w.queue(ITEM, "JPN", added(2))
+            raise BadInput("the second caller's envelope was refused")
+
+    with store.writing() as w:
+        w.add_object(obj("indicator--1"), added(1))
+        with pytest.raises(BadInput, match="second caller"):
+            refused(w)
+        with w.savepoint():
+            w.add_object(obj("indicator--3"), added(3))
+    with store.reading() as r:
+        assert [x.stix_id for x in r.rows_after(0, 10)] == ["indicator--1", "indicator--3"]
+        assert r.due(1e12) == []
 
 
 def test_replace_object_stores_the_version_again_added_anew(store: SqliteNodeStore) -> None:
