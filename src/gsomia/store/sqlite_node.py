@@ -563,17 +563,32 @@ class SqliteNodeReader:
         types: Sequence[str] = (),
         batch: int,
     ) -> list[ObjectRow]:
-        """Up to ``batch`` rows after ``after_seq`` in order, with the cheap filters applied."""
-        sql = [f"SELECT {_COLUMNS} FROM objects WHERE collection = ? AND seq > ?"]  # noqa: S608
-        args: list[Any] = [collection, after_seq]
+        """Up to ``batch`` rows after ``after_seq`` in order, with the cheap filters applied.
+
+        With ``ids``, rows are found from their ids through the (collection, stix_id) index,
+        then filtered and put in order. Given as one more condition beside the collection, the
+        ids left the planner free to walk the collection in seq order (objects_latest) testing
+        every row, reading it all to find one object (SQLite always did; so does PostgreSQL
+        before it has statistics). Outside the subquery no condition names the collection, so
+        that walk is not on offer; the SQL is the same on both."""
+        if ids:
+            marks = ",".join("?" * len(ids))
+            sql = [
+                (
+                    f"SELECT {_COLUMNS} FROM objects WHERE seq IN "  # noqa: S608 - placeholders
+                    f"(SELECT seq FROM objects WHERE collection = ? AND stix_id IN ({marks})) "
+                    "AND seq > ?"
+                )
+            ]
+            args: list[Any] = [collection, *ids, after_seq]
+        else:
+            sql = [f"SELECT {_COLUMNS} FROM objects WHERE collection = ? AND seq > ?"]  # noqa: S608
+            args = [collection, after_seq]
         if latest_only:
             sql.append("AND is_latest = 1")
         if added_after is not None:
             sql.append("AND date_added > ?")
             args.append(added_after)
-        if ids:
-            sql.append(f"AND stix_id IN ({','.join('?' * len(ids))})")
-            args.extend(ids)
         if types:
             sql.append(f"AND stix_type IN ({','.join('?' * len(types))})")
             args.extend(types)

@@ -4,6 +4,7 @@ at rest; real files, one transaction or none."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import tempfile
 import threading
@@ -359,6 +360,46 @@ def test_page_filters(store: SqliteNodeStore) -> None:
         second = r.page(COLLECTION, after_seq=2, added_after=None, latest_only=False, batch=10)
     assert [x.seq for x in second] == [3, 5]
     assert page(ids=("nothing--1",)) == []
+
+
+@pytest.mark.parametrize(
+    ("latest_only", "types", "added_after"),
+    [(True, (), None), (False, (), None), (True, ("indicator", "report"), added(1))],
+)
+def test_a_page_by_id_is_found_from_the_id_not_by_walking_the_collection(
+    store: SqliteNodeStore,
+    latest_only: bool,
+    types: tuple[str, ...],
+    added_after: str | None,
+) -> None:
+    """The statement behind a page with ids searches the (collection, stix_id) index and reads
+    the rows it finds by seq: it never walks the collection in seq order, which reads every
+    row to find one (SQLite's EXPLAIN QUERY PLAN of the statement the reader ran)."""
+    with store.writing() as w:
+        for n in range(1, 40):
+            w.add_object(obj(f"indicator--{n}"), added(n))
+    ran: list[str] = []
+    con = store._reader_con()
+    con.set_trace_callback(ran.append)
+    try:
+        with store.reading() as r:
+            rows = r.page(
+                COLLECTION,
+                after_seq=0,
+                added_after=added_after,
+                latest_only=latest_only,
+                ids=("indicator--30", "indicator--7"),
+                types=types,
+                batch=10,
+            )
+    finally:
+        con.set_trace_callback(None)
+    assert [x.stix_id for x in rows] == ["indicator--7", "indicator--30"]
+    [query] = [q for q in ran if q.startswith("SELECT")]
+    steps = [str(r[-1]) for r in raw(store, f"EXPLAIN QUERY PLAN {query}")]
+    by_id = r"SEARCH objects USING (COVERING )?INDEX objects_\w+ \(collection=\? AND stix_id=\?\)"
+    assert any(re.fullmatch(by_id, step) for step in steps), steps
+    assert not [s for s in steps if s.startswith("SCAN") or "objects_latest" in s], steps
 
 
 def test_a_filter_sqlite_cannot_run_is_a_store_failure(store: SqliteNodeStore) -> None:
@@ -810,6 +851,59 @@ def test_pages_walk_every_row_once_in_seq_order(
         assert seqs == sorted(set(seqs))
         assert dates == sorted(set(dates))
         assert [(x.collection, x.stix_id, x.version) for x in everything] == adds
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    adds=st.lists(st.tuples(COLLECTIONS, IDS, VERSIONS), min_size=1, max_size=25, unique=True),
+    ids=st.lists(IDS, min_size=1, max_size=3),
+    after=st.integers(min_value=0, max_value=26),
+    added_after=st.none() | st.integers(min_value=0, max_value=26),
+    types=st.sampled_from([(), ("indicator",), ("report", "malware")]),
+    batch=st.integers(min_value=1, max_value=7),
+    latest_only=st.booleans(),
+)
+def test_a_page_by_ids_is_the_page_without_them_kept_to_those_ids(
+    cipher: KeyRingCipher,
+    *,
+    adds: list[tuple[str, str, str]],
+    ids: list[str],
+    after: int,
+    added_after: int | None,
+    types: tuple[str, ...],
+    batch: int,
+    latest_only: bool,
+) -> None:
+    """Rows found from their ids are the rows a walk of the collection finds, in the same
+    order, under the same cursor and filters: the ids change how rows are found, not which."""
+    since = None if added_after is None else added(added_after)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        SqliteNodeStore(Path(tmp) / "node.sqlite3", cipher=cipher) as s,
+    ):
+        with s.writing() as w:
+            for n, (collection, stix_id, version) in enumerate(adds, start=1):
+                kind = stix_id.split("--")[0]
+                w.add_object(obj(stix_id, version, collection=collection, stix_type=kind), added(n))
+        with s.reading() as r:
+            walked = r.page(
+                "c1",
+                after_seq=after,
+                added_after=since,
+                latest_only=latest_only,
+                types=types,
+                batch=len(adds),
+            )
+            found = r.page(
+                "c1",
+                after_seq=after,
+                added_after=since,
+                latest_only=latest_only,
+                ids=ids,
+                types=types,
+                batch=batch,
+            )
+    assert found == [x for x in walked if x.stix_id in ids][:batch]
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
