@@ -659,7 +659,10 @@ class Node:
         with self.store.reading() as r:
             if after == 0 and filters.added_after is not None:
                 after = r.seq_after(filters.added_after)
+            # a batch shorter than asked for is all that matches: asking again would only
+            # search the rest of the collection to find nothing
             while len(rows) <= size:
+                asked = size + 1 - len(rows) + 16
                 batch = r.page(
                     cid,
                     after_seq=after,
@@ -667,14 +670,14 @@ class Node:
                     latest_only=wanted.latest_only,
                     ids=filters.ids,
                     types=filters.types,
-                    batch=size + 1 - len(rows) + 16,
+                    batch=asked,
                 )
-                if not batch:
-                    break
-                after = batch[-1].seq
                 rows.extend(
                     b for b in batch if wanted.keep(b, r) and self.visible(user.clearance, b)
                 )
+                if len(batch) < asked:
+                    break
+                after = batch[-1].seq
             if len(rows) > size:
                 rows = rows[:size]
                 more = True

@@ -277,7 +277,8 @@ class NodeReader(Protocol):
         types: Sequence[str] = (),
         batch: int,
     ) -> list[ObjectRow]:
-        """Up to ``batch`` rows after ``after_seq`` in order, with the cheap filters applied."""
+        """Up to ``batch`` rows after ``after_seq`` in order, with the cheap filters applied;
+        fewer only when no more match (the node stops asking there)."""
         ...
 
     def collections(self) -> dict[str, str]:
