@@ -148,7 +148,15 @@ def display(conninfo: str, schema: str) -> str:
 class PgDatabase:
     """A pool of connections to one schema, and the transactions the stores run on it."""
 
-    def __init__(self, conninfo: str, *, schema: str, timeout: float, pool_max: int) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        schema: str,
+        timeout: float,
+        pool_max: int,
+        read_only: bool = False,
+    ) -> None:
         if not SCHEMA_NAME.fullmatch(schema):
             raise BadInput(
                 f"PostgreSQL schema {schema!r}: expected a lower-case name of letters, digits "
@@ -157,6 +165,7 @@ class PgDatabase:
         self.schema = schema
         self.name = display(conninfo, schema)
         self.lock_key = lock_key(schema)
+        self._read_only = read_only
         self._timeout = timeout
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             conninfo,
@@ -174,6 +183,8 @@ class PgDatabase:
     def _configure(self, con: psycopg.Connection[Any]) -> None:
         con.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
         con.execute("SET synchronous_commit TO on")
+        if self._read_only:  # a reader of a running node's store: every transaction read-only
+            con.execute("SET default_transaction_read_only TO on")
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:

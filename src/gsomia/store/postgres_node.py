@@ -193,6 +193,7 @@ class PostgresNodeStore:
         migrations: Sequence[Migration] = MIGRATIONS,
     ) -> None:
         self.migrated: tuple[int, int] | None = None
+        self.conninfo = conninfo  # may hold a password: for connecting, never for a message
         self._db = PgDatabase(conninfo, schema=schema, timeout=timeout, pool_max=pool_max)
         self.name = f"node store {self._db.name}"
         self._migrations = migrations
@@ -281,3 +282,19 @@ def has_store(con: PgConnection, schema: str) -> bool:
         "SELECT 1 FROM pg_tables WHERE schemaname = ? AND tablename = 'node_meta'", (schema,)
     ).fetchone()
     return row is not None
+
+
+def open_postgres_log(conninfo: str, *, schema: str, party: str) -> PostgresLogStore:
+    """The log of an existing node store, for reading only (the node may be running and
+    writing it); BadInput if the schema holds no store."""
+    db = PgDatabase(conninfo, schema=schema, timeout=10.0, pool_max=2, read_only=True)
+    try:
+        with db.transaction(write=False, what="read failed") as con:
+            found = has_store(con, schema)
+    except BaseException:
+        db.close()
+        raise
+    if not found:
+        db.close()
+        raise BadInput(f"node {party}: no store in {db.name}: has the node ever run?")
+    return PostgresLogStore(db)
