@@ -128,6 +128,23 @@ def postgres_target(url: str, *, where: str) -> PostgresTarget:
     return PostgresTarget(conninfo, schema)
 
 
+def in_schema(url: str, schema: str, *, where: str) -> str:
+    """The PostgreSQL store URL ``url`` with its schema set to ``schema`` (for a set of nodes
+    in one database, each in its own schema); BadInput naming ``where`` for any other URL or
+    one that names a schema already."""
+    scheme, sep, _ = url.partition("://")
+    if not sep or scheme not in POSTGRES_SCHEMES:
+        raise BadInput(f"{where}: expected a postgresql://HOST[:PORT]/DBNAME URL")
+    postgres_target(url, where=where)  # otherwise valid
+    parts = urlsplit(url)
+    if any(key == "schema" for key, _ in parse_qsl(parts.query, keep_blank_values=True)):
+        raise BadInput(f"{where}: leave the schema out: each node is given its own")
+    query = "&".join(q for q in (parts.query, urlencode({"schema": schema})) if q)
+    named = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    postgres_target(named, where=where)  # a valid schema name
+    return named
+
+
 def open_store(
     url: str | None,
     *,
