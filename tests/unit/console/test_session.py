@@ -3,7 +3,6 @@ checks, the secret file, time tags."""
 
 from __future__ import annotations
 
-import sqlite3
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,14 +25,13 @@ from gsomia.domain.parties import Equivalence
 from gsomia.errors import BadInput
 from gsomia.node.config import User
 from gsomia.seal.keys import KeyRing
-from gsomia.store.sqlite_node import SqliteNodeStore
-from tests.unit.node_store import reopen
+from tests.unit.node_store import Store, raw, reopen, stored_bytes
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 USER = User("analyst", "0" * 64, Clearance("analyst", "JPN", "GOKUHI", Equivalence.SECRET, ()))
 
 
-def test_a_session_cookie_names_its_session_until_it_expires(store: SqliteNodeStore) -> None:
+def test_a_session_cookie_names_its_session_until_it_expires(store: Store) -> None:
     sessions = Sessions(store, b"k" * 32)
     session, cookie = sessions.create(USER, NOW)
     assert sessions.find(cookie, NOW) == session
@@ -42,7 +40,7 @@ def test_a_session_cookie_names_its_session_until_it_expires(store: SqliteNodeSt
     assert sessions.find(cookie, NOW) is None  # expired sessions are forgotten
 
 
-def test_a_forged_or_foreign_cookie_names_no_session(store: SqliteNodeStore) -> None:
+def test_a_forged_or_foreign_cookie_names_no_session(store: Store) -> None:
     sessions = Sessions(store, b"k" * 32)
     _, cookie = sessions.create(USER, NOW)
     sid, _, mac = cookie.rpartition(".")
@@ -54,14 +52,14 @@ def test_a_forged_or_foreign_cookie_names_no_session(store: SqliteNodeStore) -> 
     assert Sessions(store, b"j" * 32).find(cookie, NOW) is None  # another node's secret
 
 
-def test_sign_out_ends_the_session(store: SqliteNodeStore) -> None:
+def test_sign_out_ends_the_session(store: Store) -> None:
     sessions = Sessions(store, b"k" * 32)
     session, cookie = sessions.create(USER, NOW)
     sessions.end(session)
     assert sessions.find(cookie, NOW) is None
 
 
-def test_csrf_tokens_are_per_session_and_checked(store: SqliteNodeStore) -> None:
+def test_csrf_tokens_are_per_session_and_checked(store: Store) -> None:
     sessions = Sessions(store, b"k" * 32)
     one, _ = sessions.create(USER, NOW)
     two, _ = sessions.create(USER, NOW)
@@ -73,7 +71,7 @@ def test_csrf_tokens_are_per_session_and_checked(store: SqliteNodeStore) -> None
 
 
 def test_sessions_are_kept_hashed_and_survive_reopening_the_store(
-    store: SqliteNodeStore, ring: KeyRing
+    store: Store, ring: KeyRing
 ) -> None:
     session, cookie = Sessions(store, b"k" * 32).create(USER, NOW)
     again = reopen(store, ring)
@@ -82,16 +80,16 @@ def test_sessions_are_kept_hashed_and_survive_reopening_the_store(
         assert found == session  # same user, expiry and (derived) CSRF token
     finally:
         again.close()
-    with sqlite3.connect(store.path) as con:
-        rows = con.execute("SELECT key, user FROM console_sessions").fetchall()
+    rows = raw(store, 'SELECT key, "user" FROM console_sessions')
     assert rows == [(session_key(session.sid), "analyst")]
-    raw = store.path.read_bytes() + store.path.with_name("node.sqlite3-wal").read_bytes()
-    assert session.sid.encode() not in raw
-    assert session.csrf.encode() not in raw
+    stored = stored_bytes(store)
+    assert session_key(session.sid).encode() in stored  # what is looked at holds the table
+    assert session.sid.encode() not in stored
+    assert session.csrf.encode() not in stored
 
 
 def test_ended_and_expired_sessions_leave_the_table_and_call_on_end(
-    store: SqliteNodeStore,
+    store: Store,
 ) -> None:
     ended: list[str] = []
     sessions = Sessions(store, b"k" * 32, on_end=ended.append)
@@ -101,13 +99,12 @@ def test_ended_and_expired_sessions_leave_the_table_and_call_on_end(
     assert sessions.find(cookie, NOW) is None
     three, _ = sessions.create(USER, NOW + timedelta(hours=9))  # one has expired by then
     assert ended == [two.sid, one.sid]
-    with sqlite3.connect(store.path) as con:
-        keys = [k for (k,) in con.execute("SELECT key FROM console_sessions")]
+    keys = [k for (k,) in raw(store, "SELECT key FROM console_sessions")]
     assert keys == [session_key(three.sid)]
 
 
 def test_past_the_limit_the_first_to_expire_is_ended(
-    store: SqliteNodeStore, monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(session_module, "MAX_SESSIONS", 2)
     ended: list[str] = []
@@ -137,7 +134,7 @@ def test_time_tags_carry_the_instant_and_the_three_zones() -> None:
     assert str(time_tag("<b>not a time</b>")) == "<span>&lt;b&gt;not a time&lt;/b&gt;</span>"
 
 
-def test_every_way_a_session_ends_is_told(store: SqliteNodeStore) -> None:
+def test_every_way_a_session_ends_is_told(store: Store) -> None:
     ended: list[str] = []
     sessions = Sessions(store, b"k" * 32, on_end=ended.append)
     signed_out, _ = sessions.create(USER, NOW)
@@ -149,7 +146,7 @@ def test_every_way_a_session_ends_is_told(store: SqliteNodeStore) -> None:
     assert ended == [signed_out.sid, expiring.sid, forgotten.sid]
 
 
-def test_the_sign_in_form_is_bound_to_its_nonce_and_expires(store: SqliteNodeStore) -> None:
+def test_the_sign_in_form_is_bound_to_its_nonce_and_expires(store: Store) -> None:
     sessions = Sessions(store, b"k" * 32)
     nonce, csrf = sessions.login_form(NOW)
     sessions.check_login_form(nonce, csrf, NOW)

@@ -10,15 +10,14 @@ import pytest
 from gsomia.clock import FixedClock
 from gsomia.node.throttle import Throttle, Throttled, address_key, user_key
 from gsomia.seal.keys import KeyRing
-from gsomia.store.sqlite_node import SqliteNodeStore
-from tests.unit.node_store import reopen
+from tests.unit.node_store import Store, reopen
 
 
 def _clock() -> FixedClock:
     return FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
 
 
-def test_free_failures_then_exponential_blocks(store: SqliteNodeStore) -> None:
+def test_free_failures_then_exponential_blocks(store: Store) -> None:
     clock = _clock()
     t = Throttle(store, clock, free=2, base=1.0, cap=8.0)
     keys = (user_key("alice"), address_key("127.0.0.1"))
@@ -35,7 +34,7 @@ def test_free_failures_then_exponential_blocks(store: SqliteNodeStore) -> None:
     t.check(*keys)
 
 
-def test_any_blocked_key_blocks_and_success_clears_only_the_user(store: SqliteNodeStore) -> None:
+def test_any_blocked_key_blocks_and_success_clears_only_the_user(store: Store) -> None:
     clock = _clock()
     t = Throttle(store, clock, free=0, base=10.0, cap=10.0)
     t.failed(user_key("mallory"), address_key("10.9.9.9"))
@@ -46,7 +45,7 @@ def test_any_blocked_key_blocks_and_success_clears_only_the_user(store: SqliteNo
     assert t.failures(address_key("10.9.9.9")) == 1
 
 
-def test_forgotten_after_quiet_period(store: SqliteNodeStore) -> None:
+def test_forgotten_after_quiet_period(store: Store) -> None:
     clock = _clock()
     t = Throttle(store, clock, free=0, base=1.0, cap=1.0, forget=60.0)
     t.failed("k")
@@ -55,19 +54,19 @@ def test_forgotten_after_quiet_period(store: SqliteNodeStore) -> None:
     assert t.failures("k") == 0
 
 
-def test_table_is_bounded(store: SqliteNodeStore) -> None:
+def test_table_is_bounded(store: Store) -> None:
     t = Throttle(store, _clock(), free=0, max_keys=3)
     for i in range(10):
         t.failed(f"addr:{i}")
     assert [t.failures(f"addr:{i}") for i in range(10)] == [0] * 7 + [1] * 3
 
 
-def test_bad_settings_refused(store: SqliteNodeStore) -> None:
+def test_bad_settings_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="base"):
         Throttle(store, _clock(), base=0)
 
 
-def test_a_restart_keeps_the_back_off(store: SqliteNodeStore, ring: KeyRing) -> None:
+def test_a_restart_keeps_the_back_off(store: Store, ring: KeyRing) -> None:
     clock = _clock()
     keys = (user_key("mallory"), address_key("10.9.9.9"))
     assert [Throttle(store, clock).failed(*keys) for _ in range(4)] == [0, 0, 0, 1.0]
@@ -83,7 +82,7 @@ def test_a_restart_keeps_the_back_off(store: SqliteNodeStore, ring: KeyRing) -> 
         again.close()
 
 
-def test_a_success_forgets_only_the_keys_it_names(store: SqliteNodeStore) -> None:
+def test_a_success_forgets_only_the_keys_it_names(store: Store) -> None:
     t = Throttle(store, _clock())
     t.failed(address_key("10.9.9.9"))
     t.succeeded(user_key("alice"))  # nothing stored for alice: nothing changes
