@@ -12,6 +12,7 @@ import pytest
 
 from gsomia.app.boot import load_config, open_node
 from gsomia.clock import FixedClock
+from tests.backends import Backend
 from tests.integration.nodes import PASSPHRASE, TAXII, make_nodes
 
 if TYPE_CHECKING:
@@ -62,8 +63,9 @@ class Api:
 
 
 @pytest.fixture(scope="module")
-def procs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, NodeProc]:
-    return make_nodes(tmp_path_factory.mktemp("api"), scenario="lapse-2019")
+def procs(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> dict[str, NodeProc]:
+    """The parties' configs, the stores on the module's backend (each module runs on both)."""
+    return make_nodes(tmp_path_factory.mktemp("api"), scenario="lapse-2019", backend=backend)
 
 
 @pytest.fixture(scope="module")
