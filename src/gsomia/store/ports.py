@@ -20,10 +20,24 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gsomia.errors import BadInput
 from gsomia.ledger.ports import LogStore, LogWriter, StoredCheckpoint, WitnessedCheckpoint
 
 NODE_SCHEMA_VERSION = 1
 """The version of the node tables this code writes (``node_meta`` key ``schema``)."""
+
+
+class SchemaBehind(BadInput):
+    """The store's schema is older than this code writes: ``gsomia node migrate`` brings it
+    up to date (a node does not start on it; nothing was written)."""
+
+    def __init__(self, name: str, found: int, expected: int) -> None:
+        self.found = found
+        self.expected = expected
+        super().__init__(
+            f"{name}: schema {found} is older than this version of gsomia writes ({expected}): "
+            "run `gsomia node migrate --config NODE.toml` to bring it up to date"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,15 +7,8 @@ unfinished transaction back on the next open, so the log is always a committed p
 no changed entry, no checkpoint without the entries it signs (a checkpoint is written in the
 same transaction that reads the tree it signs).
 
-Tables (schema version 1, ``PRAGMA user_version``):
-
-- ``entries(idx, leaf_hash, data)`` — entry ``idx`` with its RFC 9162 leaf hash;
-- ``nodes(pos, hash)`` — every complete interior perfect subtree, keyed by its in-order
-  position (``gsomia.ledger.tree.inorder``);
-- ``checkpoints(id, size, root, note)`` — the log's signed checkpoints (one per size);
-- ``witnessed(id, origin, size, root, note, proof_from, proof)`` — other logs' checkpoints
-  this node co-signed, with the consistency proof it checked (concatenated 32-byte hashes);
-- ``split_views(id, origin, size, first, second)`` — evidence of a split view.
+The tables (``gsomia.store.sql_log`` reads and writes them) are schema version 1 here,
+``PRAGMA user_version``.
 """
 
 from __future__ import annotations
@@ -29,9 +22,8 @@ from pathlib import Path
 from typing import Self
 
 from gsomia.errors import BadInput, StoreFailure
-from gsomia.ledger.hashing import HASH_LEN
-from gsomia.ledger.ports import SplitView, StoredCheckpoint, WitnessedCheckpoint
-from gsomia.ledger.tree import NodeKey, describe, from_inorder, inorder
+from gsomia.store.sql import Dialect
+from gsomia.store.sql_log import SqlLogReader, SqlLogWriter
 
 SCHEMA_VERSION = 1
 MMAP_BYTES = 1 << 32
@@ -84,146 +76,34 @@ def _ints(values: Sequence[int]) -> str:
     return "[" + ",".join(map(str, values)) + "]"
 
 
+def _no_hint(_index: str) -> str:
+    return ""
+
+
+def _indexed_by(index: str) -> str:
+    return f"INDEXED BY {index}"
+
+
+SQLITE = Dialect("sqlite", read_nodes=_READ_NODES, positions=_ints, indexed_by=_indexed_by)
+"""SQLite's phrases: positions travel as JSON arrays; constant-time probes name their index."""
+
+
 def _failure(exc: sqlite3.Error, what: str) -> StoreFailure:
     return StoreFailure(f"log store: {what}: {exc}")
 
 
-class SqliteLogReader:
+class SqliteLogReader(SqlLogReader):
     """The log's reads, in the snapshot of ``SqliteLogStore.reading()``."""
 
     def __init__(self, con: sqlite3.Connection) -> None:
-        self._con = con
-
-    def size(self) -> int:
-        row = self._con.execute("SELECT max(idx) FROM entries").fetchone()
-        return 0 if row[0] is None else int(row[0]) + 1
-
-    def nodes(self, keys: Sequence[NodeKey]) -> list[bytes]:
-        # One statement of fixed text (so SQLite's prepared-statement cache keeps it) whatever
-        # the number of keys: the positions travel as two JSON arrays.
-        leaves = [k[1] for k in keys if k[0] == 0]
-        interior = [inorder(k) for k in keys if k[0] > 0]
-        rows = self._con.execute(_READ_NODES, (_ints(leaves), _ints(interior)))
-        found: dict[NodeKey, bytes] = {
-            ((0, pos) if kind == 0 else from_inorder(pos)): h for kind, pos, h in rows
-        }
-        out = []
-        for key in keys:
-            h = found.get(key)
-            if h is None or len(h) != HASH_LEN:
-                raise StoreFailure(f"log store: {describe(key)} is missing or malformed")
-            out.append(h)
-        return out
-
-    def entry(self, index: int) -> bytes:
-        row = self._con.execute("SELECT data FROM entries WHERE idx = ?", (index,)).fetchone()
-        if row is None:
-            raise StoreFailure(f"log store: entry {index} is missing")
-        return bytes(row[0])
-
-    def iter_entries(self) -> Iterator[tuple[int, bytes, bytes]]:
-        cur = self._con.execute("SELECT idx, leaf_hash, data FROM entries ORDER BY idx")
-        while rows := cur.fetchmany(4096):
-            yield from rows
-
-    def iter_interior(self) -> Iterator[tuple[NodeKey, bytes]]:
-        cur = self._con.execute("SELECT pos, hash FROM nodes ORDER BY pos")
-        while rows := cur.fetchmany(4096):
-            for pos, h in rows:
-                yield from_inorder(pos), h
-
-    def checkpoints(self) -> list[StoredCheckpoint]:
-        rows = self._con.execute("SELECT id, size, root, note FROM checkpoints ORDER BY id")
-        return [StoredCheckpoint(*row) for row in rows]
-
-    def latest_checkpoint(self) -> StoredCheckpoint | None:
-        row = self._con.execute(
-            "SELECT id, size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1"
-        ).fetchone()
-        return None if row is None else StoredCheckpoint(*row)
-
-    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
-        row = self._con.execute(
-            "SELECT id, size, root, note FROM checkpoints WHERE size = ?", (size,)
-        ).fetchone()
-        return None if row is None else StoredCheckpoint(*row)
-
-    def witnessed(self, origin: str | None = None) -> list[WitnessedCheckpoint]:
-        sql = "SELECT id, origin, size, root, note, proof_from, proof FROM witnessed"
-        if origin is None:
-            rows = self._con.execute(sql + " ORDER BY id").fetchall()
-        else:
-            rows = self._con.execute(sql + " WHERE origin = ? ORDER BY id", (origin,)).fetchall()
-        out = []
-        for id_, org, size, root, note, proof_from, proof in rows:
-            path = tuple(proof[i : i + HASH_LEN] for i in range(0, len(proof), HASH_LEN))
-            out.append(WitnessedCheckpoint(id_, org, size, root, note, proof_from, path))
-        return out
-
-    def split_views(self) -> list[SplitView]:
-        rows = self._con.execute("SELECT id, origin, size, first, second FROM split_views")
-        return [SplitView(*row) for row in rows]
+        super().__init__(con, SQLITE)
 
 
-class SqliteLogWriter(SqliteLogReader):
+class SqliteLogWriter(SqlLogWriter):
     """The log's writes, in the transaction of ``SqliteLogStore.writing()``."""
 
-    @property
-    def connection(self) -> sqlite3.Connection:
-        """The connection this transaction runs on. A store that keeps its own tables in the
-        log's file (the node store) writes them through it, inside this block only, so that its
-        rows commit with the log's entries in one transaction; it never begins, commits or
-        rolls back on it (``writing()`` does)."""
-        return self._con
-
-    def append(
-        self,
-        start: int,
-        leaves: Sequence[tuple[bytes, bytes]],
-        nodes: Sequence[tuple[NodeKey, bytes]],
-    ) -> None:
-        con = self._con
-        con.executemany(
-            "INSERT INTO entries (idx, leaf_hash, data) VALUES (?, ?, ?)",
-            [(start + i, leaf, data) for i, (leaf, data) in enumerate(leaves)],
-        )
-        con.executemany(
-            "INSERT INTO nodes (pos, hash) VALUES (?, ?)",
-            [(inorder(key), h) for key, h in nodes],
-        )
-
-    def add_checkpoint(self, size: int, root: bytes, note: bytes) -> int:
-        cur = self._con.execute(
-            "INSERT INTO checkpoints (size, root, note) VALUES (?, ?, ?)", (size, root, note)
-        )
-        return int(cur.lastrowid or 0)
-
-    def replace_checkpoint_note(self, checkpoint_id: int, note: bytes) -> None:
-        self._con.execute("UPDATE checkpoints SET note = ? WHERE id = ?", (note, checkpoint_id))
-
-    def add_witnessed(
-        self,
-        origin: str,
-        size: int,
-        root: bytes,
-        note: bytes,
-        *,
-        proof_from: int,
-        proof: Sequence[bytes],
-    ) -> int:
-        cur = self._con.execute(
-            "INSERT INTO witnessed (origin, size, root, note, proof_from, proof) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (origin, size, root, note, proof_from, b"".join(proof)),
-        )
-        return int(cur.lastrowid or 0)
-
-    def add_split_view(self, origin: str, size: int, first: bytes, second: bytes) -> int:
-        cur = self._con.execute(
-            "INSERT INTO split_views (origin, size, first, second) VALUES (?, ?, ?, ?)",
-            (origin, size, first, second),
-        )
-        return int(cur.lastrowid or 0)
+    def __init__(self, con: sqlite3.Connection) -> None:
+        super().__init__(con, SQLITE)
 
 
 def _create_private(path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 from gsomia.errors import BadInput, StoreFailure, VerificationFailed
 from gsomia.seal.at_rest import KeyRingCipher
 from gsomia.seal.keys import KeyRing, init_keys
-from gsomia.store.ports import NewObject
+from gsomia.store.ports import NewObject, SchemaBehind
 from gsomia.store.sqlite_node import NODE_SCHEMA, SqliteNodeStore
 
 #: Every way a sealed value at rest is refused, each naming why.
@@ -203,13 +203,17 @@ def _old_store(path: Path) -> None:
     con.close()
 
 
-def test_a_plaintext_store_is_encrypted_at_open_and_vacuumed(
+def test_a_plaintext_store_is_encrypted_when_migrated_and_vacuumed(
     cipher: KeyRingCipher, tmp_path: Path
 ) -> None:
     path = tmp_path / "node.sqlite3"
     _old_store(path)
     assert SECRET in _file_bytes(path)
-    with SqliteNodeStore(path, cipher=cipher) as store:
+    # written before schema versions (version 0): a node refuses it until it is migrated
+    with pytest.raises(SchemaBehind, match=r"schema 0 is older .*`gsomia node migrate"):
+        SqliteNodeStore(path, cipher=cipher)
+    with SqliteNodeStore(path, cipher=cipher, migrate=True) as store:
+        assert store.migrated == (0, 1)
         assert SECRET not in _file_bytes(path)
         with store.reading() as r:
             rows = r.rows_after(0, 1000)

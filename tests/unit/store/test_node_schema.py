@@ -11,7 +11,7 @@ import pytest
 from gsomia.errors import BadInput
 from gsomia.seal.at_rest import KeyRingCipher
 from gsomia.seal.keys import KeyRing, init_keys
-from gsomia.store.ports import NODE_SCHEMA_VERSION, NewObject
+from gsomia.store.ports import NODE_SCHEMA_VERSION, NewObject, SchemaBehind
 from gsomia.store.sqlite_node import SqliteNodeStore
 
 OBJECT = NewObject(
@@ -57,14 +57,21 @@ def test_a_new_store_is_written_with_the_schema_version(
     assert meta(path)["schema"] == "1"
 
 
-def test_a_store_written_before_versions_is_stamped_at_open(
+def test_a_store_written_before_versions_is_version_0_refused_until_migrated(
     tmp_path: Path, cipher: KeyRingCipher
 ) -> None:
     path = tmp_path / "node.sqlite3"
     made(path, cipher)
     set_schema(path, None)
-    assert "schema" not in meta(path)
-    with SqliteNodeStore(path, cipher=cipher) as store, store.reading() as r:
+    before = meta(path)
+    assert "schema" not in before
+    with pytest.raises(
+        SchemaBehind, match=r"schema 0 is older than this version of gsomia writes \(1\): run "
+    ):
+        SqliteNodeStore(path, cipher=cipher)
+    assert meta(path) == before
+    with SqliteNodeStore(path, cipher=cipher, migrate=True) as store, store.reading() as r:
+        assert store.migrated == (0, 1)
         (row,) = r.versions("c", "indicator--1")
     assert row.body == b"{}"
     assert meta(path)["schema"] == "1"

@@ -1,0 +1,748 @@
+"""The node's reads and writes in SQL, shared by the SQLite and PostgreSQL node stores
+(``sqlite_node``, ``postgres_node``), which own the tables' DDL, the transactions, the locking
+and the mapping of their errors to ``StoreFailure``.
+
+Objects are kept in the order they were added (``seq``), with their TAXII ``date_added``,
+strictly increasing; a page is a range scan from a cursor, so reading costs the same at 10
+thousand objects as at a million.
+
+Content is sealed at rest (``AtRestCipher``): the bodies of objects, statuses, native documents
+(and their attachments) and queued peer messages, each bound to its place (table, column, row
+key) so that no value opens in another row. What stays in clear is what queries need;
+docs/formats.md lists it, with the reason for each column.
+
+Rows with an insertion order of their own (``node_documents``, ``console_sessions``,
+``sign_in_failures``) are ordered by ``rowid``: SQLite's own, a generated column of that name
+on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from gsomia.errors import BadInput, StoreFailure, VerificationFailed
+from gsomia.ledger.hashing import HASH_LEN
+from gsomia.ledger.ports import LogWriter, StoredCheckpoint, WitnessedCheckpoint
+from gsomia.store.ports import (
+    AtRestCipher,
+    DocumentRow,
+    FailureRow,
+    MessageRow,
+    NewObject,
+    ObjectRow,
+    ObjectScope,
+    OutboxRow,
+    SchemaBehind,
+    SessionRow,
+    WitnessFault,
+)
+from gsomia.store.sql import Connection, Dialect
+
+AT_REST_FORMAT = "aes-256-gcm/v1"
+
+BASE_VERSION = 1
+"""The schema a backend's DDL makes; later versions are reached by its ``Migration`` steps."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One numbered step of a backend's schema history: it brings a store to ``version``."""
+
+    version: int
+    what: str
+    apply: Callable[[Connection], None]
+
+
+def latest(migrations: Sequence[Migration]) -> int:
+    """The schema version a backend with these steps writes."""
+    return max([BASE_VERSION, *(m.version for m in migrations)])
+
+
+def schema_version(text: str | None, name: str, knows: int) -> int:
+    """The stored ``node_meta`` schema value as a version (absent: 0, a store written before
+    versions were kept); BadInput for one newer than ``knows``, or not a number."""
+    if text is None:
+        return 0
+    if not text.isdecimal():
+        raise BadInput(f"{name}: schema {text!r} is not a version number")
+    version = int(text)
+    if version > knows:
+        raise BadInput(
+            f"{name}: schema {version} is newer than this version of gsomia knows "
+            f"(up to {knows}); it was written by a later gsomia: run that one"
+        )
+    return version
+
+
+def upgrade(
+    con: Connection, migrations: Sequence[Migration], found: int, *, name: str, migrate: bool
+) -> tuple[int, int] | None:
+    """Bring a store of schema ``found`` to the latest, in the caller's transaction: (from, to)
+    if it changed; SchemaBehind, nothing written, if it is older and ``migrate`` is off."""
+    target = latest(migrations)
+    if found == target:
+        return None
+    if not migrate:
+        raise SchemaBehind(name, found, target)
+    for step in sorted(migrations, key=lambda m: m.version):
+        if found < step.version <= target:
+            step.apply(con)
+    con.execute(
+        "INSERT INTO node_meta (key, value) VALUES ('schema', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (str(target),),
+    )
+    return found, target
+
+
+class Sealed:
+    """The store's sealed columns: each value bound to its table, column and row key."""
+
+    __slots__ = ("_cipher", "_name")
+
+    def __init__(self, cipher: AtRestCipher, name: str) -> None:
+        self._cipher = cipher
+        self._name = name  # the store, as its messages name it
+
+    def seal(self, plaintext: bytes, table: str, column: str, *key: str | int) -> bytes:
+        return self._cipher.seal(plaintext, orjson.dumps([table, column, *key]))
+
+    def open(self, value: bytes, table: str, column: str, *key: str | int) -> bytes:
+        try:
+            return self._cipher.open(bytes(value), orjson.dumps([table, column, *key]))
+        except VerificationFailed:
+            raise StoreFailure(
+                f"{self._name}: {table}.{column} of row {list(key)} does not open "
+                "(tampered, moved from another row, or sealed under a key this node lacks)"
+            ) from None
+
+    def document(self, r: tuple[Any, ...]) -> DocumentRow:
+        kind, key = r[0], r[1]
+        body = self.open(r[3], "node_documents", "body", kind, key)
+        attachment = (
+            None if r[4] is None else self.open(r[4], "node_documents", "attachment", kind, key)
+        )
+        return DocumentRow(kind, key, r[2], orjson.loads(body), attachment)
+
+    def row(self, r: tuple[Any, ...]) -> ObjectRow:
+        body = self.open(r[9], "objects", "body", r[1], r[2], r[4])
+        return ObjectRow(
+            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], tuple(orjson.loads(r[8])), body
+        )
+
+
+def _object_key(obj: NewObject) -> tuple[str, str, str]:
+    return obj.collection, obj.stix_id, obj.version
+
+
+_DOC_COLUMNS = "kind, key, item_id, body, attachment"
+_SCOPE_COLUMNS = "stix_id, version, stix_type, item_id, equivalence, topics"
+
+
+def _scope(r: tuple[Any, ...]) -> ObjectScope:
+    return ObjectScope(r[0], r[1], r[2], r[3], r[4], tuple(orjson.loads(r[5])))
+
+
+def _failures(con: Connection, keys: Sequence[str]) -> list[FailureRow]:
+    if not keys:
+        return []
+    marks = ", ".join("?" * len(keys))
+    rows = con.execute(
+        "SELECT key, count, last, blocked_until FROM sign_in_failures "  # noqa: S608 - marks only
+        f"WHERE key IN ({marks}) ORDER BY key",
+        tuple(keys),
+    )
+    return [FailureRow(str(k), int(n), float(t), float(b)) for k, n, t, b in rows]
+
+
+def _collections(con: Connection) -> dict[str, str]:
+    return {str(o): str(i) for o, i in con.execute("SELECT originator, id FROM collections")}
+
+
+_COLUMNS = (
+    "seq, collection, stix_id, stix_type, version, date_added, item_id, equivalence, topics, body"
+)
+
+
+class SqlNodeWriter:
+    """The node's writes inside one transaction (which also holds the log's writer)."""
+
+    def __init__(self, con: Connection, log: LogWriter, sealed: Sealed, dialect: Dialect) -> None:
+        self._con = con
+        self._dialect = dialect
+        self.log = log
+        self._sealed = sealed
+        self._last_added: str | None = None  # read once, written once per transaction
+        self._last_dirty = False
+        self._savepoints = 0
+
+    def last_date_added(self) -> str | None:
+        if self._last_added is None:
+            row = self._con.execute(
+                "SELECT value FROM node_meta WHERE key = 'last_date_added'"
+            ).fetchone()
+            self._last_added = None if row is None else str(row[0])
+        return self._last_added
+
+    def set_last_date_added(self, value: str) -> None:
+        self._last_added = value
+        self._last_dirty = True
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested part of the transaction (SQL ``SAVEPOINT``): undone alone on an exception."""
+        self._savepoints += 1
+        name = f"part_{self._savepoints}"
+        self._con.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self._con.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            self._con.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        self._con.execute(f"RELEASE SAVEPOINT {name}")
+
+    def flush(self) -> None:
+        """Write what is kept in memory during the transaction (called before it commits)."""
+        if self._last_dirty:
+            self._con.execute(
+                "INSERT INTO node_meta (key, value) VALUES ('last_date_added', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (self._last_added,),
+            )
+            self._last_dirty = False
+
+    def add_collections(self, ids: dict[str, str]) -> dict[str, str]:
+        """Store the collection ids (originator -> id) not stored yet; every stored id."""
+        self._con.executemany(
+            "INSERT INTO collections (originator, id) VALUES (?, ?) "
+            "ON CONFLICT (originator) DO NOTHING",
+            sorted(ids.items()),
+        )
+        return _collections(self._con)
+
+    def has_object(self, collection: str, stix_id: str, version: str) -> bool:
+        row = self._con.execute(
+            "SELECT 1 FROM objects WHERE collection = ? AND stix_id = ? AND version = ?",
+            (collection, stix_id, version),
+        ).fetchone()
+        return row is not None
+
+    def marking_id(self, key: str, fresh: str) -> tuple[str, bool]:
+        """The id stored for ``key``, or ``fresh``, stored now (True then): lookup-or-create in
+        the writer's transaction, so the marking made under a new id commits with it."""
+        self._con.execute(
+            "INSERT INTO marking_ids (key, id) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+            (key, fresh),
+        )
+        found = str(
+            self._con.execute("SELECT id FROM marking_ids WHERE key = ?", (key,)).fetchone()[0]
+        )
+        return found, found == fresh
+
+    def has_item(self, item_id: str) -> bool:
+        return (
+            self._con.execute("SELECT 1 FROM items WHERE item_id = ?", (item_id,)).fetchone()
+            is not None
+        )
+
+    def add_object(self, obj: NewObject, date_added: str) -> None:
+        con = self._con
+        latest = con.execute(
+            "SELECT MAX(version) FROM objects WHERE collection = ? AND stix_id = ?",
+            (obj.collection, obj.stix_id),
+        ).fetchone()[0]
+        is_latest = latest is None or obj.version > latest
+        if is_latest and latest is not None:
+            con.execute(
+                "UPDATE objects SET is_latest = 0 "
+                "WHERE collection = ? AND stix_id = ? AND is_latest = 1",
+                (obj.collection, obj.stix_id),
+            )
+        con.execute(
+            "INSERT INTO objects (collection, stix_id, stix_type, version, date_added, item_id, "
+            "equivalence, topics, is_latest, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                obj.collection,
+                obj.stix_id,
+                obj.stix_type,
+                obj.version,
+                date_added,
+                obj.item_id,
+                obj.equivalence,
+                orjson.dumps(list(obj.topics)).decode(),
+                int(is_latest),
+                self._sealed.seal(obj.body, "objects", "body", *_object_key(obj)),
+            ),
+        )
+
+    def add_item(  # noqa: PLR0917 - the columns of one row
+        self,
+        item_id: str,
+        stix_id: str,
+        originator: str,
+        sealed: bytes,
+        received_from: str | None,
+        added: str,
+    ) -> None:
+        self._con.execute(
+            "INSERT INTO items (item_id, stix_id, originator, sealed, received_from, added) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (item_id, stix_id, originator, sealed, received_from, added),
+        )
+
+    def replace_item(self, item_id: str, sealed: bytes) -> None:
+        self._con.execute("UPDATE items SET sealed = ? WHERE item_id = ?", (sealed, item_id))
+
+    def queue(self, item_id: str, recipient: str, queued_at: str) -> None:
+        self._con.execute(
+            "INSERT INTO outbox (item_id, recipient, queued_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (item_id, recipient) DO NOTHING",
+            (item_id, recipient, queued_at),
+        )
+
+    def outbox_done(self, outbox_id: int, state: str, error: str | None = None) -> None:
+        self._con.execute(
+            "UPDATE outbox SET state = ?, last_error = ? WHERE id = ?", (state, error, outbox_id)
+        )
+
+    def outbox_retry(self, outbox_id: int, next_attempt: float, error: str) -> None:
+        self._con.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? "
+            "WHERE id = ?",
+            (next_attempt, error, outbox_id),
+        )
+
+    def put_status(self, status_id: str, user: str, body: dict[str, Any]) -> None:
+        self._con.execute(
+            'INSERT INTO statuses (id, "user", body) VALUES (?, ?, ?)',
+            (status_id, user, self._sealed.seal(orjson.dumps(body), "statuses", "body", status_id)),
+        )
+
+    def log_indexed_upto(self) -> int:
+        """How many log entries the item index (``log_items``) has looked at."""
+        row = self._con.execute(
+            "SELECT value FROM node_meta WHERE key = 'log_items_upto'"
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def index_log_items(self, found: Sequence[tuple[str, int, str]], upto: int) -> None:
+        """Record (item id, entry index, entry type) rows; the index now covers ``upto``."""
+        self._con.executemany(
+            "INSERT INTO log_items (item_id, idx, kind) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            found,
+        )
+        self._con.execute(
+            "INSERT INTO node_meta (key, value) VALUES ('log_items_upto', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(upto),),
+        )
+
+    def add_witness_fault(  # noqa: PLR0917 - the columns of one row
+        self,
+        origin: str,
+        at: str,
+        size: int | None,
+        cosigned_size: int,
+        reason: str,
+        note: bytes | None,
+    ) -> int:
+        row = self._con.execute(
+            "INSERT INTO witness_faults (origin, at, size, cosigned_size, reason, note) "
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (origin, at, size, cosigned_size, reason, note),
+        ).fetchone()
+        return int(row[0])
+
+    # ------------------------------------------------ native documents and peer messages
+    def replace_object(self, obj: NewObject, date_added: str) -> None:
+        """Store ``obj`` again in place of the same version (a new marking), added anew."""
+        self._con.execute(
+            "DELETE FROM objects WHERE collection = ? AND stix_id = ? AND version = ?",
+            (obj.collection, obj.stix_id, obj.version),
+        )
+        self.add_object(obj, date_added)
+
+    def put_document(
+        self, kind: str, key: str, item_id: str, body: dict[str, Any], attachment: bytes | None
+    ) -> None:
+        self._con.execute(
+            f"INSERT INTO node_documents ({_DOC_COLUMNS}) VALUES (?, ?, ?, ?, ?) "  # noqa: S608
+            "ON CONFLICT (kind, key) DO UPDATE SET item_id = excluded.item_id, "
+            "body = excluded.body, attachment = excluded.attachment",
+            (
+                kind,
+                key,
+                item_id,
+                self._sealed.seal(orjson.dumps(body), "node_documents", "body", kind, key),
+                None
+                if attachment is None
+                else self._sealed.seal(attachment, "node_documents", "attachment", kind, key),
+            ),
+        )
+
+    def document(self, kind: str, key: str) -> DocumentRow | None:
+        row = self._con.execute(
+            f"SELECT {_DOC_COLUMNS} FROM node_documents WHERE kind = ? AND key = ?",  # noqa: S608
+            (kind, key),
+        ).fetchone()
+        return None if row is None else self._sealed.document(row)
+
+    def queue_message(self, recipient: str, path: str, ref: str, body: bytes) -> None:
+        # the id is chosen here (one writer at a time) so that the body can be bound to it
+        message_id = int(
+            self._con.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM peer_messages").fetchone()[0]
+        )
+        self._con.execute(
+            "INSERT INTO peer_messages (id, recipient, path, ref, body) VALUES (?, ?, ?, ?, ?)",
+            (
+                message_id,
+                recipient,
+                path,
+                ref,
+                self._sealed.seal(body, "peer_messages", "body", message_id),
+            ),
+        )
+
+    def message_done(self, message_id: int, state: str, error: str | None = None) -> None:
+        self._con.execute(
+            "UPDATE peer_messages SET state = ?, last_error = ? WHERE id = ?",
+            (state, error, message_id),
+        )
+
+    def message_retry(self, message_id: int, next_attempt: float, error: str) -> None:
+        self._con.execute(
+            "UPDATE peer_messages SET attempts = attempts + 1, next_attempt = ?, last_error = ? "
+            "WHERE id = ?",
+            (next_attempt, error, message_id),
+        )
+
+    # ------------------------------------------------ console sessions and sign-in throttling
+    def add_session(self, row: SessionRow) -> None:
+        self._con.execute(
+            'INSERT INTO console_sessions (key, "user", expires) VALUES (?, ?, ?)',
+            (row.key, row.user, row.expires),
+        )
+
+    def end_session(self, key: str) -> bool:
+        cur = self._con.execute("DELETE FROM console_sessions WHERE key = ?", (key,))
+        return cur.rowcount > 0
+
+    def end_sessions_expired(self, now: float) -> list[str]:
+        rows = self._con.execute(
+            "DELETE FROM console_sessions WHERE expires <= ? RETURNING key", (now,)
+        )
+        return [str(k) for (k,) in rows.fetchall()]
+
+    def end_sessions_beyond(self, keep: int) -> list[str]:
+        rows = self._con.execute(
+            "DELETE FROM console_sessions WHERE key IN (SELECT key FROM console_sessions "
+            "ORDER BY expires, rowid LIMIT (SELECT CASE WHEN count(*) > ? THEN count(*) - ? "
+            "ELSE 0 END FROM console_sessions)) RETURNING key",
+            (keep, keep),
+        )
+        return [str(k) for (k,) in rows.fetchall()]
+
+    def sign_in_failures(self, keys: Sequence[str]) -> list[FailureRow]:
+        return _failures(self._con, keys)
+
+    def put_sign_in_failure(self, row: FailureRow) -> None:
+        # deleted and inserted anew: the newest rowid marks the most recently failed key
+        self._con.execute("DELETE FROM sign_in_failures WHERE key = ?", (row.key,))
+        self._con.execute(
+            "INSERT INTO sign_in_failures (key, count, last, blocked_until) VALUES (?, ?, ?, ?)",
+            (row.key, row.count, row.last, row.blocked_until),
+        )
+
+    def forget_sign_in_failures(self, keys: Sequence[str]) -> None:
+        self._con.executemany(
+            "DELETE FROM sign_in_failures WHERE key = ?", [(key,) for key in keys]
+        )
+
+    def forget_sign_in_failures_before(self, last: float) -> None:
+        self._con.execute("DELETE FROM sign_in_failures WHERE last < ?", (last,))
+
+    def trim_sign_in_failures(self, keep: int) -> None:
+        self._con.execute(
+            "DELETE FROM sign_in_failures WHERE key IN (SELECT key FROM sign_in_failures "
+            "ORDER BY last, rowid LIMIT (SELECT CASE WHEN count(*) > ? THEN count(*) - ? "
+            "ELSE 0 END FROM sign_in_failures))",
+            (keep, keep),
+        )
+
+
+class SqlNodeReader:
+    """The node's reads, in the snapshot of a store's ``reading()``."""
+
+    def __init__(self, con: Connection, sealed: Sealed, dialect: Dialect) -> None:
+        self._con = con
+        self._dialect = dialect
+        self._sealed = sealed
+
+    def page(
+        self,
+        collection: str,
+        *,
+        after_seq: int,
+        added_after: str | None,
+        latest_only: bool,
+        ids: Sequence[str] = (),
+        types: Sequence[str] = (),
+        batch: int,
+    ) -> list[ObjectRow]:
+        """Up to ``batch`` rows after ``after_seq`` in order, with the cheap filters applied."""
+        sql = [f"SELECT {_COLUMNS} FROM objects WHERE collection = ? AND seq > ?"]  # noqa: S608
+        args: list[Any] = [collection, after_seq]
+        if latest_only:
+            sql.append("AND is_latest = 1")
+        if added_after is not None:
+            sql.append("AND date_added > ?")
+            args.append(added_after)
+        if ids:
+            sql.append(f"AND stix_id IN ({','.join('?' * len(ids))})")
+            args.extend(ids)
+        if types:
+            sql.append(f"AND stix_type IN ({','.join('?' * len(types))})")
+            args.extend(types)
+        sql.append("ORDER BY seq LIMIT ?")
+        args.append(batch)
+        query = " ".join(sql)  # only placeholders are interpolated: values are bound
+        return [self._sealed.row(r) for r in self._con.execute(query, args)]
+
+    def collections(self) -> dict[str, str]:
+        """Every stored collection id, by originator."""
+        return _collections(self._con)
+
+    def rows_after(self, after_seq: int, limit: int) -> list[ObjectRow]:
+        """Up to ``limit`` rows of any collection stored after ``after_seq``, in order."""
+        return [
+            self._sealed.row(r)
+            for r in self._con.execute(
+                f"SELECT {_COLUMNS} FROM objects "  # noqa: S608 - constant column list
+                "WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            )
+        ]
+
+    def last_seq(self) -> int:
+        """The seq of the last stored row (0 when there is none)."""
+        return int(self._con.execute("SELECT MAX(seq) FROM objects").fetchone()[0] or 0)
+
+    def log_item_entries(self, item_id: str) -> list[tuple[int, str]]:
+        """(entry index, entry type) of the indexed log entries about ``item_id``, in order."""
+        return [
+            (int(idx), str(kind))
+            for idx, kind in self._con.execute(
+                "SELECT idx, kind FROM log_items WHERE item_id = ? ORDER BY idx", (item_id,)
+            )
+        ]
+
+    def witness_faults(self, limit: int = 100, origin: str | None = None) -> list[WitnessFault]:
+        """The most recent refusals to co-sign (of one origin, or all), newest first."""
+        sql = "SELECT id, origin, at, size, cosigned_size, reason, note FROM witness_faults"
+        args: tuple[Any, ...] = (limit,)
+        if origin is not None:
+            sql += " WHERE origin = ?"
+            args = (origin, limit)
+        return [
+            WitnessFault(*r) for r in self._con.execute(sql + " ORDER BY id DESC LIMIT ?", args)
+        ]
+
+    def log_indexed_upto(self) -> int:
+        """How many log entries the item index (``log_items``) has looked at."""
+        row = self._con.execute(
+            "SELECT value FROM node_meta WHERE key = 'log_items_upto'"
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def recent_checkpoints(self, limit: int) -> list[StoredCheckpoint]:
+        """The log's ``limit`` largest checkpoints, largest first (bounded, unlike the log
+        reader's ``checkpoints()``, which returns them all)."""
+        return [
+            StoredCheckpoint(*row)
+            for row in self._con.execute(
+                "SELECT id, size, root, note FROM checkpoints ORDER BY size DESC LIMIT ?",
+                (limit,),
+            )
+        ]
+
+    def last_witnessed(self, origin: str) -> WitnessedCheckpoint | None:
+        """The last checkpoint of ``origin``'s log this node co-signed (one row, not all)."""
+        row = self._con.execute(
+            "SELECT id, origin, size, root, note, proof_from, proof FROM witnessed "
+            "WHERE origin = ? ORDER BY id DESC LIMIT 1",
+            (origin,),
+        ).fetchone()
+        if row is None:
+            return None
+        proof = bytes(row[6])
+        path = tuple(proof[i : i + HASH_LEN] for i in range(0, len(proof), HASH_LEN))
+        return WitnessedCheckpoint(row[0], row[1], row[2], row[3], row[4], row[5], path)
+
+    def seq_after(self, date_added: str) -> int:
+        """The largest seq whose date_added is at or before ``date_added`` (0 if none)."""
+        # date_added grows with seq, so the last row at or before it, found through the index,
+        # is the largest seq: one index probe, whatever the size of the store
+        row = self._con.execute(
+            "SELECT seq FROM objects WHERE date_added <= ? ORDER BY date_added DESC LIMIT 1",
+            (date_added,),
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def versions(self, collection: str, stix_id: str) -> list[ObjectRow]:
+        return [
+            self._sealed.row(r)
+            for r in self._con.execute(
+                f"SELECT {_COLUMNS} FROM objects "  # noqa: S608 - constant column list
+                "WHERE collection = ? AND stix_id = ? ORDER BY version",
+                (collection, stix_id),
+            )
+        ]
+
+    def count(self, collection: str) -> int:
+        return int(
+            self._con.execute(
+                "SELECT COUNT(*) FROM objects WHERE collection = ?", (collection,)
+            ).fetchone()[0]
+        )
+
+    def status(self, status_id: str) -> tuple[str, dict[str, Any]] | None:
+        row = self._con.execute(
+            'SELECT "user", body FROM statuses WHERE id = ?', (status_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        body = self._sealed.open(row[1], "statuses", "body", status_id)
+        return str(row[0]), orjson.loads(body)
+
+    def item_origin(self, item_id: str) -> tuple[str, str | None] | None:
+        """The originator and sender of a held item, without its sealed bytes.
+
+        The query yields one row whether or not the item is held (a left join from a constant),
+        so a miss is decoded like a hit: probing for an item takes the same work either way."""
+        hint = self._dialect.indexed_by("items_origin")
+        row = self._con.execute(
+            "SELECT i.originator, i.received_from FROM (SELECT 1) AS one "  # noqa: S608 - an index name
+            f"LEFT JOIN items AS i {hint} ON i.item_id = ?",
+            (item_id,),
+        ).fetchone()
+        return None if row[0] is None else (str(row[0]), row[1])
+
+    def object_scope(self, collection: str, stix_id: str, version: str) -> ObjectScope | None:
+        """One object version's class and topics: an index probe that reads no body, and one
+        row decoded whether or not the version is stored (a miss costs what a hit does)."""
+        hint = self._dialect.indexed_by("objects_scope")
+        row = self._con.execute(
+            "SELECT o.stix_id, o.version, o.stix_type, o.item_id, o.equivalence, "  # noqa: S608 - an index name
+            f"COALESCE(o.topics, '[]') FROM (SELECT 1) AS one LEFT JOIN objects AS o {hint} "
+            "ON o.collection = ? AND o.stix_id = ? AND o.version = ?",
+            (collection, stix_id, version),
+        ).fetchone()
+        scope = _scope(row)
+        return None if row[0] is None else scope
+
+    def scopes(self, collection: str, stix_id: str) -> list[ObjectScope]:
+        """Every version's class and topics, by version (index only; no body read). A missing
+        object still yields one row, decoded and dropped, so a miss costs what a hit does."""
+        hint = self._dialect.indexed_by("objects_scope")
+        rows = self._con.execute(
+            "SELECT o.stix_id, o.version, o.stix_type, o.item_id, o.equivalence, "  # noqa: S608 - an index name
+            f"COALESCE(o.topics, '[]') FROM (SELECT 1) AS one LEFT JOIN objects AS o {hint} "
+            "ON o.collection = ? AND o.stix_id = ? ORDER BY o.version",
+            (collection, stix_id),
+        ).fetchall()
+        decoded = [_scope(r) for r in rows]
+        return [x for x, r in zip(decoded, rows, strict=True) if r[0] is not None]
+
+    def document_item(self, kind: str, key: str) -> str | None:
+        """The item a node document is about, without reading (or opening) the document; one
+        row decoded whether or not the document exists."""
+        hint = self._dialect.indexed_by("node_documents_scope")
+        row = self._con.execute(
+            f"SELECT d.item_id FROM (SELECT 1) AS one LEFT JOIN node_documents AS d {hint} "  # noqa: S608 - an index name
+            "ON d.kind = ? AND d.key = ?",
+            (kind, key),
+        ).fetchone()
+        return None if row[0] is None else str(row[0])
+
+    def item(self, item_id: str) -> tuple[str, bytes, str | None] | None:
+        row = self._con.execute(
+            "SELECT originator, sealed, received_from FROM items WHERE item_id = ?", (item_id,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), bytes(row[1]), row[2])
+
+    def due(self, now: float, limit: int = 100) -> list[OutboxRow]:
+        return [
+            OutboxRow(*r)
+            for r in self._con.execute(
+                "SELECT id, item_id, recipient, queued_at, attempts FROM outbox "
+                "WHERE state = 'pending' AND next_attempt <= ? ORDER BY id LIMIT ?",
+                (now, limit),
+            )
+        ]
+
+    def due_for(self, recipient: str, limit: int = 100) -> list[OutboxRow]:
+        """The oldest pending releases to one peer (an index range, whatever the backlog)."""
+        return [
+            OutboxRow(*r)
+            for r in self._con.execute(
+                "SELECT id, item_id, recipient, queued_at, attempts FROM outbox "
+                "WHERE state = 'pending' AND recipient = ? ORDER BY id LIMIT ?",
+                (recipient, limit),
+            )
+        ]
+
+    def outbox_counts(self) -> dict[str, int]:
+        return {
+            str(s): int(n)
+            for s, n in self._con.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state")
+        }
+
+    def document(self, kind: str, key: str) -> DocumentRow | None:
+        row = self._con.execute(
+            f"SELECT {_DOC_COLUMNS} FROM node_documents WHERE kind = ? AND key = ?",  # noqa: S608
+            (kind, key),
+        ).fetchone()
+        return None if row is None else self._sealed.document(row)
+
+    def documents(self, kind: str, item_id: str | None = None) -> list[DocumentRow]:
+        """Every document of ``kind`` (about ``item_id`` if given), oldest first."""
+        if item_id is None:
+            rows = self._con.execute(
+                f"SELECT {_DOC_COLUMNS} FROM node_documents WHERE kind = ? "  # noqa: S608
+                "ORDER BY rowid",
+                (kind,),
+            )
+        else:
+            rows = self._con.execute(
+                f"SELECT {_DOC_COLUMNS} FROM node_documents "  # noqa: S608
+                "WHERE item_id = ? AND kind = ? ORDER BY rowid",
+                (item_id, kind),
+            )
+        return [self._sealed.document(r) for r in rows]
+
+    def due_messages(self, now: float, limit: int = 100) -> list[MessageRow]:
+        return [
+            MessageRow(
+                r[0], r[1], r[2], r[3], self._sealed.open(r[4], "peer_messages", "body", r[0]), r[5]
+            )
+            for r in self._con.execute(
+                "SELECT id, recipient, path, ref, body, attempts FROM peer_messages "
+                "WHERE state = 'pending' AND next_attempt <= ? ORDER BY id LIMIT ?",
+                (now, limit),
+            )
+        ]
+
+    def session(self, key: str) -> SessionRow | None:
+        row = self._con.execute(
+            'SELECT key, "user", expires FROM console_sessions WHERE key = ?', (key,)
+        ).fetchone()
+        return None if row is None else SessionRow(str(row[0]), str(row[1]), float(row[2]))
+
+    def sign_in_failures(self, keys: Sequence[str]) -> list[FailureRow]:
+        return _failures(self._con, keys)
