@@ -16,6 +16,8 @@ from tests.backends import Backend
 from tests.integration.nodes import PASSPHRASE, TAXII, make_nodes
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from starlette.types import ASGIApp
 
     from gsomia.node.service import Node
@@ -69,10 +71,14 @@ def procs(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> dict[st
 
 
 @pytest.fixture(scope="module")
-def kor(procs: dict[str, NodeProc]) -> Node:
-    return open_node(
+def kor(procs: dict[str, NodeProc]) -> Iterator[Node]:
+    node = open_node(
         load_config(procs["KOR"].config), clock=FixedClock(NOW), passphrase=PASSPHRASE.encode()
     )
+    try:
+        yield node
+    finally:
+        node.store.close()  # on PostgreSQL: its pool's connections, not left to the session
 
 
 @pytest.fixture(scope="module")
