@@ -16,6 +16,7 @@ from taxii2client.v21 import Collection, Server, as_pages
 
 from gsomia.cli.demo import remaining_launches
 from gsomia.scenarios import load_scenario
+from tests import pg
 
 from .nodes import free_port
 
@@ -156,4 +157,42 @@ def test_the_demo_refuses_a_short_passphrase_before_writing_anything(tmp_path: P
     assert result.returncode == 2, result.stderr
     assert "the passphrase has 11 characters" in result.stderr
     assert "Traceback" not in result.stderr
+    assert not data.exists()
+
+
+def test_the_demo_runs_on_postgresql_one_schema_per_node(tmp_path: Path, pg_database: str) -> None:
+    data = tmp_path / "demo-data"
+    port = free_port()
+    while any(free_port() == p for p in (port + 1, port + 2)):
+        port = free_port()
+    proc = start_demo(data, port, "--speed", "20000000", "--store", pg.url(pg_database))
+    try:
+        wait_for_progress(data, proc, 3)
+    finally:
+        stop(proc)
+    for party in ("KOR", "JPN", "USA"):
+        config = (data / f"{party}.toml").read_text(encoding="utf-8")
+        assert f'store = "{pg.url(pg_database, f"demo_{party.lower()}")}"' in config
+        assert not (data / party / "node.sqlite3").exists()
+        with pg.connect(pg_database, f"demo_{party.lower()}") as con:
+            row = con.execute("SELECT count(*) FROM objects").fetchone()
+        assert row is not None
+        assert row[0] > 0, party
+    assert orjson.loads((data / "demo.json").read_bytes())["store"] == pg.url(pg_database)
+
+
+def test_the_demo_refuses_a_store_that_is_not_postgresql_before_writing_anything(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "demo-data"
+    exe = Path(sys.executable).with_name("gsomia")
+    done = subprocess.run(
+        [str(exe), "demo", "--data", str(data), "--store", "mysql://db/gsomia"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "--store: expected a postgresql://HOST[:PORT]/DBNAME URL" in done.stderr
     assert not data.exists()

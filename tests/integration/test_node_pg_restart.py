@@ -21,8 +21,10 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from psycopg import sql
 
-from tests.backends import HOST, PORT, START, Backend, admin
+from tests.backends import Backend
+from tests.pg import HOST, PORT, START, admin, terminate
 
 from .native_client import collection_at
 from .nodes import TAXII, NodeProc, make_nodes, report, running
@@ -133,17 +135,14 @@ def pg(pg_database: str) -> Backend:
 def closed_database(name: str) -> Iterator[None]:
     """No new session in database ``name`` and its sessions ended, for the block; open again
     after, however the block ends. Nothing else on the server notices."""
+    alter = sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}")
     with admin() as con:
-        con.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        con.execute(alter.format(sql.Identifier(name), sql.SQL("false")))
         try:
-            con.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
+            terminate(name)
             yield
         finally:
-            con.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            con.execute(alter.format(sql.Identifier(name), sql.SQL("true")))
 
 
 def test_database_sessions_ended_mid_stream(tmp_path: Path, pg: Backend) -> None:

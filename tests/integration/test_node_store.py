@@ -1,6 +1,7 @@
-"""A node's store as its config names it (``store = "sqlite:///…"``), and a store of a newer
-schema refused at start-up: exit code 2, the file, its schema and the newest known, no
-traceback."""
+"""A node's store as its config names it (``store = "sqlite:///…"`` or ``"postgresql://…"``),
+a store of a newer schema refused at start-up (exit code 2, the store, its schema and the
+newest known, no traceback), and one of an older schema refused until ``gsomia node migrate``
+brings it up to date."""
 
 from __future__ import annotations
 
@@ -10,13 +11,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 from gsomia.app.boot import load_config, open_node
 from gsomia.errors import BadInput
+from tests import pg
 
 from .native_client import publish
 from .nodes import PASSPHRASE, NodeProc, make_nodes, opened, report, running
+
+
+def gsomia(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GSOMIA_PASSPHRASE": PASSPHRASE}
+    exe = Path(sys.executable).with_name("gsomia")
+    return subprocess.run(
+        [str(exe), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def with_store(node: NodeProc, url: str) -> None:
@@ -37,10 +48,24 @@ def test_a_node_runs_on_the_store_its_config_names(tmp_path: Path) -> None:
         assert r.last_seq() > 0
 
 
+def test_a_node_runs_on_the_postgresql_schema_its_config_names(
+    tmp_path: Path, pg_database: str, pg_schema: str
+) -> None:
+    kor = make_nodes(tmp_path, ("KOR",))["KOR"]
+    with_store(kor, pg.url(pg_database, pg_schema))
+    with running({"KOR": kor}):
+        publish(kor, report(0))
+    assert not (kor.data / "node.sqlite3").exists()
+    with opened(kor) as node, node.store.reading() as r:
+        assert r.last_seq() > 0
+    done = gsomia("log", "verify", "--node-config", str(kor.config))
+    assert done.returncode == 0, done.stderr
+
+
 def test_a_store_url_of_another_scheme_is_refused(tmp_path: Path) -> None:
     kor = make_nodes(tmp_path, ("KOR",))["KOR"]
-    with_store(kor, "postgresql://127.0.0.1/kor")
-    with pytest.raises(BadInput, match=r"KOR\.toml\.store: scheme 'postgresql' .* SQLite only"):
+    with_store(kor, "mysql://127.0.0.1/kor")
+    with pytest.raises(BadInput, match=r"KOR\.toml\.store: scheme 'mysql' .* SQLite and Post"):
         open_node(load_config(kor.config), passphrase=PASSPHRASE.encode())
     assert not (kor.data / "node.sqlite3").exists()
 
@@ -53,17 +78,35 @@ def test_a_store_of_a_newer_schema_does_not_start_and_says_why(tmp_path: Path) -
     con = sqlite3.connect(path, isolation_level=None)
     con.execute("UPDATE node_meta SET value = '7' WHERE key = 'schema'")
     con.close()
-    env = {**os.environ, "GSOMIA_PASSPHRASE": PASSPHRASE}
-    exe = Path(sys.executable).with_name("gsomia")
-    done = subprocess.run(
-        [str(exe), "serve", "--config", str(kor.config)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = gsomia("serve", "--config", str(kor.config))
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert f"node store {path}: schema 7 is newer than" in done.stderr
     assert "(up to 1)" in done.stderr
+
+
+def test_an_older_store_does_not_start_until_node_migrate_brings_it_up_to_date(
+    tmp_path: Path,
+) -> None:
+    kor = make_nodes(tmp_path, ("KOR",))["KOR"]
+    with running({"KOR": kor}):
+        publish(kor, report(0))
+    path = kor.data / "node.sqlite3"
+    con = sqlite3.connect(path, isolation_level=None)  # as written before schema versions
+    con.execute("DELETE FROM node_meta WHERE key = 'schema'")
+    con.close()
+    done = gsomia("serve", "--config", str(kor.config))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"node store {path}: schema 0 is older than this version of gsomia writes (1)" in (
+        done.stderr
+    )
+    assert f"run `gsomia node migrate --config {kor.config}`" in done.stderr
+    done = gsomia("node", "migrate", "--config", str(kor.config))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "node KOR: store migrated from schema 0 to 1\n"
+    done = gsomia("node", "migrate", "--config", str(kor.config), "--json")
+    assert done.returncode == 0, done.stderr
+    assert orjson.loads(done.stdout) == {"party": "KOR", "from": 1, "to": 1, "migrated": False}
+    with opened(kor) as node, node.store.reading() as r:
+        assert r.last_seq() > 0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from gsomia.app.stores import open_store
+from gsomia.app.stores import migrate_store, open_store
 from gsomia.clock import Clock, SystemClock
 from gsomia.errors import BadInput
 from gsomia.ledger.log import TransparencyLog, origin_of, party_of
@@ -24,6 +24,7 @@ from gsomia.node.service import Node
 from gsomia.scenarios import load_scenario
 from gsomia.seal.at_rest import KeyRingCipher
 from gsomia.seal.keys import KeyRing, check_passphrase, passphrase_from_env
+from gsomia.store.ports import SchemaBehind
 
 
 def load_config(path: Path) -> NodeConfig:
@@ -57,15 +58,11 @@ def private_dir(path: Path) -> None:
         raise BadInput(f"data directory {path}: cannot make it private ({exc.strerror})") from exc
 
 
-def open_node(
-    config: NodeConfig,
-    *,
-    clock: Clock | None = None,
-    passphrase: bytes | None = None,
-    key_file: Path | None = None,
-    verify_log: bool = True,
-) -> Node:
-    scenario = load_scenario(config.scenario)
+def open_keys(
+    config: NodeConfig, *, passphrase: bytes | None = None, key_file: Path | None = None
+) -> KeyRing:
+    """The node's keys, opened and checked (protected, the config's party's), its peers'
+    keys imported."""
     if passphrase is None:
         passphrase = passphrase_from_env()
     if key_file is None:
@@ -96,13 +93,44 @@ def open_node(
             ) from None
         except orjson.JSONDecodeError as exc:
             raise BadInput(f"peer keys {peer.keys}: malformed JSON ({exc})") from None
+    return keyring
+
+
+def migrate_node(
+    config: NodeConfig, *, passphrase: bytes | None = None, key_file: Path | None = None
+) -> tuple[int, int] | None:
+    """Bring the node's store to the schema this code writes, in one transaction: (from, to),
+    or None if it was up to date (a store that does not exist yet is made)."""
+    keyring = open_keys(config, passphrase=passphrase, key_file=key_file)
     private_dir(config.data_dir)
-    store = open_store(
+    return migrate_store(
         config.store,
         data_dir=config.data_dir,
         cipher=KeyRingCipher(keyring),
         where=f"node config {config.source}.store",
     )
+
+
+def open_node(
+    config: NodeConfig,
+    *,
+    clock: Clock | None = None,
+    passphrase: bytes | None = None,
+    key_file: Path | None = None,
+    verify_log: bool = True,
+) -> Node:
+    scenario = load_scenario(config.scenario)
+    keyring = open_keys(config, passphrase=passphrase, key_file=key_file)
+    private_dir(config.data_dir)
+    try:
+        store = open_store(
+            config.store,
+            data_dir=config.data_dir,
+            cipher=KeyRingCipher(keyring),
+            where=f"node config {config.source}.store",
+        )
+    except SchemaBehind as exc:  # say which config the migrate command takes
+        raise SchemaBehind(exc.name, exc.found, exc.expected, str(config.source)) from None
     log = TransparencyLog(store.log_store, origin_of(config.party))
     if verify_log:
 

@@ -23,6 +23,12 @@ def cmd_demo(
         DEFAULT_SPEED, "--speed", help="Simulated seconds per real second."
     ),
     no_replay: bool = typer.Option(False, "--no-replay", help="Start the nodes only (real clock)."),
+    store: str | None = typer.Option(
+        None,
+        "--store",
+        help="postgresql://HOST[:PORT]/DBNAME: the nodes' stores in that database, one schema "
+        "each (demo_kor, demo_jpn, demo_usa); kept on resume. Default: a SQLite file per node.",
+    ),
 ) -> None:
     """Start KOR, JPN and USA nodes on 127.0.0.1 and replay the CNS launches through them."""
     import signal
@@ -39,7 +45,7 @@ def cmd_demo(
         raise BadInput("--port-base: expected a port between 1024 and 65533")
     if not speed > 0:
         raise BadInput("--speed: expected a positive number")
-    nodes = demo.prepare(data, scenario_ref, port_base)
+    nodes = demo.prepare(data, scenario_ref, port_base, store)
     scenario = load_scenario(scenario_ref)
     launches = () if no_replay else demo.remaining_launches(data, scenario)
     sim = None if no_replay else demo.simulated_clock(launches, speed)

@@ -1,4 +1,4 @@
-"""Running a party's node: ``gsomia serve``, ``gsomia node init``, ``gsomia node token``."""
+"""Running a party's node: ``gsomia serve``, ``gsomia node token``, ``gsomia node migrate``."""
 
 from __future__ import annotations
 
@@ -84,7 +84,35 @@ def cmd_token(
     print(f'in node.toml, under [[users]] name = "{name}": token_sha256 = "{digest}"')
 
 
+def cmd_migrate(
+    config_path: Path = typer.Option(..., "--config", help="The node's TOML configuration."),
+    key_file: Path | None = typer.Option(None, "--key-file", help="Key file protecting the keys."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Bring the node's store to the schema this gsomia writes (the node stopped first).
+
+    The missing steps run in one transaction: all of them, or none. A store newer than this
+    gsomia is refused. The keys are opened as `gsomia serve` opens them (a store written before
+    encryption at rest is encrypted by the migration).
+    """
+    from gsomia.app.boot import load_config, migrate_node
+    from gsomia.store.ports import NODE_SCHEMA_VERSION
+
+    os.umask(0o077)
+    config = load_config(config_path)
+    change = migrate_node(config, key_file=key_file)
+    before, after = change or (NODE_SCHEMA_VERSION, NODE_SCHEMA_VERSION)
+    if as_json:
+        emit_json({"party": config.party, "from": before, "to": after, "migrated": bool(change)})
+        return
+    if change is None:
+        print(f"node {config.party}: store schema {after}, up to date")
+    else:
+        print(f"node {config.party}: store migrated from schema {before} to {after}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("serve")(cmd_serve)
     node_app.command("token")(cmd_token)
+    node_app.command("migrate")(cmd_migrate)
     app.add_typer(node_app, name="node")

@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -40,6 +40,7 @@ from typing import Any
 import httpx
 import orjson
 
+from gsomia.app.stores import in_schema
 from gsomia.clock import ScaledClock, SystemClock
 from gsomia.console.launchmap import impact_radius_km
 from gsomia.data.launches import LaunchEvent, load_launches
@@ -132,13 +133,26 @@ def demo_passphrase() -> bytes | None:
     return passphrase
 
 
-def prepare(data: Path, scenario_ref: str, port_base: int) -> dict[str, DemoNode]:
-    """Keys, exported public keys, node.toml and credentials for each party (kept on resume)."""
+def node_stores(store: str | None, parties: Sequence[str]) -> dict[str, str]:
+    """Each node's ``store`` URL: with a PostgreSQL URL, one schema per node in that database
+    (``demo_kor``…); none (each node's SQLite file) without one."""
+    if store is None:
+        return {}
+    return {p: in_schema(store, f"demo_{p.lower()}", where="--store") for p in parties}
+
+
+def prepare(
+    data: Path, scenario_ref: str, port_base: int, store: str | None = None
+) -> dict[str, DemoNode]:
+    """Keys, exported public keys, node.toml and credentials for each party (kept on resume).
+    ``store``: a PostgreSQL database for the nodes' stores (kept on resume)."""
     scenario = load_scenario(scenario_ref)  # a bad one fails here, before anything is written
     passphrase = demo_passphrase()  # and so does a short passphrase
-    _private_tree(data)
     state_path = data / "demo.json"
     state: dict[str, Any] = orjson.loads(state_path.read_bytes()) if state_path.exists() else {}
+    store = store or state.get("store")
+    stores = node_stores(store, cast_of(scenario).parties)  # and so does a bad URL
+    _private_tree(data)
     tokens = state.get("tokens", {})
     nodes: dict[str, DemoNode] = {}
     for i, party in enumerate(cast_of(scenario).parties):
@@ -181,11 +195,14 @@ def prepare(data: Path, scenario_ref: str, port_base: int) -> dict[str, DemoNode
             ],
             scenario=scenario_ref,
             title=f"gsomia demo node {party}",
+            **({"store": stores[party]} if party in stores else {}),
         )
         _write_private(node.config, text.encode("utf-8"))
     state["tokens"] = tokens
     state["nodes"] = {p: n.describe() for p, n in nodes.items()}
     state["scenario"] = scenario_ref
+    if store is not None:
+        state["store"] = store
     _write_private(state_path, orjson.dumps(state, option=orjson.OPT_INDENT_2))
     return nodes
 

@@ -31,12 +31,13 @@ class SchemaBehind(BadInput):
     """The store's schema is older than this code writes: ``gsomia node migrate`` brings it
     up to date (a node does not start on it; nothing was written)."""
 
-    def __init__(self, name: str, found: int, expected: int) -> None:
+    def __init__(self, name: str, found: int, expected: int, config: str = "NODE.toml") -> None:
+        self.name = name
         self.found = found
         self.expected = expected
         super().__init__(
             f"{name}: schema {found} is older than this version of gsomia writes ({expected}): "
-            "run `gsomia node migrate --config NODE.toml` to bring it up to date"
+            f"run `gsomia node migrate --config {config}` to bring it up to date"
         )
 
 

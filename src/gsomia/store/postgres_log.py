@@ -38,7 +38,7 @@ from typing import Any, Self
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from gsomia.errors import BadInput, StoreFailure
 from gsomia.store.sql import Cursor, Dialect
@@ -148,15 +148,26 @@ def display(conninfo: str, schema: str) -> str:
 class PgDatabase:
     """A pool of connections to one schema, and the transactions the stores run on it."""
 
-    def __init__(self, conninfo: str, *, schema: str, timeout: float, pool_max: int) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        schema: str,
+        timeout: float,
+        pool_max: int,
+        read_only: bool = False,
+        kind: str = "node store",
+    ) -> None:
         if not SCHEMA_NAME.fullmatch(schema):
             raise BadInput(
                 f"PostgreSQL schema {schema!r}: expected a lower-case name of letters, digits "
                 "and _ (at most 63), not starting with a digit"
             )
         self.schema = schema
-        self.name = display(conninfo, schema)
+        self.name = f"{kind} {display(conninfo, schema)}"
+        self._conninfo = conninfo
         self.lock_key = lock_key(schema)
+        self._read_only = read_only
         self._timeout = timeout
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             conninfo,
@@ -174,14 +185,26 @@ class PgDatabase:
     def _configure(self, con: psycopg.Connection[Any]) -> None:
         con.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
         con.execute("SET synchronous_commit TO on")
+        if self._read_only:  # a reader of a running node's store: every transaction read-only
+            con.execute("SET default_transaction_read_only TO on")
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
         try:
             with self._pool.connection(timeout=self._timeout) as con:
                 yield con
+        except PoolTimeout as exc:
+            raise StoreFailure(f"{self.name}: PostgreSQL unavailable ({self._why(exc)})") from exc
         except psycopg.OperationalError as exc:
             raise StoreFailure(f"{self.name}: PostgreSQL unavailable ({_brief(exc)})") from exc
+
+    def _why(self, timeout: PoolTimeout) -> str:
+        """Why the pool has no connection to lend: the server's answer to one attempt."""
+        try:
+            psycopg.connect(self._conninfo, connect_timeout=max(1, round(self._timeout))).close()
+        except psycopg.Error as exc:
+            return _brief(exc)
+        return _brief(timeout)  # the server answers now: every connection was busy
 
     @contextmanager
     def transaction(self, *, write: bool, what: str) -> Iterator[PgConnection]:

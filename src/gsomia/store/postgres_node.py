@@ -35,6 +35,7 @@ from gsomia.store.postgres_log import (
     PgConnection,
     PgDatabase,
     PostgresLogStore,
+    display,
     make_tables,
 )
 from gsomia.store.sql_node import (
@@ -193,8 +194,9 @@ class PostgresNodeStore:
         migrations: Sequence[Migration] = MIGRATIONS,
     ) -> None:
         self.migrated: tuple[int, int] | None = None
+        self.conninfo = conninfo  # may hold a password: for connecting, never for a message
         self._db = PgDatabase(conninfo, schema=schema, timeout=timeout, pool_max=pool_max)
-        self.name = f"node store {self._db.name}"
+        self.name = self._db.name
         self._migrations = migrations
         self._log_store = PostgresLogStore(self._db)
         self._sealed = Sealed(cipher, self.name)
@@ -281,3 +283,22 @@ def has_store(con: PgConnection, schema: str) -> bool:
         "SELECT 1 FROM pg_tables WHERE schemaname = ? AND tablename = 'node_meta'", (schema,)
     ).fetchone()
     return row is not None
+
+
+def open_postgres_log(conninfo: str, *, schema: str, party: str) -> PostgresLogStore:
+    """The log of an existing node store, for reading only (the node may be running and
+    writing it); BadInput if the schema holds no store."""
+    db = PgDatabase(
+        conninfo, schema=schema, timeout=10.0, pool_max=2, read_only=True, kind="log store"
+    )
+    try:
+        with db.transaction(write=False, what="read failed") as con:
+            found = has_store(con, schema)
+    except BaseException:
+        db.close()
+        raise
+    if not found:
+        db.close()
+        where = display(conninfo, schema)
+        raise BadInput(f"node {party}: no store in {where}: has the node ever run?")
+    return PostgresLogStore(db)

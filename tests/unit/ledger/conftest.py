@@ -8,6 +8,7 @@ import pytest
 
 from gsomia.ledger.log import TransparencyLog, origin_of
 from gsomia.ledger.note import KeyDirectory, NoteSigner
+from gsomia.ledger.ports import LogStore
 from gsomia.store.sqlite_log import SqliteLogStore
 
 SEEDS = {"KOR": bytes([1]) * 32, "JPN": bytes([2]) * 32, "USA": bytes([3]) * 32}
@@ -38,9 +39,10 @@ def event(i: int, party: str = "KOR") -> dict[str, Any]:
 
 
 class Node:
-    def __init__(self, home: Path, party: str) -> None:
+    def __init__(self, home: Path, party: str, store: LogStore | None = None) -> None:
         self.party = party
-        self.store = SqliteLogStore(home / "log.sqlite3")
+        self.path = home / "log.sqlite3"  # the store's file, unless a test gives another store
+        self.store: LogStore = SqliteLogStore(self.path) if store is None else store
         self.log = TransparencyLog(self.store, origin_of(party))
         self.signer = signer(party)
 

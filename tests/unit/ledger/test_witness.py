@@ -46,7 +46,7 @@ def test_a_witness_refuses_a_rewritten_history(nodes: dict[str, Node]) -> None:
     kor.append(4)
     _cosign(jpn, kor, 0)
     # USA's store plays a KOR that rewrote entry 2 and grew: same key, other history.
-    forger = Node(usa.store.path.parent / "forged", "KOR")
+    forger = Node(usa.path.parent / "forged", "KOR")
     forger.log.append([event(0), event(1), {**event(2), "event": "withdrawal"}, event(3)])
     forger.append(3)
     _, note = forger.log.checkpoint(forger.signer)
@@ -63,7 +63,7 @@ def test_split_view_is_kept_as_evidence(nodes: dict[str, Node]) -> None:
     kor, jpn, usa = nodes["KOR"], nodes["JPN"], nodes["USA"]
     kor.append(3)
     _cosign(jpn, kor, 0)
-    forger = Node(usa.store.path.parent / "forged", "KOR")
+    forger = Node(usa.path.parent / "forged", "KOR")
     forger.log.append([event(0), event(1), {**event(2), "event": "withdrawal"}])
     _, other = forger.log.checkpoint(forger.signer)
     proof = ConsistencyProof("gsomia/KOR", 3, 3, ())
@@ -178,7 +178,7 @@ def test_attach_keeps_a_split_view_of_its_own_log(nodes: dict[str, Node]) -> Non
     kor, usa = nodes["KOR"], nodes["USA"]
     kor.append(2)
     kor.log.checkpoint(kor.signer)
-    forger = Node(usa.store.path.parent / "forged", "KOR")  # KOR's key, another history
+    forger = Node(usa.path.parent / "forged", "KOR")  # KOR's key, another history
     forger.log.append([event(0), {**event(1), "event": "withdrawal"}])
     _, other = forger.log.checkpoint(forger.signer)
     with pytest.raises(Conflict, match="split view"):
@@ -196,7 +196,7 @@ def test_witnesses_comparing_what_they_cosigned_catch_a_split_view(
     kor.append(3)
     shown_to_jpn = _cosign(jpn, kor, 0)
     # KOR's key signs another history of the same size, and shows it to USA only
-    forger = Node(usa.store.path.parent / "forged", "KOR")
+    forger = Node(usa.path.parent / "forged", "KOR")
     forger.log.append([event(0), event(1), {**event(2), "event": "withdrawal"}])
     shown_to_usa = _cosign(usa, forger, 0)
     # each witness co-signed; neither noticed alone. They now compare what they co-signed.
@@ -240,7 +240,7 @@ def test_compare_needs_the_origins_signature(nodes: dict[str, Node]) -> None:
 
 def _forked(kor: Node, at: int, size: int) -> Node:
     """A KOR that shares the first ``at`` entries of ``kor`` and then wrote others."""
-    forger = Node(kor.store.path.parent / "forked", "KOR")
+    forger = Node(kor.path.parent / "forked", "KOR")
     forger.log.append([event(i) for i in range(at)])
     forger.log.append([{**event(i), "event": "withdrawal"} for i in range(at, size)])
     return forger
@@ -292,7 +292,7 @@ def test_a_fork_at_two_sizes_is_kept_as_evidence(nodes: dict[str, Node]) -> None
     for liar in (forger.log.consistency_proof(5, 7), ConsistencyProof("gsomia/KOR", 3, 7, ())):
         with jpn.store.reading() as r:
             assert r.split_views() == []
-        fresh = Node(jpn.store.path.parent / f"w{liar.old_size}", "JPN")
+        fresh = Node(jpn.path.parent / f"w{liar.old_size}", "JPN")
         _cosign(fresh, kor, 0)
         unproved = reconcile(fresh.store, wanted, liar, keys=KEYS)
         assert unproved is not None

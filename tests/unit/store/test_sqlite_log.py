@@ -1,4 +1,6 @@
-"""The SQLite log store: durability settings, atomic writes, and tamper detection.
+"""The log store: durability settings, atomic writes, and tamper detection — the writes, the
+reopening and a missing row on both backends (a SQLite file, a PostgreSQL schema), the rest on
+SQLite's file.
 
 The tamper test changes every byte of every stored entry, leaf hash, interior hash, checkpoint
 (root and signed note) and co-signed checkpoint of a small log, one at a time, and requires the
@@ -19,10 +21,42 @@ from gsomia.ledger.ports import LogStore
 from gsomia.ledger.proofs import ConsistencyProof
 from gsomia.ledger.tree import describe, from_inorder
 from gsomia.ledger.witness import cosign
+from gsomia.seal.at_rest import KeyRingCipher
+from gsomia.seal.keys import init_keys
+from gsomia.store.postgres_node import PostgresNodeStore
+from gsomia.store.sql_log import SqlLogWriter
 from gsomia.store.sqlite_log import SqliteLogStore
+from tests import pg
 from tests.unit.ledger.conftest import Node, directory, event
 
 KEYS = directory("KOR", "JPN")
+
+Opener = Callable[[], LogStore]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_log(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
+    """Opens one log (a file, or the log of a node store's schema), as a restart does."""
+    if request.param == "sqlite":
+        return lambda: SqliteLogStore(tmp_path / "log.sqlite3")
+    dbname = request.getfixturevalue("pg_database")
+    schema = request.getfixturevalue("pg_schema")
+    cipher = KeyRingCipher(init_keys(tmp_path / "k", "KOR", passphrase=None, insecure=True))
+
+    def opened() -> LogStore:
+        return PostgresNodeStore(pg.conninfo(dbname), schema=schema, cipher=cipher).log_store
+
+    return opened
+
+
+def delete_behind(store: LogStore, sql: str) -> None:
+    """Run ``sql`` on the log's database behind the store's back."""
+    if isinstance(store, SqliteLogStore):
+        store._con.execute(sql)
+        return
+    with store.writing() as w:  # the writer's connection, unused by the log itself
+        assert isinstance(w, SqlLogWriter)
+        w.connection.execute(sql)
 
 
 def test_it_implements_the_port(tmp_path: Path) -> None:
@@ -37,8 +71,8 @@ def test_durability_settings(tmp_path: Path) -> None:
         assert con.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
-def test_a_failed_write_leaves_nothing(tmp_path: Path) -> None:
-    node = Node(tmp_path, "KOR")
+def test_a_failed_write_leaves_nothing(tmp_path: Path, open_log: Opener) -> None:
+    node = Node(tmp_path, "KOR", open_log())
     node.append(3)
 
     def fail_midway() -> None:
@@ -59,8 +93,8 @@ def test_a_failed_write_leaves_nothing(tmp_path: Path) -> None:
     node.store.close()
 
 
-def test_bad_entries_append_nothing(tmp_path: Path) -> None:
-    node = Node(tmp_path, "KOR")
+def test_bad_entries_append_nothing(tmp_path: Path, open_log: Opener) -> None:
+    node = Node(tmp_path, "KOR", open_log())
     with pytest.raises(BadInput, match=r"entry 1\.at"):
         node.log.append([event(0), {**event(1), "at": "2019-08-23T12:00:00"}])
     assert node.log.size() == 0
@@ -74,23 +108,22 @@ def test_not_a_database(tmp_path: Path) -> None:
         SqliteLogStore(path)
 
 
-def test_reopen_continues_the_same_tree(tmp_path: Path) -> None:
-    node = Node(tmp_path, "KOR")
+def test_reopen_continues_the_same_tree(tmp_path: Path, open_log: Opener) -> None:
+    node = Node(tmp_path, "KOR", open_log())
     node.append(5)
     root5 = node.log.root()
     node.store.close()
-    again = Node(tmp_path, "KOR")
+    again = Node(tmp_path, "KOR", open_log())
     again.append(4)
     assert again.log.root(5) == root5
     assert again.log.audit(KEYS).size == 9
     again.store.close()
 
 
-def test_missing_rows_are_named(tmp_path: Path) -> None:
-    node = Node(tmp_path, "KOR")
+def test_missing_rows_are_named(tmp_path: Path, open_log: Opener) -> None:
+    node = Node(tmp_path, "KOR", open_log())
     node.append(6)
-    con = node.store._con
-    con.execute("DELETE FROM entries WHERE idx = 2")
+    delete_behind(node.store, "DELETE FROM entries WHERE idx = 2")
     with pytest.raises(VerificationFailed, match=r"^entry 2: missing"):
         node.log.audit(KEYS)
     node.store.close()
@@ -139,7 +172,7 @@ def small(tmp_path: Path) -> Iterator[tuple[Node, sqlite3.Connection]]:
     forged.store.close()
     jpn.store.close()
     assert kor.log.audit(KEYS).split_views == 1
-    tamper = sqlite3.connect(kor.store.path, isolation_level=None)
+    tamper = sqlite3.connect(kor.path, isolation_level=None)
     tamper.execute("PRAGMA synchronous=OFF")
     yield kor, tamper
     tamper.close()

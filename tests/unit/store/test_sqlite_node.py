@@ -1,6 +1,8 @@
-"""The node's SQLite store through its methods: objects and pages, items, statuses, the outbox,
-peer messages, native documents, witness faults, the log's item index, and the content sealed
-at rest; real files, one transaction or none."""
+"""The node's store through its methods, on both backends (a SQLite file and a PostgreSQL
+schema): objects and pages, items, statuses, the outbox, peer messages, native documents,
+witness faults, the log's item index, and the content sealed at rest; one transaction or none.
+The tests of what only a SQLite file has (its pages, its reader connections) use
+``sqlite_store``."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,8 +22,12 @@ from gsomia.errors import BadInput, StoreFailure
 from gsomia.seal.at_rest import KeyRingCipher
 from gsomia.seal.keys import KeyRing, init_keys
 from gsomia.store.ports import NewObject, NodeWriter, ObjectRow, ObjectScope
+from gsomia.store.postgres_node import PostgresNodeStore
 from gsomia.store.sqlite_log import SqliteLogStore
 from gsomia.store.sqlite_node import AT_REST_FORMAT, SqliteNodeStore
+from tests import pg
+
+Store = SqliteNodeStore | PostgresNodeStore
 
 COLLECTION = "c-shared"
 ITEM = "urn:gsomia:item:0001"
@@ -35,8 +43,39 @@ def cipher(ring: KeyRing) -> KeyRingCipher:
     return KeyRingCipher(ring)
 
 
+class Opener:
+    """Opens one store (a file, or a schema) as often as a test asks, as a restart does."""
+
+    def __init__(self, backend: str, request: pytest.FixtureRequest, cipher: KeyRingCipher):
+        self.backend = backend
+        self.cipher = cipher
+        if backend == "sqlite":
+            self.path: Path = request.getfixturevalue("tmp_path") / "node.sqlite3"
+        else:
+            self.dbname: str = request.getfixturevalue("pg_database")
+            self.schema: str = request.getfixturevalue("pg_schema")
+
+    def __call__(self, cipher: KeyRingCipher | None = None) -> Store:
+        if self.backend == "sqlite":
+            return SqliteNodeStore(self.path, cipher=cipher or self.cipher)
+        return PostgresNodeStore(
+            pg.conninfo(self.dbname), schema=self.schema, cipher=cipher or self.cipher
+        )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def opener(request: pytest.FixtureRequest, cipher: KeyRingCipher) -> Opener:
+    return Opener(request.param, request, cipher)
+
+
 @pytest.fixture
-def store(tmp_path: Path, cipher: KeyRingCipher) -> Iterator[SqliteNodeStore]:
+def store(opener: Opener) -> Iterator[Store]:
+    with opener() as s:
+        yield s
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path, cipher: KeyRingCipher) -> Iterator[SqliteNodeStore]:
     with SqliteNodeStore(tmp_path / "node.sqlite3", cipher=cipher) as s:
         yield s
 
@@ -69,24 +108,38 @@ def added(n: int) -> str:
     return f"2024-01-01T00:00:{n // 1000:02d}.{n % 1000:03d}000Z"
 
 
-def raw(store: SqliteNodeStore, sql: str, *args: object) -> list[tuple[object, ...]]:
-    with sqlite3.connect(store.path) as con:
-        return con.execute(sql, args).fetchall()
+def raw(store: Store, sql: str, *args: object) -> list[tuple[Any, ...]]:
+    """Run ``sql`` (``?`` placeholders) behind the store's back, committed."""
+    if isinstance(store, SqliteNodeStore):
+        with sqlite3.connect(store.path) as con:
+            return con.execute(sql, args).fetchall()
+    with psycopg.connect(store.conninfo, autocommit=True) as con:
+        con.execute(f"SET search_path TO {store.schema}")
+        cur = con.execute(sql.replace("?", "%s"), args)
+        return cur.fetchall() if cur.description else []
+
+
+def stored(store: Store, table: str, column: str) -> bytes:
+    """What a reader of the database's storage sees of a column: the whole file of SQLite
+    (every page of it), the column's stored values on PostgreSQL."""
+    if isinstance(store, SqliteNodeStore):
+        return store.path.read_bytes()
+    rows = raw(store, f"SELECT {column} FROM {table}")
+    return b"".join(bytes(r[0]) for r in rows if r[0] is not None)
 
 
 # ------------------------------------------------------------------ opening the file
 
 
-def test_a_new_store_is_marked_with_its_at_rest_format(store: SqliteNodeStore) -> None:
+def test_a_new_store_is_marked_with_its_at_rest_format(store: Store) -> None:
     assert raw(store, "SELECT value FROM node_meta WHERE key = 'at_rest'") == [(AT_REST_FORMAT,)]
 
 
-def test_reopening_keeps_what_was_written(tmp_path: Path, cipher: KeyRingCipher) -> None:
-    path = tmp_path / "node.sqlite3"
-    with SqliteNodeStore(path, cipher=cipher) as first, first.writing() as w:
+def test_reopening_keeps_what_was_written(opener: Opener) -> None:
+    with opener() as first, first.writing() as w:
         w.add_object(obj(), added(1))
         w.set_last_date_added(added(1))
-    with SqliteNodeStore(path, cipher=cipher) as again:
+    with opener() as again:
         with again.reading() as r:
             assert [x.body for x in r.versions(COLLECTION, "indicator--1")] == [
                 b"indicator--1@2019-11-01T00:00:00.000Z"
@@ -181,14 +234,14 @@ def test_an_empty_unmarked_store_is_marked_without_migrating(
 
 
 def test_another_nodes_key_does_not_open_the_content(
-    tmp_path: Path, store: SqliteNodeStore
+    tmp_path: Path, opener: Opener, store: Store
 ) -> None:
     with store.writing() as w:
         w.add_object(obj(), added(1))
     store.close()
     other = KeyRingCipher(init_keys(tmp_path / "other", "KOR", passphrase=None, insecure=True))
     with (
-        SqliteNodeStore(store.path, cipher=other) as s,
+        opener(other) as s,
         pytest.raises(StoreFailure, match=r"objects\.body of row .* does not open"),
         s.reading() as r,
     ):
@@ -198,7 +251,7 @@ def test_another_nodes_key_does_not_open_the_content(
 # ------------------------------------------------------------------ objects and pages
 
 
-def test_versions_and_the_latest_flag(store: SqliteNodeStore) -> None:
+def test_versions_and_the_latest_flag(store: Store) -> None:
     with store.writing() as w:
         w.add_object(obj(version="v2"), added(1))
         w.add_object(obj(version="v1"), added(2))  # older version, added later: not latest
@@ -220,7 +273,7 @@ def test_versions_and_the_latest_flag(store: SqliteNodeStore) -> None:
 
 
 def test_the_same_version_twice_is_refused_and_the_transaction_rolled_back(
-    store: SqliteNodeStore,
+    store: Store,
 ) -> None:
     with store.writing() as w:
         w.add_object(obj(), added(1))
@@ -240,7 +293,7 @@ def test_the_same_version_twice_is_refused_and_the_transaction_rolled_back(
         assert r.recent_checkpoints(5) == []
 
 
-def test_an_exception_in_a_transaction_writes_nothing_of_it(store: SqliteNodeStore) -> None:
+def test_an_exception_in_a_transaction_writes_nothing_of_it(store: Store) -> None:
     def fail_midway() -> None:
         with store.writing() as w:
             w.add_object(obj(), added(1))
@@ -260,7 +313,7 @@ def test_an_exception_in_a_transaction_writes_nothing_of_it(store: SqliteNodeSto
 
 
 def test_a_failed_savepoint_undoes_its_part_and_the_rest_commits(
-    store: SqliteNodeStore,
+    store: Store,
 ) -> None:
     def refused(w: NodeWriter) -> None:
         with w.savepoint():
@@ -279,7 +332,7 @@ def test_a_failed_savepoint_undoes_its_part_and_the_rest_commits(
         assert r.due(1e12) == []
 
 
-def test_replace_object_stores_the_version_again_added_anew(store: SqliteNodeStore) -> None:
+def test_replace_object_stores_the_version_again_added_anew(store: Store) -> None:
     with store.writing() as w:
         w.add_object(obj(body=b"first marking"), added(1))
         w.add_object(obj("indicator--2"), added(2))
@@ -294,7 +347,7 @@ def test_replace_object_stores_the_version_again_added_anew(store: SqliteNodeSto
         assert r.seq_after(added(2)) == rows[0].seq
 
 
-def test_a_replaced_version_keeps_its_place_among_the_versions(store: SqliteNodeStore) -> None:
+def test_a_replaced_version_keeps_its_place_among_the_versions(store: Store) -> None:
     with store.writing() as w:
         w.add_object(obj(version="v1"), added(1))
         w.add_object(obj(version="v2"), added(2))
@@ -309,7 +362,7 @@ def test_a_replaced_version_keeps_its_place_among_the_versions(store: SqliteNode
         ]
 
 
-def test_page_filters(store: SqliteNodeStore) -> None:
+def test_page_filters(store: Store) -> None:
     with store.writing() as w:
         w.add_object(obj("indicator--1", "v1"), added(1))
         w.add_object(obj("report--1", "v1", stix_type="report"), added(2))
@@ -361,7 +414,8 @@ def test_page_filters(store: SqliteNodeStore) -> None:
     assert page(ids=("nothing--1",)) == []
 
 
-def test_a_filter_sqlite_cannot_run_is_a_store_failure(store: SqliteNodeStore) -> None:
+def test_a_filter_sqlite_cannot_run_is_a_store_failure(sqlite_store: SqliteNodeStore) -> None:
+    store = sqlite_store
     limit = sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     ids = [f"indicator--{i}" for i in range(limit)]  # with the collection, one too many
     with (
@@ -373,7 +427,7 @@ def test_a_filter_sqlite_cannot_run_is_a_store_failure(store: SqliteNodeStore) -
         assert r.count(COLLECTION) == 0
 
 
-def test_seq_after_and_rows_after_across_collections(store: SqliteNodeStore) -> None:
+def test_seq_after_and_rows_after_across_collections(store: Store) -> None:
     with store.reading() as r:
         assert r.seq_after(added(9)) == 0
         assert r.last_seq() == 0
@@ -390,7 +444,7 @@ def test_seq_after_and_rows_after_across_collections(store: SqliteNodeStore) -> 
         assert r.last_seq() == 4
 
 
-def test_an_object_row_round_trips_every_column(store: SqliteNodeStore) -> None:
+def test_an_object_row_round_trips_every_column(store: Store) -> None:
     new = obj(item_id=ITEM, equivalence="SECRET", topics=("dprk.missile", "dprk.nuclear"))
     with store.writing() as w:
         w.add_object(new, added(1))
@@ -411,13 +465,12 @@ def test_an_object_row_round_trips_every_column(store: SqliteNodeStore) -> None:
         ]
 
 
-def test_scopes_read_no_body_and_a_miss_is_none(store: SqliteNodeStore) -> None:
+def test_scopes_read_no_body_and_a_miss_is_none(store: Store) -> None:
     with store.writing() as w:
         w.add_object(obj(version="v2", item_id=ITEM, topics=("dprk",)), added(1))
         w.add_object(obj(version="v1", equivalence="II"), added(2))
     # a body that no longer opens does not matter to a scope: none is read
-    with sqlite3.connect(store.path) as con:
-        con.execute("UPDATE objects SET body = x'00'")
+    raw(store, "UPDATE objects SET body = ?", b"\x00")
     with store.reading() as r:
         assert r.object_scope(COLLECTION, "indicator--1", "v2") == ObjectScope(
             "indicator--1", "v2", "indicator", ITEM, None, ("dprk",)
@@ -433,7 +486,7 @@ def test_scopes_read_no_body_and_a_miss_is_none(store: SqliteNodeStore) -> None:
 # ------------------------------------------------------------------ items
 
 
-def test_items_add_replace_and_origin(store: SqliteNodeStore) -> None:
+def test_items_add_replace_and_origin(store: Store) -> None:
     with store.writing() as w:
         assert not w.has_item(ITEM)
         w.add_item(ITEM, "indicator--1", "JPN", b"sealed-1", "USA", added(1))
@@ -449,7 +502,7 @@ def test_items_add_replace_and_origin(store: SqliteNodeStore) -> None:
         assert r.item_origin("urn:gsomia:item:9999") is None
 
 
-def test_an_item_twice_is_refused(store: SqliteNodeStore) -> None:
+def test_an_item_twice_is_refused(store: Store) -> None:
     with store.writing() as w:
         w.add_item(ITEM, "indicator--1", "JPN", b"first", None, added(1))
     with pytest.raises(StoreFailure, match="nothing was stored"), store.writing() as w:
@@ -461,19 +514,19 @@ def test_an_item_twice_is_refused(store: SqliteNodeStore) -> None:
 # ------------------------------------------------------------------ statuses
 
 
-def test_statuses_are_sealed_and_bound_to_their_id(store: SqliteNodeStore) -> None:
+def test_statuses_are_sealed_and_bound_to_their_id(store: Store) -> None:
     body = {"status": "complete", "success_count": 3}
     with store.writing() as w:
         w.put_status("s1", "alice", body)
         w.put_status("s2", "bob", {"status": "pending"})
-    assert b"complete" not in store.path.read_bytes()
+    assert b"complete" not in stored(store, "statuses", "body")
     with store.reading() as r:
         assert r.status("s1") == ("alice", body)
         assert r.status("s9") is None
     with pytest.raises(StoreFailure, match="nothing was stored"), store.writing() as w:
         w.put_status("s1", "mallory", {})
-    with sqlite3.connect(store.path) as con:  # s2's sealed body moved onto s1
-        con.execute("UPDATE statuses SET body = (SELECT body FROM statuses WHERE id = 's2')")
+    # s2's sealed body moved onto s1
+    raw(store, "UPDATE statuses SET body = (SELECT body FROM statuses WHERE id = 's2')")
     with (
         pytest.raises(StoreFailure, match=r"statuses\.body of row \['s1'\] does not open"),
         store.reading() as r,
@@ -484,7 +537,7 @@ def test_statuses_are_sealed_and_bound_to_their_id(store: SqliteNodeStore) -> No
 # ------------------------------------------------------------------ the outbox
 
 
-def test_queue_is_idempotent_and_due_rows_come_in_order(store: SqliteNodeStore) -> None:
+def test_queue_is_idempotent_and_due_rows_come_in_order(store: Store) -> None:
     with store.writing() as w:
         w.queue("item-a", "JPN", added(1))
         w.queue("item-a", "USA", added(1))
@@ -505,7 +558,7 @@ def test_queue_is_idempotent_and_due_rows_come_in_order(store: SqliteNodeStore) 
         assert r.outbox_counts() == {"pending": 3}
 
 
-def test_retry_postpones_and_done_removes_from_due(store: SqliteNodeStore) -> None:
+def test_retry_postpones_and_done_removes_from_due(store: Store) -> None:
     with store.writing() as w:
         w.queue("item-a", "JPN", added(1))
         w.queue("item-b", "JPN", added(2))
@@ -534,13 +587,13 @@ def test_retry_postpones_and_done_removes_from_due(store: SqliteNodeStore) -> No
 # ------------------------------------------------------------------ peer messages
 
 
-def test_peer_messages_queue_retry_and_done(store: SqliteNodeStore) -> None:
+def test_peer_messages_queue_retry_and_done(store: Store) -> None:
     with store.writing() as w:
         w.queue_message("JPN", "/native/v1/consents", "ref-1", b"signed consent")
         w.queue_message("USA", "/native/v1/reports", "ref-2", b"signed report")
     with store.writing() as w:
         w.queue_message("JPN", "/native/v1/notices", "ref-3", b"signed notice")
-    assert b"signed" not in store.path.read_bytes()
+    assert b"signed" not in stored(store, "peer_messages", "body")
     with store.reading() as r:
         due = r.due_messages(0.0)
         assert [(m.id, m.recipient, m.path, m.ref, m.body, m.attempts) for m in due] == [
@@ -564,12 +617,11 @@ def test_peer_messages_queue_retry_and_done(store: SqliteNodeStore) -> None:
     ]
 
 
-def test_a_peer_message_body_moved_to_another_id_does_not_open(store: SqliteNodeStore) -> None:
+def test_a_peer_message_body_moved_to_another_id_does_not_open(store: Store) -> None:
     with store.writing() as w:
         w.queue_message("JPN", "/p", "r1", b"one")
         w.queue_message("JPN", "/p", "r2", b"two")
-    with sqlite3.connect(store.path) as con:
-        con.execute("UPDATE peer_messages SET id = 9 WHERE id = 2")
+    raw(store, "UPDATE peer_messages SET id = 9 WHERE id = 2")
     with (
         pytest.raises(StoreFailure, match=r"peer_messages\.body of row \[9\] does not open"),
         store.reading() as r,
@@ -580,7 +632,7 @@ def test_a_peer_message_body_moved_to_another_id_does_not_open(store: SqliteNode
 # ------------------------------------------------------------------ native documents
 
 
-def test_documents_upsert_read_and_list_in_order(store: SqliteNodeStore) -> None:
+def test_documents_upsert_read_and_list_in_order(store: Store) -> None:
     with store.writing() as w:
         w.put_document("consent", "k1", ITEM, {"n": 1}, None)
         w.put_document("consent", "k2", "urn:gsomia:item:0002", {"n": 2}, b"pdf bytes")
@@ -592,7 +644,7 @@ def test_documents_upsert_read_and_list_in_order(store: SqliteNodeStore) -> None
         replaced = w.document("consent", "k1")
         assert replaced is not None
         assert (replaced.body, replaced.attachment) == ({"n": 10}, b"signed")
-    assert b"pdf bytes" not in store.path.read_bytes()
+    assert b"pdf bytes" not in stored(store, "node_documents", "attachment")
     with store.reading() as r:
         assert [(d.key, d.body) for d in r.documents("consent")] == [
             ("k1", {"n": 10}),
@@ -615,16 +667,16 @@ def test_documents_upsert_read_and_list_in_order(store: SqliteNodeStore) -> None
 
 
 def test_a_document_attachment_swapped_with_another_does_not_open(
-    store: SqliteNodeStore,
+    store: Store,
 ) -> None:
     with store.writing() as w:
         w.put_document("consent", "k1", ITEM, {}, b"first")
         w.put_document("consent", "k2", ITEM, {}, b"second")
-    with sqlite3.connect(store.path) as con:
-        con.execute(
-            "UPDATE node_documents SET attachment = "
-            "(SELECT attachment FROM node_documents WHERE key = 'k2') WHERE key = 'k1'"
-        )
+    raw(
+        store,
+        "UPDATE node_documents SET attachment = "
+        "(SELECT attachment FROM node_documents WHERE key = 'k2') WHERE key = 'k1'",
+    )
     with (
         pytest.raises(StoreFailure, match=r"node_documents\.attachment of row \['consent', 'k1'\]"),
         store.reading() as r,
@@ -635,7 +687,7 @@ def test_a_document_attachment_swapped_with_another_does_not_open(
 # ------------------------------------------------------------------ the log in the same file
 
 
-def test_log_item_index_and_its_high_water_mark(store: SqliteNodeStore) -> None:
+def test_log_item_index_and_its_high_water_mark(store: Store) -> None:
     with store.writing() as w:
         assert w.log_indexed_upto() == 0
         w.index_log_items([(ITEM, 3, "release.decision"), (ITEM, 1, "item.received")], 4)
@@ -648,7 +700,7 @@ def test_log_item_index_and_its_high_water_mark(store: SqliteNodeStore) -> None:
         assert r.log_item_entries("missing") == []
 
 
-def test_witness_faults_newest_first_by_origin(store: SqliteNodeStore) -> None:
+def test_witness_faults_newest_first_by_origin(store: Store) -> None:
     with store.writing() as w:
         first = w.add_witness_fault("JPN", added(1), 5, 7, "rollback", b"note")
         second = w.add_witness_fault("USA", added(2), None, 3, "unreadable", None)
@@ -668,7 +720,7 @@ def test_witness_faults_newest_first_by_origin(store: SqliteNodeStore) -> None:
         assert r.witness_faults(origin="KOR") == []
 
 
-def test_recent_checkpoints_and_last_witnessed(store: SqliteNodeStore) -> None:
+def test_recent_checkpoints_and_last_witnessed(store: Store) -> None:
     proof = [bytes([i]) * 32 for i in range(3)]
     with store.writing() as w:
         for size in (1, 4, 2, 8):
@@ -691,7 +743,7 @@ def test_recent_checkpoints_and_last_witnessed(store: SqliteNodeStore) -> None:
 # ------------------------------------------------------------------ transactions and readers
 
 
-def test_last_date_added_is_read_once_and_written_at_commit(store: SqliteNodeStore) -> None:
+def test_last_date_added_is_read_once_and_written_at_commit(store: Store) -> None:
     with store.writing() as w:
         assert w.last_date_added() is None
         w.set_last_date_added(added(1))
@@ -707,7 +759,7 @@ def test_last_date_added_is_read_once_and_written_at_commit(store: SqliteNodeSto
     assert raw(store, "SELECT value FROM node_meta WHERE key = 'last_date_added'") == [(added(2),)]
 
 
-def test_a_reader_sees_one_snapshot(store: SqliteNodeStore) -> None:
+def test_a_reader_sees_one_snapshot(store: Store) -> None:
     with store.writing() as w:
         w.add_object(obj("x--1"), added(1))
     with store.reading() as r:
@@ -720,7 +772,8 @@ def test_a_reader_sees_one_snapshot(store: SqliteNodeStore) -> None:
         assert r.count(COLLECTION) == 2
 
 
-def test_readers_are_per_thread_and_read_only(store: SqliteNodeStore) -> None:
+def test_readers_are_per_thread_and_read_only(sqlite_store: SqliteNodeStore) -> None:
+    store = sqlite_store
     with store.writing() as w:
         w.add_object(obj(), added(1))
     seen: list[int] = []
@@ -748,8 +801,10 @@ def test_readers_are_per_thread_and_read_only(store: SqliteNodeStore) -> None:
 
 
 def test_a_reader_that_cannot_open_is_a_store_failure(
-    store: SqliteNodeStore, monkeypatch: pytest.MonkeyPatch
+    sqlite_store: SqliteNodeStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    store = sqlite_store
+
     def refuse(*_args: object, **_kw: object) -> sqlite3.Connection:
         raise sqlite3.OperationalError("unable to open database file")
 
