@@ -40,7 +40,7 @@ from typing import Any
 import httpx
 import orjson
 
-from gsomia.app.stores import in_schema
+from gsomia.app.stores import in_schema, migrate_store
 from gsomia.clock import ScaledClock, SystemClock
 from gsomia.console.launchmap import impact_radius_km
 from gsomia.data.launches import LaunchEvent, load_launches
@@ -54,6 +54,7 @@ from gsomia.node.config import PeerEntry, UserEntry, render_config, token_digest
 from gsomia.node.service import collection_alias
 from gsomia.node.stix import GSOMIA_LAUNCH_EXTENSION, format_timestamp, label_marking
 from gsomia.scenarios import load_scenario
+from gsomia.seal.at_rest import KeyRingCipher
 from gsomia.seal.keys import (
     PASSPHRASE_ENV,
     KeyRing,
@@ -155,6 +156,7 @@ def prepare(
     _private_tree(data)
     tokens = state.get("tokens", {})
     nodes: dict[str, DemoNode] = {}
+    rings: dict[str, KeyRing] = {}
     for i, party in enumerate(cast_of(scenario).parties):
         home = data / party
         key_file = None if passphrase else data / f"{party}.key"
@@ -163,6 +165,7 @@ def prepare(
                 create_key_file(key_file)
             init_keys(home, party, passphrase=passphrase, key_file=key_file)
         ring = KeyRing.load(home, passphrase=passphrase, key_file=key_file)
+        rings[party] = ring
         _write_private(data / f"{party}.pub.json", orjson.dumps(ring.export_document()))
         creds = tokens.get(party) or {
             "analyst": "gsomia_" + secrets.token_urlsafe(24),
@@ -198,6 +201,14 @@ def prepare(
             **({"store": stores[party]} if party in stores else {}),
         )
         _write_private(node.config, text.encode("utf-8"))
+        # the demo's own stores: one written by an older gsomia is brought up to date here
+        # (as `gsomia node migrate` would), so that resuming an old demo-data/ just works
+        migrate_store(
+            stores.get(party),
+            data_dir=node.home,
+            cipher=KeyRingCipher(rings[party]),
+            where=f"{node.config}.store",
+        )
     state["tokens"] = tokens
     state["nodes"] = {p: n.describe() for p, n in nodes.items()}
     state["scenario"] = scenario_ref

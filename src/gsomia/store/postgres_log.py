@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from functools import lru_cache
@@ -168,6 +169,9 @@ class PgDatabase:
         self._conninfo = conninfo
         self.lock_key = lock_key(schema)
         self._read_only = read_only
+        # writers of this process queue here, not holding a pooled connection while they wait
+        self._writer = threading.Lock()
+        self._local = threading.local()
         self._timeout = timeout
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             conninfo,
@@ -210,6 +214,22 @@ class PgDatabase:
     def transaction(self, *, write: bool, what: str) -> Iterator[PgConnection]:
         """A write transaction holding the writer lock, or a read-only snapshot; any database
         error in it is a StoreFailure naming ``what`` (nothing of a failed write stays)."""
+        if not write:
+            with self._transaction(write=False, what=what) as con:
+                yield con
+            return
+        if getattr(self._local, "writing", False):  # it would wait for itself, for ever
+            raise StoreFailure(f"{self.name}: a write transaction inside another one")
+        with self._writer:
+            self._local.writing = True
+            try:
+                with self._transaction(write=True, what=what) as con:
+                    yield con
+            finally:
+                self._local.writing = False
+
+    @contextmanager
+    def _transaction(self, *, write: bool, what: str) -> Iterator[PgConnection]:
         with self._connection() as con:
             try:
                 if write:

@@ -141,3 +141,20 @@ def test_a_server_that_is_not_there_is_a_store_failure_without_the_password(
         PostgresNodeStore(conninfo, schema="kor", cipher=cipher, timeout=1.0)
     assert "hunter2" not in str(e.value)
     assert "PostgreSQL unavailable" in str(e.value)
+
+
+def test_a_write_inside_a_write_is_refused_not_left_waiting_for_itself(
+    store: PostgresNodeStore,
+) -> None:
+    def nested() -> None:
+        with store.writing() as w:
+            w.add_object(obj(1), added(1))
+            with store.log_store.writing():
+                pass
+
+    with pytest.raises(StoreFailure, match=r"a write transaction inside another one"):
+        nested()
+    with store.reading() as r:
+        assert r.rows_after(0, 10) == []
+    with store.writing() as w:  # and the writer is free again
+        w.add_object(obj(2), added(2))

@@ -10,6 +10,7 @@ import sqlite3
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -820,13 +821,43 @@ IDS = st.sampled_from(["indicator--a", "indicator--b", "report--c"])
 COLLECTIONS = st.sampled_from(["c1", "c2"])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@contextmanager
+def fresh_store(
+    backend: str, cipher: KeyRingCipher, request: pytest.FixtureRequest
+) -> Iterator[Store]:
+    """A new, empty store for one example of a property (a file, or a schema dropped after)."""
+    if backend == "sqlite":
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            SqliteNodeStore(Path(tmp) / "node.sqlite3", cipher=cipher) as s,
+        ):
+            yield s
+        return
+    dbname = request.getfixturevalue("pg_database")
+    schema = pg.fresh_schema()
+    try:
+        with PostgresNodeStore(pg.conninfo(dbname), schema=schema, cipher=cipher) as s:
+            yield s
+    finally:
+        with pg.connect(dbname, schema) as con:
+            con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+# one fresh store per example, made in the test: the function-scoped ``request`` only finds
+# the session's database
+PROPERTY = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@settings(max_examples=40, deadline=None, suppress_health_check=PROPERTY)
 @given(
     adds=st.lists(st.tuples(COLLECTIONS, IDS, VERSIONS), min_size=1, max_size=25, unique=True),
     batch=st.integers(min_value=1, max_value=7),
     latest_only=st.booleans(),
 )
-def test_pages_walk_every_row_once_in_seq_order(
+def test_pages_walk_every_row_once_in_seq_order(  # noqa: PLR0917 - fixtures and drawn values
+    backend: str,
+    request: pytest.FixtureRequest,
     cipher: KeyRingCipher,
     adds: list[tuple[str, str, str]],
     batch: int,
@@ -835,52 +866,53 @@ def test_pages_walk_every_row_once_in_seq_order(
     """Paging from a cursor yields, for each collection, exactly its rows in the order they
     were added (the latest version of each object only, if asked); the latest flag is the
     largest version whatever the order of arrival; seq and date_added grow together."""
-    with tempfile.TemporaryDirectory() as tmp:
-        with SqliteNodeStore(Path(tmp) / "node.sqlite3", cipher=cipher) as s:
-            with s.writing() as w:
-                for n, (collection, stix_id, version) in enumerate(adds, start=1):
-                    w.add_object(obj(stix_id, version, collection=collection), added(n))
-            with s.reading() as r:
-                everything = r.rows_after(0, len(adds) + 1)
-                for collection in ("c1", "c2"):
-                    mine = [a for a in adds if a[0] == collection]
-                    latest = {i: max(v for c, j, v in mine if j == i) for _, i, _ in mine}
-                    expected = [(i, v) for _, i, v in mine if not latest_only or latest[i] == v]
-                    walked: list[ObjectRow] = []
-                    cursor = 0
-                    while page := r.page(
-                        collection,
-                        after_seq=cursor,
-                        added_after=None,
-                        latest_only=latest_only,
-                        batch=batch,
-                    ):
-                        assert len(page) <= batch
-                        walked += page
-                        cursor = page[-1].seq
-                    assert [(x.stix_id, x.version) for x in walked] == expected
-                    assert [x.seq for x in walked] == sorted({x.seq for x in walked})
-        seqs = [x.seq for x in everything]
-        dates = [x.date_added for x in everything]
-        assert seqs == sorted(set(seqs))
-        assert dates == sorted(set(dates))
-        assert [(x.collection, x.stix_id, x.version) for x in everything] == adds
+    with fresh_store(backend, cipher, request) as s:
+        with s.writing() as w:
+            for n, (collection, stix_id, version) in enumerate(adds, start=1):
+                w.add_object(obj(stix_id, version, collection=collection), added(n))
+        with s.reading() as r:
+            everything = r.rows_after(0, len(adds) + 1)
+            for collection in ("c1", "c2"):
+                mine = [a for a in adds if a[0] == collection]
+                latest = {i: max(v for c, j, v in mine if j == i) for _, i, _ in mine}
+                expected = [(i, v) for _, i, v in mine if not latest_only or latest[i] == v]
+                walked: list[ObjectRow] = []
+                cursor = 0
+                while page := r.page(
+                    collection,
+                    after_seq=cursor,
+                    added_after=None,
+                    latest_only=latest_only,
+                    batch=batch,
+                ):
+                    assert len(page) <= batch
+                    walked += page
+                    cursor = page[-1].seq
+                assert [(x.stix_id, x.version) for x in walked] == expected
+                assert [x.seq for x in walked] == sorted({x.seq for x in walked})
+    seqs = [x.seq for x in everything]
+    dates = [x.date_added for x in everything]
+    assert seqs == sorted(set(seqs))
+    assert dates == sorted(set(dates))
+    assert [(x.collection, x.stix_id, x.version) for x in everything] == adds
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@settings(max_examples=30, deadline=None, suppress_health_check=PROPERTY)
 @given(
     steps=st.lists(st.integers(min_value=1, max_value=50), min_size=1, max_size=20),
     probe=st.integers(min_value=0, max_value=1100),
 )
 def test_seq_after_is_the_last_row_at_or_before_a_date(
-    cipher: KeyRingCipher, steps: list[int], probe: int
+    backend: str,
+    request: pytest.FixtureRequest,
+    cipher: KeyRingCipher,
+    steps: list[int],
+    probe: int,
 ) -> None:
     """With date_added strictly increasing, ``seq_after(d)`` is the number of rows added at
     or before ``d`` (one index probe answers what a scan would)."""
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        SqliteNodeStore(Path(tmp) / "node.sqlite3", cipher=cipher) as s,
-    ):
+    with fresh_store(backend, cipher, request) as s:
         dates = []
         at = 0
         with s.writing() as w:
