@@ -1,4 +1,5 @@
-"""What a running node has committed, read beside it from its SQLite store (read-only).
+"""What a running node has committed, read beside it from its store (read-only): its SQLite
+file, or its schema on PostgreSQL (the same tables).
 
 Absence at a peer is proved from committed state, never by sleeping: an item travels only
 through an outbox row queued in the same transaction as the decision that allows it (and the
@@ -11,12 +12,13 @@ rows for that peer are done.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from tests.backends import connect_store
 
 from .nodes import NodeProc
 
@@ -28,20 +30,21 @@ def store_of(node: NodeProc) -> Path:
     return node.data / "node.sqlite3"
 
 
-@contextmanager
-def reading(node: NodeProc) -> Iterator[sqlite3.Connection]:
-    path = store_of(node)
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+def query(node: NodeProc, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+    """The rows of one read-only query (``?`` placeholders) of the node's store."""
+    if node.store is not None and node.store.startswith("postgresql://"):
+        with connect_store(node.store) as pg:
+            return list(pg.execute(sql.replace("?", "%s"), params))
+    con = sqlite3.connect(f"file:{store_of(node)}?mode=ro", uri=True)
     try:
-        yield con
+        return list(con.execute(sql, params))
     finally:
         con.close()
 
 
 def logged(node: NodeProc, kind: str, **fields: str) -> list[dict[str, Any]]:
     """The node's log entries of type ``kind`` whose fields include ``fields``."""
-    with reading(node) as con:
-        docs = [orjson.loads(bytes(row[0])) for row in con.execute("SELECT data FROM entries")]
+    docs = [orjson.loads(bytes(row[0])) for row in query(node, "SELECT data FROM entries")]
     return [
         d for d in docs if d.get("type") == kind and all(d.get(k) == v for k, v in fields.items())
     ]
@@ -49,9 +52,8 @@ def logged(node: NodeProc, kind: str, **fields: str) -> list[dict[str, Any]]:
 
 def outbox_states(node: NodeProc, item: str) -> dict[str, str]:
     """Recipient -> state of the node's outbox rows releasing ``item``."""
-    with reading(node) as con:
-        rows = con.execute("SELECT recipient, state FROM outbox WHERE item_id = ?", (item,))
-        return {str(recipient): str(state) for recipient, state in rows}
+    rows = query(node, "SELECT recipient, state FROM outbox WHERE item_id = ?", (item,))
+    return {str(recipient): str(state) for recipient, state in rows}
 
 
 def assert_denied_and_never_queued(node: NodeProc, item: str, recipient: str) -> None:

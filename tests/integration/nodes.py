@@ -23,6 +23,7 @@ from gsomia.node.config import PeerEntry, UserEntry, render_config, token_digest
 from gsomia.node.service import Node
 from gsomia.node.stix import GSOMIA_LABEL_EXTENSION, extension_definition, label_marking
 from gsomia.seal.keys import init_keys
+from tests.backends import SQLITE, Backend
 
 PASSPHRASE = "correct horse battery staple"
 POLICY = {"KOR": "KR-MND-CMI", "JPN": "JP-MOD-CMI", "USA": "US-DOD-CNSI"}
@@ -46,6 +47,7 @@ class NodeProc:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    store: str | None = None  # the store URL its config names (None: the default SQLite file)
 
     @property
     def url(self) -> str:
@@ -97,9 +99,13 @@ class NodeProc:
 
 
 def make_nodes(
-    root: Path, parties: tuple[str, ...] = ("KOR", "JPN", "USA"), scenario: str = "historical"
+    root: Path,
+    parties: tuple[str, ...] = ("KOR", "JPN", "USA"),
+    scenario: str = "historical",
+    backend: Backend = SQLITE,
 ) -> dict[str, NodeProc]:
-    """Keys, exported public keys and a node.toml for each party; nothing started yet."""
+    """Keys, exported public keys and a node.toml for each party, its store on ``backend``
+    (a fresh one per node); nothing started yet."""
     env = {**os.environ, "GSOMIA_PASSPHRASE": PASSPHRASE}
     nodes: dict[str, NodeProc] = {}
     for party in parties:
@@ -112,7 +118,14 @@ def make_nodes(
             "low": f"tok-{party}-low-{os.urandom(8).hex()}",
         }
         nodes[party] = NodeProc(
-            party, free_port(), root / f"{party}.toml", data, users, root / f"{party}.log", env=env
+            party,
+            free_port(),
+            root / f"{party}.toml",
+            data,
+            users,
+            root / f"{party}.log",
+            env=env,
+            store=backend.store_url(party),
         )
     for party, node in nodes.items():
         low_level = {"KOR": "III", "JPN": "HI", "USA": "CONFIDENTIAL"}[party]
@@ -130,6 +143,7 @@ def make_nodes(
                 ("low", low_level, ("dprk.nuclear",), "analyst"),
             )
         ]
+        store = {} if node.store is None else {"store": node.store}
         text = render_config(
             party=party,
             listen=f"127.0.0.1:{node.port}",
@@ -138,6 +152,7 @@ def make_nodes(
             users=entries,
             scenario=scenario,
             max_content_length=1048576,
+            **store,
         )
         node.config.write_text(text, encoding="utf-8")
     return nodes

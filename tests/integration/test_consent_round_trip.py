@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from gsomia.node.stix import GSOMIA_LABEL_EXTENSION
+from tests.backends import Backend
 
 from .native_client import (
     assert_error,
@@ -28,8 +29,10 @@ from .nodes import NodeProc, make_nodes, report, running
 
 
 @pytest.fixture(scope="module")
-def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodeProc]]:
-    nodes = make_nodes(tmp_path_factory.mktemp("consent"), scenario="lapse-2019")
+def trio(
+    tmp_path_factory: pytest.TempPathFactory, backend: Backend
+) -> Iterator[dict[str, NodeProc]]:
+    nodes = make_nodes(tmp_path_factory.mktemp("consent"), scenario="lapse-2019", backend=backend)
     with running(nodes):
         yield nodes
 

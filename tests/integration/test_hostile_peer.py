@@ -25,13 +25,12 @@ from gsomia.domain.instants import format_instant
 from gsomia.node import federation
 from gsomia.node.federation import FAULT_ENV
 from gsomia.node.service import Node
-from gsomia.seal.at_rest import KeyRingCipher
-from gsomia.seal.keys import KeyRing
 from gsomia.seal.service import grant_consent, release_item, seal_content
-from gsomia.store.sqlite_node import SqliteNodeStore
+from tests.backends import Backend
 
 from .native_client import collection_at, held_at, native, publish, wait_until
-from .nodes import PASSPHRASE, TAXII, NodeProc, make_nodes, opened, report, running
+from .node_store import query
+from .nodes import TAXII, NodeProc, make_nodes, opened, report, running
 
 ERROR_KEYS = {"title", "description", "error_code", "http_status"}
 PUSH = "/peer/v1/releases"
@@ -40,8 +39,11 @@ CONSENT_REQUESTS = "/peer/v1/consent-requests"
 
 
 @pytest.fixture(scope="module")
-def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodeProc]]:
-    nodes = make_nodes(tmp_path_factory.mktemp("hostile-peer"), scenario="lapse-2019")
+def trio(
+    tmp_path_factory: pytest.TempPathFactory, backend: Backend
+) -> Iterator[dict[str, NodeProc]]:
+    root = tmp_path_factory.mktemp("hostile-peer")
+    nodes = make_nodes(root, scenario="lapse-2019", backend=backend)
     with running(nodes):
         yield nodes
 
@@ -283,12 +285,12 @@ def test_a_body_signed_for_one_route_is_refused_on_another(
 
 
 def test_a_hub_killed_between_receiving_and_relaying_relays_once_after_restart(
-    tmp_path: Path,
+    tmp_path: Path, backend: Backend
 ) -> None:
     """USA, the hub, dies (``os._exit``, as SIGKILL) right after the receipt of a missile
     warning commits; after a restart JPN receives the relay, once, and KOR's retried push is
     answered as a duplicate."""
-    nodes = make_nodes(tmp_path, scenario="lapse-2019")
+    nodes = make_nodes(tmp_path, scenario="lapse-2019", backend=backend)
     kor, jpn, usa = nodes["KOR"], nodes["JPN"], nodes["USA"]
     usa.env = {**usa.env, FAULT_ENV: "after-receipt-commit"}
     for node in nodes.values():
@@ -322,7 +324,6 @@ def test_a_hub_killed_between_receiving_and_relaying_relays_once_after_restart(
 
 def outbox_settled(node: NodeProc) -> dict[str, int] | None:
     """The node's outbox counts once one release was sent and none is pending."""
-    cipher = KeyRingCipher(KeyRing.load(node.data, passphrase=PASSPHRASE.encode()))
-    with SqliteNodeStore(node.data / "node.sqlite3", cipher=cipher) as store, store.reading() as r:
-        counts = r.outbox_counts()
+    rows = query(node, "SELECT state, COUNT(*) FROM outbox GROUP BY state")
+    counts = {str(state): int(n) for state, n in rows}
     return counts if counts == {"sent": 1} else None

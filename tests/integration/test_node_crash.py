@@ -10,10 +10,11 @@ from pathlib import Path
 import httpx
 import orjson
 
+from gsomia.app.stores import open_store
 from gsomia.ledger.log import TransparencyLog, origin_of, party_of
 from gsomia.seal.at_rest import KeyRingCipher
 from gsomia.seal.keys import KeyRing
-from gsomia.store.sqlite_node import SqliteNodeStore
+from tests.backends import Backend
 
 from .native_client import collection_at
 from .nodes import PASSPHRASE, TAXII, NodeProc, make_nodes, report
@@ -39,7 +40,8 @@ def published_ids(node: NodeProc, originator: str) -> list[str]:
 
 def audit_log(node: NodeProc) -> int:
     ring = KeyRing.load(node.data, passphrase=PASSPHRASE.encode())
-    with SqliteNodeStore(node.data / "node.sqlite3", cipher=KeyRingCipher(ring)) as store:
+    store = open_store(node.store, data_dir=node.data, cipher=KeyRingCipher(ring))
+    try:
         log = TransparencyLog(store.log_store, origin_of(node.party))
 
         def keys(name: str) -> list[bytes]:
@@ -48,10 +50,14 @@ def audit_log(node: NodeProc) -> int:
 
         log.audit(keys)
         return log.size()
+    finally:
+        store.close()
 
 
-def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
-    nodes = make_nodes(tmp_path)
+def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(
+    tmp_path: Path, backend: Backend
+) -> None:
+    nodes = make_nodes(tmp_path, backend=backend)
     kor, jpn, usa = nodes["KOR"], nodes["JPN"], nodes["USA"]
     for node in nodes.values():
         node.start()

@@ -14,6 +14,7 @@ import pytest
 from gsomia.api.events import Broadcaster
 from gsomia.app.boot import load_config, open_node
 from gsomia.node.stix import GSOMIA_LABEL_EXTENSION
+from tests.backends import Backend
 
 from .native_client import collection_at
 from .nodes import PASSPHRASE, TAXII, NodeProc, make_nodes, report
@@ -23,8 +24,10 @@ HEADERS = {"Accept": TAXII, "Content-Type": TAXII}
 
 
 @pytest.fixture(scope="module")
-def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodeProc]]:
-    nodes = make_nodes(tmp_path_factory.mktemp("events"))
+def trio(
+    tmp_path_factory: pytest.TempPathFactory, backend: Backend
+) -> Iterator[dict[str, NodeProc]]:
+    nodes = make_nodes(tmp_path_factory.mktemp("events"), backend=backend)
     for node in nodes.values():
         tune(node, event_heartbeat=0.3, cosign_interval=0)
         node.start()
@@ -155,8 +158,8 @@ def test_refusals(trio: dict[str, NodeProc]) -> None:
     assert r.status_code == 406
 
 
-def test_streams_end_cleanly_at_shutdown(tmp_path: Path) -> None:
-    node = make_nodes(tmp_path, ("KOR", "USA"))["KOR"]
+def test_streams_end_cleanly_at_shutdown(tmp_path: Path, backend: Backend) -> None:
+    node = make_nodes(tmp_path, ("KOR", "USA"), backend=backend)["KOR"]
     node.start()
     try:
         reader = SseReader(node).start()
@@ -169,11 +172,11 @@ def test_streams_end_cleanly_at_shutdown(tmp_path: Path) -> None:
 
 
 def test_a_slow_subscriber_is_dropped_not_the_node(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: Backend
 ) -> None:
     """In-process, on a real node store: a subscriber whose queue is full is ended, with a
     last comment telling it to resume; the others keep receiving."""
-    nodes = make_nodes(tmp_path, ("KOR", "JPN"))
+    nodes = make_nodes(tmp_path, ("KOR", "JPN"), backend=backend)
     monkeypatch.setenv("GSOMIA_PASSPHRASE", PASSPHRASE)  # for this test only, not the session
     node = open_node(load_config(nodes["KOR"].config))
     analyst = next(u for u in node.config.users if u.name == "analyst")

@@ -14,6 +14,7 @@ from gsomia.app.boot import load_config, open_node
 from gsomia.clock import SystemClock
 from gsomia.node import federation
 from gsomia.node.service import Node
+from tests.backends import Backend
 
 from .native_client import collection_at
 from .nodes import PASSPHRASE, TAXII, NodeProc, make_nodes, report
@@ -22,8 +23,10 @@ HEADERS = {"Accept": TAXII, "Content-Type": TAXII}
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodeProc]]:
-    nodes = make_nodes(tmp_path_factory.mktemp("hostile"))
+def pair(
+    tmp_path_factory: pytest.TempPathFactory, backend: Backend
+) -> Iterator[dict[str, NodeProc]]:
+    nodes = make_nodes(tmp_path_factory.mktemp("hostile"), backend=backend)
     for party in ("KOR", "JPN"):
         nodes[party].start()
     try:

@@ -12,6 +12,8 @@ import httpx
 import orjson
 import pytest
 
+from tests.backends import Backend
+
 from .native_client import (
     assert_error,
     held_at,
@@ -25,8 +27,11 @@ from .nodes import NodeProc, make_nodes, report, running
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodeProc]]:
-    nodes = make_nodes(tmp_path_factory.mktemp("native"), ("KOR", "USA"), scenario="lapse-2019")
+def pair(
+    tmp_path_factory: pytest.TempPathFactory, backend: Backend
+) -> Iterator[dict[str, NodeProc]]:
+    root = tmp_path_factory.mktemp("native")
+    nodes = make_nodes(root, ("KOR", "USA"), scenario="lapse-2019", backend=backend)
     with running(nodes):
         yield nodes
 

@@ -14,6 +14,7 @@ import pytest
 from taxii2client.v21 import Server
 
 from gsomia.node.stix import GSOMIA_LABEL_EXTENSION
+from tests.backends import Backend
 
 from .native_client import collection_at
 from .node_store import assert_denied_and_never_queued, outbox_states
@@ -24,8 +25,10 @@ ITEM = "report--00000000-0000-4000-8000-{:012d}/2026-01-01T00:00:00.000Z"
 
 
 @pytest.fixture(scope="module")
-def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodeProc]]:
-    nodes = make_nodes(tmp_path_factory.mktemp("trio"))
+def trio(
+    tmp_path_factory: pytest.TempPathFactory, backend: Backend
+) -> Iterator[dict[str, NodeProc]]:
+    nodes = make_nodes(tmp_path_factory.mktemp("trio"), backend=backend)
     with running(nodes):
         yield nodes
 
@@ -159,8 +162,8 @@ def test_clearance_and_need_to_know(trio: dict[str, NodeProc]) -> None:
     assert r.json()["http_status"] == "404"
 
 
-def test_lapse_2019_stops_direct_kor_jpn(tmp_path: Path) -> None:
-    nodes = make_nodes(tmp_path, scenario="lapse-2019")
+def test_lapse_2019_stops_direct_kor_jpn(tmp_path: Path, backend: Backend) -> None:
+    nodes = make_nodes(tmp_path, scenario="lapse-2019", backend=backend)
     for node in nodes.values():
         node.start()
     try:

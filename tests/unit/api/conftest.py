@@ -12,9 +12,12 @@ import pytest
 
 from gsomia.app.boot import load_config, open_node
 from gsomia.clock import FixedClock
+from tests.backends import Backend
 from tests.integration.nodes import PASSPHRASE, TAXII, make_nodes
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from starlette.types import ASGIApp
 
     from gsomia.node.service import Node
@@ -62,15 +65,20 @@ class Api:
 
 
 @pytest.fixture(scope="module")
-def procs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, NodeProc]:
-    return make_nodes(tmp_path_factory.mktemp("api"), scenario="lapse-2019")
+def procs(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> dict[str, NodeProc]:
+    """The parties' configs, the stores on the module's backend (each module runs on both)."""
+    return make_nodes(tmp_path_factory.mktemp("api"), scenario="lapse-2019", backend=backend)
 
 
 @pytest.fixture(scope="module")
-def kor(procs: dict[str, NodeProc]) -> Node:
-    return open_node(
+def kor(procs: dict[str, NodeProc]) -> Iterator[Node]:
+    node = open_node(
         load_config(procs["KOR"].config), clock=FixedClock(NOW), passphrase=PASSPHRASE.encode()
     )
+    try:
+        yield node
+    finally:
+        node.store.close()  # on PostgreSQL: its pool's connections, not left to the session
 
 
 @pytest.fixture(scope="module")
