@@ -22,7 +22,10 @@ committed before it, so the tree it extends is the latest.
 
 A lost server is a ``StoreFailure`` (HTTP 503 upstream); the pool checks a connection before
 lending it (``ConnectionPool.check_connection``) and replaces a broken one, so a restarted
-PostgreSQL is used again without restarting the node. The password of the URL is never part
+PostgreSQL is used again without restarting the node. While the server is known to be down, a
+transaction is refused at once instead of waiting out the pool's timeout: after a failure to
+connect, each attempt first tries one direct connection (refused in microseconds by a stopped
+server), and goes back to the pool only once that succeeds. The password of the URL is never part
 of a message.
 """
 
@@ -173,6 +176,7 @@ class PgDatabase:
         self._writer = threading.Lock()
         self._local = threading.local()
         self._timeout = timeout
+        self._down = False  # the last attempt to connect failed: probe before using the pool
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             conninfo,
             kwargs={"autocommit": True, "connect_timeout": max(1, round(timeout))},
@@ -194,21 +198,30 @@ class PgDatabase:
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        if self._down:
+            down = self._probe()
+            if down is not None:
+                raise StoreFailure(f"{self.name}: PostgreSQL unavailable ({down})")
+            self._down = False
         try:
             with self._pool.connection(timeout=self._timeout) as con:
                 yield con
         except PoolTimeout as exc:
-            raise StoreFailure(f"{self.name}: PostgreSQL unavailable ({self._why(exc)})") from exc
+            why = self._probe()
+            self._down = why is not None
+            reason = _brief(exc) if why is None else why  # None: the server answers, all busy
+            raise StoreFailure(f"{self.name}: PostgreSQL unavailable ({reason})") from exc
         except psycopg.OperationalError as exc:
+            self._down = self._probe() is not None
             raise StoreFailure(f"{self.name}: PostgreSQL unavailable ({_brief(exc)})") from exc
 
-    def _why(self, timeout: PoolTimeout) -> str:
-        """Why the pool has no connection to lend: the server's answer to one attempt."""
+    def _probe(self) -> str | None:
+        """Why one direct connection to the server fails, or None if it succeeds."""
         try:
             psycopg.connect(self._conninfo, connect_timeout=max(1, round(self._timeout))).close()
         except psycopg.Error as exc:
             return _brief(exc)
-        return _brief(timeout)  # the server answers now: every connection was busy
+        return None
 
     @contextmanager
     def transaction(self, *, write: bool, what: str) -> Iterator[PgConnection]:
