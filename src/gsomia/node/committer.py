@@ -5,9 +5,7 @@ answer.
 A caller ``submit``s a ``Job`` and waits for its future. The writer thread takes the first job
 queued, then whatever else arrives within ``window`` seconds (or until ``max_batch`` objects),
 and hands the batch to ``commit``, which settles every job's future (a result, or that job's own
-error). Jobs that name the same keys (STIX ids) never share a batch: a later one waits for the
-next, so that it is checked against what the earlier one stored, committed, exactly as if the two
-had come one after the other.
+error), in queue order.
 
 Overload is held, not queued without bound: past ``max_pending`` objects or ``max_waiting``
 callers queued, ``submit`` refuses at once with ``Overloaded`` (the caller may retry after its
@@ -44,12 +42,11 @@ _CLOSING = "the node is closing; nothing of this envelope was stored"
 
 @dataclass(eq=False, slots=True)
 class Job(Generic[P, R]):
-    """One caller's part of a batch: what to write (``payload``), its size in objects, the keys
-    it writes under, and the future its caller waits on."""
+    """One caller's part of a batch: what to write (``payload``), its size in objects, and the
+    future its caller waits on."""
 
     payload: P
     size: int
-    keys: frozenset[str]
     future: Future[R] = field(default_factory=Future)
 
     def done(self, result: R) -> None:
@@ -90,6 +87,11 @@ class Committer(Generic[P, R]):
         self._stopped = False
         self.batches = 0
         self.jobs = 0
+        self.writing = 0  # jobs in the batch being written now
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
 
     @property
     def queued(self) -> int:
@@ -97,14 +99,14 @@ class Committer(Generic[P, R]):
         with self._cond:
             return len(self._queue)
 
-    def run(self, payload: P, size: int, keys: frozenset[str]) -> R:
+    def run(self, payload: P, size: int) -> R:
         """Submit a job and wait for its answer (its result, or its error raised here)."""
-        return self.submit(payload, size, keys).result()
+        return self.submit(payload, size).result()
 
-    def submit(self, payload: P, size: int, keys: frozenset[str]) -> Future[R]:
+    def submit(self, payload: P, size: int) -> Future[R]:
         """Queue a job; ``Overloaded`` at once when the queue is full, ``StoreFailure`` when
         the committer has stopped."""
-        job: Job[P, R] = Job(payload, size, keys)
+        job: Job[P, R] = Job(payload, size)
         with self._cond:
             if self._stopped:
                 raise StoreFailure(_CLOSING)
@@ -139,6 +141,7 @@ class Committer(Generic[P, R]):
             batch = self._next_batch()
             if batch is None:
                 return
+            self.writing = len(batch)
             try:
                 self._commit(batch)
             except BaseException as exc:
@@ -149,12 +152,14 @@ class Committer(Generic[P, R]):
             else:
                 self.batches += 1
                 self.jobs += len(batch)
+            finally:
+                self.writing = 0
             for job in batch:  # a commit that forgot a job must not leave its caller waiting
                 job.fail(StoreFailure("the publish was not answered; nothing was stored"))
 
     def _next_batch(self) -> list[Job[P, R]] | None:
         """The next batch: the first job queued, then those that arrive within the window, up
-        to ``max_batch`` objects, none naming a key already in the batch. None once stopped."""
+        to ``max_batch`` objects. None once stopped."""
         with self._cond:
             while not self._queue and not self._stopped:
                 self._cond.wait()
@@ -162,27 +167,24 @@ class Committer(Generic[P, R]):
                 self._refuse_queued()
                 return None
             batch: list[Job[P, R]] = []
-            keys: set[str] = set()
             size = 0
             deadline = time.monotonic() + self.window
             while True:
-                size = self._take(batch, keys, size)
+                size = self._take(batch, size)
                 remaining = deadline - time.monotonic()
                 if size >= self.max_batch or remaining <= 0 or self._stopped:
                     return batch
                 self._cond.wait(remaining)
 
-    def _take(self, batch: list[Job[P, R]], keys: set[str], size: int) -> int:
-        """Move what fits from the queue into ``batch`` (queue order; a job whose keys meet the
-        batch's, and every job behind it, stays for the next batch). Held under the lock."""
+    def _take(self, batch: list[Job[P, R]], size: int) -> int:
+        """Move what fits from the queue into ``batch``, in queue order (held under the lock)."""
         while self._queue:
             job = self._queue[0]
-            if batch and (size + job.size > self.max_batch or not keys.isdisjoint(job.keys)):
+            if batch and size + job.size > self.max_batch:
                 break
             self._queue.popleft()
             self._pending -= job.size
             batch.append(job)
-            keys.update(job.keys)
             size += job.size
         return size
 

@@ -318,31 +318,43 @@ class Node:
             for i, obj in enumerate(validated)
             if obj.type not in _DEFINITIONS and obj.id not in public
         ]
-        keys = frozenset(obj.id for obj in validated if obj.id not in public)
         envelope = _Envelope(user, cid, tuple(validated), frozenset(public), markings, plans, now)
-        return self.committer.run(envelope, len(validated), keys)
+        return self.committer.run(envelope, len(validated))
 
     def _commit_envelopes(self, jobs: Sequence[Job[_Envelope, PublishStatus]]) -> None:
         """Write a batch of envelopes (group commit, on the committer's thread): one batch
         signature over all their items, one transaction in which each envelope is written in a
         savepoint of its own (an envelope refused, e.g. ``Conflict`` on an id, gets its own
-        error and the others commit), one append of all their log entries, one commit."""
+        error and the others commit), one append of all their log entries, one commit.
+
+        The ids are checked as if the envelopes had come one after the other: against what is
+        committed (the reader's snapshot, taken under the writer's lock) and what the batch's
+        earlier envelopes wrote (``written``, kept here: the reader does not see the batch's
+        uncommitted rows)."""
         sealed = self._seal_envelopes(jobs)
         done: list[tuple[Job[_Envelope, PublishStatus], PublishStatus]] = []
         entries: list[bytes] = []
+        written: dict[tuple[str, str], list[ObjectRow]] = {}
         with self.store.writing() as w:
             # under the writer's lock: no other write commits between the id checks and ours
             with self.store.reading() as r:
                 for job, items in sealed:
+                    mine: list[bytes] = []
+                    fresh: list[ObjectRow] = []
                     try:
                         with w.savepoint():
-                            status = self._write_envelope(w, r, job.payload, items, entries)
+                            checked = _Checked(r, written)
+                            status = self._write_envelope(w, checked, job.payload, items, mine)
+                            fresh = checked.fresh(job.payload)
                     except StoreFailure:
                         raise
                     except GsomiaError as exc:
                         job.fail(exc)
-                    else:
-                        done.append((job, status))
+                        continue
+                    for row in fresh:
+                        written.setdefault((row.collection, row.stix_id), []).append(row)
+                    entries.extend(mine)
+                    done.append((job, status))
             if entries:  # outside the savepoints: the log's in-memory view does not roll back
                 self.log.append_in(w.log, entries)
         for job, status in done:
@@ -378,7 +390,7 @@ class Node:
     def _write_envelope(
         self,
         w: NodeWriter,
-        r: NodeReader,
+        r: _Checked,
         env: _Envelope,
         sealed: list[tuple[bytes, bytes]],
         entries: list[bytes],
@@ -485,7 +497,7 @@ class Node:
         return _success(obj)
 
     def _check_id_free(
-        self, user: User, r: NodeReader, cid: str, obj: StixObject, where: str
+        self, user: User, r: _Checked, cid: str, obj: StixObject, where: str
     ) -> None:
         """Raise the neutral ``Conflict`` unless ``obj`` may be stored under its id (see
         ``publish``); the real reason goes to the audit log only."""
@@ -892,6 +904,54 @@ class _Plan:
     equivalence: Equivalence
     decisions: tuple[Decision, ...]
     request: SealRequest
+
+
+class _Checked:
+    """What an envelope's ids are checked against in a batch: the committed versions of an id
+    (the reader's snapshot) and those the batch's earlier envelopes wrote, in version order."""
+
+    def __init__(self, r: NodeReader, written: dict[tuple[str, str], list[ObjectRow]]) -> None:
+        self._r = r
+        self._written = written
+        self._posted: list[tuple[str, StixObject]] = []
+
+    def versions(self, cid: str, stix_id: str) -> list[ObjectRow]:
+        stored = self._r.versions(cid, stix_id)
+        earlier = self._written.get((cid, stix_id))
+        return sorted([*stored, *earlier], key=lambda row: row.version) if earlier else stored
+
+    def fresh(self, env: _Envelope) -> list[ObjectRow]:
+        """The rows ``env`` wrote (as a reader would see them), for the envelopes after it:
+        each object posted, not public, and not stored before the batch or by an earlier
+        envelope of it."""
+        rows = []
+        for obj in env.objects:
+            if obj.id in env.public or any(
+                row.version == obj.version for row in self.versions(env.cid, obj.id)
+            ):
+                continue
+            if obj.type == "marking-definition":
+                scope = env.markings[obj.id]
+                equivalence, topics, item = scope.equivalence, scope.label.topics, None
+            else:
+                plan = next(p for p in env.plans if p.stix is obj)
+                equivalence, topics, item = plan.equivalence, plan.label.topics, plan.label.id
+            body = _dumps(obj.body)
+            rows.append(
+                ObjectRow(
+                    0,
+                    env.cid,
+                    obj.id,
+                    obj.type,
+                    obj.version,
+                    "",
+                    item,
+                    equivalence.value,
+                    topics,
+                    body,
+                )
+            )
+        return rows
 
 
 @dataclass(frozen=True, slots=True)
