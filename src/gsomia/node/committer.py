@@ -19,12 +19,12 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from gsomia.clock import Clock, SystemClock
 from gsomia.errors import Overloaded, StoreFailure
 
 log = logging.getLogger("gsomia.committer")
@@ -69,6 +69,7 @@ class Committer(Generic[P, R]):
         commit: Callable[[Sequence[Job[P, R]]], None],
         *,
         name: str = "gsomia-committer",
+        wall: Clock | None = None,
         window: float = WINDOW_SECONDS,
         max_batch: int = MAX_BATCH_OBJECTS,
         max_pending: int = MAX_PENDING_OBJECTS,
@@ -76,6 +77,7 @@ class Committer(Generic[P, R]):
     ) -> None:
         self._commit = commit
         self._name = name
+        self._wall = SystemClock() if wall is None else wall  # its monotonic time: the window
         self.window = window
         self.max_batch = max_batch
         self.max_pending = max_pending
@@ -168,13 +170,15 @@ class Committer(Generic[P, R]):
                 return None
             batch: list[Job[P, R]] = []
             size = 0
-            deadline = time.monotonic() + self.window
+            deadline = self._wall.monotonic() + self.window
             while True:
                 size = self._take(batch, size)
-                remaining = deadline - time.monotonic()
+                remaining = deadline - self._wall.monotonic()
                 if size >= self.max_batch or remaining <= 0 or self._stopped:
                     return batch
-                self._cond.wait(remaining)
+                if not self._cond.wait(remaining):  # the window passed (whatever the clock says)
+                    self._take(batch, size)
+                    return batch
 
     def _take(self, batch: list[Job[P, R]], size: int) -> int:
         """Move what fits from the queue into ``batch``, in queue order (held under the lock)."""

@@ -149,7 +149,9 @@ class Node:
         # one verifier and opener per node: verified batch roots and opened channels are cached
         self.verifier = Verifier(self.keyring, scenario=self.scenario)
         self.opener = Opener(self.keyring, self.verifier)
-        self.committer = Committer(self._commit_envelopes, name=f"gsomia-committer-{self.party}")
+        self.committer = Committer(
+            self._commit_envelopes, name=f"gsomia-committer-{self.party}", wall=self.wall
+        )
         self._collection_ids = self._open_collections()
         self._public = {
             (d["type"], d["id"], d["modified"]): d
