@@ -65,7 +65,7 @@ async def one_run(
                 head, body = request(n)  # made as needed: a few µs, not a queue built ahead
                 n += 1
                 start = time.perf_counter()
-                status, payload = await post_until_accepted(conn, head, body, refusals)
+                status, payload, _ = await post_until_accepted(conn, head, body, refusals)
                 if status != 202:
                     msg = f"publish failed: {status} {payload[:200]!r}"
                     raise RuntimeError(msg)
