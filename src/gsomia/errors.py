@@ -61,3 +61,16 @@ class StoreFailure(GsomiaError):
     exit_code = 6
     http_status = 503
     kind = "store_failure"
+
+
+class Overloaded(GsomiaError):
+    """The node takes no more of this work now (its queue is full); nothing of the request was
+    done. ``retry_after`` says in how many seconds to try again (HTTP 503 with Retry-After)."""
+
+    exit_code = 6
+    http_status = 503
+    kind = "overloaded"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)

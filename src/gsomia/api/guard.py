@@ -53,6 +53,7 @@ from gsomia.errors import GsomiaError
 from gsomia.node import audit, messages
 from gsomia.node.config import User
 from gsomia.node.throttle import Throttled, address_key, user_key
+from gsomia.node.workers import Workers
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -106,10 +107,13 @@ class Guard:
     """The edge of the node. ``console_max_body`` is the console's largest form (a scenario
     upload is one), given by the composition root: the api does not import the console."""
 
-    def __init__(self, app: ASGIApp, node: Node, console_max_body: int) -> None:
+    def __init__(
+        self, app: ASGIApp, node: Node, console_max_body: int, workers: Workers | None = None
+    ) -> None:
         self.app = app
         self.node = node
         self.console_max_body = console_max_body
+        self.workers = Workers() if workers is None else workers
         # the console's cookie names (``console.session.Console.cookie_name``)
         self.session_cookie = f"gsomia_{node.party}"
         self.sign_in_cookie = f"{self.session_cookie}_pre"
@@ -134,7 +138,12 @@ class Guard:
         edge = self.edge(scope["path"])
         headers = Headers(scope=scope)
         try:
-            self.admit(scope, headers, edge)
+            if edge.credentials in {Credentials.USER, Credentials.PEER}:
+                # throttling reads and writes the store, a peer's signature is checked: off
+                # the loop (and refused at once, 503, when too many requests wait already)
+                await self.workers.run(self.admit, scope, headers, edge)
+            else:
+                self.admit(scope, headers, edge)
             body = await read_body(headers, receive, edge)
             if body and edge.json and _is_json(headers, edge):
                 if len(body) > _JSON_IN_THREAD:

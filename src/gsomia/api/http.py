@@ -13,7 +13,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gsomia.errors import GsomiaError
+from gsomia.errors import GsomiaError, Overloaded
 from gsomia.node.config import NodeConfig, User
 from gsomia.node.throttle import Throttled
 
@@ -98,7 +98,7 @@ def error_response(exc: GsomiaError, media_type: str = TAXII_MEDIA_TYPE) -> Resp
     headers = {}
     if exc.http_status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="gsomia", charset="UTF-8", Bearer realm="gsomia"'
-    if isinstance(exc, Throttled):
+    if isinstance(exc, Throttled | Overloaded):
         headers["Retry-After"] = str(exc.retry_after)
     return json_response(
         error_body(exc.http_status, exc.kind, " ".join(str(exc).split())),

@@ -58,6 +58,7 @@ from gsomia.ledger.entries import ENTRY_TYPES
 from gsomia.node import federation, witnessing
 from gsomia.node.config import Peer, User
 from gsomia.node.service import Node
+from gsomia.node.workers import Workers
 
 log = logging.getLogger("gsomia.log")
 
@@ -116,14 +117,15 @@ def _wants_json(request: Request) -> bool:
     )
 
 
-def build_log_router(node: Node) -> APIRouter:
+def build_log_router(node: Node, workers: Workers) -> APIRouter:
+    """The log's routes; every node call runs on ``workers``, never on the event loop."""
     router = APIRouter(tags=["transparency log"])
-    _user_routes(router, node)
-    _peer_routes(router, node)
+    _user_routes(router, node, workers)
+    _peer_routes(router, node, workers)
     return router
 
 
-def _user_routes(router: APIRouter, node: Node) -> None:
+def _user_routes(router: APIRouter, node: Node, workers: Workers) -> None:
     """The log as the node's users read it (``/native/v1/log/...``)."""
     config = node.config
     note_or_json = {
@@ -144,13 +146,14 @@ def _user_routes(router: APIRouter, node: Node) -> None:
         authenticate(request, config)
         _only(request, {"size", "format"})
         size = _count(request, "size")
-        stored = (
-            witnessing.latest_checkpoint(node)
+        stored = await (
+            workers.run(witnessing.latest_checkpoint, node)
             if size is None
-            else witnessing.checkpoint_at(node, size)
+            else workers.run(witnessing.checkpoint_at, node, size)
         )
         if _wants_json(request):
-            return _json(render(CheckpointOut, witnessing.checkpoint_document(node, stored)))
+            document = await workers.run(witnessing.checkpoint_document, node, stored)
+            return _json(render(CheckpointOut, document))
         return Response(stored.note, media_type="text/plain; charset=utf-8")
 
     @router.post(
@@ -161,8 +164,9 @@ def _user_routes(router: APIRouter, node: Node) -> None:
     async def sign(request: Request) -> Response:
         user = authenticate(request, config)
         _admin(user, "sign a checkpoint")
-        stored = witnessing.sign_checkpoint(node)
-        return _json(render(CheckpointOut, witnessing.checkpoint_document(node, stored)))
+        stored = await workers.run(witnessing.sign_checkpoint, node)
+        document = await workers.run(witnessing.checkpoint_document, node, stored)
+        return _json(render(CheckpointOut, document))
 
     @router.get(
         "/native/v1/log/proof/inclusion",
@@ -182,9 +186,11 @@ def _user_routes(router: APIRouter, node: Node) -> None:
                 400, "bad_request", f"type: one of {', '.join(ENTRY_TYPES)}, with item="
             )
         if item is not None:
-            found = witnessing.item_inclusion(node, user, item, kind=kind, size=size)
+            found = await workers.run(
+                witnessing.item_inclusion, node, user, item, kind=kind, size=size
+            )
         else:
-            found = witnessing.inclusion(node, index or 0, size)
+            found = await workers.run(witnessing.inclusion, node, index or 0, size)
         return _json(render(InclusionOut, found))
 
     @router.get(
@@ -198,7 +204,7 @@ def _user_routes(router: APIRouter, node: Node) -> None:
         old = _count(request, "old")
         if old is None:
             raise HttpError(400, "bad_request", "old: required (a tree size)")
-        proof = witnessing.consistency(node, old, _count(request, "new"))
+        proof = await workers.run(witnessing.consistency, node, old, _count(request, "new"))
         return _json(render(ConsistencyOut, proof))
 
     @router.get(
@@ -208,7 +214,8 @@ def _user_routes(router: APIRouter, node: Node) -> None:
     )
     async def cosignatures(request: Request) -> Response:
         authenticate(request, config)
-        return _json(render(CosignaturesOut, witnessing.latest_cosignatures(node)))
+        found = await workers.run(witnessing.latest_cosignatures, node)
+        return _json(render(CosignaturesOut, found))
 
     @router.get(
         "/native/v1/log/witnessed",
@@ -217,7 +224,7 @@ def _user_routes(router: APIRouter, node: Node) -> None:
     )
     async def witnessed(request: Request) -> Response:
         authenticate(request, config)
-        return _json(render(WitnessedOut, witnessing.witnessed(node)))
+        return _json(render(WitnessedOut, await workers.run(witnessing.witnessed, node)))
 
     @router.get(
         "/native/v1/log/split-views",
@@ -226,10 +233,10 @@ def _user_routes(router: APIRouter, node: Node) -> None:
     )
     async def split_views(request: Request) -> Response:
         authenticate(request, config)
-        return _json(render(RefusalsOut, witnessing.refusals(node)))
+        return _json(render(RefusalsOut, await workers.run(witnessing.refusals, node)))
 
 
-def _peer_routes(router: APIRouter, node: Node) -> None:
+def _peer_routes(router: APIRouter, node: Node, workers: Workers) -> None:
     """The log as peers (witnesses) use it: signed requests."""
 
     def _peer(request: Request, signed: bytes) -> str:
@@ -248,7 +255,7 @@ def _peer_routes(router: APIRouter, node: Node) -> None:
         _peer_get(request)
         _only(request, {"from"})
         from_size = _count(request, "from")
-        found = witnessing.for_peer(node, 0 if from_size is None else from_size)
+        found = await workers.run(witnessing.for_peer, node, from_size or 0)
         return _json(render(PeerCheckpointOut, found))
 
     @router.get(
@@ -262,7 +269,8 @@ def _peer_routes(router: APIRouter, node: Node) -> None:
         old, new = _count(request, "old"), _count(request, "new")
         if old is None or new is None:
             raise HttpError(400, "bad_request", "old and new: both required (tree sizes)")
-        return _json(render(ConsistencyOut, witnessing.consistency(node, old, new)))
+        proof = await workers.run(witnessing.consistency, node, old, new)
+        return _json(render(ConsistencyOut, proof))
 
     @router.post(
         PEER_COSIGNATURE_PATH,
@@ -276,7 +284,8 @@ def _peer_routes(router: APIRouter, node: Node) -> None:
         note = doc.get("checkpoint") if isinstance(doc, dict) else None
         if not isinstance(note, str):
             raise HttpError(422, "bad_input", 'co-signature: expected {"checkpoint": NOTE}')
-        return _json(render(AttachedOut, witnessing.attach(node, sender, note.encode())))
+        attached = await workers.run(witnessing.attach, node, sender, note.encode())
+        return _json(render(AttachedOut, attached))
 
     @router.get(
         PEER_WITNESSED_PATH,
@@ -286,7 +295,7 @@ def _peer_routes(router: APIRouter, node: Node) -> None:
     async def peer_witnessed(request: Request) -> Response:
         _peer_get(request)
         _only(request, set())
-        return _json(render(GossipOut, witnessing.gossip_document(node)))
+        return _json(render(GossipOut, await workers.run(witnessing.gossip_document, node)))
 
 
 class Cosigner:
@@ -319,7 +328,7 @@ class Cosigner:
             await asyncio.sleep(self.interval)
 
     async def round(self) -> None:
-        witnessing.sign_checkpoint(self.node)
+        await asyncio.to_thread(witnessing.sign_checkpoint, self.node)
         await asyncio.gather(*(self.witness(peer) for peer in self.node.config.peers))
         learnt = await asyncio.gather(*(self.gossip(peer) for peer in self.node.config.peers))
         asked: dict[str, witnessing.Wanted] = {}  # at most one proof asked of each peer a round
@@ -351,7 +360,9 @@ class Cosigner:
             return []
         try:
             doc = orjson.loads(response.content)
-            gossip = witnessing.check_gossip(node, peer.party, doc, WALL.now())
+            gossip = await asyncio.to_thread(
+                witnessing.check_gossip, node, peer.party, doc, WALL.now()
+            )
         except (orjson.JSONDecodeError, GsomiaError) as exc:
             log.warning("gossip: what %s co-signed: %s", peer.party, exc)
             return []
@@ -390,7 +401,9 @@ class Cosigner:
             except orjson.JSONDecodeError:
                 answer = None
         try:
-            view = witnessing.judge_proof(node, wanted, answer, refused=refused, now=WALL.now())
+            view = await asyncio.to_thread(
+                witnessing.judge_proof, node, wanted, answer, refused=refused, now=WALL.now()
+            )
         except GsomiaError as exc:
             log.warning("consistency: the proof of %s: %s", peer.party, exc)
             return
@@ -405,7 +418,7 @@ class Cosigner:
         """Fetch the peer's checkpoint, co-sign it if it extends what was co-signed, send the
         co-signature back. Failures are logged (refusals also stored); the next round retries."""
         node = self.node
-        last = witnessing.last_cosigned(node, peer.party)
+        last = await asyncio.to_thread(witnessing.last_cosigned, node, peer.party)
         target = f"{PEER_CHECKPOINT_PATH}?from={0 if last is None else last.size}"
         headers = federation.sign_request(
             node, peer.party, request_target("GET", target), WALL.now(), method="GET", target=target
@@ -424,7 +437,9 @@ class Cosigner:
         except orjson.JSONDecodeError:
             doc = None
         try:
-            cosigned = witnessing.cosign_peer(node, peer.party, doc, WALL.now())
+            cosigned = await asyncio.to_thread(
+                witnessing.cosign_peer, node, peer.party, doc, WALL.now()
+            )
         except GsomiaError as exc:
             log.warning("co-signing: refused the checkpoint of %s: %s", peer.party, exc)
             return

@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from gsomia.api.http import JSON_MEDIA_TYPE, authenticate, json_response
@@ -21,6 +20,7 @@ from gsomia.domain.timeline import timeline
 from gsomia.node import consents, notices, reports
 from gsomia.node.holdings import item_details, why_not
 from gsomia.node.service import Node
+from gsomia.node.workers import Workers
 
 PREFIX = "/native/v1"
 
@@ -277,15 +277,16 @@ def wake(request: Request) -> None:
         waker()
 
 
-def build_native_router(node: Node) -> APIRouter:
+def build_native_router(node: Node, workers: Workers) -> APIRouter:
+    """The native API; every node call runs on ``workers``, never on the event loop."""
     router = APIRouter(prefix=PREFIX, tags=["native API"])
-    _reading_routes(router, node)
-    _consent_routes(router, node)
-    _report_routes(router, node)
+    _reading_routes(router, node, workers)
+    _consent_routes(router, node, workers)
+    _report_routes(router, node, workers)
     return router
 
 
-def _reading_routes(router: APIRouter, node: Node) -> None:
+def _reading_routes(router: APIRouter, node: Node, workers: Workers) -> None:
     """Agreements, the timeline, "why not?" and items: reads."""
     config = node.config
 
@@ -307,7 +308,7 @@ def _reading_routes(router: APIRouter, node: Node) -> None:
         def states() -> list[dict[str, Any]]:
             return [render(AgreementOut, status_at(a, instant)) for a in scenario.agreements]
 
-        return _json(await run_in_threadpool(states))  # evaluating never runs on the loop
+        return _json(await workers.run(states))  # evaluating never runs on the loop
 
     @router.get(
         "/timeline",
@@ -334,7 +335,7 @@ def _reading_routes(router: APIRouter, node: Node) -> None:
                 },
             )
 
-        return _json(await run_in_threadpool(document))  # evaluating never runs on the loop
+        return _json(await workers.run(document))  # evaluating never runs on the loop
 
     @router.get(
         "/why-not",
@@ -350,7 +351,9 @@ def _reading_routes(router: APIRouter, node: Node) -> None:
         ] = None,
     ) -> Response:
         user = authenticate(request, config)
-        return _json(render(WhyNotOut, why_not(node, user, item, party, _instant(at, "at"))))
+        at_instant = _instant(at, "at")
+        decision = await workers.run(why_not, node, user, item, party, at_instant)
+        return _json(render(WhyNotOut, decision))
 
     @router.get(
         "/items/{item_id:path}",
@@ -362,10 +365,10 @@ def _reading_routes(router: APIRouter, node: Node) -> None:
         item_id: Annotated[str, Path(max_length=300, description="STIX-ID/VERSION")],
     ) -> Response:
         user = authenticate(request, config)
-        return _json(render(ItemOut, item_details(node, user, item_id)))
+        return _json(render(ItemOut, await workers.run(item_details, node, user, item_id)))
 
 
-def _consent_routes(router: APIRouter, node: Node) -> None:
+def _consent_routes(router: APIRouter, node: Node, workers: Workers) -> None:
     """Consent requests: asked, read, granted, refused (admins only)."""
     config = node.config
 
@@ -379,7 +382,7 @@ def _consent_routes(router: APIRouter, node: Node) -> None:
         box: Annotated[Literal["inbox", "outbox"], Query()] = "outbox",
     ) -> Response:
         user = authenticate(request, config)
-        found = consents.requests(node, user, box)
+        found = await workers.run(consents.requests, node, user, box)
         return _json([render(ConsentRequestOut, r) for r in found])
 
     @router.post(
@@ -390,7 +393,7 @@ def _consent_routes(router: APIRouter, node: Node) -> None:
     )
     async def create_request(request: Request, body: ConsentRequestIn) -> Response:
         user = authenticate(request, config)
-        doc = consents.request_consent(node, user, body.item, body.recipient)
+        doc = await workers.run(consents.request_consent, node, user, body.item, body.recipient)
         wake(request)
         return _json(render(ConsentRequestOut, doc), 201)
 
@@ -403,7 +406,8 @@ def _consent_routes(router: APIRouter, node: Node) -> None:
         request: Request, request_id: Annotated[str, Path(max_length=64)]
     ) -> Response:
         user = authenticate(request, config)
-        return _json(render(ConsentRequestOut, consents.request(node, user, request_id)))
+        found = await workers.run(consents.request, node, user, request_id)
+        return _json(render(ConsentRequestOut, found))
 
     @router.post(
         "/consent-requests/{request_id}/grant",
@@ -417,7 +421,7 @@ def _consent_routes(router: APIRouter, node: Node) -> None:
     ) -> Response:
         user = authenticate(request, config)
         expires = None if body is None else _instant(body.expires_at, "expires_at")
-        doc = consents.grant(node, user, request_id, expires)
+        doc = await workers.run(consents.grant, node, user, request_id, expires)
         wake(request)
         return _json(render(ConsentRequestOut, doc))
 
@@ -430,12 +434,12 @@ def _consent_routes(router: APIRouter, node: Node) -> None:
         request: Request, request_id: Annotated[str, Path(max_length=64)], body: RefuseIn
     ) -> Response:
         user = authenticate(request, config)
-        doc = consents.refuse(node, user, request_id, body.reason)
+        doc = await workers.run(consents.refuse, node, user, request_id, body.reason)
         wake(request)
         return _json(render(ConsentRequestOut, doc))
 
 
-def _report_routes(router: APIRouter, node: Node) -> None:
+def _report_routes(router: APIRouter, node: Node, workers: Workers) -> None:
     """Loss or compromise reports, and classification change notices."""
     config = node.config
 
@@ -446,7 +450,7 @@ def _report_routes(router: APIRouter, node: Node) -> None:
     )
     async def list_reports(request: Request) -> Response:
         user = authenticate(request, config)
-        return _json(render(ReportsOut, reports.reports(node, user)))
+        return _json(render(ReportsOut, await workers.run(reports.reports, node, user)))
 
     @router.post(
         "/reports",
@@ -456,7 +460,7 @@ def _report_routes(router: APIRouter, node: Node) -> None:
     )
     async def create_report(request: Request, body: ReportIn) -> Response:
         user = authenticate(request, config)
-        doc = reports.report(node, user, body.item, body.kind, body.detail)
+        doc = await workers.run(reports.report, node, user, body.item, body.kind, body.detail)
         wake(request)
         return _json(render(ReportOut, doc), 201)
 
@@ -467,7 +471,7 @@ def _report_routes(router: APIRouter, node: Node) -> None:
     )
     async def create_notice(request: Request, body: NoticeIn) -> Response:
         user = authenticate(request, config)
-        doc = notices.reclassify(node, user, body.item, body.classification)
+        doc = await workers.run(notices.reclassify, node, user, body.item, body.classification)
         request.app.state.notify()
         wake(request)
         return _json(render(NoticeOut, doc))

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import httpx
 from fastapi import APIRouter, Request
@@ -24,10 +25,12 @@ from gsomia.clock import Clock, SystemClock
 from gsomia.errors import GsomiaError
 from gsomia.node import federation
 from gsomia.node.service import Node
+from gsomia.node.workers import Workers
 
 log = logging.getLogger("gsomia.peer")
 PUSH_PATH = "/peer/v1/releases"
 MAX_PEER_BACKOFF = 30.0  # seconds between attempts at a peer that keeps failing
+MAX_RETRY_AFTER = 300  # seconds: the longest a busy peer's Retry-After holds its releases
 WALL = SystemClock()  # peer requests are stamped in wall time, whatever the node's clock
 MAX_PUSH_BYTES = 64 * 1024 * 1024
 
@@ -79,7 +82,8 @@ def verified_sender(node: Node, request: Request, signed: bytes) -> str:
         raise HttpError(401, "unauthorized", str(exc)) from None
 
 
-def build_peer_router(node: Node) -> APIRouter:
+def build_peer_router(node: Node, workers: Workers) -> APIRouter:
+    """Receiving pushes; verifying and storing run on ``workers``, never on the event loop."""
     router = APIRouter(tags=["peer protocol"], responses=ERRORS)
 
     @router.post(PUSH_PATH, summary="Receive sealed items released to this node")
@@ -87,8 +91,11 @@ def build_peer_router(node: Node) -> APIRouter:
         body = await read_body(request, MAX_PUSH_BYTES)
         now = node.clock.now()
         sender = verified_sender(node, request, body)
-        items = federation.parse_push(body)
-        results = federation.receive(node, sender, items, now)
+
+        def receive() -> list[federation.Received]:
+            return federation.receive(node, sender, federation.parse_push(body), now)
+
+        results = await workers.run(receive)
         request.app.state.notify()
         return json_response(
             {"results": [r.to_json() for r in results]}, media_type="application/json"
@@ -167,10 +174,10 @@ class Pusher(BackgroundSender):
         node = self.node
         now = self.wall.monotonic()
         available = [p for p in self._urls if self._retry_at.get(p, 0.0) <= now]
-        rows = federation.due_for(node, available) if available else []
+        rows = await asyncio.to_thread(federation.due_for, node, available) if available else []
         if not rows:
             return False
-        ready = federation.recheck(node, rows, node.clock.now())
+        ready = await asyncio.to_thread(federation.recheck, node, rows, node.clock.now())
         groups: dict[str, list[federation.Outgoing]] = defaultdict(list)
         for out in ready:
             groups[out.row.recipient].append(out)
@@ -182,22 +189,30 @@ class Pusher(BackgroundSender):
             for out in outs
         ]
         if sent:
-            federation.mark_sent(node, sent, node.clock.now())
+            await asyncio.to_thread(federation.mark_sent, node, sent, node.clock.now())
         for (recipient, outs), error in zip(groups.items(), results, strict=True):
             if error is None:
                 self._failures.pop(recipient, None)
             else:
                 failures = self._failures[recipient] = self._failures.get(recipient, 0) + 1
                 delay = min(MAX_PEER_BACKOFF, 0.05 * 2 ** min(failures, 12))
+                delay = max(delay, error.retry_after)  # what the peer asked, if it asked
                 self._retry_at[recipient] = self.wall.monotonic() + delay
-                federation.mark_failed(node, outs, error, self.wall.now().timestamp())
+                await asyncio.to_thread(
+                    federation.mark_failed,
+                    node,
+                    outs,
+                    error.reason,
+                    self.wall.now().timestamp(),
+                    not_before=error.retry_after,
+                )
         return True
 
-    async def _push(self, recipient: str, outs: list[federation.Outgoing]) -> str | None:
+    async def _push(self, recipient: str, outs: list[federation.Outgoing]) -> PushFailed | None:
         """Push one peer's releases; None when acknowledged, else what went wrong."""
         url = self._urls.get(recipient)
         if url is None:
-            return f"no peer {recipient} configured"
+            return PushFailed(f"no peer {recipient} configured")
         body = federation.push_body([o.item for o in outs])
         headers = federation.sign_request(
             self.node, recipient, body, self.wall.now(), method="POST", target=PUSH_PATH
@@ -206,7 +221,7 @@ class Pusher(BackgroundSender):
         try:
             response = await self.client.post(url + PUSH_PATH, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            return f"{type(exc).__name__}: {exc}"
+            return PushFailed(f"{type(exc).__name__}: {exc}")
         if response.status_code != 200:
             log.warning(
                 "peer %s refused a push: %s %s",
@@ -214,5 +229,25 @@ class Pusher(BackgroundSender):
                 response.status_code,
                 response.text[:300],
             )
-            return f"HTTP {response.status_code}"
+            return PushFailed(f"HTTP {response.status_code}", retry_after(response))
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class PushFailed:
+    """Why a push to a peer failed, and how long the peer asked to be left alone (seconds)."""
+
+    reason: str
+    retry_after: float = 0.0
+
+
+def retry_after(response: httpx.Response) -> float:
+    """The delay a busy peer asks for (``Retry-After`` in seconds on a 429 or 503; at most
+    ``MAX_RETRY_AFTER``), 0 when it asks none. A date or garbage counts as none: the sender's own
+    back-off applies then."""
+    if response.status_code not in {429, 503}:
+        return 0.0
+    value = response.headers.get("retry-after", "").strip()
+    if not value.isdigit():
+        return 0.0
+    return float(min(int(value), MAX_RETRY_AFTER))

@@ -6,6 +6,7 @@ wall time, whatever the node's scenario clock).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -17,10 +18,11 @@ from starlette.responses import Response
 
 from gsomia.api.http import JSON_MEDIA_TYPE, json_response, read_body
 from gsomia.api.models import ERRORS
-from gsomia.api.peer import BackgroundSender, verified_sender
+from gsomia.api.peer import BackgroundSender, retry_after, verified_sender
 from gsomia.node import consents, federation, messages, notices, reports
 from gsomia.node.results import ConsentReceipt, NoticeReceipt, ReportReceipt
 from gsomia.node.service import Node
+from gsomia.node.workers import Workers
 from gsomia.store.ports import MessageRow
 
 log = logging.getLogger("gsomia.peer")
@@ -37,7 +39,9 @@ _SIGNED = {
 }
 
 
-def build_peer_native_router(node: Node) -> APIRouter:
+def build_peer_native_router(node: Node, workers: Workers) -> APIRouter:
+    """Peer messages received; their use cases run on ``workers``, never on the event loop."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with httpx.AsyncClient(timeout=10.0) as client:
@@ -59,7 +63,7 @@ def build_peer_native_router(node: Node) -> APIRouter:
     def route(path: str, summary: str, handler: Handler, limit: int, *, releases: bool) -> None:
         async def endpoint(request: Request) -> Response:
             sender, body, now = await signed(request, limit)
-            answer = handler(node, sender, body, now)
+            answer = await workers.run(handler, node, sender, body, now)
             if releases:
                 request.app.state.notify()
             waker = getattr(request.app.state, "wake_messenger", None)
@@ -118,7 +122,7 @@ class Messenger(BackgroundSender):
 
     async def send_once(self) -> bool:
         node = self.node
-        rows = messages.due(node, self.wall.now().timestamp())
+        rows = await asyncio.to_thread(messages.due, node, self.wall.now().timestamp())
         for row in rows:
             await self._send(row)
         return bool(rows)
@@ -127,7 +131,8 @@ class Messenger(BackgroundSender):
         node = self.node
         url = self._urls.get(row.recipient)
         if url is None:
-            messages.rejected(node, row, f"no peer {row.recipient} configured", node.clock.now())
+            reason = f"no peer {row.recipient} configured"
+            await asyncio.to_thread(messages.rejected, node, row, reason, node.clock.now())
             return
         headers = federation.sign_request(
             node, row.recipient, row.body, self.wall.now(), method="POST", target=row.path
@@ -136,7 +141,8 @@ class Messenger(BackgroundSender):
         try:
             response = await self.client.post(url + row.path, content=row.body, headers=headers)
         except httpx.HTTPError as exc:
-            messages.retry(node, row, f"{type(exc).__name__}: {exc}", self.wall.now().timestamp())
+            reason = f"{type(exc).__name__}: {exc}"
+            await asyncio.to_thread(messages.retry, node, row, reason, self.wall.now().timestamp())
             return
         status = response.status_code
         if status == 200:
@@ -144,7 +150,7 @@ class Messenger(BackgroundSender):
                 answer: object = response.json()
             except ValueError:
                 answer = {}
-            messages.delivered(node, row, answer, node.clock.now())
+            await asyncio.to_thread(messages.delivered, node, row, answer, node.clock.now())
             return
         detail = f"HTTP {status}: {response.text[:300]}"
         permanent = status in messages.PERMANENT_STATUSES and not (
@@ -152,6 +158,13 @@ class Messenger(BackgroundSender):
         )
         if permanent:
             log.warning("peer %s refused a message: %s", row.recipient, detail)
-            messages.rejected(node, row, detail, node.clock.now())
+            await asyncio.to_thread(messages.rejected, node, row, detail, node.clock.now())
         else:
-            messages.retry(node, row, detail, self.wall.now().timestamp())
+            await asyncio.to_thread(
+                messages.retry,
+                node,
+                row,
+                detail,
+                self.wall.now().timestamp(),
+                not_before=retry_after(response),  # a busy peer's Retry-After, honoured
+            )

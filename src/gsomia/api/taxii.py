@@ -23,6 +23,7 @@ from gsomia.api.http import (
 )
 from gsomia.api.models import ERRORS
 from gsomia.errors import BadInput
+from gsomia.node.results import PublishStatus
 from gsomia.node.service import (
     VERSION_KEYWORDS,
     Filters,
@@ -31,6 +32,7 @@ from gsomia.node.service import (
     decode_cursor,
 )
 from gsomia.node.stix import STIX_MEDIA_TYPE, parse_timestamp, taxii_timestamp
+from gsomia.node.workers import Workers
 from gsomia.store.ports import ObjectRow
 
 API_ROOT = "api"
@@ -190,7 +192,8 @@ def _manifest_record(row: ObjectRow) -> dict[str, Any]:
     }
 
 
-def build_router(node: Node) -> APIRouter:
+def build_router(node: Node, workers: Workers) -> APIRouter:
+    """The TAXII 2.1 routes; every node call runs on ``workers``, never on the event loop."""
     router = APIRouter(tags=["TAXII 2.1"], responses=ERRORS)
     config = node.config
 
@@ -241,9 +244,9 @@ def build_router(node: Node) -> APIRouter:
         user = authenticate(request, config)
         cid = node.find_collection(cid).id
         filters, limit, cursor = _filters(request)
-        page = node.page(user, cid, filters, limit, cursor)
+        page = await workers.run(node.page, user, cid, filters, limit, cursor)
         return Response(
-            _envelope(page),
+            await workers.run(_envelope, page),
             media_type="application/taxii+json;version=2.1",
             headers=_page_headers(page),
         )
@@ -257,20 +260,24 @@ def build_router(node: Node) -> APIRouter:
         cid = node.find_collection(cid).id
         require_taxii_body(request)
         raw = await read_body(request, config.max_content_length)
-        envelope = parse_json(raw, "envelope")
-        if not isinstance(envelope, dict) or not isinstance(envelope.get("objects"), list):
-            raise HttpError(
-                422, "bad_input", "envelope: expected a JSON object with an 'objects' list"
-            )
-        status = node.publish(user, envelope["objects"], cid)
+
+        def publish() -> PublishStatus:
+            envelope = parse_json(raw, "envelope")
+            if not isinstance(envelope, dict) or not isinstance(envelope.get("objects"), list):
+                raise HttpError(
+                    422, "bad_input", "envelope: expected a JSON object with an 'objects' list"
+                )
+            return node.publish(user, envelope["objects"], cid)
+
+        status = await workers.run(publish)
         request.app.state.notify()
         return json_response(status.to_json(), status=202)
 
-    _add_object_routes(router, node)
+    _add_object_routes(router, node, workers)
     return router
 
 
-def _add_object_routes(router: APIRouter, node: Node) -> None:
+def _add_object_routes(router: APIRouter, node: Node, workers: Workers) -> None:
     """One object's routes (get, versions, delete), the manifest and status."""
     config = node.config
 
@@ -283,10 +290,15 @@ def _add_object_routes(router: APIRouter, node: Node) -> None:
         cid = node.find_collection(cid).id
         filters, limit, cursor = _filters(request, OBJECT_PARAMETERS)
         filters = dataclasses.replace(filters, ids=(object_id,))
-        node.versions_of(user, cid, object_id)  # 404 when absent or hidden
-        page = node.page(user, cid, filters, limit, cursor)
+
+        def envelope() -> tuple[bytes, Page]:
+            node.versions_of(user, cid, object_id)  # 404 when absent or hidden
+            page = node.page(user, cid, filters, limit, cursor)
+            return _envelope(page), page
+
+        body, page = await workers.run(envelope)
         return Response(
-            _envelope(page),
+            body,
             media_type="application/taxii+json;version=2.1",
             headers=_page_headers(page),
         )
@@ -300,7 +312,7 @@ def _add_object_routes(router: APIRouter, node: Node) -> None:
         user = authenticate(request, config)
         cid = node.find_collection(cid).id
         filters, limit, cursor = _filters(request, VERSIONS_PARAMETERS)
-        page = node.version_page(user, cid, object_id, filters, limit, cursor)
+        page = await workers.run(node.version_page, user, cid, object_id, filters, limit, cursor)
         body: dict[str, Any] = {"more": page.more}
         if page.next is not None:
             body["next"] = page.next
@@ -322,7 +334,7 @@ def _add_object_routes(router: APIRouter, node: Node) -> None:
         user = authenticate(request, config)
         cid = node.find_collection(cid).id
         _filters(request, DELETE_PARAMETERS)  # match[version], match[spec_version]: checked, moot
-        node.delete_object(user, cid, object_id)  # always raises: 404, else 403
+        await workers.run(node.delete_object, user, cid, object_id)  # always raises: 404/403
 
     @router.get(f"/{API_ROOT}/collections/{{cid}}/manifest/", summary="TAXII manifest")
     async def manifest(request: Request, cid: str) -> Response:
@@ -330,7 +342,7 @@ def _add_object_routes(router: APIRouter, node: Node) -> None:
         user = authenticate(request, config)
         cid = node.find_collection(cid).id
         filters, limit, cursor = _filters(request)
-        page = node.page(user, cid, filters, limit, cursor)
+        page = await workers.run(node.page, user, cid, filters, limit, cursor)
         body: dict[str, Any] = {
             "more": page.more,
             "objects": [_manifest_record(r) for r in page.rows],
@@ -345,4 +357,4 @@ def _add_object_routes(router: APIRouter, node: Node) -> None:
     async def status(request: Request, status_id: str) -> Response:
         accepts_taxii(request)
         user = authenticate(request, config)
-        return json_response(node.status(user, status_id).to_json())
+        return json_response((await workers.run(node.status, user, status_id)).to_json())

@@ -9,6 +9,7 @@ bounded, strict JSON bodies), then the routes. One JSON error shape everywhere."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,6 +45,7 @@ from gsomia.console.app import build_console
 from gsomia.console.session import MAX_FORM
 from gsomia.errors import GsomiaError
 from gsomia.node.service import Node
+from gsomia.node.workers import Workers
 
 log = logging.getLogger("gsomia.api")
 
@@ -68,6 +70,7 @@ def create_app(node: Node, *, push: bool = True) -> FastAPI:
                 await broadcaster.close()
                 await cosigner.stop()
                 await pusher.stop()
+                await asyncio.to_thread(workers.close)
 
     app = FastAPI(
         title=f"gsomia node {node.party}",
@@ -79,6 +82,7 @@ def create_app(node: Node, *, push: bool = True) -> FastAPI:
     )
     app.state.notify = lambda: None
     broadcaster = Broadcaster(node, heartbeat=node.config.event_heartbeat)
+    workers = Workers()  # every route's node calls run here, never on the event loop
 
     @app.exception_handler(GsomiaError)
     async def on_gsomia_error(_: Request, exc: GsomiaError) -> Response:
@@ -109,14 +113,14 @@ def create_app(node: Node, *, push: bool = True) -> FastAPI:
             headers=dict(SECURITY_HEADERS),
         )
 
-    app.include_router(build_router(node))
-    app.include_router(build_peer_router(node))
+    app.include_router(build_router(node, workers))
+    app.include_router(build_peer_router(node, workers))
     app.include_router(build_events_router(node, broadcaster))
-    app.include_router(build_log_router(node))
-    app.include_router(build_native_router(node))
-    app.include_router(build_peer_native_router(node))
-    app.include_router(build_console(node, broadcaster))  # the web console at /console/
+    app.include_router(build_log_router(node, workers))
+    app.include_router(build_native_router(node, workers))
+    app.include_router(build_peer_native_router(node, workers))
+    app.include_router(build_console(node, broadcaster, workers))  # the web console, /console/
     # credentials from the headers before a byte of body, then bounded, strict JSON bodies
-    app.add_middleware(Guard, node=node, console_max_body=MAX_FORM)
+    app.add_middleware(Guard, node=node, console_max_body=MAX_FORM, workers=workers)
     app.add_middleware(SecurityHeaders)  # added last: outermost, around the guard's refusals
     return app

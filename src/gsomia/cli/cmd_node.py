@@ -65,7 +65,7 @@ def cmd_serve(
     try:
         server.run()
     finally:
-        node.store.close()
+        node.close()
 
 
 def cmd_token(

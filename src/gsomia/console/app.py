@@ -49,6 +49,7 @@ from gsomia.node import audit
 from gsomia.node.events import Broadcaster, TooManyStreams
 from gsomia.node.service import Node
 from gsomia.node.throttle import Throttled
+from gsomia.node.workers import Workers
 
 log = logging.getLogger("gsomia.console")
 
@@ -119,12 +120,17 @@ def _static_files() -> dict[str, tuple[bytes, str]]:
     return found
 
 
-def build_console(node: Node, broadcaster: Broadcaster) -> APIRouter:
-    """The console's router (paths under ``/console/``), pages of every page module included."""
+def build_console(
+    node: Node, broadcaster: Broadcaster, workers: Workers | None = None
+) -> APIRouter:
+    """The console's router (paths under ``/console/``), pages of every page module included;
+    its node calls run on ``workers`` (the API's, given by the composition root)."""
     sessions = Sessions(
         node.store, load_secret(node.config.data_dir), on_end=broadcaster.end_session
     )
-    console = Console(node, broadcaster, make_env(), sessions)
+    console = Console(
+        node, broadcaster, make_env(), sessions, workers=Workers() if workers is None else workers
+    )
     router = APIRouter(route_class=route_class(console), include_in_schema=False)
     _register_basics(router, console)
     feed.register(router, console)
@@ -179,7 +185,8 @@ def _register_basics(router: APIRouter, console: Console) -> None:
         )
         name = form.get("name", "").strip() or None
         try:
-            user = console.sign_in(request, name, form.get("token", "").strip())
+            token = form.get("token", "").strip()
+            user = await console.run(console.sign_in, request, name, token)  # the store
         except Throttled as exc:
             response = _login_form(
                 request,
@@ -193,7 +200,7 @@ def _register_basics(router: APIRouter, console: Console) -> None:
             return response
         except SignInFailed:
             return _login_form(request, status=401, message="Unknown user or token.")
-        _, cookie = console.sessions.create(user, console.wall_now())
+        _, cookie = await console.run(console.sessions.create, user, console.wall_now())
         response = console.redirect(PREFIX + "/")
         response.set_cookie(
             console.cookie_name,
@@ -215,7 +222,7 @@ def _register_basics(router: APIRouter, console: Console) -> None:
             _, session = found
             form = await read_form(request)
             check_token(form.get(CSRF_FIELD, ""), session.csrf)
-            console.sessions.end(session)
+            await console.run(console.sessions.end, session)
         response = console.redirect(PREFIX + "/login")
         response.delete_cookie(
             console.cookie_name, path=PREFIX + "/", httponly=True, samesite="strict"

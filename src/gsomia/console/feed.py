@@ -392,7 +392,7 @@ def register(router: APIRouter, console: Console) -> None:
     async def feed_page(request: Request) -> Response:
         user = console.user_or_redirect(request)
         before = _before(request.query_params.get("before"))
-        entries, older = newest(node, user, before, PAGE_SIZE)
+        entries, older = await console.run(newest, node, user, before, PAGE_SIZE)
         return console.render(
             request,
             "feed.html",
@@ -405,25 +405,27 @@ def register(router: APIRouter, console: Console) -> None:
     @router.get(PREFIX + "/items/{item_id:path}")
     async def item_page(request: Request, item_id: str) -> Response:
         user = console.user_or_redirect(request)
-        details = item_details(node, user, item_id).to_json()  # NotFound unless hidden
-        item = held(node, item_id)
-        if item.row is None:
-            raise NotFound(f"no item {item_id[:200]!r} at {node.party}")
-        entry = entry_for(node, item.row)
-        try:
-            body = orjson.loads(item.row.body)
-        except orjson.JSONDecodeError:
-            body = {}
-        body = body if isinstance(body, dict) else {}
-        return console.render(
-            request,
-            "item.html",
-            title=entry.name,
-            entry=entry,
-            details=details,
-            agreements={a.id: a.title for a in node.scenario.agreements},
-            content=content(body),
-            map=launch_map(launch_block(body)),
-            refs=referred(node, user, item.row),
-            level_name=level_name,
-        )
+
+        def page() -> dict[str, Any]:
+            details = item_details(node, user, item_id).to_json()  # NotFound unless hidden
+            item = held(node, item_id)
+            if item.row is None:
+                raise NotFound(f"no item {item_id[:200]!r} at {node.party}")
+            entry = entry_for(node, item.row)
+            try:
+                body = orjson.loads(item.row.body)
+            except orjson.JSONDecodeError:
+                body = {}
+            body = body if isinstance(body, dict) else {}
+            return {
+                "title": entry.name,
+                "entry": entry,
+                "details": details,
+                "agreements": {a.id: a.title for a in node.scenario.agreements},
+                "content": content(body),
+                "map": launch_map(launch_block(body)),
+                "refs": referred(node, user, item.row),
+            }
+
+        context = await console.run(page)  # the store and the verification: off the loop
+        return console.render(request, "item.html", level_name=level_name, **context)

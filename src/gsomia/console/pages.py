@@ -21,7 +21,6 @@ from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -517,9 +516,7 @@ def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR091
         sid = session_id(request)
         try:
             # evaluating and charting a scenario never runs on the event loop
-            context = await run_in_threadpool(
-                agreements_view, node, uploads, sid, key, at, charts=charts
-            )
+            context = await console.run(agreements_view, node, uploads, sid, key, at, charts=charts)
         except (BadInput, NotFound) as exc:
             if error is not None:
                 raise
@@ -550,7 +547,7 @@ def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR091
         user, form = await console.post_form(request)
         require_admin(node, user, "upload a scenario")
         try:
-            key, _ = await run_in_threadpool(
+            key, _ = await console.run(
                 uploads.add,
                 session_id(request),
                 form.get("toml", ""),
@@ -567,12 +564,14 @@ def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR091
         user = console.user_or_redirect(request)
         q = request.query_params
         item, party, at = q.get("item", ""), q.get("party", ""), q.get("at", "")
-        result = why_not_view(node, user, item, party, at) if item and party else None
+        result = (
+            await console.run(why_not_view, node, user, item, party, at) if item and party else None
+        )
         return console.render(
             request,
             "why_not.html",
             title="Why not?",
-            items=visible_items(node, user),
+            items=await console.run(visible_items, node, user),
             parties=other_parties(node),
             chosen_item=item,
             chosen_party=party,
@@ -588,15 +587,20 @@ def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR091
             "consents.html",
             title="Consents",
             done=_done(request),
-            items=visible_items(node, user, originated=False) if _is_admin(user) else [],
+            items=(
+                await console.run(visible_items, node, user, originated=False)
+                if _is_admin(user)
+                else []
+            ),
             parties=other_parties(node),
-            **consents_view(node, user),
+            **await console.run(consents_view, node, user),
         )
 
     @router.post(PREFIX + "/consents/request")
     async def consent_request(request: Request) -> Response:
         user, form = await console.post_form(request)
-        consents.request_consent(node, user, _field(form, "item", 300), _field(form, "recipient"))
+        item, recipient = _field(form, "item", 300), _field(form, "recipient")
+        await console.run(consents.request_consent, node, user, item, recipient)
         _wake(request)
         return console.redirect(PREFIX + "/consents?done=requested")
 
@@ -604,14 +608,15 @@ def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR091
     async def consent_grant(request: Request) -> Response:
         user, form = await console.post_form(request)
         expires = optional_instant(_field(form, "expires_at", 64), "expires_at")
-        consents.grant(node, user, _field(form, "request", 64), expires)
+        await console.run(consents.grant, node, user, _field(form, "request", 64), expires)
         _wake(request)
         return console.redirect(PREFIX + "/consents?done=granted")
 
     @router.post(PREFIX + "/consents/refuse")
     async def consent_refuse(request: Request) -> Response:
         user, form = await console.post_form(request)
-        consents.refuse(node, user, _field(form, "request", 64), _field(form, "reason"))
+        request_id, reason = _field(form, "request", 64), _field(form, "reason")
+        await console.run(consents.refuse, node, user, request_id, reason)
         _wake(request)
         return console.redirect(PREFIX + "/consents?done=refused")
 
@@ -623,13 +628,14 @@ def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR091
             "notices.html",
             title="Notices",
             done=_done(request),
-            **notices_view(node, user),
+            **await console.run(notices_view, node, user),
         )
 
     @router.post(PREFIX + "/notices")
     async def notice_post(request: Request) -> Response:
         user, form = await console.post_form(request)
-        notices.reclassify(node, user, _field(form, "item", 300), _field(form, "classification"))
+        item, classification = _field(form, "item", 300), _field(form, "classification")
+        await console.run(notices.reclassify, node, user, item, classification)
         _wake(request, notify=True)
         return console.redirect(PREFIX + "/notices?done=reclassified")
 
@@ -641,45 +647,48 @@ def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR091
             "reports.html",
             title="Reports",
             done=_done(request),
-            **reports_view(node, user),
+            **await console.run(reports_view, node, user),
         )
 
     @router.post(PREFIX + "/reports")
     async def report_post(request: Request) -> Response:
         user, form = await console.post_form(request)
-        reports.report(
-            node, user, _field(form, "item", 300), _field(form, "kind"), _field(form, "detail")
-        )
+        item, kind, detail = _field(form, "item", 300), _field(form, "kind"), _field(form, "detail")
+        await console.run(reports.report, node, user, item, kind, detail)
         _wake(request)
         return console.redirect(PREFIX + "/reports?done=reported")
 
-    def log_page(request: Request, user: User, item: str, proof: dict[str, Any] | None) -> Response:
+    async def log_page(
+        request: Request, user: User, item: str, proof: dict[str, Any] | None
+    ) -> Response:
         return console.render(
             request,
             "log.html",
             title="Log",
-            items=visible_items(node, user),
+            items=await console.run(visible_items, node, user),
             chosen_item=item,
             proof=proof,
-            **log_view(node),
+            **await console.run(log_view, node),
         )
 
     @router.get(PREFIX + "/log")
     async def log_get(request: Request) -> Response:
         user = console.user_or_redirect(request)
         item = request.query_params.get("item", "")
-        return log_page(request, user, item, proof_view(node, user, item) if item else None)
+        proof = await console.run(proof_view, node, user, item) if item else None
+        return await log_page(request, user, item, proof)
 
     @router.post(PREFIX + "/log/verify")
     async def log_verify(request: Request) -> Response:
         """The server's verdict on a proof as the user edited it (beside the browser's)."""
         user, form = await console.post_form(request)
         item = _field(form, "item", 300)
-        served = proof_view(node, user, item)  # the user may see the item; the note to check
+        # the user may see the item; the note to check
+        served = await console.run(proof_view, node, user, item)
         text = form.get("proof", "")[:MAX_PROOF_TEXT]
         edited = {
             **served,
             "proof_text": text,
-            "verdict": server_verdict(node, text, served["note"]),
+            "verdict": await console.run(server_verdict, node, text, served["note"]),
         }
-        return log_page(request, user, item, edited)
+        return await log_page(request, user, item, edited)

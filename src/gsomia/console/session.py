@@ -41,7 +41,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qs
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -56,7 +56,11 @@ from gsomia.node.config import User
 from gsomia.node.events import Broadcaster
 from gsomia.node.service import Node
 from gsomia.node.throttle import Throttled, address_key, user_key
+from gsomia.node.workers import Workers
 from gsomia.store.ports import NodeStore, SessionRow
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 PREFIX = "/console"
 SECRET_FILE = "console.secret"  # noqa: S105 - a file name, not a secret
@@ -248,6 +252,12 @@ class Console:
     env: Environment
     sessions: Sessions
     nav: list[NavLink] = field(default_factory=list)
+    workers: Workers = field(default_factory=Workers)  # where the pages' node calls run
+
+    async def run(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``call`` on a worker thread, never on the event loop (``Overloaded`` when too many
+        requests wait already)."""
+        return await self.workers.run(call, *args, **kwargs)
 
     @property
     def cookie_name(self) -> str:

@@ -201,7 +201,7 @@ class Broadcaster:
                 await asyncio.wait_for(wake.wait(), timeout=POLL_SECONDS)
             wake.clear()
             try:
-                self.dispatch()
+                await self.dispatch_off_loop()
             except Exception:
                 log.exception("event broadcast failed; retrying at the next notification")
 
@@ -209,9 +209,7 @@ class Broadcaster:
         """Broadcast every row stored after ``last_seq``; returns how many were read."""
         read = 0
         while True:
-            with self.node.store.reading() as r:
-                rows = r.rows_after(self.last_seq, BATCH)
-                events = [encode_event(row, r) for row in rows if row.item_id is not None]
+            rows, events = self._read(self.last_seq)
             if not rows:
                 return read
             read += len(rows)
@@ -220,6 +218,27 @@ class Broadcaster:
                 self._fan_out(events)
             if len(rows) < BATCH:
                 return read
+
+    async def dispatch_off_loop(self) -> int:
+        """``dispatch``, with the store read (and the rows decrypted and encoded) on a worker
+        thread: the loop only fans out."""
+        read = 0
+        while True:
+            rows, events = await asyncio.to_thread(self._read, self.last_seq)
+            if not rows:
+                return read
+            read += len(rows)
+            self.last_seq = rows[-1].seq
+            if self._subscribers:
+                self._fan_out(events)
+            if len(rows) < BATCH:
+                return read
+
+    def _read(self, after: int) -> tuple[list[ObjectRow], list[Event]]:
+        """The rows stored after ``after`` (a batch), and the events of those that are items."""
+        with self.node.store.reading() as r:
+            rows = r.rows_after(after, BATCH)
+            return rows, [encode_event(row, r) for row in rows if row.item_id is not None]
 
     def _fan_out(self, events: list[Event]) -> None:
         visible = self.node.visible
@@ -353,14 +372,10 @@ class Broadcaster:
     async def _backlog(self, sub: Subscriber, after: int) -> AsyncIterator[Event]:
         """What was stored after ``after`` (resume), read straight from the store."""
         position = after
+        clearance = sub.user.clearance
         while not sub.ended:
-            with self.node.store.reading() as r:
-                rows = r.rows_after(position, BATCH)
-                events = [
-                    encode_event(row, r)
-                    for row in rows
-                    if row.item_id is not None and self.node.visible(sub.user.clearance, row)
-                ]
+            rows, found = await asyncio.to_thread(self._read, position)  # off the loop
+            events = [e for e in found if self.node.visible(clearance, e.row)]
             if not rows:
                 return
             position = rows[-1].seq

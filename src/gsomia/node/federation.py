@@ -288,13 +288,17 @@ def mark_sent(node: Node, sent: list[Outgoing], now: datetime) -> None:
         node.log.append_in(w.log, entries)
 
 
-def mark_failed(node: Node, failed: list[Outgoing], error: str, wall_now: float) -> None:
+def mark_failed(
+    node: Node, failed: list[Outgoing], error: str, wall_now: float, *, not_before: float = 0.0
+) -> None:
     """Record a failed push and when to try again: ``wall_now`` is wall-clock epoch seconds,
     never the scenario clock (under the demo's 500,000x clock a second of back-off would be six
-    days) and never monotonic time (it restarts at boot; a stored instant must outlive it)."""
+    days) and never monotonic time (it restarts at boot; a stored instant must outlive it).
+    ``not_before`` is the delay the peer asked for (its ``Retry-After``), if longer."""
     with node.store.writing() as w:
         for out in failed:
-            delay = min(MAX_BACKOFF_SECONDS, 0.05 * (2 ** min(out.row.attempts, 12)))
+            backoff = min(MAX_BACKOFF_SECONDS, 0.05 * (2 ** min(out.row.attempts, 12)))
+            delay = max(backoff, not_before)
             w.outbox_retry(out.row.id, wall_now + delay, error[:500])
 
 

@@ -93,11 +93,14 @@ def rejected(node: Node, row: MessageRow, error: str, now: datetime) -> None:
         _update(w, row, Delivery("rejected", format_instant(now), detail=error[:500]))
 
 
-def retry(node: Node, row: MessageRow, error: str, wall_now: float) -> None:
+def retry(
+    node: Node, row: MessageRow, error: str, wall_now: float, *, not_before: float = 0.0
+) -> None:
     """Try again later: ``wall_now`` is wall-clock epoch seconds, never the scenario clock (under
     the demo's 500,000x clock a second of back-off would be six days) and never monotonic time
-    (it restarts at boot; the stored instant must outlive it)."""
-    delay = min(MAX_BACKOFF_SECONDS, 0.1 * (2 ** min(row.attempts, 12)))
+    (it restarts at boot; the stored instant must outlive it). ``not_before`` is the delay the
+    peer asked for (its ``Retry-After``), if longer."""
+    delay = max(min(MAX_BACKOFF_SECONDS, 0.1 * (2 ** min(row.attempts, 12))), not_before)
     with node.store.writing() as w:
         w.message_retry(row.id, wall_now + delay, error[:500])
 

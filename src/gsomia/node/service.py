@@ -27,10 +27,11 @@ from gsomia.domain.labels import Label
 from gsomia.domain.parties import Equivalence, Marking
 from gsomia.domain.release import Decision, decide
 from gsomia.domain.scenario import Scenario
-from gsomia.errors import BadInput, Conflict, Denied, NotFound
+from gsomia.errors import BadInput, Conflict, Denied, GsomiaError, NotFound, StoreFailure
 from gsomia.ledger.entries import canonical_entry
 from gsomia.ledger.log import TransparencyLog
 from gsomia.node import audit
+from gsomia.node.committer import Committer, Job
 from gsomia.node.config import NodeConfig, User
 from gsomia.node.results import PublishStatus, Stored
 from gsomia.node.stix import (
@@ -138,6 +139,7 @@ class Node:
     sealer: Sealer = field(init=False)
     verifier: Verifier = field(init=False)
     opener: Opener = field(init=False)
+    committer: Committer[_Envelope, PublishStatus] = field(init=False)  # group commit
     _collection_ids: dict[str, str] = field(init=False, repr=False)  # originator -> id
     _public: dict[tuple[str, str, str], dict[str, Any]] = field(init=False, repr=False)
 
@@ -147,6 +149,9 @@ class Node:
         # one verifier and opener per node: verified batch roots and opened channels are cached
         self.verifier = Verifier(self.keyring, scenario=self.scenario)
         self.opener = Opener(self.keyring, self.verifier)
+        self.committer = Committer(
+            self._commit_envelopes, name=f"gsomia-committer-{self.party}", wall=self.wall
+        )
         self._collection_ids = self._open_collections()
         self._public = {
             (d["type"], d["id"], d["modified"]): d
@@ -158,6 +163,12 @@ class Node:
     @property
     def party(self) -> str:
         return self.config.party
+
+    def close(self) -> None:
+        """Stop the committer (the batch being written is finished, what waits is refused with
+        ``StoreFailure``, nothing of it written), then close the store."""
+        self.committer.stop()
+        self.store.close()
 
     # ------------------------------------------------------------------ collections
     def _open_collections(self) -> dict[str, str]:
@@ -309,28 +320,101 @@ class Node:
             for i, obj in enumerate(validated)
             if obj.type not in _DEFINITIONS and obj.id not in public
         ]
-        sealed = self.sealer.seal_batch_digests([p.request for p in plans]) if plans else []
-        status_id = str(uuid.uuid4())
+        envelope = _Envelope(user, cid, tuple(validated), frozenset(public), markings, plans, now)
+        return self.committer.run(envelope, len(validated))
+
+    def _commit_envelopes(self, jobs: Sequence[Job[_Envelope, PublishStatus]]) -> None:
+        """Write a batch of envelopes (group commit, on the committer's thread): one batch
+        signature over all their items, one transaction in which each envelope is written in a
+        savepoint of its own (an envelope refused, e.g. ``Conflict`` on an id, gets its own
+        error and the others commit), one append of all their log entries, one commit.
+
+        The ids are checked as if the envelopes had come one after the other: against what is
+        committed (the reader's snapshot, taken under the writer's lock) and what the batch's
+        earlier envelopes wrote (``written``, kept here: the reader does not see the batch's
+        uncommitted rows)."""
+        sealed = self._seal_envelopes(jobs)
+        done: list[tuple[Job[_Envelope, PublishStatus], PublishStatus]] = []
+        entries: list[bytes] = []
+        written: dict[tuple[str, str], list[ObjectRow]] = {}
         with self.store.writing() as w:
-            # under the writer's lock: no other write commits between this check and ours
+            # under the writer's lock: no other write commits between the id checks and ours
             with self.store.reading() as r:
-                for i, obj in enumerate(validated):
-                    if obj.id not in public:
-                        self._check_id_free(user, r, cid, obj, f"objects[{i}]")
-            successes = [
-                _success(obj, _ALREADY_STORED)
-                if obj.id in public
-                else self._store_definition(w, cid, obj, markings[obj.id], now)
-                for obj in validated
-                if obj.type in _DEFINITIONS or obj.id in public
-            ]
-            entries: list[bytes] = []
-            for plan, (item, item_digest) in zip(plans, sealed, strict=True):
-                successes.append(self._store_item(w, cid, plan, item, item_digest, now, entries))
-            if entries:
+                for job, items in sealed:
+                    mine: list[bytes] = []
+                    fresh: list[ObjectRow] = []
+                    try:
+                        with w.savepoint():
+                            checked = _Checked(r, written)
+                            status = self._write_envelope(w, checked, job.payload, items, mine)
+                            fresh = checked.fresh(job.payload)
+                    except StoreFailure:
+                        raise
+                    except GsomiaError as exc:
+                        job.fail(exc)
+                        continue
+                    for row in fresh:
+                        written.setdefault((row.collection, row.stix_id), []).append(row)
+                    entries.extend(mine)
+                    done.append((job, status))
+            if entries:  # outside the savepoints: the log's in-memory view does not roll back
                 self.log.append_in(w.log, entries)
-            status = PublishStatus(status_id, taxii_timestamp(now), tuple(successes))
-            w.put_status(status_id, user.name, status.to_json())
+        for job, status in done:
+            job.done(status)
+
+    def _seal_envelopes(
+        self, jobs: Sequence[Job[_Envelope, PublishStatus]]
+    ) -> list[tuple[Job[_Envelope, PublishStatus], list[tuple[bytes, bytes]]]]:
+        """Each envelope's sealed items (and digests), sealed as one batch (one signature); if
+        the batch is refused, each envelope alone, so that the refusal reaches its own caller."""
+        requests = [p.request for job in jobs for p in job.payload.plans]
+        try:
+            sealed = self.sealer.seal_batch_digests(requests) if requests else []
+        except GsomiaError:
+            if len(jobs) == 1:
+                raise
+        else:
+            parts: list[tuple[Job[_Envelope, PublishStatus], list[tuple[bytes, bytes]]]] = []
+            start = 0
+            for job in jobs:
+                end = start + len(job.payload.plans)
+                parts.append((job, sealed[start:end]))
+                start = end
+            return parts
+        alone = []
+        for job in jobs:
+            try:
+                alone.append((job, self._seal_envelopes([job])[0][1]))
+            except GsomiaError as exc:
+                job.fail(exc)
+        return alone
+
+    def _write_envelope(
+        self,
+        w: NodeWriter,
+        r: _Checked,
+        env: _Envelope,
+        sealed: list[tuple[bytes, bytes]],
+        entries: list[bytes],
+    ) -> PublishStatus:
+        """Store one envelope's rows and status; its log entries are added to ``entries``."""
+        for i, obj in enumerate(env.objects):
+            if obj.id not in env.public:
+                self._check_id_free(env.user, r, env.cid, obj, f"objects[{i}]")
+        successes = [
+            _success(obj, _ALREADY_STORED)
+            if obj.id in env.public
+            else self._store_definition(w, env.cid, obj, env.markings[obj.id], env.now)
+            for obj in env.objects
+            if obj.type in _DEFINITIONS or obj.id in env.public
+        ]
+        for plan, (item, item_digest) in zip(env.plans, sealed, strict=True):
+            successes.append(
+                self._store_item(w, env.cid, plan, item, item_digest, env.now, entries)
+            )
+        status_id = str(uuid.uuid4())
+        status = PublishStatus(status_id, taxii_timestamp(env.now), tuple(successes))
+        w.put_status(status_id, env.user.name, status.to_json())
         return status
 
     def _label_plans(self, user: User, validated: list[StixObject]) -> dict[str, _LabelPlan]:
@@ -415,7 +499,7 @@ class Node:
         return _success(obj)
 
     def _check_id_free(
-        self, user: User, r: NodeReader, cid: str, obj: StixObject, where: str
+        self, user: User, r: _Checked, cid: str, obj: StixObject, where: str
     ) -> None:
         """Raise the neutral ``Conflict`` unless ``obj`` may be stored under its id (see
         ``publish``); the real reason goes to the audit log only."""
@@ -825,6 +909,68 @@ class _Plan:
     equivalence: Equivalence
     decisions: tuple[Decision, ...]
     request: SealRequest
+
+
+class _Checked:
+    """What an envelope's ids are checked against in a batch: the committed versions of an id
+    (the reader's snapshot) and those the batch's earlier envelopes wrote, in version order."""
+
+    def __init__(self, r: NodeReader, written: dict[tuple[str, str], list[ObjectRow]]) -> None:
+        self._r = r
+        self._written = written
+        self._posted: list[tuple[str, StixObject]] = []
+
+    def versions(self, cid: str, stix_id: str) -> list[ObjectRow]:
+        stored = self._r.versions(cid, stix_id)
+        earlier = self._written.get((cid, stix_id))
+        return sorted([*stored, *earlier], key=lambda row: row.version) if earlier else stored
+
+    def fresh(self, env: _Envelope) -> list[ObjectRow]:
+        """The rows ``env`` wrote (as a reader would see them), for the envelopes after it:
+        each object posted, not public, and not stored before the batch or by an earlier
+        envelope of it."""
+        rows = []
+        for obj in env.objects:
+            if obj.id in env.public or any(
+                row.version == obj.version for row in self.versions(env.cid, obj.id)
+            ):
+                continue
+            if obj.type == "marking-definition":
+                scope = env.markings[obj.id]
+                equivalence, topics, item = scope.equivalence, scope.label.topics, None
+            else:
+                plan = next(p for p in env.plans if p.stix is obj)
+                equivalence, topics, item = plan.equivalence, plan.label.topics, plan.label.id
+            body = _dumps(obj.body)
+            rows.append(
+                ObjectRow(
+                    0,
+                    env.cid,
+                    obj.id,
+                    obj.type,
+                    obj.version,
+                    "",
+                    item,
+                    equivalence.value,
+                    topics,
+                    body,
+                )
+            )
+        return rows
+
+
+@dataclass(frozen=True, slots=True)
+class _Envelope:
+    """A publish checked and planned, waiting for the committer: what ``_write_envelope``
+    writes."""
+
+    user: User
+    cid: str
+    objects: tuple[StixObject, ...]
+    public: frozenset[str]
+    markings: dict[str, _LabelPlan]
+    plans: list[_Plan]
+    now: datetime
 
 
 def _dumps(body: dict[str, Any]) -> bytes:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -119,19 +120,25 @@ def _create_private(path: Path) -> None:
 
 
 class SqliteLogStore:
-    """A ``LogStore`` in one SQLite file. One connection; not shared between threads."""
+    """A ``LogStore`` in one SQLite file. One connection, used by one thread at a time: a lock
+    is held for each read and each write (the node reads and writes from worker threads)."""
 
     def __init__(self, path: Path, *, timeout: float = 30.0, read_only: bool = False) -> None:
         """Open (or create) the log at ``path``; ``read_only`` opens an existing one for
         reading only (a running node's, which goes on writing it), creating nothing."""
         self.path = path
+        self._lock = threading.RLock()
         try:
             if read_only:
                 uri = f"{path.resolve().as_uri()}?mode=ro"
-                self._con = sqlite3.connect(uri, timeout=timeout, isolation_level=None, uri=True)
+                self._con = sqlite3.connect(
+                    uri, timeout=timeout, isolation_level=None, uri=True, check_same_thread=False
+                )
             else:
                 _create_private(path)
-                self._con = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+                self._con = sqlite3.connect(
+                    path, timeout=timeout, isolation_level=None, check_same_thread=False
+                )
         except (OSError, sqlite3.Error) as exc:
             raise StoreFailure(f"log store {path}: cannot open ({exc})") from exc
         try:
@@ -172,6 +179,10 @@ class SqliteLogStore:
 
     @contextmanager
     def reading(self) -> Iterator[SqliteLogReader]:
+        with self._lock:
+            yield from self._reading()
+
+    def _reading(self) -> Iterator[SqliteLogReader]:
         try:
             self._con.execute("BEGIN")
         except sqlite3.Error as exc:
@@ -189,6 +200,10 @@ class SqliteLogStore:
 
     @contextmanager
     def writing(self) -> Iterator[SqliteLogWriter]:
+        with self._lock:
+            yield from self._writing()
+
+    def _writing(self) -> Iterator[SqliteLogWriter]:
         try:
             self._con.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -207,7 +222,8 @@ class SqliteLogStore:
             raise _failure(exc, "commit failed, nothing was stored") from exc
 
     def close(self) -> None:
-        self._con.close()
+        with self._lock:
+            self._con.close()
 
     def __enter__(self) -> Self:
         return self

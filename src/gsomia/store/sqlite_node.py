@@ -225,6 +225,8 @@ class SqliteNodeStore:
         self._log_store = SqliteLogStore(path, timeout=timeout)
         self._sealed = Sealed(cipher, self._name)
         self._lock = threading.RLock()
+        # not the writer's lock: a new reader (a new thread) never waits for a write to end
+        self._readers_lock = threading.Lock()
         self._local = threading.local()
         self._timeout = timeout
         self._readers: list[sqlite3.Connection] = []
@@ -353,7 +355,7 @@ class SqliteNodeStore:
                 raise StoreFailure(f"{self._name}: cannot open a reader ({exc})") from exc
             con.execute("PRAGMA query_only=ON")
             self._local.con = con
-            with self._lock:
+            with self._readers_lock:
                 self._readers.append(con)
         return con
 
@@ -370,7 +372,7 @@ class SqliteNodeStore:
                 con.execute("COMMIT")
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._readers_lock:
             for con in self._readers:
                 con.close()
             self._readers.clear()

@@ -184,3 +184,52 @@ def test_fields_are_checked() -> None:
         with pytest.raises(BadInput, match=f"message.{key}"):
             messages.text(doc, key, "message")
     assert messages.optional_text(doc, "missing", "message") is None
+
+
+def test_a_busy_peer_s_retry_after_is_honoured_by_the_messenger(pair: tuple[Node, Node]) -> None:
+    """A 503 with ``Retry-After: 120`` holds the message 120 wall seconds (longer than the
+    back-off would), then it is sent once and delivered: nothing lost, nothing twice."""
+    kor, usa = pair
+    queue_one(kor)
+    wall = FixedClock(SystemClock().now())
+    busy = httpx.Response(503, headers={"Retry-After": "120"})
+    assert len(send(kor, usa, lambda _: busy, wall)) == 1
+    at = wall.now().timestamp()
+    assert pending(kor, at + 60) == 0  # the back-off alone would have retried by now
+    assert pending(kor, at + 121) == 1
+    wall.advance(timedelta(seconds=121))
+    assert len(send(kor, usa, lambda _: httpx.Response(200, json={}), wall)) == 1
+    assert document(kor)["delivery"]["state"] == "delivered"
+    assert pending(kor, at + 1e6) == 0
+
+
+def test_a_busy_peer_s_retry_after_is_honoured_by_the_pusher(pair: tuple[Node, Node]) -> None:
+    """A 429 with ``Retry-After: 90`` holds the peer's releases 90 seconds, stored and in the
+    pusher's own back-off (no push in between); then pushed once and marked sent."""
+    kor, _ = pair
+    analyst = next(u for u in kor.config.users if u.name == "analyst")
+    kor.publish(analyst, report(91)["objects"], kor.collection_id("KOR"))
+    wall = FixedClock(SystemClock().now())
+    answers = [httpx.Response(429, headers={"Retry-After": "90"}), httpx.Response(200)]
+    pushed: list[bytes] = []
+
+    def peer(request: httpx.Request) -> httpx.Response:
+        pushed.append(request.content)
+        return answers[len(pushed) - 1]
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(peer)) as client:
+            pusher = Pusher(kor, client, wall)
+            assert await pusher.push_once()
+            held = federation.due(kor, start + 60)  # stored too: a restart keeps the delay
+            assert [r for r in held if r.recipient == "USA"] == []
+            wall.advance(timedelta(seconds=60))
+            assert not await pusher.push_once()  # the peer asked for 90 s: not yet
+            wall.advance(timedelta(seconds=31))
+            assert await pusher.push_once()
+
+    start = wall.now().timestamp()
+    asyncio.run(run())
+    assert len(pushed) == 2
+    assert pushed[0] == pushed[1]  # the same releases, pushed again once
+    assert [r for r in federation.due(kor, start + 1e6) if r.recipient == "USA"] == []
