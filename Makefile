@@ -56,7 +56,9 @@ bench: $(STAMP)  # minutes each; figures in docs/benchmarks.md
 	$(BIN)/python bench/bench_decide.py
 	$(BIN)/python bench/bench_seal.py
 	$(BIN)/python bench/bench_log.py
-	$(BIN)/python bench/bench_taxii.py
+	$(BIN)/python bench/bench_taxii.py --target gsomia
+	$(BIN)/python bench/bench_taxii.py --target opentaxii
+	$(BIN)/python bench/bench_publish.py
 	$(BIN)/python bench/bench_realtime.py
 
 clean:
