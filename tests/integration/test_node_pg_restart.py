@@ -45,6 +45,7 @@ class Stream:
 
     node: NodeProc
     answers: dict[int, int | str] = field(default_factory=dict)  # n -> status or error
+    refusals: list[httpx.Response] = field(default_factory=list)  # every 503, as answered
     stop: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
 
@@ -66,6 +67,8 @@ class Stream:
                     self.answers[n] = type(e).__name__
                 else:
                     self.answers[n] = r.status_code
+                    if r.status_code == 503:
+                        self.refusals.append(r)
                 time.sleep(0.01)
 
     @contextmanager
@@ -99,6 +102,18 @@ class Stream:
         for answer in self.answers.values():
             counts[answer] = counts.get(answer, 0) + 1
         return counts
+
+
+def check_refusals(stream: Stream) -> None:
+    """Each 503 asks the client to come back (Retry-After) and names nothing of the store: the
+    database's address and the driver's words are for the node's log, not for its clients."""
+    assert stream.refusals
+    for r in stream.refusals:
+        assert int(r.headers["Retry-After"]) >= 1
+        body = r.json()
+        assert body["http_status"] == "503", body
+        assert "postgresql" not in r.text.lower(), r.text
+        assert "schema" not in r.text.lower(), r.text
 
 
 def check_nothing_lost_nor_doubled(nodes: dict[str, NodeProc], stream: Stream) -> None:
@@ -157,6 +172,7 @@ def test_database_sessions_ended_mid_stream(tmp_path: Path, pg: Backend) -> None
             back = stream.last()
             stream.wait_for(202, "acknowledged after it opened again", back, count=STEADY)
         check_nothing_lost_nor_doubled(nodes, stream)
+        check_refusals(stream)
     audit(nodes)
 
 

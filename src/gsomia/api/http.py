@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gsomia.errors import GsomiaError, Overloaded
+from gsomia.errors import GsomiaError, Overloaded, StoreFailure
 from gsomia.node.config import NodeConfig, User
 from gsomia.node.throttle import Throttled
 
@@ -27,6 +28,9 @@ SECURITY_HEADERS: Mapping[str, str] = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 }
+
+log = logging.getLogger("gsomia.api")
+STORE_RETRY_AFTER_SECONDS = 2  # a store that failed: a pool reconnecting, a server restarting
 
 
 class SecurityHeaders:
@@ -96,12 +100,19 @@ def json_response(
 
 def error_response(exc: GsomiaError, media_type: str = TAXII_MEDIA_TYPE) -> Response:
     headers = {}
+    message = " ".join(str(exc).split())
     if exc.http_status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="gsomia", charset="UTF-8", Bearer realm="gsomia"'
     if isinstance(exc, Throttled | Overloaded):
         headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, StoreFailure):
+        # the detail names the store (a file, a database server) and the driver's words: for the
+        # node's operator, not for its clients, who learn only that it is worth trying again
+        log.warning("store failure answered 503: %s", message)
+        headers["Retry-After"] = str(STORE_RETRY_AFTER_SECONDS)
+        message = "the node's store is unavailable; nothing of this request was done"
     return json_response(
-        error_body(exc.http_status, exc.kind, " ".join(str(exc).split())),
+        error_body(exc.http_status, exc.kind, message),
         status=exc.http_status,
         media_type=media_type,
         headers=headers,

@@ -44,7 +44,7 @@ from gsomia.console.session import (
     make_env,
     read_form,
 )
-from gsomia.errors import BadInput, Denied, GsomiaError, NotFound
+from gsomia.errors import BadInput, Denied, GsomiaError, NotFound, StoreFailure
 from gsomia.node import audit
 from gsomia.node.events import Broadcaster, TooManyStreams
 from gsomia.node.service import Node
@@ -100,11 +100,12 @@ def error_page(console: Console, request: Request, exc: GsomiaError) -> Response
     """A refusal or failure as an HTML page with its status (the detail of a 5xx is logged)."""
     status = exc.http_status
     title = "Denied" if isinstance(exc, Denied) else _TITLES.get(status, "Not available now")
+    message = " ".join(str(exc).split())
     if status >= 500:
         log.error("console %s failed: %s", request.url.path[:200], exc)
-    response = console.render(
-        request, "error.html", status=status, title=title, message=" ".join(str(exc).split())
-    )
+    if isinstance(exc, StoreFailure):  # its detail names the store: for the operator's log only
+        message = "The node's store is unavailable; nothing was done. Try again in a moment."
+    response = console.render(request, "error.html", status=status, title=title, message=message)
     if isinstance(exc, TooManyStreams):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
