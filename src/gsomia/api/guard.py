@@ -180,7 +180,7 @@ class Guard:
         name = basic_name(header)
         keys = [address_key(address)] + ([] if name is None else [user_key(name)])
         try:
-            throttle.check(*keys)
+            on_record = throttle.check(*keys)
             try:
                 user = user_of(header, self.node.config)
             except HttpError:
@@ -196,7 +196,8 @@ class Guard:
                 )
                 raise
             name = user.name  # a Bearer token names its user only now
-            throttle.check(user_key(name))
+            if user_key(name) not in keys:
+                on_record = throttle.check(user_key(name))
         except Throttled as exc:
             audit.refused(
                 "authenticate",
@@ -208,7 +209,7 @@ class Guard:
                 retry_after=f"{exc.retry_after}s",
             )
             raise
-        throttle.succeeded(user_key(user.name))
+        throttle.succeeded(user_key(user.name), on_record=on_record)
         return user
 
     def peer_headers(self, scope: Scope, headers: Headers) -> None:
