@@ -337,6 +337,7 @@ class Node:
         done: list[tuple[Job[_Envelope, PublishStatus], PublishStatus]] = []
         entries: list[bytes] = []
         written: dict[tuple[str, str], list[ObjectRow]] = {}
+        stored: dict[tuple[str, str], list[ObjectRow]] = {}
         with self.store.writing() as w:
             # under the writer's lock: no other write commits between the id checks and ours
             with self.store.reading() as r:
@@ -345,7 +346,7 @@ class Node:
                     fresh: list[ObjectRow] = []
                     try:
                         with w.savepoint():
-                            checked = _Checked(r, written)
+                            checked = _Checked(r, written, stored)
                             status = self._write_envelope(w, checked, job.payload, items, mine)
                             fresh = checked.fresh(job.payload)
                     except StoreFailure:
@@ -913,15 +914,27 @@ class _Plan:
 
 class _Checked:
     """What an envelope's ids are checked against in a batch: the committed versions of an id
-    (the reader's snapshot) and those the batch's earlier envelopes wrote, in version order."""
+    (the reader's snapshot) and those the batch's earlier envelopes wrote, in version order.
 
-    def __init__(self, r: NodeReader, written: dict[tuple[str, str], list[ObjectRow]]) -> None:
+    The snapshot does not change during the batch (the reader's one transaction, taken under
+    the writer's lock), so each id's committed versions are read once per batch (``stored``,
+    shared by the batch's envelopes): a label marking posted in every envelope of a batch is
+    read and decrypted once, not twice per envelope."""
+
+    def __init__(
+        self,
+        r: NodeReader,
+        written: dict[tuple[str, str], list[ObjectRow]],
+        stored: dict[tuple[str, str], list[ObjectRow]],
+    ) -> None:
         self._r = r
         self._written = written
-        self._posted: list[tuple[str, StixObject]] = []
+        self._stored = stored
 
     def versions(self, cid: str, stix_id: str) -> list[ObjectRow]:
-        stored = self._r.versions(cid, stix_id)
+        stored = self._stored.get((cid, stix_id))
+        if stored is None:
+            stored = self._stored[cid, stix_id] = self._r.versions(cid, stix_id)
         earlier = self._written.get((cid, stix_id))
         return sorted([*stored, *earlier], key=lambda row: row.version) if earlier else stored
 
