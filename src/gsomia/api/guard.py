@@ -243,16 +243,11 @@ async def read_body(headers: Headers, receive: Receive, edge: Edge) -> bytes | N
     chunked = "transfer-encoding" in headers
     if declared is None and not chunked:
         return None
-    too_large = HttpError(
-        413,
-        "too_large",
-        f"the body is larger than {edge.limit} bytes, the limit of {edge.name} routes",
-    )
     if declared is not None:
         if not declared.isdigit():
             raise HttpError(400, "bad_request", "Content-Length is not a number")
         if int(declared) > edge.limit:
-            raise too_large
+            raise _too_large(edge)
         if int(declared) == 0 and not chunked:
             return None
     chunks: list[bytes] = []
@@ -264,10 +259,18 @@ async def read_body(headers: Headers, receive: Receive, edge: Edge) -> bytes | N
         chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > edge.limit:
-            raise too_large
+            raise _too_large(edge)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _too_large(edge: Edge) -> HttpError:
+    return HttpError(
+        413,
+        "too_large",
+        f"the body is larger than {edge.limit} bytes, the limit of {edge.name} routes",
+    )
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

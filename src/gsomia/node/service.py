@@ -142,6 +142,10 @@ class Node:
     committer: Committer[_Envelope, PublishStatus] = field(init=False)  # group commit
     _collection_ids: dict[str, str] = field(init=False, repr=False)  # originator -> id
     _public: dict[tuple[str, str, str], dict[str, Any]] = field(init=False, repr=False)
+    # the collections made from one ``_collection_ids`` dict (replaced, never changed in place)
+    _collections_made: tuple[dict[str, str], tuple[CollectionInfo, ...]] | None = field(
+        init=False, repr=False, default=None
+    )
 
     def __post_init__(self) -> None:
         self.throttle = Throttle(self.store, self.wall)
@@ -200,8 +204,17 @@ class Node:
 
     def collections(self) -> tuple[CollectionInfo, ...]:
         """The node's collections in one fixed order (TAXII 2.1 §3.3): its own, then those
-        received, by originator."""
+        received, by originator. Made again only when the ids change (every request names a
+        collection: this is on every request's path)."""
         ids = self._collection_ids
+        made = self._collections_made
+        if made is not None and made[0] is ids:
+            return made[1]
+        infos = self._make_collections(ids)
+        self._collections_made = (ids, infos)
+        return infos
+
+    def _make_collections(self, ids: dict[str, str]) -> tuple[CollectionInfo, ...]:
         own = CollectionInfo(
             ids[self.party],
             self.party,
