@@ -9,7 +9,8 @@ counted. Objects/s is the reports accepted (202) per second of the run; every on
 stored (checked after each run by reading the collection back). Prints the median of runs.
 
     .venv/bin/python bench/bench_publish.py [--clients 16] [--seconds 5] [--runs 3]
-        [--store postgresql://127.0.0.1/gsomia_bench]   # the node's `store` (default SQLite)
+        [--store postgresql://postgres@127.0.0.1:5432/test]  # the node's store a fresh schema
+                                                            # of it, dropped after (default SQLite)
 """
 
 from __future__ import annotations
@@ -32,7 +33,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tests.integration.native_client import collection_at
 from tests.integration.nodes import TAXII, NodeProc, make_nodes, report
 
-from bench_realtime import RawClient, _basic, cpu_seconds, fsync_ms, percentile, post_until_accepted
+from bench_realtime import (
+    RawClient,
+    _basic,
+    cpu_seconds,
+    drop_schemas,
+    fsync_ms,
+    node_stores,
+    percentile,
+    post_until_accepted,
+)
 
 TARGET = 1000.0  # objects/s (issue 12)
 
@@ -98,20 +108,22 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=5.0, help="publishing time per run")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--store", help="the node's store URL (default: SQLite in its data dir)")
+    parser.add_argument(
+        "--store",
+        help="a PostgreSQL database URL: the node's store a fresh schema of it (default SQLite)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gsomia-bench-publish-") as tmp:
         kor = make_nodes(Path(tmp), parties=("KOR", "USA"))["KOR"]
         head = "cosign_interval = 0\n"
-        if args.store:
-            head += f"store = {orjson.dumps(args.store).decode()}\n"
         kor.config.write_text(head + kor.config.read_text(encoding="utf-8"), encoding="utf-8")
+        schemas = node_stores(args.store, {"KOR": kor})
         print(
             f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, "
             f"write+fsync {fsync_ms(Path(tmp)):.2f} ms (median); store: {args.store or 'SQLite'}"
         )
-        kor.start()
         try:
+            kor.start()
             rates: list[float] = []
             total = 0
             for run in range(args.runs):
@@ -140,6 +152,7 @@ def main() -> None:
             )
         finally:
             kor.stop()
+            drop_schemas(args.store, schemas)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ JPN, and the broadcast. Also printed: the POST's own time (publish → 202 at KO
 
     .venv/bin/python bench/bench_realtime.py [--rate 100] [--seconds 10] [--runs 3]
         [--connections 64]
+        [--store postgresql://postgres@127.0.0.1:5432/test]  # each node a fresh schema of it,
+                                                            # dropped after (default SQLite)
 
 A POST refused with 429 or 503 (the node overloaded: nothing stored) is retried after its
 ``Retry-After`` (plus up to as much again at random), and counted; its latency runs from the
@@ -31,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+import psycopg
+from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -65,6 +69,30 @@ def fsync_ms(directory: Path, n: int = 50) -> float:
         os.close(fd)
         path.unlink()
     return statistics.median(times) * 1000
+
+
+def node_stores(base: str | None, nodes: dict[str, NodeProc]) -> list[str]:
+    """Put each node's store in a fresh schema of the PostgreSQL database ``base`` names (its
+    config's ``store``); the schemas' names, to drop after. On SQLite (None) nothing changes."""
+    if base is None:
+        return []
+    schemas = []
+    for party, node in nodes.items():
+        schema = f"bench_{party.lower()}_{os.urandom(4).hex()}"
+        url = f"{base}{'&' if '?' in base else '?'}schema={schema}"
+        head = f"store = {orjson.dumps(url).decode()}\n"
+        node.config.write_text(head + node.config.read_text(encoding="utf-8"), encoding="utf-8")
+        schemas.append(schema)
+    return schemas
+
+
+def drop_schemas(base: str | None, schemas: list[str]) -> None:
+    """Drop the schemas ``node_stores`` made."""
+    if base is None or not schemas:
+        return
+    with psycopg.connect(base.split("?", 1)[0], autocommit=True) as con:
+        for schema in schemas:
+            con.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -264,16 +292,21 @@ def main() -> None:
         default=CONNECTIONS,
         help="POSTs in flight at most (more wait in the client); 1024 lets the node refuse",
     )
+    parser.add_argument(
+        "--store",
+        help="a PostgreSQL database URL: each node's store a fresh schema of it (default SQLite)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gsomia-bench-rt-") as tmp:
         nodes = make_nodes(Path(tmp))
+        schemas = node_stores(args.store, nodes)
         print(
             f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, "
-            f"write+fsync {fsync_ms(Path(tmp)):.2f} ms (median)"
+            f"write+fsync {fsync_ms(Path(tmp)):.2f} ms (median); store: {args.store or 'SQLite'}"
         )
-        for node in nodes.values():
-            node.start()
         try:
+            for node in nodes.values():
+                node.start()
             kor, jpn = nodes["KOR"], nodes["JPN"]
             every: list[float] = []
             p99s: list[float] = []
@@ -313,6 +346,7 @@ def main() -> None:
         finally:
             for node in nodes.values():
                 node.stop()
+            drop_schemas(args.store, schemas)
 
 
 if __name__ == "__main__":

@@ -180,7 +180,7 @@ class Guard:
         name = basic_name(header)
         keys = [address_key(address)] + ([] if name is None else [user_key(name)])
         try:
-            throttle.check(*keys)
+            on_record = throttle.check(*keys)
             try:
                 user = user_of(header, self.node.config)
             except HttpError:
@@ -196,7 +196,8 @@ class Guard:
                 )
                 raise
             name = user.name  # a Bearer token names its user only now
-            throttle.check(user_key(name))
+            if user_key(name) not in keys:
+                on_record = throttle.check(user_key(name))
         except Throttled as exc:
             audit.refused(
                 "authenticate",
@@ -208,7 +209,7 @@ class Guard:
                 retry_after=f"{exc.retry_after}s",
             )
             raise
-        throttle.succeeded(user_key(user.name))
+        throttle.succeeded(user_key(user.name), on_record=on_record)
         return user
 
     def peer_headers(self, scope: Scope, headers: Headers) -> None:
@@ -242,16 +243,11 @@ async def read_body(headers: Headers, receive: Receive, edge: Edge) -> bytes | N
     chunked = "transfer-encoding" in headers
     if declared is None and not chunked:
         return None
-    too_large = HttpError(
-        413,
-        "too_large",
-        f"the body is larger than {edge.limit} bytes, the limit of {edge.name} routes",
-    )
     if declared is not None:
         if not declared.isdigit():
             raise HttpError(400, "bad_request", "Content-Length is not a number")
         if int(declared) > edge.limit:
-            raise too_large
+            raise _too_large(edge)
         if int(declared) == 0 and not chunked:
             return None
     chunks: list[bytes] = []
@@ -263,10 +259,18 @@ async def read_body(headers: Headers, receive: Receive, edge: Edge) -> bytes | N
         chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > edge.limit:
-            raise too_large
+            raise _too_large(edge)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _too_large(edge: Edge) -> HttpError:
+    return HttpError(
+        413,
+        "too_large",
+        f"the body is larger than {edge.limit} bytes, the limit of {edge.name} routes",
+    )
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -221,7 +221,18 @@ class Broadcaster:
 
     async def dispatch_off_loop(self) -> int:
         """``dispatch``, with the store read (and the rows decrypted and encoded) on a worker
-        thread: the loop only fans out."""
+        thread: the loop only fans out.
+
+        With no subscriber nothing is read, decrypted or encoded: ``last_seq`` moves to the
+        store's last row (a subscriber starts from ``last_seq`` when it subscribes, so it
+        misses nothing stored after it came). One that subscribes while the position is read
+        (on the loop, so seen once the read returns) gets the rows read as before."""
+        if not self._subscribers:
+            last = await asyncio.to_thread(self._last_seq)
+            if not self._subscribers:
+                skipped = max(last - self.last_seq, 0)
+                self.last_seq = max(last, self.last_seq)
+                return skipped
         read = 0
         while True:
             rows, events = await asyncio.to_thread(self._read, self.last_seq)
@@ -233,6 +244,10 @@ class Broadcaster:
                 self._fan_out(events)
             if len(rows) < BATCH:
                 return read
+
+    def _last_seq(self) -> int:
+        with self.node.store.reading() as r:
+            return r.last_seq()
 
     def _read(self, after: int) -> tuple[list[ObjectRow], list[Event]]:
         """The rows stored after ``after`` (a batch), and the events of those that are items."""

@@ -142,6 +142,10 @@ class Node:
     committer: Committer[_Envelope, PublishStatus] = field(init=False)  # group commit
     _collection_ids: dict[str, str] = field(init=False, repr=False)  # originator -> id
     _public: dict[tuple[str, str, str], dict[str, Any]] = field(init=False, repr=False)
+    # the collections made from one ``_collection_ids`` dict (replaced, never changed in place)
+    _collections_made: tuple[dict[str, str], tuple[CollectionInfo, ...]] | None = field(
+        init=False, repr=False, default=None
+    )
 
     def __post_init__(self) -> None:
         self.throttle = Throttle(self.store, self.wall)
@@ -200,8 +204,17 @@ class Node:
 
     def collections(self) -> tuple[CollectionInfo, ...]:
         """The node's collections in one fixed order (TAXII 2.1 §3.3): its own, then those
-        received, by originator."""
+        received, by originator. Made again only when the ids change (every request names a
+        collection: this is on every request's path)."""
         ids = self._collection_ids
+        made = self._collections_made
+        if made is not None and made[0] is ids:
+            return made[1]
+        infos = self._make_collections(ids)
+        self._collections_made = (ids, infos)
+        return infos
+
+    def _make_collections(self, ids: dict[str, str]) -> tuple[CollectionInfo, ...]:
         own = CollectionInfo(
             ids[self.party],
             self.party,
@@ -337,6 +350,7 @@ class Node:
         done: list[tuple[Job[_Envelope, PublishStatus], PublishStatus]] = []
         entries: list[bytes] = []
         written: dict[tuple[str, str], list[ObjectRow]] = {}
+        stored: dict[tuple[str, str], list[ObjectRow]] = {}
         with self.store.writing() as w:
             # under the writer's lock: no other write commits between the id checks and ours
             with self.store.reading() as r:
@@ -345,7 +359,7 @@ class Node:
                     fresh: list[ObjectRow] = []
                     try:
                         with w.savepoint():
-                            checked = _Checked(r, written)
+                            checked = _Checked(r, written, stored)
                             status = self._write_envelope(w, checked, job.payload, items, mine)
                             fresh = checked.fresh(job.payload)
                     except StoreFailure:
@@ -913,15 +927,27 @@ class _Plan:
 
 class _Checked:
     """What an envelope's ids are checked against in a batch: the committed versions of an id
-    (the reader's snapshot) and those the batch's earlier envelopes wrote, in version order."""
+    (the reader's snapshot) and those the batch's earlier envelopes wrote, in version order.
 
-    def __init__(self, r: NodeReader, written: dict[tuple[str, str], list[ObjectRow]]) -> None:
+    The snapshot does not change during the batch (the reader's one transaction, taken under
+    the writer's lock), so each id's committed versions are read once per batch (``stored``,
+    shared by the batch's envelopes): a label marking posted in every envelope of a batch is
+    read and decrypted once, not twice per envelope."""
+
+    def __init__(
+        self,
+        r: NodeReader,
+        written: dict[tuple[str, str], list[ObjectRow]],
+        stored: dict[tuple[str, str], list[ObjectRow]],
+    ) -> None:
         self._r = r
         self._written = written
-        self._posted: list[tuple[str, StixObject]] = []
+        self._stored = stored
 
     def versions(self, cid: str, stix_id: str) -> list[ObjectRow]:
-        stored = self._r.versions(cid, stix_id)
+        stored = self._stored.get((cid, stix_id))
+        if stored is None:
+            stored = self._stored[cid, stix_id] = self._r.versions(cid, stix_id)
         earlier = self._written.get((cid, stix_id))
         return sorted([*stored, *earlier], key=lambda row: row.version) if earlier else stored
 

@@ -67,14 +67,18 @@ class Throttle:
         """The rows not yet forgotten (a key quiet for ``forget`` seconds starts afresh)."""
         return {row.key: row for row in rows if now - row.last <= self._forget}
 
-    def check(self, *keys: str) -> None:
-        """Raise ``Throttled`` when any of ``keys`` is blocked now."""
+    def check(self, *keys: str) -> frozenset[str]:
+        """Raise ``Throttled`` when any of ``keys`` is blocked now. Otherwise the keys that
+        have failures on record (blocking or not): a success passes them to ``succeeded``,
+        which then need not read them again."""
         now = self._now()
         with self._store.reading() as reader:
-            live = self._live(reader.sign_in_failures(keys), now)
+            rows = reader.sign_in_failures(keys)
+        live = self._live(rows, now)
         wait = max((row.blocked_until - now for row in live.values()), default=0.0)
         if wait > 0:
             raise Throttled("too many failed attempts; try again later", wait)
+        return frozenset(row.key for row in rows)
 
     def failed(self, *keys: str) -> float:
         """Count a failure against each key; the longest delay now imposed (0 while free)."""
@@ -98,11 +102,15 @@ class Throttle:
             writer.trim_sign_in_failures(self._max_keys)
         return longest
 
-    def succeeded(self, *keys: str) -> None:
+    def succeeded(self, *keys: str, on_record: frozenset[str] | None = None) -> None:
         """Forget the failures of ``keys`` (call with the user's key only); writes only when
-        there is something to forget."""
-        with self._store.reading() as reader:
-            found = [row.key for row in reader.sign_in_failures(keys)]
+        there is something to forget. ``on_record``: what ``check`` found just before (then
+        nothing is read here; a failure counted since is kept, never wrongly forgotten)."""
+        if on_record is None:
+            with self._store.reading() as reader:
+                found = [row.key for row in reader.sign_in_failures(keys)]
+        else:
+            found = [key for key in keys if key in on_record]
         if found:
             with self._store.writing() as writer:
                 writer.forget_sign_in_failures(found)

@@ -20,13 +20,23 @@ and it blocks no reader: readers run ``REPEATABLE READ READ ONLY`` transactions 
 consistent snapshot. Within the lock, the writer's ``READ COMMITTED`` statements see everything
 committed before it, so the tree it extends is the latest.
 
+A write transaction runs in psycopg's pipeline mode: a statement whose result is not read
+(an INSERT, an UPDATE, a SAVEPOINT) is sent at once and its answer awaited together with the
+next statement whose result is read, so a publish's rows cost a few round trips, not one each.
+A failed statement still fails the transaction before ``COMMIT`` is sent (the pipeline is
+synchronised when the transaction's work ends), so nothing of a failed write commits.
+
 A lost server is a ``StoreFailure`` (HTTP 503 upstream); the pool checks a connection before
-lending it (``ConnectionPool.check_connection``) and replaces a broken one, so a restarted
-PostgreSQL is used again without restarting the node. While the server is known to be down, a
-transaction is refused at once instead of waiting out the pool's timeout: after a failure to
-connect, each attempt first tries one direct connection (refused in microseconds by a stopped
-server), and goes back to the pool only once that succeeds. The password of the URL is never part
-of a message.
+lending it (``ConnectionPool.check_connection``, one round trip) and replaces a broken one, so a
+restarted PostgreSQL is used again without restarting the node. A connection that finished a
+transaction less than ``CHECK_AFTER_SECONDS`` ago is lent unchecked (the round trip would cost
+as much as a short read): if the server went away in that instant, the transaction fails with a
+``StoreFailure`` as it would have failed a moment later, the pool drops the connection, and
+every connection is checked again before it is lent.
+While the server is known to be down, a transaction is refused at once instead of waiting out
+the pool's timeout: after a failure to connect, each attempt first tries one direct connection
+(refused in microseconds by a stopped server), and goes back to the pool only once that
+succeeds. The password of the URL is never part of a message.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from functools import lru_cache
@@ -44,12 +55,14 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from gsomia.clock import Clock, SystemClock
 from gsomia.errors import BadInput, StoreFailure
 from gsomia.store.sql import Cursor, Dialect
 from gsomia.store.sql_log import SqlLogReader, SqlLogWriter
 
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 POOL_MAX = 8
+CHECK_AFTER_SECONDS = 0.5  # a connection idle longer than this is checked before it is lent
 
 LOG_DDL = """
 CREATE TABLE entries (
@@ -161,6 +174,7 @@ class PgDatabase:
         pool_max: int,
         read_only: bool = False,
         kind: str = "node store",
+        clock: Clock | None = None,
     ) -> None:
         if not SCHEMA_NAME.fullmatch(schema):
             raise BadInput(
@@ -177,6 +191,12 @@ class PgDatabase:
         self._local = threading.local()
         self._timeout = timeout
         self._down = False  # the last attempt to connect failed: probe before using the pool
+        self._clock = SystemClock() if clock is None else clock  # its monotonic time only
+        # when each pooled connection last finished a transaction (monotonic seconds)
+        self._used: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._used_lock = threading.Lock()
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             conninfo,
             kwargs={"autocommit": True, "connect_timeout": max(1, round(timeout))},
@@ -184,7 +204,7 @@ class PgDatabase:
             max_size=pool_max,
             open=False,
             configure=self._configure,
-            check=ConnectionPool.check_connection,
+            check=self._check,
             timeout=timeout,
             name=f"gsomia {schema}",
         )
@@ -196,6 +216,16 @@ class PgDatabase:
         if self._read_only:  # a reader of a running node's store: every transaction read-only
             con.execute("SET default_transaction_read_only TO on")
 
+    def _check(self, con: psycopg.Connection[Any]) -> None:
+        """The pool's check before it lends ``con``: a round trip, unless ``con`` finished a
+        transaction within ``CHECK_AFTER_SECONDS`` and is not known to be broken."""
+        with self._used_lock:
+            used = self._used.get(con)
+        recent = used is not None and self._clock.monotonic() - used < CHECK_AFTER_SECONDS
+        if recent and not con.broken and con.info.status is psycopg.pq.ConnStatus.OK:
+            return
+        ConnectionPool.check_connection(con)
+
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
         if self._down:
@@ -205,7 +235,15 @@ class PgDatabase:
             self._down = False
         try:
             with self._pool.connection(timeout=self._timeout) as con:
-                yield con
+                try:
+                    yield con
+                except BaseException:
+                    if con.broken or con.closed:  # the server went: check every one again
+                        with self._used_lock:
+                            self._used.clear()
+                    raise
+                with self._used_lock:  # the transaction ended well: the connection works
+                    self._used[con] = self._clock.monotonic()
         except PoolTimeout as exc:
             why = self._probe()
             self._down = why is not None
@@ -253,9 +291,15 @@ class PgDatabase:
             except psycopg.Error as exc:
                 _rollback(con)
                 step = "cannot take the writer lock" if write else "cannot begin a read"
+                if con.broken or con.closed:  # lent unchecked (``_check``) as the server went
+                    step = "PostgreSQL unavailable"
                 raise StoreFailure(f"{self.name}: {step} ({_brief(exc)})") from exc
             try:
-                yield PgConnection(con)
+                if write:  # statements whose result is not read go with the next that is
+                    with con.pipeline():
+                        yield PgConnection(con)
+                else:
+                    yield PgConnection(con)
             except psycopg.Error as exc:
                 _rollback(con)
                 raise StoreFailure(f"{self.name}: {what} ({_brief(exc)})") from exc

@@ -430,8 +430,10 @@ class SqlNodeWriter:
         )
 
     def end_session(self, key: str) -> bool:
-        cur = self._con.execute("DELETE FROM console_sessions WHERE key = ?", (key,))
-        return cur.rowcount > 0
+        # RETURNING rather than rowcount: a PostgreSQL writer pipelines its statements, and
+        # only a fetch waits for the answer
+        cur = self._con.execute("DELETE FROM console_sessions WHERE key = ? RETURNING key", (key,))
+        return bool(cur.fetchall())
 
     def end_sessions_expired(self, now: float) -> list[str]:
         rows = self._con.execute(
