@@ -210,13 +210,8 @@ class Broadcaster:
         read = 0
         while True:
             rows, events = self._read(self.last_seq)
-            if not rows:
-                return read
             read += len(rows)
-            self.last_seq = rows[-1].seq
-            if self._subscribers:
-                self._fan_out(events)
-            if len(rows) < BATCH:
+            if not self._advance(rows, events):
                 return read
 
     async def dispatch_off_loop(self) -> int:
@@ -236,18 +231,23 @@ class Broadcaster:
         read = 0
         while True:
             rows, events = await asyncio.to_thread(self._read, self.last_seq)
-            if not rows:
-                return read
             read += len(rows)
-            self.last_seq = rows[-1].seq
-            if self._subscribers:
-                self._fan_out(events)
-            if len(rows) < BATCH:
+            if not self._advance(rows, events):
                 return read
 
     def _last_seq(self) -> int:
         with self.node.store.reading() as r:
             return r.last_seq()
+
+    def _advance(self, rows: list[ObjectRow], events: list[Event]) -> bool:
+        """Move past a batch read after ``last_seq``, fanning its events out; True when the
+        batch was full (more rows may follow)."""
+        if not rows:
+            return False
+        self.last_seq = rows[-1].seq
+        if self._subscribers:
+            self._fan_out(events)
+        return len(rows) >= BATCH
 
     def _read(self, after: int) -> tuple[list[ObjectRow], list[Event]]:
         """The rows stored after ``after`` (a batch), and the events of those that are items."""
