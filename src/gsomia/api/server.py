@@ -149,11 +149,16 @@ def bounded_protocol(header_timeout: float) -> type[asyncio.Protocol]:
     )
 
 
-def make_server(app: ASGIApp, config: NodeConfig, *, log_level: str) -> uvicorn.Server:
-    """The uvicorn server of a node, its request heads bounded in size and time."""
+def make_server(
+    app: ASGIApp, config: NodeConfig, *, log_level: str, fd: int | None = None
+) -> uvicorn.Server:
+    """The uvicorn server of a node, its request heads bounded in size and time; on the
+    listening socket ``fd`` when given (a worker of ``gsomia serve --workers N``), else on the
+    config's address."""
     settings: dict[str, Any] = {
         "host": config.host,
         "port": config.port,
+        "fd": fd,
         "log_level": log_level,
         "lifespan": "on",
         "http": bounded_protocol(config.header_timeout),

@@ -1,4 +1,5 @@
-"""A node's configuration (``node.toml``): who it is, where it listens, its peers and users.
+"""A node's configuration (``node.toml``): who it is, where it listens, its peers and users,
+its store and bus (by URL), and its TLS material.
 
 ``parse_config`` reads it; ``render_config`` writes it (the demo, the tests and the benchmarks
 write theirs with it). Every error names the file, the key and what is wrong. Tokens are never
@@ -54,6 +55,18 @@ class Peer:
     url: str
     keys: Path  # the peer's exported public keys (``gsomia keys export``)
     token: str | None = None  # not used for peers: they authenticate by signature
+    cert: Path | None = None  # the peer's TLS certificate (PEM), pinned to this party
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """The ``[tls]`` table: the listener's certificate and key (PEM; the key encrypted with the
+    node's passphrase unless the operator chose otherwise), and the CA certificates trusted for
+    peers, both for the client certificates they present and for their servers."""
+
+    cert: Path
+    key: Path
+    client_ca: tuple[Path, ...]
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,13 @@ class NodeConfig:
     event_heartbeat: float = DEFAULT_EVENT_HEARTBEAT
     header_timeout: float = DEFAULT_HEADER_TIMEOUT
     store: str | None = None  # the store's URL (``gsomia.app.stores``); None: the default file
+    bus: str | None = None  # the bus's URL (``gsomia.app.buses``); None: in-process, one worker
+    tls: TlsSettings | None = None  # None: plain HTTP (loopback tests and the plain demo only)
+
+    @property
+    def scheme(self) -> str:
+        """``https`` when the listener has TLS, else ``http``."""
+        return "http" if self.tls is None else "https"
 
     def user_by_token(self, name: str | None, token: str) -> User | None:
         """The user with this token (and name, for HTTP Basic); None if there is none."""
@@ -106,6 +126,8 @@ _KNOWN_KEYS = frozenset(
         "event_heartbeat",
         "header_timeout",
         "store",
+        "bus",
+        "tls",
     }
 )
 
@@ -146,6 +168,8 @@ def parse_config(document: dict[str, Any], source: Path, scenario: Scenario) -> 
         ),
         header_timeout=_positive_seconds(document, "header_timeout", DEFAULT_HEADER_TIMEOUT, where),
         store=_store(document, where),
+        bus=_bus(document, where),
+        tls=_tls(document.get("tls"), f"{where}.tls", source),
     )
 
 
@@ -155,6 +179,36 @@ def _store(document: dict[str, Any], where: str) -> str | None:
     if url is not None and (not isinstance(url, str) or not url):
         raise BadInput(f'{where}.store: expected a store URL, e.g. "sqlite:///node.sqlite3"')
     return url
+
+
+def _bus(document: dict[str, Any], where: str) -> str | None:
+    """The ``bus`` URL as written (its scheme is checked where it is opened)."""
+    url = document.get("bus")
+    if url is not None and (not isinstance(url, str) or not url):
+        raise BadInput(f'{where}.bus: expected a bus URL, e.g. "nats://127.0.0.1:4222"')
+    return url
+
+
+def _path(value: str, source: Path) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else source.parent / path
+
+
+def _tls(table: object, tw: str, source: Path) -> TlsSettings | None:
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise BadInput(f"{tw}: expected a table with cert, key and client_ca")
+    unknown = sorted(set(table) - {"cert", "key", "client_ca"})
+    if unknown:
+        raise BadInput(f"{tw}: unknown key(s) {', '.join(unknown)}")
+    cert = _path(_req(table, "cert", tw, str), source)
+    key = _path(_req(table, "key", tw, str), source)
+    raw = table.get("client_ca", [])
+    cas = [raw] if isinstance(raw, str) else raw
+    if not isinstance(cas, list) or not all(isinstance(c, str) and c for c in cas):
+        raise BadInput(f"{tw}.client_ca: expected a CA file or a list of CA files (PEM)")
+    return TlsSettings(cert, key, tuple(_path(c, source) for c in cas))
 
 
 def _listen(listen: str, where: str) -> tuple[str, int]:
@@ -174,8 +228,16 @@ def _peer(table: object, pw: str, party: str, source: Path, scenario: Scenario) 
     url = _req(table, "url", pw, str)
     if not url.startswith(("http://", "https://")):
         raise BadInput(f"{pw}.url: expected an http(s) URL")
-    keys = Path(_req(table, "keys", pw, str))
-    return Peer(peer_party, url.rstrip("/"), keys if keys.is_absolute() else source.parent / keys)
+    keys = _path(_req(table, "keys", pw, str), source)
+    cert = table.get("cert")
+    if cert is not None and (not isinstance(cert, str) or not cert):
+        raise BadInput(f"{pw}.cert: expected the path of the peer's TLS certificate (PEM)")
+    return Peer(
+        peer_party,
+        url.rstrip("/"),
+        keys,
+        cert=None if cert is None else _path(cert, source),
+    )
 
 
 def _users(tables: list[Any], where: str, party: str, scenario: Scenario) -> tuple[User, ...]:
@@ -233,6 +295,16 @@ class PeerEntry:
     party: str
     url: str
     keys: str
+    cert: str | None = None  # the pinned TLS certificate, relative to the file or absolute
+
+
+@dataclass(frozen=True, slots=True)
+class TlsEntry:
+    """The ``[tls]`` table as written: paths relative to the file or absolute."""
+
+    cert: str
+    key: str
+    client_ca: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +334,7 @@ def render_config(
     data_dir: str,
     peers: Sequence[PeerEntry] = (),
     users: Sequence[UserEntry] = (),
+    tls: TlsEntry | None = None,
     **settings: str | float,
 ) -> str:
     """The text of a ``node.toml`` that ``parse_config`` reads back; ``settings`` are the
@@ -273,9 +346,14 @@ def render_config(
         f"data_dir = {_toml(data_dir)}",
     ]
     lines += [f"{key} = {_toml(value)}" for key, value in settings.items()]
+    if tls is not None:
+        lines += ["", "[tls]", f"cert = {_toml(tls.cert)}", f"key = {_toml(tls.key)}"]
+        lines.append(f"client_ca = {_toml(tls.client_ca)}")
     for peer in peers:
         lines += ["", "[[peers]]", f"party = {_toml(peer.party)}", f"url = {_toml(peer.url)}"]
         lines.append(f"keys = {_toml(peer.keys)}")
+        if peer.cert is not None:
+            lines.append(f"cert = {_toml(peer.cert)}")
     for user in users:
         lines += ["", "[[users]]", f"name = {_toml(user.name)}"]
         lines.append(f"token_sha256 = {_toml(user.token_sha256)}")
