@@ -42,6 +42,9 @@ def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodePro
     root = tmp_path_factory.mktemp("tls")
     with running(make_nodes(root, tls=True)) as nodes:
         yield nodes
+        for node in nodes.values():  # all at once: each waits a few seconds for its peers' TLS
+            if node.proc is not None:
+                node.proc.terminate()
 
 
 @pytest.fixture(scope="module")
