@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes, hpke
-from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa, mlkem, x25519
+from cryptography.hazmat.primitives import hashes, hpke, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, x25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gsomia.errors import VerificationFailed
+from gsomia.errors import BadInput, VerificationFailed
 
 ED25519_PUBLIC_LEN = 32
 ED25519_SEED_LEN = 32
@@ -212,3 +218,176 @@ def scrypt_derive(secret: bytes, *, salt: bytes, n: int, r: int, p: int, length:
 def equal_digests(a: bytes, b: bytes) -> bool:
     """Constant-time comparison, for digests and MACs only."""
     return hmac.compare_digest(a, b)
+
+
+# ---------------------------------------------------------------- X.509 for TLS
+# A private CA (ECDSA P-256, CA:true, pathlen 0) and the certificates it signs for nodes
+# (serverAuth and clientAuth, the node's hosts in the SAN, its party in O=). Private keys are
+# PEM, PKCS#8, encrypted under a password unless the caller passes None explicitly.
+
+CA_VALIDITY = timedelta(days=3 * 365)
+NODE_VALIDITY = timedelta(days=2 * 365)
+_BACKDATE = timedelta(minutes=5)  # tolerate a little clock skew between machines
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A certificate and its private key, both PEM; the key encrypted unless asked not to be."""
+
+    cert_pem: bytes
+    key_pem: bytes
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey, password: bytes | None) -> bytes:
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.NoEncryption()
+        if password is None
+        else serialization.BestAvailableEncryption(password)
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+
+
+def _load_ec_key(key_pem: bytes, password: bytes | None, where: str) -> ec.EllipticCurvePrivateKey:
+    try:
+        key = serialization.load_pem_private_key(key_pem, password)
+    except (ValueError, TypeError) as exc:
+        raise BadInput(f"{where}: cannot open the private key (wrong passphrase?)") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise BadInput(f"{where}: not an ECDSA private key")
+    return key
+
+
+def _load_cert(cert_pem: bytes, where: str) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(cert_pem)
+    except ValueError as exc:
+        raise BadInput(f"{where}: not a PEM certificate") from exc
+
+
+def _subject(common_name: str, organization: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def tls_ca(name: str, *, password: bytes | None, now: datetime) -> Issued:
+    """A new private CA named ``name``: ECDSA P-256, CA:true with pathlen 0 (it signs node
+    certificates, never another CA), valid three years from ``now``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = _subject(name, name)
+    public = key.public_key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _BACKDATE)
+        .not_valid_after(now + CA_VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return Issued(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key, password))
+
+
+def _san(hosts: Sequence[str]) -> x509.SubjectAlternativeName:
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            if not host or host.strip() != host:
+                raise BadInput(
+                    f"TLS host {host!r}: expected a host name or an IP address"
+                ) from None
+            names.append(x509.DNSName(host))
+    if not names:
+        raise BadInput("a node certificate needs at least one host name or IP address")
+    return x509.SubjectAlternativeName(names)
+
+
+def tls_node_cert(
+    ca: Issued,
+    *,
+    ca_password: bytes | None,
+    party: str,
+    hosts: Sequence[str],
+    password: bytes | None,
+    now: datetime,
+) -> Issued:
+    """A certificate for ``party``'s node signed by ``ca``: ECDSA P-256, for TLS servers and
+    clients both (a node serves and calls its peers), ``hosts`` in its SAN, O=``party``,
+    valid two years from ``now`` (never past the CA's own end)."""
+    ca_cert = _load_cert(ca.cert_pem, "the CA certificate")
+    ca_key = _load_ec_key(ca.key_pem, ca_password, "the CA key")
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key()
+    not_after = min(now + NODE_VALIDITY, ca_cert.not_valid_after_utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_subject(f"gsomia node {party}", party))
+        .issuer_name(ca_cert.subject)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _BACKDATE)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(_san(hosts), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return Issued(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key, password))
+
+
+def cert_der(cert_pem: bytes, *, where: str) -> bytes:
+    """The DER of the one PEM certificate in ``cert_pem``; BadInput naming ``where`` if none."""
+    return _load_cert(cert_pem, where).public_bytes(serialization.Encoding.DER)
+
+
+def cert_fingerprint(der: bytes) -> str:
+    """The SHA-256 fingerprint of a certificate (its DER), as 64 lower-case hex digits."""
+    return hashlib.sha256(der).hexdigest()
