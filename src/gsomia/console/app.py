@@ -40,7 +40,7 @@ from gsomia.console.session import (
     SignInRequired,
     check_token,
     client_address,
-    load_secret,
+    console_secret,
     make_env,
     read_form,
 )
@@ -130,9 +130,7 @@ def build_console(
     """The console's router (paths under ``/console/``), pages of every page module included;
     its node calls run on ``workers`` (the API's, given by the composition root), and
     ``notifier`` hears of the commits that queued releases or messages."""
-    sessions = Sessions(
-        node.store, load_secret(node.config.data_dir), on_end=broadcaster.end_session
-    )
+    sessions = Sessions(node.store, console_secret(node.keyring), on_end=broadcaster.end_session)
     console = Console(
         node,
         broadcaster,

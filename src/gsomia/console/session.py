@@ -2,12 +2,12 @@
 
 A user signs in with their token (a form POST); the node then keeps a session for them and
 gives the browser a cookie ``gsomia_<PARTY>`` = ``SESSION-ID.MAC``: the session id is random,
-the MAC is HMAC-SHA256 over it under the node's console secret (``data_dir/console.secret``,
-32 random bytes, mode 0600, made at first start). The cookie is HttpOnly, SameSite=Strict,
-Secure when the request came over https, scoped to ``/console/``; a session ends after
-``SESSION_HOURS`` or at sign-out, and its live event streams end with it. Sessions live in the
-node's store, under the SHA-256 of their id: they survive a restart, and a leaked database gives
-no usable cookie.
+the MAC is HMAC-SHA256 over it under the node's console secret (``console_secret``: derived
+from the node's key ring, so every worker of the node, on every machine, agrees on it). The
+cookie is HttpOnly, SameSite=Strict, Secure when the request came over https, scoped to
+``/console/``; a session ends after ``SESSION_HOURS`` or at sign-out, and its live event
+streams end with it. Sessions live in the node's store, under the SHA-256 of their id: they
+survive a restart, and a leaked database gives no usable cookie.
 
 Every form carries a CSRF token: the session's (the MAC of its id under the console secret:
 derived, never stored), or for the sign-in form
@@ -35,12 +35,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qs
 
@@ -57,14 +55,14 @@ from gsomia.node.events import Broadcaster, Notifier
 from gsomia.node.service import Node
 from gsomia.node.throttle import Throttled, address_key, user_key
 from gsomia.node.workers import Workers
+from gsomia.seal.keys import KeyRing
 from gsomia.store.ports import NodeStore, SessionRow
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 PREFIX = "/console"
-SECRET_FILE = "console.secret"  # noqa: S105 - a file name, not a secret
-SECRET_BYTES = 32
+SECRET_PURPOSE = b"console-session"
 SESSION_HOURS = 8
 PRE_SESSION_SECONDS = 3600  # how long a sign-in form may be left open before it is submitted
 MAX_SESSIONS = 10_000
@@ -95,22 +93,14 @@ class Refused(GsomiaError):
     kind = "forbidden"
 
 
-def load_secret(data_dir: Path) -> bytes:
-    """The node's console secret, made (0600) at first use; refused if it is not 32 bytes."""
-    path = data_dir / SECRET_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        secret = path.read_bytes()
-        if len(secret) != SECRET_BYTES:
-            raise BadInput(
-                f"{path}: expected {SECRET_BYTES} bytes; delete it to make a new one"
-            ) from None
-        return secret
-    secret = secrets.token_bytes(SECRET_BYTES)
-    with os.fdopen(fd, "wb") as out:
-        out.write(secret)
-    return secret
+def console_secret(keyring: KeyRing) -> bytes:
+    """The node's console secret: the key ring's secret for console sessions (32 bytes).
+
+    Derived, not stored: workers of one node on several machines verify each other's cookies
+    and CSRF tokens with nothing to copy between them, and no file holds it. (A
+    ``console.secret`` file left by an earlier version is no longer read: sessions signed under
+    it end, and their users sign in again.)"""
+    return keyring.derived_secret(SECRET_PURPOSE)
 
 
 @dataclass(slots=True)

@@ -58,6 +58,7 @@ _KEY_ENTRY_DOMAIN = b"gsomia/key-entry/v1\x00"
 _ENDORSE_DOMAIN = b"gsomia/key-endorsement/v1\x00"
 _KEYFILE_INFO = b"gsomia/keystore/key-file/v1"
 _DATA_KEY_INFO = b"gsomia/at-rest/data-key/v1"
+_DERIVED_INFO = b"gsomia/derived-secret/v1\x00"  # + the purpose: one secret per use
 _ALG_SCRYPT = "scrypt+aes-256-gcm"
 _ALG_KEYFILE = "key-file+hkdf-sha256+aes-256-gcm"
 _ALG_NONE = "none"
@@ -501,6 +502,18 @@ class KeyRing(PublicKeyring):
     @property
     def current(self) -> KeyGeneration:
         return self.generations[-1]
+
+    def derived_secret(self, purpose: bytes) -> bytes:
+        """A 32-byte secret for ``purpose`` (e.g. the console's session MACs), the same
+        wherever this key ring is opened — every worker of a node, on every machine, agrees on
+        it without a file to copy — and across key rotations (it comes from the first
+        generation). HKDF-SHA256 over the generation's private material, domain-separated from
+        the data key and from every other purpose."""
+        first = self.generations[0]
+        secret = first.ed25519_seed + first.mldsa65_seed + first.kem_private
+        return primitives.hkdf_sha256(
+            secret, salt=bytes.fromhex(first.key_id), info=_DERIVED_INFO + purpose, length=32
+        )
 
     def generation(self, key_id: str) -> KeyGeneration:
         gen = self._by_id.get(key_id)

@@ -3,7 +3,6 @@ checks, the secret file, time tags."""
 
 from __future__ import annotations
 
-import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,19 +11,17 @@ import pytest
 from gsomia.console import session as session_module
 from gsomia.console.session import (
     PRE_SESSION_SECONDS,
-    SECRET_BYTES,
     Refused,
     Sessions,
     check_token,
-    load_secret,
+    console_secret,
     session_key,
     time_tag,
 )
 from gsomia.domain.access import Clearance
 from gsomia.domain.parties import Equivalence
-from gsomia.errors import BadInput
 from gsomia.node.config import User
-from gsomia.seal.keys import KeyRing
+from gsomia.seal.keys import KeyRing, init_keys
 from tests.unit.node_store import Store, raw, reopen, stored_bytes
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -115,14 +112,18 @@ def test_past_the_limit_the_first_to_expire_is_ended(
     assert [sessions.find(cookie, later) for _, cookie in made] == [None, made[1][0], made[2][0]]
 
 
-def test_the_secret_is_made_once_with_mode_0600(tmp_path: Path) -> None:
-    first = load_secret(tmp_path)
-    assert len(first) == SECRET_BYTES
-    assert stat.S_IMODE((tmp_path / "console.secret").stat().st_mode) == 0o600
-    assert load_secret(tmp_path) == first
-    (tmp_path / "console.secret").write_bytes(b"short")
-    with pytest.raises(BadInput, match=r"console\.secret"):
-        load_secret(tmp_path)
+def test_the_secret_is_derived_from_the_key_ring_the_same_wherever_it_is_opened(
+    tmp_path: Path,
+) -> None:
+    ring = init_keys(tmp_path / "KOR", "KOR", passphrase=b"a passphrase of length")
+    again = KeyRing.load(tmp_path / "KOR", passphrase=b"a passphrase of length")
+    other = init_keys(tmp_path / "JPN", "JPN", passphrase=b"a passphrase of length")
+    secret = console_secret(ring)
+    assert len(secret) == 32
+    assert console_secret(again) == secret  # another worker, another machine: the same
+    assert console_secret(other) != secret
+    assert secret not in {gen.data_key for gen in ring.generations}  # its own derivation
+    assert not (tmp_path / "KOR" / "console.secret").exists()
 
 
 def test_time_tags_carry_the_instant_and_the_three_zones() -> None:
