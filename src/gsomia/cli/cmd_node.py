@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from gsomia.cli import cmd_deploy
 from gsomia.cli._common import JSON_OPTION, emit_json
 from gsomia.errors import BadInput
 
@@ -115,4 +116,5 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(cmd_serve)
     node_app.command("token")(cmd_token)
     node_app.command("migrate")(cmd_migrate)
+    cmd_deploy.register(node_app)
     app.add_typer(node_app, name="node")
