@@ -309,7 +309,6 @@ def init_node(
                 "no passphrase: set GSOMIA_PASSPHRASE (12 characters or more) or pass --key-file"
             )
         check_passphrase(passphrase)
-    url = _node_url(options)
     token = new_token()
     top = policy.levels[0].id  # a policy lists its levels highest first
     planned = TlsFiles(
@@ -322,6 +321,9 @@ def init_node(
         tls=planned if options.tls else None,
     )
     check_config_text(text, config_path)  # bad input is refused before anything is written
+    store_target(options.store, directory, where="--store")
+    open_bus(options.bus, party=party, where="--bus")  # checks the URL; connects only at start
+    url = _node_url(options)
     private_dir(directory)
     ring = _keys(directory, party, passphrase=passphrase, key_file=key_file)
     tls: TlsFiles | None = None
