@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -19,7 +20,8 @@ import httpx
 import orjson
 
 from gsomia.app.boot import load_config, open_node
-from gsomia.node.config import PeerEntry, UserEntry, render_config, token_digest
+from gsomia.app.pki import write_ca, write_node_tls
+from gsomia.node.config import PeerEntry, TlsEntry, UserEntry, render_config, token_digest
 from gsomia.node.service import Node
 from gsomia.node.stix import GSOMIA_LABEL_EXTENSION, extension_definition, label_marking
 from gsomia.seal.keys import init_keys
@@ -48,10 +50,16 @@ class NodeProc:
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
     store: str | None = None  # the store URL its config names (None: the default SQLite file)
+    ca: Path | None = None  # with TLS: the CA certificate its clients verify it with
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'http' if self.ca is None else 'https'}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """``verify=`` for an httpx client of this node."""
+        return True if self.ca is None else ssl.create_default_context(cafile=self.ca)
 
     @property
     def api_root(self) -> str:
@@ -74,7 +82,9 @@ class NodeProc:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"node {self.party} exited: {self.log.read_text()[-2000:]}")
             try:
-                r = httpx.get(f"{self.url}/taxii2/", headers={"Accept": TAXII}, timeout=1)
+                r = httpx.get(
+                    f"{self.url}/taxii2/", headers={"Accept": TAXII}, timeout=1, verify=self.verify
+                )
                 if r.status_code in (200, 401):
                     return
             except httpx.HTTPError:
@@ -103,9 +113,14 @@ def make_nodes(
     parties: tuple[str, ...] = ("KOR", "JPN", "USA"),
     scenario: str = "historical",
     backend: Backend = SQLITE,
+    *,
+    tls: bool = False,
 ) -> dict[str, NodeProc]:
     """Keys, exported public keys and a node.toml for each party, its store on ``backend``
-    (a fresh one per node); nothing started yet."""
+    (a fresh one per node); nothing started yet. ``tls``: a CA (``root/tls/ca``) and a
+    certificate per node (``root/tls/<PARTY>``), keys under the passphrase, each node on
+    HTTPS with its peers' certificates pinned."""
+    ca = write_ca(root / "tls" / "ca", passphrase=PASSPHRASE.encode()) if tls else None
     env = {**os.environ, "GSOMIA_PASSPHRASE": PASSPHRASE}
     nodes: dict[str, NodeProc] = {}
     for party in parties:
@@ -126,12 +141,23 @@ def make_nodes(
             root / f"{party}.log",
             env=env,
             store=backend.store_url(party),
+            ca=ca,
         )
+        if ca is not None:
+            write_node_tls(
+                root / "tls" / party,
+                party,
+                hosts=(),
+                passphrase=PASSPHRASE.encode(),
+                ca_dir=ca.parent,
+            )
     for party, node in nodes.items():
         low_level = {"KOR": "III", "JPN": "HI", "USA": "CONFIDENTIAL"}[party]
         top_level = {"KOR": "I", "JPN": "KIMITSU", "USA": "TOP_SECRET"}[party]
         peers = [
-            PeerEntry(other, peer.url, f"{other}.pub.json")
+            PeerEntry(
+                other, peer.url, f"{other}.pub.json", cert=f"tls/{other}/tls.crt" if tls else None
+            )
             for other, peer in nodes.items()
             if other != party
         ]
@@ -152,6 +178,9 @@ def make_nodes(
             users=entries,
             scenario=scenario,
             max_content_length=1048576,
+            tls=TlsEntry(f"tls/{party}/tls.crt", f"tls/{party}/tls.key", ("tls/ca/ca.crt",))
+            if tls
+            else None,
             **store,
         )
         node.config.write_text(text, encoding="utf-8")

@@ -12,6 +12,9 @@
      of wall time, over the method, the target and the body's digest carried in
      ``X-Gsomia-Content-Digest`` (so only a holder of a peer's private key makes the node read
      a peer body at all; the route checks the body against the signed digest once read);
+     on a TLS node, first a client certificate (401 without), and after the signature the
+     certificate pinned to the party whose key signed (403 for any other: a peer presenting
+     another party's certificate is refused even with a valid signature);
    - console (``/console/``): a POST carries the node's session cookie (the sign-in form:
      its pre-session cookie), or is sent to the sign-in page (303) unread; the console then
      checks the session and the CSRF token;
@@ -31,7 +34,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import anyio.to_thread
 from starlette.datastructures import Headers
@@ -49,6 +52,7 @@ from gsomia.api.http import (
 from gsomia.api.logapi import MAX_COSIGNATURE_BYTES, PEER_CHECKPOINT_PATH, PEER_COSIGNATURE_PATH
 from gsomia.api.peer import MAX_PUSH_BYTES, PEER_SCOPE_KEY, PUSH_PATH, verified_head
 from gsomia.api.peer_native import MAX_MESSAGE_BYTES, MAX_NOTICE_BYTES
+from gsomia.api.tls import CLIENT_CERT_SCOPE_KEY, check_pin, pinned_certs
 from gsomia.errors import GsomiaError
 from gsomia.node import audit, messages
 from gsomia.node.config import User
@@ -117,6 +121,8 @@ class Guard:
         # the console's cookie names (``console.session.Console.cookie_name``)
         self.session_cookie = f"gsomia_{node.party}"
         self.sign_in_cookie = f"{self.session_cookie}_pre"
+        self.tls = node.config.tls is not None
+        self.pins = pinned_certs(node.config)  # by party; a TLS node's peers all have one
 
     def edge(self, path: str) -> Edge:
         if path.startswith(("/taxii2/", "/api/")) or path in ("/taxii2", "/api"):
@@ -216,10 +222,30 @@ class Guard:
         """A peer request's whole signature, verified from its headers (its body's digest is
         one of them) before a byte of the body is read: only a holder of a peer's private key
         can make the node read a peer body at all. The route checks the body against the
-        signed digest once it has it."""
-        scope[PEER_SCOPE_KEY] = verified_head(
-            self.node, scope, {k.lower(): v for k, v in headers.items()}
+        signed digest once it has it. On a TLS node the client's certificate must be the one
+        pinned to the signer."""
+        cert = scope.get(CLIENT_CERT_SCOPE_KEY) if self.tls else None
+        if self.tls and cert is None:
+            self.refuse_peer(scope, None, HttpError(401, "unauthorized", "no client certificate"))
+        head = verified_head(self.node, scope, {k.lower(): v for k, v in headers.items()})
+        if self.tls:
+            try:
+                check_pin(self.pins, head.sender, cert)
+            except HttpError as exc:
+                self.refuse_peer(scope, head.sender, exc)
+        scope[PEER_SCOPE_KEY] = head
+
+    def refuse_peer(self, scope: Scope, sender: str | None, exc: HttpError) -> NoReturn:
+        log.warning("refused peer request from %s: %s", _address(scope), exc)
+        audit.refused(
+            "peer request",
+            str(exc),
+            party=self.node.party,
+            sender=sender,
+            address=_address(scope),
+            path=scope["path"],
         )
+        raise exc
 
     def console_cookie(self, scope: Scope, headers: Headers) -> None:
         """A console POST without the cookie its form needs goes to the sign-in page, as the

@@ -13,6 +13,10 @@ parsed. ``bounded_protocol`` makes a subclass that
 
 The node is reached directly (no proxy in front), so ``X-Forwarded-For`` is not trusted: the
 client address that throttling counts is the socket's.
+
+With a ``[tls]`` table the server speaks TLS 1.3 only (``gsomia.api.tls.server_context``), and
+the protocol puts the client's verified certificate (DER; None if it sent none) into each
+request's scope under ``CLIENT_CERT_SCOPE_KEY``, where the guard's peer check finds it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gsomia.api.http import error_body
+from gsomia.api.tls import CLIENT_CERT_SCOPE_KEY, pinned_certs, server_context
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -68,9 +73,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     _head_bytes = 0  # of the head being parsed, as the parser reported it
     _head_raw = 0  # bytes received while a head was incomplete
     _too_large = False
+    _client_cert: bytes | None = None  # DER, verified by the handshake against tls.client_ca
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self._client_cert = ssl_object.getpeercert(binary_form=True)
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -87,6 +96,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     # parser callbacks
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.scope[CLIENT_CERT_SCOPE_KEY] = self._client_cert  # type: ignore[literal-required]
         self._in_head = True
         self._head_bytes = 0
         if self._head_timer is None:
@@ -150,11 +160,18 @@ def bounded_protocol(header_timeout: float) -> type[asyncio.Protocol]:
 
 
 def make_server(
-    app: ASGIApp, config: NodeConfig, *, log_level: str, fd: int | None = None
+    app: ASGIApp,
+    config: NodeConfig,
+    *,
+    log_level: str,
+    fd: int | None = None,
+    tls_password: bytes | None = None,
 ) -> uvicorn.Server:
     """The uvicorn server of a node, its request heads bounded in size and time; on the
     listening socket ``fd`` when given (a worker of ``gsomia serve --workers N``), else on the
-    config's address."""
+    config's address. With ``config.tls``, HTTPS (TLS 1.3 only), the key opened with
+    ``tls_password``; a bad key, certificate, CA or pinned peer certificate is a BadInput
+    here, before a socket is opened."""
     settings: dict[str, Any] = {
         "host": config.host,
         "port": config.port,
@@ -167,4 +184,8 @@ def make_server(
         "proxy_headers": False,  # nothing sits in front of a node: the socket names the client
         "server_header": False,
     }
+    if config.tls is not None:
+        pinned_certs(config)  # every peer has a readable pinned certificate, or no start
+        context = server_context(config, tls_password)
+        settings["ssl_context_factory"] = lambda _config, _default: context
     return uvicorn.Server(uvicorn.Config(app, **settings))

@@ -201,9 +201,12 @@ def build_router(node: Node, workers: Workers) -> APIRouter:
     async def discovery(request: Request) -> Response:
         accepts_taxii(request)
         authenticate(request, config)
-        # relative (§4.1.1: an API root is an HTTPS absolute URL or a relative one): right
-        # behind a TLS proxy and on plain loopback alike
+        # §4.1.1: an API root is an HTTPS absolute URL or a relative one. A TLS node lists
+        # https:// at the host and port the client reached it by; a plain one (loopback tests,
+        # the plain demo) a relative URL, never http://
         root = f"/{API_ROOT}/"
+        if config.tls is not None:
+            root = f"https://{request.url.netloc}{root}"
         return json_response(
             {
                 "title": config.title,

@@ -14,7 +14,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -41,6 +40,7 @@ from gsomia.api.native import build_native_router
 from gsomia.api.peer import Pusher, build_peer_router
 from gsomia.api.peer_native import build_peer_native_router
 from gsomia.api.taxii import build_router
+from gsomia.api.tls import peer_client
 from gsomia.console.app import build_console
 from gsomia.console.session import MAX_FORM
 from gsomia.errors import GsomiaError
@@ -50,12 +50,14 @@ from gsomia.node.workers import Workers
 log = logging.getLogger("gsomia.api")
 
 
-def create_app(node: Node, *, push: bool = True) -> FastAPI:
-    """The ASGI app of ``node``; with ``push`` its pusher and co-signer run while it serves."""
+def create_app(node: Node, *, push: bool = True, tls_password: bytes | None = None) -> FastAPI:
+    """The ASGI app of ``node``; with ``push`` its pusher and co-signer run while it serves,
+    their peer calls over mutual TLS when the node has TLS (its key opened with
+    ``tls_password``)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=10.0) as client:
+        async with peer_client(node.config, password=tls_password) as client:
             pusher = Pusher(node, client)
             cosigner = Cosigner(node, client, node.config.cosign_interval)
             broadcaster.start()

@@ -15,7 +15,7 @@ every secret of a node opens with the one thing its operator holds.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,3 +123,41 @@ def tls_password(*, passphrase: bytes | None, key_file: Path | None) -> bytes | 
         return None
     secret = _read(key_file, "key file")
     return primitives.sha256(_KEY_FILE_DOMAIN + secret).hex().encode("ascii")
+
+
+def write_demo_tls(
+    directory: Path, passwords: Mapping[str, bytes | None], *, hosts: Sequence[str] = ()
+) -> tuple[Path, dict[str, NodeTls]]:
+    """For ``gsomia demo --tls``: a CA certificate (``directory/ca.crt``) and each party's
+    certificate and key (``directory/<PARTY>/``, the key under that party's password). The
+    CA's key signs them in memory and is never written: a demo CA signs nothing else. Kept on
+    resume when complete; a partial set is refused (remove ``directory`` to make a new one)."""
+    ca_cert = directory / CA_CERT
+    made = {
+        party: NodeTls(directory / party / NODE_CERT, directory / party / NODE_KEY, ca_cert)
+        for party in passwords
+    }
+    files = [ca_cert, *(p for tls in made.values() for p in (tls.cert, tls.key))]
+    present = [path.exists() for path in files]
+    if all(present):
+        return ca_cert, made
+    if any(present):
+        raise BadInput(f"{directory}: incomplete TLS material; remove the directory to remake it")
+    private_dir(directory)
+    now = SystemClock().now()
+    ca_password = primitives.random_bytes(32).hex().encode("ascii")  # forgotten on return
+    ca = primitives.tls_ca("gsomia demo CA", password=ca_password, now=now)
+    for party, tls in made.items():
+        private_dir(tls.cert.parent)
+        issued = primitives.tls_node_cert(
+            ca,
+            ca_password=ca_password,
+            party=party,
+            hosts=tuple(hosts) or DEFAULT_HOSTS,
+            password=passwords[party],
+            now=now,
+        )
+        _write_new(tls.key, issued.key_pem)
+        _write_new(tls.cert, issued.cert_pem)
+    _write_new(ca_cert, ca.cert_pem)  # last: its presence says the set is complete
+    return ca_cert, made

@@ -29,6 +29,12 @@ def cmd_demo(
         help="postgresql://HOST[:PORT]/DBNAME: the nodes' stores in that database, one schema "
         "each (demo_kor, demo_jpn, demo_usa); kept on resume. Default: a SQLite file per node.",
     ),
+    tls: bool = typer.Option(
+        False,
+        "--tls",
+        help="HTTPS (TLS 1.3) with mutual TLS between the nodes: a demo CA and a certificate "
+        "per node in DATA/tls/, the CA's path in demo.json.",
+    ),
 ) -> None:
     """Start KOR, JPN and USA nodes on 127.0.0.1 and replay the CNS launches through them."""
     import signal
@@ -45,7 +51,7 @@ def cmd_demo(
         raise BadInput("--port-base: expected a port between 1024 and 65533")
     if not speed > 0:
         raise BadInput("--speed: expected a positive number")
-    nodes = demo.prepare(data, scenario_ref, port_base, store)
+    nodes = demo.prepare(data, scenario_ref, port_base, store, tls=tls)
     scenario = load_scenario(scenario_ref)
     launches = () if no_replay else demo.remaining_launches(data, scenario)
     sim = None if no_replay else demo.simulated_clock(launches, speed)
@@ -60,6 +66,8 @@ def cmd_demo(
                 f"  keys protected by random key files {data}/<PARTY>.key (owner-only; set "
                 "GSOMIA_PASSPHRASE, 12+ characters, to use a passphrase instead)"
             )
+        if tls:
+            say(f"  HTTPS with mutual TLS between the nodes; clients trust {data}/tls/ca.crt")
         for party, node in nodes.items():
             say(f"  {party}: console {node.url}/console/  TAXII {node.url}/taxii2/")
             say(f"       analyst token {node.analyst}  admin token {node.admin}")

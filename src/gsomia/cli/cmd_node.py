@@ -11,6 +11,7 @@ import typer
 
 from gsomia.cli import cmd_deploy
 from gsomia.cli._common import JSON_OPTION, emit_json
+from gsomia.cli.cmd_tls import cmd_tls_init
 from gsomia.errors import BadInput
 
 node_app = typer.Typer(help="Set up a party's node.", no_args_is_help=True)
@@ -35,13 +36,16 @@ def cmd_serve(
     """Run the node: TAXII 2.1 for its users, until Ctrl-C.
 
     The keys are opened with GSOMIA_PASSPHRASE (at least 12 characters) or --key-file; a node
-    with neither does not start. Every file it writes is owner-only (umask 077).
+    with neither does not start. Every file it writes is owner-only (umask 077). With a [tls]
+    table it serves HTTPS (TLS 1.3), its TLS key opened with the same passphrase or key file.
     """
     from gsomia.api.server import make_server
     from gsomia.app.asgi import create_app
     from gsomia.app.boot import load_config, open_node
+    from gsomia.app.pki import tls_password
     from gsomia.clock import Clock, ScaledClock, SystemClock
     from gsomia.domain.instants import parse_instant
+    from gsomia.seal.keys import passphrase_from_env
 
     os.umask(0o077)
     clock: Clock = SystemClock()
@@ -57,9 +61,11 @@ def cmd_serve(
     node = open_node(config, key_file=key_file, clock=clock)
     if log_level not in ("critical", "error", "warning", "info", "debug"):
         raise BadInput(f"--log-level: unknown level {log_level!r}")
-    server = make_server(create_app(node), config, log_level=log_level)
+    password = tls_password(passphrase=passphrase_from_env(), key_file=key_file)
+    app = create_app(node, tls_password=password)
+    server = make_server(app, config, log_level=log_level, tls_password=password)
     print(
-        f"gsomia node {config.party} on http://{config.host}:{config.port}/taxii2/ "
+        f"gsomia node {config.party} on {config.scheme}://{config.host}:{config.port}/taxii2/ "
         f"(scenario {node.scenario.name})",
         file=sys.stderr,
     )
@@ -116,5 +122,6 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(cmd_serve)
     node_app.command("token")(cmd_token)
     node_app.command("migrate")(cmd_migrate)
+    node_app.command("tls-init")(cmd_tls_init)
     cmd_deploy.register(node_app)
     app.add_typer(node_app, name="node")

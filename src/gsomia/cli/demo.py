@@ -27,6 +27,7 @@ import math
 import os
 import secrets
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -40,6 +41,7 @@ from typing import Any
 import httpx
 import orjson
 
+from gsomia.app.pki import tls_password, write_demo_tls
 from gsomia.app.stores import in_schema, migrate_store
 from gsomia.clock import ScaledClock, SystemClock
 from gsomia.console.launchmap import impact_radius_km
@@ -50,7 +52,7 @@ from gsomia.domain.parties import Policy
 from gsomia.domain.replay import ReportOutcome, cast_of, replay
 from gsomia.domain.scenario import Scenario
 from gsomia.errors import BadInput
-from gsomia.node.config import PeerEntry, UserEntry, render_config, token_digest
+from gsomia.node.config import PeerEntry, TlsEntry, UserEntry, render_config, token_digest
 from gsomia.node.service import collection_alias
 from gsomia.node.stix import GSOMIA_LAUNCH_EXTENSION, format_timestamp, label_marking
 from gsomia.scenarios import load_scenario
@@ -79,10 +81,16 @@ class DemoNode:
     analyst: str
     admin: str
     proc: subprocess.Popen[bytes] | None = None
+    ca: Path | None = None  # with --tls: the demo CA's certificate, which the clients trust
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'http' if self.ca is None else 'https'}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What the demo's HTTP clients verify this node's server with (``verify=``)."""
+        return True if self.ca is None else ssl.create_default_context(cafile=self.ca)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -143,10 +151,12 @@ def node_stores(store: str | None, parties: Sequence[str]) -> dict[str, str]:
 
 
 def prepare(
-    data: Path, scenario_ref: str, port_base: int, store: str | None = None
+    data: Path, scenario_ref: str, port_base: int, store: str | None = None, *, tls: bool = False
 ) -> dict[str, DemoNode]:
     """Keys, exported public keys, node.toml and credentials for each party (kept on resume).
-    ``store``: a PostgreSQL database for the nodes' stores (kept on resume)."""
+    ``store``: a PostgreSQL database for the nodes' stores (kept on resume). ``tls``: a demo
+    CA and a certificate per node (``data/tls/``, each key under its node's passphrase or key
+    file), the nodes on HTTPS with mutual TLS between them, the CA's path in demo.json."""
     scenario = load_scenario(scenario_ref)  # a bad one fails here, before anything is written
     passphrase = demo_passphrase()  # and so does a short passphrase
     state_path = data / "demo.json"
@@ -181,6 +191,17 @@ def prepare(
             creds["analyst"],
             creds["admin"],
         )
+    if tls:
+        passwords = {
+            party: tls_password(passphrase=passphrase, key_file=node.key_file)
+            for party, node in nodes.items()
+        }
+        ca, _ = write_demo_tls(data / "tls", passwords)
+        for node in nodes.values():
+            node.ca = ca
+        state["ca"] = str(ca.resolve())
+    else:
+        state.pop("ca", None)
     for party, node in nodes.items():
         top = scenario.policy(party).levels[0].id  # a policy lists its levels highest first
         text = render_config(
@@ -188,7 +209,12 @@ def prepare(
             listen=f"127.0.0.1:{node.port}",
             data_dir=party,
             peers=[
-                PeerEntry(other, peer.url, f"{other}.pub.json")
+                PeerEntry(
+                    other,
+                    peer.url,
+                    f"{other}.pub.json",
+                    cert=f"tls/{other}/tls.crt" if tls else None,
+                )
                 for other, peer in nodes.items()
                 if other != party
             ],
@@ -198,6 +224,9 @@ def prepare(
             ],
             scenario=scenario_ref,
             title=f"gsomia demo node {party}",
+            tls=TlsEntry(f"tls/{party}/tls.crt", f"tls/{party}/tls.key", ("tls/ca.crt",))
+            if tls
+            else None,
             **({"store": stores[party]} if party in stores else {}),
         )
         _write_private(node.config, text.encode("utf-8"))
@@ -243,7 +272,7 @@ def start_nodes(nodes: dict[str, DemoNode], data: Path, sim: ScaledClock | None)
                 tail = (data / f"{node.party}.log").read_text(errors="replace")[-800:]
                 raise BadInput(f"node {node.party} did not start: {tail.strip()}")
             try:
-                httpx.get(f"{node.url}/taxii2/", timeout=1)
+                httpx.get(f"{node.url}/taxii2/", timeout=1, verify=node.verify)
                 break
             except httpx.HTTPError:
                 if SystemClock().monotonic() > deadline:
@@ -507,7 +536,8 @@ def replay_launches(
     such). A launch replayed again is published under the ids it had (``launch-ids.json``)."""
     progress = data / "replay-progress.json"
     known = LaunchIdStore(data / "launch-ids.json")
-    with httpx.Client(timeout=30) as client:
+    # one client for every node: with --tls they share the demo CA
+    with httpx.Client(timeout=30, verify=next(iter(nodes.values())).verify) as client:
         for n, launch in enumerate(launches):
             wait = (launch.instant - sim.now()).total_seconds() / sim.speed
             if wait > 0:
