@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,11 +137,12 @@ def test_init_with_tls_and_add_peer_pins_the_certificate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     init(capsys, tmp_path / "jpn", "JPN", "--tls", "--listen", "127.0.0.1:8702")
-    init(capsys, tmp_path / "usa", "USA", "--tls", "--url", "https://usa.example:8703")
+    usa_port = free_port()
+    init(capsys, tmp_path / "usa", "USA", "--tls", "--url", f"https://localhost:{usa_port}")
     key = (tmp_path / "jpn" / "tls" / "tls.key").read_text(encoding="ascii")
     assert "ENCRYPTED PRIVATE KEY" in key
     export = orjson.loads((tmp_path / "usa" / "USA.export.json").read_bytes())
-    assert export["url"] == "https://usa.example:8703"
+    assert export["url"] == f"https://localhost:{usa_port}"
     assert "BEGIN CERTIFICATE" in export["tls"]["cert"]
     assert "BEGIN CERTIFICATE" in export["tls"]["ca"]
     config = tmp_path / "jpn" / "node.toml"
@@ -155,7 +157,7 @@ def test_init_with_tls_and_add_peer_pins_the_certificate(
     assert ran.code == 0, ran.err
     loaded = load_config(config)
     [peer] = loaded.peers
-    assert peer.url == "https://usa.example:8703"
+    assert peer.url == f"https://localhost:{usa_port}"
     assert peer.cert == tmp_path / "jpn" / "peers" / "USA.cert.pem"
     assert peer.cert.read_text(encoding="ascii") == export["tls"]["cert"]
     assert loaded.tls is not None
@@ -168,7 +170,9 @@ def test_init_with_tls_and_add_peer_pins_the_certificate(
     ran = gsomia(capsys, "node", "check", "--config", str(config))
     assert ran.code == 3
     assert re.search(r"^ok {4}tls: .*tls\.crt \(valid until \d{4}", ran.out, re.MULTILINE), ran.out
-    assert re.search(r"^FAIL  peer USA: https://usa\.example:8703: not reachable", ran.out, re.MULTILINE)
+    assert re.search(
+        rf"^FAIL  peer USA: https://localhost:{usa_port}: not reachable", ran.out, re.MULTILINE
+    )
     assert "1 of 6 checks failed (peer USA)" in ran.err
     # a node without TLS cannot take a peer reached over https
     init(capsys, tmp_path / "kor", "KOR")
@@ -188,7 +192,10 @@ def test_check_says_a_wrong_passphrase_and_a_bus_that_is_not_there(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bus = f"nats://127.0.0.1:{free_port()}"
-    init(capsys, tmp_path, "KOR", "--bus", bus, "--tls")
+    init(capsys, tmp_path, "KOR", "--tls")
+    config = tmp_path / "node.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace('# bus = "nats://127.0.0.1:4222"', f'bus = "{bus}"'), "utf-8")
     monkeypatch.setenv("GSOMIA_PASSPHRASE", "not the passphrase at all")
     ran = gsomia(capsys, "node", "check", "--config", str(tmp_path / "node.toml"), "--json")
     assert ran.code == 3
@@ -196,7 +203,7 @@ def test_check_says_a_wrong_passphrase_and_a_bus_that_is_not_there(
     assert not checks["keys"]["ok"]
     assert "wrong passphrase" in checks["keys"]["detail"]
     assert not checks["tls"]["ok"]
-    assert "cannot load the pair" in checks["tls"]["detail"]
+    assert "cannot open it with tls.cert" in checks["tls"]["detail"]
     assert not checks["bus"]["ok"]
     assert checks["store"]["ok"]
     assert checks["config"]["ok"]
@@ -213,15 +220,25 @@ def test_check_of_a_bad_config_is_bad_input(
 
 
 # ------------------------------------------------------------------- add-peer refusals
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """KOR, JPN and USA nodes made once by init (add-peer's refusals leave them as they are)."""
+    root = tmp_path_factory.mktemp("made")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GSOMIA_PASSPHRASE", PASSPHRASE)
+        for party in ("KOR", "JPN", "USA"):
+            assert main(["node", "init", "--party", party, "--data", str(root / party)]) == 0
+    return root
+
+
 @pytest.fixture
-def kor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
-    init(capsys, tmp_path / "kor", "KOR")
-    return tmp_path / "kor" / "node.toml"
+def kor(made: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    capsys.readouterr()  # what the module's set-up printed
+    return made / "KOR" / "node.toml"
 
 
-def export_of(tmp_path: Path, capsys: pytest.CaptureFixture[str], party: str) -> dict[str, object]:
-    init(capsys, tmp_path / party.lower(), party)
-    return dict(orjson.loads((tmp_path / party.lower() / f"{party}.export.json").read_bytes()))
+def export_of(made: Path, party: str) -> dict[str, object]:
+    return dict(orjson.loads((made / party / f"{party}.export.json").read_bytes()))
 
 
 @pytest.mark.parametrize(
@@ -242,7 +259,7 @@ def test_add_peer_refuses_a_bad_export(
     change: dict[str, object],
     message: str,
 ) -> None:
-    export = export_of(tmp_path, capsys, "JPN") | change
+    export = export_of(kor.parent.parent, "JPN") | change
     path = tmp_path / "bad.json"
     path.write_bytes(orjson.dumps(export))
     before = kor.read_bytes()
@@ -254,7 +271,7 @@ def test_add_peer_refuses_a_bad_export(
 
 
 def test_add_peer_refuses_malformed_json_its_own_party_and_an_unknown_party(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], kor: Path
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], made: Path, kor: Path
 ) -> None:
     (tmp_path / "torn.json").write_bytes(b'{"format": ')
     ran = gsomia(capsys, "node", "add-peer", str(tmp_path / "torn.json"), "--config", str(kor))
@@ -264,19 +281,21 @@ def test_add_peer_refuses_malformed_json_its_own_party_and_an_unknown_party(
     )
     assert (ran.code, "KOR, this node's own party" in ran.err) == (2, True)
     ring = init_keys(tmp_path / "chn", "CHN", passphrase=PASSPHRASE.encode())
-    foreign = export_of(tmp_path, capsys, "JPN") | {"party": "CHN", "keys": ring.export_document()}
+    foreign = export_of(made, "JPN") | {"party": "CHN", "keys": ring.export_document()}
     (tmp_path / "chn.json").write_bytes(orjson.dumps(foreign))
     ran = gsomia(capsys, "node", "add-peer", str(tmp_path / "chn.json"), "--config", str(kor))
     assert (ran.code, "unknown party 'CHN' in scenario 'historical'" in ran.err) == (2, True)
 
 
 def test_add_peer_twice_needs_replace_which_replaces_that_table_only(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], kor: Path
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], made: Path, kor: Path
 ) -> None:
+    shutil.copytree(kor.parent, tmp_path / "KOR")
+    kor = tmp_path / "KOR" / "node.toml"
     jpn = tmp_path / "JPN.json"
     usa = tmp_path / "USA.json"
-    jpn.write_bytes(orjson.dumps(export_of(tmp_path, capsys, "JPN")))
-    usa.write_bytes(orjson.dumps(export_of(tmp_path, capsys, "USA")))
+    jpn.write_bytes(orjson.dumps(export_of(made, "JPN")))
+    usa.write_bytes(orjson.dumps(export_of(made, "USA")))
     for path in (jpn, usa):
         assert gsomia(capsys, "node", "add-peer", str(path), "--config", str(kor)).code == 0
     ran = gsomia(capsys, "node", "add-peer", str(jpn), "--config", str(kor))
@@ -328,13 +347,17 @@ def test_two_nodes_set_up_by_init_and_add_peer_exchange_a_release(
     kor, jpn = nodes["KOR"], nodes["JPN"]
     ran = gsomia(capsys, "node", "check", "--config", str(kor.config))
     assert ran.code == 3
-    assert re.search(r"^FAIL  peer JPN: http://127\.0\.0\.1:\d+: not reachable", ran.out, re.MULTILINE)
+    assert re.search(
+        r"^FAIL  peer JPN: http://127\.0\.0\.1:\d+: not reachable", ran.out, re.MULTILINE
+    )
     try:
         jpn.start()
         kor.start()
         ran = gsomia(capsys, "node", "check", "--config", str(kor.config))
         assert ran.code == 0, ran.out
-        assert re.search(r"^ok {4}peer JPN: http://127\.0\.0\.1:\d+ answers \(HTTP", ran.out, re.MULTILINE)
+        assert re.search(
+            r"^ok {4}peer JPN: http://127\.0\.0\.1:\d+ answers \(HTTP", ran.out, re.MULTILINE
+        )
         publish(kor, report(1, "KOR", releasable_to=("JPN",)))
         cid = collection_at(jpn, "KOR")
         deadline = time.monotonic() + 15

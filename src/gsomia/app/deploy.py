@@ -38,7 +38,7 @@ import httpx
 import orjson
 
 from gsomia import primitives
-from gsomia.api.tls import peer_client
+from gsomia.api.tls import peer_client, pinned_certs, server_context
 from gsomia.app.boot import load_config, open_keys, private_dir
 from gsomia.app.buses import open_bus
 from gsomia.app.pki import CA_CERT, DEFAULT_HOSTS, NODE_CERT, NODE_KEY, tls_password, write_node_tls
@@ -674,8 +674,9 @@ def check_node(
 
     checks.append(_run("keys", keys))
     checks.append(_run("store", lambda: _check_store(config, opened[0] if opened else None)))
-    checks.append(_run("tls", lambda: _check_tls(config, passphrase, key_file)))
-    checks += asyncio.run(_network_checks(config, timeout))
+    password = tls_password(passphrase=passphrase, key_file=key_file)
+    checks.append(_run("tls", lambda: _check_tls(config, password)))
+    checks += asyncio.run(_network_checks(config, password, timeout))
     return CheckReport(config_path, config.party, tuple(checks))
 
 
@@ -705,34 +706,20 @@ def _check_store(config: NodeConfig, keyring: KeyRing | None) -> str:
     return f"{name}: schema up to date"
 
 
-def _check_tls(config: NodeConfig, passphrase: bytes | None, key_file: Path | None) -> str:
-    """The listener's certificate and key load together, the certificate is valid now, and
-    every trusted CA loads."""
+def _check_tls(config: NodeConfig, password: bytes | None) -> str:
+    """The listener's context as the node makes it (certificate and key load together, the
+    trusted CAs load), the certificate valid now, every peer's pinned certificate readable."""
     if config.tls is None:
         return "none: plain HTTP (for loopback tests and the plain demo only)"
-    tls = config.tls
-    password = tls_password(passphrase=passphrase, key_file=key_file)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        # an empty password rather than None: OpenSSL would prompt on the terminal
-        context.load_cert_chain(tls.cert, tls.key, password=password or b"")
-    except ssl.SSLError as exc:
-        raise BadInput(
-            f"{tls.cert} with {tls.key}: cannot load the pair (wrong passphrase, a key that is "
-            f"not the certificate's, or not PEM: {exc.reason})"
-        ) from None
-    for ca in tls.client_ca:
-        try:
-            context.load_verify_locations(cafile=ca)
-        except (OSError, ssl.SSLError) as exc:
-            raise BadInput(f"{ca}: not a readable CA certificate ({exc})") from None
-    start, end = _cert_validity(tls.cert)
+    server_context(config, password)
+    pins = pinned_certs(config)
+    start, end = _cert_validity(config.tls.cert)
     now = SystemClock().now()
     if not start <= now <= end:
-        raise BadInput(f"{tls.cert}: valid from {start:%Y-%m-%d} to {end:%Y-%m-%d}, not now")
+        raise BadInput(f"{config.tls.cert}: valid from {start:%Y-%m-%d} to {end:%Y-%m-%d}, not now")
     return (
-        f"{tls.cert} (valid until {end:%Y-%m-%d}) and its key load; "
-        f"{len(tls.client_ca)} trusted CA file(s)"
+        f"{config.tls.cert} (valid until {end:%Y-%m-%d}) and its key load; "
+        f"{len(config.tls.client_ca)} trusted CA file(s); {len(pins)} pinned peer certificate(s)"
     )
 
 
@@ -762,29 +749,23 @@ async def _check_bus(config: NodeConfig) -> str:
     return f"{_display(config.bus or '')} reachable, shared by the node's workers"
 
 
-def _pinned(peer: Peer) -> str:
-    """The peer's pinned certificate, read: its fingerprint's start, for the report."""
-    if peer.cert is None:
-        return ""
+async def _network_checks(config: NodeConfig, password: bytes | None, limit: float) -> list[Check]:
+    """The bus and every peer, at once; peers through the node's own peer client (with TLS:
+    its certificate presented, the peer's pinned one required)."""
     try:
-        pem = peer.cert.read_bytes()
-    except OSError as exc:
-        raise BadInput(f"pinned certificate {peer.cert}: cannot read ({exc.strerror})") from None
-    der = primitives.cert_der(pem, where=f"pinned certificate {peer.cert}")
-    return f"; pinned certificate sha256:{primitives.cert_fingerprint(der)[:16]}…"
-
-
-async def _network_checks(config: NodeConfig, limit: float) -> list[Check]:
-    """The bus and every peer, at once."""
-    async with peer_client(config) as client:
+        client = peer_client(config, password=password)
+    except GsomiaError as exc:
+        bus = await _run_async("bus", partial(_check_bus, config), limit)
+        reason = f"not checked: the node's peer client cannot be made ({_reason(exc)})"
+        return [bus, *(Check(f"peer {p.party}", ok=False, detail=reason) for p in config.peers)]
+    async with client:
 
         async def reach(peer: Peer) -> str:
-            pinned = _pinned(peer)
             try:
                 response = await client.get(f"{peer.url}/taxii2/", timeout=limit)
             except httpx.HTTPError as exc:
                 raise BadInput(f"{peer.url}: not reachable ({_reason(exc)})") from None
-            return f"{peer.url} answers (HTTP {response.status_code}){pinned}"
+            return f"{peer.url} answers (HTTP {response.status_code})"
 
         checks = [_run_async("bus", partial(_check_bus, config), limit)]
         checks += [_run_async(f"peer {p.party}", partial(reach, p), limit) for p in config.peers]
