@@ -42,7 +42,7 @@ def init(capsys: pytest.CaptureFixture[str], directory: Path, party: str, *extra
     ran = gsomia(capsys, "node", "init", "--party", party, "--data", str(directory), *extra)
     assert ran.code == 0, ran.err
     [token] = re.findall(r"\(shown once; node.toml keeps its SHA-256\): (\S+)", ran.out)
-    return token
+    return str(token)
 
 
 @pytest.fixture(autouse=True)
