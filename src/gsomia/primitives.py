@@ -391,3 +391,9 @@ def cert_der(cert_pem: bytes, *, where: str) -> bytes:
 def cert_fingerprint(der: bytes) -> str:
     """The SHA-256 fingerprint of a certificate (its DER), as 64 lower-case hex digits."""
     return hashlib.sha256(der).hexdigest()
+
+
+def cert_validity(cert_pem: bytes, *, where: str) -> tuple[datetime, datetime]:
+    """When the one PEM certificate in ``cert_pem`` starts and stops being valid (UTC)."""
+    cert = _load_cert(cert_pem, where)
+    return cert.not_valid_before_utc, cert.not_valid_after_utc

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from gsomia.cli import cmd_deploy
 from gsomia.cli._common import JSON_OPTION, emit_json
 from gsomia.cli.cmd_tls import cmd_tls_init
 from gsomia.errors import BadInput
@@ -122,4 +123,5 @@ def register(app: typer.Typer) -> None:
     node_app.command("token")(cmd_token)
     node_app.command("migrate")(cmd_migrate)
     node_app.command("tls-init")(cmd_tls_init)
+    cmd_deploy.register(node_app)
     app.add_typer(node_app, name="node")
