@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ class NodeProc:
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
     store: str | None = None  # the store URL its config names (None: the default SQLite file)
+    serve_args: tuple[str, ...] = ()  # more `gsomia serve` arguments (--workers N, --listen…)
 
     @property
     def url(self) -> str:
@@ -64,7 +65,7 @@ class NodeProc:
         exe = Path(sys.executable).with_name("gsomia")
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [str(exe), "serve", "--config", str(self.config)],
+                [str(exe), "serve", "--config", str(self.config), *self.serve_args],
                 env=self.env,
                 stdout=out,
                 stderr=out,
@@ -97,15 +98,29 @@ class NodeProc:
             self.proc.wait(5)
         self.proc = None
 
+    def twin(self, name: str) -> NodeProc:
+        """Another process of this node: the same config, listening on a port of its own
+        (``--listen``), its own log ``PARTY-name.log``; not started."""
+        port = free_port()
+        return replace(
+            self,
+            port=port,
+            log=self.log.with_name(f"{self.party}-{name}.log"),
+            proc=None,
+            serve_args=(*self.serve_args, "--listen", f"127.0.0.1:{port}"),
+        )
+
 
 def make_nodes(
     root: Path,
     parties: tuple[str, ...] = ("KOR", "JPN", "USA"),
     scenario: str = "historical",
     backend: Backend = SQLITE,
+    bus: str | None = None,
 ) -> dict[str, NodeProc]:
     """Keys, exported public keys and a node.toml for each party, its store on ``backend``
-    (a fresh one per node); nothing started yet."""
+    (a fresh one per node), its bus ``bus`` when given (else the in-process bus); nothing
+    started yet."""
     env = {**os.environ, "GSOMIA_PASSPHRASE": PASSPHRASE}
     nodes: dict[str, NodeProc] = {}
     for party in parties:
@@ -143,7 +158,9 @@ def make_nodes(
                 ("low", low_level, ("dprk.nuclear",), "analyst"),
             )
         ]
-        store = {} if node.store is None else {"store": node.store}
+        store: dict[str, Any] = {} if node.store is None else {"store": node.store}
+        if bus is not None:
+            store["bus"] = bus
         text = render_config(
             party=party,
             listen=f"127.0.0.1:{node.port}",

@@ -114,8 +114,8 @@ def _serve_one(
     from gsomia.app.boot import open_node
 
     if fd is not None:
-        supervise.follow_parent()
         supervise.inherited_listener(fd)
+        supervise.follow_parent()
     node = open_node(config, key_file=key_file, clock=clock)
     server = make_server(create_app(node), config, log_level=log_level, fd=fd)
     where = f"{config.scheme}://{config.host}:{config.port}/taxii2/"
