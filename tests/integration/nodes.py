@@ -98,16 +98,16 @@ class NodeProc:
             self.proc.wait(5)
         self.proc = None
 
-    def twin(self, name: str) -> NodeProc:
+    def twin(self, name: str, *serve_args: str) -> NodeProc:
         """Another process of this node: the same config, listening on a port of its own
-        (``--listen``), its own log ``PARTY-name.log``; not started."""
+        (``--listen``), its own log ``PARTY-name.log``, ``serve_args`` added; not started."""
         port = free_port()
         return replace(
             self,
             port=port,
             log=self.log.with_name(f"{self.party}-{name}.log"),
             proc=None,
-            serve_args=(*self.serve_args, "--listen", f"127.0.0.1:{port}"),
+            serve_args=(*self.serve_args, "--listen", f"127.0.0.1:{port}", *serve_args),
         )
 
 
