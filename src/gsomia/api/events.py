@@ -15,10 +15,11 @@ A user holds at most ``MAX_STREAMS_PER_USER`` streams at once (API and console t
 next is refused with 429, the JSON error shape and ``Retry-After``.
 
 One ``Broadcaster`` per app (``gsomia.node.events``, shared with the web console) reads new rows
-from the store once, after the app's ``notify()`` (called after anything new is stored) or at
-the latest every second, and fans them out to the subscribers' bounded queues. A subscriber that
-falls behind by a full queue is dropped (its stream ends with a comment saying so; the client
-resumes with ``Last-Event-ID``), never the node. On shutdown every stream ends cleanly.
+from the store once, after a ``notify()`` (the ``Notifier`` after a commit on this worker, or an
+``events`` event on the bus after a commit on any worker) or at the latest every second, and
+fans them out to the subscribers' bounded queues. A subscriber that falls behind by a full
+queue is dropped (its stream ends with a comment saying so; the client resumes with
+``Last-Event-ID``), never the node. On shutdown every stream ends cleanly.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
@@ -140,19 +141,6 @@ def build_events_router(node: Node, broadcaster: Broadcaster) -> APIRouter:
     return router
 
 
-Notify = Callable[[], None]
-
-
-def notify_all(*targets: Notify) -> Notify:
-    """One ``app.state.notify`` that wakes every listener in turn."""
-
-    def notify() -> None:
-        for target in targets:
-            target()
-
-    return notify
-
-
 __all__ = [
     "EVENTS_PATH",
     "SSE_MEDIA_TYPE",
@@ -162,5 +150,4 @@ __all__ = [
     "build_events_router",
     "encode_event",
     "ending_streams_on_exit_signals",
-    "notify_all",
 ]

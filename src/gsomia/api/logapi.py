@@ -13,14 +13,14 @@ checkpoint; ``GET /peer/v1/log/witnessed`` returns the latest checkpoint of each
 co-signed, so that witnesses compare what they co-signed and catch a split view; ``GET
 /peer/v1/log/consistency?old=A&new=B`` proves two of the node's checkpoints consistent, for a
 witness that learnt of a checkpoint of another size than the one it co-signed. ``Cosigner`` runs
-that exchange every ``cosign_interval`` seconds; it is also the only thing that signs the node's
-checkpoints, besides an admin's explicit request: a read never signs.
+that exchange with one peer; the node's schedules (``gsomia.app.runtime``) ask for it every
+``cosign_interval`` seconds, and they are the only thing that signs the node's checkpoints,
+besides an admin's explicit request: a read never signs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -299,40 +299,21 @@ def _peer_routes(router: APIRouter, node: Node, workers: Workers) -> None:
 
 
 class Cosigner:
-    """Every ``interval`` seconds: sign a checkpoint of the own log, then witness each peer."""
+    """One co-signing exchange with a peer (``exchange``): co-sign its checkpoint, compare what
+    it co-signed with what this node co-signed, and ask an origin for a consistency proof where
+    they differ. The node's schedules enqueue one ``witness-P`` job per peer every
+    ``cosign_interval`` seconds; the outbound drainer runs it here. Failures are logged (refusals
+    also stored); the next round tries again."""
 
-    def __init__(self, node: Node, client: httpx.AsyncClient, interval: float) -> None:
+    def __init__(self, node: Node, client: httpx.AsyncClient) -> None:
         self.node = node
         self.client = client
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
         self._proved: set[tuple[str, int, int, bytes]] = set()
 
-    def start(self) -> None:
-        if self.interval > 0:
-            self._task = asyncio.create_task(self._run(), name="gsomia-cosigner")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.round()
-            except GsomiaError as exc:
-                log.warning("co-signing round: %s", exc)
-            await asyncio.sleep(self.interval)
-
-    async def round(self) -> None:
-        await asyncio.to_thread(witnessing.sign_checkpoint, self.node)
-        await asyncio.gather(*(self.witness(peer) for peer in self.node.config.peers))
-        learnt = await asyncio.gather(*(self.gossip(peer) for peer in self.node.config.peers))
-        asked: dict[str, witnessing.Wanted] = {}  # at most one proof asked of each peer a round
-        for wanted in (w for found in learnt for w in found):
+    async def exchange(self, peer: Peer) -> None:
+        await self.witness(peer)
+        asked: dict[str, witnessing.Wanted] = {}  # at most one proof asked of each origin
+        for wanted in await self.gossip(peer):
             if wanted.key not in self._proved and wanted.party not in asked:
                 asked[wanted.party] = wanted
         await asyncio.gather(*(self.prove(w) for w in asked.values()))

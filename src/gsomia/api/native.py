@@ -18,6 +18,7 @@ from gsomia.domain.agreements import status_at
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.timeline import timeline
 from gsomia.node import consents, notices, reports
+from gsomia.node.events import Notifier
 from gsomia.node.holdings import item_details, why_not
 from gsomia.node.service import Node
 from gsomia.node.workers import Workers
@@ -270,19 +271,13 @@ def _instant(text: str | None, where: str) -> datetime | None:
     return None if text is None else parse_instant(text, where)
 
 
-def wake(request: Request) -> None:
-    """Wake the node's messenger: a use case queued a message for a peer."""
-    waker = getattr(request.app.state, "wake_messenger", None)
-    if callable(waker):
-        waker()
-
-
-def build_native_router(node: Node, workers: Workers) -> APIRouter:
-    """The native API; every node call runs on ``workers``, never on the event loop."""
+def build_native_router(node: Node, workers: Workers, notifier: Notifier) -> APIRouter:
+    """The native API; every node call runs on ``workers``, never on the event loop;
+    ``notifier`` hears of the commits that queued releases or messages."""
     router = APIRouter(prefix=PREFIX, tags=["native API"])
     _reading_routes(router, node, workers)
-    _consent_routes(router, node, workers)
-    _report_routes(router, node, workers)
+    _consent_routes(router, node, workers, notifier)
+    _report_routes(router, node, workers, notifier)
     return router
 
 
@@ -368,7 +363,7 @@ def _reading_routes(router: APIRouter, node: Node, workers: Workers) -> None:
         return _json(render(ItemOut, await workers.run(item_details, node, user, item_id)))
 
 
-def _consent_routes(router: APIRouter, node: Node, workers: Workers) -> None:
+def _consent_routes(router: APIRouter, node: Node, workers: Workers, notifier: Notifier) -> None:
     """Consent requests: asked, read, granted, refused (admins only)."""
     config = node.config
 
@@ -394,7 +389,7 @@ def _consent_routes(router: APIRouter, node: Node, workers: Workers) -> None:
     async def create_request(request: Request, body: ConsentRequestIn) -> Response:
         user = authenticate(request, config)
         doc = await workers.run(consents.request_consent, node, user, body.item, body.recipient)
-        wake(request)
+        await notifier.committed()
         return _json(render(ConsentRequestOut, doc), 201)
 
     @router.get(
@@ -422,7 +417,7 @@ def _consent_routes(router: APIRouter, node: Node, workers: Workers) -> None:
         user = authenticate(request, config)
         expires = None if body is None else _instant(body.expires_at, "expires_at")
         doc = await workers.run(consents.grant, node, user, request_id, expires)
-        wake(request)
+        await notifier.committed()
         return _json(render(ConsentRequestOut, doc))
 
     @router.post(
@@ -435,11 +430,11 @@ def _consent_routes(router: APIRouter, node: Node, workers: Workers) -> None:
     ) -> Response:
         user = authenticate(request, config)
         doc = await workers.run(consents.refuse, node, user, request_id, body.reason)
-        wake(request)
+        await notifier.committed()
         return _json(render(ConsentRequestOut, doc))
 
 
-def _report_routes(router: APIRouter, node: Node, workers: Workers) -> None:
+def _report_routes(router: APIRouter, node: Node, workers: Workers, notifier: Notifier) -> None:
     """Loss or compromise reports, and classification change notices."""
     config = node.config
 
@@ -461,7 +456,7 @@ def _report_routes(router: APIRouter, node: Node, workers: Workers) -> None:
     async def create_report(request: Request, body: ReportIn) -> Response:
         user = authenticate(request, config)
         doc = await workers.run(reports.report, node, user, body.item, body.kind, body.detail)
-        wake(request)
+        await notifier.committed()
         return _json(render(ReportOut, doc), 201)
 
     @router.post(
@@ -472,6 +467,5 @@ def _report_routes(router: APIRouter, node: Node, workers: Workers) -> None:
     async def create_notice(request: Request, body: NoticeIn) -> Response:
         user = authenticate(request, config)
         doc = await workers.run(notices.reclassify, node, user, body.item, body.classification)
-        request.app.state.notify()
-        wake(request)
+        await notifier.committed()
         return _json(render(NoticeOut, doc))

@@ -1,4 +1,5 @@
-"""The peer protocol: signed pushes of sealed items between nodes, and the outbox pusher.
+"""The peer protocol: signed pushes of sealed items between nodes (received here, sent by
+``push_releases`` for the outbound drainer, ``gsomia.api.outbound``).
 
 Every peer request is signed over its method, target (path and query) and body; a receiver
 verifies the signature against the method and target it was actually asked on. Retries and
@@ -7,10 +8,7 @@ back-off run on wall time (``WALL``), never on the node's scenario clock.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -24,12 +22,12 @@ from gsomia.api.models import ERRORS
 from gsomia.clock import Clock, SystemClock
 from gsomia.errors import GsomiaError
 from gsomia.node import federation
+from gsomia.node.events import Notifier
 from gsomia.node.service import Node
 from gsomia.node.workers import Workers
 
 log = logging.getLogger("gsomia.peer")
 PUSH_PATH = "/peer/v1/releases"
-MAX_PEER_BACKOFF = 30.0  # seconds between attempts at a peer that keeps failing
 MAX_RETRY_AFTER = 300  # seconds: the longest a busy peer's Retry-After holds its releases
 WALL = SystemClock()  # peer requests are stamped in wall time, whatever the node's clock
 MAX_PUSH_BYTES = 64 * 1024 * 1024
@@ -82,8 +80,9 @@ def verified_sender(node: Node, request: Request, signed: bytes) -> str:
         raise HttpError(401, "unauthorized", str(exc)) from None
 
 
-def build_peer_router(node: Node, workers: Workers) -> APIRouter:
-    """Receiving pushes; verifying and storing run on ``workers``, never on the event loop."""
+def build_peer_router(node: Node, workers: Workers, notifier: Notifier) -> APIRouter:
+    """Receiving pushes; verifying and storing run on ``workers``, never on the event loop;
+    ``notifier`` hears of what was stored."""
     router = APIRouter(tags=["peer protocol"], responses=ERRORS)
 
     @router.post(PUSH_PATH, summary="Receive sealed items released to this node")
@@ -96,7 +95,7 @@ def build_peer_router(node: Node, workers: Workers) -> APIRouter:
             return federation.receive(node, sender, federation.parse_push(body), now)
 
         results = await workers.run(receive)
-        request.app.state.notify()
+        await notifier.committed()
         return json_response(
             {"results": [r.to_json() for r in results]}, media_type="application/json"
         )
@@ -104,133 +103,33 @@ def build_peer_router(node: Node, workers: Workers) -> APIRouter:
     return router
 
 
-class BackgroundSender:
-    """A task that runs ``once()`` until it finds nothing to do, then sleeps until woken (or
-    ``idle`` seconds pass). Errors of one round are logged and the next round tries again."""
-
-    name = "gsomia-sender"
-    idle = 0.25
-
-    def __init__(self, node: Node, client: httpx.AsyncClient, wall: Clock = WALL) -> None:
-        self.node = node
-        self.client = client
-        self.wall = wall  # retries run on wall time, whatever the node's scenario clock
-        self.wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._urls = {p.party: p.url for p in node.config.peers}
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=self.name)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def once(self) -> bool:
-        """One round; False when nothing was due."""
-        raise NotImplementedError
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                busy = await self.once()
-            except GsomiaError as exc:
-                log.warning("%s: %s", self.name, exc)
-                busy = False
-            if not busy:
-                self.wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=self.idle)
-
-
-class Pusher(BackgroundSender):
-    """Pushes due releases to peers, re-deciding each at send time; retries with backoff.
-
-    A round takes the due releases, re-decides them, pushes each peer's share to all peers at
-    once, and marks what the peers acknowledged as sent in one transaction (one fsync per
-    round, whatever the number of peers). Releases published during a round go in the next,
-    so rounds grow into batches under load. A crash between the push and the mark leaves the
-    releases pending; they are pushed again and the receiver ignores the duplicates.
-    """
-
-    name = "gsomia-pusher"
-
-    def __init__(self, node: Node, client: httpx.AsyncClient, wall: Clock = WALL) -> None:
-        super().__init__(node, client, wall)
-        self._retry_at: dict[str, float] = {}
-        self._failures: dict[str, int] = {}
-
-    async def once(self) -> bool:
-        return await self.push_once()
-
-    async def push_once(self) -> bool:
-        """One round; False when nothing was due.
-
-        Back-off is per peer: while a peer is unreachable its releases wait, and the round does
-        not touch them, however many are queued (a peer down for a day costs nothing).
-        """
-        node = self.node
-        now = self.wall.monotonic()
-        available = [p for p in self._urls if self._retry_at.get(p, 0.0) <= now]
-        rows = await asyncio.to_thread(federation.due_for, node, available) if available else []
-        if not rows:
-            return False
-        ready = await asyncio.to_thread(federation.recheck, node, rows, node.clock.now())
-        groups: dict[str, list[federation.Outgoing]] = defaultdict(list)
-        for out in ready:
-            groups[out.row.recipient].append(out)
-        results = await asyncio.gather(*(self._push(r, outs) for r, outs in groups.items()))
-        sent = [
-            out
-            for (_, outs), error in zip(groups.items(), results, strict=True)
-            if error is None
-            for out in outs
-        ]
-        if sent:
-            await asyncio.to_thread(federation.mark_sent, node, sent, node.clock.now())
-        for (recipient, outs), error in zip(groups.items(), results, strict=True):
-            if error is None:
-                self._failures.pop(recipient, None)
-            else:
-                failures = self._failures[recipient] = self._failures.get(recipient, 0) + 1
-                delay = min(MAX_PEER_BACKOFF, 0.05 * 2 ** min(failures, 12))
-                delay = max(delay, error.retry_after)  # what the peer asked, if it asked
-                self._retry_at[recipient] = self.wall.monotonic() + delay
-                await asyncio.to_thread(
-                    federation.mark_failed,
-                    node,
-                    outs,
-                    error.reason,
-                    self.wall.now().timestamp(),
-                    not_before=error.retry_after,
-                )
-        return True
-
-    async def _push(self, recipient: str, outs: list[federation.Outgoing]) -> PushFailed | None:
-        """Push one peer's releases; None when acknowledged, else what went wrong."""
-        url = self._urls.get(recipient)
-        if url is None:
-            return PushFailed(f"no peer {recipient} configured")
-        body = federation.push_body([o.item for o in outs])
-        headers = federation.sign_request(
-            self.node, recipient, body, self.wall.now(), method="POST", target=PUSH_PATH
+async def push_releases(
+    node: Node,
+    client: httpx.AsyncClient,
+    recipient: str,
+    outs: list[federation.Outgoing],
+    wall: Clock = WALL,
+) -> PushFailed | None:
+    """Push one peer's releases in one signed request; None when acknowledged, else what went
+    wrong (and how long a busy peer asked to be left alone)."""
+    url = next((p.url for p in node.config.peers if p.party == recipient), None)
+    if url is None:
+        return PushFailed(f"no peer {recipient} configured")
+    body = federation.push_body([o.item for o in outs])
+    headers = federation.sign_request(
+        node, recipient, body, wall.now(), method="POST", target=PUSH_PATH
+    )
+    headers["Content-Type"] = "application/json"
+    try:
+        response = await client.post(url + PUSH_PATH, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        return PushFailed(f"{type(exc).__name__}: {exc}")
+    if response.status_code != 200:
+        log.warning(
+            "peer %s refused a push: %s %s", recipient, response.status_code, response.text[:300]
         )
-        headers["Content-Type"] = "application/json"
-        try:
-            response = await self.client.post(url + PUSH_PATH, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            return PushFailed(f"{type(exc).__name__}: {exc}")
-        if response.status_code != 200:
-            log.warning(
-                "peer %s refused a push: %s %s",
-                recipient,
-                response.status_code,
-                response.text[:300],
-            )
-            return PushFailed(f"HTTP {response.status_code}", retry_after(response))
-        return None
+        return PushFailed(f"HTTP {response.status_code}", retry_after(response))
+    return None
 
 
 @dataclass(frozen=True, slots=True)

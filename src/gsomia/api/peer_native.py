@@ -1,25 +1,27 @@
 """The peer protocol of the native API: consent requests and answers, loss reports and
 classification notices between nodes, each request signed with the sending node's key — and
-the messenger that sends them from the outbox of peer messages, with retries and backoff (on
-wall time, whatever the node's scenario clock).
+``send_message``, which the outbound drainer (``gsomia.api.outbound``) sends them with from the
+outbox of peer messages, with retries and backoff (on wall time, whatever the node's scenario
+clock).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import datetime
 
 import httpx
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gsomia.api.http import JSON_MEDIA_TYPE, json_response, read_body
 from gsomia.api.models import ERRORS
-from gsomia.api.peer import BackgroundSender, retry_after, verified_sender
+from gsomia.api.peer import WALL, PushFailed, retry_after, verified_sender
+from gsomia.clock import Clock
 from gsomia.node import consents, federation, messages, notices, reports
+from gsomia.node.events import Notifier
 from gsomia.node.results import ConsentReceipt, NoticeReceipt, ReportReceipt
 from gsomia.node.service import Node
 from gsomia.node.workers import Workers
@@ -30,7 +32,6 @@ log = logging.getLogger("gsomia.peer")
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_NOTICE_BYTES = 64 * 1024 * 1024
 RETRY_NOT_FOUND = 8  # a notice may arrive before the release it concerns: retry 404 a while
-IDLE_SECONDS = 0.5
 
 Handler = Callable[[Node, str, bytes, datetime], ConsentReceipt | ReportReceipt | NoticeReceipt]
 
@@ -39,36 +40,21 @@ _SIGNED = {
 }
 
 
-def build_peer_native_router(node: Node, workers: Workers) -> APIRouter:
-    """Peer messages received; their use cases run on ``workers``, never on the event loop."""
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=10.0) as client:
-            messenger = Messenger(node, client)
-            app.state.wake_messenger = messenger.wake.set
-            messenger.start()
-            try:
-                yield
-            finally:
-                await messenger.stop()
-
-    router = APIRouter(tags=["peer protocol"], lifespan=lifespan, responses=ERRORS)
+def build_peer_native_router(node: Node, workers: Workers, notifier: Notifier) -> APIRouter:
+    """Peer messages received; their use cases run on ``workers``, never on the event loop;
+    ``notifier`` hears of what they stored and queued (releases, answers to send)."""
+    router = APIRouter(tags=["peer protocol"], responses=ERRORS)
 
     async def signed(request: Request, limit: int) -> tuple[str, bytes, datetime]:
         body = await read_body(request, limit)
         now = node.clock.now()
         return verified_sender(node, request, body), body, now
 
-    def route(path: str, summary: str, handler: Handler, limit: int, *, releases: bool) -> None:
+    def route(path: str, summary: str, handler: Handler, limit: int) -> None:
         async def endpoint(request: Request) -> Response:
             sender, body, now = await signed(request, limit)
             answer = await workers.run(handler, node, sender, body, now)
-            if releases:
-                request.app.state.notify()
-            waker = getattr(request.app.state, "wake_messenger", None)
-            if callable(waker):
-                waker()
+            await notifier.committed()
             return json_response(answer.to_json(), media_type=JSON_MEDIA_TYPE)
 
         router.add_api_route(
@@ -85,86 +71,68 @@ def build_peer_native_router(node: Node, workers: Workers) -> APIRouter:
         "Receive a holder's request for consent (at the originator's node)",
         consents.receive_request,
         MAX_MESSAGE_BYTES,
-        releases=False,
     )
     route(
         messages.CONSENT_ANSWER_PATH,
         "Receive the originator's answer to a consent request; a grant releases the item",
         consents.receive_answer,
         MAX_MESSAGE_BYTES,
-        releases=True,
     )
     route(
         messages.REPORT_PATH,
         "Receive a loss or compromise report about an item originated here; acknowledge it",
         reports.receive,
         MAX_MESSAGE_BYTES,
-        releases=False,
     )
     route(
         messages.NOTICE_PATH,
         "Receive the originator's classification change notice for an item held here",
         notices.receive,
         MAX_NOTICE_BYTES,
-        releases=True,
     )
     return router
 
 
-class Messenger(BackgroundSender):
-    """Sends due peer messages, signed; records delivery, permanent refusal, or retries."""
-
-    name = "gsomia-messenger"
-    idle = IDLE_SECONDS
-
-    async def once(self) -> bool:
-        return await self.send_once()
-
-    async def send_once(self) -> bool:
-        node = self.node
-        rows = await asyncio.to_thread(messages.due, node, self.wall.now().timestamp())
-        for row in rows:
-            await self._send(row)
-        return bool(rows)
-
-    async def _send(self, row: MessageRow) -> None:
-        node = self.node
-        url = self._urls.get(row.recipient)
-        if url is None:
-            reason = f"no peer {row.recipient} configured"
-            await asyncio.to_thread(messages.rejected, node, row, reason, node.clock.now())
-            return
-        headers = federation.sign_request(
-            node, row.recipient, row.body, self.wall.now(), method="POST", target=row.path
-        )
-        headers["Content-Type"] = JSON_MEDIA_TYPE
+async def send_message(
+    node: Node, client: httpx.AsyncClient, row: MessageRow, wall: Clock = WALL
+) -> PushFailed | None:
+    """Send one due peer message, signed, and record what came of it: delivered, refused for
+    good, or to be retried (its backoff stored with it). None unless the peer failed (network,
+    5xx, 429/503 with the Retry-After it asked for, or a 404 while a notice may still overtake
+    its release): then what went wrong, for the peer's backoff."""
+    url = next((p.url for p in node.config.peers if p.party == row.recipient), None)
+    if url is None:
+        reason = f"no peer {row.recipient} configured"
+        await asyncio.to_thread(messages.rejected, node, row, reason, node.clock.now())
+        return None
+    headers = federation.sign_request(
+        node, row.recipient, row.body, wall.now(), method="POST", target=row.path
+    )
+    headers["Content-Type"] = JSON_MEDIA_TYPE
+    try:
+        response = await client.post(url + row.path, content=row.body, headers=headers)
+    except httpx.HTTPError as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        await asyncio.to_thread(messages.retry, node, row, reason, wall.now().timestamp())
+        return PushFailed(reason)
+    status = response.status_code
+    if status == 200:
         try:
-            response = await self.client.post(url + row.path, content=row.body, headers=headers)
-        except httpx.HTTPError as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-            await asyncio.to_thread(messages.retry, node, row, reason, self.wall.now().timestamp())
-            return
-        status = response.status_code
-        if status == 200:
-            try:
-                answer: object = response.json()
-            except ValueError:
-                answer = {}
-            await asyncio.to_thread(messages.delivered, node, row, answer, node.clock.now())
-            return
-        detail = f"HTTP {status}: {response.text[:300]}"
-        permanent = status in messages.PERMANENT_STATUSES and not (
-            status == 404 and row.attempts < RETRY_NOT_FOUND
-        )
-        if permanent:
-            log.warning("peer %s refused a message: %s", row.recipient, detail)
-            await asyncio.to_thread(messages.rejected, node, row, detail, node.clock.now())
-        else:
-            await asyncio.to_thread(
-                messages.retry,
-                node,
-                row,
-                detail,
-                self.wall.now().timestamp(),
-                not_before=retry_after(response),  # a busy peer's Retry-After, honoured
-            )
+            answer: object = response.json()
+        except ValueError:
+            answer = {}
+        await asyncio.to_thread(messages.delivered, node, row, answer, node.clock.now())
+        return None
+    detail = f"HTTP {status}: {response.text[:300]}"
+    permanent = status in messages.PERMANENT_STATUSES and not (
+        status == 404 and row.attempts < RETRY_NOT_FOUND
+    )
+    if permanent:
+        log.warning("peer %s refused a message: %s", row.recipient, detail)
+        await asyncio.to_thread(messages.rejected, node, row, detail, node.clock.now())
+        return None
+    asked = retry_after(response)  # a busy peer's Retry-After, honoured
+    await asyncio.to_thread(
+        messages.retry, node, row, detail, wall.now().timestamp(), not_before=asked
+    )
+    return PushFailed(detail, asked)

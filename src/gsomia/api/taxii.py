@@ -23,6 +23,7 @@ from gsomia.api.http import (
 )
 from gsomia.api.models import ERRORS
 from gsomia.errors import BadInput
+from gsomia.node.events import Notifier
 from gsomia.node.results import PublishStatus
 from gsomia.node.service import (
     VERSION_KEYWORDS,
@@ -192,8 +193,9 @@ def _manifest_record(row: ObjectRow) -> dict[str, Any]:
     }
 
 
-def build_router(node: Node, workers: Workers) -> APIRouter:
-    """The TAXII 2.1 routes; every node call runs on ``workers``, never on the event loop."""
+def build_router(node: Node, workers: Workers, notifier: Notifier) -> APIRouter:
+    """The TAXII 2.1 routes; every node call runs on ``workers``, never on the event loop;
+    ``notifier`` hears of what a publish stored and queued."""
     router = APIRouter(tags=["TAXII 2.1"], responses=ERRORS)
     config = node.config
 
@@ -270,7 +272,7 @@ def build_router(node: Node, workers: Workers) -> APIRouter:
             return node.publish(user, envelope["objects"], cid)
 
         status = await workers.run(publish)
-        request.app.state.notify()
+        await notifier.committed()
         return json_response(status.to_json(), status=202)
 
     _add_object_routes(router, node, workers)

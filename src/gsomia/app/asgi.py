@@ -1,5 +1,6 @@
-"""The node's ASGI application, wired: the api's routers and background tasks, the console,
-the edge guard and the security headers, around one opened ``Node``.
+"""The node's ASGI application, wired: the api's routers, the console, the edge guard and the
+security headers, around one opened ``Node``; its background work is the ``Runtime``'s
+(``gsomia.app.runtime``), started and stopped by the app's lifespan.
 
 The api (TAXII 2.1, the native API, event streams, the peer protocol, the log) and the console
 are siblings that do not import each other; this module is where they meet. Middleware, outer
@@ -14,19 +15,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from gsomia import __version__
-from gsomia.api.events import (
-    Broadcaster,
-    build_events_router,
-    ending_streams_on_exit_signals,
-    notify_all,
-)
+from gsomia.api.events import Broadcaster, build_events_router, ending_streams_on_exit_signals
 from gsomia.api.guard import Guard
 from gsomia.api.http import (
     SECURITY_HEADERS,
@@ -36,11 +31,12 @@ from gsomia.api.http import (
     error_response,
     json_response,
 )
-from gsomia.api.logapi import Cosigner, build_log_router
+from gsomia.api.logapi import build_log_router
 from gsomia.api.native import build_native_router
-from gsomia.api.peer import Pusher, build_peer_router
+from gsomia.api.peer import build_peer_router
 from gsomia.api.peer_native import build_peer_native_router
 from gsomia.api.taxii import build_router
+from gsomia.app.runtime import Runtime
 from gsomia.console.app import build_console
 from gsomia.console.session import MAX_FORM
 from gsomia.errors import GsomiaError
@@ -51,26 +47,18 @@ log = logging.getLogger("gsomia.api")
 
 
 def create_app(node: Node, *, push: bool = True) -> FastAPI:
-    """The ASGI app of ``node``; with ``push`` its pusher and co-signer run while it serves."""
+    """The ASGI app of ``node``; with ``push`` its outbound drainer and (on the worker holding
+    the lease) its schedules run while it serves. Its bus is the node's (``node.config.bus``)."""
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=10.0) as client:
-            pusher = Pusher(node, client)
-            cosigner = Cosigner(node, client, node.config.cosign_interval)
-            broadcaster.start()
-            app.state.notify = notify_all(pusher.wake.set, broadcaster.notify)
-            if push:
-                pusher.start()
-                cosigner.start()
-            try:
-                with ending_streams_on_exit_signals(broadcaster):
-                    yield
-            finally:
-                await broadcaster.close()
-                await cosigner.stop()
-                await pusher.stop()
-                await asyncio.to_thread(workers.close)
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            with ending_streams_on_exit_signals(broadcaster):
+                yield
+        finally:
+            await runtime.stop()
+            await asyncio.to_thread(workers.close)
 
     app = FastAPI(
         title=f"gsomia node {node.party}",
@@ -80,8 +68,9 @@ def create_app(node: Node, *, push: bool = True) -> FastAPI:
         docs_url=None,  # the interactive docs load scripts from the internet; the spec is enough
         redoc_url=None,
     )
-    app.state.notify = lambda: None
     broadcaster = Broadcaster(node, heartbeat=node.config.event_heartbeat)
+    runtime = Runtime(node, broadcaster, push=push)
+    notifier = runtime.notifier
     workers = Workers()  # every route's node calls run here, never on the event loop
 
     @app.exception_handler(GsomiaError)
@@ -113,13 +102,13 @@ def create_app(node: Node, *, push: bool = True) -> FastAPI:
             headers=dict(SECURITY_HEADERS),
         )
 
-    app.include_router(build_router(node, workers))
-    app.include_router(build_peer_router(node, workers))
+    app.include_router(build_router(node, workers, notifier))
+    app.include_router(build_peer_router(node, workers, notifier))
     app.include_router(build_events_router(node, broadcaster))
     app.include_router(build_log_router(node, workers))
-    app.include_router(build_native_router(node, workers))
-    app.include_router(build_peer_native_router(node, workers))
-    app.include_router(build_console(node, broadcaster, workers))  # the web console, /console/
+    app.include_router(build_native_router(node, workers, notifier))
+    app.include_router(build_peer_native_router(node, workers, notifier))
+    app.include_router(build_console(node, broadcaster, workers, notifier))  # /console/
     # credentials from the headers before a byte of body, then bounded, strict JSON bodies
     app.add_middleware(Guard, node=node, console_max_body=MAX_FORM, workers=workers)
     app.add_middleware(SecurityHeaders)  # added last: outermost, around the guard's refusals

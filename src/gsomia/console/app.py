@@ -46,7 +46,7 @@ from gsomia.console.session import (
 )
 from gsomia.errors import BadInput, Denied, GsomiaError, NotFound, StoreFailure
 from gsomia.node import audit
-from gsomia.node.events import Broadcaster, TooManyStreams
+from gsomia.node.events import Broadcaster, Notifier, TooManyStreams
 from gsomia.node.service import Node
 from gsomia.node.throttle import Throttled
 from gsomia.node.workers import Workers
@@ -122,15 +122,24 @@ def _static_files() -> dict[str, tuple[bytes, str]]:
 
 
 def build_console(
-    node: Node, broadcaster: Broadcaster, workers: Workers | None = None
+    node: Node,
+    broadcaster: Broadcaster,
+    workers: Workers | None = None,
+    notifier: Notifier | None = None,
 ) -> APIRouter:
     """The console's router (paths under ``/console/``), pages of every page module included;
-    its node calls run on ``workers`` (the API's, given by the composition root)."""
+    its node calls run on ``workers`` (the API's, given by the composition root), and
+    ``notifier`` hears of the commits that queued releases or messages."""
     sessions = Sessions(
         node.store, load_secret(node.config.data_dir), on_end=broadcaster.end_session
     )
     console = Console(
-        node, broadcaster, make_env(), sessions, workers=Workers() if workers is None else workers
+        node,
+        broadcaster,
+        make_env(),
+        sessions,
+        workers=Workers() if workers is None else workers,
+        notifier=Notifier() if notifier is None else notifier,
     )
     router = APIRouter(route_class=route_class(console), include_in_schema=False)
     _register_basics(router, console)

@@ -472,17 +472,6 @@ DONE_MESSAGES = {
 }
 
 
-def _wake(request: Request, *, notify: bool = False) -> None:
-    """Wake the node's messenger (and, after a re-marking, the pusher and the event stream)."""
-    state = request.app.state
-    waker = getattr(state, "wake_messenger", None)
-    if callable(waker):
-        waker()
-    notifier = getattr(state, "notify", None)
-    if notify and callable(notifier):
-        notifier()
-
-
 def _done(request: Request) -> str | None:
     return DONE_MESSAGES.get(request.query_params.get("done", ""))
 
@@ -601,7 +590,7 @@ def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR091
         user, form = await console.post_form(request)
         item, recipient = _field(form, "item", 300), _field(form, "recipient")
         await console.run(consents.request_consent, node, user, item, recipient)
-        _wake(request)
+        await console.notifier.committed()
         return console.redirect(PREFIX + "/consents?done=requested")
 
     @router.post(PREFIX + "/consents/grant")
@@ -609,7 +598,7 @@ def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR091
         user, form = await console.post_form(request)
         expires = optional_instant(_field(form, "expires_at", 64), "expires_at")
         await console.run(consents.grant, node, user, _field(form, "request", 64), expires)
-        _wake(request)
+        await console.notifier.committed()
         return console.redirect(PREFIX + "/consents?done=granted")
 
     @router.post(PREFIX + "/consents/refuse")
@@ -617,7 +606,7 @@ def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR091
         user, form = await console.post_form(request)
         request_id, reason = _field(form, "request", 64), _field(form, "reason")
         await console.run(consents.refuse, node, user, request_id, reason)
-        _wake(request)
+        await console.notifier.committed()
         return console.redirect(PREFIX + "/consents?done=refused")
 
     @router.get(PREFIX + "/notices")
@@ -636,7 +625,7 @@ def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR091
         user, form = await console.post_form(request)
         item, classification = _field(form, "item", 300), _field(form, "classification")
         await console.run(notices.reclassify, node, user, item, classification)
-        _wake(request, notify=True)
+        await console.notifier.committed()
         return console.redirect(PREFIX + "/notices?done=reclassified")
 
     @router.get(PREFIX + "/reports")
@@ -655,7 +644,7 @@ def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR091
         user, form = await console.post_form(request)
         item, kind, detail = _field(form, "item", 300), _field(form, "kind"), _field(form, "detail")
         await console.run(reports.report, node, user, item, kind, detail)
-        _wake(request)
+        await console.notifier.committed()
         return console.redirect(PREFIX + "/reports?done=reported")
 
     async def log_page(

@@ -53,7 +53,7 @@ from gsomia.domain.instants import parse_instant
 from gsomia.errors import BadInput, GsomiaError
 from gsomia.node import audit
 from gsomia.node.config import User
-from gsomia.node.events import Broadcaster
+from gsomia.node.events import Broadcaster, Notifier
 from gsomia.node.service import Node
 from gsomia.node.throttle import Throttled, address_key, user_key
 from gsomia.node.workers import Workers
@@ -253,6 +253,7 @@ class Console:
     sessions: Sessions
     nav: list[NavLink] = field(default_factory=list)
     workers: Workers = field(default_factory=Workers)  # where the pages' node calls run
+    notifier: Notifier = field(default_factory=Notifier)  # told after a commit that queued work
 
     async def run(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``call`` on a worker thread, never on the event loop (``Overloaded`` when too many

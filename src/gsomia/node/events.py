@@ -32,12 +32,13 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import orjson
 
+from gsomia.bus.ports import Bus, BusFailure
 from gsomia.errors import GsomiaError
 from gsomia.node import audit
 from gsomia.node.config import User
@@ -410,3 +411,47 @@ def _frame(event: Event, render: Render | None) -> bytes | None:
     except GsomiaError as exc:  # an item that cannot be shown is skipped, the stream goes on
         log.warning("event %d not rendered: %s", event.seq, exc)
         return None
+
+
+# ------------------------------------------------------------------ after a commit
+EVENTS = "events"  # the bus's event name: something new is stored (every worker's broadcaster)
+WORK = "work"  # the bus's queue of outbound jobs (``gsomia.api.outbound``)
+PUSH = "push"  # job ``push-<PEER>``: drain the releases due to PEER
+MESSAGE = "message"  # job ``message-<PEER>``: send PEER's due messages
+WITNESS = "witness"  # job ``witness-<PEER>``: one co-signing exchange with PEER
+
+
+def job_key(kind: str, peer: str) -> str:
+    """The key of the outbound job ``kind`` for ``peer`` (one such job queued at a time)."""
+    return f"{kind}-{peer}"
+
+
+class Notifier:
+    """What a route says after a commit that stored items or queued releases or messages.
+
+    It wakes this worker's broadcaster at once (``local``), publishes an ``events`` event on
+    the bus (every other worker's broadcaster hears it) and enqueues ``push-P`` and
+    ``message-P`` for every peer (a key already queued is dropped: the job there drains it).
+    All of it is a hint: the rows in the store are the truth, and the schedules' sweep enqueues
+    what is due if a hint is lost (a bus down, a worker dying between commit and enqueue). A
+    bus failure is logged, never the caller's: its commit stands.
+    """
+
+    def __init__(self, peers: Sequence[str] = (), local: Callable[[], None] | None = None) -> None:
+        self.peers = tuple(peers)
+        self.local = local
+        self.bus: Bus | None = None  # attached when the node's runtime has started its bus
+
+    async def committed(self) -> None:
+        if self.local is not None:
+            self.local()
+        bus = self.bus
+        if bus is None:
+            return
+        try:
+            keys = [job_key(kind, peer) for peer in self.peers for kind in (PUSH, MESSAGE)]
+            await asyncio.gather(
+                bus.publish(EVENTS, b"stored"), *(bus.enqueue(WORK, k, k.encode()) for k in keys)
+            )
+        except BusFailure as exc:
+            log.warning("after a commit, the bus: %s (the sweep will find the rows)", exc)

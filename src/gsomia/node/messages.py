@@ -32,6 +32,8 @@ CONSENT_ANSWER_PATH = "/peer/v1/consents"
 REPORT_PATH = "/peer/v1/reports"
 NOTICE_PATH = "/peer/v1/notices"
 
+SCAN = 1000  # due messages looked at to find one peer's
+
 #: Peer answers a message's 4xx means for good (anything else is retried).
 PERMANENT_STATUSES = frozenset((400, 403, 404, 405, 409, 413, 415, 422))
 
@@ -49,10 +51,16 @@ def queue(
     w.queue_message(recipient, path, reference, orjson.dumps({"v": MESSAGE_VERSION, **body}))
 
 
-def due(node: Node, wall_now: float, limit: int = 50) -> list[MessageRow]:
-    """Pending messages whose next attempt is due at ``wall_now`` (wall epoch seconds)."""
+def due(
+    node: Node, wall_now: float, limit: int = 50, *, recipient: str | None = None
+) -> list[MessageRow]:
+    """Pending messages whose next attempt is due at ``wall_now`` (wall epoch seconds); only
+    those to ``recipient`` if given (picked from the oldest ``SCAN`` due: messages are few)."""
     with node.store.reading() as r:
-        return r.due_messages(wall_now, limit)
+        if recipient is None:
+            return r.due_messages(wall_now, limit)
+        rows = r.due_messages(wall_now, SCAN)
+    return [row for row in rows if row.recipient == recipient][:limit]
 
 
 def _update(w: NodeWriter, row: MessageRow, delivery: Delivery) -> None:

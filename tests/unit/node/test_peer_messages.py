@@ -13,8 +13,9 @@ import httpx
 import orjson
 import pytest
 
-from gsomia.api.peer import WALL, Pusher
-from gsomia.api.peer_native import RETRY_NOT_FOUND, Messenger
+from gsomia.api.outbound import Outbound
+from gsomia.api.peer import WALL
+from gsomia.api.peer_native import RETRY_NOT_FOUND
 from gsomia.app.boot import load_config, open_node
 from gsomia.clock import Clock, FixedClock, SystemClock
 from gsomia.errors import BadInput
@@ -48,7 +49,8 @@ def queue_one(node: Node) -> None:
 def send(
     kor: Node, usa: Node, answer: Callable[[int], httpx.Response], wall: Clock = WALL
 ) -> list[dict[str, Any]]:
-    """One round of KOR's messenger, its wall clock ``wall``; USA verifies what arrives."""
+    """KOR's messages to USA sent (one ``message-USA`` job), its wall clock ``wall``; USA
+    verifies what arrives."""
     seen: list[dict[str, Any]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -66,7 +68,7 @@ def send(
 
     async def run() -> None:
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-            await Messenger(kor, client, wall).send_once()
+            await Outbound(kor, client, wall).message("USA")
 
     asyncio.run(run())
     return seen
@@ -116,7 +118,7 @@ def test_retries_run_on_wall_time_not_on_the_scenario_clock(pair: tuple[Node, No
 
 
 def test_a_failed_push_backs_off_in_wall_time(pair: tuple[Node, Node]) -> None:
-    """The pusher stores a release's next attempt in wall epoch seconds, not scenario time."""
+    """A push job stores a release's next attempt in wall epoch seconds, not scenario time."""
     kor, _ = pair
     analyst = next(u for u in kor.config.users if u.name == "analyst")
     kor.publish(analyst, report(90)["objects"], kor.collection_id("KOR"))
@@ -125,7 +127,7 @@ def test_a_failed_push_backs_off_in_wall_time(pair: tuple[Node, Node]) -> None:
     async def run() -> None:
         transport = httpx.MockTransport(lambda _: httpx.Response(503))
         async with httpx.AsyncClient(transport=transport) as client:
-            assert await Pusher(kor, client, wall).push_once()
+            assert await Outbound(kor, client, wall).push("USA") == pytest.approx(0.05)
 
     asyncio.run(run())
     at = wall.now().timestamp()
@@ -186,7 +188,7 @@ def test_fields_are_checked() -> None:
     assert messages.optional_text(doc, "missing", "message") is None
 
 
-def test_a_busy_peer_s_retry_after_is_honoured_by_the_messenger(pair: tuple[Node, Node]) -> None:
+def test_a_busy_peer_s_retry_after_is_honoured_by_a_message_job(pair: tuple[Node, Node]) -> None:
     """A 503 with ``Retry-After: 120`` holds the message 120 wall seconds (longer than the
     back-off would), then it is sent once and delivered: nothing lost, nothing twice."""
     kor, usa = pair
@@ -203,9 +205,9 @@ def test_a_busy_peer_s_retry_after_is_honoured_by_the_messenger(pair: tuple[Node
     assert pending(kor, at + 1e6) == 0
 
 
-def test_a_busy_peer_s_retry_after_is_honoured_by_the_pusher(pair: tuple[Node, Node]) -> None:
+def test_a_busy_peer_s_retry_after_is_honoured_by_a_push_job(pair: tuple[Node, Node]) -> None:
     """A 429 with ``Retry-After: 90`` holds the peer's releases 90 seconds, stored and in the
-    pusher's own back-off (no push in between); then pushed once and marked sent."""
+    peer's own back-off (no push in between); then pushed once and marked sent."""
     kor, _ = pair
     analyst = next(u for u in kor.config.users if u.name == "analyst")
     kor.publish(analyst, report(91)["objects"], kor.collection_id("KOR"))
@@ -219,14 +221,14 @@ def test_a_busy_peer_s_retry_after_is_honoured_by_the_pusher(pair: tuple[Node, N
 
     async def run() -> None:
         async with httpx.AsyncClient(transport=httpx.MockTransport(peer)) as client:
-            pusher = Pusher(kor, client, wall)
-            assert await pusher.push_once()
+            outbound = Outbound(kor, client, wall)
+            assert await outbound.push("USA") == 90.0  # the job is retried in 90 s
             held = federation.due(kor, start + 60)  # stored too: a restart keeps the delay
             assert [r for r in held if r.recipient == "USA"] == []
             wall.advance(timedelta(seconds=60))
-            assert not await pusher.push_once()  # the peer asked for 90 s: not yet
+            assert await outbound.push("USA") == 30.0  # the peer asked for 90 s: not yet
             wall.advance(timedelta(seconds=31))
-            assert await pusher.push_once()
+            assert await outbound.push("USA") is None  # pushed, and nothing left: done
 
     start = wall.now().timestamp()
     asyncio.run(run())
