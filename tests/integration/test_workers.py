@@ -20,21 +20,24 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import orjson
 import pytest
 
+from tests import pg
 from tests.backends import Backend
-from tests.nats import NatsServer
+from tests.nats import NatsServer, bus_url, fresh_prefix
 
 from .native_client import collection_at, wait_until
-from .nodes import TAXII, NodeProc, make_nodes, report
+from .nodes import TAXII, NodeProc, make_nodes, opened, report
 from .sse import SseReader, tune
 from .test_node_crash import audit_log, published_ids
 
 HEADERS = {"Accept": TAXII, "Content-Type": TAXII}
 TO_JPN = ("JPN",)
+ACK_WAIT = 2.0
 
 
 def report_id(n: int) -> str:
@@ -51,25 +54,24 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory, pg_database: str) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("workers")
-    with NatsServer(root / "nats") as nats:
-        nodes = make_nodes(
-            root,
-            ("KOR", "JPN"),
-            backend=Backend("postgresql", pg_database),
-            bus=nats.url,
-        )
-        for node in nodes.values():
-            tune(node, event_heartbeat=0.3, cosign_interval=0)
-        a, jpn = nodes["KOR"], nodes["JPN"]
-        b = a.twin("b")
-        procs = (a, b, jpn)
-        try:
-            with ThreadPoolExecutor(len(procs)) as pool:  # start-ups overlap
-                list(pool.map(NodeProc.start, procs))
-            yield Cluster(nats, a, b, jpn)
-        finally:
-            for proc in procs:
-                proc.stop()
+    nats = NatsServer(root / "nats")
+    nats.start()
+    # a job taken by a process that dies is given to another after ACK_WAIT seconds
+    bus = bus_url(fresh_prefix(), port=nats.port, ack_wait=ACK_WAIT)
+    nodes = make_nodes(root, ("KOR", "JPN"), backend=Backend("postgresql", pg_database), bus=bus)
+    for node in nodes.values():
+        tune(node, event_heartbeat=0.3, cosign_interval=0)
+    a, jpn = nodes["KOR"], nodes["JPN"]
+    b = a.twin("b")
+    procs = (a, b, jpn)
+    try:
+        with ThreadPoolExecutor(len(procs)) as pool:  # start-ups overlap
+            list(pool.map(NodeProc.start, procs))
+        yield Cluster(nats, a, b, jpn)
+    finally:
+        with ThreadPoolExecutor(len(procs)) as pool:
+            list(pool.map(NodeProc.stop, procs))
+        nats.stop()
 
 
 def post(client: httpx.Client, node: NodeProc, n: int) -> bool:
@@ -209,18 +211,41 @@ def test_supervisor_restarts_a_dead_worker_and_stops_them_all(cluster: Cluster) 
         node.stop()
 
 
-def test_several_workers_refused_on_sqlite(tmp_path: Path) -> None:
-    kor = make_nodes(tmp_path, ("KOR",))["KOR"]
+def serve_workers(node: NodeProc) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).with_name("gsomia")
-    done = subprocess.run(
-        [str(exe), "serve", "--config", str(kor.config), "--workers", "2"],
-        env=kor.env,
+    return subprocess.run(
+        [str(exe), "serve", "--config", str(node.config), "--workers", "2"],
+        env=node.env,
         capture_output=True,
+        text=True,
         check=False,
         timeout=30,
     )
+
+
+def test_several_workers_refused_on_sqlite(tmp_path: Path) -> None:
+    kor = make_nodes(tmp_path, ("KOR",), bus=bus_url(fresh_prefix()))["KOR"]
+    done = serve_workers(kor)
     assert done.returncode == 2
-    assert done.stderr.decode().startswith(
-        "error: --workers 2: several worker processes need a shared store"
+    assert done.stderr == (
+        f"error: --workers 2: several worker processes need a shared store (store = "
+        f'"postgresql://HOST[:PORT]/DBNAME?schema=NAME") in node config {kor.config}; the SQLite '
+        "file and the in-process bus serve one process (run with --workers 1, the default)\n"
     )
     assert not (kor.data / "node.sqlite3").exists(), "refused before the store is opened"
+
+
+def test_several_workers_refused_on_an_older_store(tmp_path: Path, pg_database: str) -> None:
+    backend = Backend("postgresql", pg_database)
+    kor = make_nodes(tmp_path, ("KOR",), backend=backend, bus=bus_url(fresh_prefix()))["KOR"]
+    assert kor.store is not None
+    with opened(kor):
+        pass  # the store is made, at this version's schema
+    [schema] = parse_qs(urlsplit(kor.store).query)["schema"]
+    with pg.connect(pg_database, schema) as con:  # as written before schema versions
+        con.execute("DELETE FROM node_meta WHERE key = 'schema'")
+    done = serve_workers(kor)
+    assert done.returncode == 2
+    assert "schema 0 is older than this version of gsomia writes" in done.stderr
+    assert f"run `gsomia node migrate --config {kor.config}`" in done.stderr
+    assert done.stderr.count("\n") == 1, "refused by the parent, before any worker started"

@@ -37,6 +37,7 @@ from pathlib import Path
 from types import FrameType
 
 from gsomia.app.boot import open_keys, private_dir
+from gsomia.app.buses import open_bus
 from gsomia.app.stores import PostgresTarget, open_store, store_target
 from gsomia.clock import Clock, SystemClock
 from gsomia.errors import BadInput
@@ -52,7 +53,6 @@ RESTART_FIRST = 0.25  # seconds before a worker that exited is started again
 RESTART_MAX = 30.0  # the longest wait between restarts of a worker that keeps dying young
 STABLE_AFTER = 30.0  # a worker that ran this long before exiting restarts after RESTART_FIRST
 STOP_WAIT = 15.0  # seconds the workers get to stop after SIGTERM before they are killed
-SHARED_BUS_SCHEMES = ("nats", "tls")  # NATS, plain or over TLS
 PR_SET_PDEATHSIG = 1  # prctl(2) option: the signal a process gets when its parent dies
 
 #: How a worker is started: the same interpreter, gsomia's command line (works however the
@@ -61,20 +61,20 @@ WORKER_COMMAND = (sys.executable, "-c", "from gsomia.cli.app import main; main()
 
 
 def check_workers(config: NodeConfig, workers: int) -> None:
-    """Refuse ``workers`` outside 1 to 64, or more than one without a shared store and bus;
-    the message says what to set in which config."""
+    """Refuse ``workers`` outside 1 to 64, or more than one without a shared store and bus
+    (one that ``Bus.shared`` says other processes hear); the message says what to set in which
+    config. A store or bus URL no backend knows is refused here too, naming its key."""
     if not 1 <= workers <= MAX_WORKERS:
         raise BadInput(f"--workers: expected 1 to {MAX_WORKERS}, not {workers}")
     if workers == 1:
         return
     where = f"node config {config.source}"
     missing = []
-    if not isinstance(
-        store_target(config.store, config.data_dir, where=f"{where}.store"), (PostgresTarget)
-    ):
+    store = store_target(config.store, config.data_dir, where=f"{where}.store")
+    if not isinstance(store, PostgresTarget):
         missing.append('a shared store (store = "postgresql://HOST[:PORT]/DBNAME?schema=NAME")')
-    scheme, sep, _ = (config.bus or "").partition("://")
-    if not sep or scheme not in SHARED_BUS_SCHEMES:
+    bus = open_bus(config.bus, party=config.party, where=f"{where}.bus")  # not connected
+    if not bus.shared:
         missing.append('a shared bus (bus = "nats://HOST:PORT")')
     if missing:
         raise BadInput(
@@ -199,7 +199,8 @@ class Supervisor:
             for worker in self.workers:
                 self._start(worker)
             received = self._watch(wakeup)
-            log.info("supervisor: %s, stopping %d workers", received.name, len(self.workers))
+            running = sum(w.proc is not None for w in self.workers)
+            log.info("supervisor: %s, stopping %d running workers", received.name, running)
             return self._stop()
 
     def _start(self, worker: Worker) -> None:
