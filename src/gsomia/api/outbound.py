@@ -184,6 +184,11 @@ class Drainer:
         self.wait = wait
         self._running: set[asyncio.Task[None]] = set()
 
+    @property
+    def in_hand(self) -> int:
+        """How many jobs are running now."""
+        return len(self._running)
+
     async def run(self) -> None:
         """Forever (until cancelled: the jobs in hand are cancelled too and given again)."""
         try:

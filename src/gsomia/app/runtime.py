@@ -9,7 +9,7 @@ none: in-process, ``gsomia.app.buses``) and starts, in order:
    every worker's event streams);
 3. the outbound drainer (``gsomia.api.outbound.Drainer``), taking jobs from the bus;
 4. the schedules, which run on one worker of the node at a time: the one holding the bus's
-   lease ``schedules`` (renewed every ``RENEW_SECONDS``, lost ``LEASE_TTL`` seconds after the
+   lease ``schedules`` (renewed every ``RENEW_SECONDS``, lost three renewal periods after the
    last renewal). Its holder signs the node's checkpoint and enqueues ``witness-P`` for every
    peer each ``cosign_interval``, and sweeps every ``SWEEP_SECONDS`` (and at once when it takes
    the lease): ``push-P``/``message-P`` for every peer with due rows in the store (a worker
@@ -60,7 +60,6 @@ log = logging.getLogger("gsomia.runtime")
 
 SCHEDULES = "schedules"  # the lease whose holder runs the node's schedules
 RENEW_SECONDS = 2.0
-LEASE_TTL = 3 * RENEW_SECONDS
 SWEEP_SECONDS = 1.0
 HEALTHY_SECONDS = 60.0  # a loop that ran this long before crashing starts its backoff again
 
@@ -114,11 +113,13 @@ class Runtime:
         push: bool = True,
         bus: Bus | None = None,
         clock: Clock | None = None,
+        renew: float = RENEW_SECONDS,
     ) -> None:
         self.node = node
         self.broadcaster = broadcaster
         self.push = push
         self.wall: Clock = clock or SystemClock()
+        self.renew = renew  # the lease is renewed this often and lost 3 renewals after the last
         self._owns_bus = bus is None
         self.bus: Bus = bus or open_bus(
             node.config.bus, party=node.party, where=f"{node.config.source}: bus"
@@ -177,8 +178,8 @@ class Runtime:
         work: asyncio.Task[None] | None = None
         try:
             while True:
-                async with asyncio.timeout(RENEW_SECONDS / 2):  # a slow renewal is a lost one
-                    held = await self.bus.lease(SCHEDULES, self.holder, LEASE_TTL)
+                async with asyncio.timeout(self.renew / 2):  # a slow renewal is a lost one
+                    held = await self.bus.lease(SCHEDULES, self.holder, 3 * self.renew)
                 if held and work is None:
                     log.info("worker %s runs the node's schedules", self.holder)
                     work = asyncio.create_task(self._scheduled(), name="gsomia-scheduled")
@@ -189,7 +190,7 @@ class Runtime:
                 self.scheduling = work is not None and not work.done()
                 if work is not None and work.done():
                     work.result()  # its crash is this loop's: the supervisor restarts it
-                await asyncio.sleep(RENEW_SECONDS)
+                await asyncio.sleep(self.renew)
         finally:
             self.scheduling = False
             if work is not None:
