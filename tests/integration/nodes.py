@@ -116,6 +116,7 @@ def make_nodes(
     parties: tuple[str, ...] = ("KOR", "JPN", "USA"),
     scenario: str = "historical",
     backend: Backend = SQLITE,
+    *,
     bus: str | None = None,
 ) -> dict[str, NodeProc]:
     """Keys, exported public keys and a node.toml for each party, its store on ``backend``
