@@ -169,8 +169,8 @@ def children(pid: int) -> list[int]:
 
 
 def answers(node: NodeProc) -> bool:
-    """Whether the node answers a request within a second (401: no credentials given)."""
-    r = httpx.get(f"{node.url}/taxii2/", headers={"Accept": TAXII}, timeout=1)
+    """Whether the node answers a request within two seconds (401: no credentials given)."""
+    r = httpx.get(f"{node.url}/taxii2/", headers={"Accept": TAXII}, timeout=2)
     return r.status_code == 401
 
 
