@@ -37,6 +37,7 @@ import dataclasses
 import logging
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import nats
 import nats.errors
@@ -175,19 +176,10 @@ class JetStreamBus:
     async def start(self) -> None:
         if self._nc is None:
             try:
-                self._nc = await nats.connect(
-                    servers=self.servers,
-                    name=f"gsomia-{self.party}",
-                    connect_timeout=self.timeout,
-                    allow_reconnect=True,
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=RECONNECT_WAIT,
-                    ping_interval=5,
-                    max_outstanding_pings=2,
-                    disconnected_cb=self._disconnected,
-                    reconnected_cb=self._reconnected,
-                    error_cb=self._error,
-                )
+                # nats-py tries a first connection as often as a reconnection (forever): one
+                # server at least must take a TCP connection before it is asked to.
+                await self._reachable()
+                self._nc = await self._connect()
             except NATS_ERRORS as exc:
                 raise BusFailure(
                     f"bus: NATS at {self._where()} unreachable ({_why(exc)})"
@@ -195,14 +187,51 @@ class JetStreamBus:
             self._js = self._nc.jetstream(timeout=self.timeout)
         await self._ensure_streams()
 
+    async def _reachable(self) -> None:
+        error: OSError = ConnectionRefusedError("no server")
+        for server in self.servers:
+            url = urlsplit(server)
+            try:
+                _, writer = await asyncio.wait_for(
+                    asyncio.open_connection(url.hostname, url.port), self.timeout
+                )
+            except OSError as exc:
+                error = exc
+                continue
+            writer.close()
+            return
+        raise error
+
+    async def _connect(self) -> Client:
+        return await nats.connect(
+            servers=self.servers,
+            name=f"gsomia-{self.party}",
+            connect_timeout=self.timeout,
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=RECONNECT_WAIT,
+            ping_interval=5,
+            max_outstanding_pings=2,
+            disconnected_cb=self._disconnected,
+            reconnected_cb=self._reconnected,
+            error_cb=self._error,
+        )
+
     async def close(self) -> None:
         nc, self._nc, self._js = self._nc, None, None
+        pulls = list(self._pulls.values())
         self._pulls.clear()
         self._buckets.clear()
         if self._ensuring is not None:
             self._ensuring.cancel()
         if nc is None or nc.is_closed:
             return
+        # nats-py's drain of a pull subscription waits for its queue to be marked done, which
+        # fetch never does: unsubscribe them first (messages taken and not acknowledged are
+        # given again after ack_wait anyway), then drain the event subscriptions.
+        for pull in pulls:
+            with contextlib.suppress(*NATS_ERRORS):
+                await pull.unsubscribe()
         try:
             await asyncio.wait_for(nc.drain(), timeout=self.timeout)
         except NATS_ERRORS:
@@ -213,6 +242,8 @@ class JetStreamBus:
         return ", ".join(self.servers)
 
     async def _disconnected(self) -> None:
+        if self._nc is None:
+            return  # closed on purpose
         log.warning("bus: disconnected from NATS (%s); reconnecting", self._where())
 
     async def _reconnected(self) -> None:
