@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ class NodeProc:
     env: dict[str, str] = field(default_factory=dict)
     store: str | None = None  # the store URL its config names (None: the default SQLite file)
     ca: Path | None = None  # with TLS: the CA certificate its clients verify it with
+    serve_args: tuple[str, ...] = ()  # more `gsomia serve` arguments (--workers N, --listen…)
 
     @property
     def url(self) -> str:
@@ -72,7 +73,7 @@ class NodeProc:
         exe = Path(sys.executable).with_name("gsomia")
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [str(exe), "serve", "--config", str(self.config)],
+                [str(exe), "serve", "--config", str(self.config), *self.serve_args],
                 env=self.env,
                 stdout=out,
                 stderr=out,
@@ -107,6 +108,18 @@ class NodeProc:
             self.proc.wait(5)
         self.proc = None
 
+    def twin(self, name: str, *serve_args: str) -> NodeProc:
+        """Another process of this node: the same config, listening on a port of its own
+        (``--listen``), its own log ``PARTY-name.log``, ``serve_args`` added; not started."""
+        port = free_port()
+        return replace(
+            self,
+            port=port,
+            log=self.log.with_name(f"{self.party}-{name}.log"),
+            proc=None,
+            serve_args=(*self.serve_args, "--listen", f"127.0.0.1:{port}", *serve_args),
+        )
+
 
 def make_nodes(
     root: Path,
@@ -115,11 +128,13 @@ def make_nodes(
     backend: Backend = SQLITE,
     *,
     tls: bool = False,
+    bus: str | None = None,
 ) -> dict[str, NodeProc]:
     """Keys, exported public keys and a node.toml for each party, its store on ``backend``
-    (a fresh one per node); nothing started yet. ``tls``: a CA (``root/tls/ca``) and a
-    certificate per node (``root/tls/<PARTY>``), keys under the passphrase, each node on
-    HTTPS with its peers' certificates pinned."""
+    (a fresh one per node), its bus ``bus`` when given (else the in-process bus); nothing
+    started yet. ``tls``: a CA (``root/tls/ca``) and a certificate per node
+    (``root/tls/<PARTY>``), keys under the passphrase, each node on HTTPS with its peers'
+    certificates pinned."""
     ca = write_ca(root / "tls" / "ca", passphrase=PASSPHRASE.encode()) if tls else None
     env = {**os.environ, "GSOMIA_PASSPHRASE": PASSPHRASE}
     nodes: dict[str, NodeProc] = {}
@@ -169,7 +184,9 @@ def make_nodes(
                 ("low", low_level, ("dprk.nuclear",), "analyst"),
             )
         ]
-        store = {} if node.store is None else {"store": node.store}
+        store: dict[str, Any] = {} if node.store is None else {"store": node.store}
+        if bus is not None:
+            store["bus"] = bus
         text = render_config(
             party=party,
             listen=f"127.0.0.1:{node.port}",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -13,6 +15,10 @@ from gsomia.cli import cmd_deploy
 from gsomia.cli._common import JSON_OPTION, emit_json
 from gsomia.cli.cmd_tls import cmd_tls_init
 from gsomia.errors import BadInput
+
+if TYPE_CHECKING:
+    from gsomia.clock import Clock
+    from gsomia.node.config import NodeConfig
 
 node_app = typer.Typer(help="Set up a party's node.", no_args_is_help=True)
 
@@ -25,6 +31,18 @@ def cmd_serve(
     config_path: Path = typer.Option(..., "--config", help="The node's TOML configuration."),
     key_file: Path | None = typer.Option(None, "--key-file", help="Key file protecting the keys."),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        help="Worker processes serving the node (1 to 64); more than one needs the store on "
+        "PostgreSQL and the bus on NATS.",
+    ),
+    listen: str | None = typer.Option(
+        None, "--listen", help="HOST:PORT to listen on instead of the config's listen address."
+    ),
+    listen_fd: int | None = typer.Option(
+        None, "--listen-fd", help="Worker: serve on this inherited listening socket.", hidden=True
+    ),
     sim_start: str | None = typer.Option(
         None, "--sim-start", help="Replay: the simulated instant at --sim-wall.", hidden=True
     ),
@@ -38,14 +56,15 @@ def cmd_serve(
     The keys are opened with GSOMIA_PASSPHRASE (at least 12 characters) or --key-file; a node
     with neither does not start. Every file it writes is owner-only (umask 077). With a [tls]
     table it serves HTTPS (TLS 1.3), its TLS key opened with the same passphrase or key file.
+    With --workers N the command binds the listening socket and supervises N worker processes on
+    it, restarting any that dies; SIGTERM or Ctrl-C stops them all.
     """
-    from gsomia.api.server import make_server
-    from gsomia.app.asgi import create_app
-    from gsomia.app.boot import load_config, open_node
-    from gsomia.app.pki import tls_password
-    from gsomia.clock import Clock, ScaledClock, SystemClock
+    from dataclasses import replace
+
+    from gsomia.app import supervise
+    from gsomia.app.boot import load_config
+    from gsomia.clock import ScaledClock, SystemClock
     from gsomia.domain.instants import parse_instant
-    from gsomia.seal.keys import passphrase_from_env
 
     os.umask(0o077)
     clock: Clock = SystemClock()
@@ -57,16 +76,59 @@ def cmd_serve(
             parse_instant(sim_wall, "--sim-wall"),
             sim_speed,
         )
-    config = load_config(config_path)
-    node = open_node(config, key_file=key_file, clock=clock)
     if log_level not in ("critical", "error", "warning", "info", "debug"):
         raise BadInput(f"--log-level: unknown level {log_level!r}")
+    config = load_config(config_path)
+    if listen is not None:
+        host, port = supervise.parse_listen(listen)
+        config = replace(config, host=host, port=port)
+    supervise.check_workers(config, workers)
+    if workers > 1:
+        if listen_fd is not None:
+            raise BadInput("--listen-fd is for a worker: it serves alone (no --workers)")
+        supervise.check_store(config, key_file=key_file)
+        listener = supervise.listen_socket(config.host, config.port)
+        logging.basicConfig(
+            level=log_level.upper(), format="%(levelname)s:     %(message)s", stream=sys.stderr
+        )
+        print(
+            f"gsomia node {config.party} on {config.scheme}://{config.host}:{config.port}/taxii2/ "
+            f"(scenario {config.scenario}, {workers} workers)",
+            file=sys.stderr,
+        )
+        command = [*supervise.WORKER_COMMAND, "serve", "--config", str(config_path)]
+        host = f"[{config.host}]" if ":" in config.host else config.host
+        command += ["--listen", f"{host}:{config.port}", "--log-level", log_level]
+        command += [] if key_file is None else ["--key-file", str(key_file)]
+        if sim_start is not None and sim_wall is not None:
+            command += ["--sim-start", sim_start, "--sim-wall", sim_wall]
+            command += ["--sim-speed", repr(sim_speed)]
+        raise typer.Exit(supervise.Supervisor(command, workers, listener).run())
+    _serve_one(config, key_file=key_file, clock=clock, log_level=log_level, fd=listen_fd)
+
+
+def _serve_one(
+    config: NodeConfig, *, key_file: Path | None, clock: Clock, log_level: str, fd: int | None
+) -> None:
+    """Open the node and serve it in this process (alone, or as a worker on socket ``fd``)."""
+    from gsomia.api.server import make_server
+    from gsomia.app import supervise
+    from gsomia.app.asgi import create_app
+    from gsomia.app.boot import open_node
+    from gsomia.app.pki import tls_password
+    from gsomia.seal.keys import passphrase_from_env
+
+    if fd is not None:
+        supervise.inherited_listener(fd)
+        supervise.follow_parent()
+    node = open_node(config, key_file=key_file, clock=clock)
     password = tls_password(passphrase=passphrase_from_env(), key_file=key_file)
     app = create_app(node, tls_password=password)
-    server = make_server(app, config, log_level=log_level, tls_password=password)
+    server = make_server(app, config, log_level=log_level, fd=fd, tls_password=password)
+    where = f"{config.scheme}://{config.host}:{config.port}/taxii2/"
+    who = "" if fd is None else f" (worker pid {os.getpid()})"
     print(
-        f"gsomia node {config.party} on {config.scheme}://{config.host}:{config.port}/taxii2/ "
-        f"(scenario {node.scenario.name})",
+        f"gsomia node {config.party} on {where} (scenario {node.scenario.name}){who}",
         file=sys.stderr,
     )
     try:
