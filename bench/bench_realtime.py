@@ -11,6 +11,10 @@ JPN, and the broadcast. Also printed: the POST's own time (publish → 202 at KO
         [--connections 64]
         [--store postgresql://postgres@127.0.0.1:5432/test]  # each node a fresh schema of it,
                                                             # dropped after (default SQLite)
+        [--workers 2 --bus nats://127.0.0.1:4222]  # each node N worker processes (needs
+                                                   # --store and --bus; a fresh bus prefix)
+
+With ``--workers N`` a node's CPU is its supervisor's and its workers' together.
 
 A POST refused with 429 or 503 (the node overloaded: nothing stored) is retried after its
 ``Retry-After`` (plus up to as much again at random), and counted; its latency runs from the
@@ -46,12 +50,28 @@ CONNECTIONS = 64  # concurrent POSTs at most (one connection each); --connection
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux /proc): a node's supervisor and its workers."""
+    pids, seen = [pid], 0
+    while seen < len(pids):
+        current = pids[seen]
+        seen += 1
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pids += [int(c) for c in (task / "children").read_text().split()]
+    return pids
+
+
 def cpu_seconds(node: NodeProc) -> float:
-    """User + system CPU time the node's process has used so far (Linux /proc)."""
+    """User + system CPU time the node's processes have used so far (Linux /proc)."""
     if node.proc is None:
         return 0.0
-    fields = Path(f"/proc/{node.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    total = 0
+    for pid in _tree(node.proc.pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / TICKS
 
 
 def fsync_ms(directory: Path, n: int = 50) -> float:
@@ -200,7 +220,7 @@ async def post_until_accepted(
 
 async def one_run(  # noqa: PLR0917 - the run's parameters
     kor: NodeProc, jpn: NodeProc, base: int, rate: float, seconds: float, connections: int
-) -> tuple[list[float], list[float], int, int]:
+) -> tuple[list[float], list[float], int, Refusals]:
     arrivals: dict[str, float] = {}
     sent: dict[str, float] = {}
     posted: list[float] = []
@@ -296,13 +316,19 @@ def main() -> None:
         "--store",
         help="a PostgreSQL database URL: each node's store a fresh schema of it (default SQLite)",
     )
+    parser.add_argument("--workers", type=int, default=1, help="worker processes per node")
+    parser.add_argument("--bus", help="a NATS URL: the nodes' bus (a fresh prefix per run)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gsomia-bench-rt-") as tmp:
-        nodes = make_nodes(Path(tmp))
+        bus = None if args.bus is None else f"{args.bus}?prefix=bench{os.urandom(4).hex()}"
+        nodes = make_nodes(Path(tmp), bus=bus)
+        for node in nodes.values():
+            node.serve_args = ("--workers", str(args.workers)) if args.workers > 1 else ()
         schemas = node_stores(args.store, nodes)
         print(
             f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, "
-            f"write+fsync {fsync_ms(Path(tmp)):.2f} ms (median); store: {args.store or 'SQLite'}"
+            f"write+fsync {fsync_ms(Path(tmp)):.2f} ms (median); store: {args.store or 'SQLite'}; "
+            f"bus: {args.bus or 'in-process'}; workers per node: {args.workers}"
         )
         try:
             for node in nodes.values():

@@ -89,9 +89,7 @@ def make_node(root: Path, *, store: str, bus: str, tls: bool) -> Node:
             check=True,
             capture_output=True,
         )
-        ca = next(out.rglob("ca.pem"))
-        cert = next(p for p in out.rglob("*.pem") if "KOR" in p.name and "key" not in p.name)
-        key = next(p for p in out.rglob("*.pem") if "KOR" in p.name and "key" in p.name)
+        ca, cert, key = out / "ca" / "ca.crt", out / "KOR" / "tls.crt", out / "KOR" / "tls.key"
         tls_entry = TlsEntry(str(cert), str(key), (str(ca),))
         scheme = "https"
     peer_settings = {"cert": str(cert)} if tls else {}
