@@ -5,10 +5,12 @@ The schemes known:
 
 - ``memory:`` (or no ``bus`` at all) — the in-process bus: the node's workers are the tasks of
   one process; no server to start.
-- ``nats://HOST[:PORT][,HOST[:PORT]…][?prefix=NAME&ack_wait=SECONDS]`` — NATS JetStream (port
-  4222 unless told; several hosts for a cluster). ``prefix`` (default ``gsomia``) names the
-  node's subjects, streams and buckets, so that several deployments share a server;
-  ``ack_wait`` is the seconds a taken job may stay unacknowledged (default 30).
+- ``nats://HOST[:PORT][,HOST[:PORT]…][?prefix=NAME&ack_wait=SECONDS&replicas=N]`` — NATS
+  JetStream (port 4222 unless told; several hosts for a cluster). ``prefix`` (default
+  ``gsomia``) names the node's subjects, streams and buckets, so that several deployments share
+  a server; ``ack_wait`` is the seconds a taken job may stay unacknowledged (default 30);
+  ``replicas`` the copies JetStream keeps of the node's streams and lease buckets (1 to 5,
+  default 1; 3 in a three-server cluster, so that losing one server loses nothing).
 
 Any other scheme or option is refused, naming the config key. The node's use cases, the API
 and the console see the bus through ``gsomia.bus.ports``.
@@ -28,9 +30,10 @@ from gsomia.errors import BadInput
 MEMORY = "memory:"
 NATS_PORT = 4222
 DEFAULT_ACK_WAIT = 30.0
-OPTIONS = ("ack_wait", "prefix")
+OPTIONS = ("ack_wait", "prefix", "replicas")
+MAX_REPLICAS = 5  # JetStream's own limit
 HOST = re.compile(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]")
-KNOWN = "memory: or nats://HOST[:PORT][,HOST[:PORT]…][?prefix=NAME&ack_wait=SECONDS]"
+KNOWN = "memory: or nats://HOST[:PORT][,HOST[:PORT]…][?prefix=NAME&ack_wait=SECONDS&replicas=N]"
 
 
 def open_bus(url: str | None, *, party: str, where: str) -> Bus:
@@ -52,8 +55,8 @@ def open_bus(url: str | None, *, party: str, where: str) -> Bus:
     if "@" in netloc:
         raise BadInput(f"{where}: a NATS URL with credentials is not supported (yet): {KNOWN}")
     servers = [_server(part, where=where) for part in netloc.rstrip("/").split(",")]
-    prefix, ack_wait = _options(query, where=where)
-    return JetStreamBus(servers, party=party, prefix=prefix, ack_wait=ack_wait)
+    prefix, ack_wait, replicas = _options(query, where=where)
+    return JetStreamBus(servers, party=party, prefix=prefix, ack_wait=ack_wait, replicas=replicas)
 
 
 def _server(hostport: str, *, where: str) -> str:
@@ -68,7 +71,7 @@ def _server(hostport: str, *, where: str) -> str:
     return f"nats://{host}:{port if port is not None else NATS_PORT}"
 
 
-def _options(query: str, *, where: str) -> tuple[str, float]:
+def _options(query: str, *, where: str) -> tuple[str, float, int]:
     try:
         options = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
     except ValueError as exc:
@@ -89,13 +92,20 @@ def _options(query: str, *, where: str) -> tuple[str, float]:
         raise BadInput(
             f"{where}: prefix {prefix!r}: expected letters, digits, _ and - (at most 64)"
         )
+    replicas_text = given.get("replicas", "1")
+    if not (replicas_text.isascii() and replicas_text.isdigit()) or not (
+        1 <= int(replicas_text) <= MAX_REPLICAS
+    ):
+        raise BadInput(
+            f"{where}: replicas {replicas_text!r}: expected a whole number from 1 to {MAX_REPLICAS}"
+        )
     text = given.get("ack_wait")
     if text is None:
-        return prefix, DEFAULT_ACK_WAIT
+        return prefix, DEFAULT_ACK_WAIT, int(replicas_text)
     try:
         ack_wait = float(text)
     except ValueError:
         ack_wait = math.nan
     if not (math.isfinite(ack_wait) and ack_wait > 0):
         raise BadInput(f"{where}: ack_wait {text!r}: expected a positive number of seconds")
-    return prefix, ack_wait
+    return prefix, ack_wait, int(replicas_text)

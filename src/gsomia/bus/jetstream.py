@@ -145,6 +145,7 @@ class JetStreamBus:
         prefix: str = DEFAULT_PREFIX,
         ack_wait: float = 30.0,
         timeout: float = 2.0,
+        replicas: int = 1,
     ) -> None:
         if not servers:
             raise BadInput("bus: no NATS server named")
@@ -155,6 +156,7 @@ class JetStreamBus:
         self.prefix = _token(prefix, "prefix")
         self._ack_wait = float(ack_wait)
         self.timeout = float(timeout)
+        self.replicas = replicas  # copies of each stream and bucket in a cluster
         self.subjects = f"{self.prefix}.{self.party}"
         self.events_stream = f"{self.prefix}_{self.party}_EVENTS"
         self.work_stream = f"{self.prefix}_{self.party}_WORK"
@@ -282,7 +284,7 @@ class JetStreamBus:
             max_age=EVENTS_MAX_AGE,
             max_bytes=EVENTS_MAX_BYTES,
             discard=api.DiscardPolicy.OLD,
-            num_replicas=1,
+            num_replicas=self.replicas,
         )
         work = api.StreamConfig(
             name=self.work_stream,
@@ -292,7 +294,7 @@ class JetStreamBus:
             max_msgs_per_subject=1,
             discard=api.DiscardPolicy.NEW,
             discard_new_per_subject=True,
-            num_replicas=1,
+            num_replicas=self.replicas,
         )
         for config in (events, work):
             await self._ensure_stream(config)
@@ -410,7 +412,13 @@ class JetStreamBus:
             return known[1]
         bucket = self.lease_bucket(name)
         js = self._context()
-        config = api.KeyValueConfig(bucket=bucket, ttl=ttl, history=1, storage=api.StorageType.FILE)
+        config = api.KeyValueConfig(
+            bucket=bucket,
+            ttl=ttl,
+            history=1,
+            storage=api.StorageType.FILE,
+            replicas=self.replicas,
+        )
         try:
             try:
                 kv = await js.create_key_value(config)

@@ -20,15 +20,17 @@ def test_no_url_or_memory_is_the_in_process_bus(url: str | None) -> None:
 
 def test_a_nats_url_is_jetstream_with_its_servers_prefix_and_ack_wait() -> None:
     bus = open_bus(
-        "nats://a.example:4223,10.0.0.2?prefix=prod&ack_wait=12.5", party="KOR", where="w"
+        "nats://a.example:4223,10.0.0.2?prefix=prod&ack_wait=12.5&replicas=3",
+        party="KOR",
+        where="w",
     )
     assert isinstance(bus, JetStreamBus)
     assert bus.servers == ["nats://a.example:4223", "nats://10.0.0.2:4222"]
-    assert (bus.prefix, bus.ack_wait, bus.shared) == ("prod", 12.5, True)
+    assert (bus.prefix, bus.ack_wait, bus.shared, bus.replicas) == ("prod", 12.5, True, 3)
     assert (bus.work_stream, bus.events_stream) == ("prod_KOR_WORK", "prod_KOR_EVENTS")
     default = open_bus("nats://127.0.0.1", party="JPN", where="w")
     assert isinstance(default, JetStreamBus)
-    assert (default.prefix, default.ack_wait) == ("gsomia", 30.0)
+    assert (default.prefix, default.ack_wait, default.replicas) == ("gsomia", 30.0, 1)
 
 
 @pytest.mark.parametrize(
@@ -45,6 +47,9 @@ def test_a_nats_url_is_jetstream_with_its_servers_prefix_and_ack_wait() -> None:
         ("nats://h?ack_wait=0", "ack_wait '0'"),
         ("nats://h?ack_wait=soon", "ack_wait 'soon'"),
         ("nats://h?ack_wait=nan", "ack_wait 'nan'"),
+        ("nats://h?replicas=0", "replicas '0'"),
+        ("nats://h?replicas=6", "replicas '6'"),
+        ("nats://h?replicas=two", "replicas 'two'"),
     ],
 )
 def test_a_bad_url_is_refused_naming_where_and_what(url: str, why: str) -> None:
