@@ -24,7 +24,7 @@ from gsomia.node.service import Node
 from gsomia.scenarios import load_scenario
 from gsomia.seal.at_rest import KeyRingCipher
 from gsomia.seal.keys import KeyRing, check_passphrase, passphrase_from_env
-from gsomia.store.ports import SchemaBehind
+from gsomia.store.ports import NodeStore, SchemaBehind
 
 
 def load_config(path: Path) -> NodeConfig:
@@ -34,6 +34,12 @@ def load_config(path: Path) -> NodeConfig:
         raise BadInput(f"node config {path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"node config {path}: cannot read ({exc})") from None
+    return config_from_text(text, path)
+
+
+def config_from_text(text: str, path: Path) -> NodeConfig:
+    """The config ``text`` would be as the file ``path`` (relative paths resolved from its
+    folder); BadInput naming ``path`` if it is not a valid config."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -111,6 +117,21 @@ def migrate_node(
     )
 
 
+def open_node_store(config: NodeConfig, keyring: KeyRing) -> NodeStore:
+    """The node's store, opened (its data directory made private first); a store at an older
+    schema is refused naming the config that ``gsomia node migrate`` takes."""
+    private_dir(config.data_dir)
+    try:
+        return open_store(
+            config.store,
+            data_dir=config.data_dir,
+            cipher=KeyRingCipher(keyring),
+            where=f"node config {config.source}.store",
+        )
+    except SchemaBehind as exc:  # say which config the migrate command takes
+        raise SchemaBehind(exc.name, exc.found, exc.expected, str(config.source)) from None
+
+
 def open_node(
     config: NodeConfig,
     *,
@@ -121,16 +142,7 @@ def open_node(
 ) -> Node:
     scenario = load_scenario(config.scenario)
     keyring = open_keys(config, passphrase=passphrase, key_file=key_file)
-    private_dir(config.data_dir)
-    try:
-        store = open_store(
-            config.store,
-            data_dir=config.data_dir,
-            cipher=KeyRingCipher(keyring),
-            where=f"node config {config.source}.store",
-        )
-    except SchemaBehind as exc:  # say which config the migrate command takes
-        raise SchemaBehind(exc.name, exc.found, exc.expected, str(config.source)) from None
+    store = open_node_store(config, keyring)
     log = TransparencyLog(store.log_store, origin_of(config.party))
     if verify_log:
 

@@ -21,9 +21,7 @@ migrates or writes the store, and it makes no store that is not there.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import secrets
 import ssl
 import tomllib
 from collections.abc import Awaitable, Callable, Sequence
@@ -39,7 +37,7 @@ import orjson
 
 from gsomia import primitives
 from gsomia.api.tls import peer_client, pinned_certs, server_context
-from gsomia.app.boot import load_config, open_keys, private_dir
+from gsomia.app.boot import config_from_text, load_config, open_keys, private_dir
 from gsomia.app.buses import open_bus
 from gsomia.app.pki import CA_CERT, DEFAULT_HOSTS, NODE_CERT, NODE_KEY, tls_password, write_node_tls
 from gsomia.app.stores import PostgresTarget, open_store, store_target
@@ -52,8 +50,9 @@ from gsomia.node.config import (
     DEFAULT_MAX_CONTENT,
     NodeConfig,
     Peer,
-    parse_config,
+    new_token,
     token_digest,
+    toml_value,
 )
 from gsomia.scenarios import load_scenario
 from gsomia.seal.at_rest import KeyRingCipher
@@ -82,20 +81,6 @@ _HEADER = re.compile(r"^\s*\[")
 _PEERS_HEADER = re.compile(r"^\s*\[\[\s*peers\s*\]\]\s*(#.*)?$")
 _TLS_HEADER = re.compile(r"^\s*\[\s*tls\s*\]\s*(#.*)?$")
 _CLIENT_CA = re.compile(r"^\s*client_ca\s*=")
-
-
-def new_token() -> str:
-    """A fresh API token (as ``gsomia node token`` makes)."""
-    return "gsomia_" + secrets.token_urlsafe(32)
-
-
-def _toml(value: str | float | Sequence[str]) -> str:
-    """A TOML value: strings as basic strings (JSON's escapes are TOML's), numbers as such."""
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, int | float):
-        return repr(value)
-    return "[" + ", ".join(_toml(v) for v in value) + "]"
 
 
 def _write_file(path: Path, data: bytes) -> None:
@@ -190,22 +175,24 @@ def render_commented_config(
         "# --key-file), and users are listed with the SHA-256 of their token.",
         "",
         "# The party this node speaks for (a party of the scenario; the keys are this party's).",
-        f"party = {_toml(p)}",
+        f"party = {toml_value(p)}",
         "# Where the node listens, HOST:PORT (every worker of the node listens on it).",
-        f"listen = {_toml(options.listen)}",
+        f"listen = {toml_value(options.listen)}",
         "# The node's own files: its keys (keys/), a SQLite store, its TLS material (tls/).",
         'data_dir = "."',
         "# The parties, their policies and agreements: a shipped scenario or a .toml file.",
-        f"scenario = {_toml(_scenario_ref(options.scenario))}",
+        f"scenario = {toml_value(_scenario_ref(options.scenario))}",
         "# The name shown in TAXII discovery and the console.",
-        f"title = {_toml(f'gsomia node {p}')}",
+        f"title = {toml_value(f'gsomia node {p}')}",
         "# Where the node keeps its items, log and outbox: sqlite:///FILE (in data_dir; one",
         "# process) or postgresql://HOST[:PORT]/DBNAME[?schema=NAME] (several workers and",
         "# machines; keep the password out of the URL: ~/.pgpass or PGPASSWORD).",
-        f"store = {_toml(options.store)}",
+        f"store = {toml_value(options.store)}",
         "# What the node's workers share (events, queued work, the schedules' lease): absent for",
         "# one process on its own, nats://HOST:PORT for NATS JetStream (several workers).",
-        '# bus = "nats://127.0.0.1:4222"' if options.bus is None else f"bus = {_toml(options.bus)}",
+        '# bus = "nats://127.0.0.1:4222"'
+        if options.bus is None
+        else f"bus = {toml_value(options.bus)}",
         "# The largest request body taken, in bytes (a TAXII envelope, a peer's push).",
         f"max_content_length = {DEFAULT_MAX_CONTENT}",
         "# Seconds between checkpoints of the log and rounds of co-signing with peers (0: off).",
@@ -224,9 +211,9 @@ def render_commented_config(
             "# for peers, as clients and as servers (`gsomia node add-peer` adds each peer's);",
             "# a peer must also present the certificate pinned to its party in [[peers]].",
             "[tls]",
-            f"cert = {_toml(tls.cert.as_posix())}",
-            f"key = {_toml(tls.key.as_posix())}",
-            f"client_ca = {_toml([tls.ca.as_posix()])}",
+            f"cert = {toml_value(tls.cert.as_posix())}",
+            f"key = {toml_value(tls.key.as_posix())}",
+            f"client_ca = {toml_value([tls.ca.as_posix()])}",
         ]
     lines += [
         "",
@@ -236,10 +223,10 @@ def render_commented_config(
         "# user's duties (an item is visible only when each of its topics lies within one);",
         '# role: "analyst" or "admin" (an admin also reads the node\'s log and holdings).',
         "[[users]]",
-        f"name = {_toml(options.admin)}",
-        f"token_sha256 = {_toml(token_sha256)}",
-        f"clearance = {_toml(clearance)}",
-        f"need_to_know = {_toml(options.need_to_know)}",
+        f"name = {toml_value(options.admin)}",
+        f"token_sha256 = {toml_value(token_sha256)}",
+        f"clearance = {toml_value(clearance)}",
+        f"need_to_know = {toml_value(options.need_to_know)}",
         'role = "admin"',
         "",
         "# Peers: one [[peers]] table each, added by `gsomia node add-peer EXPORT`. party: the",
@@ -252,16 +239,7 @@ def render_commented_config(
 
 def check_config_text(text: str, source: Path) -> NodeConfig:
     """Parse ``text`` as ``load_config`` parses the file ``source``; BadInput if it does not."""
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise BadInput(f"node config {source}: the text would not parse: {exc}") from None
-    ref = document.get("scenario", "historical")
-    if not isinstance(ref, str):
-        raise BadInput(f"node config {source}.scenario: expected a scenario name or path")
-    if ref.endswith(".toml") and not Path(ref).is_absolute():
-        document["scenario"] = ref = str(source.parent / ref)
-    return parse_config(document, source, load_scenario(ref))
+    return config_from_text(text, source)
 
 
 def _tls_hosts(url: str, listen: str) -> list[str]:
@@ -518,12 +496,12 @@ def _peer_files(base: Path, peer: PeerExport) -> AddedPeer:
 def _peer_table(peer: PeerExport, files: AddedPeer, base: Path) -> list[str]:
     lines = [
         "[[peers]]",
-        f"party = {_toml(peer.party)}",
-        f"url = {_toml(peer.url)}",
-        f"keys = {_toml(files.keys.relative_to(base).as_posix())}",
+        f"party = {toml_value(peer.party)}",
+        f"url = {toml_value(peer.url)}",
+        f"keys = {toml_value(files.keys.relative_to(base).as_posix())}",
     ]
     if files.cert is not None:
-        lines.append(f"cert = {_toml(files.cert.relative_to(base).as_posix())}")
+        lines.append(f"cert = {toml_value(files.cert.relative_to(base).as_posix())}")
     return lines
 
 
@@ -580,8 +558,8 @@ def _with_client_ca(text: str, ca: str, source: Path) -> str:
                 cas = [value] if isinstance(value, str) else list(value)
                 if ca not in cas:
                     cas.append(ca)
-                return "\n".join([*lines[:i], f"client_ca = {_toml(cas)}", *lines[j:]]) + "\n"
-        return "\n".join([*lines[:end], f"client_ca = {_toml([ca])}", *lines[end:]]) + "\n"
+                return "\n".join([*lines[:i], f"client_ca = {toml_value(cas)}", *lines[j:]]) + "\n"
+        return "\n".join([*lines[:end], f"client_ca = {toml_value([ca])}", *lines[end:]]) + "\n"
     raise BadInput(f"{source}: no [tls] table to add the peer's CA to")
 
 

@@ -36,14 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from gsomia.app.boot import open_keys, private_dir
+from gsomia.app.boot import open_keys, open_node_store
 from gsomia.app.buses import open_bus
-from gsomia.app.stores import PostgresTarget, open_store, store_target
+from gsomia.app.stores import PostgresTarget, store_target
 from gsomia.clock import Clock, SystemClock
 from gsomia.errors import BadInput
 from gsomia.node.config import NodeConfig
-from gsomia.seal.at_rest import KeyRingCipher
-from gsomia.store.ports import SchemaBehind
 
 log = logging.getLogger("gsomia.supervise")
 
@@ -138,18 +136,7 @@ def follow_parent() -> None:
 def check_store(config: NodeConfig, *, key_file: Path | None) -> None:
     """Open the node's keys and its store and close them: the errors every worker would meet
     (no passphrase, wrong keys, a store at an older schema) are met once, here."""
-    keyring = open_keys(config, key_file=key_file)
-    private_dir(config.data_dir)
-    try:
-        store = open_store(
-            config.store,
-            data_dir=config.data_dir,
-            cipher=KeyRingCipher(keyring),
-            where=f"node config {config.source}.store",
-        )
-    except SchemaBehind as exc:  # say which config the migrate command takes
-        raise SchemaBehind(exc.name, exc.found, exc.expected, str(config.source)) from None
-    store.close()
+    open_node_store(config, open_keys(config, key_file=key_file)).close()
 
 
 def describe_exit(status: int) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,10 +20,6 @@ if TYPE_CHECKING:
     from gsomia.node.config import NodeConfig
 
 node_app = typer.Typer(help="Set up a party's node.", no_args_is_help=True)
-
-
-def new_token() -> str:
-    return "gsomia_" + secrets.token_urlsafe(32)
 
 
 def cmd_serve(
@@ -142,7 +137,7 @@ def cmd_token(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Make a new API token and print it with the line to put in node.toml (shown once)."""
-    from gsomia.node.config import token_digest
+    from gsomia.node.config import new_token, token_digest
 
     token = new_token()
     digest = token_digest(token)

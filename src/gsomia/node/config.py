@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,11 @@ DEFAULT_HEADER_TIMEOUT = 10.0  # seconds a client has to send a request's line a
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    """A fresh API token (256 random bits); only its ``token_digest`` goes in node.toml."""
+    return "gsomia_" + secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,13 +324,13 @@ class UserEntry:
     role: str = "analyst"
 
 
-def _toml(value: str | float | Sequence[str]) -> str:
+def toml_value(value: str | float | Sequence[str]) -> str:
     """A TOML value: strings as basic strings (JSON's escapes are TOML's), numbers as such."""
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, int | float):
         return repr(value)
-    return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return "[" + ", ".join(toml_value(v) for v in value) + "]"
 
 
 def render_config(
@@ -341,23 +347,28 @@ def render_config(
     optional top-level keys (scenario, title, max_content_length, cosign_interval, store…),
     each written only when given."""
     lines = [
-        f"party = {_toml(party)}",
-        f"listen = {_toml(listen)}",
-        f"data_dir = {_toml(data_dir)}",
+        f"party = {toml_value(party)}",
+        f"listen = {toml_value(listen)}",
+        f"data_dir = {toml_value(data_dir)}",
     ]
-    lines += [f"{key} = {_toml(value)}" for key, value in settings.items()]
+    lines += [f"{key} = {toml_value(value)}" for key, value in settings.items()]
     if tls is not None:
-        lines += ["", "[tls]", f"cert = {_toml(tls.cert)}", f"key = {_toml(tls.key)}"]
-        lines.append(f"client_ca = {_toml(tls.client_ca)}")
+        lines += ["", "[tls]", f"cert = {toml_value(tls.cert)}", f"key = {toml_value(tls.key)}"]
+        lines.append(f"client_ca = {toml_value(tls.client_ca)}")
     for peer in peers:
-        lines += ["", "[[peers]]", f"party = {_toml(peer.party)}", f"url = {_toml(peer.url)}"]
-        lines.append(f"keys = {_toml(peer.keys)}")
+        lines += [
+            "",
+            "[[peers]]",
+            f"party = {toml_value(peer.party)}",
+            f"url = {toml_value(peer.url)}",
+        ]
+        lines.append(f"keys = {toml_value(peer.keys)}")
         if peer.cert is not None:
-            lines.append(f"cert = {_toml(peer.cert)}")
+            lines.append(f"cert = {toml_value(peer.cert)}")
     for user in users:
-        lines += ["", "[[users]]", f"name = {_toml(user.name)}"]
-        lines.append(f"token_sha256 = {_toml(user.token_sha256)}")
-        lines.append(f"clearance = {_toml(user.clearance)}")
-        lines.append(f"need_to_know = {_toml(user.need_to_know)}")
-        lines.append(f"role = {_toml(user.role)}")
+        lines += ["", "[[users]]", f"name = {toml_value(user.name)}"]
+        lines.append(f"token_sha256 = {toml_value(user.token_sha256)}")
+        lines.append(f"clearance = {toml_value(user.clearance)}")
+        lines.append(f"need_to_know = {toml_value(user.need_to_know)}")
+        lines.append(f"role = {toml_value(user.role)}")
     return "\n".join(lines) + "\n"
