@@ -101,7 +101,8 @@ def postgres_target(url: str, *, where: str) -> PostgresTarget:
     try:
         parts = urlsplit(url)
         options = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
-        _ = parts.port  # a port that is not a number raises here
+        for host in parts.netloc.rpartition("@")[2].split(","):  # libpq: several hosts, in turn
+            _ = urlsplit(f"//{host}").port  # a port that is not a number raises here
     except ValueError as exc:
         raise BadInput(f"{where}: not a valid PostgreSQL URL ({exc}): {KNOWN}") from None
     if parts.fragment:

@@ -66,6 +66,11 @@ def test_any_other_url_is_refused_naming_the_key_and_what_is_known(url: str, sai
             "postgresql://gsomia:s3cret@db/kor?sslmode=require",
             "kor_1",
         ),
+        (  # a primary and a standby: libpq tries each, and takes the writable one
+            "postgresql://gsomia@db-a:5432,db-b:5433/kor?target_session_attrs=read-write",
+            "postgresql://gsomia@db-a:5432,db-b:5433/kor?target_session_attrs=read-write",
+            "gsomia",
+        ),
     ],
 )
 def test_a_postgresql_url_names_a_schema_which_psycopg_is_not_given(
@@ -86,6 +91,7 @@ def test_a_postgresql_url_names_a_schema_which_psycopg_is_not_given(
         ("postgresql://db/kor?schema=", r"schema '': expected a lower-case"),
         ("postgresql://db/", r"the PostgreSQL URL names no database"),
         ("postgresql://db:port/kor", r"not a valid PostgreSQL URL"),
+        ("postgresql://db-a:5432,db-b:port/kor", r"not a valid PostgreSQL URL"),
         ("postgresql://db/kor#x", r"a PostgreSQL URL has no #fragment"),
     ],
 )
