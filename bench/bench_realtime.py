@@ -13,6 +13,7 @@ JPN, and the broadcast. Also printed: the POST's own time (publish → 202 at KO
                                                             # dropped after (default SQLite)
         [--workers 2 --bus nats://127.0.0.1:4222]  # each node N worker processes (needs
                                                    # --store and --bus; a fresh bus prefix)
+        [--tls]  # HTTPS (TLS 1.3) everywhere: the clients and mutual TLS between the nodes
 
 With ``--workers N`` a node's CPU is its supervisor's and its workers' together.
 
@@ -29,6 +30,7 @@ import base64
 import contextlib
 import os
 import random
+import ssl
 import statistics
 import sys
 import tempfile
@@ -48,6 +50,7 @@ from tests.integration.nodes import TAXII, NodeProc, make_nodes, report
 WARMUP = 50
 CONNECTIONS = 64  # concurrent POSTs at most (one connection each); --connections
 TICKS = os.sysconf("SC_CLK_TCK")
+TLS: ssl.SSLContext | None = None  # --tls: the client context, trusting the nodes' test CA
 
 
 def _tree(pid: int) -> list[int]:
@@ -162,7 +165,7 @@ class RawClient:
             return int(status_line.split()[1]), payload, retry_after
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port, ssl=TLS)
         self.opened.append(writer)
         return reader, writer
 
@@ -175,7 +178,7 @@ class RawClient:
 
 async def subscribe(jpn: NodeProc, arrivals: dict[str, float], ready: asyncio.Event) -> None:
     """Read JPN's event stream (chunked) and note when each object's event arrives."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", jpn.port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", jpn.port, ssl=TLS)
     writer.write(
         (
             f"GET /native/v1/events HTTP/1.1\r\nHost: 127.0.0.1:{jpn.port}\r\n"
@@ -318,17 +321,24 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=1, help="worker processes per node")
     parser.add_argument("--bus", help="a NATS URL: the nodes' bus (a fresh prefix per run)")
+    parser.add_argument("--tls", action="store_true", help="HTTPS and mutual TLS everywhere")
     args = parser.parse_args()
+    global TLS  # noqa: PLW0603 - the clients' one context, set once from the command line
     with tempfile.TemporaryDirectory(prefix="gsomia-bench-rt-") as tmp:
         bus = None if args.bus is None else f"{args.bus}?prefix=bench{os.urandom(4).hex()}"
-        nodes = make_nodes(Path(tmp), bus=bus)
+        nodes = make_nodes(Path(tmp), bus=bus, tls=args.tls)
+        if args.tls:
+            ca = str(next(iter(nodes.values())).ca)
+            TLS = ssl.create_default_context(cafile=ca)
+            os.environ["SSL_CERT_FILE"] = ca  # httpx's look-ups (the collection's id) trust it
         for node in nodes.values():
             node.serve_args = ("--workers", str(args.workers)) if args.workers > 1 else ()
         schemas = node_stores(args.store, nodes)
         print(
             f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, "
             f"write+fsync {fsync_ms(Path(tmp)):.2f} ms (median); store: {args.store or 'SQLite'}; "
-            f"bus: {args.bus or 'in-process'}; workers per node: {args.workers}"
+            f"bus: {args.bus or 'in-process'}; workers per node: {args.workers}; "
+            f"{'TLS 1.3' if args.tls else 'plain HTTP'}"
         )
         try:
             for node in nodes.values():
