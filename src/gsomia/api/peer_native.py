@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from http import HTTPStatus
 
 import httpx
 from fastapi import APIRouter, Request
@@ -98,8 +99,9 @@ async def send_message(
 ) -> PushFailed | None:
     """Send one due peer message, signed, and record what came of it: delivered, refused for
     good, or to be retried (its backoff stored with it). None unless the peer failed (network,
-    5xx, 429/503 with the Retry-After it asked for, or a 404 while a notice may still overtake
-    its release): then what went wrong, for the peer's backoff."""
+    5xx, 429/503 with the Retry-After it asked for): then what went wrong, for the peer's
+    backoff. A 404 while a notice may still overtake its release is this message's own matter:
+    it waits out its stored backoff, and the peer's other messages and pushes go on."""
     url = next((p.url for p in node.config.peers if p.party == row.recipient), None)
     if url is None:
         reason = f"no peer {row.recipient} configured"
@@ -135,4 +137,4 @@ async def send_message(
     await asyncio.to_thread(
         messages.retry, node, row, detail, wall.now().timestamp(), not_before=asked
     )
-    return PushFailed(detail, asked)
+    return None if status == HTTPStatus.NOT_FOUND else PushFailed(detail, asked)
