@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from gsomia.domain.parties import Equivalence, Policy
+from gsomia.domain.purposes import DEFAULT as DEFAULT_PURPOSES
 from gsomia.domain.topics import within
 from gsomia.errors import BadInput, Denied
 
@@ -32,6 +33,7 @@ class Clearance:
     equivalence: Equivalence
     need_to_know: tuple[str, ...]
     role: Role = Role.ANALYST
+    purposes: tuple[str, ...] = DEFAULT_PURPOSES  # of their duties (DOMAIN.md §7.2)
 
     @classmethod
     def of(
@@ -41,9 +43,11 @@ class Clearance:
         level: str,
         need_to_know: tuple[str, ...],
         role: Role = Role.ANALYST,
+        *,
+        purposes: tuple[str, ...] = DEFAULT_PURPOSES,
     ) -> Clearance:
         found = policy.level(level)
-        return cls(user, policy.party, found.id, found.equivalence, need_to_know, role)
+        return cls(user, policy.party, found.id, found.equivalence, need_to_know, role, purposes)
 
 
 def clears(clearance: Equivalence, item: Equivalence) -> bool:

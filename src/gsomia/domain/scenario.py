@@ -13,6 +13,7 @@ from datetime import date, datetime, time
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from gsomia.domain import purposes as purposes_
 from gsomia.domain.agreements import (
     FIRST_YEAR,
     LAST_YEAR,
@@ -56,6 +57,7 @@ class Scenario:
     agreements: tuple[Agreement, ...]
     description: str = ""
     source: str = ""
+    purposes: tuple[str, ...] = purposes_.BUILTIN
     _by_id: Mapping[str, Agreement] = field(init=False, repr=False, compare=False)
     _cache: dict[Any, Any] = field(init=False, repr=False, compare=False)
     _boundaries: tuple[float, ...] = field(init=False, repr=False, compare=False)
@@ -115,7 +117,7 @@ class Scenario:
 
     # ------------------------------------------------------------------ round trip
     def to_document(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "format": FORMAT_VERSION,
             "name": self.name,
             "title": self.title,
@@ -125,6 +127,9 @@ class Scenario:
             "agreements": [_agreement_doc(a) for a in self.agreements],
             "events": [_event_doc(e) for e in self.events()],
         }
+        if self.purposes != purposes_.BUILTIN:
+            doc["purposes"] = list(self.purposes)
+        return doc
 
 
 def _policy_doc(p: Policy) -> dict[str, Any]:
@@ -190,12 +195,21 @@ def merge_documents(
     and events are added (one with the id of a base entry replaces that entry); ``drop_events`` and
     ``drop_agreements`` remove entries by id (an agreement's events go with it).
     """
-    allowed = {"format", "name", "title", "description", "source", "parties", "agreements"}
+    allowed = {
+        "format",
+        "name",
+        "title",
+        "description",
+        "source",
+        "purposes",
+        "parties",
+        "agreements",
+    }
     unknown = sorted(set(overlay) - allowed - {"events", *OVERLAY_KEYS})
     if unknown:
         raise BadInput(f"{source}: unknown key(s) {', '.join(repr(k) for k in unknown)}")
     merged: dict[str, Any] = {k: v for k, v in base.items() if k not in OVERLAY_KEYS}
-    for key in ("format", "name", "title", "description", "source"):
+    for key in ("format", "name", "title", "description", "source", "purposes"):
         if key in overlay:
             merged[key] = overlay[key]
     drops = {key: _drop_ids(overlay, key, source) for key in ("drop_events", "drop_agreements")}
@@ -376,6 +390,7 @@ def parse_scenario(document: Mapping[str, Any], source: str) -> Scenario:
     title = root.text("title", required=False, default=name)
     description = root.text("description", required=False)
     scenario_source = root.text("source", required=False)
+    vocabulary = _parse_vocabulary(root)
 
     policies = _parse_parties(root)
 
@@ -422,7 +437,27 @@ def parse_scenario(document: Mapping[str, Any], source: str) -> Scenario:
         agreements=tuple(agreements),
         description=description,
         source=scenario_source,
+        purposes=vocabulary,
     )
+
+
+def _parse_vocabulary(root: _Doc) -> tuple[str, ...]:
+    """The scenario's purposes (DOMAIN.md §7.1): dotted tokens, each one's parent listed too;
+    the built-in vocabulary when the scenario gives none."""
+    listed = root.texts("purposes")
+    if listed is None:
+        return purposes_.BUILTIN
+    where = f"{root.where}.purposes"
+    if not listed or len(listed) > MAX_LIST:
+        raise BadInput(f"{where}: expected 1 to {MAX_LIST} purposes")
+    found = [parse_topic(p, f"{where}[{i}]") for i, p in enumerate(listed)]
+    if len(set(found)) != len(found):
+        raise BadInput(f"{where}: a purpose is listed twice")
+    for i, purpose in enumerate(found):
+        parent = purpose.rpartition(".")[0]
+        if parent and parent not in found:
+            raise BadInput(f"{where}[{i}]: {purpose!r} lies within {parent!r}, which is not listed")
+    return tuple(found)
 
 
 def _parse_parties(root: _Doc) -> dict[str, Policy]:

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from gsomia.domain.access import Clearance, Role, parse_role
+from gsomia.domain.purposes import DEFAULT as DEFAULT_PURPOSES
+from gsomia.domain.purposes import parse_purposes
 from gsomia.domain.scenario import Scenario
 from gsomia.domain.topics import parse_topic
 from gsomia.errors import BadInput
@@ -271,8 +273,13 @@ def _user(table: object, uw: str, party: str, scenario: Scenario) -> User:
     if not isinstance(ntk_raw, list):
         raise BadInput(f"{uw}.need_to_know: expected a list of topics")
     ntk = tuple(parse_topic(t, f"{uw}.need_to_know[{j}]") for j, t in enumerate(ntk_raw))
+    purposes = (
+        DEFAULT_PURPOSES
+        if "purposes" not in table
+        else parse_purposes(table["purposes"], f"{uw}.purposes", scenario.purposes)
+    )
     try:
-        clearance = Clearance.of(name, scenario.policy(party), level, ntk, role)
+        clearance = Clearance.of(name, scenario.policy(party), level, ntk, role, purposes=purposes)
     except BadInput as exc:
         raise BadInput(f"{uw}.clearance: {exc}") from None
     return User(name, digest, clearance)
@@ -322,6 +329,7 @@ class UserEntry:
     clearance: str
     need_to_know: tuple[str, ...] = ()
     role: str = "analyst"
+    purposes: tuple[str, ...] = ()  # () writes none: the user serves `defense`
 
 
 def toml_value(value: str | float | Sequence[str]) -> str:
@@ -371,4 +379,6 @@ def render_config(
         lines.append(f"clearance = {toml_value(user.clearance)}")
         lines.append(f"need_to_know = {toml_value(user.need_to_know)}")
         lines.append(f"role = {toml_value(user.role)}")
+        if user.purposes:
+            lines.append(f"purposes = {toml_value(user.purposes)}")
     return "\n".join(lines) + "\n"

@@ -254,14 +254,7 @@ def _release_grounds(node: Node, raw: bytes) -> tuple[Label, tuple[Consent, ...]
     if not item.records:
         sealed = SealedLabel.decode(Core.decode(item.core, "sealed item core").label, "label")
         if sealed.originator == node.party:
-            label = Label(
-                sealed.id,
-                sealed.originator,
-                sealed.classification,
-                sealed.releasable_to,
-                sealed.topics,
-            )
-            return label, ()
+            return sealed.domain(sealed.classification), ()
     verified = node.verifier.verify(raw)
     consents = tuple(
         rel.consent.to_domain() for rel in verified.releases if rel.consent is not None
@@ -472,13 +465,7 @@ def _store(
     mine = Marking(
         node.party, level.id, level.native, Equivalence(marking["equivalence"]), label.originator
     )
-    text = LabelText(
-        label.policy,
-        label.originator,
-        verified.classification,
-        label.releasable_to,
-        label.topics,
-    )
+    text = LabelText.of(label, verified.classification)
     refs = node.own_markings(w, cid, text, mine, format_timestamp(label.created), now)
     body = dict(stix.body)
     body["object_marking_refs"] = list(refs)

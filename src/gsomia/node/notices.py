@@ -215,9 +215,7 @@ class _Remark:
     def prepare(cls, node: Node, item: Held, classification: str, at: datetime) -> _Remark:
         label = item.verified.label
         level = node.scenario.policy(label.originator).level(classification)
-        text = LabelText(
-            label.policy, label.originator, level.id, label.releasable_to, label.topics
-        )
+        text = LabelText.of(label, level.id)
         mine = node.scenario.policy(node.party).marking_for(level.equivalence, label.originator)
         row = item.row
         kept: list[Any] = []

@@ -36,6 +36,7 @@ from gsomia.node.config import NodeConfig, User
 from gsomia.node.results import PublishStatus, Stored
 from gsomia.node.stix import (
     GSOMIA_LABEL_EXTENSION,
+    OPTIONAL_LABEL_FIELDS,
     STIX_MEDIA_TYPE,
     StixObject,
     equivalent_marking,
@@ -51,6 +52,7 @@ from gsomia.node.stix import (
     validate_object,
 )
 from gsomia.node.throttle import Throttle
+from gsomia.seal.item import SealedLabel
 from gsomia.seal.keys import KeyRing
 from gsomia.seal.opener import Opener
 from gsomia.seal.sealer import Sealer, SealRequest
@@ -638,6 +640,7 @@ class Node:
                 topics=label.topics,
                 created=created,
                 marking_id=original,
+                extra=orjson.loads(label.extra) if label.extra else None,
             )
             self._add_marking(w, cid, body, level.equivalence, topics, now)
         if mine is None:
@@ -899,15 +902,31 @@ class LabelText:
     classification: str
     releasable_to: tuple[str, ...]
     topics: tuple[str, ...]
+    extra: str = ""  # DOMAIN.md §7's optional label fields, canonical JSON ("" when none)
+
+    @classmethod
+    def of(cls, label: SealedLabel, classification: str) -> LabelText:
+        """A sealed label's text at ``classification`` (its current class)."""
+        optional = {k: v for k, v in label.to_json().items() if k in OPTIONAL_LABEL_FIELDS}
+        extra = "" if not optional else orjson.dumps(optional, option=orjson.OPT_SORT_KEYS).decode()
+        return cls(
+            label.policy,
+            label.originator,
+            classification,
+            label.releasable_to,
+            label.topics,
+            extra,
+        )
 
     def key(self) -> tuple[str, ...]:
-        return (
+        base = (
             self.policy,
             self.originator,
             self.classification,
             ",".join(self.releasable_to),
             ",".join(self.topics),
         )
+        return base if not self.extra else (*base, self.extra)
 
 
 def _marking_key(*parts: str) -> str:

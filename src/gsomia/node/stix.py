@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,6 +65,8 @@ _LABEL_FIELDS = (
     "releasable_to",
     "topics",
 )
+OPTIONAL_LABEL_FIELDS = ("purposes", "retain_until", "derived_from")
+"""DOMAIN.md §7's label fields: a label may carry them; the domain's Label checks them."""
 
 
 def extension_definition() -> dict[str, Any]:
@@ -258,6 +261,7 @@ class LabelMarking:
     classification: str
     releasable_to: tuple[str, ...]
     topics: tuple[str, ...]
+    extra: Mapping[str, Any] = field(default_factory=dict)  # purposes, retain_until, derived_from
 
     def label_document(self, item_id: str) -> dict[str, Any]:
         return {
@@ -266,6 +270,7 @@ class LabelMarking:
             "classification": self.classification,
             "releasable_to": list(self.releasable_to),
             "topics": list(self.topics),
+            **self.extra,
         }
 
 
@@ -285,7 +290,7 @@ def read_label_marking(obj: StixObject, where: str) -> LabelMarking | None:
     missing = [f for f in _LABEL_FIELDS if f not in ext]
     if missing:
         raise BadInput(f"{where}: missing {', '.join(missing)}")
-    unknown = sorted(set(ext) - set(_LABEL_FIELDS))
+    unknown = sorted(set(ext) - set(_LABEL_FIELDS) - set(OPTIONAL_LABEL_FIELDS))
     if unknown:
         raise BadInput(f"{where}: unknown field(s) {', '.join(unknown)}")
     if ext["extension_type"] != "property-extension" or ext["version"] != LABEL_VERSION:
@@ -305,6 +310,7 @@ def read_label_marking(obj: StixObject, where: str) -> LabelMarking | None:
         ext["classification"],
         tuple(ext["releasable_to"]),
         tuple(ext["topics"]),
+        {k: ext[k] for k in OPTIONAL_LABEL_FIELDS if k in ext},
     )
 
 
@@ -317,10 +323,12 @@ def label_marking(
     topics: tuple[str, ...],
     created: str,
     marking_id: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A marking-definition carrying a gsomia label (what a client posts beside its objects),
-    under ``marking_id`` or a fresh random (version-4) id."""
-    ext = {
+    under ``marking_id`` or a fresh random (version-4) id; ``extra``: the label's optional
+    fields (purposes, retain_until, derived_from) as they are written in JSON."""
+    ext: dict[str, Any] = {
         "extension_type": "property-extension",
         "version": LABEL_VERSION,
         "policy": policy,
@@ -328,6 +336,7 @@ def label_marking(
         "classification": classification,
         "releasable_to": list(releasable_to),
         "topics": list(topics),
+        **(extra or {}),
     }
     return {
         "type": "marking-definition",

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
 
+from gsomia.domain import purposes as purposes_
 from gsomia.domain.instants import format_instant, parse_instant
+from gsomia.domain.labels import Label, Source
 from gsomia.errors import BadInput
 from gsomia.seal import wire
 from gsomia.seal.batch import BatchSignature
@@ -44,6 +46,7 @@ WrapPrefixes: TypeAlias = dict[bytes, tuple[str, str, str, bytes, bytes]]
 _LABEL_FIELDS = frozenset(
     ("policy", "id", "originator", "classification", "releasable_to", "topics", "created")
 )
+_ALL_LABEL_FIELDS = _LABEL_FIELDS | {"purposes", "retain_until", "derived_from"}
 _PARTY = re.compile(r"^[A-Z]{3}$")
 
 
@@ -62,9 +65,12 @@ class SealedLabel:
     releasable_to: tuple[str, ...]
     topics: tuple[str, ...]
     created: datetime
+    purposes: tuple[str, ...] = purposes_.DEFAULT
+    retain_until: datetime | None = None
+    derived_from: tuple[Source, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "policy": self.policy,
             "id": self.id,
             "originator": self.originator,
@@ -73,15 +79,40 @@ class SealedLabel:
             "topics": list(self.topics),
             "created": format_instant(self.created),
         }
+        # DOMAIN.md §7's fields only when they differ from their defaults: a label without
+        # them encodes, and so is signed, exactly as before they existed
+        if self.purposes != purposes_.DEFAULT:
+            doc["purposes"] = list(self.purposes)
+        if self.retain_until is not None:
+            doc["retain_until"] = format_instant(self.retain_until)
+        if self.derived_from:
+            doc["derived_from"] = [s.to_json() for s in self.derived_from]
+        return doc
 
     def encode(self) -> bytes:
         return canonical_json(self.to_json())
 
+    def domain(self, classification: str) -> Label:
+        """The label as the engine reads it, at ``classification`` (the current class)."""
+        return Label(
+            self.id,
+            self.originator,
+            classification,
+            self.releasable_to,
+            self.topics,
+            self.purposes,
+            self.retain_until,
+            self.derived_from,
+        )
+
     @classmethod
     def decode(cls, raw: bytes, what: str) -> SealedLabel:
         doc = parse_json_bytes(raw, where=what)
-        if not isinstance(doc, dict) or set(doc) != _LABEL_FIELDS:
-            raise BadInput(f"{what}: a sealed label has exactly the fields {sorted(_LABEL_FIELDS)}")
+        if not isinstance(doc, dict) or not _LABEL_FIELDS <= set(doc) <= _ALL_LABEL_FIELDS:
+            raise BadInput(
+                f"{what}: a sealed label has the fields {sorted(_LABEL_FIELDS)} "
+                f"and may have {sorted(_ALL_LABEL_FIELDS - _LABEL_FIELDS)}"
+            )
         strings = [doc[k] for k in ("policy", "id", "originator", "classification", "created")]
         if not all(isinstance(s, str) and s for s in strings):
             raise BadInput(f"{what}: policy, id, originator, classification, created: strings")
@@ -100,10 +131,50 @@ class SealedLabel:
             releasable_to=tuple(rel),
             topics=tuple(topics),
             created=parse_instant(doc["created"], f"{what}: created"),
+            purposes=_sealed_purposes(doc.get("purposes"), what),
+            retain_until=_sealed_instant(doc.get("retain_until"), f"{what}: retain_until"),
+            derived_from=_sealed_sources(doc.get("derived_from"), what),
         )
         if label.encode() != raw:
             raise BadInput(f"{what}: not in canonical form")
         return label
+
+
+def _sealed_purposes(value: object, what: str) -> tuple[str, ...]:
+    if value is None:
+        return purposes_.DEFAULT
+    if not (isinstance(value, list) and value and all(isinstance(p, str) for p in value)):
+        raise BadInput(f"{what}: purposes must be a non-empty list of strings")
+    return tuple(value)
+
+
+def _sealed_instant(value: object, what: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadInput(f"{what}: expected an instant")
+    return parse_instant(value, what)
+
+
+def _sealed_sources(value: object, what: str) -> tuple[Source, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value:
+        raise BadInput(f"{what}: derived_from must be a non-empty list of sources")
+    sources = []
+    for i, s in enumerate(value):
+        if not isinstance(s, dict) or not {"item", "originator", "kind"} <= set(s) <= {
+            "item",
+            "originator",
+            "kind",
+            "language",
+        }:
+            raise BadInput(f"{what}: derived_from[{i}]: item, originator, kind (and language)")
+        strings = [s["item"], s["originator"], s["kind"], s.get("language", "-")]
+        if not all(isinstance(x, str) and x for x in strings) or not _PARTY.match(s["originator"]):
+            raise BadInput(f"{what}: derived_from[{i}]: strings, the originator a party trigraph")
+        sources.append(Source(s["item"], s["originator"], s["kind"], s.get("language")))
+    return tuple(sources)
 
 
 # ---------------------------------------------------------------- wraps

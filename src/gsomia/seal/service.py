@@ -36,6 +36,9 @@ def sealed_label(scenario: Scenario, label: Label, created: datetime) -> SealedL
         releasable_to=label.releasable_to,
         topics=label.topics,
         created=created,
+        purposes=label.purposes,
+        retain_until=label.retain_until,
+        derived_from=label.derived_from,
     )
 
 

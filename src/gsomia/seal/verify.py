@@ -291,4 +291,4 @@ class Verifier:
 
 
 def _domain_label(label: SealedLabel, classification: str) -> Label:
-    return Label(label.id, label.originator, classification, label.releasable_to, label.topics)
+    return label.domain(classification)

@@ -143,14 +143,7 @@ class VerifiedItem:
         return None
 
     def domain_label(self, classification: str | None = None) -> Label:
-        label = self.label
-        return Label(
-            label.id,
-            label.originator,
-            classification or label.classification,
-            label.releasable_to,
-            label.topics,
-        )
+        return self.label.domain(classification or self.label.classification)
 
     def to_json(self) -> dict[str, Any]:
         markings = [g.marking for g in self.grants] + [r.marking for r in self.releases]
