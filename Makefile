@@ -40,9 +40,14 @@ browser:
 # The suite runs under coverage (configured in pyproject.toml: branch coverage of src/gsomia, the
 # processes the tests start measured too); the total is printed at the end, and the report fails
 # below the floor `fail_under`.
+# pytest-xdist runs the suite on PYTEST_WORKERS processes, each test file on one of them (its
+# module fixtures are made once); the tests that restart PostgreSQL run after, on their own,
+# as nothing else may use the server meanwhile.
+PYTEST_WORKERS ?= 3
 pytest: $(STAMP) browser
 	$(BIN)/coverage erase
-	$(BIN)/coverage run -m pytest -q
+	$(BIN)/coverage run -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not pg_restart"
+	$(BIN)/coverage run -m pytest -q -m pg_restart
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
 
