@@ -25,6 +25,8 @@ import nats
 import nats.errors
 import pytest
 
+from tests.ports import free_port
+
 HOST = "127.0.0.1"
 PORT = 4222
 BINARY = "/usr/sbin/nats-server"
@@ -78,12 +80,6 @@ async def cleanup(prefix: str, *, port: int = PORT) -> list[str]:
 
 def _under(name: str | None, prefix: str) -> bool:
     return name is not None and name.removeprefix("KV_").startswith(f"{prefix}_")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 class NatsServer:

@@ -16,17 +16,10 @@ import orjson
 import pytest
 from playwright.sync_api import BrowserContext, expect
 
-from tests.integration.nodes import free_port
+from tests.ports import free_ports
 
 STAY_SECONDS = 120
 POLL_SECONDS = 10
-
-
-def three_free_ports() -> int:
-    while True:
-        port = free_port()
-        if port <= 65533 and all(free_port() != p for p in (port + 1, port + 2)):
-            return port
 
 
 @pytest.fixture
@@ -36,7 +29,7 @@ def demo(tmp_path: Path) -> Iterator[dict[str, str]]:
     data = tmp_path / "demo-data"
     exe = Path(sys.executable).with_name("gsomia")
     proc = subprocess.Popen(
-        [str(exe), "demo", "--data", str(data), "--port-base", str(three_free_ports())],
+        [str(exe), "demo", "--data", str(data), "--port-base", str(free_ports(3))],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -26,17 +25,12 @@ from gsomia.node.service import Node
 from gsomia.node.stix import GSOMIA_LABEL_EXTENSION, extension_definition, label_marking
 from gsomia.seal.keys import init_keys
 from tests.backends import SQLITE, Backend
+from tests.ports import free_port
 
 PASSPHRASE = "correct horse battery staple"
 POLICY = {"KOR": "KR-MND-CMI", "JPN": "JP-MOD-CMI", "USA": "US-DOD-CNSI"}
 SECRET_LEVEL = {"KOR": "II", "JPN": "GOKUHI", "USA": "SECRET"}
 TAXII = "application/taxii+json;version=2.1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

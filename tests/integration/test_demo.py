@@ -17,8 +17,7 @@ from taxii2client.v21 import Collection, Server, as_pages
 from gsomia.cli.demo import remaining_launches
 from gsomia.scenarios import load_scenario
 from tests import pg
-
-from .nodes import free_port
+from tests.ports import free_ports
 
 
 def start_demo(data: Path, port: int, *extra: str) -> subprocess.Popen[str]:
@@ -86,9 +85,7 @@ def wait_for_locations(node: dict[str, str], title: str) -> set[str]:
 
 def test_demo_json_serves_taxii2_client_and_the_demo_resumes(tmp_path: Path) -> None:
     data = tmp_path / "demo-data"
-    port = free_port()
-    while any(free_port() == p for p in (port + 1, port + 2)):
-        port = free_port()
+    port = free_ports(3)
     proc = start_demo(data, port, "--speed", "20000000")
     try:
         wait_for_progress(data, proc, 8)
@@ -147,7 +144,7 @@ def test_the_demo_refuses_a_short_passphrase_before_writing_anything(tmp_path: P
     exe = Path(sys.executable).with_name("gsomia")
     data = tmp_path / "demo-data"
     result = subprocess.run(
-        [str(exe), "demo", "--data", str(data), "--port-base", str(free_port())],
+        [str(exe), "demo", "--data", str(data), "--port-base", str(free_ports(3))],
         env={**os.environ, "GSOMIA_PASSPHRASE": "elevenchars"},
         capture_output=True,
         text=True,
@@ -162,9 +159,7 @@ def test_the_demo_refuses_a_short_passphrase_before_writing_anything(tmp_path: P
 
 def test_the_demo_runs_on_postgresql_one_schema_per_node(tmp_path: Path, pg_database: str) -> None:
     data = tmp_path / "demo-data"
-    port = free_port()
-    while any(free_port() == p for p in (port + 1, port + 2)):
-        port = free_port()
+    port = free_ports(3)
     proc = start_demo(data, port, "--speed", "20000000", "--store", pg.url(pg_database))
     try:
         wait_for_progress(data, proc, 3)
