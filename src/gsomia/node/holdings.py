@@ -31,6 +31,9 @@ CONSENT_INBOX = "consent.inbox"  # requests this node (the originator) received
 REPORT_SENT = "report.sent"
 REPORT_RECEIVED = "report.received"
 NOTICE = "notice"  # the originator's latest classification notice, as it carried it
+DESTRUCTION_CERTIFICATE = "destruction.certificate"
+INVENTORY_SENT = "inventory.sent"  # inventories this node (a holder) stated to an originator
+RECONCILIATION = "reconciliation"  # this node's (an originator's) reconciliations with a holder
 _BOXES: dict[str, Box] = {CONSENT_OUTBOX: "outbox", CONSENT_INBOX: "inbox"}
 
 
