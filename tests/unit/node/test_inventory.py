@@ -5,19 +5,23 @@ ask."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 
-from gsomia.app.boot import load_config, open_node
+from gsomia.app.boot import config_from_text, load_config, open_node
+from gsomia.app.runtime import Runtime
+from gsomia.bus.local import LocalBus
 from gsomia.clock import FixedClock
 from gsomia.errors import BadInput, Denied, NotFound, VerificationFailed
 from gsomia.node import federation, inventory, messages, reconciliation
 from gsomia.node.config import User
+from gsomia.node.events import Broadcaster
 from gsomia.node.holdings import DESTRUCTION_CERTIFICATE
 from gsomia.node.service import Node
 from gsomia.seal.statements import sign_statement
@@ -256,3 +260,38 @@ def test_the_schedule_asks_each_peer_once_an_interval(trio: dict[str, Node]) -> 
     assert len(reconciliation.scheduled(kor, WALL + 3600, 3600)) == 2
     sent = take(kor, reconciliation.INVENTORY_REQUEST_PATH)
     assert sorted(to for to, _ in sent) == ["JPN", "JPN", "USA", "USA"]
+
+
+def test_the_runtime_reconciles_on_its_schedule_in_wall_time(trio: dict[str, Node]) -> None:
+    """The runtime's schedule function, driven directly (no sleeping): a wall clock an hour
+    past the last requests asks both peers; at once again, none; the sweep then enqueues the
+    messages; ``reconcile_interval = 0`` turns it off; the setting is read from node.toml."""
+    kor = trio["KOR"]
+    take(kor, reconciliation.INVENTORY_REQUEST_PATH)
+    wall = FixedClock(datetime.fromtimestamp(WALL + 10 * 3600, UTC))
+    bus = LocalBus()
+    runtime = Runtime(kor, Broadcaster(kor), bus=bus, push=False, clock=wall)
+
+    async def run() -> tuple[int, int, int]:
+        first, again = await runtime.reconcile(), await runtime.reconcile()
+        return first, again, await runtime.sweep()
+
+    assert asyncio.run(run()) == (2, 0, 2)
+    assert sorted(to for to, _ in take(kor, reconciliation.INVENTORY_REQUEST_PATH)) == [
+        "JPN",
+        "USA",
+    ]
+    config = kor.config
+    try:
+        kor.config = replace(config, reconcile_interval=0)
+        wall.advance(timedelta(days=1))
+        assert asyncio.run(runtime.reconcile()) == 0
+    finally:
+        kor.config = config
+    assert config.reconcile_interval == 3600  # the default
+    text = config.source.read_text(encoding="utf-8")
+    assert (
+        config_from_text("reconcile_interval = 60\n" + text, config.source).reconcile_interval == 60
+    )
+    with pytest.raises(BadInput, match=r"reconcile_interval: expected a number of seconds from 0"):
+        config_from_text("reconcile_interval = -1\n" + text, config.source)
