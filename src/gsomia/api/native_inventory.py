@@ -74,6 +74,9 @@ class ReconciliationOut(Out):
     items: int | None = None
     findings: list[FindingOut]
     delivery: DeliveryOut | None = None
+    hidden_findings: int | None = Field(
+        None, description="Findings left out: about items this user may not see."
+    )
 
 
 def _json(body: Any, status: int = 200) -> Response:

@@ -29,6 +29,7 @@ from gsomia.errors import BadInput, GsomiaError, StoreFailure
 from gsomia.node.config import User
 from gsomia.node.holdings import (
     DESTRUCTION_CERTIFICATE,
+    hidden_ids,
     notice_carrier,
     require_admin,
     split_item_id,
@@ -113,24 +114,34 @@ class Entry:
 
 # ------------------------------------------------------------------ stating
 def inventory(node: Node, user: User, originator: str | None) -> dict[str, Any]:
-    """The node's signed inventory (of ``originator``'s items if given), for an admin."""
+    """The node's signed inventory (of ``originator``'s items if given), for an admin: the
+    items the admin may see (clearance and need-to-know: an admin is no exception); the
+    operator's ``gsomia node inventory`` and the answer to an originator state every item."""
     require_admin(node, user, "state the inventory")
-    return statement(node, originator)
+    return statement(node, originator, user=user)
 
 
-def statement(node: Node, originator: str | None, *, request: str | None = None) -> dict[str, Any]:
+def statement(
+    node: Node, originator: str | None, *, request: str | None = None, user: User | None = None
+) -> dict[str, Any]:
     """The signed inventory statement: every item held or once held (``originator``'s only if
-    given), stated at the node's now; ``request`` names the inventory request it answers."""
+    given; only those ``user`` may see if given), stated at the node's now; ``request`` names
+    the inventory request it answers."""
     if originator is not None:
         node.scenario.policy(originator, where="originator")
     now = node.clock.now()
+    found = entries(node, originator)
+    if user is not None:
+        with node.store.reading() as r:
+            hidden = hidden_ids(node, r, user, (e.item for e in found))
+        found = [e for e in found if e.item not in hidden]
     body = {
         "v": BODY_VERSION,
         "party": node.party,
         "at": format_instant(now),
         "originator": originator,
         "request": request,
-        "items": [e.to_json() for e in entries(node, originator)],
+        "items": [e.to_json() for e in found],
     }
     return sign_statement(node.keyring, KIND, body)
 

@@ -49,6 +49,7 @@ from gsomia.node.holdings import (
     INVENTORY_SENT,
     RECONCILIATION,
     held,
+    hidden_ids,
     require_admin,
 )
 from gsomia.node.inventory import DESTRUCTION, Entry, statement, verify_inventory
@@ -139,6 +140,7 @@ class Reconciliation:
     items: int | None = None  # items in the holder's inventory
     findings: tuple[Finding, ...] = ()
     delivery: Delivery | None = None
+    hidden_findings: int | None = None  # left out of a user's view: about items hidden from them
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -150,7 +152,7 @@ class Reconciliation:
             "status": self.status,
             "findings": [f.to_json() for f in self.findings],
         }
-        for key in ("answered_at", "inventory_at", "items"):
+        for key in ("answered_at", "inventory_at", "items", "hidden_findings"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         if self.delivery is not None:
@@ -297,6 +299,9 @@ def receive_inventory(node: Node, sender: str, raw: bytes, now: datetime) -> Inv
     )
     attachment = orjson.dumps(msg["inventory"])
     with node.store.writing() as w:
+        current = w.document(RECONCILIATION, rid)  # its delivery may have been recorded since
+        if current is not None:
+            done = replace(done, delivery=stored_reconciliation(current).delivery)
         w.put_document(RECONCILIATION, rid, NO_ITEM, done.to_json(), attachment)
     audit.accepted(
         "reconcile", party=node.party, holder=sender, request=rid, findings=len(findings)
@@ -419,12 +424,26 @@ def _unsent(
     ]
 
 
+def _as_seen(node: Node, user: User, docs: list[Reconciliation]) -> list[Reconciliation]:
+    """``docs`` as ``user`` may see them: a finding about an item held here that the user may
+    not see is left out, and counted (an admin is no exception to clearance and need-to-know;
+    an item the holder lists that was never held here hides nothing)."""
+    with node.store.reading() as r:
+        hidden = hidden_ids(node, r, user, (f.item for d in docs for f in d.findings))
+    seen = []
+    for doc in docs:
+        kept = tuple(f for f in doc.findings if f.item not in hidden)
+        left = len(doc.findings) - len(kept)
+        seen.append(replace(doc, findings=kept, hidden_findings=left or None))
+    return seen
+
+
 def reconciliations(node: Node, user: User, holder: str | None = None) -> list[Reconciliation]:
     """This node's reconciliations (with ``holder`` if given), newest first (admins only)."""
     require_admin(node, user, "list reconciliations")
     with node.store.reading() as r:
         docs = [stored_reconciliation(d) for d in r.documents(RECONCILIATION)]
-    return [d for d in reversed(docs) if holder is None or d.holder == holder]
+    return _as_seen(node, user, [d for d in reversed(docs) if holder in (None, d.holder)])
 
 
 def reconciliation(node: Node, user: User, rid: str) -> Reconciliation:
@@ -435,15 +454,7 @@ def reconciliation(node: Node, user: User, rid: str) -> Reconciliation:
         found = r.document(RECONCILIATION, rid)
     if found is None:
         raise NotFound(f"no reconciliation {rid} at {node.party}")
-    return stored_reconciliation(found)
-
-
-def latest_by_holder(node: Node, user: User) -> dict[str, Reconciliation | None]:
-    """Each peer's last reconciliation (None if there was none), for the console."""
-    done = reconciliations(node, user)
-    return {
-        p.party: next((d for d in done if d.holder == p.party), None) for p in node.config.peers
-    }
+    return _as_seen(node, user, [stored_reconciliation(found)])[0]
 
 
 # ------------------------------------------------------------------ at the holder

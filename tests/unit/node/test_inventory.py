@@ -18,6 +18,7 @@ from gsomia.app.boot import config_from_text, load_config, open_node
 from gsomia.app.runtime import Runtime
 from gsomia.bus.local import LocalBus
 from gsomia.clock import FixedClock
+from gsomia.domain.access import Role
 from gsomia.errors import BadInput, Denied, NotFound, VerificationFailed
 from gsomia.node import federation, inventory, messages, reconciliation
 from gsomia.node.config import User
@@ -295,3 +296,25 @@ def test_the_runtime_reconciles_on_its_schedule_in_wall_time(trio: dict[str, Nod
     )
     with pytest.raises(BadInput, match=r"reconcile_interval: expected a number of seconds from 0"):
         config_from_text("reconcile_interval = -1\n" + text, config.source)
+
+
+def low_admin_of(node: Node) -> User:
+    """An admin with the ``low`` user's clearance and need-to-know."""
+    low = user(node, "low")
+    return replace(low, name="low-admin", clearance=replace(low.clearance, role=Role.ADMIN))
+
+
+def test_an_admin_sees_no_finding_or_entry_about_items_hidden_from_them(
+    trio: dict[str, Node],
+) -> None:
+    """Clearance and need-to-know bind admins too: what they may not see is left out (and
+    the findings left out counted); the statement to an originator stays whole."""
+    kor, usa = trio["KOR"], trio["USA"]
+    low_admin = low_admin_of(kor)
+    done = round_trip(kor, usa)
+    assert len(done.findings) == 3
+    [seen] = [d for d in reconciliation.reconciliations(kor, low_admin) if d.id == done.id]
+    assert (seen.findings, seen.hidden_findings) == ((), 3)
+    assert "hidden_findings" not in done.to_json()
+    assert inventory.inventory(usa, low_admin_of(usa), None)["body"]["items"] == []
+    assert len(inventory.statement(usa, "KOR")["body"]["items"]) == 4
