@@ -20,7 +20,7 @@ from gsomia.bus.local import LocalBus
 from gsomia.clock import FixedClock
 from gsomia.domain.access import Role
 from gsomia.errors import BadInput, Denied, NotFound, VerificationFailed
-from gsomia.node import federation, inventory, messages, reconciliation
+from gsomia.node import consents, federation, inventory, messages, reconciliation
 from gsomia.node.config import User
 from gsomia.node.events import Broadcaster
 from gsomia.node.holdings import DESTRUCTION_CERTIFICATE
@@ -218,7 +218,18 @@ def test_reconciliation_finds_each_planted_difference(trio: dict[str, Node]) -> 
 
 
 def test_a_relay_under_standing_consent_is_a_softer_finding(trio: dict[str, Node]) -> None:
-    done = round_trip(trio["KOR"], trio["JPN"])
+    """JPN holds KOR's item 2, relayed by USA under standing consent (a finding of the softer
+    kind), and item 1, relayed by USA under KOR's consent (no finding: KOR's records agree)."""
+    kor, usa, jpn = trio["KOR"], trio["USA"], trio["JPN"]
+    rid = consents.request_consent(usa, user(usa, "admin"), item_id(1), "JPN").id
+    [(_, asked)] = take(usa, messages.CONSENT_REQUEST_PATH)
+    consents.receive_request(kor, "USA", asked, NOW)
+    consents.grant(kor, user(kor, "admin"), rid, None)
+    [(_, answer)] = take(kor, messages.CONSENT_ANSWER_PATH)
+    assert consents.receive_answer(usa, "KOR", answer, NOW).release == "queued"
+    deliver(usa, jpn)
+    done = round_trip(kor, jpn)
+    assert done.items == 2
     [finding] = done.findings
     assert (finding.kind, finding.severity, finding.item, finding.via) == (
         "relayed_under_standing_consent",
