@@ -62,6 +62,7 @@ log = logging.getLogger("gsomia.runtime")
 SCHEDULES = "schedules"  # the lease whose holder runs the node's schedules
 RENEW_SECONDS = 2.0
 SWEEP_SECONDS = 1.0
+RECONCILE_CHECK_SECONDS = 60.0  # how often the schedules look for peers due a reconciliation
 HEALTHY_SECONDS = 60.0  # a loop that ran this long before crashing starts its backoff again
 
 
@@ -207,14 +208,18 @@ class Runtime:
         ``cosign_interval`` (0: never); reconcile with the peers due every
         ``reconcile_interval`` (0: never)."""
         interval = self.node.config.cosign_interval
-        next_cosign = self.wall.monotonic()
+        reconciling = self.node.config.reconcile_interval
+        next_cosign = next_reconcile = self.wall.monotonic()
         self.scheduling_since = self.wall.now().timestamp()
         while True:
             await self.sweep()
             if interval > 0 and self.wall.monotonic() >= next_cosign:
                 next_cosign = self.wall.monotonic() + interval
                 await self.cosign()
-            await self.reconcile()
+            if reconciling > 0 and self.wall.monotonic() >= next_reconcile:
+                # which peers are due is read from the store: once a minute is soon enough
+                next_reconcile = self.wall.monotonic() + min(RECONCILE_CHECK_SECONDS, reconciling)
+                await self.reconcile()
             await asyncio.sleep(SWEEP_SECONDS)
 
     async def reconcile(self) -> int:
