@@ -369,6 +369,9 @@ def _our_digest(node: Node, item_id: str) -> str | None:
 
 def _destruction(node: Node, holder: str, entry: Entry, ours: str | None) -> Finding:
     """A destroyed entry, its certificate verified with the holder's keys."""
+    if entry.certificate is None:
+        words = f"destroyed by {holder}; no certificate: when and why are not stated"
+        return Finding("destroyed", entry.item, words)
     words = f"destroyed by {holder} at {entry.destroyed_at}: {entry.reason}"
     try:
         cert = verify_statement(
