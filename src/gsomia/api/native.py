@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from gsomia.api.http import JSON_MEDIA_TYPE, authenticate, json_response
 from gsomia.api.models import Out, ok, render
+from gsomia.api.native_inventory import add_inventory_routes
 from gsomia.domain.agreements import status_at
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.timeline import timeline
@@ -278,6 +279,7 @@ def build_native_router(node: Node, workers: Workers, notifier: Notifier) -> API
     _reading_routes(router, node, workers)
     _consent_routes(router, node, workers, notifier)
     _report_routes(router, node, workers, notifier)
+    add_inventory_routes(router, node, workers, notifier)
     return router
 
 

@@ -21,8 +21,9 @@ from gsomia.api.http import JSON_MEDIA_TYPE, json_response, read_body
 from gsomia.api.models import ERRORS
 from gsomia.api.peer import WALL, PushFailed, retry_after, verified_sender
 from gsomia.clock import Clock
-from gsomia.node import consents, federation, messages, notices, reports
+from gsomia.node import consents, federation, messages, notices, reconciliation, reports
 from gsomia.node.events import Notifier
+from gsomia.node.reconciliation import InventoryReceipt
 from gsomia.node.results import ConsentReceipt, NoticeReceipt, ReportReceipt
 from gsomia.node.service import Node
 from gsomia.node.workers import Workers
@@ -34,7 +35,10 @@ MAX_MESSAGE_BYTES = 256 * 1024
 MAX_NOTICE_BYTES = 64 * 1024 * 1024
 RETRY_NOT_FOUND = 8  # a notice may arrive before the release it concerns: retry 404 a while
 
-Handler = Callable[[Node, str, bytes, datetime], ConsentReceipt | ReportReceipt | NoticeReceipt]
+Handler = Callable[
+    [Node, str, bytes, datetime],
+    ConsentReceipt | ReportReceipt | NoticeReceipt | InventoryReceipt,
+]
 
 _SIGNED = {
     "description": "Signed by the sending node (X-Gsomia-Party, -Key, -Timestamp, -Signature)"
@@ -90,6 +94,18 @@ def build_peer_native_router(node: Node, workers: Workers, notifier: Notifier) -
         "Receive the originator's classification change notice for an item held here",
         notices.receive,
         MAX_NOTICE_BYTES,
+    )
+    route(
+        reconciliation.INVENTORY_REQUEST_PATH,
+        "Receive an originator's request for this node's inventory of its items; answer it",
+        reconciliation.receive_request,
+        MAX_MESSAGE_BYTES,
+    )
+    route(
+        reconciliation.INVENTORY_PATH,
+        "Receive a holder's signed inventory answering a request; reconcile it",
+        reconciliation.receive_inventory,
+        reconciliation.MAX_INVENTORY_BYTES,
     )
     return router
 

@@ -11,11 +11,12 @@ none: in-process, ``gsomia.app.buses``) and starts, in order:
 4. the schedules, which run on one worker of the node at a time: the one holding the bus's
    lease ``schedules`` (renewed every ``RENEW_SECONDS``, lost three renewal periods after the
    last renewal). Its holder signs the node's checkpoint and enqueues ``witness-P`` for every
-   peer each ``cosign_interval``, and sweeps every ``SWEEP_SECONDS`` (and at once when it takes
-   the lease): ``push-P``/``message-P`` for every peer with due rows in the store (a worker
-   that died between a commit and its enqueue, a bus that was down, a message whose retry time
-   came). A worker that cannot renew (refused, or the bus failing) stops them at once: fail
-   closed, never two schedulers.
+   peer each ``cosign_interval``, asks each peer for its inventory each
+   ``reconcile_interval`` (``gsomia.node.reconciliation``), and sweeps every
+   ``SWEEP_SECONDS`` (and at once when it takes the lease): ``push-P``/``message-P`` for every
+   peer with due rows in the store (a worker that died between a commit and its enqueue, a bus
+   that was down, a message whose retry time came). A worker that cannot renew (refused, or the
+   bus failing) stops them at once: fail closed, never two schedulers.
 
 ``stop`` undoes it in reverse. Every loop runs under ``supervise``: a loop that crashes (any
 exception) is logged with its name, the exception and how many times it was restarted, and is
@@ -43,7 +44,7 @@ from gsomia.api.tls import peer_client
 from gsomia.app.buses import open_bus
 from gsomia.bus.ports import Bus, BusFailure, Subscription
 from gsomia.clock import Clock, SystemClock
-from gsomia.node import federation, messages, witnessing
+from gsomia.node import federation, messages, reconciliation, witnessing
 from gsomia.node.events import (
     EVENTS,
     MESSAGE,
@@ -61,6 +62,7 @@ log = logging.getLogger("gsomia.runtime")
 SCHEDULES = "schedules"  # the lease whose holder runs the node's schedules
 RENEW_SECONDS = 2.0
 SWEEP_SECONDS = 1.0
+RECONCILE_CHECK_SECONDS = 60.0  # how often the schedules look for peers due a reconciliation
 HEALTHY_SECONDS = 60.0  # a loop that ran this long before crashing starts its backoff again
 
 
@@ -130,6 +132,7 @@ class Runtime:
         self.peers = tuple(p.party for p in node.config.peers)
         self.notifier = Notifier(self.peers, broadcaster.notify)
         self.scheduling = False  # True while this worker holds the lease and runs the schedules
+        self.scheduling_since = 0.0  # wall epoch seconds: when this worker took the schedules
         self._client: httpx.AsyncClient | None = None
         self._subscription: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -202,15 +205,37 @@ class Runtime:
 
     async def _scheduled(self) -> None:
         """Sweep now and every ``SWEEP_SECONDS``; sign and witness now and every
-        ``cosign_interval`` (0: never)."""
+        ``cosign_interval`` (0: never); reconcile with the peers due every
+        ``reconcile_interval`` (0: never)."""
         interval = self.node.config.cosign_interval
-        next_cosign = self.wall.monotonic()
+        reconciling = self.node.config.reconcile_interval
+        next_cosign = next_reconcile = self.wall.monotonic()
+        self.scheduling_since = self.wall.now().timestamp()
         while True:
             await self.sweep()
             if interval > 0 and self.wall.monotonic() >= next_cosign:
                 next_cosign = self.wall.monotonic() + interval
                 await self.cosign()
+            if reconciling > 0 and self.wall.monotonic() >= next_reconcile:
+                # which peers are due is read from the store: once a minute is soon enough
+                next_reconcile = self.wall.monotonic() + min(RECONCILE_CHECK_SECONDS, reconciling)
+                await self.reconcile()
             await asyncio.sleep(SWEEP_SECONDS)
+
+    async def reconcile(self) -> int:
+        """Ask every peer whose last reconciliation is ``reconcile_interval`` wall seconds old
+        (or that has none) for its inventory; how many were asked. The requests are stored
+        messages: the next sweep sends them. Counted in wall time, from the stored requests,
+        so a restart or another worker taking the lease does not ask again early; a peer never
+        asked is first asked one interval after this worker took the schedules."""
+        asked = await asyncio.to_thread(
+            reconciliation.scheduled,
+            self.node,
+            self.wall.now().timestamp(),
+            self.node.config.reconcile_interval,
+            since=self.scheduling_since,
+        )
+        return len(asked)
 
     async def sweep(self) -> int:
         """Enqueue ``push-P`` and ``message-P`` for the peers with due rows; how many jobs

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from gsomia.cli import cmd_deploy
+from gsomia.cli import cmd_deploy, cmd_inventory
 from gsomia.cli._common import JSON_OPTION, emit_json
 from gsomia.cli.cmd_tls import cmd_tls_init
 from gsomia.errors import BadInput
@@ -181,4 +181,5 @@ def register(app: typer.Typer) -> None:
     node_app.command("migrate")(cmd_migrate)
     node_app.command("tls-init")(cmd_tls_init)
     cmd_deploy.register(node_app)
+    cmd_inventory.register(node_app)
     app.add_typer(node_app, name="node")

@@ -30,6 +30,7 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _USER = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 DEFAULT_MAX_CONTENT = 10 * 1024 * 1024
 DEFAULT_COSIGN_INTERVAL = 30.0  # seconds between checkpoints and rounds of co-signing
+DEFAULT_RECONCILE_INTERVAL = 3600.0  # wall seconds between reconciliations with each peer
 DEFAULT_EVENT_HEARTBEAT = 15.0  # seconds between heartbeats on an event stream
 DEFAULT_HEADER_TIMEOUT = 10.0  # seconds a client has to send a request's line and headers
 
@@ -90,6 +91,7 @@ class NodeConfig:
     users: tuple[User, ...]
     max_content_length: int = DEFAULT_MAX_CONTENT
     cosign_interval: float = DEFAULT_COSIGN_INTERVAL  # 0 turns the schedule off
+    reconcile_interval: float = DEFAULT_RECONCILE_INTERVAL  # 0 turns the schedule off
     event_heartbeat: float = DEFAULT_EVENT_HEARTBEAT
     header_timeout: float = DEFAULT_HEADER_TIMEOUT
     store: str | None = None  # the store's URL (``gsomia.app.stores``); None: the default file
@@ -131,6 +133,7 @@ _KNOWN_KEYS = frozenset(
         "users",
         "max_content_length",
         "cosign_interval",
+        "reconcile_interval",
         "event_heartbeat",
         "header_timeout",
         "store",
@@ -171,6 +174,9 @@ def parse_config(document: dict[str, Any], source: Path, scenario: Scenario) -> 
         users=_users(document.get("users", []), where, party, scenario),
         max_content_length=max_len,
         cosign_interval=_seconds(document, "cosign_interval", DEFAULT_COSIGN_INTERVAL, where),
+        reconcile_interval=_seconds(
+            document, "reconcile_interval", DEFAULT_RECONCILE_INTERVAL, where, most=7 * 86400
+        ),
         event_heartbeat=_positive_seconds(
             document, "event_heartbeat", DEFAULT_EVENT_HEARTBEAT, where
         ),
@@ -292,11 +298,13 @@ def _positive_seconds(document: dict[str, Any], key: str, default: float, where:
     return value
 
 
-def _seconds(document: dict[str, Any], key: str, default: float, where: str) -> float:
-    """A number of seconds from 0 to a day (0 where it turns something off)."""
+def _seconds(
+    document: dict[str, Any], key: str, default: float, where: str, *, most: float = 86400
+) -> float:
+    """A number of seconds from 0 to ``most`` (a day; 0 where it turns something off)."""
     value = document.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 86400:
-        raise BadInput(f"{where}.{key}: expected a number of seconds from 0 to 86400")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= most:
+        raise BadInput(f"{where}.{key}: expected a number of seconds from 0 to {most:g}")
     return float(value)
 
 

@@ -8,6 +8,7 @@ does not exist (the refusal goes to the audit log, not to the caller).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,6 +32,9 @@ CONSENT_INBOX = "consent.inbox"  # requests this node (the originator) received
 REPORT_SENT = "report.sent"
 REPORT_RECEIVED = "report.received"
 NOTICE = "notice"  # the originator's latest classification notice, as it carried it
+DESTRUCTION_CERTIFICATE = "destruction.certificate"
+INVENTORY_SENT = "inventory.sent"  # inventories this node (a holder) stated to an originator
+RECONCILIATION = "reconciliation"  # this node's (an originator's) reconciliations with a holder
 _BOXES: dict[str, Box] = {CONSENT_OUTBOX: "outbox", CONSENT_INBOX: "inbox"}
 
 
@@ -183,6 +187,16 @@ def visible_documents(
         if seen[doc.item_id]:
             kept.append(doc)
     return kept
+
+
+def hidden_ids(node: Node, r: NodeReader, user: User, item_ids: Iterable[str]) -> set[str]:
+    """Those of ``item_ids`` held here (or once held) that ``user`` may not see: what a listing
+    about many items leaves out for them (an id not held here is not hidden: nothing is)."""
+    return {
+        i
+        for i in set(item_ids)
+        if r.item_origin(i) is not None and _sight(node, r, user, i)[0] is None
+    }
 
 
 def require_admin(node: Node, user: User, action: str) -> None:

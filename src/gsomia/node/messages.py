@@ -19,7 +19,14 @@ import orjson
 
 from gsomia.domain.instants import format_instant
 from gsomia.errors import BadInput
-from gsomia.node.holdings import CONSENT_INBOX, CONSENT_OUTBOX, stored_consent, stored_report
+from gsomia.node.holdings import (
+    CONSENT_INBOX,
+    CONSENT_OUTBOX,
+    INVENTORY_SENT,
+    RECONCILIATION,
+    stored_consent,
+    stored_report,
+)
 from gsomia.node.results import Acknowledgement, ConsentRequest, Delivery, Report
 from gsomia.node.service import Node
 from gsomia.store.ports import MessageRow, NodeWriter
@@ -71,6 +78,10 @@ def _update(w: NodeWriter, row: MessageRow, delivery: Delivery) -> None:
         return
     doc = w.document(kind, key)
     if doc is None:
+        return
+    if kind in (INVENTORY_SENT, RECONCILIATION):  # plain documents: the delivery set in place
+        plain = {**doc.body, "delivery": delivery.to_json()}
+        w.put_document(doc.kind, doc.key, doc.item_id, plain, doc.attachment)
         return
     body: ConsentRequest | Report
     if kind in (CONSENT_OUTBOX, CONSENT_INBOX):

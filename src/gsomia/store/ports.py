@@ -113,6 +113,18 @@ class DocumentRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemRecord:
+    """An item this node holds or has held: its ``items`` row. ``sealed`` is None once its
+    sealed bytes are gone (a destroyed item keeps its id, originator and arrival)."""
+
+    item_id: str
+    originator: str
+    received_from: str | None
+    added: str
+    sealed: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
 class MessageRow:
     """A signed peer message waiting in the outbox (consents, reports, notices)."""
 
@@ -354,6 +366,15 @@ class NodeReader(Protocol):
 
     def item(self, item_id: str) -> tuple[str, bytes, str | None] | None:
         """(originator, sealed item, sender) of a held item."""
+        ...
+
+    def held_items(self, originator: str | None = None) -> list[ItemRecord]:
+        """Every item row (of ``originator``'s items if given), in the order they were added."""
+        ...
+
+    def releases_to(self, recipient: str) -> list[tuple[str, str]]:
+        """(item id, state) of every release this node queued to ``recipient``: ``pending``,
+        ``sent``, ``refused``…, oldest first."""
         ...
 
     def due(self, now: float, limit: int = 100) -> list[OutboxRow]: ...

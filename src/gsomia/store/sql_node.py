@@ -32,6 +32,7 @@ from gsomia.store.ports import (
     AtRestCipher,
     DocumentRow,
     FailureRow,
+    ItemRecord,
     MessageRow,
     NewObject,
     ObjectRow,
@@ -692,6 +693,30 @@ class SqlNodeReader:
             "SELECT originator, sealed, received_from FROM items WHERE item_id = ?", (item_id,)
         ).fetchone()
         return None if row is None else (str(row[0]), bytes(row[1]), row[2])
+
+    def held_items(self, originator: str | None = None) -> list[ItemRecord]:
+        """Every item row (of ``originator``'s if given), in the order they were added; an
+        item whose sealed bytes are gone (NULL or empty) comes with ``sealed`` None."""
+        query = "SELECT item_id, originator, received_from, added, sealed FROM items"
+        rows = (
+            self._con.execute(query + " ORDER BY added, item_id")
+            if originator is None
+            else self._con.execute(
+                query + " WHERE originator = ? ORDER BY added, item_id", (originator,)
+            )
+        )
+        return [
+            ItemRecord(str(r[0]), str(r[1]), r[2], str(r[3]), bytes(r[4]) if r[4] else None)
+            for r in rows
+        ]
+
+    def releases_to(self, recipient: str) -> list[tuple[str, str]]:
+        return [
+            (str(r[0]), str(r[1]))
+            for r in self._con.execute(
+                "SELECT item_id, state FROM outbox WHERE recipient = ? ORDER BY id", (recipient,)
+            )
+        ]
 
     def due(self, now: float, limit: int = 100) -> list[OutboxRow]:
         return [
