@@ -5,13 +5,18 @@ the receiver, released with it; the sources and "used in" lists, and their conso
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import re
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 import orjson
 import pytest
 
+from gsomia.app.asgi import create_app
 from gsomia.app.boot import load_config, open_node
 from gsomia.clock import FixedClock
 from gsomia.domain.parties import Equivalence
@@ -58,9 +63,13 @@ def deliver(node: Node, to: Node) -> list[str]:
     return [g.result for g in got]
 
 
+TOKENS: dict[str, dict[str, str]] = {}
+
+
 @pytest.fixture(scope="module")
 def trio(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Node]:
     procs = make_nodes(tmp_path_factory.mktemp("derived"), scenario="historical")
+    TOKENS.update({p: procs[p].users for p in procs})
     clock = FixedClock(NOW)
     nodes = {
         p: open_node(load_config(procs[p].config), clock=clock, passphrase=PASSPHRASE.encode())
@@ -265,3 +274,74 @@ def test_derived_release_needs_every_other_originators_consent(trio: dict[str, N
     assert derived.derived(kor, user(kor, "analyst"), KOR_ITEM) == ()  # KOR holds no copy
     with pytest.raises(NotFound, match="no item"):
         derived.sources(usa, user(usa, "low"), item)
+
+    # the same through HTTP: the native API and the console, in process
+    http_views(usa, item)
+    # and the API asks USA (a source's originator) for consent to pass it to KOR
+    created = call(
+        jpn,
+        "POST",
+        "/native/v1/consent-requests",
+        "admin",
+        json={"item": item, "recipient": "KOR", "source": USA_ITEM},
+    )
+    assert created.status_code == 201, created.text
+    assert (created.json()["originator"], created.json()["source"]) == ("USA", USA_ITEM)
+    refused = call(
+        jpn,
+        "POST",
+        "/native/v1/consent-requests",
+        "admin",
+        json={"item": item, "recipient": "USA", "source": rid(77)},
+    )
+    assert refused.status_code == 422  # BadInput, as the native API answers it
+    assert f"is not derived from '{rid(77)}'" in refused.json()["description"]
+
+
+def call(node: Node, method: str, path: str, who: str = "analyst", **kw: Any) -> httpx.Response:
+    async def run() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(node, push=False))
+        async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
+            auth = (who, TOKENS[node.party][who])
+            return await client.request(method, path, auth=auth, **kw)
+
+    return asyncio.run(run())
+
+
+def http_views(usa: Node, item: str) -> None:
+    sources = call(usa, "GET", f"/native/v1/items/{item}/sources")
+    assert sources.status_code == 200, sources.text
+    assert [(s["item"], s["kind"], s["language"]) for s in sources.json()] == [
+        (KOR_ITEM, "assessment", None),
+        (USA_ITEM, "translation", "ja"),
+    ]
+    used = call(usa, "GET", f"/native/v1/items/{USA_ITEM}/derived")
+    assert used.json() == [
+        {"item": item, "originator": "JPN", "kind": "translation", "language": "ja"}
+    ]
+    hidden = call(usa, "GET", f"/native/v1/items/{item}/sources", "low")
+    missing = call(usa, "GET", f"/native/v1/items/{rid(97)}/sources", "low")
+    assert (hidden.status_code, missing.status_code) == (404, 404)
+    assert call(usa, "GET", f"/native/v1/items/{item}").status_code == 200  # the item route still
+
+    async def pages() -> tuple[str, str]:
+        transport = httpx.ASGITransport(app=create_app(usa, push=False))
+        async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
+            login = await client.get("/console/login")
+            found = re.search(r'name="csrf" value="([^"]+)"', login.text)
+            assert found is not None
+            form = {"csrf": found.group(1), "token": TOKENS["USA"]["admin"]}
+            assert (await client.post("/console/login", data=form)).status_code == 303
+            page = await client.get(f"/console/items/{quote(item, safe='')}")
+            source_page = await client.get(f"/console/items/{quote(USA_ITEM, safe='')}")
+            return page.text, source_page.text
+
+    page, source_page = asyncio.run(pages())
+    assert 'id="sources"' in page
+    assert "translation into ja" in page
+    assert f'href="/console/items/{quote(KOR_ITEM, safe="")}"' in page
+    assert "originated by KOR" in page
+    assert "source-consent-form" in page  # an admin may ask KOR (the other source's originator)
+    assert "(originator of the source" in page  # the release carried KOR's source consent
+    assert 'id="used-in"' in source_page
+    assert f'href="/console/items/{quote(item, safe="")}"' in source_page
