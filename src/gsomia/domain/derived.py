@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from gsomia.domain.labels import Label, Source
     from gsomia.domain.scenario import Scenario
 
-__all__ = ["Allowed", "HeldSource", "allowed_label", "check_label", "rank"]
+__all__ = ["Allowed", "HeldSource", "allowed_label", "check_label", "check_source", "rank"]
 
 
 def rank(equivalence: Equivalence) -> int:
@@ -140,6 +140,14 @@ def check_label(scenario: Scenario, label: Label, sources: Sequence[HeldSource])
     for src in sources:
         _check_one(scenario, label, level, src)
     return allowed
+
+
+def check_source(scenario: Scenario, label: Label, src: HeldSource) -> None:
+    """Hold a derived ``label`` to one of its sources alone (what that source's originator,
+    asked for consent, can judge); BadInput naming the source if it forbids the label."""
+    if not any(s.item == src.label.id for s in label.derived_from):
+        raise BadInput(f"label: {label.id} is not derived from {src.name}")
+    _check_one(scenario, label, scenario.policy(label.originator).level(label.classification), src)
 
 
 def _check_one(scenario: Scenario, label: Label, level: Level, src: HeldSource) -> None:

@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
 
+from gsomia.domain.derived import HeldSource, check_source
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.release import decide, source_originators
 from gsomia.errors import (
@@ -392,6 +393,13 @@ def _receive_source_request(
         raise VerificationFailed(f"{where}: {item_id[:120]} is not derived from {source_id}")
     if recipient in (node.party, sender) or recipient not in label.releasable_to:
         raise BadInput(f"{where}.recipient: {recipient} needs no consent for {item_id[:120]}")
+    mine = source.verified.domain_label(source.verified.classification)
+    # the derived label, judged against this source alone: no lower, no wider, its topics
+    check_source(
+        node.scenario,
+        derived.domain_label(derived.classification),
+        HeldSource(named, mine, mine.purposes),
+    )
     doc = ConsentRequest(
         "inbox",
         rid,

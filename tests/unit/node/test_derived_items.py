@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -239,6 +240,18 @@ def test_derived_release_needs_every_other_originators_consent(trio: dict[str, N
     tampered["id"] = messages.new_id()
     with pytest.raises(VerificationFailed, match="the derived item is not"):
         consents.receive_request(kor, "JPN", orjson.dumps(tampered), NOW)
+    # a derived label lower than KOR's source (sealed by JPN, never published) is refused
+    lower = replace(label, classification="HI")
+    low_raw = Sealer(jpn.keyring).seal(
+        SealRequest(b"{}", sealed_label(jpn.scenario, lower, NOW), ())
+    )
+    low_doc = orjson.loads(body) | {
+        "id": messages.new_id(),
+        "derived": base64.b64encode(low_raw).decode(),
+        "item_digest": held_digest(low_raw, jpn),
+    }
+    with pytest.raises(BadInput, match=rf"HI \(CONFIDENTIAL\) is lower than source {KOR_ITEM}"):
+        consents.receive_request(kor, "JPN", orjson.dumps(low_doc), NOW)
     assert consents.receive_request(kor, "JPN", body, NOW).result == "stored"
     [inbox] = consents.requests(kor, user(kor, "admin"), "inbox")
     assert (inbox.item, inbox.source, inbox.recipient) == (item, KOR_ITEM, "USA")
@@ -296,6 +309,10 @@ def test_derived_release_needs_every_other_originators_consent(trio: dict[str, N
     )
     assert refused.status_code == 422  # BadInput, as the native API answers it
     assert f"is not derived from '{rid(77)}'" in refused.json()["description"]
+
+
+def held_digest(raw: bytes, node: Node) -> str:
+    return node.verifier.verify(raw).digest.hex()
 
 
 def call(node: Node, method: str, path: str, who: str = "analyst", **kw: Any) -> httpx.Response:
