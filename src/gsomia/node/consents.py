@@ -53,7 +53,7 @@ PENDING: Final = "pending"
 GRANTED: Final = "granted"
 REFUSED: Final = "refused"
 MAX_REASON = 2000
-MAX_DERIVED = 4 * 1024 * 1024  # base64 of a sealed derived item sent with a source request
+MAX_DERIVED = 64 * 1024 * 1024  # base64 of the sealed derived item of a source request
 
 
 def _party(node: Node, party: str, where: str) -> str:

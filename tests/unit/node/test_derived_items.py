@@ -16,6 +16,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 import pytest
+from starlette.types import ASGIApp
 
 from gsomia.app.asgi import create_app
 from gsomia.app.boot import load_config, open_node
@@ -65,6 +66,14 @@ def deliver(node: Node, to: Node) -> list[str]:
 
 
 TOKENS: dict[str, dict[str, str]] = {}
+APPS: dict[str, ASGIApp] = {}
+
+
+def app(node: Node) -> ASGIApp:
+    """The node's application, made once per node (its background senders off)."""
+    if node.party not in APPS:
+        APPS[node.party] = create_app(node, push=False)
+    return APPS[node.party]
 
 
 @pytest.fixture(scope="module")
@@ -290,16 +299,25 @@ def test_derived_release_needs_every_other_originators_consent(trio: dict[str, N
 
     # the same through HTTP: the native API and the console, in process
     http_views(usa, item)
-    # and the API asks USA (a source's originator) for consent to pass it to KOR
-    created = call(
+    # JPN's admin asks USA (a source's originator), from the item's console page, for consent
+    # to pass it to KOR; the API then finds it pending
+    assert console_request(jpn, item, "KOR", USA_ITEM) == 303
+    sent = consents.requests(jpn, user(jpn, "admin"), "outbox")
+    [outbox] = [r for r in sent if r.status == "pending"]
+    assert (outbox.item, outbox.originator, outbox.source, outbox.recipient) == (
+        item,
+        "USA",
+        USA_ITEM,
+        "KOR",
+    )
+    again = call(
         jpn,
         "POST",
         "/native/v1/consent-requests",
         "admin",
         json={"item": item, "recipient": "KOR", "source": USA_ITEM},
     )
-    assert created.status_code == 201, created.text
-    assert (created.json()["originator"], created.json()["source"]) == ("USA", USA_ITEM)
+    assert again.status_code == 409, again.text
     refused = call(
         jpn,
         "POST",
@@ -317,10 +335,34 @@ def held_digest(raw: bytes, node: Node) -> str:
 
 def call(node: Node, method: str, path: str, who: str = "analyst", **kw: Any) -> httpx.Response:
     async def run() -> httpx.Response:
-        transport = httpx.ASGITransport(app=create_app(node, push=False))
+        transport = httpx.ASGITransport(app=app(node))
         async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
             auth = (who, TOKENS[node.party][who])
             return await client.request(method, path, auth=auth, **kw)
+
+    return asyncio.run(run())
+
+
+async def signed_in(client: httpx.AsyncClient, party: str, who: str) -> str:
+    """Sign ``who`` in to ``party``'s console; the session's CSRF token."""
+    login = await client.get("/console/login")
+    found = re.search(r'name="csrf" value="([^"]+)"', login.text)
+    assert found is not None
+    form = {"csrf": found.group(1), "token": TOKENS[party][who]}
+    assert (await client.post("/console/login", data=form)).status_code == 303
+    page = await client.get("/console/consents")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    return token.group(1)
+
+
+def console_request(node: Node, item: str, recipient: str, source: str) -> int:
+    async def run() -> int:
+        transport = httpx.ASGITransport(app=app(node))
+        async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
+            csrf = await signed_in(client, node.party, "admin")
+            form = {"csrf": csrf, "item": item, "recipient": recipient, "source": source}
+            return (await client.post("/console/consents/request", data=form)).status_code
 
     return asyncio.run(run())
 
@@ -342,13 +384,9 @@ def http_views(usa: Node, item: str) -> None:
     assert call(usa, "GET", f"/native/v1/items/{item}").status_code == 200  # the item route still
 
     async def pages() -> tuple[str, str]:
-        transport = httpx.ASGITransport(app=create_app(usa, push=False))
+        transport = httpx.ASGITransport(app=app(usa))
         async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
-            login = await client.get("/console/login")
-            found = re.search(r'name="csrf" value="([^"]+)"', login.text)
-            assert found is not None
-            form = {"csrf": found.group(1), "token": TOKENS["USA"]["admin"]}
-            assert (await client.post("/console/login", data=form)).status_code == 303
+            await signed_in(client, "USA", "admin")
             page = await client.get(f"/console/items/{quote(item, safe='')}")
             source_page = await client.get(f"/console/items/{quote(USA_ITEM, safe='')}")
             return page.text, source_page.text
