@@ -85,8 +85,11 @@ class Verifier:
       N7. (with a scenario) the classification is a level of the originator's policy
 
     A consent token (``verify_consent``):
-      C1. it decodes, its body canonical JSON with exactly the consent fields
-      C2. the originator signed it
+      C1. it decodes, its body canonical JSON with exactly the consent fields (and
+          ``source``, for a source consent)
+      C2a. its signer is the item's originator or, for a source consent (DOMAIN.md §7.6),
+          the originator of the derived item's source it names
+      C2. that originator signed it
       C3. it is for this item: its id, digest and originator
       C4. it names a recipient
       C5. it expires after it is granted
