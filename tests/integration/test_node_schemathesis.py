@@ -81,6 +81,8 @@ ANSWERS: list[tuple[str, str, str, dict[str, str] | None, dict[str, str] | None]
     ("GET", "/native/v1/timeline", "/timeline", None, None),
     ("GET", "/native/v1/why-not", "/why-not", {"item": "{item}", "party": "JPN"}, None),
     ("GET", "/native/v1/items/{item_id}", "/items/{item}", None, None),
+    ("GET", "/native/v1/items/{item_id}/sources", "/items/{item}/sources", None, None),
+    ("GET", "/native/v1/items/{item_id}/derived", "/items/{item}/derived", None, None),
     ("GET", "/native/v1/consent-requests", "/consent-requests", {"box": "inbox"}, None),
     ("GET", "/native/v1/reports", "/reports", None, None),
     ("POST", "/native/v1/log/checkpoint", "/log/checkpoint", None, None),

@@ -18,7 +18,7 @@ from gsomia.api.native_inventory import add_inventory_routes
 from gsomia.domain.agreements import status_at
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.timeline import timeline
-from gsomia.node import consents, notices, reports
+from gsomia.node import consents, derived, notices, reports
 from gsomia.node.events import Notifier
 from gsomia.node.holdings import item_details, why_not
 from gsomia.node.service import Node
@@ -49,6 +49,10 @@ class _Strict(BaseModel):
 class ConsentRequestIn(_Strict):
     item: ItemId = Field(description="The item id (STIX-ID/VERSION) held at this node.")
     recipient: PartyCode = Field(description="The party to pass it to, e.g. JPN.")
+    source: ItemId | None = Field(
+        None,
+        description="For a derived item: the source whose originator is asked (DOMAIN.md §7.6).",
+    )
 
 
 class GrantIn(_Strict):
@@ -105,6 +109,9 @@ class ConsentRequestOut(Out):
         None, description="At the originator: whether its copy shows the requester holds it."
     )
     delivery: Delivery | None = None
+    source: str | None = Field(
+        None, description="For a derived item: the source whose originator is asked."
+    )
 
 
 class ReportOut(Out):
@@ -210,6 +217,7 @@ class ConsentOut(Out):
     granted_at: str
     expires_at: str | None
     signed_by: SignedByOut
+    source: str | None = Field(None, description="A source originator's consent (§7.6).")
 
 
 class ReleaseOut(Out):
@@ -237,6 +245,21 @@ class BatchOut(Out):
 class RecipientOut(Out):
     party: str
     key: str
+
+
+class SourceOut(Out):
+    item: str
+    originator: str
+    kind: Literal["assessment", "extract", "translation"]
+    language: str | None = Field(description="For a translation: the language (BCP 47).")
+    visible: bool = Field(description="Whether the reader may see the source here.")
+
+
+class DerivedOut(Out):
+    item: str = Field(description="A derived item written from this one, visible to the reader.")
+    originator: str
+    kind: Literal["assessment", "extract", "translation"]
+    language: str | None
 
 
 class ItemOut(Out):
@@ -353,6 +376,32 @@ def _reading_routes(router: APIRouter, node: Node, workers: Workers) -> None:
         return _json(render(WhyNotOut, decision))
 
     @router.get(
+        "/items/{item_id:path}/sources",
+        summary="The sources a derived item was written from (DOMAIN.md §7.6)",
+        responses=ok(list[SourceOut]),
+    )
+    async def item_sources(
+        request: Request,
+        item_id: Annotated[str, Path(max_length=300, description="STIX-ID/VERSION")],
+    ) -> Response:
+        user = authenticate(request, config)
+        found = await workers.run(derived.sources, node, user, item_id)
+        return _json([render(SourceOut, s) for s in found])
+
+    @router.get(
+        "/items/{item_id:path}/derived",
+        summary="The derived items held here, visible to the reader, written from an item",
+        responses=ok(list[DerivedOut]),
+    )
+    async def item_derived(
+        request: Request,
+        item_id: Annotated[str, Path(max_length=300, description="STIX-ID/VERSION")],
+    ) -> Response:
+        user = authenticate(request, config)
+        found = await workers.run(derived.derived, node, user, item_id)
+        return _json([render(DerivedOut, d) for d in found])
+
+    @router.get(
         "/items/{item_id:path}",
         summary="An item held here, verified: markings, releases, consents, notices",
         responses=ok(ItemOut),
@@ -390,7 +439,9 @@ def _consent_routes(router: APIRouter, node: Node, workers: Workers, notifier: N
     )
     async def create_request(request: Request, body: ConsentRequestIn) -> Response:
         user = authenticate(request, config)
-        doc = await workers.run(consents.request_consent, node, user, body.item, body.recipient)
+        doc = await workers.run(
+            consents.request_consent, node, user, body.item, body.recipient, body.source
+        )
         await notifier.committed()
         return _json(render(ConsentRequestOut, doc), 201)
 

@@ -75,7 +75,7 @@ def build_peer_native_router(node: Node, workers: Workers, notifier: Notifier) -
         messages.CONSENT_REQUEST_PATH,
         "Receive a holder's request for consent (at the originator's node)",
         consents.receive_request,
-        MAX_MESSAGE_BYTES,
+        MAX_NOTICE_BYTES,  # a source consent request carries the sealed derived item
     )
     route(
         messages.CONSENT_ANSWER_PATH,

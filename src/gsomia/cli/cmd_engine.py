@@ -55,7 +55,10 @@ def cmd_decide(
     consents_file: Path | None = typer.Option(
         None,
         "--consents",
-        help="JSON array of consents {item, recipient, granted_at, expires_at?}.",
+        help=(
+            "JSON array of consents {item, recipient, granted_at, expires_at?, originator?} "
+            "(originator: a derived item's source originator)."
+        ),
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -77,6 +80,7 @@ def cmd_decide(
                 c,
                 where=f"consents file {consents_file}: [{i}]",
                 originator_of={label.id: label.originator},
+                sources_of={label.id: tuple(s.originator for s in label.derived_from)},
             )
             for i, c in enumerate(raw)
         ]

@@ -30,8 +30,10 @@ from starlette.responses import Response
 
 from gsomia.console.launchmap import launch_block, launch_map
 from gsomia.console.session import PREFIX, Console
+from gsomia.domain.access import Role
 from gsomia.domain.parties import Equivalence
 from gsomia.errors import BadInput, GsomiaError, NotFound
+from gsomia.node import derived
 from gsomia.node.config import User
 from gsomia.node.events import Render
 from gsomia.node.holdings import current_classification, held, item_details
@@ -425,6 +427,24 @@ def register(router: APIRouter, console: Console) -> None:
                 "content": content(body),
                 "map": launch_map(launch_block(body)),
                 "refs": referred(node, user, item.row),
+                "sources": [
+                    {**s.to_json(), "url": item_url(s.item) if s.visible else None}
+                    for s in derived.sources(node, user, item_id)
+                ],
+                "ask_sources": sorted(
+                    {
+                        s.originator: s.item
+                        for s in derived.sources(node, user, item_id)
+                        if s.originator != node.party
+                    }.items()
+                )
+                if user.role is Role.ADMIN
+                else [],
+                "parties": [p for p in sorted(node.scenario.policies) if p != node.party],
+                "used_in": [
+                    {**d.to_json(), "url": item_url(d.item)}
+                    for d in derived.derived(node, user, item_id)
+                ],
             }
 
         context = await console.run(page)  # the store and the verification: off the loop

@@ -589,7 +589,8 @@ def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR091
     async def consent_request(request: Request) -> Response:
         user, form = await console.post_form(request)
         item, recipient = _field(form, "item", 300), _field(form, "recipient")
-        await console.run(consents.request_consent, node, user, item, recipient)
+        source = _field(form, "source", 300) or None  # a derived item's source (§7.6)
+        await console.run(consents.request_consent, node, user, item, recipient, source)
         await console.notifier.committed()
         return console.redirect(PREFIX + "/consents?done=requested")
 

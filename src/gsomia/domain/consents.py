@@ -40,10 +40,19 @@ class Consent:
         )
 
     @classmethod
-    def from_json(cls, obj: object, *, where: str, originator_of: dict[str, str]) -> Consent:
-        """Parse ``{"item", "recipient", "granted_at", "expires_at"?}``.
+    def from_json(
+        cls,
+        obj: object,
+        *,
+        where: str,
+        originator_of: dict[str, str],
+        sources_of: dict[str, tuple[str, ...]] | None = None,
+    ) -> Consent:
+        """Parse ``{"item", "recipient", "granted_at", "expires_at"?, "originator"?}``.
 
-        The originator is the item's: ``originator_of`` maps item ids to their originators.
+        The originator is the item's: ``originator_of`` maps item ids to their originators;
+        for a derived item (DOMAIN.md §7.6), a stated ``originator`` that is one of its
+        sources' originators (``sources_of``) is that source originator's consent.
         """
         if not isinstance(obj, dict):
             raise BadInput(f"{where}: a consent must be a JSON object")
@@ -61,7 +70,10 @@ class Consent:
             raise BadInput(f"{where}: 'originator' must be a party code")
         # The originator is the item's; for an item we do not hold, a consent can serve nothing,
         # so it is kept with an originator that matches no party rather than guessed.
-        originator = originator_of.get(item) or stated or UNKNOWN_ORIGINATOR
+        if stated is not None and stated in (sources_of or {}).get(item, ()):
+            originator = stated
+        else:
+            originator = originator_of.get(item) or stated or UNKNOWN_ORIGINATOR
         granted = parse_instant(obj["granted_at"], f"{where}: field 'granted_at'")
         expires_raw = obj.get("expires_at")
         expires = (

@@ -194,6 +194,45 @@ class _Context(NamedTuple):
         return self.recipient in self.label.releasable_to
 
     def consent(self) -> _Consent:
+        own = self._own_consent()
+        if not own.holds or not self.label.derived_from:
+            return own
+        missing: list[str] = []
+        grounds: list[str] = []
+        for originator in source_originators(self.label, self.holder, self.recipient):
+            found = next(
+                (
+                    c
+                    for c in self.consents
+                    if c.serves(self.label.id, originator, self.recipient, self.at)
+                ),
+                None,
+            )
+            if found is not None:
+                grounds.append(f"{originator} consented at {format_instant(found.granted_at)}")
+                continue
+            standing = self.scenario.standing_consent(
+                self.label.topics, among=(originator, self.holder, self.recipient), at=self.at
+            )
+            if standing is not None:
+                grounds.append(f"{originator}: standing consent under {standing}")
+            else:
+                missing.append(originator)
+        if missing:
+            return _Consent(
+                holds=False,
+                detail=(
+                    f"{self.label.id} is derived from items of {', '.join(missing)}, which "
+                    f"{'has' if len(missing) == 1 else 'have'} not consented to it going to "
+                    f"{self.recipient} at {format_instant(self.at)} (DOMAIN.md §7.6)"
+                ),
+            )
+        sources = "; ".join(grounds) or "no other source originator's consent is needed"
+        return _Consent(
+            holds=True, detail=f"{own.detail}; sources: {sources}", standing=own.standing
+        )
+
+    def _own_consent(self) -> _Consent:
         label = self.label
         if self.holder == label.originator:
             return _Consent(holds=True, detail=f"{self.holder} is the originator")
@@ -345,6 +384,14 @@ class _Context(NamedTuple):
         )
 
 
+def source_originators(label: Label, holder: str, recipient: str) -> tuple[str, ...]:
+    """The source originators whose consent a derived item needs to go from ``holder`` to
+    ``recipient`` (DOMAIN.md §7.6): each source's originator other than the holder and the
+    recipient (an originator may receive what was written from its own item, subject to the
+    other sources' originators), once each, sorted."""
+    return tuple(sorted({s.originator for s in label.derived_from} - {holder, recipient}))
+
+
 class _Static(NamedTuple):
     """What a decision's request fixes within one stretch of time in which no agreement starts
     or ends: everything but the item's releasability and its explicit consents."""
@@ -353,6 +400,7 @@ class _Static(NamedTuple):
     static_failures: tuple[tuple[str, int], ...]  # per agreement: first failing rule of 2-5, or 0
     marking: Marking
     standing: bool  # holder is the originator, or a standing consent is in force
+    sources_need: tuple[str, ...]  # derived: source originators without standing consent
 
 
 _CACHE_LIMIT = 4096
@@ -367,6 +415,7 @@ def _static(scenario: Scenario, label: Label, holder: str, recipient: str, at: d
         label.topics,
         holder,
         recipient,
+        tuple(sorted({s.originator for s in label.derived_from})),
     )
     cached: _Static | None = cache.get(key)
     if cached is not None:
@@ -389,11 +438,17 @@ def _static(scenario: Scenario, label: Label, holder: str, recipient: str, at: d
         )
         is not None
     )
+    sources_need = tuple(
+        o
+        for o in source_originators(label, holder, recipient)
+        if scenario.standing_consent(label.topics, among=(o, holder, recipient), at=at) is None
+    )
     found = _Static(
         level,
         failures,
         recipient_policy.marking_for(level.equivalence, label.originator),
         standing,
+        sources_need,
     )
     if len(cache) >= _CACHE_LIMIT:
         cache.clear()
@@ -425,9 +480,9 @@ def decide(
     static = _static(scenario, label, holder, recipient, at)
     given = tuple(consents)
     releasable = recipient in label.releasable_to
-    consent_holds = static.standing or any(
-        c.serves(label.id, label.originator, recipient, at) for c in given
-    )
+    consent_holds = (
+        static.standing or any(c.serves(label.id, label.originator, recipient, at) for c in given)
+    ) and all(any(c.serves(label.id, o, recipient, at) for c in given) for o in static.sources_need)
     allowing: list[str] = []
     failures: list[tuple[str, int]] = []
     late = (

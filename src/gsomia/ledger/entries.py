@@ -182,6 +182,7 @@ SCHEMAS: dict[str, dict[str, tuple[Check, bool]]] = {
         "holder": (_party, True),
         "recipient": (_party, True),
         "expires": (_instant, False),
+        "source": (_ident, False),  # a source originator's consent to a derived item (§7.6)
     },
     "agreement.event": {
         "agreement": (_ident, True),

@@ -17,10 +17,11 @@ import base64
 import binascii
 from dataclasses import replace
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
+from gsomia.domain.derived import HeldSource, check_source
 from gsomia.domain.instants import format_instant, parse_instant
-from gsomia.domain.release import decide
+from gsomia.domain.release import decide, source_originators
 from gsomia.errors import (
     BadInput,
     Conflict,
@@ -34,6 +35,7 @@ from gsomia.node.config import User
 from gsomia.node.holdings import (
     CONSENT_INBOX,
     CONSENT_OUTBOX,
+    Held,
     held,
     require_admin,
     split_item_id,
@@ -44,12 +46,14 @@ from gsomia.node.holdings import (
 )
 from gsomia.node.results import ConsentReceipt, ConsentRequest, Delivery
 from gsomia.node.service import Node
+from gsomia.seal.records import make_source_consent
 from gsomia.seal.service import grant_consent, release_item
 
 PENDING: Final = "pending"
 GRANTED: Final = "granted"
 REFUSED: Final = "refused"
 MAX_REASON = 2000
+MAX_DERIVED = 64 * 1024 * 1024  # base64 of the sealed derived item of a source request
 
 
 def _party(node: Node, party: str, where: str) -> str:
@@ -64,18 +68,25 @@ def _consent_entry(node: Node, now: datetime, doc: ConsentRequest) -> bytes:
         "holder": doc.holder,
         "recipient": doc.recipient,
     }
+    if doc.source is not None:
+        fields["source"] = doc.source
     if doc.expires_at is not None:
         fields["expires"] = doc.expires_at
     return node.entry("consent", now, fields)
 
 
 # ------------------------------------------------------------------ at the holder
-def request_consent(node: Node, user: User, item_id: str, recipient: str) -> ConsentRequest:
-    """Ask the originator for consent to pass ``item_id`` to ``recipient`` (admins only)."""
+def request_consent(
+    node: Node, user: User, item_id: str, recipient: str, source: str | None = None
+) -> ConsentRequest:
+    """Ask the originator for consent to pass ``item_id`` to ``recipient`` (admins only); with
+    ``source`` (a derived item's source, DOMAIN.md §7.6), ask that source's originator."""
     require_admin(node, user, f"request consent for {item_id[:120]}")
     item = visible_item(node, user, item_id, f"request consent for {item_id[:120]}")
     originator = item.verified.label.originator
-    if originator == node.party:
+    if source is not None:
+        originator = _source_originator(node, item, source, recipient)
+    elif originator == node.party:
         raise BadInput(f"item: {node.party} originated {item_id}; it needs no one's consent")
     _party(node, recipient, "recipient")
     if recipient == node.party:
@@ -90,7 +101,7 @@ def request_consent(node: Node, user: User, item_id: str, recipient: str) -> Con
     with node.store.reading() as r:
         asked = r.documents(CONSENT_OUTBOX, item_id)
     for earlier in map(stored_consent, asked):
-        if earlier.recipient == recipient and earlier.status == PENDING:
+        if (earlier.recipient, earlier.source) == (recipient, source) and earlier.status == PENDING:
             raise Conflict(
                 f"recipient: consent for {item_id} to {recipient} is already requested "
                 f"(request {earlier.id}, pending)"
@@ -108,23 +119,48 @@ def request_consent(node: Node, user: User, item_id: str, recipient: str) -> Con
         PENDING,
         requested_by=user.name,
         delivery=Delivery.queued(format_instant(now)),
+        source=source,
     )
+    body: dict[str, object] = {
+        "id": rid,
+        "item": item_id,
+        "item_digest": item.verified.digest.hex(),
+        "recipient": recipient,
+        "requested_at": doc.requested_at,
+    }
+    if source is not None:
+        # the source's originator does not hold the derived item: it gets it sealed (it can
+        # verify its label and digest, not open it) to judge and bind its consent
+        body.update(source=source, derived=base64.b64encode(item.raw).decode())
     with node.store.writing() as w:
         w.put_document(CONSENT_OUTBOX, rid, item_id, doc.to_json(), None)
         messages.queue(
             w,
             recipient=originator,
             path=messages.CONSENT_REQUEST_PATH,
-            body={
-                "id": rid,
-                "item": item_id,
-                "item_digest": item.verified.digest.hex(),
-                "recipient": recipient,
-                "requested_at": doc.requested_at,
-            },
+            body=body,
             ref=(CONSENT_OUTBOX, rid),
         )
     return doc
+
+
+def _source_originator(node: Node, item: Held, source: str, recipient: str) -> str:
+    """The originator whose consent ``source`` stands for: a source of the derived ``item``
+    whose originator must consent to it going to ``recipient`` (DOMAIN.md §7.6)."""
+    label = item.verified.label
+    named = next((s for s in label.derived_from if s.item == source), None)
+    if named is None:
+        raise BadInput(f"source: {item.item_id} is not derived from {source[:120]!r}")
+    _party(node, recipient, "recipient")
+    needed = source_originators(
+        item.verified.domain_label(item.verified.classification), node.party, recipient
+    )
+    if named.originator not in needed:
+        raise BadInput(
+            f"source: {named.originator}'s consent is not needed for {item.item_id} to go to "
+            f"{recipient} (needed: {', '.join(needed) or 'none'})"
+        )
+    return named.originator
 
 
 def receive_answer(node: Node, sender: str, raw: bytes, now: datetime) -> ConsentReceipt:
@@ -264,6 +300,8 @@ def receive_request(node: Node, sender: str, raw: bytes, now: datetime) -> Conse
     digest = messages.text(msg, "item_digest", where)
     requested = parse_instant(messages.text(msg, "requested_at", where), f"{where}.requested_at")
     requested_at = format_instant(requested)
+    if msg.get("source") is not None:
+        return _receive_source_request(node, sender, msg, rid, now)
     with node.store.reading() as r:
         stored = r.item(item_id)
     unknown = f"{where}: {node.party} originated no item {item_id!r}"
@@ -301,6 +339,85 @@ def receive_request(node: Node, sender: str, raw: bytes, now: datetime) -> Conse
     return ConsentReceipt(rid, PENDING, "stored", received_at=doc.received_at)
 
 
+def _receive_source_request(
+    node: Node, sender: str, msg: dict[str, Any], rid: str, now: datetime
+) -> ConsentReceipt:
+    """A holder's request for this node's consent, as a source's originator, to a derived item
+    going on (DOMAIN.md §7.6). Only a party this node's records show holding the source may
+    ask (anyone else gets the answer for an unknown item); the derived item comes sealed: it
+    must verify, be held by the sender, name the source as this node's, and be releasable to
+    the recipient. Stored as pending in the inbox, about the source item (whose readers may
+    see it), with the sealed derived item attached until it is answered."""
+    where = "consent request"
+    item_id = messages.text(msg, "item", where)
+    source_id = messages.text(msg, "source", where)
+    split_item_id(source_id)
+    recipient = _party(node, messages.text(msg, "recipient", where), f"{where}.recipient")
+    digest = messages.text(msg, "item_digest", where)
+    requested = parse_instant(messages.text(msg, "requested_at", where), f"{where}.requested_at")
+    with node.store.reading() as r:
+        stored = r.item(source_id)
+    unknown = f"{where}: {node.party} originated no item {source_id!r}"
+    if stored is None or stored[0] != node.party:
+        raise NotFound(unknown)
+    source = held(node, source_id)
+    receipts.require_holder(
+        node, sender, source, requested, now, what=f"{where} {rid}", unknown=unknown
+    )
+    with node.store.reading() as r:
+        existing = r.document(CONSENT_INBOX, rid)
+    if existing is not None:
+        earlier = stored_consent(existing)
+        if (earlier.holder, earlier.item, earlier.source, earlier.recipient) != (
+            sender,
+            item_id,
+            source_id,
+            recipient,
+        ):
+            raise Conflict(f"{where}: request id {rid} is already used")
+        return ConsentReceipt(rid, earlier.status, "duplicate")
+    try:
+        raw = base64.b64decode(
+            messages.text(msg, "derived", where, limit=MAX_DERIVED), validate=True
+        )
+    except (binascii.Error, ValueError):
+        raise BadInput(f"{where}.derived: not base64") from None
+    derived = node.verifier.verify(raw)
+    label = derived.label
+    if label.id != item_id or derived.digest.hex() != digest:
+        raise VerificationFailed(f"{where}: the derived item is not {item_id[:120]}")
+    if sender not in derived.holders():
+        raise VerificationFailed(f"{where}: {sender} does not hold {item_id[:120]}")
+    named = next((s for s in label.derived_from if s.item == source_id), None)
+    if named is None or named.originator != node.party:
+        raise VerificationFailed(f"{where}: {item_id[:120]} is not derived from {source_id}")
+    if recipient in (node.party, sender) or recipient not in label.releasable_to:
+        raise BadInput(f"{where}.recipient: {recipient} needs no consent for {item_id[:120]}")
+    mine = source.verified.domain_label(source.verified.classification)
+    # the derived label, judged against this source alone: no lower, no wider, its topics
+    check_source(
+        node.scenario,
+        derived.domain_label(derived.classification),
+        HeldSource(named, mine, mine.purposes),
+    )
+    doc = ConsentRequest(
+        "inbox",
+        rid,
+        item_id,
+        node.party,
+        sender,
+        recipient,
+        format_instant(requested),
+        PENDING,
+        received_at=format_instant(now),
+        holder_known=True,
+        source=source_id,
+    )
+    with node.store.writing() as w:
+        w.put_document(CONSENT_INBOX, rid, source_id, doc.to_json(), raw)
+    return ConsentReceipt(rid, PENDING, "stored", received_at=doc.received_at)
+
+
 def _pending(node: Node, user: User, rid: str, action: str) -> ConsentRequest:
     """A request in this node's inbox about an item ``user`` may see, still pending; a request
     about an item the user may not see is answered as one that does not exist."""
@@ -320,15 +437,20 @@ def grant(node: Node, user: User, rid: str, expires_at: datetime | None) -> Cons
     require_admin(node, user, action)
     doc = _pending(node, user, rid, action)
     now = node.clock.now()
-    item = held(node, doc.item)
-    consent = grant_consent(
-        node.keyring,
-        node.scenario,
-        item.raw,
-        recipient=doc.recipient,
-        granted_at=now,
-        expires_at=expires_at,
-    )
+    if doc.source is None:
+        item = held(node, doc.item)
+        consent = grant_consent(
+            node.keyring,
+            node.scenario,
+            item.raw,
+            recipient=doc.recipient,
+            granted_at=now,
+            expires_at=expires_at,
+        )
+        about = doc.item
+    else:
+        consent = _grant_source(node, rid, doc, now, expires_at)
+        about = doc.source
     doc = replace(
         doc,
         status=GRANTED,
@@ -338,7 +460,7 @@ def grant(node: Node, user: User, rid: str, expires_at: datetime | None) -> Cons
         delivery=Delivery.queued(format_instant(now)),
     )
     with node.store.writing() as w:
-        w.put_document(CONSENT_INBOX, rid, doc.item, doc.to_json(), consent)
+        w.put_document(CONSENT_INBOX, rid, about, doc.to_json(), consent)
         node.log.append_in(w.log, [_consent_entry(node, now, doc)])
         messages.queue(
             w,
@@ -354,6 +476,25 @@ def grant(node: Node, user: User, rid: str, expires_at: datetime | None) -> Cons
             ref=(CONSENT_INBOX, rid),
         )
     return doc
+
+
+def _grant_source(
+    node: Node, rid: str, doc: ConsentRequest, now: datetime, expires_at: datetime | None
+) -> bytes:
+    """A source consent for the derived item attached to the pending request ``rid``."""
+    with node.store.reading() as r:
+        found = r.document(CONSENT_INBOX, rid)
+    if found is None or found.attachment is None or doc.source is None:
+        raise NotFound(f"no consent request {rid} in {node.party}'s inbox")
+    derived = node.verifier.verify(found.attachment)
+    return make_source_consent(
+        node.keyring,
+        derived,
+        source=doc.source,
+        recipient=doc.recipient,
+        granted_at=now,
+        expires_at=expires_at,
+    )
 
 
 def refuse(node: Node, user: User, rid: str, reason: str) -> ConsentRequest:
@@ -373,7 +514,7 @@ def refuse(node: Node, user: User, rid: str, reason: str) -> ConsentRequest:
         delivery=Delivery.queued(format_instant(now)),
     )
     with node.store.writing() as w:
-        w.put_document(CONSENT_INBOX, rid, doc.item, doc.to_json(), None)
+        w.put_document(CONSENT_INBOX, rid, doc.source or doc.item, doc.to_json(), None)
         messages.queue(
             w,
             recipient=doc.holder,

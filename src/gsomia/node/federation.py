@@ -36,7 +36,7 @@ from gsomia.domain.labels import Label
 from gsomia.domain.parties import Equivalence, Marking
 from gsomia.domain.release import Decision, decide
 from gsomia.errors import BadInput, Denied, GsomiaError, VerificationFailed
-from gsomia.node import audit, receipts
+from gsomia.node import audit, derived, receipts
 from gsomia.node.service import LabelText, Node
 from gsomia.node.stix import format_timestamp, validate_object
 from gsomia.seal.item import Core, Item, SealedLabel
@@ -484,6 +484,7 @@ def _store(
         added,
     )
     w.add_item(label.id, stix.id, label.originator, sealed, sender, added)
+    derived.index(w, label.id, label.originator, label.derived_from)
     return [
         node.entry(
             "release.received",

@@ -82,6 +82,8 @@ def holders(node: Node, item: Held, now: datetime) -> dict[str, datetime]:
     with node.store.reading() as r:
         docs = r.documents(CONSENT_INBOX, item_id)
     for doc in docs:
+        if doc.body.get("source") is not None:
+            continue  # a consent to a derived item going on: its recipient gets no copy of this
         if doc.body.get("status") == "granted" and isinstance(doc.body.get("recipient"), str):
             answered = parse_instant(doc.body["answered_at"], "consent inbox: answered_at")
             since.setdefault(doc.body["recipient"], answered)

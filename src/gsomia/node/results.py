@@ -128,11 +128,13 @@ class ConsentRequest:
     holder_known: bool | None = None
     answered_by: str | None = None
     delivery: Delivery | None = None
+    source: str | None = None  # a derived item's source, whose originator is asked (§7.6)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
             "id": self.id,
             "item": self.item,
+            "source": self.source,
             "originator": self.originator,
             "holder": self.holder,
             "recipient": self.recipient,
@@ -180,6 +182,7 @@ class ConsentRequest:
             holder_known=known,
             answered_by=_optional_text(doc, "answered_by", where),
             delivery=Delivery.from_json(_object(doc, "delivery", where), f"{where}.delivery"),
+            source=_optional_text(doc, "source", where),
         )
 
 

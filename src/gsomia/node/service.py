@@ -494,6 +494,10 @@ class Node:
             added,
         )
         w.add_item(plan.label.id, obj.id, self.party, item, None, added)
+        if plan.label.derived_from:
+            from gsomia.node import derived  # noqa: PLC0415 - as in _label_plan
+
+            derived.index(w, plan.label.id, self.party, plan.label.derived_from)
         entries.append(
             self.entry(
                 "item.published",
@@ -574,6 +578,11 @@ class Node:
             )
         except Denied as exc:
             self._refuse(user, f"publish {obj.id}", str(exc))
+        if label.derived_from:
+            # node.derived finds sources through node.holdings, which imports this module
+            from gsomia.node import derived  # noqa: PLC0415 - see the line above
+
+            derived.check_publish(self, user, label, f"{where}: label")
         return _LabelPlan(label, level.equivalence)
 
     def _plan(

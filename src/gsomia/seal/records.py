@@ -50,6 +50,9 @@ NOTICE_FIELDS = frozenset(("type", "item_digest", "prev", "originator", "classif
 CONSENT_FIELDS = frozenset(
     ("type", "item", "item_digest", "originator", "recipient", "granted_at", "expires_at")
 )
+SOURCE_CONSENT_FIELDS = CONSENT_FIELDS | {"source"}
+"""A source consent (DOMAIN.md §7.6): a source's originator consents to the DERIVED item
+``item`` (written from its item ``source``) going to ``recipient``; signed by that originator."""
 
 
 def append_release(
@@ -138,6 +141,40 @@ def make_consent(
             "item": verified.label.id,
             "item_digest": verified.digest.hex(),
             "originator": keyring.party,
+            "recipient": recipient,
+            "granted_at": format_instant(granted_at),
+            "expires_at": None if expires_at is None else format_instant(expires_at),
+        }
+    )
+    signature = sign_batch(keyring.party, keyring.current, [consent_digest(body)])[0]
+    return SignedObject(CONSENT_MAGIC, body, signature).encode()
+
+
+def make_source_consent(
+    keyring: KeyRing,
+    verified: VerifiedItem,
+    *,
+    source: str,
+    recipient: str,
+    granted_at: datetime,
+    expires_at: datetime | None,
+) -> bytes:
+    """A source originator's signed consent to the derived item ``verified`` (written from its
+    item ``source``) going to ``recipient`` (DOMAIN.md §7.6)."""
+    named = next((s for s in verified.label.derived_from if s.item == source), None)
+    if named is None:
+        raise BadInput(f"{verified.label.id} is not derived from {source}")
+    if keyring.party != named.originator:
+        raise BadInput(f"only the source's originator ({named.originator}) grants this consent")
+    if expires_at is not None and expires_at <= granted_at:
+        raise BadInput("the consent would expire before it is granted")
+    body = canonical_json(
+        {
+            "type": "consent",
+            "item": verified.label.id,
+            "item_digest": verified.digest.hex(),
+            "originator": keyring.party,
+            "source": source,
             "recipient": recipient,
             "granted_at": format_instant(granted_at),
             "expires_at": None if expires_at is None else format_instant(expires_at),

@@ -22,7 +22,12 @@ from gsomia.errors import BadInput, VerificationFailed
 from gsomia.seal.batch import BatchSignature, SignatureChecker
 from gsomia.seal.canonical import canonical_json, parse_json_bytes
 from gsomia.seal.item import Core, Item, Record, SealedLabel, SignedObject, Wrap, WrapPrefixes
-from gsomia.seal.records import CONSENT_FIELDS, NOTICE_FIELDS, RELEASE_FIELDS
+from gsomia.seal.records import (
+    CONSENT_FIELDS,
+    NOTICE_FIELDS,
+    RELEASE_FIELDS,
+    SOURCE_CONSENT_FIELDS,
+)
 from gsomia.seal.views import ConsentView, NoticeView
 
 P = ParamSpec("P")
@@ -351,19 +356,34 @@ def notice_level(scenario: Scenario, label: SealedLabel, notice: NoticeView) -> 
 @step("C1", "the consent decodes")
 def decode_consent(raw: bytes) -> tuple[SignedObject, dict[str, Any]]:
     token = SignedObject.decode(raw, "consent")
-    return token, json_object(token.body, CONSENT_FIELDS, "consent: body")
+    doc = parse_json_bytes(token.body, where="consent: body")
+    fields = SOURCE_CONSENT_FIELDS if isinstance(doc, dict) and "source" in doc else CONSENT_FIELDS
+    return token, json_object(token.body, fields, "consent: body")
+
+
+@step("C2a", "the consent is the item's originator's or a source originator's")
+def consent_signer(body: dict[str, Any], label: SealedLabel) -> tuple[str, str | None]:
+    """Who must have signed it: the item's originator, or (DOMAIN.md §7.6) the originator of
+    the derived item's source it names; and that source, if any."""
+    source = body.get("source")
+    if source is None:
+        return label.originator, None
+    named = next((s for s in label.derived_from if s.item == source), None)
+    if named is None or body["originator"] != named.originator:
+        raise VerificationFailed("consent: given for another item")
+    return named.originator, named.item
 
 
 originator_signed_consent = step("C2", "the originator signed the consent")(_signed)
 
 
 @step("C3", "the consent is for this item")
-def consent_for_item(body: dict[str, Any], label: SealedLabel, digest: bytes) -> None:
+def consent_for_item(body: dict[str, Any], label: SealedLabel, digest: bytes, signer: str) -> None:
     if (
         body["type"] != "consent"
         or body["item"] != label.id
         or body["item_digest"] != digest.hex()
-        or body["originator"] != label.originator
+        or body["originator"] != signer
     ):
         raise VerificationFailed("consent: given for another item")
 

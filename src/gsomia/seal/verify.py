@@ -85,8 +85,11 @@ class Verifier:
       N7. (with a scenario) the classification is a level of the originator's policy
 
     A consent token (``verify_consent``):
-      C1. it decodes, its body canonical JSON with exactly the consent fields
-      C2. the originator signed it
+      C1. it decodes, its body canonical JSON with exactly the consent fields (and
+          ``source``, for a source consent)
+      C2a. its signer is the item's originator or, for a source consent (DOMAIN.md §7.6),
+          the originator of the derived item's source it names
+      C2. that originator signed it
       C3. it is for this item: its id, digest and originator
       C4. it names a recipient
       C5. it expires after it is granted
@@ -230,7 +233,7 @@ class Verifier:
         if record.consent:
             consent = self.verify_consent(record.consent, label=label, digest=digest)
             steps.consent_covers(consent, recipient, at, what)
-        if holder != label.originator and consent is None:
+        if holder != label.originator and (consent is None or consent.source is not None):
             steps.consent_present(label, holder, standing, what)
             scenario = steps.standing_checkable(self._scenario, standing, what)
             steps.standing_holds(
@@ -273,20 +276,22 @@ class Verifier:
     def verify_consent(self, raw: bytes, *, label: SealedLabel, digest: bytes) -> ConsentView:
         """A consent token, checked against the item it must be for (steps C1-C5)."""
         token, body = steps.decode_consent(raw)
+        signer, source = steps.consent_signer(body, label)
         steps.originator_signed_consent(
-            self._checker, token.signature, token.digest(), label.originator, "consent"
+            self._checker, token.signature, token.digest(), signer, "consent"
         )
-        steps.consent_for_item(body, label, digest)
+        steps.consent_for_item(body, label, digest, signer)
         recipient = steps.consent_recipient(body)
         granted_at, expires_at = steps.consent_times(body)
         return ConsentView(
             item=label.id,
             item_digest=digest,
-            originator=label.originator,
+            originator=signer,
             recipient=recipient,
             granted_at=granted_at,
             expires_at=expires_at,
             signer_key=token.signature.key_id,
+            source=source,
         )
 
 

@@ -57,6 +57,7 @@ class ConsentView:
     granted_at: datetime
     expires_at: datetime | None
     signer_key: str
+    source: str | None = None  # a source originator's consent to a derived item (§7.6)
 
     def to_domain(self) -> Consent:
         return Consent(self.item, self.originator, self.recipient, self.granted_at, self.expires_at)
@@ -70,6 +71,7 @@ class ConsentView:
             "granted_at": format_instant(self.granted_at),
             "expires_at": None if self.expires_at is None else format_instant(self.expires_at),
             "signed_by": {"party": self.originator, "key": self.signer_key},
+            **({} if self.source is None else {"source": self.source}),
         }
 
 
