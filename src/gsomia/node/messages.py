@@ -72,6 +72,10 @@ def _update(w: NodeWriter, row: MessageRow, delivery: Delivery) -> None:
     doc = w.document(kind, key)
     if doc is None:
         return
+    if kind.startswith("accounting."):  # gsomia.node.accounting's: a plain JSON object
+        body_json = {**doc.body, "delivery": delivery.to_json()}
+        w.put_document(doc.kind, doc.key, doc.item_id, body_json, doc.attachment)
+        return
     body: ConsentRequest | Report
     if kind in (CONSENT_OUTBOX, CONSENT_INBOX):
         body = replace(stored_consent(doc), delivery=delivery)
