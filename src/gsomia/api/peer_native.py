@@ -96,7 +96,7 @@ def build_peer_native_router(node: Node, workers: Workers, notifier: Notifier) -
         accounting.ANSWER_PATH,
         "Receive a holder's signed accounting of this node's items",
         accounting.receive_answer,
-        MAX_MESSAGE_BYTES,
+        accounting.MAX_ANSWER_BYTES,
     )
     route(
         messages.NOTICE_PATH,

@@ -42,7 +42,8 @@ ANSWERED: Final = "accounting.answered"  # at the holder: a request answered (an
 
 PENDING: Final = "pending"
 ANSWERED_STATUS: Final = "answered"
-MAX_ITEMS = 1000
+MAX_ITEMS = 1000  # items named in one request
+MAX_ANSWER_BYTES = 16 * 1024 * 1024  # an answer: about 200 bytes per item held
 BODY_VERSION = 1
 
 
