@@ -124,16 +124,8 @@ def item_accesses(node: Node, user: User, item_id: str) -> list[AccessView]:
     action = f"read the access history of {item_id[:120]}"
     require_admin(node, user, action)
     visible_item(node, user, item_id, action)
-    found: list[AccessRow] = []
-    after = 0
     with node.store.reading() as r:
-        while True:
-            batch = r.accesses(item_id=item_id, after_seq=after, limit=BATCH)
-            found.extend(batch)
-            found = found[-MAX_HISTORY:]
-            if len(batch) < BATCH:
-                break
-            after = batch[-1].seq
+        found = r.latest_accesses(item_id, MAX_HISTORY)
     return [AccessView.of(a) for a in found]
 
 

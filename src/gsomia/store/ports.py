@@ -428,6 +428,10 @@ class NodeReader(Protocol):
         """Up to ``limit`` records after ``after_seq`` (of ``item_id`` if given), in seq order."""
         ...
 
+    def latest_accesses(self, item_id: str, limit: int) -> list[AccessRow]:
+        """The latest ``limit`` records of ``item_id``, in seq order."""
+        ...
+
     def held_item_ids(self, originator: str) -> list[str]:
         """The ids of the items held here that ``originator`` originated, in id order."""
         ...

@@ -827,6 +827,14 @@ class SqlNodeReader:
             )
         ]
 
+    def latest_accesses(self, item_id: str, limit: int) -> list[AccessRow]:
+        rows = self._con.execute(
+            f"SELECT {_ACCESS_COLUMNS} FROM access_records "  # noqa: S608 - constant columns
+            "WHERE item_id = ? ORDER BY seq DESC LIMIT ?",
+            (item_id, limit),
+        )
+        return [_access(r) for r in reversed(rows.fetchall())]
+
     def last_accesses(self) -> dict[str, AccessRow]:
         rows = self._con.execute(
             f"SELECT {_ACCESS_COLUMNS} FROM access_records WHERE seq IN "  # noqa: S608

@@ -22,6 +22,7 @@ from gsomia.errors import BadInput, Denied, NotFound, VerificationFailed
 from gsomia.node import accesses, accounting, federation, messages, register
 from gsomia.node.config import User
 from gsomia.node.service import Filters, Node
+from gsomia.node.stix import GSOMIA_LABEL_EXTENSION, new_marking_id
 from gsomia.seal.statements import sign_statement
 from gsomia.store.ports import MessageRow
 from tests.integration.nodes import PASSPHRASE, NodeProc, make_nodes, report
@@ -433,3 +434,23 @@ def test_forged_or_misdirected_accountings_are_refused(
     [still] = [q for q in accounting.accountings(kor, user(kor, "admin")) if q.id == asked.id]
     assert still.status == "pending"
     assert accounting.receive_answer(kor, "USA", orjson.dumps(good), NOW).result == "stored"
+
+
+def test_at_a_holder_the_purpose_comes_from_the_label_it_received(trio: dict[str, Node]) -> None:
+    kor, usa = trio["KOR"], trio["USA"]
+    envelope = report(90, releasable_to=("USA",))
+    marking = envelope["objects"][1]
+    marking["id"] = new_marking_id()
+    marking["extensions"][GSOMIA_LABEL_EXTENSION]["purposes"] = ["defense.warning"]
+    envelope["objects"][2]["object_marking_refs"] = [marking["id"]]
+    kor.publish(user(kor, "analyst"), envelope["objects"], kor.collection_id("KOR"))
+    release(kor, usa, item_id(90))
+    analyst = user(usa, "analyst")
+    duties = replace(analyst.clearance, purposes=("defense", "defense.warning"))
+    reader = replace(analyst, clearance=duties)
+    wanted = Filters(ids=("report--00000000-0000-4000-8000-000000000090",))
+    page = usa.page(reader, usa.collection_id("KOR"), wanted, None, None)
+    register.record_rows(usa, reader, page.rows, accesses.TAXII)
+    with usa.store.reading() as r:
+        [found] = r.accesses(item_id=item_id(90))
+    assert found.purpose == "defense.warning"  # not "defense": the label is for warning only
