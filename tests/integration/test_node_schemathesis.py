@@ -94,6 +94,11 @@ ANSWERS: list[tuple[str, str, str, dict[str, str] | None, dict[str, str] | None]
     ("GET", "/native/v1/log/witnessed", "/log/witnessed", None, None),
     ("GET", "/native/v1/log/split-views", "/log/split-views", None, None),
     ("POST", "/native/v1/notices", "/notices", None, {"item": "{item}", "classification": "III"}),
+    ("GET", "/native/v1/register", "/register", None, None),
+    ("GET", "/native/v1/items/{item_id}/accesses", "/items/{item}/accesses", None, None),
+    ("GET", "/native/v1/items/{item_id}/accountings", "/items/{item}/accountings", None, None),
+    ("POST", "/native/v1/accountings", "/accountings", None, {"holder": "JPN"}),
+    ("GET", "/native/v1/accountings", "/accountings", None, None),
 ]
 
 

@@ -18,9 +18,9 @@ from gsomia.api.native_inventory import add_inventory_routes
 from gsomia.domain.agreements import status_at
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.timeline import timeline
-from gsomia.node import consents, derived, notices, reports
+from gsomia.node import accesses, consents, derived, notices, register, reports
 from gsomia.node.events import Notifier
-from gsomia.node.holdings import item_details, why_not
+from gsomia.node.holdings import why_not
 from gsomia.node.service import Node
 from gsomia.node.workers import Workers
 
@@ -411,7 +411,8 @@ def _reading_routes(router: APIRouter, node: Node, workers: Workers) -> None:
         item_id: Annotated[str, Path(max_length=300, description="STIX-ID/VERSION")],
     ) -> Response:
         user = authenticate(request, config)
-        return _json(render(ItemOut, await workers.run(item_details, node, user, item_id)))
+        found = await workers.run(register.read_item, node, user, item_id, accesses.API)
+        return _json(render(ItemOut, found))
 
 
 def _consent_routes(router: APIRouter, node: Node, workers: Workers, notifier: Notifier) -> None:

@@ -21,7 +21,7 @@ from gsomia.api.http import JSON_MEDIA_TYPE, json_response, read_body
 from gsomia.api.models import ERRORS
 from gsomia.api.peer import WALL, PushFailed, retry_after, verified_sender
 from gsomia.clock import Clock
-from gsomia.node import consents, federation, messages, notices, reconciliation, reports
+from gsomia.node import accounting, consents, federation, messages, notices, reconciliation, reports
 from gsomia.node.events import Notifier
 from gsomia.node.reconciliation import InventoryReceipt
 from gsomia.node.results import ConsentReceipt, NoticeReceipt, ReportReceipt
@@ -35,10 +35,10 @@ MAX_MESSAGE_BYTES = 256 * 1024
 MAX_NOTICE_BYTES = 64 * 1024 * 1024
 RETRY_NOT_FOUND = 8  # a notice may arrive before the release it concerns: retry 404 a while
 
-Handler = Callable[
-    [Node, str, bytes, datetime],
-    ConsentReceipt | ReportReceipt | NoticeReceipt | InventoryReceipt,
-]
+Receipt = (
+    ConsentReceipt | ReportReceipt | NoticeReceipt | InventoryReceipt | accounting.AccountingReceipt
+)
+Handler = Callable[[Node, str, bytes, datetime], Receipt]
 
 _SIGNED = {
     "description": "Signed by the sending node (X-Gsomia-Party, -Key, -Timestamp, -Signature)"
@@ -88,6 +88,18 @@ def build_peer_native_router(node: Node, workers: Workers, notifier: Notifier) -
         "Receive a loss or compromise report about an item originated here; acknowledge it",
         reports.receive,
         MAX_MESSAGE_BYTES,
+    )
+    route(
+        accounting.REQUEST_PATH,
+        "Receive an originator's request for an accounting; answered at once, signed",
+        accounting.receive_request,
+        MAX_MESSAGE_BYTES,
+    )
+    route(
+        accounting.ANSWER_PATH,
+        "Receive a holder's signed accounting of this node's items",
+        accounting.receive_answer,
+        accounting.MAX_ANSWER_BYTES,
     )
     route(
         messages.NOTICE_PATH,

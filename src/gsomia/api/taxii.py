@@ -23,6 +23,7 @@ from gsomia.api.http import (
 )
 from gsomia.api.models import ERRORS
 from gsomia.errors import BadInput
+from gsomia.node import accesses, register
 from gsomia.node.events import Notifier
 from gsomia.node.results import PublishStatus
 from gsomia.node.service import (
@@ -249,9 +250,15 @@ def build_router(node: Node, workers: Workers, notifier: Notifier) -> APIRouter:
         user = authenticate(request, config)
         cid = node.find_collection(cid).id
         filters, limit, cursor = _filters(request)
-        page = await workers.run(node.page, user, cid, filters, limit, cursor)
+
+        def objects() -> tuple[bytes, Page]:
+            page = node.page(user, cid, filters, limit, cursor)
+            register.record_rows(node, user, page.rows, accesses.TAXII)  # before it is served
+            return _envelope(page), page
+
+        body, page = await workers.run(objects)
         return Response(
-            await workers.run(_envelope, page),
+            body,
             media_type="application/taxii+json;version=2.1",
             headers=_page_headers(page),
         )
@@ -299,6 +306,7 @@ def _add_object_routes(router: APIRouter, node: Node, workers: Workers) -> None:
         def envelope() -> tuple[bytes, Page]:
             node.versions_of(user, cid, object_id)  # 404 when absent or hidden
             page = node.page(user, cid, filters, limit, cursor)
+            register.record_rows(node, user, page.rows, accesses.TAXII)  # before it is served
             return _envelope(page), page
 
         body, page = await workers.run(envelope)

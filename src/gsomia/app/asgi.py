@@ -35,6 +35,7 @@ from gsomia.api.logapi import build_log_router
 from gsomia.api.native import build_native_router
 from gsomia.api.peer import build_peer_router
 from gsomia.api.peer_native import build_peer_native_router
+from gsomia.api.registerapi import build_register_router
 from gsomia.api.taxii import build_router
 from gsomia.app.runtime import Runtime
 from gsomia.console.app import build_console
@@ -108,6 +109,8 @@ def create_app(node: Node, *, push: bool = True, tls_password: bytes | None = No
     app.include_router(build_peer_router(node, workers, notifier))
     app.include_router(build_events_router(node, broadcaster))
     app.include_router(build_log_router(node, workers))
+    # before the native API's: /items/{id}/accesses is matched before /items/{id}
+    app.include_router(build_register_router(node, workers, notifier))
     app.include_router(build_native_router(node, workers, notifier))
     app.include_router(build_peer_native_router(node, workers, notifier))
     app.include_router(build_console(node, broadcaster, workers, notifier))  # /console/

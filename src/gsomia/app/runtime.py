@@ -10,13 +10,14 @@ none: in-process, ``gsomia.app.buses``) and starts, in order:
 3. the outbound drainer (``gsomia.api.outbound.Drainer``), taking jobs from the bus;
 4. the schedules, which run on one worker of the node at a time: the one holding the bus's
    lease ``schedules`` (renewed every ``RENEW_SECONDS``, lost three renewal periods after the
-   last renewal). Its holder signs the node's checkpoint and enqueues ``witness-P`` for every
-   peer each ``cosign_interval``, asks each peer for its inventory each
-   ``reconcile_interval`` (``gsomia.node.reconciliation``), and sweeps every
-   ``SWEEP_SECONDS`` (and at once when it takes the lease): ``push-P``/``message-P`` for every
-   peer with due rows in the store (a worker that died between a commit and its enqueue, a bus
-   that was down, a message whose retry time came). A worker that cannot renew (refused, or the
-   bus failing) stops them at once: fail closed, never two schedulers.
+   last renewal). Its holder logs the register's root (``gsomia.node.register``), signs the
+   node's checkpoint and enqueues ``witness-P`` for every peer each ``cosign_interval``, asks
+   each peer for its inventory each ``reconcile_interval`` (``gsomia.node.reconciliation``),
+   and sweeps every ``SWEEP_SECONDS`` (and at once when it takes the lease):
+   ``push-P``/``message-P`` for every peer with due rows in the store (a worker that died
+   between a commit and its enqueue, a bus that was down, a message whose retry time came).
+   A worker that cannot renew (refused, or the bus failing) stops them at once: fail closed,
+   never two schedulers.
 
 ``stop`` undoes it in reverse. Every loop runs under ``supervise``: a loop that crashes (any
 exception) is logged with its name, the exception and how many times it was restarted, and is
@@ -44,7 +45,7 @@ from gsomia.api.tls import peer_client
 from gsomia.app.buses import open_bus
 from gsomia.bus.ports import Bus, BusFailure, Subscription
 from gsomia.clock import Clock, SystemClock
-from gsomia.node import federation, messages, reconciliation, witnessing
+from gsomia.node import federation, messages, reconciliation, register, witnessing
 from gsomia.node.events import (
     EVENTS,
     MESSAGE,
@@ -251,7 +252,9 @@ class Runtime:
         return added
 
     async def cosign(self) -> None:
-        """Sign the node's checkpoint, then ask for a co-signing exchange with every peer."""
+        """Log the register's root if accesses were recorded since the last one, sign the
+        node's checkpoint (covering it), then ask for a co-signing exchange with every peer."""
+        await asyncio.to_thread(register.log_root, self.node)
         await asyncio.to_thread(witnessing.sign_checkpoint, self.node)
         for peer in self.peers:
             key = job_key(WITNESS, peer)

@@ -1,4 +1,5 @@
-"""Running a party's node: ``gsomia serve``, ``gsomia node token``, ``gsomia node migrate``."""
+"""Running a party's node: ``gsomia serve``, ``gsomia node token``, ``gsomia node migrate``,
+``gsomia node register``."""
 
 from __future__ import annotations
 
@@ -175,9 +176,64 @@ def cmd_migrate(
         print(f"node {config.party}: store migrated from schema {before} to {after}")
 
 
+def cmd_register(
+    config_path: Path = typer.Option(..., "--config", help="The node's TOML configuration."),
+    key_file: Path | None = typer.Option(None, "--key-file", help="Key file protecting the keys."),
+    verify: bool = typer.Option(
+        False,
+        "--verify",
+        help="Recompute the register of accesses and compare it with every register.root "
+        "the node's log holds (exit 3 on a difference, naming the records).",
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """The node's register (DOMAIN.md §7.3, Art. 6(e)): its users with their clearance,
+    need-to-know and purposes, and each one's latest recorded access to an item's content.
+
+    With --verify, the record of accesses is checked instead: its Merkle tree recomputed from
+    every record and compared with the roots the node logged on its checkpoint schedule; the
+    log itself is verified first. The store is read only; the node may be running. The keys are
+    opened as `gsomia serve` opens them (GSOMIA_PASSPHRASE or --key-file).
+    """
+    from gsomia.app.boot import load_config, open_node
+    from gsomia.node import register as node_register
+
+    config = load_config(config_path)
+    node = open_node(config, key_file=key_file, verify_log=verify)
+    try:
+        if verify:
+            check = node_register.verify(node)
+            if as_json:
+                emit_json(check.to_json())
+                return
+            root = check.last_root
+            print(
+                f"register of {check.party} verified: {check.records} records, "
+                f"{check.roots} roots logged"
+                + ("" if root is None else f", the last at log entry {root.entry}")
+                + f"; {check.records - check.verified_size} records not yet under a logged root"
+            )
+            return
+        found = node_register.register(node, None)
+    finally:
+        node.close()
+    if as_json:
+        emit_json(found.to_json())
+        return
+    print(f"register of {found.party}: {len(found.users)} users, {found.records} accesses recorded")
+    for u in found.users:
+        last = "none" if u.last_access is None else f"{u.last_access.at} ({u.last_access.route})"
+        print(
+            f"{u.name}: {u.role}, clearance {u.level} ({u.equivalence}), "
+            f"need-to-know {', '.join(u.need_to_know) or 'none'}, "
+            f"purposes {', '.join(u.purposes)}; last access {last}"
+        )
+
+
 def register(app: typer.Typer) -> None:
     app.command("serve")(cmd_serve)
     node_app.command("token")(cmd_token)
+    node_app.command("register")(cmd_register)
     node_app.command("migrate")(cmd_migrate)
     node_app.command("tls-init")(cmd_tls_init)
     cmd_deploy.register(node_app)

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from gsomia.console import feed, pages, reconciliation
+from gsomia.console.registerpages import register_pages
 from gsomia.console.session import (
     CONSOLE_HEADERS,
     CSRF_FIELD,
@@ -144,6 +145,7 @@ def build_console(
     feed.register(router, console)
     pages.register(router, console)
     reconciliation.register(router, console)
+    register_pages(router, console)
     return router
 
 

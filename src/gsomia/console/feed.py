@@ -29,14 +29,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gsomia.console.launchmap import launch_block, launch_map
+from gsomia.console.registerpages import item_register_view
 from gsomia.console.session import PREFIX, Console
 from gsomia.domain.access import Role
 from gsomia.domain.parties import Equivalence
 from gsomia.errors import BadInput, GsomiaError, NotFound
-from gsomia.node import derived
+from gsomia.node import accesses, derived
 from gsomia.node.config import User
 from gsomia.node.events import Render
-from gsomia.node.holdings import current_classification, held, item_details
+from gsomia.node.holdings import current_classification, held
+from gsomia.node.register import read_item, record_rows
 from gsomia.node.service import Node
 from gsomia.node.stix import GSOMIA_LAUNCH_EXTENSION
 from gsomia.store.ports import NodeReader, ObjectRow
@@ -252,11 +254,15 @@ def newest(
     more = len(found) > limit
     rows = found[:limit]
     entries = []
+    shown = []
     for row in rows:
         try:
             entries.append(entry_for(node, row))
         except GsomiaError:
             continue  # an item that no longer verifies is not shown (the log says why)
+        shown.append(row)
+    # the feed shows each item's name and description: content, recorded before it is shown
+    record_rows(node, user, shown, accesses.CONSOLE)
     return entries, (rows[-1].seq if more and rows else None)
 
 
@@ -409,7 +415,8 @@ def register(router: APIRouter, console: Console) -> None:
         user = console.user_or_redirect(request)
 
         def page() -> dict[str, Any]:
-            details = item_details(node, user, item_id).to_json()  # NotFound unless hidden
+            # NotFound when hidden; the access recorded before the page is shown
+            details = read_item(node, user, item_id, accesses.CONSOLE).to_json()
             item = held(node, item_id)
             if item.row is None:
                 raise NotFound(f"no item {item_id[:200]!r} at {node.party}")
@@ -445,6 +452,7 @@ def register(router: APIRouter, console: Console) -> None:
                     {**d.to_json(), "url": item_url(d.item)}
                     for d in derived.derived(node, user, item_id)
                 ],
+                **item_register_view(node, user, item_id),  # admins: accesses, accountings
             }
 
         context = await console.run(page)  # the store and the verification: off the loop

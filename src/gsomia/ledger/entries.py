@@ -72,6 +72,12 @@ def _digest(value: Any) -> str:
 _topic = _matcher(_TOPIC, "a dotted topic such as 'dprk.missile'")
 
 
+def _count(value: Any) -> int:
+    if type(value) is not int or value < 1:
+        raise _Invalid(f"expected a whole number of at least 1, got {value!r}")
+    return value
+
+
 def _instant(value: Any) -> str:
     if type(value) is not str:
         raise _Invalid(f"expected an ISO 8601 time string, got {value!r}")
@@ -208,6 +214,12 @@ SCHEMAS: dict[str, dict[str, tuple[Check, bool]]] = {
         "originator": (_party, True),
         "classification": (_ident, True),
         "digest": (_digest, True),
+    },
+    # the register of accesses (DOMAIN.md §7.3): the RFC 9162 tree head over its first ``size``
+    # records, each leaf the canonical bytes of one record (``gsomia.node.accesses``)
+    "register.root": {
+        "size": (_count, True),
+        "root": (_digest, True),
     },
 }
 

@@ -198,6 +198,10 @@ class Frontier:
         stack.append((level, acc))
         self.size += 1
 
+    def peak_hashes(self) -> list[bytes]:
+        """The hashes of the tree's peaks, largest first (what ``Frontier(size, …)`` takes)."""
+        return [h for _, h in self._stack]
+
     def root(self) -> bytes:
         if not self._stack:
             return EMPTY_ROOT

@@ -40,7 +40,7 @@ import orjson
 
 from gsomia.bus.ports import Bus, BusFailure
 from gsomia.errors import GsomiaError
-from gsomia.node import audit
+from gsomia.node import accesses, audit, register
 from gsomia.node.config import User
 from gsomia.node.service import Node
 from gsomia.store.ports import NodeReader, ObjectRow
@@ -353,6 +353,7 @@ class Broadcaster:
                     sent = stored.seq
                     frame = _frame(stored, render)
                     if frame is not None:
+                        await self._record(sub, stored)
                         yield frame
             while True:
                 wait = self._wait(sub)
@@ -372,10 +373,18 @@ class Broadcaster:
                 sent = event.seq
                 frame = _frame(event, render)
                 if frame is not None:
+                    await self._record(sub, event)
                     yield frame
             yield b": %s\n\n" % sub.reason.encode()
         finally:
             self.unsubscribe(sub)
+
+    async def _record(self, sub: Subscriber, event: Event) -> None:
+        """Record the delivery of an item's content to the subscriber, before it is sent (a
+        commit shared with the other reads waiting; off the loop). A console stream's frames
+        are the console's (route ``console``), an API stream's the event stream's."""
+        route = accesses.EVENTS if sub.session is None else accesses.CONSOLE
+        await asyncio.to_thread(register.record_rows, self.node, sub.user, [event.row], route)
 
     def _wait(self, sub: Subscriber) -> float:
         """Seconds to wait for the next event: a heartbeat, or less if the subscriber's session

@@ -79,7 +79,8 @@ def _update(w: NodeWriter, row: MessageRow, delivery: Delivery) -> None:
     doc = w.document(kind, key)
     if doc is None:
         return
-    if kind in (INVENTORY_SENT, RECONCILIATION):  # plain documents: the delivery set in place
+    if kind in (INVENTORY_SENT, RECONCILIATION) or kind.startswith("accounting."):
+        # plain JSON documents (reconciliation's, accounting's): the delivery set in place
         plain = {**doc.body, "delivery": delivery.to_json()}
         w.put_document(doc.kind, doc.key, doc.item_id, plain, doc.attachment)
         return

@@ -31,6 +31,7 @@ from gsomia.errors import BadInput, Conflict, Denied, GsomiaError, NotFound, Sto
 from gsomia.ledger.entries import canonical_entry
 from gsomia.ledger.log import TransparencyLog
 from gsomia.node import audit
+from gsomia.node.accesses import AccessRecorder
 from gsomia.node.committer import Committer, Job
 from gsomia.node.config import NodeConfig, User
 from gsomia.node.results import PublishStatus, Stored
@@ -142,6 +143,7 @@ class Node:
     verifier: Verifier = field(init=False)
     opener: Opener = field(init=False)
     committer: Committer[_Envelope, PublishStatus] = field(init=False)  # group commit
+    accesses: AccessRecorder = field(init=False)  # the register of accesses (group commit)
     _collection_ids: dict[str, str] = field(init=False, repr=False)  # originator -> id
     _public: dict[tuple[str, str, str], dict[str, Any]] = field(init=False, repr=False)
     # the collections made from one ``_collection_ids`` dict (replaced, never changed in place)
@@ -157,6 +159,9 @@ class Node:
         self.opener = Opener(self.keyring, self.verifier)
         self.committer = Committer(
             self._commit_envelopes, name=f"gsomia-committer-{self.party}", wall=self.wall
+        )
+        self.accesses = AccessRecorder(
+            self.store, name=f"gsomia-accesses-{self.party}", wall=self.wall
         )
         self._collection_ids = self._open_collections()
         self._public = {
@@ -174,6 +179,7 @@ class Node:
         """Stop the committer (the batch being written is finished, what waits is refused with
         ``StoreFailure``, nothing of it written), then close the store."""
         self.committer.stop()
+        self.accesses.stop()
         self.store.close()
 
     # ------------------------------------------------------------------ collections

@@ -23,8 +23,9 @@ from typing import Any, Protocol
 from gsomia.errors import BadInput
 from gsomia.ledger.ports import LogStore, LogWriter, StoredCheckpoint, WitnessedCheckpoint
 
-NODE_SCHEMA_VERSION = 1
-"""The version of the node tables this code writes (``node_meta`` key ``schema``)."""
+NODE_SCHEMA_VERSION = 3
+"""The version of the node tables this code writes (``node_meta`` key ``schema``); 3 added the
+register of accesses (``access_records``)."""
 
 
 class SchemaBehind(BadInput):
@@ -134,6 +135,42 @@ class MessageRow:
     ref: str
     body: bytes
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccess:
+    """One access to an item's content, to be recorded (DOMAIN.md §7.3): who, when (the scenario
+    instant, and wall time in milliseconds since the epoch), for which purpose, by which route."""
+
+    item_id: str
+    user: str
+    purpose: str
+    route: str
+    at: str
+    wall_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRow:
+    """A recorded access: ``seq`` is its place in the register (1, 2, 3… with no gap)."""
+
+    seq: int
+    item_id: str
+    user: str
+    purpose: str
+    route: str
+    at: str
+    wall_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTally:
+    """What an accounting says of one item: accesses, distinct persons, accesses per purpose."""
+
+    item_id: str
+    accesses: int
+    persons: int
+    purposes: tuple[tuple[str, int], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +292,21 @@ class NodeWriter(Protocol):
     def message_done(self, message_id: int, state: str, error: str | None = None) -> None: ...
 
     def message_retry(self, message_id: int, next_attempt: float, error: str) -> None: ...
+
+    # ------------------------------------------------ the register of accesses
+    def add_accesses(self, rows: Sequence[NewAccess]) -> None:
+        """Append ``rows`` to the register, in order, at the next seqs (one statement)."""
+        ...
+
+    def accesses_after(self, after_seq: int, limit: int) -> list[AccessRow]:
+        """Up to ``limit`` records after ``after_seq``, in seq order (in this transaction)."""
+        ...
+
+    def register_state(self) -> str | None:
+        """What the register's last logged root left (its size and peaks, JSON), or None."""
+        ...
+
+    def set_register_state(self, value: str) -> None: ...
 
     # ------------------------------------------------ console sessions and sign-in throttling
     def add_session(self, row: SessionRow) -> None: ...
@@ -390,6 +442,28 @@ class NodeReader(Protocol):
         ...
 
     def due_messages(self, now: float, limit: int = 100) -> list[MessageRow]: ...
+
+    def accesses(
+        self, *, item_id: str | None = None, after_seq: int = 0, limit: int = 1000
+    ) -> list[AccessRow]:
+        """Up to ``limit`` records after ``after_seq`` (of ``item_id`` if given), in seq order."""
+        ...
+
+    def latest_accesses(self, item_id: str, limit: int) -> list[AccessRow]:
+        """The latest ``limit`` records of ``item_id``, in seq order."""
+        ...
+
+    def held_item_ids(self, originator: str) -> list[str]:
+        """The ids of the items held here that ``originator`` originated, in id order."""
+        ...
+
+    def last_accesses(self) -> dict[str, AccessRow]:
+        """Each user's latest recorded access, by user name."""
+        ...
+
+    def access_tallies(self, item_ids: Sequence[str]) -> list[AccessTally]:
+        """For each of ``item_ids`` with records: accesses, distinct users, per purpose."""
+        ...
 
     def session(self, key: str) -> SessionRow | None:
         """The console session whose id hashes to ``key``."""

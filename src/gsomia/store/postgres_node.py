@@ -38,6 +38,7 @@ from gsomia.store.postgres_log import (
     display,
     make_tables,
 )
+from gsomia.store.sql import Connection
 from gsomia.store.sql_node import (
     AT_REST_FORMAT,
     BASE_VERSION,
@@ -169,7 +170,31 @@ CREATE TABLE sign_in_failures (
 CREATE INDEX sign_in_failures_last ON sign_in_failures (last, rowid)
 """
 
-MIGRATIONS: tuple[Migration, ...] = ()
+ACCESS_DDL = """
+CREATE TABLE IF NOT EXISTS access_records (
+    seq          BIGINT PRIMARY KEY,
+    item_id      TEXT COLLATE "C" NOT NULL,
+    user_name    TEXT COLLATE "C" NOT NULL,
+    purpose      TEXT COLLATE "C" NOT NULL,
+    route        TEXT COLLATE "C" NOT NULL,
+    at           TEXT COLLATE "C" NOT NULL,
+    wall_ms      BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS access_records_item ON access_records (item_id, seq);
+CREATE INDEX IF NOT EXISTS access_records_user ON access_records (user_name, seq)
+"""
+"""The register of accesses to content (schema 3), as on SQLite: seq chosen by the writer."""
+
+
+def _make_access_records(con: Connection) -> None:
+    for statement in ACCESS_DDL.split(";"):
+        if statement.strip():
+            con.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(3, "the register of accesses to content (access_records)", _make_access_records),
+)
 """PostgreSQL's schema history after the base (version 1, the first it was written at)."""
 
 

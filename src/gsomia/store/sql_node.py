@@ -29,11 +29,14 @@ from gsomia.errors import BadInput, StoreFailure, VerificationFailed
 from gsomia.ledger.hashing import HASH_LEN
 from gsomia.ledger.ports import LogWriter, StoredCheckpoint, WitnessedCheckpoint
 from gsomia.store.ports import (
+    AccessRow,
+    AccessTally,
     AtRestCipher,
     DocumentRow,
     FailureRow,
     ItemRecord,
     MessageRow,
+    NewAccess,
     NewObject,
     ObjectRow,
     ObjectScope,
@@ -163,6 +166,23 @@ def _failures(con: Connection, keys: Sequence[str]) -> list[FailureRow]:
 
 def _collections(con: Connection) -> dict[str, str]:
     return {str(o): str(i) for o, i in con.execute("SELECT originator, id FROM collections")}
+
+
+_ACCESS_COLUMNS = "seq, item_id, user_name, purpose, route, at, wall_ms"
+_IN_CHUNK = 500  # ids bound in one IN (...) list
+
+
+def _access(r: tuple[Any, ...]) -> AccessRow:
+    return AccessRow(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]), int(r[6]))
+
+
+def _accesses_after(con: Connection, after_seq: int, limit: int) -> list[AccessRow]:
+    rows = con.execute(
+        f"SELECT {_ACCESS_COLUMNS} FROM access_records "  # noqa: S608 - constant column list
+        "WHERE seq > ? ORDER BY seq LIMIT ?",
+        (after_seq, limit),
+    )
+    return [_access(r) for r in rows]
 
 
 _COLUMNS = (
@@ -421,6 +441,38 @@ class SqlNodeWriter:
             "UPDATE peer_messages SET attempts = attempts + 1, next_attempt = ?, last_error = ? "
             "WHERE id = ?",
             (next_attempt, error, message_id),
+        )
+
+    # ------------------------------------------------ the register of accesses
+    def add_accesses(self, rows: Sequence[NewAccess]) -> None:
+        """Append ``rows`` at the next seqs: chosen here (one writer at a time), so that the
+        register has no gap and a record's seq is its place in the register's Merkle tree."""
+        if not rows:
+            return
+        last = int(
+            self._con.execute("SELECT COALESCE(MAX(seq), 0) FROM access_records").fetchone()[0]
+        )
+        self._con.executemany(
+            f"INSERT INTO access_records ({_ACCESS_COLUMNS}) "  # noqa: S608 - constant columns
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (last + i, a.item_id, a.user, a.purpose, a.route, a.at, a.wall_ms)
+                for i, a in enumerate(rows, start=1)
+            ],
+        )
+
+    def accesses_after(self, after_seq: int, limit: int) -> list[AccessRow]:
+        return _accesses_after(self._con, after_seq, limit)
+
+    def register_state(self) -> str | None:
+        row = self._con.execute("SELECT value FROM node_meta WHERE key = 'register'").fetchone()
+        return None if row is None else str(row[0])
+
+    def set_register_state(self, value: str) -> None:
+        self._con.execute(
+            "INSERT INTO node_meta (key, value) VALUES ('register', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (value,),
         )
 
     # ------------------------------------------------ console sessions and sign-in throttling
@@ -778,6 +830,65 @@ class SqlNodeReader:
                 "WHERE state = 'pending' AND next_attempt <= ? ORDER BY id LIMIT ?",
                 (now, limit),
             )
+        ]
+
+    def accesses(
+        self, *, item_id: str | None = None, after_seq: int = 0, limit: int = 1000
+    ) -> list[AccessRow]:
+        if item_id is None:
+            return _accesses_after(self._con, after_seq, limit)
+        rows = self._con.execute(
+            f"SELECT {_ACCESS_COLUMNS} FROM access_records "  # noqa: S608 - constant columns
+            "WHERE item_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (item_id, after_seq, limit),
+        )
+        return [_access(r) for r in rows]
+
+    def held_item_ids(self, originator: str) -> list[str]:
+        return [
+            str(i)
+            for (i,) in self._con.execute(
+                "SELECT item_id FROM items WHERE originator = ? ORDER BY item_id", (originator,)
+            )
+        ]
+
+    def latest_accesses(self, item_id: str, limit: int) -> list[AccessRow]:
+        rows = self._con.execute(
+            f"SELECT {_ACCESS_COLUMNS} FROM access_records "  # noqa: S608 - constant columns
+            "WHERE item_id = ? ORDER BY seq DESC LIMIT ?",
+            (item_id, limit),
+        )
+        return [_access(r) for r in reversed(rows.fetchall())]
+
+    def last_accesses(self) -> dict[str, AccessRow]:
+        rows = self._con.execute(
+            f"SELECT {_ACCESS_COLUMNS} FROM access_records WHERE seq IN "  # noqa: S608
+            "(SELECT MAX(seq) FROM access_records GROUP BY user_name)"
+        )
+        return {a.user: a for a in map(_access, rows)}
+
+    def access_tallies(self, item_ids: Sequence[str]) -> list[AccessTally]:
+        counts: dict[str, list[tuple[str, int]]] = {}
+        persons: dict[str, int] = {}
+        wanted = sorted(set(item_ids))
+        for start in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for item, purpose, n in self._con.execute(
+                "SELECT item_id, purpose, COUNT(*) FROM access_records "  # noqa: S608 - marks
+                f"WHERE item_id IN ({marks}) GROUP BY item_id, purpose ORDER BY item_id, purpose",
+                chunk,
+            ):
+                counts.setdefault(str(item), []).append((str(purpose), int(n)))
+            for item, n in self._con.execute(
+                "SELECT item_id, COUNT(DISTINCT user_name) FROM access_records "  # noqa: S608
+                f"WHERE item_id IN ({marks}) GROUP BY item_id",
+                chunk,
+            ):
+                persons[str(item)] = int(n)
+        return [
+            AccessTally(item, sum(n for _, n in found), persons.get(item, 0), tuple(found))
+            for item, found in sorted(counts.items())
         ]
 
     def session(self, key: str) -> SessionRow | None:

@@ -174,10 +174,34 @@ def _make_tables(con: Connection) -> None:
             con.execute(statement)
 
 
+ACCESS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS access_records (
+    seq          INTEGER PRIMARY KEY,
+    item_id      TEXT NOT NULL,
+    user_name    TEXT NOT NULL,
+    purpose      TEXT NOT NULL,
+    route        TEXT NOT NULL,
+    at           TEXT NOT NULL,
+    wall_ms      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS access_records_item ON access_records (item_id, seq);
+CREATE INDEX IF NOT EXISTS access_records_user ON access_records (user_name, seq)
+"""
+"""The register of accesses to content (schema 3): append-only, ``seq`` 1, 2, 3… with no gap
+(its place in the register's Merkle tree); nothing sealed, nothing of the content in it."""
+
+
+def _make_access_records(con: Connection) -> None:
+    for statement in ACCESS_SCHEMA.split(";"):
+        if statement.strip():
+            con.execute(statement)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1, "the tables a store written before versions lacks; the version stamped", _make_tables
     ),
+    Migration(3, "the register of accesses to content (access_records)", _make_access_records),
 )
 """SQLite's schema history: version 0 is a store written before versions were kept."""
 

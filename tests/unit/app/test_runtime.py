@@ -19,7 +19,7 @@ from gsomia.app.boot import load_config, open_node
 from gsomia.app.runtime import SCHEDULES, Runtime, supervise
 from gsomia.bus.local import LocalBus
 from gsomia.clock import FixedClock
-from gsomia.node import federation
+from gsomia.node import accesses, federation, register
 from gsomia.node.events import WORK, Broadcaster, Notifier
 from gsomia.node.service import Node
 from tests.integration.nodes import PASSPHRASE, make_nodes, report
@@ -223,3 +223,22 @@ def test_without_a_bus_the_notifier_still_wakes_this_worker() -> None:
     notifier = Notifier(PEERS, local=lambda: woken.append(1))
     asyncio.run(notifier.committed())
     assert woken == [1]
+
+
+def test_the_checkpoint_schedule_logs_the_register_s_root_first(kor: Node) -> None:
+    publish(kor, 4)
+    analyst = next(u for u in kor.config.users if u.name == "analyst")
+    item = "report--00000000-0000-4000-8000-000000000004/2026-01-01T00:00:00.000Z"
+    register.record_item(kor, analyst, item, ("defense",), accesses.TAXII)
+
+    async def run() -> None:
+        runtime = Runtime(kor, Broadcaster(kor), bus=LocalBus(), push=False)
+        await runtime.cosign()
+        await runtime.cosign()  # no new record: no second root
+
+    asyncio.run(run())
+    [root] = register.logged_roots(kor)
+    checkpoint = kor.log.latest_checkpoint()
+    assert checkpoint is not None
+    assert root.entry < checkpoint.size  # the checkpoint signed covers the root's entry
+    assert register.verify(kor).verified_size == 1
