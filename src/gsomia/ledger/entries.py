@@ -183,6 +183,13 @@ SCHEMAS: dict[str, dict[str, tuple[Check, bool]]] = {
         "recipient": (_party, True),
         "expires": (_instant, False),
     },
+    "purpose.approval": {
+        "item": (_ident, True),
+        "originator": (_party, True),
+        "holder": (_party, True),
+        "purpose": (_topic, True),
+        "expires": (_instant, False),
+    },
     "agreement.event": {
         "agreement": (_ident, True),
         "event": (_token, True),

@@ -245,6 +245,8 @@ class _Remark:
             self.mine.equivalence.value,
             row.topics,
             orjson.dumps(body),
+            row.purposes,
+            row.approvals,
         )
         w.replace_object(new_object, node.next_date_added(w, now))
 

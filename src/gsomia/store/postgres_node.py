@@ -38,13 +38,16 @@ from gsomia.store.postgres_log import (
     display,
     make_tables,
 )
+from gsomia.store.sql import Connection
 from gsomia.store.sql_node import (
     AT_REST_FORMAT,
     BASE_VERSION,
+    PURPOSE_COLUMNS,
     Migration,
     Sealed,
     SqlNodeReader,
     SqlNodeWriter,
+    add_purposes,
     latest,
     schema_version,
     upgrade,
@@ -169,7 +172,20 @@ CREATE TABLE sign_in_failures (
 CREATE INDEX sign_in_failures_last ON sign_in_failures (last, rowid)
 """
 
-MIGRATIONS: tuple[Migration, ...] = ()
+
+def _add_purposes(con: Connection) -> None:
+    for column in PURPOSE_COLUMNS:
+        con.execute(f'ALTER TABLE objects ADD COLUMN IF NOT EXISTS {column} TEXT COLLATE "C"')
+    add_purposes(con)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        2,
+        "objects gain purposes and approvals (DOMAIN.md §7.1): received items', from their labels",
+        _add_purposes,
+    ),
+)
 """PostgreSQL's schema history after the base (version 1, the first it was written at)."""
 
 
