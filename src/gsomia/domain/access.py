@@ -14,14 +14,15 @@ ignore.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from gsomia.domain.instants import parse_instant
 from gsomia.domain.parties import Equivalence, Policy
 from gsomia.domain.purposes import DEFAULT as DEFAULT_PURPOSES
-from gsomia.domain.purposes import STANDING, may_use
+from gsomia.domain.purposes import STANDING, may_use, parse_purposes
 from gsomia.domain.topics import within
 from gsomia.errors import BadInput, Denied
 
@@ -82,6 +83,29 @@ class Approval:
 
     def in_force(self, at: datetime) -> bool:
         return self.granted_at <= at and (self.expires_at is None or at < self.expires_at)
+
+    @classmethod
+    def from_json(cls, obj: object, *, where: str, vocabulary: Sequence[str]) -> Approval:
+        """Parse ``{"item", "purpose", "granted_at", "expires_at"?}`` (a purpose of
+        ``vocabulary``; an approval that expires before it is granted is bad input)."""
+        if not isinstance(obj, dict):
+            raise BadInput(f"{where}: an approval must be a JSON object")
+        for key in ("item", "purpose", "granted_at"):
+            if key not in obj:
+                raise BadInput(f"{where}: missing field {key!r}")
+        unknown = sorted(set(obj) - {"item", "purpose", "granted_at", "expires_at"})
+        if unknown:
+            raise BadInput(f"{where}: unknown field(s) {', '.join(repr(u) for u in unknown)}")
+        item = obj["item"]
+        if not isinstance(item, str) or not item:
+            raise BadInput(f"{where}: 'item' must be an item id")
+        [purpose] = parse_purposes([obj["purpose"]], f"{where}: field 'purpose'", vocabulary)
+        granted = parse_instant(obj["granted_at"], f"{where}: field 'granted_at'")
+        raw = obj.get("expires_at")
+        expires = None if raw is None else parse_instant(raw, f"{where}: field 'expires_at'")
+        if expires is not None and expires <= granted:
+            raise BadInput(f"{where}: it expires at or before it is granted")
+        return cls(item, purpose, granted, expires)
 
 
 def provided_for(
