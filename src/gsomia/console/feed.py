@@ -30,6 +30,7 @@ from starlette.responses import Response
 
 from gsomia.console.launchmap import launch_block, launch_map
 from gsomia.console.session import PREFIX, Console
+from gsomia.domain.access import Role
 from gsomia.domain.parties import Equivalence
 from gsomia.errors import BadInput, GsomiaError, NotFound
 from gsomia.node.config import User
@@ -425,6 +426,10 @@ def register(router: APIRouter, console: Console) -> None:
                 "content": content(body),
                 "map": launch_map(launch_block(body)),
                 "refs": referred(node, user, item.row),
+                # DOMAIN.md §7.1: what it is provided for here (None: originated here)
+                "purposes_here": node.provided_here(item.row),
+                "may_ask_purpose": user.role is Role.ADMIN and item.originator != node.party,
+                "purpose_choices": node.scenario.purposes,
             }
 
         context = await console.run(page)  # the store and the verification: off the loop

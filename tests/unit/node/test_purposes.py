@@ -9,13 +9,16 @@ replayed answers change nothing; a standing-consent relay is for defense.warning
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
+from gsomia.app.asgi import create_app
 from gsomia.app.boot import load_config, open_node
 from gsomia.clock import FixedClock
 from gsomia.domain.purposes import STANDING
@@ -34,12 +37,14 @@ NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 WALL = 1e12  # every queued release and message is due
 ASSESSMENT = 1  # provided for defense.assessment
 WARNING = 2  # a missile warning, relayed by USA to JPN on standing consent
+PRISTINE = 3  # as ASSESSMENT, for the HTTP paths: no approval is ever asked for it
 TOP = {"KOR": "I", "JPN": "KIMITSU", "USA": "TOP_SECRET"}
-#: users added to every node: name -> purposes
+#: users added to every node: name -> (purposes, role)
 EXTRA = {
-    "assessor": ("defense.assessment",),
-    "warner": ("defense.warning",),
-    "defender": ("defense",),
+    "assessor": (("defense.assessment",), "analyst"),
+    "warner": (("defense.warning",), "analyst"),
+    "defender": (("defense",), "analyst"),
+    "chief": (("defense.assessment",), "admin"),
 }
 
 
@@ -52,13 +57,17 @@ def clock() -> FixedClock:
     return FixedClock(NOW)
 
 
+held_tokens: dict[str, dict[str, str]] = {}
+
+
 @pytest.fixture(scope="module")
 def trio(tmp_path_factory: pytest.TempPathFactory, clock: FixedClock) -> dict[str, Node]:
     procs = make_nodes(tmp_path_factory.mktemp("purposes"), scenario="lapse-2019")
+    held_tokens.update({p: proc.users for p, proc in procs.items()})
     for party, proc in procs.items():
         extra = [
-            UserEntry(name, token_digest(f"tok-{name}"), TOP[party], ("dprk",), "analyst", p)
-            for name, p in EXTRA.items()
+            UserEntry(name, token_digest(f"tok-{name}"), TOP[party], ("dprk",), role, p)
+            for name, (p, role) in EXTRA.items()
         ]
         users = render_config(party=party, listen="x", data_dir=".", peers=[], users=extra)
         tables = users[users.index("[[users]]") :]
@@ -107,6 +116,8 @@ def held(trio: dict[str, Node]) -> dict[str, Node]:
     own = kor.collection_id("KOR")
     assessment = report(ASSESSMENT, releasable_to=("JPN", "USA"), purposes=("defense.assessment",))
     kor.publish(user(kor, "analyst"), assessment["objects"], own)
+    pristine = report(PRISTINE, releasable_to=("JPN", "USA"), purposes=("defense.assessment",))
+    kor.publish(user(kor, "analyst"), pristine["objects"], own)
     warning = report(WARNING, releasable_to=("JPN", "USA"), topics=("dprk.missile.warning",))
     kor.publish(user(kor, "analyst"), warning["objects"], own)
     deliver(kor, usa)
@@ -421,3 +432,212 @@ def test_the_migration_gives_received_items_their_purposes(held: dict[str, Node]
         assert dict(rows.fetchall()) == {item_id(WARNING): '["defense.warning"]'}
     finally:
         con.close()
+
+
+# ------------------------------------------------------------------ over HTTP, in process
+TAXII_MEDIA = "application/taxii+json;version=2.1"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def http(node: Node, calls: Any) -> Any:
+    """Run ``calls(client)`` against the node's ASGI application (no socket, no background
+    senders)."""
+
+    async def run() -> Any:
+        transport = httpx.ASGITransport(app=create_app(node, push=False))
+        async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
+            return await calls(client)
+
+    return asyncio.run(run())
+
+
+def taxii_paths(item: str) -> list[str]:
+    stix_id = item.split("/", maxsplit=1)[0]
+    base = "/api/collections/received-KOR"
+    return [
+        f"{base}/objects/?match[id]={stix_id}",
+        f"{base}/objects/{stix_id}/",
+        f"{base}/objects/{stix_id}/versions/",
+        f"{base}/manifest/?match[id]={stix_id}",
+        f"/native/v1/items/{item}",
+    ]
+
+
+def test_every_http_read_path_refuses_as_for_a_missing_item(held: dict[str, Node]) -> None:
+    usa = held["USA"]
+    item, missing = item_id(PRISTINE), item_id(99)
+
+    async def calls(client: httpx.AsyncClient) -> dict[str, list[tuple[int, str]]]:
+        found: dict[str, list[tuple[int, str]]] = {}
+        for name in ("assessor", "warner"):
+            auth = (name, f"tok-{name}")
+            for label, target in (("item", item), ("missing", missing)):
+                got = []
+                for path in taxii_paths(target):
+                    headers = {"Accept": "application/json" if "native" in path else TAXII_MEDIA}
+                    r = await client.get(path, auth=auth, headers=headers)
+                    got.append((r.status_code, r.text.replace(target.split("/")[0], "ID")))
+                found[f"{name}-{label}"] = got
+        return found
+
+    seen = http(usa, calls)
+    assert [code for code, _ in seen["assessor-item"]] == [200] * 5
+    assert item.split("/")[0] not in seen["assessor-missing"][0][1]
+    assert '"objects"' in seen["assessor-item"][0][1]
+    # the warner (defense.warning) may not use an assessment: answered as a missing item
+    assert seen["warner-item"] == seen["warner-missing"]
+    assert [code for code, _ in seen["warner-item"]] == [200, 404, 404, 200, 404]
+
+
+def test_the_console_item_page_why_not_and_an_approval_through_the_console(
+    held: dict[str, Node],
+) -> None:
+    kor, usa = held["KOR"], held["USA"]
+    item = item_id(PRISTINE)
+
+    async def signed_in(client: httpx.AsyncClient, token: str) -> str:
+        page = await client.get("/console/login")
+        found = CSRF.search(page.text)
+        assert found is not None
+        r = await client.post("/console/login", data={"csrf": found.group(1), "token": token})
+        assert r.status_code == 303, r.text
+        home = await client.get("/console/purposes")
+        csrf = CSRF.search(home.text)
+        assert csrf is not None
+        return csrf.group(1)
+
+    async def as_holder(client: httpx.AsyncClient) -> dict[str, Any]:
+        await signed_in(client, "tok-warner")
+        hidden = await client.get(f"/console/items/{item}")
+        absent = await client.get(f"/console/items/{item_id(99)}")
+        why = await client.get("/console/purposes", params={"item": item})
+        return {"hidden": hidden, "absent": absent, "why": why}
+
+    got = http(usa, as_holder)
+    assert got["hidden"].status_code == got["absent"].status_code == 404
+    assert got["hidden"].text.replace(item, "X") == got["absent"].text.replace(item_id(99), "X")
+    assert got["why"].status_code == 200
+    assert 'data-decision="deny"' in got["why"].text
+    assert "Provided here for:" in got["why"].text
+    assert "asks KOR for an approval" in got["why"].text
+    assert "Inbox" not in got["why"].text  # not an admin
+
+    async def as_assessor(client: httpx.AsyncClient) -> httpx.Response:
+        await signed_in(client, "tok-assessor")
+        return await client.get(f"/console/items/{item}")
+
+    page = http(usa, as_assessor)
+    assert page.status_code == 200
+    assert "provided here for defense" in page.text
+    assert 'id="purpose-request-form"' not in page.text  # an analyst asks nobody
+
+    # an admin asks from the item page's form, KOR's admin refuses in its console's inbox
+    async def as_usa_admin(client: httpx.AsyncClient) -> tuple[httpx.Response, httpx.Response]:
+        csrf = await signed_in(client, "tok-chief")
+        page = await client.get(f"/console/items/{item}")
+        asked = await client.post(
+            "/console/purposes/request",
+            data={"csrf": csrf, "item": item, "purpose": "defense.policy"},
+        )
+        return page, asked
+
+    page, asked = http(usa, as_usa_admin)
+    assert 'id="purpose-request-form"' in page.text
+    assert '<option value="defense.policy">' in page.text
+    assert asked.status_code == 303, asked.text
+    send(usa, kor)
+
+    async def as_kor_admin(client: httpx.AsyncClient) -> tuple[str, httpx.Response]:
+        csrf = await signed_in(client, held_tokens["KOR"]["admin"])
+        inbox = await client.get("/console/purposes")
+        pending = re.findall(r'data-request="([^"]+)" data-status="pending"', inbox.text)
+        refused = await client.post(
+            "/console/purposes/refuse",
+            data={"csrf": csrf, "request": pending[0], "reason": "not for policy"},
+        )
+        return inbox.text, refused
+
+    text, refused = http(kor, as_kor_admin)
+    assert "USA asks to use" in text
+    assert refused.status_code == 303
+    assert refused.headers["location"].endswith("done=purpose-refused")
+
+
+def test_the_native_api_asks_answers_and_explains(held: dict[str, Node]) -> None:
+    kor, usa = held["KOR"], held["USA"]
+    item = item_id(PRISTINE)
+    json_ = {"Accept": "application/json"}
+    warner = ("warner", "tok-warner")
+
+    async def ask(client: httpx.AsyncClient) -> list[httpx.Response]:
+        base = "/native/v1/purposes"
+        return [
+            await client.get(f"{base}/why-not", params={"item": item}, auth=warner, headers=json_),
+            await client.post(
+                f"{base}/requests",
+                json={"item": item, "purpose": "defense.warning"},
+                auth=("chief", "tok-chief"),
+                headers=json_,
+            ),
+            await client.post(
+                f"{base}/requests",
+                json={"item": item, "purpose": "defense.golf"},
+                auth=("chief", "tok-chief"),
+                headers=json_,
+            ),
+            await client.post(
+                f"{base}/requests",
+                json={"item": item, "purpose": "defense.warning"},
+                auth=warner,
+                headers=json_,
+            ),
+        ]
+
+    why, asked, golf, analyst = http(usa, ask)
+    assert why.status_code == 200, why.text
+    assert (why.json()["decision"], why.json()["purposes"]) == ("deny", ["defense.assessment"])
+    assert asked.status_code == 201, asked.text
+    assert (asked.json()["status"], asked.json()["purpose"]) == ("pending", "defense.warning")
+    assert golf.status_code == 422
+    assert "unknown purpose 'defense.golf'" in golf.json()["description"]
+    assert analyst.status_code == 403
+    send(usa, kor)
+    rid = asked.json()["id"]
+    admin = ("admin", held_tokens["KOR"]["admin"])
+
+    async def answer(client: httpx.AsyncClient) -> list[httpx.Response]:
+        base = "/native/v1/purposes/requests"
+        return [
+            await client.get(base, params={"box": "inbox"}, auth=admin, headers=json_),
+            await client.post(
+                f"{base}/{rid}/grant",
+                json={"expires_at": "2026-06-01T00:00:00+09:00"},
+                auth=admin,
+                headers=json_,
+            ),
+            await client.post(
+                f"{base}/{rid}/refuse", json={"reason": "late"}, auth=admin, headers=json_
+            ),
+        ]
+
+    inbox, granted, again = http(kor, answer)
+    assert rid in {r["id"] for r in inbox.json()}
+    assert granted.status_code == 200, granted.text
+    assert granted.json()["expires_at"] == "2026-06-01T00:00:00+09:00"
+    assert again.status_code == 409
+    send(kor, usa)
+
+    async def read(client: httpx.AsyncClient) -> list[httpx.Response]:
+        return [
+            await client.get(f"/native/v1/items/{item}", auth=warner, headers=json_),
+            await client.get(
+                "/native/v1/purposes/why-not", params={"item": item}, auth=warner, headers=json_
+            ),
+        ]
+
+    details, why = http(usa, read)
+    assert details.status_code == 200, details.text
+    assert why.json()["decision"] == "allow"
+    assert any(
+        "KOR approved its use for defense.warning here until" in n for n in why.json()["notes"]
+    )
