@@ -20,6 +20,21 @@ from tests.unit.ledger.reference import sample_documents
 SAMPLES: dict[str, dict[str, Any]] = {}
 for _doc in sample_documents():
     SAMPLES.setdefault(_doc["type"], _doc)
+#: entry types added after the vectors (tests/vectors/ledger) were made: sampled here only
+SAMPLES.setdefault(
+    "purpose.approval",
+    {
+        "v": 1,
+        "at": "2026-03-01T09:00:00+09:00",
+        "party": "KOR",
+        "type": "purpose.approval",
+        "item": "kor-0001",
+        "originator": "KOR",
+        "holder": "USA",
+        "purpose": "defense.policy",
+        "expires": "2026-06-01T00:00:00Z",
+    },
+)
 
 
 def test_every_entry_type_has_a_sample() -> None:

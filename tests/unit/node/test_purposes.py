@@ -511,7 +511,8 @@ def test_the_console_item_page_why_not_and_an_approval_through_the_console(
         hidden = await client.get(f"/console/items/{item}")
         absent = await client.get(f"/console/items/{item_id(99)}")
         why = await client.get("/console/purposes", params={"item": item})
-        return {"hidden": hidden, "absent": absent, "why": why}
+        feed = await client.get("/console/")
+        return {"hidden": hidden, "absent": absent, "why": why, "feed": feed}
 
     got = http(usa, as_holder)
     assert got["hidden"].status_code == got["absent"].status_code == 404
@@ -521,12 +522,16 @@ def test_the_console_item_page_why_not_and_an_approval_through_the_console(
     assert "Provided here for:" in got["why"].text
     assert "asks KOR for an approval" in got["why"].text
     assert "Inbox" not in got["why"].text  # not an admin
+    assert got["feed"].status_code == 200
+    assert "Report 2" in got["feed"].text  # the warning, which it may use
+    assert "Report 3" not in got["feed"].text
 
-    async def as_assessor(client: httpx.AsyncClient) -> httpx.Response:
+    async def as_assessor(client: httpx.AsyncClient) -> tuple[httpx.Response, httpx.Response]:
         await signed_in(client, "tok-assessor")
-        return await client.get(f"/console/items/{item}")
+        return await client.get(f"/console/items/{item}"), await client.get("/console/")
 
-    page = http(usa, as_assessor)
+    page, feed = http(usa, as_assessor)
+    assert "Report 3" in feed.text
     assert page.status_code == 200
     assert "provided here for defense" in page.text
     assert 'id="purpose-request-form"' not in page.text  # an analyst asks nobody
