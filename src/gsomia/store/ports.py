@@ -199,7 +199,8 @@ class NodeWriter(Protocol):
     def add_object(self, obj: NewObject, date_added: str) -> None: ...
 
     def replace_object(self, obj: NewObject, date_added: str) -> None:
-        """Store ``obj`` again in place of the same version (a new marking), added anew."""
+        """Store ``obj`` again in place of the same version (a new marking), added anew; the
+        approvals stored for it stay (only ``set_approvals`` changes them)."""
         ...
 
     def add_item(  # noqa: PLR0917 - the columns of one row

@@ -489,12 +489,23 @@ class SqlNodeWriter:
 
     # ------------------------------------------------ native documents and peer messages
     def replace_object(self, obj: NewObject, date_added: str) -> None:
-        """Store ``obj`` again in place of the same version (a new marking), added anew."""
+        """Store ``obj`` again in place of the same version (a new marking), added anew; the
+        approvals stored for it stay (only ``set_approvals`` changes them)."""
+        key = (obj.collection, obj.stix_id, obj.version)
+        kept = self._con.execute(
+            "SELECT approvals FROM objects WHERE collection = ? AND stix_id = ? AND version = ?",
+            key,
+        ).fetchone()
         self._con.execute(
-            "DELETE FROM objects WHERE collection = ? AND stix_id = ? AND version = ?",
-            (obj.collection, obj.stix_id, obj.version),
+            "DELETE FROM objects WHERE collection = ? AND stix_id = ? AND version = ?", key
         )
         self.add_object(obj, date_added)
+        if kept is not None and kept[0] is not None:
+            self._con.execute(
+                "UPDATE objects SET approvals = ? "
+                "WHERE collection = ? AND stix_id = ? AND version = ?",
+                (kept[0], *key),
+            )
 
     def put_document(
         self, kind: str, key: str, item_id: str, body: dict[str, Any], attachment: bytes | None

@@ -23,7 +23,7 @@ from gsomia.app.boot import load_config, open_node
 from gsomia.clock import FixedClock
 from gsomia.domain.purposes import STANDING
 from gsomia.errors import BadInput, Conflict, Denied, NotFound, VerificationFailed
-from gsomia.node import approvals, federation, messages
+from gsomia.node import approvals, federation, messages, notices
 from gsomia.node.config import User, UserEntry, render_config, token_digest
 from gsomia.node.events import Broadcaster
 from gsomia.node.holdings import item_details, why_not_use
@@ -404,6 +404,28 @@ def test_an_approval_travels_there_and_back_and_widens_the_use_until_it_expires(
         assert sees(usa, "assessor", item)
     finally:
         clock.advance(-timedelta(days=1))
+
+
+def test_a_classification_notice_keeps_the_holders_approvals(held: dict[str, Node]) -> None:
+    kor, usa = held["KOR"], held["USA"]
+    item = item_id(ASSESSMENT)
+
+    def approved() -> set[str]:
+        with usa.store.reading() as r:
+            scope = r.object_scope(usa.collection_id("KOR"), *item.split("/"))
+        assert scope is not None
+        return {a.purpose for a in scope.approvals}
+
+    before = approved()
+    assert "defense" in before
+    notices.reclassify(kor, user(kor, "admin"), item, "I")
+    [row] = messages.due(kor, WALL, recipient="USA")
+    assert row.path == messages.NOTICE_PATH
+    receipt = notices.receive(usa, "KOR", row.body, NOW)
+    messages.delivered(kor, row, receipt.to_json(), NOW)
+    assert item_details(usa, user(usa, "assessor"), item).classification == "I"
+    assert approved() == before
+    assert sees(usa, "defender", item)
 
 
 # ------------------------------------------------------------------ the stored purposes
