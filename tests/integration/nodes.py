@@ -170,12 +170,15 @@ def make_nodes(
             for other, peer in nodes.items()
             if other != party
         ]
+        # analyst and admin serve defense and its warning (an item relayed on the 2023 link's
+        # standing consent is for defense.warning only: DOMAIN.md §7.1); low serves defense
+        warning = ("defense", "defense.warning")
         entries = [
-            UserEntry(name, token_digest(node.users[name]), level, ntk, role)
-            for name, level, ntk, role in (
-                ("analyst", top_level, ("dprk",), "analyst"),
-                ("admin", top_level, ("dprk",), "admin"),
-                ("low", low_level, ("dprk.nuclear",), "analyst"),
+            UserEntry(name, token_digest(node.users[name]), level, ntk, role, purposes)
+            for name, level, ntk, role, purposes in (
+                ("analyst", top_level, ("dprk",), "analyst", warning),
+                ("admin", top_level, ("dprk",), "admin", warning),
+                ("low", low_level, ("dprk.nuclear",), "analyst", ()),
             )
         ]
         store: dict[str, Any] = {} if node.store is None else {"store": node.store}
@@ -199,11 +202,18 @@ def make_nodes(
 
 
 def label_id(
-    originator: str, classification: str, releasable_to: tuple[str, ...], topics: tuple[str, ...]
+    originator: str,
+    classification: str,
+    releasable_to: tuple[str, ...],
+    topics: tuple[str, ...],
+    purposes: tuple[str, ...] | None = None,
 ) -> str:
     """A marking id (version-4 form) that is the same for the same label: envelopes built
     twice carry the same marking, as a client that keeps its markings would post them."""
-    key = orjson.dumps([originator, classification, list(releasable_to), list(topics)])
+    parts: list[Any] = [originator, classification, list(releasable_to), list(topics)]
+    if purposes is not None:
+        parts.append(list(purposes))
+    key = orjson.dumps(parts)
     return f"marking-definition--{uuid.UUID(bytes=hashlib.sha256(key).digest()[:16], version=4)}"
 
 
@@ -215,8 +225,10 @@ def report(
     releasable_to: tuple[str, ...] | None = None,
     classification: str | None = None,
     description: str = "Launch detected",
+    purposes: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    """An envelope with one report and its gsomia label."""
+    """An envelope with one report and its gsomia label (provided for ``purposes``: the
+    label's default, defense, if None)."""
     rel = (
         releasable_to
         if releasable_to is not None
@@ -230,7 +242,8 @@ def report(
         releasable_to=rel,
         topics=topics,
         created="2026-01-01T00:00:00.000Z",
-        marking_id=label_id(originator, level, rel, topics),
+        marking_id=label_id(originator, level, rel, topics, purposes),
+        extra=None if purposes is None else {"purposes": list(purposes)},
     )
     obj = {
         "type": "report",

@@ -1,6 +1,7 @@
 """The node's native JSON API (``/native/v1``): agreements and their state at an instant, the
 timeline, "why not?", items as verified, consents, loss or compromise reports, classification
-change notices. Handlers parse, call one use case, and render; errors take the one JSON shape.
+change notices, purposes ("why not?" for a use, approvals for another purpose). Handlers
+parse, call one use case, and render; errors take the one JSON shape.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from gsomia.api.native_inventory import add_inventory_routes
 from gsomia.domain.agreements import status_at
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.timeline import timeline
-from gsomia.node import accesses, consents, derived, notices, register, reports
+from gsomia.node import accesses, approvals, consents, derived, notices, register, reports
 from gsomia.node.events import Notifier
-from gsomia.node.holdings import why_not
+from gsomia.node.holdings import why_not, why_not_use
 from gsomia.node.service import Node
 from gsomia.node.workers import Workers
 
@@ -63,6 +64,13 @@ class GrantIn(_Strict):
 
 class RefuseIn(_Strict):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_utf8)]
+
+
+class PurposeRequestIn(_Strict):
+    item: ItemId = Field(description="The item id (STIX-ID/VERSION) held at this node.")
+    purpose: Annotated[
+        str, StringConstraints(min_length=1, max_length=200), AfterValidator(_utf8)
+    ] = Field(description="A purpose of the scenario's vocabulary, e.g. defense.policy.")
 
 
 class ReportIn(_Strict):
@@ -112,6 +120,40 @@ class ConsentRequestOut(Out):
     source: str | None = Field(
         None, description="For a derived item: the source whose originator is asked."
     )
+
+
+class PurposeRequestOut(Out):
+    id: str
+    item: str
+    originator: str
+    holder: str
+    purpose: str
+    requested_at: str
+    status: Literal["pending", "granted", "refused"]
+    answered_at: str | None
+    expires_at: str | None
+    reason: str | None
+    requested_by: str | None = None
+    answered_by: str | None = None
+    received_at: str | None = Field(None, description="At the originator: when it arrived.")
+    delivery: Delivery | None = None
+
+
+class UseDecisionOut(Out):
+    """Whether a user may read an item's content here (DOMAIN.md §7.2), in plain words."""
+
+    item: str
+    user: str
+    user_purposes: list[str]
+    decision: Literal["allow", "deny"]
+    reasons: list[str]
+    purposes: list[str] | None = Field(
+        description="What the item is provided for here; null at its originator (no bound)."
+    )
+    standing_consent: bool = Field(
+        description="It arrived on standing consent: defense.warning only, whatever its label."
+    )
+    notes: list[str]
 
 
 class ReportOut(Out):
@@ -303,7 +345,96 @@ def build_native_router(node: Node, workers: Workers, notifier: Notifier) -> API
     _consent_routes(router, node, workers, notifier)
     _report_routes(router, node, workers, notifier)
     add_inventory_routes(router, node, workers, notifier)
+    _purpose_routes(router, node, workers, notifier)
     return router
+
+
+def _purpose_routes(router: APIRouter, node: Node, workers: Workers, notifier: Notifier) -> None:
+    """Purposes (DOMAIN.md §7.2): "why not?" for a user's use of an item, and approvals to use
+    an item for another purpose — asked, read, granted, refused (admins only)."""
+    config = node.config
+
+    @router.get(
+        "/purposes/why-not",
+        summary="Whether a user may read an item's content here, and why not, in plain words",
+        responses=ok(UseDecisionOut),
+    )
+    async def why_not_use_route(
+        request: Request,
+        item: Annotated[ItemId, Query(description="The item id (STIX-ID/VERSION)")],
+        user: Annotated[
+            str | None, Query(max_length=64, description="Another user (admins only)")
+        ] = None,
+    ) -> Response:
+        me = authenticate(request, config)
+        found = await workers.run(why_not_use, node, me, item, user)
+        return _json(render(UseDecisionOut, found))
+
+    @router.get(
+        "/purposes/requests",
+        summary="Approvals for another purpose: asked by this node (outbox) or of it (inbox)",
+        responses=ok(list[PurposeRequestOut]),
+    )
+    async def list_purpose_requests(
+        request: Request,
+        box: Annotated[Literal["inbox", "outbox"], Query()] = "outbox",
+    ) -> Response:
+        user = authenticate(request, config)
+        found = await workers.run(approvals.requests, node, user, box)
+        return _json([render(PurposeRequestOut, r) for r in found])
+
+    @router.post(
+        "/purposes/requests",
+        summary="Ask the originator to approve using an item for another purpose (admins only)",
+        status_code=201,
+        responses=ok(PurposeRequestOut, 201),
+    )
+    async def create_purpose_request(request: Request, body: PurposeRequestIn) -> Response:
+        user = authenticate(request, config)
+        doc = await workers.run(approvals.request_approval, node, user, body.item, body.purpose)
+        await notifier.committed()
+        return _json(render(PurposeRequestOut, doc), 201)
+
+    @router.get(
+        "/purposes/requests/{request_id}",
+        summary="One request for another purpose (admins only)",
+        responses=ok(PurposeRequestOut),
+    )
+    async def read_purpose_request(
+        request: Request, request_id: Annotated[str, Path(max_length=64)]
+    ) -> Response:
+        user = authenticate(request, config)
+        found = await workers.run(approvals.request, node, user, request_id)
+        return _json(render(PurposeRequestOut, found))
+
+    @router.post(
+        "/purposes/requests/{request_id}/grant",
+        summary="Approve a use for another purpose, optionally until an instant (originator)",
+        responses=ok(PurposeRequestOut),
+    )
+    async def grant_purpose(
+        request: Request,
+        request_id: Annotated[str, Path(max_length=64)],
+        body: GrantIn | None = None,
+    ) -> Response:
+        user = authenticate(request, config)
+        expires = None if body is None else _instant(body.expires_at, "expires_at")
+        doc = await workers.run(approvals.grant, node, user, request_id, expires)
+        await notifier.committed()
+        return _json(render(PurposeRequestOut, doc))
+
+    @router.post(
+        "/purposes/requests/{request_id}/refuse",
+        summary="Refuse a use for another purpose, with a reason (the originator's admins)",
+        responses=ok(PurposeRequestOut),
+    )
+    async def refuse_purpose(
+        request: Request, request_id: Annotated[str, Path(max_length=64)], body: RefuseIn
+    ) -> Response:
+        user = authenticate(request, config)
+        doc = await workers.run(approvals.refuse, node, user, request_id, body.reason)
+        await notifier.committed()
+        return _json(render(PurposeRequestOut, doc))
 
 
 def _reading_routes(router: APIRouter, node: Node, workers: Workers) -> None:

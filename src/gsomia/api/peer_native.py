@@ -1,4 +1,5 @@
-"""The peer protocol of the native API: consent requests and answers, loss reports and
+"""The peer protocol of the native API: consent requests and answers, purpose requests and
+answers, loss reports and
 classification notices between nodes, each request signed with the sending node's key — and
 ``send_message``, which the outbound drainer (``gsomia.api.outbound``) sends them with from the
 outbox of peer messages, with retries and backoff (on wall time, whatever the node's scenario
@@ -21,7 +22,16 @@ from gsomia.api.http import JSON_MEDIA_TYPE, json_response, read_body
 from gsomia.api.models import ERRORS
 from gsomia.api.peer import WALL, PushFailed, retry_after, verified_sender
 from gsomia.clock import Clock
-from gsomia.node import accounting, consents, federation, messages, notices, reconciliation, reports
+from gsomia.node import (
+    accounting,
+    approvals,
+    consents,
+    federation,
+    messages,
+    notices,
+    reconciliation,
+    reports,
+)
 from gsomia.node.events import Notifier
 from gsomia.node.reconciliation import InventoryReceipt
 from gsomia.node.results import ConsentReceipt, NoticeReceipt, ReportReceipt
@@ -81,6 +91,18 @@ def build_peer_native_router(node: Node, workers: Workers, notifier: Notifier) -
         messages.CONSENT_ANSWER_PATH,
         "Receive the originator's answer to a consent request; a grant releases the item",
         consents.receive_answer,
+        MAX_MESSAGE_BYTES,
+    )
+    route(
+        messages.PURPOSE_REQUEST_PATH,
+        "Receive a holder's request to use an item for another purpose (at the originator)",
+        approvals.receive_request,
+        MAX_MESSAGE_BYTES,
+    )
+    route(
+        messages.PURPOSE_ANSWER_PATH,
+        "Receive the originator's answer to a purpose request; an approval widens its use",
+        approvals.receive_answer,
         MAX_MESSAGE_BYTES,
     )
     route(

@@ -1,4 +1,4 @@
-"""The agreement engine's commands: decide, agreements, timeline, replay."""
+"""The agreement engine's commands: decide, access, agreements, timeline, replay."""
 
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ from rich.table import Table
 from gsomia.cli._common import JSON_OPTION, emit_json, read_json_file
 from gsomia.clock import SystemClock
 from gsomia.data.launches import load_launches
+from gsomia.domain.access import Approval, Clearance, decide_access, provided_for
 from gsomia.domain.agreements import State, status_at
 from gsomia.domain.consents import Consent
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.labels import Label
+from gsomia.domain.purposes import parse_purposes
 from gsomia.domain.release import decide
 from gsomia.domain.replay import cast_of, replay, summarize
 from gsomia.domain.timeline import EntryKind, timeline
+from gsomia.domain.topics import parse_topic
 from gsomia.errors import BadInput
 from gsomia.scenarios import load_scenario
 
@@ -107,6 +110,108 @@ def cmd_decide(
         )
     if decision.agreements:
         out.print(f"  under: {', '.join(decision.agreements)}")
+    for reason in decision.reasons:
+        out.print(f"  - {reason}", markup=False, soft_wrap=True)
+
+
+def _list_option(text: str, where: str) -> list[str]:
+    """A comma-separated option as a list (empty entries are bad input)."""
+    parts = [p.strip() for p in text.split(",")]
+    if not text.strip() or not all(parts):
+        raise BadInput(f"{where}: expected a comma-separated list, e.g. defense,defense.warning")
+    return parts
+
+
+def cmd_access(
+    label_file: Path = typer.Argument(..., metavar="LABEL.json", help="The item's label."),
+    party: str = typer.Option(..., "--party", help="The holding party, whose user reads."),
+    clearance: str = typer.Option(..., "--clearance", help="A level of the party's policy."),
+    need_to_know: str = typer.Option(
+        ..., "--need-to-know", help="The user's duties: topics, comma-separated."
+    ),
+    purposes: str = typer.Option(
+        ..., "--purposes", help="The purposes of the user's duties, comma-separated."
+    ),
+    approvals_file: Path | None = typer.Option(
+        None,
+        "--approvals",
+        help="JSON array of the originator's approvals {item, purpose, granted_at, expires_at?}.",
+    ),
+    standing: bool = typer.Option(
+        False,
+        "--standing",
+        help="The item reached the party on standing consent (defense.warning only).",
+    ),
+    scenario_ref: str = SCENARIO_OPTION,
+    at: str | None = typer.Option(
+        None, "--at", help="ISO 8601 time with a UTC offset (default: now); approvals in force."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """May a user of PARTY read the item's content? Clearance, need-to-know and purpose."""
+    instant = parse_instant(at, "--at") if at is not None else SystemClock().now()
+    scenario = load_scenario(scenario_ref)
+    label = Label.from_json(
+        read_json_file(label_file, "label file"),
+        where=f"label file {label_file}",
+        scenario=scenario,
+    )
+    policy = scenario.policy(party, where="--party")
+    duties = tuple(
+        parse_topic(t, f"--need-to-know[{i}]")
+        for i, t in enumerate(_list_option(need_to_know, "--need-to-know"))
+    )
+    serves = parse_purposes(_list_option(purposes, "--purposes"), "--purposes", scenario.purposes)
+    user = Clearance.of(f"of {party}", policy, clearance, duties, purposes=serves)
+    approvals: list[Approval] = []
+    if approvals_file is not None:
+        raw = read_json_file(approvals_file, "approvals file")
+        if not isinstance(raw, list):
+            raise BadInput(f"approvals file {approvals_file}: expected a JSON array of approvals")
+        approvals = [
+            Approval.from_json(
+                a, where=f"approvals file {approvals_file}: [{i}]", vocabulary=scenario.purposes
+            )
+            for i, a in enumerate(raw)
+        ]
+    own = party == label.originator
+    if own and standing:
+        raise BadInput(f"--standing: {party} originated the item; it reached no one's hands")
+    provided = (
+        None
+        if own
+        else provided_for(
+            label.purposes, standing=standing, approvals=approvals, item=label.id, at=instant
+        )
+    )
+    equivalence = scenario.policy(label.originator).level(label.classification).equivalence
+    decision = decide_access(
+        user, party=party, equivalence=equivalence, topics=label.topics, purposes=provided
+    )
+    if as_json:
+        emit_json(
+            {
+                "item": label.id,
+                "party": party,
+                "at": format_instant(instant),
+                **decision.to_json(),
+                "user_purposes": list(serves),
+                "standing_consent": standing,
+            }
+        )
+        return
+    out = _console()
+    verdict = "[bold green]ALLOW[/]" if decision.allowed else "[bold red]DENY[/]"
+    out.print(
+        f"{verdict}  {label.id}: read at {party} by a user cleared {user.level} "
+        f"({user.equivalence.value}) at {format_instant(instant)} (scenario {scenario.name})",
+        soft_wrap=True,
+    )
+    if provided is None:
+        out.print(f"  {party} originated it: clearance and need-to-know alone bind its users")
+    else:
+        limit = " (standing consent: defense.warning only)" if standing else ""
+        out.print(f"  provided at {party} for: {', '.join(provided)}{limit}", markup=False)
     for reason in decision.reasons:
         out.print(f"  - {reason}", markup=False, soft_wrap=True)
 
@@ -299,6 +404,7 @@ def _outcome_json(o: ReportOutcome) -> dict[str, object]:
 
 def register(app: typer.Typer) -> None:
     app.command("decide")(cmd_decide)
+    app.command("access")(cmd_access)
     app.command("agreements")(cmd_agreements)
     app.command("timeline")(cmd_timeline)
     app.command("replay")(cmd_replay)

@@ -453,6 +453,10 @@ def register(router: APIRouter, console: Console) -> None:
                     for d in derived.derived(node, user, item_id)
                 ],
                 **item_register_view(node, user, item_id),  # admins: accesses, accountings
+                # DOMAIN.md §7.1: what it is provided for here (None: originated here)
+                "purposes_here": node.provided_here(item.row),
+                "may_ask_purpose": user.role is Role.ADMIN and item.originator != node.party,
+                "purpose_choices": node.scenario.purposes,
             }
 
         context = await console.run(page)  # the store and the verification: off the loop

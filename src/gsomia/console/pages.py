@@ -1,4 +1,5 @@
-"""The console's pages on agreements, "why not?", consents, notices, reports and the log.
+"""The console's pages on agreements, "why not?", consents, purposes, notices, reports and the
+log.
 
 View logic only: each ``*_view`` function turns a request's inputs into what its template shows,
 by calling the node's use cases (``gsomia.node.holdings``, ``consents``, ``reports``,
@@ -35,9 +36,9 @@ from gsomia.ledger.hashing import hash_leaf
 from gsomia.ledger.note import parse_checkpoint, parse_note, verify_every_signature
 from gsomia.ledger.proofs import InclusionProof
 from gsomia.ledger.verify import verify_inclusion
-from gsomia.node import consents, notices, reports, witnessing
+from gsomia.node import approvals, consents, notices, reports, witnessing
 from gsomia.node.config import User
-from gsomia.node.holdings import NOTICE, object_row, require_admin, why_not
+from gsomia.node.holdings import NOTICE, object_row, require_admin, why_not, why_not_use
 from gsomia.node.reports import KINDS
 from gsomia.node.service import Filters, Node
 from gsomia.scenarios import BUILTIN, MAX_SCENARIO_BYTES, load_scenario, load_scenario_text
@@ -349,6 +350,25 @@ def consents_view(node: Node, user: User) -> dict[str, Any]:
     }
 
 
+def purposes_view(node: Node, user: User, item_id: str, subject: str) -> dict[str, Any]:
+    """The purposes page: "why not?" for a use of an item (anyone, about themselves; an admin
+    about any user), and the approvals asked and answered (admins only)."""
+    admin = _is_admin(user)
+    why = (
+        why_not_use(node, user, item_id, subject if admin and subject else None)
+        if item_id
+        else None
+    )
+    return {
+        "admin": admin,
+        "why": why,
+        "users": [u.name for u in node.config.users] if admin else [],
+        "purpose_choices": node.scenario.purposes,
+        "inbox": list(reversed(approvals.requests(node, user, "inbox"))) if admin else [],
+        "outbox": list(reversed(approvals.requests(node, user, "outbox"))) if admin else [],
+    }
+
+
 def optional_instant(text: str, where: str) -> datetime | None:
     stripped = text.strip()
     return None if not stripped else parse_instant(stripped[:64], where)
@@ -468,6 +488,9 @@ DONE_MESSAGES = {
     "granted": "Consent granted: the signed consent is on its way to the holder.",
     "refused": "Consent refused: the refusal and its reason are on their way to the holder.",
     "reclassified": "Classification changed: every holder is being notified.",
+    "purpose-requested": "Approval requested: the request is on its way to the originator.",
+    "purpose-granted": "Approval granted: the signed approval is on its way to the holder.",
+    "purpose-refused": "Approval refused: the refusal and its reason are on their way.",
     "reported": "Report filed and logged: it is on its way to the originator.",
 }
 
@@ -491,6 +514,7 @@ def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR091
     console.add_nav("Agreements", PREFIX + "/agreements")
     console.add_nav("Why not?", PREFIX + "/why-not")
     console.add_nav("Consents", PREFIX + "/consents")
+    console.add_nav("Purposes", PREFIX + "/purposes")
     console.add_nav("Notices", PREFIX + "/notices")
     console.add_nav("Reports", PREFIX + "/reports")
     console.add_nav("Log", PREFIX + "/log")
@@ -609,6 +633,45 @@ def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR091
         await console.run(consents.refuse, node, user, request_id, reason)
         await console.notifier.committed()
         return console.redirect(PREFIX + "/consents?done=refused")
+
+    @router.get(PREFIX + "/purposes")
+    async def purposes_page(request: Request) -> Response:
+        user = console.user_or_redirect(request)
+        q = request.query_params
+        item, subject = q.get("item", "").strip()[:300], q.get("user", "").strip()[:64]
+        return console.render(
+            request,
+            "purposes.html",
+            title="Purposes",
+            done=_done(request),
+            chosen_item=item,
+            chosen_user=subject,
+            **await console.run(purposes_view, node, user, item, subject),
+        )
+
+    @router.post(PREFIX + "/purposes/request")
+    async def purpose_request(request: Request) -> Response:
+        user, form = await console.post_form(request)
+        item, purpose = _field(form, "item", 300), _field(form, "purpose", 200)
+        await console.run(approvals.request_approval, node, user, item, purpose)
+        await console.notifier.committed()
+        return console.redirect(PREFIX + "/purposes?done=purpose-requested")
+
+    @router.post(PREFIX + "/purposes/grant")
+    async def purpose_grant(request: Request) -> Response:
+        user, form = await console.post_form(request)
+        expires = optional_instant(_field(form, "expires_at", 64), "expires_at")
+        await console.run(approvals.grant, node, user, _field(form, "request", 64), expires)
+        await console.notifier.committed()
+        return console.redirect(PREFIX + "/purposes?done=purpose-granted")
+
+    @router.post(PREFIX + "/purposes/refuse")
+    async def purpose_refuse(request: Request) -> Response:
+        user, form = await console.post_form(request)
+        request_id, reason = _field(form, "request", 64), _field(form, "reason")
+        await console.run(approvals.refuse, node, user, request_id, reason)
+        await console.notifier.committed()
+        return console.redirect(PREFIX + "/purposes?done=purpose-refused")
 
     @router.get(PREFIX + "/notices")
     async def notices_page(request: Request) -> Response:

@@ -190,6 +190,13 @@ SCHEMAS: dict[str, dict[str, tuple[Check, bool]]] = {
         "expires": (_instant, False),
         "source": (_ident, False),  # a source originator's consent to a derived item (§7.6)
     },
+    "purpose.approval": {
+        "item": (_ident, True),
+        "originator": (_party, True),
+        "holder": (_party, True),
+        "purpose": (_topic, True),
+        "expires": (_instant, False),
+    },
     "agreement.event": {
         "agreement": (_ident, True),
         "event": (_token, True),

@@ -186,7 +186,9 @@ def receive_answer(node: Node, sender: str, raw: bytes, now: datetime) -> Consen
         return ConsentReceipt(rid, doc.status, "duplicate")
     answered = parse_instant(messages.text(msg, "answered_at", where), f"{where}.answered_at")
     asked = parse_instant(doc.requested_at, "consent outbox: requested_at")
-    _judge_answer(node, sender, f"{where} {rid}", instant=answered, asked=asked, now=now)
+    receipts.require_answer_instant(
+        node, sender, f"{where} {rid}", instant=answered, asked=asked, now=now
+    )
     answered_at = format_instant(answered)
     if status == REFUSED:
         reason = messages.text(msg, "reason", where, limit=MAX_REASON)
@@ -220,7 +222,7 @@ def _granted(
         raise VerificationFailed(
             f"{where}: the consent is for {view.recipient}, the request for {doc.recipient}"
         )
-    _judge_answer(
+    receipts.require_answer_instant(
         node, sender, f"{where} {rid}: the consent", instant=view.granted_at, asked=asked, now=now
     )
     if view.expires_at is not None and view.expires_at <= now:
@@ -268,20 +270,6 @@ def _granted(
         w.put_document(CONSENT_OUTBOX, rid, item.item_id, doc.to_json(), consent)
         node.log.append_in(w.log, entries)
     return ConsentReceipt(rid, GRANTED, "stored", release=doc.release)
-
-
-def _judge_answer(
-    node: Node, sender: str, what: str, *, instant: datetime, asked: datetime, now: datetime
-) -> None:
-    """An answer's instant: not ahead of this node's now, not before the request was made."""
-    receipts.require_not_future(node, sender, instant, now, what)
-    if instant < asked - receipts.skew(node):
-        reason = (
-            f"{what} is dated {format_instant(instant)}, before the request was made "
-            f"({format_instant(asked)})"
-        )
-        receipts.refuse(node, sender, what, reason)
-        raise Denied(reason)
 
 
 # ------------------------------------------------------------------ at the originator

@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from gsomia import primitives
+from gsomia.domain.access import provided_for
 from gsomia.domain.consents import Consent
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.labels import Label
@@ -330,6 +331,7 @@ class _Incoming:
     verified: VerifiedItem
     stix: Any
     marking: dict[str, Any]
+    standing: bool  # released to this node on standing consent (DOMAIN.md §7.1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,7 +414,8 @@ def _prepare(node: Node, sender: str, n: int, raw: bytes, now: datetime) -> _Inc
         raise VerificationFailed(f"item {n}: sealed content is not a STIX object ({exc})") from None
     if f"{stix.id}/{stix.version}" != label.id:
         raise VerificationFailed(f"item {n}: content {stix.id} does not match the label {label.id}")
-    return _Incoming(raw, verified, stix, marking)
+    standing = grant is None and release is not None and release.standing_consent is not None
+    return _Incoming(raw, verified, stix, marking, standing)
 
 
 def _judge_release(
@@ -480,6 +483,7 @@ def _store(
             level.equivalence.value,
             label.topics,
             orjson.dumps(body),
+            purposes=provided_for(label.purposes, standing=incoming.standing),
         ),
         added,
     )

@@ -12,14 +12,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from gsomia.domain.access import Role
+from gsomia.domain.access import Approval, Role, decide_access, provided_for
 from gsomia.domain.consents import Consent
+from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.parties import Equivalence, Marking
 from gsomia.domain.release import decide
 from gsomia.errors import BadInput, Denied, GsomiaError, NotFound, StoreFailure
 from gsomia.node import audit
 from gsomia.node.config import User
-from gsomia.node.results import Box, ConsentRequest, ItemDetails, Report, WhyNot
+from gsomia.node.results import (
+    Box,
+    ConsentRequest,
+    ItemDetails,
+    PurposeRequest,
+    Report,
+    UseDecision,
+    WhyNot,
+)
 from gsomia.node.service import Node
 from gsomia.seal.views import VerifiedItem
 from gsomia.store.ports import DocumentRow, NodeReader, ObjectRow
@@ -35,7 +44,10 @@ NOTICE = "notice"  # the originator's latest classification notice, as it carrie
 DESTRUCTION_CERTIFICATE = "destruction.certificate"
 INVENTORY_SENT = "inventory.sent"  # inventories this node (a holder) stated to an originator
 RECONCILIATION = "reconciliation"  # this node's (an originator's) reconciliations with a holder
+PURPOSE_OUTBOX = "purpose.outbox"  # approvals for another purpose this node (a holder) asked
+PURPOSE_INBOX = "purpose.inbox"  # approvals asked of this node (the originator)
 _BOXES: dict[str, Box] = {CONSENT_OUTBOX: "outbox", CONSENT_INBOX: "inbox"}
+_PURPOSE_BOXES: dict[str, Box] = {PURPOSE_OUTBOX: "outbox", PURPOSE_INBOX: "inbox"}
 
 
 def stored_consent(row: DocumentRow) -> ConsentRequest:
@@ -43,6 +55,13 @@ def stored_consent(row: DocumentRow) -> ConsentRequest:
     if row.kind not in _BOXES:
         raise StoreFailure(f"{row.kind} {row.key}: not a consent request")
     return ConsentRequest.from_json(_BOXES[row.kind], row.body, f"{row.kind} {row.key}")
+
+
+def stored_purpose_request(row: DocumentRow) -> PurposeRequest:
+    """A stored request for another purpose (either box), parsed at the store's boundary."""
+    if row.kind not in _PURPOSE_BOXES:
+        raise StoreFailure(f"{row.kind} {row.key}: not a purpose request")
+    return PurposeRequest.from_json(_PURPOSE_BOXES[row.kind], row.body, f"{row.kind} {row.key}")
 
 
 def stored_report(row: DocumentRow) -> Report:
@@ -106,9 +125,12 @@ class _Sighting:
     row: ObjectRow
 
 
-def _sight(node: Node, r: NodeReader, user: User, item_id: str) -> tuple[_Sighting | None, bool]:
-    """The stored item and its object row if ``user`` may see them, else None; and whether the
-    item is held here at all (for the audit log only).
+def _sight(
+    node: Node, r: NodeReader, user: User, item_id: str, *, use: bool = True
+) -> tuple[_Sighting | None, bool]:
+    """The stored item and its object row if ``user`` may see them (and, with ``use``, use
+    them: ``Node.visible``), else None; and whether the item is held here at all (for the
+    audit log only).
 
     A missing item and a hidden one take the same steps — two index probes that read no sealed
     bytes and open no body (the item's origin, the object version's class and topics), then one
@@ -119,7 +141,7 @@ def _sight(node: Node, r: NodeReader, user: User, item_id: str) -> tuple[_Sighti
     cid = node.collection_id(node.party if origin is None else origin[0])
     scope = r.object_scope(cid, stix_id, version)
     found = origin is not None and scope is not None and scope.item_id == item_id
-    seen = node.visible(user.clearance, scope if found and scope is not None else _NOWHERE)
+    seen = node.visible(user.clearance, scope if found and scope is not None else _NOWHERE, use=use)
     if not seen or not found:
         return None, origin is not None
     stored = r.item(item_id)
@@ -133,24 +155,26 @@ def _refused(node: Node, user: User, action: str, *, stored: bool) -> None:
     """Audit a use case's refusal to find an item (one line, whatever the reason)."""
     audit.refused(
         action,
-        "clearance or need-to-know" if stored else "not held here",
+        "clearance, need-to-know or purpose" if stored else "not held here",
         user=user.name,
         party=node.party,
     )
 
 
-def visible_item(node: Node, user: User, item_id: str, action: str) -> Held:
+def visible_item(node: Node, user: User, item_id: str, action: str, *, use: bool = True) -> Held:
     """The item as ``user`` may see it, verified: the one way a use case acting for a user
-    finds an item. An item the user may not see (clearance, need-to-know) is answered exactly
-    as one that does not exist — the same NotFound, the same words, the same work — and the
-    refusal goes to the audit log, not to the caller."""
+    finds an item. An item the user may not see (clearance, need-to-know, and with ``use`` the
+    purposes it is provided for here) is answered exactly as one that does not exist — the
+    same NotFound, the same words, the same work — and the refusal goes to the audit log, not
+    to the caller. Without ``use``: Art. 7 alone, for the use cases about an item's purposes
+    (asking an approval, "why not?"), which read no content."""
     missing = NotFound(f"no item {item_id[:MAX_ITEM_ID]!r} at {node.party}")
     try:
         split_item_id(item_id)
     except BadInput:
         raise missing from None
     with node.store.reading() as r:
-        seen, stored = _sight(node, r, user, item_id)
+        seen, stored = _sight(node, r, user, item_id, use=use)
     if seen is None:
         _refused(node, user, action, stored=stored)
         raise missing
@@ -159,14 +183,14 @@ def visible_item(node: Node, user: User, item_id: str, action: str) -> Held:
 
 
 def visible_document(
-    node: Node, user: User, kinds: tuple[str, ...], key: str, action: str
+    node: Node, user: User, kinds: tuple[str, ...], key: str, action: str, *, use: bool = True
 ) -> DocumentRow | None:
     """The document ``key`` of one of ``kinds`` if it is about an item ``user`` may see, else
     None (a missing document and one about a hidden item take the same steps)."""
     with node.store.reading() as r:
         about = [(kind, r.document_item(kind, key)) for kind in kinds]
         kind, item_id = next(((k, i) for k, i in about if i is not None), (None, None))
-        seen, _ = _sight(node, r, user, key if item_id is None else item_id)
+        seen, _ = _sight(node, r, user, key if item_id is None else item_id, use=use)
         # the document itself is read (and opened) only once the user may see its item
         doc = None if kind is None or seen is None else r.document(kind, key)
     if doc is None:
@@ -176,14 +200,14 @@ def visible_document(
 
 
 def visible_documents(
-    node: Node, r: NodeReader, user: User, docs: list[DocumentRow]
+    node: Node, r: NodeReader, user: User, docs: list[DocumentRow], *, use: bool = True
 ) -> list[DocumentRow]:
     """Those of ``docs`` about items ``user`` may see (an item no longer held: none)."""
     seen: dict[str, bool] = {}
     kept = []
     for doc in docs:
         if doc.item_id not in seen:
-            seen[doc.item_id] = _sight(node, r, user, doc.item_id)[0] is not None
+            seen[doc.item_id] = _sight(node, r, user, doc.item_id, use=use)[0] is not None
         if seen[doc.item_id]:
             kept.append(doc)
     return kept
@@ -285,3 +309,99 @@ def why_not(node: Node, user: User, item_id: str, party: str, at: datetime | Non
         consents=known_consents(node, item, party),
     )
     return WhyNot(decision, already_holds=party in item.verified.holders())
+
+
+def arrived_on_standing(node: Node, item: Held) -> bool:
+    """Whether ``item`` reached this node on standing consent (a relay, not the originator's
+    grant nor a release with its consent): then it is for ``defense.warning`` only."""
+    verified = item.verified
+    if item.originator == node.party or any(g.party == node.party for g in verified.grants):
+        return False
+    return any(
+        r.recipient == node.party and r.standing_consent is not None for r in verified.releases
+    )
+
+
+def approvals_held(node: Node, item_id: str) -> tuple[Approval, ...]:
+    """The originator's approvals for another purpose this node holds for ``item_id`` (in
+    force or not), from the granted requests of its outbox."""
+    with node.store.reading() as r:
+        docs = r.documents(PURPOSE_OUTBOX, item_id)
+    return tuple(
+        _approval_of(doc)
+        for doc in map(stored_purpose_request, docs)
+        if doc.status == "granted" and doc.answered_at is not None
+    )
+
+
+def _approval_of(doc: PurposeRequest) -> Approval:
+    where = f"{PURPOSE_OUTBOX} {doc.id}"
+    expires = doc.expires_at
+    return Approval(
+        doc.item,
+        doc.purpose,
+        parse_instant(doc.answered_at or "", f"{where}: answered_at"),
+        None if expires is None else parse_instant(expires, f"{where}: expires_at"),
+    )
+
+
+def why_not_use(node: Node, user: User, item_id: str, subject: str | None = None) -> UseDecision:
+    """May ``subject`` (a user of this node; default ``user``) read ``item_id``'s content here
+    now, and if not, why — in plain words: the item's purposes here, the user's, how to get an
+    approval, and whether standing consent limits it to defense.warning. Only admins ask about
+    another user. The item is found by Art. 7 alone (an item ``user`` may not see is missing);
+    the answer names no content."""
+    action = f"why-not-use {item_id[:120]}"
+    target = user
+    if subject is not None and subject != user.name:
+        require_admin(node, user, action)
+        target = next((u for u in node.config.users if u.name == subject), None)  # type: ignore[assignment]
+        if target is None:
+            raise NotFound(f"user: no user {subject[:80]!r} at {node.party}")
+    item = visible_item(node, user, item_id, action, use=False)
+    now = node.clock.now()
+    label = item.verified.label
+    level = node.scenario.policy(item.originator).level(current_classification(node, item))
+    standing = arrived_on_standing(node, item)
+    approvals = approvals_held(node, item_id)
+    own = item.originator == node.party
+    purposes = (
+        None
+        if own
+        else provided_for(label.purposes, standing=standing, approvals=approvals, at=now)
+    )
+    decision = decide_access(
+        target.clearance,
+        party=node.party,
+        equivalence=level.equivalence,
+        topics=label.topics,
+        purposes=purposes,
+    )
+    notes: list[str] = []
+    if own:
+        notes.append(
+            f"{node.party} originated this item: its users are bound by clearance and "
+            "need-to-know alone, whatever their purposes"
+        )
+    else:
+        notes.append(f"the label provides it for {', '.join(label.purposes)}")
+        if standing:
+            notes.append(
+                "it reached this node on the 2023 link's standing consent, so here it is "
+                "provided for defense.warning only, whatever its label says"
+            )
+        in_force = [a for a in approvals if a.in_force(now)]
+        notes.extend(
+            f"{item.originator} approved its use for {a.purpose} here"
+            + ("" if a.expires_at is None else f" until {format_instant(a.expires_at)}")
+            for a in in_force
+        )
+        if not decision.allowed:
+            notes.append(
+                f"to use it for another purpose, an admin of {node.party} asks {item.originator} "
+                f"for an approval (POST /native/v1/purposes/requests with the item and the "
+                "purpose, or the item's page in the console)"
+            )
+    return UseDecision(
+        item_id, target.name, target.clearance.purposes, decision, standing, tuple(notes)
+    )

@@ -1,4 +1,5 @@
-"""Peer messages: consent requests and answers, loss reports and classification notices leave
+"""Peer messages: consent requests and answers, requests to use an item for another purpose and
+their answers, loss reports and classification notices leave
 a node through a transactional outbox, like releases.
 
 A message is queued in the same transaction as the document it concerns (the request, the
@@ -23,11 +24,20 @@ from gsomia.node.holdings import (
     CONSENT_INBOX,
     CONSENT_OUTBOX,
     INVENTORY_SENT,
+    PURPOSE_INBOX,
+    PURPOSE_OUTBOX,
     RECONCILIATION,
     stored_consent,
+    stored_purpose_request,
     stored_report,
 )
-from gsomia.node.results import Acknowledgement, ConsentRequest, Delivery, Report
+from gsomia.node.results import (
+    Acknowledgement,
+    ConsentRequest,
+    Delivery,
+    PurposeRequest,
+    Report,
+)
 from gsomia.node.service import Node
 from gsomia.store.ports import MessageRow, NodeWriter
 
@@ -38,6 +48,8 @@ CONSENT_REQUEST_PATH = "/peer/v1/consent-requests"
 CONSENT_ANSWER_PATH = "/peer/v1/consents"
 REPORT_PATH = "/peer/v1/reports"
 NOTICE_PATH = "/peer/v1/notices"
+PURPOSE_REQUEST_PATH = "/peer/v1/purpose-requests"
+PURPOSE_ANSWER_PATH = "/peer/v1/purpose-answers"
 
 SCAN = 1000  # due messages looked at to find one peer's
 
@@ -84,9 +96,11 @@ def _update(w: NodeWriter, row: MessageRow, delivery: Delivery) -> None:
         plain = {**doc.body, "delivery": delivery.to_json()}
         w.put_document(doc.kind, doc.key, doc.item_id, plain, doc.attachment)
         return
-    body: ConsentRequest | Report
+    body: ConsentRequest | PurposeRequest | Report
     if kind in (CONSENT_OUTBOX, CONSENT_INBOX):
         body = replace(stored_consent(doc), delivery=delivery)
+    elif kind in (PURPOSE_OUTBOX, PURPOSE_INBOX):
+        body = replace(stored_purpose_request(doc), delivery=delivery)
     else:
         body = replace(stored_report(doc), delivery=delivery)
         ack = (delivery.answer or {}).get("acknowledged_at")

@@ -245,6 +245,7 @@ class _Remark:
             self.mine.equivalence.value,
             row.topics,
             orjson.dumps(body),
+            row.purposes,  # the approvals stored stay (replace_object)
         )
         w.replace_object(new_object, node.next_date_added(w, now))
 

@@ -147,3 +147,18 @@ def require_holder(
         return
     refuse(node, sender, what, reason)
     raise NotFound(unknown)
+
+
+def require_answer_instant(
+    node: Node, sender: str, what: str, *, instant: datetime, asked: datetime, now: datetime
+) -> None:
+    """An originator's answer (a consent, a purpose approval): dated neither ahead of this
+    node's now nor before the request it answers was made; Denied (audited) otherwise."""
+    require_not_future(node, sender, instant, now, what)
+    if instant < asked - skew(node):
+        reason = (
+            f"{what} is dated {format_instant(instant)}, before the request was made "
+            f"({format_instant(asked)})"
+        )
+        refuse(node, sender, what, reason)
+        raise Denied(reason)

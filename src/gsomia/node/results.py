@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from gsomia.domain.access import AccessDecision
 from gsomia.domain.parties import Marking
 from gsomia.domain.release import Decision
 from gsomia.errors import StoreFailure
@@ -188,7 +189,8 @@ class ConsentRequest:
 
 @dataclass(frozen=True, slots=True)
 class ConsentReceipt:
-    """A node's answer to a peer's consent request or answer: what it did with it."""
+    """A node's answer to a peer's request or answer (a consent, a purpose approval): what it
+    did with it."""
 
     request: str
     status: str
@@ -203,6 +205,97 @@ class ConsentReceipt:
         if self.received_at is not None:
             out["received_at"] = self.received_at
         return out
+
+
+# ------------------------------------------------------------------ purposes (DOMAIN.md §7.2)
+@dataclass(frozen=True, slots=True)
+class PurposeRequest:
+    """A request to use an item for another purpose, as one box keeps it: the holder's
+    ``outbox`` (it asked) or the originator's ``inbox`` (it was asked). Its round trip is a
+    consent's (the same messages outbox, the same receiver's checks); a grant carries the
+    originator's signed ``purpose.approval`` statement."""
+
+    box: Box
+    id: str
+    item: str
+    originator: str
+    holder: str
+    purpose: str
+    requested_at: str
+    status: Literal["pending", "granted", "refused"]
+    answered_at: str | None = None
+    expires_at: str | None = None
+    reason: str | None = None
+    requested_by: str | None = None
+    received_at: str | None = None
+    answered_by: str | None = None
+    delivery: Delivery | None = None
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "id": self.id,
+            "item": self.item,
+            "originator": self.originator,
+            "holder": self.holder,
+            "purpose": self.purpose,
+            "requested_at": self.requested_at,
+            "status": self.status,
+            "answered_at": self.answered_at,
+            "expires_at": self.expires_at,
+            "reason": self.reason,
+        }
+        if self.box == "outbox":
+            out["requested_by"] = self.requested_by
+        else:
+            out.update(received_at=self.received_at, answered_by=self.answered_by)
+        if self.delivery is not None:
+            out["delivery"] = self.delivery.to_json()
+        return out
+
+    @classmethod
+    def from_json(cls, box: Box, doc: Mapping[str, Any], where: str) -> PurposeRequest:
+        status = _text(doc, "status", where)
+        if status not in ("pending", "granted", "refused"):
+            raise StoreFailure(f"{where}.status: {status[:40]!r} is not a request status")
+        return cls(
+            box,
+            _text(doc, "id", where),
+            _text(doc, "item", where),
+            _text(doc, "originator", where),
+            _text(doc, "holder", where),
+            _text(doc, "purpose", where),
+            _text(doc, "requested_at", where),
+            status,  # type: ignore[arg-type]  # checked just above
+            answered_at=_optional_text(doc, "answered_at", where),
+            expires_at=_optional_text(doc, "expires_at", where),
+            reason=_optional_text(doc, "reason", where),
+            requested_by=_optional_text(doc, "requested_by", where),
+            received_at=_optional_text(doc, "received_at", where),
+            answered_by=_optional_text(doc, "answered_by", where),
+            delivery=Delivery.from_json(_object(doc, "delivery", where), f"{where}.delivery"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UseDecision:
+    """Whether a user may read an item's content here, and why not in plain words."""
+
+    item: str
+    user: str
+    user_purposes: tuple[str, ...]
+    decision: AccessDecision
+    standing: bool
+    notes: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "item": self.item,
+            "user": self.user,
+            "user_purposes": list(self.user_purposes),
+            **self.decision.to_json(),
+            "standing_consent": self.standing,
+            "notes": list(self.notes),
+        }
 
 
 # ------------------------------------------------------------------ loss reports

@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 import orjson
 
 from gsomia.clock import Clock, SystemClock
-from gsomia.domain.access import Clearance, check_access
+from gsomia.domain.access import Clearance, check_access, provided_for
 from gsomia.domain.instants import format_instant
 from gsomia.domain.labels import Label
 from gsomia.domain.parties import Equivalence, Marking
@@ -733,9 +733,25 @@ class Node:
         raise Denied(f"{action}: {reason}")
 
     # ------------------------------------------------------------------ reading
-    def visible(self, clearance: Clearance, row: ObjectRow | ObjectScope) -> bool:
+    def provided_here(self, row: ObjectRow | ObjectScope) -> tuple[str, ...] | None:
+        """What a stored row's item is provided for at this node now (DOMAIN.md §7.1): its
+        purposes as received, widened by the originator's approvals in force at the scenario
+        clock's now; None when no purpose bounds it (the node's own items, label markings,
+        public definitions)."""
+        if row.purposes is None or not row.approvals:
+            return row.purposes
+        return provided_for(
+            row.purposes, standing=False, approvals=row.approvals, at=self.clock.now()
+        )
+
+    def visible(
+        self, clearance: Clearance, row: ObjectRow | ObjectScope, *, use: bool = True
+    ) -> bool:
         """Whether a user may see a stored row: an item, or a label marking (stored with its
-        label's class and topics) under Art. 7; a public definition by anyone.
+        label's class and topics) under Art. 7; a public definition by anyone. With ``use``
+        (every read of content), a received item also only when one of the user's purposes
+        lies within what it is provided for here (``provided_here``, DOMAIN.md §7.2); without
+        it, Art. 7 alone (an admin finding an item to ask an approval for it).
 
         A row without class is public only if it is one of the public definitions (its type,
         id and version, and its body when the row carries it, exactly as gsomia defines them).
@@ -753,6 +769,7 @@ class Node:
                 party=self.party,
                 equivalence=Equivalence(row.equivalence),
                 topics=row.topics,
+                purposes=self.provided_here(row) if use else None,
             )
         except Denied:
             return False
@@ -811,7 +828,7 @@ class Node:
         if not visible:  # hidden or missing: the same audit line, the same answer
             audit.refused(
                 f"read {stix_id[:120]}",
-                "clearance or need-to-know" if scopes else "not stored",
+                "clearance, need-to-know or purpose" if scopes else "not stored",
                 user=user.name,
                 party=self.party,
             )

@@ -282,7 +282,7 @@ def _check_item_visible(node: Node, user: User, item_id: str) -> None:
     if found is None or not visible:
         audit.refused(
             f"prove {item_id}",
-            "no such item" if found is None or not rows else "clearance or need-to-know",
+            "no such item" if found is None or not rows else "clearance, need-to-know or purpose",
             user=user.name,
             party=node.party,
         )

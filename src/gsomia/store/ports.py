@@ -20,12 +20,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gsomia.domain.access import Approval
 from gsomia.errors import BadInput
 from gsomia.ledger.ports import LogStore, LogWriter, StoredCheckpoint, WitnessedCheckpoint
 
 NODE_SCHEMA_VERSION = 3
-"""The version of the node tables this code writes (``node_meta`` key ``schema``); 3 added the
-register of accesses (``access_records``)."""
+"""The version of the node tables this code writes (``node_meta`` key ``schema``); 2 added the
+purposes of received items (``objects.purposes``, ``objects.approvals``), 3 the register of
+accesses (``access_records``)."""
 
 
 class SchemaBehind(BadInput):
@@ -54,6 +56,8 @@ class ObjectRow:
     equivalence: str | None
     topics: tuple[str, ...]
     body: bytes
+    purposes: tuple[str, ...] | None = None  # see ObjectScope
+    approvals: tuple[Approval, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,11 @@ class ObjectScope:
     item_id: str | None
     equivalence: str | None
     topics: tuple[str, ...]
+    # what a received item is provided for here (DOMAIN.md §7.1): its label's purposes, or
+    # defense.warning when it arrived under standing consent; None for the node's own items,
+    # label markings and public definitions (no purpose bounds them)
+    purposes: tuple[str, ...] | None = None
+    approvals: tuple[Approval, ...] = ()  # the originator's approvals for other purposes
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +87,8 @@ class NewObject:
     equivalence: str | None
     topics: tuple[str, ...]
     body: bytes
+    purposes: tuple[str, ...] | None = None  # see ObjectScope
+    approvals: tuple[Approval, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +249,8 @@ class NodeWriter(Protocol):
     def add_object(self, obj: NewObject, date_added: str) -> None: ...
 
     def replace_object(self, obj: NewObject, date_added: str) -> None:
-        """Store ``obj`` again in place of the same version (a new marking), added anew."""
+        """Store ``obj`` again in place of the same version (a new marking), added anew; the
+        approvals stored for it stay (only ``set_approvals`` changes them)."""
         ...
 
     def add_item(  # noqa: PLR0917 - the columns of one row
@@ -252,6 +264,13 @@ class NodeWriter(Protocol):
     ) -> None: ...
 
     def replace_item(self, item_id: str, sealed: bytes) -> None: ...
+
+    def set_approvals(
+        self, collection: str, stix_id: str, version: str, approvals: Sequence[Approval]
+    ) -> None:
+        """Record the approvals in force for an object version (every one, replacing those
+        recorded): read with its scope, so that deciding use needs no other read."""
+        ...
 
     def queue(self, item_id: str, recipient: str, queued_at: str) -> None:
         """Queue a release of ``item_id`` to ``recipient`` (once per pair)."""

@@ -42,10 +42,12 @@ from gsomia.store.sql import Connection
 from gsomia.store.sql_node import (
     AT_REST_FORMAT,
     BASE_VERSION,
+    PURPOSE_COLUMNS,
     Migration,
     Sealed,
     SqlNodeReader,
     SqlNodeWriter,
+    add_purposes,
     latest,
     schema_version,
     upgrade,
@@ -192,7 +194,18 @@ def _make_access_records(con: Connection) -> None:
             con.execute(statement)
 
 
+def _add_purposes(con: Connection) -> None:
+    for column in PURPOSE_COLUMNS:
+        con.execute(f'ALTER TABLE objects ADD COLUMN IF NOT EXISTS {column} TEXT COLLATE "C"')
+    add_purposes(con)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        2,
+        "objects gain purposes and approvals (DOMAIN.md §7.1): received items', from their labels",
+        _add_purposes,
+    ),
     Migration(3, "the register of accesses to content (access_records)", _make_access_records),
 )
 """PostgreSQL's schema history after the base (version 1, the first it was written at)."""

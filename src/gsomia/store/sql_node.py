@@ -25,9 +25,14 @@ from typing import Any
 
 import orjson
 
-from gsomia.errors import BadInput, StoreFailure, VerificationFailed
+from gsomia.domain.access import Approval
+from gsomia.domain.instants import format_instant, parse_instant
+from gsomia.domain.purposes import DEFAULT as DEFAULT_PURPOSES
+from gsomia.domain.purposes import STANDING
+from gsomia.errors import BadInput, GsomiaError, StoreFailure, VerificationFailed
 from gsomia.ledger.hashing import HASH_LEN
 from gsomia.ledger.ports import LogWriter, StoredCheckpoint, WitnessedCheckpoint
+from gsomia.seal.item import KIND_RELEASE, Core, Item, SealedLabel
 from gsomia.store.ports import (
     AccessRow,
     AccessTally,
@@ -136,7 +141,18 @@ class Sealed:
     def row(self, r: tuple[Any, ...]) -> ObjectRow:
         body = self.open(r[9], "objects", "body", r[1], r[2], r[4])
         return ObjectRow(
-            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], tuple(orjson.loads(r[8])), body
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            tuple(orjson.loads(r[8])),
+            body,
+            _purposes(r[10]),
+            _approvals(r[11], r[6]),
         )
 
 
@@ -145,11 +161,111 @@ def _object_key(obj: NewObject) -> tuple[str, str, str]:
 
 
 _DOC_COLUMNS = "kind, key, item_id, body, attachment"
-_SCOPE_COLUMNS = "stix_id, version, stix_type, item_id, equivalence, topics"
+_SCOPE_COLUMNS = "stix_id, version, stix_type, item_id, equivalence, topics, purposes, approvals"
 
 
 def _scope(r: tuple[Any, ...]) -> ObjectScope:
-    return ObjectScope(r[0], r[1], r[2], r[3], r[4], tuple(orjson.loads(r[5])))
+    return ObjectScope(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        tuple(orjson.loads(r[5])),
+        _purposes(r[6]),
+        _approvals(r[7], r[3]),
+    )
+
+
+# ------------------------------------------------------------------ purposes (DOMAIN.md §7.1)
+def _purposes(value: str | None) -> tuple[str, ...] | None:
+    """A stored ``objects.purposes``: None (no purpose bounds the row) or its purposes."""
+    if value is None:
+        return None
+    found = orjson.loads(value)
+    if not isinstance(found, list) or not all(isinstance(p, str) for p in found):
+        raise StoreFailure(f"objects.purposes: {value[:80]!r} is not a list of purposes")
+    return tuple(found)
+
+
+def _approvals(value: str | None, item_id: str | None) -> tuple[Approval, ...]:
+    """A stored ``objects.approvals``: ``[[purpose, granted_at, expires_at|null], …]``."""
+    if value is None or item_id is None:
+        return ()
+    try:
+        return tuple(
+            Approval(
+                item_id,
+                str(purpose),
+                parse_instant(granted, "objects.approvals"),
+                None if expires is None else parse_instant(expires, "objects.approvals"),
+            )
+            for purpose, granted, expires in orjson.loads(value)
+        )
+    except (GsomiaError, TypeError, ValueError) as exc:
+        raise StoreFailure(f"objects.approvals of {item_id[:120]}: not approvals ({exc})") from None
+
+
+def _encode_purposes(purposes: tuple[str, ...] | None) -> str | None:
+    return None if purposes is None else orjson.dumps(list(purposes)).decode()
+
+
+def _encode_approvals(approvals: Sequence[Approval]) -> str | None:
+    if not approvals:
+        return None
+    return orjson.dumps(
+        [
+            [
+                a.purpose,
+                format_instant(a.granted_at),
+                None if a.expires_at is None else format_instant(a.expires_at),
+            ]
+            for a in approvals
+        ]
+    ).decode()
+
+
+def received_purposes(sealed: bytes, received_from: str) -> tuple[str, ...]:
+    """What a received item was provided for, read from its sealed bytes alone (for a store
+    written before purposes were kept; nothing is verified or opened here): its label's
+    purposes, or ``defense.warning`` alone when the sender is not the originator and any of
+    the sender's release records rests on standing consent. A hub may have appended several
+    relays to the copy it passed on; which of them was to this node the bytes do not say,
+    so a standing relay among them limits the item (fail closed)."""
+    item = Item.decode(sealed)
+    label = SealedLabel.decode(Core.decode(item.core, "sealed item: core").label, "sealed label")
+    if received_from != label.originator:
+        for record in item.records:
+            if record.kind != KIND_RELEASE:
+                continue
+            body = orjson.loads(record.body)
+            if body.get("holder") == received_from and body.get("standing_consent") is not None:
+                return STANDING
+    return label.purposes or DEFAULT_PURPOSES
+
+
+PURPOSE_COLUMNS = ("purposes", "approvals")
+"""The columns schema 2 adds to ``objects`` (TEXT, NULL: JSON when set)."""
+
+
+def add_purposes(con: Connection) -> None:
+    """Schema 2 (DOMAIN.md §7.1), once the backend has added ``PURPOSE_COLUMNS``: every
+    received item's rows get what it was provided for (``received_purposes``). The node's own
+    items, label markings and public definitions keep NULL: no purpose bounds them."""
+    held = con.execute(
+        "SELECT item_id, sealed, received_from FROM items WHERE received_from IS NOT NULL"
+    ).fetchall()
+    for item_id, sealed, sender in held:
+        try:
+            purposes = received_purposes(bytes(sealed), str(sender))
+        except (GsomiaError, ValueError) as exc:
+            raise StoreFailure(
+                f"items.sealed of {str(item_id)[:120]}: not a sealed item ({exc})"
+            ) from None
+        con.execute(
+            "UPDATE objects SET purposes = ? WHERE item_id = ?",
+            (_encode_purposes(purposes), item_id),
+        )
 
 
 def _failures(con: Connection, keys: Sequence[str]) -> list[FailureRow]:
@@ -186,7 +302,8 @@ def _accesses_after(con: Connection, after_seq: int, limit: int) -> list[AccessR
 
 
 _COLUMNS = (
-    "seq, collection, stix_id, stix_type, version, date_added, item_id, equivalence, topics, body"
+    "seq, collection, stix_id, stix_type, version, date_added, item_id, equivalence, topics, body, "
+    "purposes, approvals"
 )
 
 
@@ -287,7 +404,8 @@ class SqlNodeWriter:
             )
         con.execute(
             "INSERT INTO objects (collection, stix_id, stix_type, version, date_added, item_id, "
-            "equivalence, topics, is_latest, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "equivalence, topics, is_latest, body, purposes, approvals) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 obj.collection,
                 obj.stix_id,
@@ -299,7 +417,17 @@ class SqlNodeWriter:
                 orjson.dumps(list(obj.topics)).decode(),
                 int(is_latest),
                 self._sealed.seal(obj.body, "objects", "body", *_object_key(obj)),
+                _encode_purposes(obj.purposes),
+                _encode_approvals(obj.approvals),
             ),
+        )
+
+    def set_approvals(
+        self, collection: str, stix_id: str, version: str, approvals: Sequence[Approval]
+    ) -> None:
+        self._con.execute(
+            "UPDATE objects SET approvals = ? WHERE collection = ? AND stix_id = ? AND version = ?",
+            (_encode_approvals(approvals), collection, stix_id, version),
         )
 
     def add_item(  # noqa: PLR0917 - the columns of one row
@@ -382,12 +510,23 @@ class SqlNodeWriter:
 
     # ------------------------------------------------ native documents and peer messages
     def replace_object(self, obj: NewObject, date_added: str) -> None:
-        """Store ``obj`` again in place of the same version (a new marking), added anew."""
+        """Store ``obj`` again in place of the same version (a new marking), added anew; the
+        approvals stored for it stay (only ``set_approvals`` changes them)."""
+        key = (obj.collection, obj.stix_id, obj.version)
+        kept = self._con.execute(
+            "SELECT approvals FROM objects WHERE collection = ? AND stix_id = ? AND version = ?",
+            key,
+        ).fetchone()
         self._con.execute(
-            "DELETE FROM objects WHERE collection = ? AND stix_id = ? AND version = ?",
-            (obj.collection, obj.stix_id, obj.version),
+            "DELETE FROM objects WHERE collection = ? AND stix_id = ? AND version = ?", key
         )
         self.add_object(obj, date_added)
+        if kept is not None and kept[0] is not None:
+            self._con.execute(
+                "UPDATE objects SET approvals = ? "
+                "WHERE collection = ? AND stix_id = ? AND version = ?",
+                (kept[0], *key),
+            )
 
     def put_document(
         self, kind: str, key: str, item_id: str, body: dict[str, Any], attachment: bytes | None
@@ -709,7 +848,8 @@ class SqlNodeReader:
         hint = self._dialect.indexed_by("objects_scope")
         row = self._con.execute(
             "SELECT o.stix_id, o.version, o.stix_type, o.item_id, o.equivalence, "  # noqa: S608 - an index name
-            f"COALESCE(o.topics, '[]') FROM (SELECT 1) AS one LEFT JOIN objects AS o {hint} "
+            f"COALESCE(o.topics, '[]'), o.purposes, o.approvals "
+            f"FROM (SELECT 1) AS one LEFT JOIN objects AS o {hint} "
             "ON o.collection = ? AND o.stix_id = ? AND o.version = ?",
             (collection, stix_id, version),
         ).fetchone()
@@ -722,7 +862,8 @@ class SqlNodeReader:
         hint = self._dialect.indexed_by("objects_scope")
         rows = self._con.execute(
             "SELECT o.stix_id, o.version, o.stix_type, o.item_id, o.equivalence, "  # noqa: S608 - an index name
-            f"COALESCE(o.topics, '[]') FROM (SELECT 1) AS one LEFT JOIN objects AS o {hint} "
+            f"COALESCE(o.topics, '[]'), o.purposes, o.approvals "
+            f"FROM (SELECT 1) AS one LEFT JOIN objects AS o {hint} "
             "ON o.collection = ? AND o.stix_id = ? ORDER BY o.version",
             (collection, stix_id),
         ).fetchall()

@@ -34,10 +34,12 @@ from gsomia.store.sql import Connection
 from gsomia.store.sql_node import (
     AT_REST_FORMAT,
     BASE_VERSION,
+    PURPOSE_COLUMNS,
     Migration,
     Sealed,
     SqlNodeReader,
     SqlNodeWriter,
+    add_purposes,
     latest,
     schema_version,
     upgrade,
@@ -197,9 +199,28 @@ def _make_access_records(con: Connection) -> None:
             con.execute(statement)
 
 
+def _add_purposes(con: Connection) -> None:
+    have = {str(r[1]) for r in con.execute("PRAGMA table_info(objects)").fetchall()}
+    for column in PURPOSE_COLUMNS:
+        if column not in have:
+            con.execute(f"ALTER TABLE objects ADD COLUMN {column} TEXT")
+    add_purposes(con)
+    # the covering index takes the new columns: deciding use still reads no body
+    con.execute("DROP INDEX IF EXISTS objects_scope")
+    con.execute(
+        "CREATE INDEX objects_scope ON objects (collection, stix_id, version, stix_type, "
+        "item_id, equivalence, topics, purposes, approvals)"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1, "the tables a store written before versions lacks; the version stamped", _make_tables
+    ),
+    Migration(
+        2,
+        "objects gain purposes and approvals (DOMAIN.md §7.1): received items', from their labels",
+        _add_purposes,
     ),
     Migration(3, "the register of accesses to content (access_records)", _make_access_records),
 )

@@ -32,6 +32,20 @@ SAMPLES.setdefault(
         "root": "cd" * 32,
     },
 )
+SAMPLES.setdefault(
+    "purpose.approval",
+    {
+        "v": 1,
+        "at": "2026-03-01T09:00:00+09:00",
+        "party": "KOR",
+        "type": "purpose.approval",
+        "item": "kor-0001",
+        "originator": "KOR",
+        "holder": "USA",
+        "purpose": "defense.policy",
+        "expires": "2026-06-01T00:00:00Z",
+    },
+)
 
 
 def test_every_entry_type_has_a_sample() -> None:
