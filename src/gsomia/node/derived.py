@@ -37,7 +37,11 @@ DERIVED_SOURCE: Final = "derived.source"
 
 def holding_purposes(node: Node, item: Held) -> tuple[str, ...]:
     """The purposes ``item`` is provided for at this node: the standing purposes if it came
-    here under standing consent (DOMAIN.md §7.1), else its label's."""
+    here under standing consent (DOMAIN.md §7.1), else its label's — widened by the
+    originator's approvals this holder holds (what the stored row says it is provided for)."""
+    here = None if item.row is None else node.provided_here(item.row)
+    if here is not None:
+        return here
     standing = any(
         rel.recipient == node.party and rel.standing_consent is not None
         for rel in item.verified.releases

@@ -27,9 +27,10 @@ from gsomia.ledger.hashing import hash_leaf
 from gsomia.ledger.tree import Frontier
 from gsomia.node.accesses import ROUTES, canonical_record, label_purposes, recorded_purpose
 from gsomia.node.config import User
-from gsomia.node.holdings import item_details, require_admin, visible_item
+from gsomia.node.holdings import item_details, require_admin, split_item_id, visible_item
 from gsomia.node.results import ItemDetails
 from gsomia.node.service import Node
+from gsomia.seal.views import VerifiedItem
 from gsomia.store.ports import AccessRow, NewAccess, ObjectRow
 
 ROOT_ENTRY: Final = "register.root"
@@ -53,7 +54,9 @@ def record_rows(node: Node, user: User, rows: Sequence[ObjectRow], route: str) -
     _check_route(route)
     cache: dict[tuple[str, str], tuple[str, ...]] = {}
     with node.store.reading() as r:
-        purposes = [label_purposes(r, row, cache) for row in items]
+        # what each item is provided for here (DOMAIN.md §7.1: a received item's purposes as
+        # received, widened by approvals); the label's for the node's own items
+        purposes = [node.provided_here(row) or label_purposes(r, row, cache) for row in items]
     at = format_instant(node.clock.now())
     wall = _wall_ms(node)
     mine = user.clearance.purposes
@@ -82,8 +85,23 @@ def read_item(node: Node, user: User, item_id: str, route: str) -> ItemDetails:
     """``item_details`` for ``user``, their access recorded (``route``: api, console) before
     it is answered; a hidden or missing item records nothing."""
     details = item_details(node, user, item_id)
-    record_item(node, user, item_id, details.verified.label.purposes, route)
+    record_item(node, user, item_id, _provided(node, item_id, details.verified), route)
     return details
+
+
+def _provided(node: Node, item_id: str, verified: VerifiedItem) -> tuple[str, ...]:
+    """What ``item_id`` is provided for here (DOMAIN.md §7.1: as received, widened by the
+    approvals in force); its label's purposes for the node's own items."""
+    stix_id, version = split_item_id(item_id)
+    with node.store.reading() as r:
+        origin = r.item_origin(item_id)
+        scope = (
+            None
+            if origin is None
+            else r.object_scope(node.collection_id(origin[0]), stix_id, version)
+        )
+    here = None if scope is None else node.provided_here(scope)
+    return here or verified.label.purposes
 
 
 def _check_route(route: str) -> None:
