@@ -54,7 +54,7 @@ from gsomia.api.peer import MAX_PUSH_BYTES, PEER_SCOPE_KEY, PUSH_PATH, verified_
 from gsomia.api.peer_native import MAX_MESSAGE_BYTES, MAX_NOTICE_BYTES
 from gsomia.api.tls import CLIENT_CERT_SCOPE_KEY, check_pin, pinned_certs
 from gsomia.errors import GsomiaError
-from gsomia.node import audit, messages
+from gsomia.node import audit, destruction, messages
 from gsomia.node.config import User
 from gsomia.node.throttle import Throttled, address_key, user_key
 from gsomia.node.workers import Workers
@@ -75,6 +75,8 @@ PEER_MAX_BODY = {
     messages.CONSENT_ANSWER_PATH: MAX_MESSAGE_BYTES,
     messages.REPORT_PATH: MAX_MESSAGE_BYTES,
     messages.NOTICE_PATH: MAX_NOTICE_BYTES,  # carries the re-labelled sealed item
+    destruction.REQUEST_PATH: MAX_MESSAGE_BYTES,
+    destruction.CERTIFICATE_PATH: MAX_MESSAGE_BYTES,
     PEER_COSIGNATURE_PATH: MAX_COSIGNATURE_BYTES,
     PEER_CHECKPOINT_PATH: 0,
 }

@@ -11,11 +11,12 @@ none: in-process, ``gsomia.app.buses``) and starts, in order:
 4. the schedules, which run on one worker of the node at a time: the one holding the bus's
    lease ``schedules`` (renewed every ``RENEW_SECONDS``, lost three renewal periods after the
    last renewal). Its holder signs the node's checkpoint and enqueues ``witness-P`` for every
-   peer each ``cosign_interval``, and sweeps every ``SWEEP_SECONDS`` (and at once when it takes
-   the lease): ``push-P``/``message-P`` for every peer with due rows in the store (a worker
-   that died between a commit and its enqueue, a bus that was down, a message whose retry time
-   came). A worker that cannot renew (refused, or the bus failing) stops them at once: fail
-   closed, never two schedulers.
+   peer each ``cosign_interval``, destroys the items whose label's ``retain_until`` the node's
+   clock has passed every ``RETENTION_SECONDS`` (DOMAIN.md §7.5), and sweeps every
+   ``SWEEP_SECONDS`` (and at once when it takes the lease): ``push-P``/``message-P`` for
+   every peer with due rows in the store (a worker that died between a commit and its
+   enqueue, a bus that was down, a message whose retry time came). A worker that cannot
+   renew (refused, or the bus failing) stops them at once: fail closed, never two schedulers.
 
 ``stop`` undoes it in reverse. Every loop runs under ``supervise``: a loop that crashes (any
 exception) is logged with its name, the exception and how many times it was restarted, and is
@@ -43,7 +44,7 @@ from gsomia.api.tls import peer_client
 from gsomia.app.buses import open_bus
 from gsomia.bus.ports import Bus, BusFailure, Subscription
 from gsomia.clock import Clock, SystemClock
-from gsomia.node import federation, messages, witnessing
+from gsomia.node import destruction, federation, messages, witnessing
 from gsomia.node.events import (
     EVENTS,
     MESSAGE,
@@ -61,6 +62,7 @@ log = logging.getLogger("gsomia.runtime")
 SCHEDULES = "schedules"  # the lease whose holder runs the node's schedules
 RENEW_SECONDS = 2.0
 SWEEP_SECONDS = 1.0
+RETENTION_SECONDS = 10.0  # wall seconds between retention sweeps
 HEALTHY_SECONDS = 60.0  # a loop that ran this long before crashing starts its backoff again
 
 
@@ -204,13 +206,25 @@ class Runtime:
         """Sweep now and every ``SWEEP_SECONDS``; sign and witness now and every
         ``cosign_interval`` (0: never)."""
         interval = self.node.config.cosign_interval
-        next_cosign = self.wall.monotonic()
+        next_cosign = next_retention = self.wall.monotonic()
         while True:
+            if self.wall.monotonic() >= next_retention:
+                next_retention = self.wall.monotonic() + RETENTION_SECONDS
+                await self.retention()
             await self.sweep()
             if interval > 0 and self.wall.monotonic() >= next_cosign:
                 next_cosign = self.wall.monotonic() + interval
                 await self.cosign()
             await asyncio.sleep(SWEEP_SECONDS)
+
+    async def retention(self) -> list[str]:
+        """Destroy the held items whose ``retain_until`` has passed (their certificates are
+        queued to their originators, sent by the sweep that follows); the items destroyed."""
+        done = await asyncio.to_thread(destruction.sweep_retention, self.node)
+        if done:
+            log.info("retention: destroyed %d item(s)", len(done))
+            self.broadcaster.notify()
+        return done
 
     async def sweep(self) -> int:
         """Enqueue ``push-P`` and ``message-P`` for the peers with due rows; how many jobs

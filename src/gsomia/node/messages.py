@@ -19,7 +19,13 @@ import orjson
 
 from gsomia.domain.instants import format_instant
 from gsomia.errors import BadInput
-from gsomia.node.holdings import CONSENT_INBOX, CONSENT_OUTBOX, stored_consent, stored_report
+from gsomia.node.holdings import (
+    CONSENT_INBOX,
+    CONSENT_OUTBOX,
+    DESTRUCTION_REQUEST,
+    stored_consent,
+    stored_report,
+)
 from gsomia.node.results import Acknowledgement, ConsentRequest, Delivery, Report
 from gsomia.node.service import Node
 from gsomia.store.ports import MessageRow, NodeWriter
@@ -71,6 +77,10 @@ def _update(w: NodeWriter, row: MessageRow, delivery: Delivery) -> None:
         return
     doc = w.document(kind, key)
     if doc is None:
+        return
+    if kind == DESTRUCTION_REQUEST:  # a plain document: its delivery beside its fields
+        body_json = {**doc.body, "delivery": delivery.to_json()}
+        w.put_document(doc.kind, doc.key, doc.item_id, body_json, doc.attachment)
         return
     body: ConsentRequest | Report
     if kind in (CONSENT_OUTBOX, CONSENT_INBOX):

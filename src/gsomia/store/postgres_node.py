@@ -38,6 +38,7 @@ from gsomia.store.postgres_log import (
     display,
     make_tables,
 )
+from gsomia.store.sql import Connection
 from gsomia.store.sql_node import (
     AT_REST_FORMAT,
     BASE_VERSION,
@@ -169,8 +170,45 @@ CREATE TABLE sign_in_failures (
 CREATE INDEX sign_in_failures_last ON sign_in_failures (last, rowid)
 """
 
-MIGRATIONS: tuple[Migration, ...] = ()
+DESTRUCTION_DDL = """
+CREATE TABLE IF NOT EXISTS item_keys (
+    item_id      TEXT COLLATE "C" PRIMARY KEY,
+    key          BYTEA NOT NULL
+);
+CREATE TABLE IF NOT EXISTS item_retention (
+    item_id      TEXT COLLATE "C" PRIMARY KEY,
+    retain_until TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX IF NOT EXISTS item_retention_due ON item_retention (retain_until, item_id);
+CREATE TABLE IF NOT EXISTS destroyed_items (
+    item_id      TEXT COLLATE "C" PRIMARY KEY,
+    originator   TEXT COLLATE "C" NOT NULL,
+    digest       TEXT COLLATE "C" NOT NULL,
+    equivalence  TEXT COLLATE "C" NOT NULL,
+    topics       TEXT COLLATE "C" NOT NULL,
+    destroyed_at TEXT COLLATE "C" NOT NULL,
+    reason       TEXT NOT NULL,
+    authorised_by TEXT NOT NULL,
+    label        BYTEA NOT NULL
+)
+"""
+
+
+def _destruction_tables(con: Connection) -> None:
+    """Schema 5 (DOMAIN.md §7.5): per-item keys, retention instants, destroyed items (items
+    stored before it keep their content under the ring key; see ``sql_node``)."""
+    for statement in DESTRUCTION_DDL.split(";"):
+        if statement.strip():
+            con.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(5, "per-item keys, retention and destroyed items", _destruction_tables),
+)
 """PostgreSQL's schema history after the base (version 1, the first it was written at)."""
+
+#: What a destruction deletes from, vacuumed after it (``scrub``); ``item_keys`` is rewritten.
+_SCRUBBED = ("objects", "items", "outbox", "node_documents", "peer_messages", "item_retention")
 
 
 class PostgresNodeStore:
@@ -266,6 +304,18 @@ class PostgresNodeStore:
     def reading(self) -> Iterator[SqlNodeReader]:
         with self._db.transaction(write=False, what="read failed") as con:
             yield SqlNodeReader(con, self._sealed, POSTGRES)
+
+    def scrub(self) -> None:
+        """After a destruction's commit, outside any transaction: ``VACUUM`` the tables it
+        deleted from (their dead tuples' space is marked free, the index entries pointing at
+        them removed) and ``VACUUM FULL`` the small ``item_keys`` (rewritten into new files,
+        the old ones unlinked: no erased key stays in a page of the table). What VACUUM does
+        not do is docs/formats.md's: it does not zero the freed space, and the write-ahead log
+        keeps the rows' images until its segments are recycled — the item's key, not its
+        ciphertext, is what makes the content unrecoverable."""
+        self._db.outside_transaction(
+            [*(f"VACUUM {t}" for t in _SCRUBBED), "VACUUM FULL item_keys"], what="vacuum failed"
+        )
 
     def close(self) -> None:
         self._db.close()

@@ -14,7 +14,7 @@ import pytest
 from gsomia.errors import BadInput, StoreFailure, VerificationFailed
 from gsomia.seal.at_rest import KeyRingCipher
 from gsomia.seal.keys import KeyRing, init_keys
-from gsomia.store.ports import NewObject, SchemaBehind
+from gsomia.store.ports import NODE_SCHEMA_VERSION, NewObject, SchemaBehind
 from gsomia.store.sqlite_node import NODE_SCHEMA, SqliteNodeStore
 
 #: Every way a sealed value at rest is refused, each naming why.
@@ -213,7 +213,7 @@ def test_a_plaintext_store_is_encrypted_when_migrated_and_vacuumed(
     with pytest.raises(SchemaBehind, match=r"schema 0 is older .*`gsomia node migrate"):
         SqliteNodeStore(path, cipher=cipher)
     with SqliteNodeStore(path, cipher=cipher, migrate=True) as store:
-        assert store.migrated == (0, 1)
+        assert store.migrated == (0, NODE_SCHEMA_VERSION)
         assert SECRET not in _file_bytes(path)
         with store.reading() as r:
             rows = r.rows_after(0, 1000)

@@ -1,7 +1,7 @@
 """Schema migrations on both backends: a store older than the code is refused until it is
 migrated, a migration applies the missing steps in one transaction (all or nothing), and a
 store newer than the code is refused naming both versions. The steps here are real DDL added
-to each backend's history for the test (the code's own history has one version so far)."""
+to each backend's history for the test (after the code's own history)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from gsomia.store.sqlite_node import SqliteNodeStore
 from tests import pg
 
 Store = SqliteNodeStore | PostgresNodeStore
+N = NODE_SCHEMA_VERSION
 OBJECT = NewObject(
     "c", "indicator--1", "indicator", "2026-01-01T00:00:00.000Z", None, None, (), b"{}"
 )
@@ -108,24 +109,24 @@ def test_each_backends_history_ends_at_the_version_the_code_writes(backend: Back
 def test_an_older_store_is_refused_until_migrated_then_opens(backend: Backend) -> None:
     with backend.open() as store, store.writing() as w:
         w.add_object(OBJECT, "2026-01-01T00:00:01.000Z")
-    later = (*backend.history, Migration(2, "an index on items.added", add_index))
+    later = (*backend.history, Migration(N + 1, "an index on items.added", add_index))
     before = backend.meta()
     with pytest.raises(
-        SchemaBehind, match=r"schema 1 is older than this version of gsomia writes \(2\): run "
+        SchemaBehind, match=rf"schema {N} is older than this version of gsomia writes \({N + 1}\)"
     ):
         backend.open(later)
     assert backend.meta() == before
     assert not backend.has_index("items_added")
     with backend.open(later, migrate=True) as store:
-        assert store.migrated == (1, 2)
-    assert backend.meta()["schema"] == "2"
+        assert store.migrated == (N, N + 1)
+    assert backend.meta()["schema"] == str(N + 1)
     assert backend.has_index("items_added")
     with backend.open(later) as store, store.reading() as r:  # up to date: opens as it is
         assert store.migrated is None
         assert r.versions("c", "indicator--1")[0].body == b"{}"
-    # the code that knows version 1 only now refuses the store, naming both versions
+    # the code that knows version N only now refuses the store, naming both versions
     with pytest.raises(
-        BadInput, match=r"schema 2 is newer than this version of gsomia knows \(up to 1\)"
+        BadInput, match=rf"schema {N + 1} is newer than this version of gsomia knows \(up to {N}\)"
     ):
         backend.open()
 
@@ -135,8 +136,8 @@ def test_a_failing_step_leaves_the_store_as_it_was(backend: Backend) -> None:
     before = backend.meta()
     later = (
         *backend.history,
-        Migration(2, "an index", add_index),
-        Migration(3, "an index, then a mistake", add_index_then_fail),
+        Migration(N + 1, "an index", add_index),
+        Migration(N + 2, "an index, then a mistake", add_index_then_fail),
     )
     with pytest.raises((BadInput, StoreFailure), match=r"no_such_column|no such column"):
         backend.open(later, migrate=True)
@@ -146,18 +147,18 @@ def test_a_failing_step_leaves_the_store_as_it_was(backend: Backend) -> None:
 
 
 def test_a_new_store_is_made_at_the_latest_version_through_every_step(backend: Backend) -> None:
-    later = (*backend.history, Migration(2, "an index", add_index))
+    later = (*backend.history, Migration(N + 1, "an index", add_index))
     with backend.open(later) as store:
         assert store.migrated is None
-    assert backend.meta()["schema"] == "2"
+    assert backend.meta()["schema"] == str(N + 1)
     assert backend.has_index("items_added")
 
 
-@pytest.mark.parametrize("value", ["7", "x1"])
+@pytest.mark.parametrize("value", ["97", "x1"])
 def test_a_newer_or_unreadable_schema_is_refused(backend: Backend, value: str) -> None:
     backend.open().close()
     backend.sql("UPDATE node_meta SET value = ? WHERE key = 'schema'", value)
-    said = "is newer than this version of gsomia knows" if value == "7" else "is not a version"
+    said = "is newer than this version of gsomia knows" if value == "97" else "is not a version"
     with pytest.raises(BadInput, match=rf"schema '?{value}'? {said}"):
         backend.open(migrate=True)
     assert backend.meta()["schema"] == value
