@@ -26,7 +26,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from gsomia.console import feed, pages
+from gsomia.console import destructions, feed, pages
 from gsomia.console.session import (
     CONSOLE_HEADERS,
     CSRF_FIELD,
@@ -143,6 +143,7 @@ def build_console(
     _register_basics(router, console)
     feed.register(router, console)
     pages.register(router, console)
+    destructions.register(router, console)
     return router
 
 

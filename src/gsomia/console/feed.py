@@ -28,6 +28,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gsomia.console import destructions
 from gsomia.console.launchmap import launch_block, launch_map
 from gsomia.console.session import PREFIX, Console
 from gsomia.domain.parties import Equivalence
@@ -407,7 +408,13 @@ def register(router: APIRouter, console: Console) -> None:
         user = console.user_or_redirect(request)
 
         def page() -> dict[str, Any]:
-            details = item_details(node, user, item_id).to_json()  # NotFound unless hidden
+            try:
+                details = item_details(node, user, item_id).to_json()  # NotFound unless hidden
+            except NotFound:
+                gone = destructions.destroyed_page(node, user, item_id)
+                if gone is None:
+                    raise
+                return {"destroyed": gone}
             item = held(node, item_id)
             if item.row is None:
                 raise NotFound(f"no item {item_id[:200]!r} at {node.party}")
@@ -425,7 +432,11 @@ def register(router: APIRouter, console: Console) -> None:
                 "content": content(body),
                 "map": launch_map(launch_block(body)),
                 "refs": referred(node, user, item.row),
+                "destruction": destructions.item_panel(node, user, item_id, item.originator),
             }
 
         context = await console.run(page)  # the store and the verification: off the loop
+        if "destroyed" in context:  # when and why, to a user who could have seen it
+            c = context["destroyed"]
+            return console.render(request, "destroyed.html", title="Destroyed", c=c)
         return console.render(request, "item.html", level_name=level_name, **context)

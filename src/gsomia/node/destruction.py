@@ -44,6 +44,7 @@ from gsomia.node.holdings import (
     require_admin,
     visible_documents,
     visible_item,
+    visible_or_destroyed,
 )
 from gsomia.node.results import Delivery
 from gsomia.node.service import Node
@@ -131,7 +132,7 @@ def destroy(node: Node, user: User, item_id: str, reason: str) -> Certificate:
     action = f"destroy {item_id[:120]}"
     require_admin(node, user, action)
     why = _reason(reason)
-    item = visible_item(node, user, item_id, action)
+    item = visible_or_destroyed(node, user, item_id, action)
     if item.originator == node.party:
         raise BadInput(
             f"item: {node.party} originated {item_id}; an originator's own items are its record "

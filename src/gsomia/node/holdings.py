@@ -161,7 +161,7 @@ def destroyed_words(node: Node, row: DestroyedRow) -> str:
     )
 
 
-def _missing_or_destroyed(node: Node, user: User, item_id: str, action: str) -> Held:
+def visible_or_destroyed(node: Node, user: User, item_id: str, action: str) -> Held:
     """``visible_item``, saying when and why the item was destroyed to a user who could have
     seen it."""
     gone = destroyed_item(node, user, item_id)
@@ -274,7 +274,7 @@ def item_details(node: Node, user: User, item_id: str) -> ItemDetails:
     label, grants, releases with their consents, notices), with this node's marking and the
     originator's latest classification notice (which may have reached this node on the
     originator's copy of the item rather than on its own)."""
-    item = _missing_or_destroyed(node, user, item_id, f"read item {item_id[:120]}")
+    item = visible_or_destroyed(node, user, item_id, f"read item {item_id[:120]}")
     notices = item.verified.notices
     carrier = notice_carrier(node, item_id)
     if carrier is not None and len(carrier.notices) > len(notices):
@@ -291,7 +291,7 @@ def item_details(node: Node, user: User, item_id: str) -> ItemDetails:
 def why_not(node: Node, user: User, item_id: str, party: str, at: datetime | None) -> WhyNot:
     """The decision of this node releasing ``item_id`` to ``party`` at ``at`` (default now),
     with every rule's result for every candidate agreement."""
-    item = _missing_or_destroyed(node, user, item_id, f"why-not {item_id[:120]}")
+    item = visible_or_destroyed(node, user, item_id, f"why-not {item_id[:120]}")
     node.scenario.policy(party, where="party")
     if party == node.party:
         raise BadInput(f"party: {party} is this node; a release goes to another party")
