@@ -207,6 +207,27 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 """PostgreSQL's schema history after the base (version 1, the first it was written at)."""
 
+#: Before vacuuming: wait (up to two seconds) for the transactions that began before the scrub,
+#: in any database of the server — a snapshot, or a transaction id, older than the destruction
+#: keeps VACUUM from removing the deleted rows, and VACUUM FULL would copy them into the new
+#: file. Best effort: past the wait, it runs (docs/formats.md says what that leaves).
+_WAIT_FOR_OLDER_SNAPSHOTS = """
+DO $$
+DECLARE
+    started timestamptz := clock_timestamp();
+    tries int := 0;
+BEGIN
+    LOOP
+        PERFORM pg_stat_clear_snapshot();
+        EXIT WHEN tries >= 100 OR NOT EXISTS (
+            SELECT 1 FROM pg_stat_activity
+            WHERE pid <> pg_backend_pid() AND xact_start < started
+              AND (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL));
+        PERFORM pg_sleep(0.02);
+        tries := tries + 1;
+    END LOOP;
+END $$
+"""
 #: What a destruction deletes from, vacuumed after it (``scrub``); ``item_keys`` is rewritten.
 _SCRUBBED = ("objects", "items", "outbox", "node_documents", "peer_messages", "item_retention")
 
@@ -312,9 +333,16 @@ class PostgresNodeStore:
         the old ones unlinked: no erased key stays in a page of the table). What VACUUM does
         not do is docs/formats.md's: it does not zero the freed space, and the write-ahead log
         keeps the rows' images until its segments are recycled — the item's key, not its
-        ciphertext, is what makes the content unrecoverable."""
+        ciphertext, is what makes the content unrecoverable. A snapshot older than the
+        destruction keeps the deleted rows alive for VACUUM: it waits for those first (up to
+        two seconds)."""
         self._db.outside_transaction(
-            [*(f"VACUUM {t}" for t in _SCRUBBED), "VACUUM FULL item_keys"], what="vacuum failed"
+            [
+                _WAIT_FOR_OLDER_SNAPSHOTS,
+                *(f"VACUUM {t}" for t in _SCRUBBED),
+                "VACUUM FULL item_keys",
+            ],
+            what="vacuum failed",
         )
 
     def close(self) -> None:
