@@ -141,8 +141,11 @@ def destroy(node: Node, user: User, item_id: str, reason: str) -> Certificate:
     return _carry_out(node, item, reason=why, authorised_by=user.name)
 
 
-def _carry_out(node: Node, item: Held, *, reason: str, authorised_by: str) -> Certificate:
-    """Destroy ``item`` (see the module); its certificate."""
+def _carry_out(
+    node: Node, item: Held, *, reason: str, authorised_by: str, scrub: bool = True
+) -> Certificate:
+    """Destroy ``item`` (see the module); its certificate. ``scrub=False``: the caller
+    destroys several and scrubs once after the last."""
     if item.row is None or item.row.equivalence is None:
         raise StoreFailure(f"{item.item_id[:MAX_ITEM_ID]}: no stored object to destroy")
     now = node.clock.now()
@@ -195,7 +198,8 @@ def _carry_out(node: Node, item: Held, *, reason: str, authorised_by: str) -> Ce
             ref=None,
         )
         node.log.append_in(w.log, [entry])
-    node.store.scrub()
+    if scrub:
+        node.store.scrub()
     audit.accepted(
         "destroy item", user=authorised_by, party=node.party, item=item.item_id, reason=reason
     )
@@ -230,8 +234,10 @@ def sweep_retention(node: Node, now: datetime | None = None) -> list[str]:
             item = held(node, item_id)
         except NotFound:
             continue
-        _carry_out(node, item, reason=RETENTION, authorised_by=RETENTION)
+        _carry_out(node, item, reason=RETENTION, authorised_by=RETENTION, scrub=False)
         done.append(item_id)
+    if done:
+        node.store.scrub()
     return done
 
 
@@ -257,19 +263,25 @@ def receive_request(node: Node, sender: str, raw: bytes, now: datetime) -> Reque
         topic = parse_topic(topic_text, f"{where}.topic")
         candidates = _items_within(node, sender, topic)
     reason = RETURNED if returned else ORIGINATOR_REQUEST
-    destroyed, already = [], []
-    for candidate in candidates:
-        with node.store.reading() as r:
-            gone = r.destroyed(candidate)
-            origin = r.item_origin(candidate)
-        if gone is not None and gone.originator == sender:
-            already.append(candidate)
-            continue
-        if origin is None or origin[0] != sender:
-            continue
-        item = held(node, candidate)
-        _carry_out(node, item, reason=reason, authorised_by=f"originator request {rid}")
-        destroyed.append(candidate)
+    destroyed: list[str] = []
+    already: list[str] = []
+    try:
+        for candidate in candidates:
+            with node.store.reading() as r:
+                gone = r.destroyed(candidate)
+                origin = r.item_origin(candidate)
+            if gone is not None and gone.originator == sender:
+                already.append(candidate)
+                continue
+            if origin is None or origin[0] != sender:
+                continue
+            item = held(node, candidate)
+            by = f"originator request {rid}"
+            _carry_out(node, item, reason=reason, authorised_by=by, scrub=False)
+            destroyed.append(candidate)
+    finally:
+        if destroyed:  # once, after the last (and after a failure: what was done is scrubbed)
+            node.store.scrub()
     if item_id is not None and not destroyed and not already:
         receipts.refuse(node, sender, where, f"{item_id[:120]}: not held here from {sender}")
         raise NotFound(f"no item {item_id[:MAX_ITEM_ID]!r} at {node.party}")
