@@ -6,6 +6,7 @@ and "why not?" saying when and why, to those who could have seen it only."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -334,3 +335,19 @@ def test_the_retention_sweep_destroys_what_is_past_its_retain_until(
     assert (gone.body["reason"], gone.body["authorised_by"]) == ("retention", "retention")
     assert destruction.sweep_retention(usa, until + timedelta(days=1)) == []
     assert deliver_messages(usa, kor) == [{"item": item, "result": "stored"}]
+
+
+def test_the_schedules_run_the_retention_sweep(trio: dict[str, Node]) -> None:
+    from gsomia.app.runtime import Runtime
+    from gsomia.bus.local import LocalBus
+    from gsomia.node.events import Broadcaster
+
+    kor, jpn = trio["KOR"], trio["JPN"]
+    item = publish(
+        kor, 21, topics=("dprk.missile.slbm",), extra={"retain_until": "2026-02-01T00:00:00Z"}
+    )
+    deliver(kor, jpn, item)
+    runtime = Runtime(jpn, Broadcaster(jpn), bus=LocalBus(), push=False)
+    assert asyncio.run(runtime.retention()) == [item]
+    assert asyncio.run(runtime.retention()) == []
+    assert deliver_messages(jpn, kor) == [{"item": item, "result": "stored"}]
