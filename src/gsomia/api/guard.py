@@ -54,7 +54,7 @@ from gsomia.api.peer import MAX_PUSH_BYTES, PEER_SCOPE_KEY, PUSH_PATH, verified_
 from gsomia.api.peer_native import MAX_MESSAGE_BYTES, MAX_NOTICE_BYTES
 from gsomia.api.tls import CLIENT_CERT_SCOPE_KEY, check_pin, pinned_certs
 from gsomia.errors import GsomiaError
-from gsomia.node import accounting, audit, messages, reconciliation
+from gsomia.node import accounting, audit, destruction, messages, reconciliation
 from gsomia.node.config import User
 from gsomia.node.throttle import Throttled, address_key, user_key
 from gsomia.node.workers import Workers
@@ -79,6 +79,8 @@ PEER_MAX_BODY = {
     reconciliation.INVENTORY_PATH: reconciliation.MAX_INVENTORY_BYTES,  # a signed inventory
     accounting.REQUEST_PATH: MAX_MESSAGE_BYTES,
     accounting.ANSWER_PATH: accounting.MAX_ANSWER_BYTES,  # a line per item held
+    destruction.REQUEST_PATH: MAX_MESSAGE_BYTES,
+    destruction.CERTIFICATE_PATH: MAX_MESSAGE_BYTES,
     PEER_COSIGNATURE_PATH: MAX_COSIGNATURE_BYTES,
     PEER_CHECKPOINT_PATH: 0,
 }

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from gsomia import __version__
+from gsomia.api.destructions import build_destruction_peer_router, build_destruction_router
 from gsomia.api.events import Broadcaster, build_events_router, ending_streams_on_exit_signals
 from gsomia.api.guard import Guard
 from gsomia.api.http import (
@@ -113,6 +114,8 @@ def create_app(node: Node, *, push: bool = True, tls_password: bytes | None = No
     app.include_router(build_register_router(node, workers, notifier))
     app.include_router(build_native_router(node, workers, notifier))
     app.include_router(build_peer_native_router(node, workers, notifier))
+    app.include_router(build_destruction_router(node, workers, notifier))
+    app.include_router(build_destruction_peer_router(node, workers, notifier))
     app.include_router(build_console(node, broadcaster, workers, notifier))  # /console/
     # credentials from the headers before a byte of body, then bounded, strict JSON bodies
     app.add_middleware(Guard, node=node, console_max_body=MAX_FORM, workers=workers)

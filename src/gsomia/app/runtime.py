@@ -13,11 +13,12 @@ none: in-process, ``gsomia.app.buses``) and starts, in order:
    last renewal). Its holder logs the register's root (``gsomia.node.register``), signs the
    node's checkpoint and enqueues ``witness-P`` for every peer each ``cosign_interval``, asks
    each peer for its inventory each ``reconcile_interval`` (``gsomia.node.reconciliation``),
-   and sweeps every ``SWEEP_SECONDS`` (and at once when it takes the lease):
-   ``push-P``/``message-P`` for every peer with due rows in the store (a worker that died
-   between a commit and its enqueue, a bus that was down, a message whose retry time came).
-   A worker that cannot renew (refused, or the bus failing) stops them at once: fail closed,
-   never two schedulers.
+   destroys the items whose label's ``retain_until`` the node's clock has passed every
+   ``RETENTION_SECONDS`` (DOMAIN.md §7.5), and sweeps every ``SWEEP_SECONDS`` (and at once
+   when it takes the lease): ``push-P``/``message-P`` for every peer with due rows in the store
+   (a worker that died between a commit and its enqueue, a bus that was down, a message whose
+   retry time came). A worker that cannot renew (refused, or the bus failing) stops them at
+   once: fail closed, never two schedulers.
 
 ``stop`` undoes it in reverse. Every loop runs under ``supervise``: a loop that crashes (any
 exception) is logged with its name, the exception and how many times it was restarted, and is
@@ -45,7 +46,7 @@ from gsomia.api.tls import peer_client
 from gsomia.app.buses import open_bus
 from gsomia.bus.ports import Bus, BusFailure, Subscription
 from gsomia.clock import Clock, SystemClock
-from gsomia.node import federation, messages, reconciliation, register, witnessing
+from gsomia.node import destruction, federation, messages, reconciliation, register, witnessing
 from gsomia.node.events import (
     EVENTS,
     MESSAGE,
@@ -64,6 +65,7 @@ SCHEDULES = "schedules"  # the lease whose holder runs the node's schedules
 RENEW_SECONDS = 2.0
 SWEEP_SECONDS = 1.0
 RECONCILE_CHECK_SECONDS = 60.0  # how often the schedules look for peers due a reconciliation
+RETENTION_SECONDS = 10.0  # wall seconds between retention sweeps
 HEALTHY_SECONDS = 60.0  # a loop that ran this long before crashing starts its backoff again
 
 
@@ -210,9 +212,12 @@ class Runtime:
         ``reconcile_interval`` (0: never)."""
         interval = self.node.config.cosign_interval
         reconciling = self.node.config.reconcile_interval
-        next_cosign = next_reconcile = self.wall.monotonic()
+        next_cosign = next_reconcile = next_retention = self.wall.monotonic()
         self.scheduling_since = self.wall.now().timestamp()
         while True:
+            if self.wall.monotonic() >= next_retention:
+                next_retention = self.wall.monotonic() + RETENTION_SECONDS
+                await self.retention()
             await self.sweep()
             if interval > 0 and self.wall.monotonic() >= next_cosign:
                 next_cosign = self.wall.monotonic() + interval
@@ -237,6 +242,15 @@ class Runtime:
             since=self.scheduling_since,
         )
         return len(asked)
+
+    async def retention(self) -> list[str]:
+        """Destroy the held items whose ``retain_until`` has passed (their certificates are
+        queued to their originators, sent by the sweep that follows); the items destroyed."""
+        done = await asyncio.to_thread(destruction.sweep_retention, self.node)
+        if done:
+            log.info("retention: destroyed %d item(s)", len(done))
+            self.broadcaster.notify()
+        return done
 
     async def sweep(self) -> int:
         """Enqueue ``push-P`` and ``message-P`` for the peers with due rows; how many jobs

@@ -1,5 +1,5 @@
 """Running a party's node: ``gsomia serve``, ``gsomia node token``, ``gsomia node migrate``,
-``gsomia node register``."""
+``gsomia node register``, ``gsomia node destroy``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import typer
 
 from gsomia.cli import cmd_deploy, cmd_inventory
 from gsomia.cli._common import JSON_OPTION, emit_json
+from gsomia.cli.cmd_destroy import cmd_destroy
 from gsomia.cli.cmd_tls import cmd_tls_init
 from gsomia.errors import BadInput
 
@@ -236,6 +237,7 @@ def register(app: typer.Typer) -> None:
     node_app.command("register")(cmd_register)
     node_app.command("migrate")(cmd_migrate)
     node_app.command("tls-init")(cmd_tls_init)
+    node_app.command("destroy")(cmd_destroy)
     cmd_deploy.register(node_app)
     cmd_inventory.register(node_app)
     app.add_typer(node_app, name="node")

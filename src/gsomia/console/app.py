@@ -26,7 +26,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from gsomia.console import feed, pages, reconciliation
+from gsomia.console import destructions, feed, pages, reconciliation
 from gsomia.console.registerpages import register_pages
 from gsomia.console.session import (
     CONSOLE_HEADERS,
@@ -146,6 +146,7 @@ def build_console(
     pages.register(router, console)
     reconciliation.register(router, console)
     register_pages(router, console)
+    destructions.register(router, console)
     return router
 
 

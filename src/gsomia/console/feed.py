@@ -28,6 +28,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gsomia.console import destructions
 from gsomia.console.launchmap import launch_block, launch_map
 from gsomia.console.registerpages import item_register_view
 from gsomia.console.session import PREFIX, Console
@@ -415,8 +416,14 @@ def register(router: APIRouter, console: Console) -> None:
         user = console.user_or_redirect(request)
 
         def page() -> dict[str, Any]:
-            # NotFound when hidden; the access recorded before the page is shown
-            details = read_item(node, user, item_id, accesses.CONSOLE).to_json()
+            try:
+                # NotFound when hidden; the access recorded before the page is shown
+                details = read_item(node, user, item_id, accesses.CONSOLE).to_json()
+            except NotFound:
+                gone = destructions.destroyed_page(node, user, item_id)
+                if gone is None:
+                    raise
+                return {"destroyed": gone}
             item = held(node, item_id)
             if item.row is None:
                 raise NotFound(f"no item {item_id[:200]!r} at {node.party}")
@@ -457,7 +464,11 @@ def register(router: APIRouter, console: Console) -> None:
                 "purposes_here": node.provided_here(item.row),
                 "may_ask_purpose": user.role is Role.ADMIN and item.originator != node.party,
                 "purpose_choices": node.scenario.purposes,
+                "destruction": destructions.item_panel(node, user, item_id, item.originator),
             }
 
         context = await console.run(page)  # the store and the verification: off the loop
+        if "destroyed" in context:  # when and why, to a user who could have seen it
+            c = context["destroyed"]
+            return console.render(request, "destroyed.html", title="Destroyed", c=c)
         return console.render(request, "item.html", level_name=level_name, **context)

@@ -228,6 +228,20 @@ SCHEMAS: dict[str, dict[str, tuple[Check, bool]]] = {
         "size": (_count, True),
         "root": (_digest, True),
     },
+    # DOMAIN.md §7.5: at the holder, when it destroys an item; at the originator, when the
+    # holder's destruction certificate verifies
+    "item.destroyed": {
+        "item": (_ident, True),
+        "originator": (_party, True),
+        "digest": (_digest, True),
+        "reason": (_text, True),
+    },
+    "destruction.certified": {
+        "item": (_ident, True),
+        "holder": (_party, True),
+        "digest": (_digest, True),
+        "reason": (_text, True),
+    },
 }
 
 ENTRY_TYPES = tuple(SCHEMAS)

@@ -24,7 +24,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -44,6 +44,12 @@ from gsomia.seal.item import Core, Item, SealedLabel
 from gsomia.seal.service import release_item
 from gsomia.seal.views import VerifiedItem
 from gsomia.store.ports import NewObject, NodeWriter, OutboxRow
+
+
+def retention_instant(at: datetime) -> str:
+    """A label's ``retain_until`` as stored: UTC, one fixed width (text order is time order)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
 
 PEER_REQUEST_DOMAIN = b"gsomia/peer-request/v2\x00"
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -304,7 +310,7 @@ def push_body(items: list[bytes]) -> bytes:
 @dataclass(frozen=True, slots=True)
 class Received:
     item: str
-    result: str  # "stored" | "duplicate"
+    result: str  # "stored" | "duplicate" | "refused: destroyed here"
 
     def to_json(self) -> dict[str, str]:
         return {"item": self.item, "result": self.result}
@@ -362,6 +368,10 @@ def receive(node: Node, sender: str, items: list[bytes], now: datetime) -> list[
             label = incoming.verified.label
             if w.has_item(label.id):
                 results.append(Received(label.id, "duplicate"))
+                continue
+            if w.destroyed(label.id) is not None:  # DOMAIN.md §7.5: never held again
+                receipts.refuse(node, sender, "release", f"{label.id[:120]}: destroyed here")
+                results.append(Received(label.id, "refused: destroyed here"))
                 continue
             relay = relays.get(label.id) or _standing_relays(
                 node, incoming.raw, incoming.verified, now
@@ -489,6 +499,8 @@ def _store(
     )
     w.add_item(label.id, stix.id, label.originator, sealed, sender, added)
     derived.index(w, label.id, label.originator, label.derived_from)
+    if label.retain_until is not None:  # DOMAIN.md §7.5: the retention sweep destroys it then
+        w.set_retention(label.id, retention_instant(label.retain_until))
     return [
         node.entry(
             "release.received",

@@ -31,7 +31,7 @@ from gsomia.node.results import (
 )
 from gsomia.node.service import Node
 from gsomia.seal.views import VerifiedItem
-from gsomia.store.ports import DocumentRow, NodeReader, ObjectRow
+from gsomia.store.ports import DestroyedRow, DocumentRow, NodeReader, ObjectRow, ObjectScope
 
 MAX_ITEM_ID = 300
 
@@ -41,11 +41,14 @@ CONSENT_INBOX = "consent.inbox"  # requests this node (the originator) received
 REPORT_SENT = "report.sent"
 REPORT_RECEIVED = "report.received"
 NOTICE = "notice"  # the originator's latest classification notice, as it carried it
-DESTRUCTION_CERTIFICATE = "destruction.certificate"
 INVENTORY_SENT = "inventory.sent"  # inventories this node (a holder) stated to an originator
 RECONCILIATION = "reconciliation"  # this node's (an originator's) reconciliations with a holder
 PURPOSE_OUTBOX = "purpose.outbox"  # approvals for another purpose this node (a holder) asked
 PURPOSE_INBOX = "purpose.inbox"  # approvals asked of this node (the originator)
+#: A destruction certificate (DOMAIN.md §7.5), keyed by item id: the holder's own copy at the
+#: holder, the certificate received at the originator; its body is the signed statement.
+DESTRUCTION_CERTIFICATE = "destruction.certificate"
+DESTRUCTION_REQUEST = "destruction.request"  # requests this node (an originator) sent holders
 _BOXES: dict[str, Box] = {CONSENT_OUTBOX: "outbox", CONSENT_INBOX: "inbox"}
 _PURPOSE_BOXES: dict[str, Box] = {PURPOSE_OUTBOX: "outbox", PURPOSE_INBOX: "inbox"}
 
@@ -159,6 +162,37 @@ def _refused(node: Node, user: User, action: str, *, stored: bool) -> None:
         user=user.name,
         party=node.party,
     )
+
+
+def destroyed_item(node: Node, user: User, item_id: str) -> DestroyedRow | None:
+    """What this node keeps of ``item_id`` if it destroyed it (DOMAIN.md §7.5) and ``user``
+    could have seen it (the class and topics it had here); None otherwise — to anyone else a
+    destroyed item is as missing as any other."""
+    with node.store.reading() as r:
+        row = r.destroyed(item_id[:MAX_ITEM_ID])
+    if row is None:
+        return None
+    stix_id, _, version = item_id.partition("/")
+    scope = ObjectScope(stix_id, version, "destroyed", item_id, row.equivalence, row.topics)
+    return row if node.visible(user.clearance, scope) else None
+
+
+def destroyed_words(node: Node, row: DestroyedRow) -> str:
+    """When and why an item was destroyed, in one sentence."""
+    return (
+        f"{row.item_id} was destroyed at {node.party} at {row.destroyed_at} "
+        f"(reason: {row.reason}; authorised by {row.authorised_by}); only its id, digest and "
+        "label are kept"
+    )
+
+
+def visible_or_destroyed(node: Node, user: User, item_id: str, action: str) -> Held:
+    """``visible_item``, saying when and why the item was destroyed to a user who could have
+    seen it."""
+    gone = destroyed_item(node, user, item_id)
+    if gone is not None:
+        raise NotFound(destroyed_words(node, gone))
+    return visible_item(node, user, item_id, action)
 
 
 def visible_item(node: Node, user: User, item_id: str, action: str, *, use: bool = True) -> Held:
@@ -277,7 +311,7 @@ def item_details(node: Node, user: User, item_id: str) -> ItemDetails:
     label, grants, releases with their consents, notices), with this node's marking and the
     originator's latest classification notice (which may have reached this node on the
     originator's copy of the item rather than on its own)."""
-    item = visible_item(node, user, item_id, f"read item {item_id[:120]}")
+    item = visible_or_destroyed(node, user, item_id, f"read item {item_id[:120]}")
     notices = item.verified.notices
     carrier = notice_carrier(node, item_id)
     if carrier is not None and len(carrier.notices) > len(notices):
@@ -294,7 +328,7 @@ def item_details(node: Node, user: User, item_id: str) -> ItemDetails:
 def why_not(node: Node, user: User, item_id: str, party: str, at: datetime | None) -> WhyNot:
     """The decision of this node releasing ``item_id`` to ``party`` at ``at`` (default now),
     with every rule's result for every candidate agreement."""
-    item = visible_item(node, user, item_id, f"why-not {item_id[:120]}")
+    item = visible_or_destroyed(node, user, item_id, f"why-not {item_id[:120]}")
     node.scenario.policy(party, where="party")
     if party == node.party:
         raise BadInput(f"party: {party} is this node; a release goes to another party")

@@ -23,6 +23,7 @@ from gsomia.errors import BadInput
 from gsomia.node.holdings import (
     CONSENT_INBOX,
     CONSENT_OUTBOX,
+    DESTRUCTION_REQUEST,
     INVENTORY_SENT,
     PURPOSE_INBOX,
     PURPOSE_OUTBOX,
@@ -91,8 +92,11 @@ def _update(w: NodeWriter, row: MessageRow, delivery: Delivery) -> None:
     doc = w.document(kind, key)
     if doc is None:
         return
-    if kind in (INVENTORY_SENT, RECONCILIATION) or kind.startswith("accounting."):
-        # plain JSON documents (reconciliation's, accounting's): the delivery set in place
+    if kind in (INVENTORY_SENT, RECONCILIATION, DESTRUCTION_REQUEST) or kind.startswith(
+        "accounting."
+    ):
+        # plain JSON documents (reconciliation's, accounting's, destruction requests): the
+        # delivery set in place, beside their fields
         plain = {**doc.body, "delivery": delivery.to_json()}
         w.put_document(doc.kind, doc.key, doc.item_id, plain, doc.attachment)
         return

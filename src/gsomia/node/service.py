@@ -485,6 +485,11 @@ class Node:
         obj = plan.stix
         if w.has_object(cid, obj.id, obj.version):
             return _success(obj, "already stored")
+        if w.destroyed(plan.label.id) is not None:  # DOMAIN.md §7.5: an id is never reused
+            raise Conflict(
+                f"{obj.id}: item {plan.label.id} was destroyed at this node; "
+                "publish it under a new id or version"
+            )
         added = self.next_date_added(w, now)
         w.add_object(
             NewObject(

@@ -24,10 +24,10 @@ from gsomia.domain.access import Approval
 from gsomia.errors import BadInput
 from gsomia.ledger.ports import LogStore, LogWriter, StoredCheckpoint, WitnessedCheckpoint
 
-NODE_SCHEMA_VERSION = 3
+NODE_SCHEMA_VERSION = 5
 """The version of the node tables this code writes (``node_meta`` key ``schema``); 2 added the
 purposes of received items (``objects.purposes``, ``objects.approvals``), 3 the register of
-accesses (``access_records``)."""
+accesses (``access_records``), 5 per-item keys, retention and destroyed items (4 is unused)."""
 
 
 class SchemaBehind(BadInput):
@@ -205,6 +205,23 @@ class FailureRow:
     blocked_until: float
 
 
+@dataclass(frozen=True, slots=True)
+class DestroyedRow:
+    """What a node keeps of an item it destroyed (DOMAIN.md §7.5): its id, originator, digest
+    and label (the sealed label's JSON), the class and topics it had here (who may be told of
+    it), and when, why and on whose authority it was destroyed."""
+
+    item_id: str
+    originator: str
+    digest: str  # hex
+    label: dict[str, Any]
+    equivalence: str
+    topics: tuple[str, ...]
+    destroyed_at: str
+    reason: str
+    authorised_by: str
+
+
 class AtRestCipher(Protocol):
     """Seals a stored value to its place, and opens it there only (``VerificationFailed``)."""
 
@@ -307,6 +324,28 @@ class NodeWriter(Protocol):
     def document(self, kind: str, key: str) -> DocumentRow | None: ...
 
     def queue_message(self, recipient: str, path: str, ref: str, body: bytes) -> None: ...
+
+    def messages_on(self, path: str) -> list[MessageRow]:
+        """Every stored peer message to ``path``, whatever its state (opened)."""
+        ...
+
+    def drop_messages(self, ids: Sequence[int]) -> None:
+        """Delete these peer messages (sent or not)."""
+        ...
+
+    # ------------------------------------------------ destruction (DOMAIN.md §7.5)
+    def set_retention(self, item_id: str, retain_until: str) -> None:
+        """Record when ``item_id`` is to be destroyed (a UTC instant, ``retention_instant``)."""
+        ...
+
+    def destroy_item(self, item_id: str, documents: Sequence[str]) -> None:
+        """Erase the item's key, its objects' bodies, its sealed bytes, its queued releases,
+        its retention row and its documents of the kinds ``documents``."""
+        ...
+
+    def add_destroyed(self, row: DestroyedRow) -> None: ...
+
+    def destroyed(self, item_id: str) -> DestroyedRow | None: ...
 
     def message_done(self, message_id: int, state: str, error: str | None = None) -> None: ...
 
@@ -482,6 +521,17 @@ class NodeReader(Protocol):
 
     def access_tallies(self, item_ids: Sequence[str]) -> list[AccessTally]:
         """For each of ``item_ids`` with records: accesses, distinct users, per purpose."""
+
+    def destroyed(self, item_id: str) -> DestroyedRow | None:
+        """What is kept of ``item_id`` if this node destroyed it."""
+        ...
+
+    def destroyed_items(self, limit: int = 1000) -> list[DestroyedRow]:
+        """The items this node destroyed, most recently destroyed first."""
+        ...
+
+    def retention_due(self, upto: str, limit: int = 100) -> list[str]:
+        """The held items whose ``retain_until`` is at or before ``upto``, soonest first."""
         ...
 
     def session(self, key: str) -> SessionRow | None:
@@ -507,6 +557,12 @@ class NodeStore(Protocol):
 
     def writing(self) -> AbstractContextManager[NodeWriter]:
         """One durable transaction (node tables and log); nothing stays of it on an exception."""
+        ...
+
+    def scrub(self) -> None:
+        """After a destruction has committed: leave nothing of the deleted rows where the
+        database keeps old pages (SQLite: the write-ahead file, checkpointed and truncated;
+        PostgreSQL: the touched tables vacuumed, the key table rewritten)."""
         ...
 
     def close(self) -> None: ...

@@ -315,6 +315,16 @@ class PgDatabase:
                     + ("it may or may not be stored" if write else "the read is void")
                 ) from exc
 
+    def outside_transaction(self, statements: Sequence[str], *, what: str) -> None:
+        """Run ``statements`` (maintenance: VACUUM) one by one, each on its own, outside any
+        transaction; a database error is a StoreFailure naming ``what``."""
+        with self._connection() as con:
+            try:
+                for statement in statements:
+                    con.execute(statement.encode())
+            except psycopg.Error as exc:
+                raise StoreFailure(f"{self.name}: {what} ({_brief(exc)})") from exc
+
     def close(self) -> None:
         self._pool.close()
 

@@ -194,6 +194,38 @@ def _make_access_records(con: Connection) -> None:
             con.execute(statement)
 
 
+DESTRUCTION_DDL = """
+CREATE TABLE IF NOT EXISTS item_keys (
+    item_id      TEXT COLLATE "C" PRIMARY KEY,
+    key          BYTEA NOT NULL
+);
+CREATE TABLE IF NOT EXISTS item_retention (
+    item_id      TEXT COLLATE "C" PRIMARY KEY,
+    retain_until TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX IF NOT EXISTS item_retention_due ON item_retention (retain_until, item_id);
+CREATE TABLE IF NOT EXISTS destroyed_items (
+    item_id      TEXT COLLATE "C" PRIMARY KEY,
+    originator   TEXT COLLATE "C" NOT NULL,
+    digest       TEXT COLLATE "C" NOT NULL,
+    equivalence  TEXT COLLATE "C" NOT NULL,
+    topics       TEXT COLLATE "C" NOT NULL,
+    destroyed_at TEXT COLLATE "C" NOT NULL,
+    reason       TEXT NOT NULL,
+    authorised_by TEXT NOT NULL,
+    label        BYTEA NOT NULL
+)
+"""
+
+
+def _destruction_tables(con: Connection) -> None:
+    """Schema 5 (DOMAIN.md §7.5): per-item keys, retention instants, destroyed items (items
+    stored before it keep their content under the ring key; see ``sql_node``)."""
+    for statement in DESTRUCTION_DDL.split(";"):
+        if statement.strip():
+            con.execute(statement)
+
+
 def _add_purposes(con: Connection) -> None:
     for column in PURPOSE_COLUMNS:
         con.execute(f'ALTER TABLE objects ADD COLUMN IF NOT EXISTS {column} TEXT COLLATE "C"')
@@ -207,8 +239,33 @@ MIGRATIONS: tuple[Migration, ...] = (
         _add_purposes,
     ),
     Migration(3, "the register of accesses to content (access_records)", _make_access_records),
+    Migration(5, "per-item keys, retention and destroyed items", _destruction_tables),
 )
 """PostgreSQL's schema history after the base (version 1, the first it was written at)."""
+
+#: Before vacuuming: wait (up to two seconds) for the transactions that began before the scrub,
+#: in any database of the server — a snapshot, or a transaction id, older than the destruction
+#: keeps VACUUM from removing the deleted rows, and VACUUM FULL would copy them into the new
+#: file. Best effort: past the wait, it runs (docs/formats.md says what that leaves).
+_WAIT_FOR_OLDER_SNAPSHOTS = """
+DO $$
+DECLARE
+    started timestamptz := clock_timestamp();
+    tries int := 0;
+BEGIN
+    LOOP
+        PERFORM pg_stat_clear_snapshot();
+        EXIT WHEN tries >= 100 OR NOT EXISTS (
+            SELECT 1 FROM pg_stat_activity
+            WHERE pid <> pg_backend_pid() AND xact_start < started
+              AND (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL));
+        PERFORM pg_sleep(0.02);
+        tries := tries + 1;
+    END LOOP;
+END $$
+"""
+#: What a destruction deletes from, vacuumed after it (``scrub``); ``item_keys`` is rewritten.
+_SCRUBBED = ("objects", "items", "outbox", "node_documents", "peer_messages", "item_retention")
 
 
 class PostgresNodeStore:
@@ -304,6 +361,25 @@ class PostgresNodeStore:
     def reading(self) -> Iterator[SqlNodeReader]:
         with self._db.transaction(write=False, what="read failed") as con:
             yield SqlNodeReader(con, self._sealed, POSTGRES)
+
+    def scrub(self) -> None:
+        """After a destruction's commit, outside any transaction: ``VACUUM`` the tables it
+        deleted from (their dead tuples' space is marked free, the index entries pointing at
+        them removed) and ``VACUUM FULL`` the small ``item_keys`` (rewritten into new files,
+        the old ones unlinked: no erased key stays in a page of the table). What VACUUM does
+        not do is docs/formats.md's: it does not zero the freed space, and the write-ahead log
+        keeps the rows' images until its segments are recycled — the item's key, not its
+        ciphertext, is what makes the content unrecoverable. A snapshot older than the
+        destruction keeps the deleted rows alive for VACUUM: it waits for those first (up to
+        two seconds)."""
+        self._db.outside_transaction(
+            [
+                _WAIT_FOR_OLDER_SNAPSHOTS,
+                *(f"VACUUM {t}" for t in _SCRUBBED),
+                "VACUUM FULL item_keys",
+            ],
+            what="vacuum failed",
+        )
 
     def close(self) -> None:
         self._db.close()

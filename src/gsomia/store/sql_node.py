@@ -11,6 +11,13 @@ Content is sealed at rest (``AtRestCipher``): the bodies of objects, statuses, n
 key) so that no value opens in another row. What stays in clear is what queries need;
 docs/formats.md lists it, with the reason for each column.
 
+An item's content — its objects' bodies and its sealed bytes — is sealed under a key of its own
+(``item_keys``, the key wrapped under the ring's data key; ``gsomia.seal.at_rest``): destroying
+the item erases that row, and with it every copy of the item's ciphertext becomes unreadable
+(crypto-shredding, DOMAIN.md §7.5). A value's format byte says which key sealed it: items
+stored before schema 5 keep their bodies under the ring key and their sealed bytes as they came,
+and are shredded by deleting their rows.
+
 Rows with an insertion order of their own (``node_documents``, ``console_sessions``,
 ``sign_in_failures``) are ordered by ``rowid``: SQLite's own, a generated column of that name
 on PostgreSQL.
@@ -32,11 +39,13 @@ from gsomia.domain.purposes import STANDING
 from gsomia.errors import BadInput, GsomiaError, StoreFailure, VerificationFailed
 from gsomia.ledger.hashing import HASH_LEN
 from gsomia.ledger.ports import LogWriter, StoredCheckpoint, WitnessedCheckpoint
+from gsomia.seal.at_rest import is_item_sealed, new_item_key, open_item_value, seal_item_value
 from gsomia.seal.item import KIND_RELEASE, Core, Item, SealedLabel
 from gsomia.store.ports import (
     AccessRow,
     AccessTally,
     AtRestCipher,
+    DestroyedRow,
     DocumentRow,
     FailureRow,
     ItemRecord,
@@ -130,6 +139,39 @@ class Sealed:
                 "(tampered, moved from another row, or sealed under a key this node lacks)"
             ) from None
 
+    # ------------------------------------------------ per-item keys
+    def wrap_item_key(self, key: bytes, item_id: str) -> bytes:
+        return self.seal(key, "item_keys", "key", item_id)
+
+    def open_item(
+        self, value: bytes, wrapped: bytes | None, item_id: str, table: str, column: str, *key: str
+    ) -> bytes:
+        """A content value: under its item's key (``wrapped``, as stored) if its format says
+        so, else under the ring key as any other column (or, for sealed bytes stored before
+        schema 5, as they came: ``None`` for ``column`` then)."""
+        value = bytes(value)
+        if not is_item_sealed(value):
+            return value if column == "sealed" else self.open(value, table, column, *key)
+        if wrapped is None:
+            raise StoreFailure(
+                f"{self._name}: {table}.{column} of row {list(key)} is sealed under the key of "
+                f"item {item_id[:120]!r}, which is erased"
+            )
+        item_key = self.open(wrapped, "item_keys", "key", item_id)
+        try:
+            return open_item_value(item_key, value, orjson.dumps([table, column, *key]))
+        except VerificationFailed:
+            raise StoreFailure(
+                f"{self._name}: {table}.{column} of row {list(key)} does not open under its "
+                "item's key (tampered, or moved from another row)"
+            ) from None
+
+    def destroyed(self, r: tuple[Any, ...]) -> DestroyedRow:
+        label = orjson.loads(self.open(r[8], "destroyed_items", "label", r[0]))
+        return DestroyedRow(
+            r[0], r[1], r[2], label, r[3], tuple(orjson.loads(r[4])), r[5], r[6], r[7]
+        )
+
     def document(self, r: tuple[Any, ...]) -> DocumentRow:
         kind, key = r[0], r[1]
         body = self.open(r[3], "node_documents", "body", kind, key)
@@ -139,7 +181,7 @@ class Sealed:
         return DocumentRow(kind, key, r[2], orjson.loads(body), attachment)
 
     def row(self, r: tuple[Any, ...]) -> ObjectRow:
-        body = self.open(r[9], "objects", "body", r[1], r[2], r[4])
+        body = self.open_item(r[9], r[12], r[6], "objects", "body", r[1], r[2], r[4])
         return ObjectRow(
             r[0],
             r[1],
@@ -280,6 +322,14 @@ def _failures(con: Connection, keys: Sequence[str]) -> list[FailureRow]:
     return [FailureRow(str(k), int(n), float(t), float(b)) for k, n, t, b in rows]
 
 
+def _destroyed(con: Connection, sealed: Sealed, item_id: str) -> DestroyedRow | None:
+    row = con.execute(
+        f"SELECT {_DESTROYED_COLUMNS} FROM destroyed_items WHERE item_id = ?",  # noqa: S608
+        (item_id,),
+    ).fetchone()
+    return None if row is None else sealed.destroyed(row)
+
+
 def _collections(con: Connection) -> dict[str, str]:
     return {str(o): str(i) for o, i in con.execute("SELECT originator, id FROM collections")}
 
@@ -302,8 +352,14 @@ def _accesses_after(con: Connection, after_seq: int, limit: int) -> list[AccessR
 
 
 _COLUMNS = (
-    "seq, collection, stix_id, stix_type, version, date_added, item_id, equivalence, topics, body, "
-    "purposes, approvals"
+    "objects.seq, objects.collection, objects.stix_id, objects.stix_type, objects.version, "
+    "objects.date_added, objects.item_id, objects.equivalence, objects.topics, objects.body, "
+    "objects.purposes, objects.approvals, item_keys.key"
+)
+#: Objects with their item's wrapped key (none for a label or a definition: no item).
+_OBJECTS = "objects LEFT JOIN item_keys ON item_keys.item_id = objects.item_id"
+_DESTROYED_COLUMNS = (
+    "item_id, originator, digest, equivalence, topics, destroyed_at, reason, authorised_by, label"
 )
 
 
@@ -318,6 +374,33 @@ class SqlNodeWriter:
         self._last_added: str | None = None  # read once, written once per transaction
         self._last_dirty = False
         self._savepoints = 0
+        self._item_keys: dict[str, bytes] = {}  # this transaction's, never kept beyond it
+
+    def _item_key(self, item_id: str) -> bytes:
+        """The key of ``item_id``, made (and stored, wrapped) if it has none yet."""
+        found = self._item_keys.get(item_id)
+        if found is not None:
+            return found
+        row = self._con.execute(
+            "SELECT key FROM item_keys WHERE item_id = ?", (item_id,)
+        ).fetchone()
+        if row is None:
+            key = new_item_key()
+            self._con.execute(
+                "INSERT INTO item_keys (item_id, key) VALUES (?, ?)",
+                (item_id, self._sealed.wrap_item_key(key, item_id)),
+            )
+        else:
+            key = self._sealed.open(bytes(row[0]), "item_keys", "key", item_id)
+        self._item_keys[item_id] = key
+        return key
+
+    def _seal_content(
+        self, item_id: str, plaintext: bytes, table: str, column: str, *key: str
+    ) -> bytes:
+        return seal_item_value(
+            self._item_key(item_id), plaintext, orjson.dumps([table, column, *key])
+        )
 
     def last_date_added(self) -> str | None:
         if self._last_added is None:
@@ -416,7 +499,11 @@ class SqlNodeWriter:
                 obj.equivalence,
                 orjson.dumps(list(obj.topics)).decode(),
                 int(is_latest),
-                self._sealed.seal(obj.body, "objects", "body", *_object_key(obj)),
+                self._sealed.seal(obj.body, "objects", "body", *_object_key(obj))
+                if obj.item_id is None
+                else self._seal_content(
+                    obj.item_id, obj.body, "objects", "body", *_object_key(obj)
+                ),
                 _encode_purposes(obj.purposes),
                 _encode_approvals(obj.approvals),
             ),
@@ -442,11 +529,21 @@ class SqlNodeWriter:
         self._con.execute(
             "INSERT INTO items (item_id, stix_id, originator, sealed, received_from, added) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (item_id, stix_id, originator, sealed, received_from, added),
+            (
+                item_id,
+                stix_id,
+                originator,
+                self._seal_content(item_id, sealed, "items", "sealed", item_id),
+                received_from,
+                added,
+            ),
         )
 
     def replace_item(self, item_id: str, sealed: bytes) -> None:
-        self._con.execute("UPDATE items SET sealed = ? WHERE item_id = ?", (sealed, item_id))
+        self._con.execute(
+            "UPDATE items SET sealed = ? WHERE item_id = ?",
+            (self._seal_content(item_id, sealed, "items", "sealed", item_id), item_id),
+        )
 
     def queue(self, item_id: str, recipient: str, queued_at: str) -> None:
         self._con.execute(
@@ -568,6 +665,71 @@ class SqlNodeWriter:
                 self._sealed.seal(body, "peer_messages", "body", message_id),
             ),
         )
+
+    def messages_on(self, path: str) -> list[MessageRow]:
+        return [
+            MessageRow(
+                r[0], r[1], r[2], r[3], self._sealed.open(r[4], "peer_messages", "body", r[0]), r[5]
+            )
+            for r in self._con.execute(
+                "SELECT id, recipient, path, ref, body, attempts FROM peer_messages "
+                "WHERE path = ? ORDER BY id",
+                (path,),
+            ).fetchall()
+        ]
+
+    def drop_messages(self, ids: Sequence[int]) -> None:
+        self._con.executemany("DELETE FROM peer_messages WHERE id = ?", [(i,) for i in ids])
+
+    # ------------------------------------------------ destruction (DOMAIN.md §7.5)
+    def set_retention(self, item_id: str, retain_until: str) -> None:
+        self._con.execute(
+            "INSERT INTO item_retention (item_id, retain_until) VALUES (?, ?) "
+            "ON CONFLICT (item_id) DO UPDATE SET retain_until = excluded.retain_until",
+            (item_id, retain_until),
+        )
+
+    def destroy_item(self, item_id: str, documents: Sequence[str]) -> None:
+        con = self._con
+        self._item_keys.pop(item_id, None)
+        con.execute("DELETE FROM item_keys WHERE item_id = ?", (item_id,))
+        objects = con.execute(
+            "SELECT DISTINCT collection, stix_id FROM objects WHERE item_id = ?", (item_id,)
+        ).fetchall()
+        con.execute("DELETE FROM objects WHERE item_id = ?", (item_id,))
+        for collection, stix_id in objects:  # another version of the object is the latest now
+            con.execute(
+                "UPDATE objects SET is_latest = 1 WHERE seq = (SELECT seq FROM objects "
+                "WHERE collection = ? AND stix_id = ? ORDER BY version DESC LIMIT 1)",
+                (collection, stix_id),
+            )
+        con.execute("DELETE FROM items WHERE item_id = ?", (item_id,))
+        con.execute("DELETE FROM outbox WHERE item_id = ?", (item_id,))
+        con.execute("DELETE FROM item_retention WHERE item_id = ?", (item_id,))
+        con.executemany(
+            "DELETE FROM node_documents WHERE item_id = ? AND kind = ?",
+            [(item_id, kind) for kind in documents],
+        )
+
+    def add_destroyed(self, row: DestroyedRow) -> None:
+        self._con.execute(
+            f"INSERT INTO destroyed_items ({_DESTROYED_COLUMNS}) "  # noqa: S608 - constant columns
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.item_id,
+                row.originator,
+                row.digest,
+                row.equivalence,
+                orjson.dumps(list(row.topics)).decode(),
+                row.destroyed_at,
+                row.reason,
+                row.authorised_by,
+                self._sealed.seal(orjson.dumps(row.label), "destroyed_items", "label", row.item_id),
+            ),
+        )
+
+    def destroyed(self, item_id: str) -> DestroyedRow | None:
+        return _destroyed(self._con, self._sealed, item_id)
 
     def message_done(self, message_id: int, state: str, error: str | None = None) -> None:
         self._con.execute(
@@ -701,14 +863,14 @@ class SqlNodeReader:
             marks = ",".join("?" * len(ids))
             sql = [
                 (
-                    f"SELECT {_COLUMNS} FROM objects WHERE seq IN "  # noqa: S608 - placeholders
+                    f"SELECT {_COLUMNS} FROM {_OBJECTS} WHERE objects.seq IN "  # noqa: S608 - placeholders
                     f"(SELECT seq FROM objects WHERE collection = ? AND stix_id IN ({marks})) "
-                    "AND seq > ?"
+                    "AND objects.seq > ?"
                 )
             ]
             args: list[Any] = [collection, *ids, after_seq]
         else:
-            sql = [f"SELECT {_COLUMNS} FROM objects WHERE collection = ? AND seq > ?"]  # noqa: S608
+            sql = [f"SELECT {_COLUMNS} FROM {_OBJECTS} WHERE collection = ? AND seq > ?"]  # noqa: S608
             args = [collection, after_seq]
         if latest_only:
             sql.append("AND is_latest = 1")
@@ -732,7 +894,7 @@ class SqlNodeReader:
         return [
             self._sealed.row(r)
             for r in self._con.execute(
-                f"SELECT {_COLUMNS} FROM objects "  # noqa: S608 - constant column list
+                f"SELECT {_COLUMNS} FROM {_OBJECTS} "  # noqa: S608 - constant column list
                 "WHERE seq > ? ORDER BY seq LIMIT ?",
                 (after_seq, limit),
             )
@@ -807,7 +969,7 @@ class SqlNodeReader:
         return [
             self._sealed.row(r)
             for r in self._con.execute(
-                f"SELECT {_COLUMNS} FROM objects "  # noqa: S608 - constant column list
+                f"SELECT {_COLUMNS} FROM {_OBJECTS} "  # noqa: S608 - constant column list
                 "WHERE collection = ? AND stix_id = ? ORDER BY version",
                 (collection, stix_id),
             )
@@ -883,9 +1045,15 @@ class SqlNodeReader:
 
     def item(self, item_id: str) -> tuple[str, bytes, str | None] | None:
         row = self._con.execute(
-            "SELECT originator, sealed, received_from FROM items WHERE item_id = ?", (item_id,)
+            "SELECT items.originator, items.sealed, items.received_from, item_keys.key "
+            "FROM items LEFT JOIN item_keys ON item_keys.item_id = items.item_id "
+            "WHERE items.item_id = ?",
+            (item_id,),
         ).fetchone()
-        return None if row is None else (str(row[0]), bytes(row[1]), row[2])
+        if row is None:
+            return None
+        sealed = self._sealed.open_item(row[1], row[3], item_id, "items", "sealed", item_id)
+        return str(row[0]), sealed, row[2]
 
     def held_items(self, originator: str | None = None) -> list[ItemRecord]:
         """Every item row (of ``originator``'s if given), in the order they were added; an
@@ -1030,6 +1198,29 @@ class SqlNodeReader:
         return [
             AccessTally(item, sum(n for _, n in found), persons.get(item, 0), tuple(found))
             for item, found in sorted(counts.items())
+        ]
+
+    def destroyed(self, item_id: str) -> DestroyedRow | None:
+        return _destroyed(self._con, self._sealed, item_id)
+
+    def destroyed_items(self, limit: int = 1000) -> list[DestroyedRow]:
+        return [
+            self._sealed.destroyed(r)
+            for r in self._con.execute(
+                f"SELECT {_DESTROYED_COLUMNS} FROM destroyed_items "  # noqa: S608 - constant
+                "ORDER BY destroyed_at DESC, item_id LIMIT ?",
+                (limit,),
+            )
+        ]
+
+    def retention_due(self, upto: str, limit: int = 100) -> list[str]:
+        return [
+            str(r[0])
+            for r in self._con.execute(
+                "SELECT item_id FROM item_retention WHERE retain_until <= ? "
+                "ORDER BY retain_until, item_id LIMIT ?",
+                (upto, limit),
+            )
         ]
 
     def session(self, key: str) -> SessionRow | None:

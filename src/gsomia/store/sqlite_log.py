@@ -159,6 +159,9 @@ class SqliteLogStore:
         con = self._con
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=FULL")
+        # a deleted row's bytes are overwritten with zeros, not left in a free page: the node's
+        # writes go through this connection, and a destroyed item must leave nothing behind
+        con.execute("PRAGMA secure_delete=ON")
         con.execute("PRAGMA foreign_keys=ON")
         # Proofs read a few random pages of a large file: map it, and keep more pages cached.
         con.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
@@ -220,6 +223,16 @@ class SqliteLogStore:
             self._con.execute("COMMIT")
         except sqlite3.Error as exc:
             raise _failure(exc, "commit failed, nothing was stored") from exc
+
+    def checkpoint_truncate(self) -> bool:
+        """Copy the write-ahead file into the database and truncate it to zero bytes; True if
+        a reader's snapshot kept it from completing (try again)."""
+        with self._lock:
+            try:
+                busy = self._con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            except sqlite3.Error as exc:
+                raise _failure(exc, "checkpoint failed") from exc
+        return bool(busy)
 
     def close(self) -> None:
         with self._lock:

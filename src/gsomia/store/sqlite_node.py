@@ -21,6 +21,7 @@ newer one is refused before anything is written.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -47,6 +48,10 @@ from gsomia.store.sql_node import (
 from gsomia.store.sqlite_log import SQLITE, SqliteLogStore
 
 __all__ = ["AT_REST_FORMAT", "MIGRATIONS", "NODE_SCHEMA", "SqliteNodeStore"]
+
+log_ = logging.getLogger("gsomia.store")
+
+SCRUB_ATTEMPTS = 200  # 10 ms apart: a reader's snapshot is given about two seconds
 
 NODE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -199,6 +204,39 @@ def _make_access_records(con: Connection) -> None:
             con.execute(statement)
 
 
+DESTRUCTION_SCHEMA = """
+CREATE TABLE IF NOT EXISTS item_keys (
+    item_id      TEXT PRIMARY KEY,
+    key          BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS item_retention (
+    item_id      TEXT PRIMARY KEY,
+    retain_until TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS item_retention_due ON item_retention (retain_until, item_id);
+CREATE TABLE IF NOT EXISTS destroyed_items (
+    item_id      TEXT PRIMARY KEY,
+    originator   TEXT NOT NULL,
+    digest       TEXT NOT NULL,
+    equivalence  TEXT NOT NULL,
+    topics       TEXT NOT NULL,
+    destroyed_at TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    authorised_by TEXT NOT NULL,
+    label        BLOB NOT NULL
+)
+"""
+
+
+def _destruction_tables(con: Connection) -> None:
+    """Schema 5 (DOMAIN.md §7.5): per-item keys, retention instants, destroyed items. Items
+    stored before it keep their content under the ring key (their rows are deleted when they
+    are destroyed); every item stored from now on gets a key of its own."""
+    for statement in DESTRUCTION_SCHEMA.split(";"):
+        if statement.strip():
+            con.execute(statement)
+
+
 def _add_purposes(con: Connection) -> None:
     have = {str(r[1]) for r in con.execute("PRAGMA table_info(objects)").fetchall()}
     for column in PURPOSE_COLUMNS:
@@ -223,6 +261,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _add_purposes,
     ),
     Migration(3, "the register of accesses to content (access_records)", _make_access_records),
+    Migration(5, "per-item keys, retention and destroyed items", _destruction_tables),
 )
 """SQLite's schema history: version 0 is a store written before versions were kept."""
 
@@ -294,6 +333,7 @@ class SqliteNodeStore:
             raise StoreFailure(f"{self._name}: cannot open ({exc})") from exc
         try:
             con.execute("PRAGMA synchronous=FULL")
+            con.execute("PRAGMA secure_delete=ON")
             encrypted = self._create(con, migrate=migrate)
             if encrypted:
                 # the old pages held the plaintext: rebuild the file without them, empty the WAL
@@ -388,6 +428,20 @@ class SqliteNodeStore:
             writer = SqliteNodeWriter(log.connection, log, self._sealed, SQLITE)
             yield writer
             writer.flush()
+
+    def scrub(self) -> None:
+        """After a destruction's commit: copy the write-ahead file into the database and
+        truncate it to nothing (``wal_checkpoint(TRUNCATE)``), so that no frame of the pages
+        the destruction changed stays there. The deleted cells were zeroed as they were deleted
+        (``secure_delete``, on for every connection that writes). A reader holding an old
+        snapshot makes the checkpoint wait: it is tried again, ``SCRUB_ATTEMPTS`` times."""
+        pause = threading.Event()  # never set: a pause between attempts, not a clock
+        for _ in range(SCRUB_ATTEMPTS):
+            with self._lock:  # no write of this process in between
+                if not self._log_store.checkpoint_truncate():
+                    return
+            pause.wait(0.01)
+        log_.warning("%s: the write-ahead file could not be emptied (readers)", self._name)
 
     def _reader_con(self) -> sqlite3.Connection:
         con: sqlite3.Connection | None = getattr(self._local, "con", None)

@@ -199,6 +199,22 @@ def sample_documents() -> list[dict[str, Any]]:
             "classification": "III",
             "digest": "ab" * 32,
         },
+        {
+            **common,
+            "type": "item.destroyed",
+            "item": "kor-0007",
+            "originator": "KOR",
+            "digest": "ab" * 32,
+            "reason": "originator-request",
+        },
+        {
+            **common,
+            "type": "destruction.certified",
+            "item": "kor-0007",
+            "holder": "JPN",
+            "digest": "ab" * 32,
+            "reason": "returned",
+        },
     ]
 
 
