@@ -172,6 +172,8 @@ def _carry_out(
         destroyed_at,
         reason,
         authorised_by,
+        item.received_from,
+        item.row.date_added,
     )
     entry = node.entry(
         "item.destroyed",

@@ -43,6 +43,7 @@ KIND: Final = "inventory"  # the statement's kind
 BODY_VERSION: Final = 1
 DESTRUCTION: Final = "destruction"  # the certificate's statement kind
 MAX_ITEMS = 100_000
+MAX_DESTROYED = 1_000_000  # destroyed items stated (every one: the inventory is a whole record)
 
 Disposition = Literal["held", "destroyed"]
 
@@ -150,6 +151,13 @@ def entries(node: Node, originator: str | None) -> list[Entry]:
     """The inventory's entries, in the order the items came to this node."""
     with node.store.reading() as r:
         records = r.held_items(originator)
+        # a destroyed item's row is gone: what the node keeps of it stands in (DOMAIN.md §7.5)
+        records += [
+            ItemRecord(d.item_id, d.originator, d.received_from, d.added or d.destroyed_at, None)
+            for d in r.destroyed_items(limit=MAX_DESTROYED)
+            if originator is None or d.originator == originator
+        ]
+        records.sort(key=lambda rec: (rec.added, rec.item_id))
         certificates = {
             rec.item_id: r.documents(DESTRUCTION_CERTIFICATE, rec.item_id) for rec in records
         }

@@ -220,6 +220,8 @@ class DestroyedRow:
     destroyed_at: str
     reason: str
     authorised_by: str
+    received_from: str | None = None  # who pushed it here (None: originated here, or unknown)
+    added: str | None = None  # when it came here (its object's date_added)
 
 
 class AtRestCipher(Protocol):

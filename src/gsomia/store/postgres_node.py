@@ -213,6 +213,8 @@ CREATE TABLE IF NOT EXISTS destroyed_items (
     destroyed_at TEXT COLLATE "C" NOT NULL,
     reason       TEXT NOT NULL,
     authorised_by TEXT NOT NULL,
+    received_from TEXT COLLATE "C",
+    added        TEXT COLLATE "C",
     label        BYTEA NOT NULL
 )
 """

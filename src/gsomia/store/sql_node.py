@@ -169,7 +169,7 @@ class Sealed:
     def destroyed(self, r: tuple[Any, ...]) -> DestroyedRow:
         label = orjson.loads(self.open(r[8], "destroyed_items", "label", r[0]))
         return DestroyedRow(
-            r[0], r[1], r[2], label, r[3], tuple(orjson.loads(r[4])), r[5], r[6], r[7]
+            r[0], r[1], r[2], label, r[3], tuple(orjson.loads(r[4])), r[5], r[6], r[7], r[9], r[10]
         )
 
     def document(self, r: tuple[Any, ...]) -> DocumentRow:
@@ -359,7 +359,8 @@ _COLUMNS = (
 #: Objects with their item's wrapped key (none for a label or a definition: no item).
 _OBJECTS = "objects LEFT JOIN item_keys ON item_keys.item_id = objects.item_id"
 _DESTROYED_COLUMNS = (
-    "item_id, originator, digest, equivalence, topics, destroyed_at, reason, authorised_by, label"
+    "item_id, originator, digest, equivalence, topics, destroyed_at, reason, authorised_by, label, "
+    "received_from, added"
 )
 
 
@@ -714,7 +715,7 @@ class SqlNodeWriter:
     def add_destroyed(self, row: DestroyedRow) -> None:
         self._con.execute(
             f"INSERT INTO destroyed_items ({_DESTROYED_COLUMNS}) "  # noqa: S608 - constant columns
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 row.item_id,
                 row.originator,
@@ -725,6 +726,8 @@ class SqlNodeWriter:
                 row.reason,
                 row.authorised_by,
                 self._sealed.seal(orjson.dumps(row.label), "destroyed_items", "label", row.item_id),
+                row.received_from,
+                row.added,
             ),
         )
 
@@ -1058,16 +1061,30 @@ class SqlNodeReader:
     def held_items(self, originator: str | None = None) -> list[ItemRecord]:
         """Every item row (of ``originator``'s if given), in the order they were added; an
         item whose sealed bytes are gone (NULL or empty) comes with ``sealed`` None."""
-        query = "SELECT item_id, originator, received_from, added, sealed FROM items"
+        query = (
+            "SELECT items.item_id, items.originator, items.received_from, items.added, "
+            "items.sealed, item_keys.key "
+            "FROM items LEFT JOIN item_keys ON item_keys.item_id = items.item_id"
+        )
+        order = " ORDER BY items.added, items.item_id"
         rows = (
-            self._con.execute(query + " ORDER BY added, item_id")
+            self._con.execute(query + order)
             if originator is None
-            else self._con.execute(
-                query + " WHERE originator = ? ORDER BY added, item_id", (originator,)
-            )
+            else self._con.execute(query + " WHERE items.originator = ?" + order, (originator,))
         )
         return [
-            ItemRecord(str(r[0]), str(r[1]), r[2], str(r[3]), bytes(r[4]) if r[4] else None)
+            ItemRecord(
+                str(r[0]),
+                str(r[1]),
+                r[2],
+                str(r[3]),
+                (
+                    self._sealed.open_item(r[4], r[5], str(r[0]), "items", "sealed", str(r[0]))
+                    or None
+                )
+                if r[4]
+                else None,
+            )
             for r in rows
         ]
 

@@ -223,6 +223,8 @@ CREATE TABLE IF NOT EXISTS destroyed_items (
     destroyed_at TEXT NOT NULL,
     reason       TEXT NOT NULL,
     authorised_by TEXT NOT NULL,
+    received_from TEXT,
+    added        TEXT,
     label        BLOB NOT NULL
 )
 """

@@ -122,8 +122,8 @@ def test_the_register_is_for_admins(api: Api, items: tuple[str, str]) -> None:
     doc = found.json()
     assert doc["party"] == "KOR"
     assert {u["name"]: u["purposes"] for u in doc["users"]} == {
-        "admin": ["defense"],
-        "analyst": ["defense"],
+        "admin": ["defense", "defense.warning"],
+        "analyst": ["defense", "defense.warning"],
         "low": ["defense"],
     }
     assert native(api, "GET", "/register", user="analyst").status_code == 403
