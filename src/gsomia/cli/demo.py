@@ -33,8 +33,8 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from datetime import timedelta
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +47,9 @@ from gsomia.clock import ScaledClock, SystemClock
 from gsomia.console.launchmap import impact_radius_km
 from gsomia.data.launches import LaunchEvent, load_launches
 from gsomia.domain.instants import format_instant
-from gsomia.domain.labels import Label
-from gsomia.domain.parties import Policy
-from gsomia.domain.replay import ReportOutcome, cast_of, replay
+from gsomia.domain.labels import Label, Source
+from gsomia.domain.parties import Equivalence, Policy
+from gsomia.domain.replay import KOREA_JAPAN, LAUNCH_TOPIC, ReportOutcome, cast_of, replay
 from gsomia.domain.scenario import Scenario
 from gsomia.errors import BadInput
 from gsomia.node.config import PeerEntry, TlsEntry, UserEntry, render_config, token_digest
@@ -69,6 +69,8 @@ from gsomia.seal.keys import (
 TAXII = "application/taxii+json;version=2.1"
 EARTH_RADIUS_KM = 6371.0
 LAUNCH_SOURCE = "CNS North Korea Missile Test Database (James Martin CNS / NTI)"
+DUTIES = ("defense", "defense.warning")  # the demo's analysts and admins
+PLANNING = ("defense.policy",)  # the demo's planners: other parties' warnings need an approval
 
 
 @dataclass
@@ -80,6 +82,7 @@ class DemoNode:
     key_file: Path | None
     analyst: str
     admin: str
+    planner: str = ""  # a user serving defense.policy only: the purpose approval's reader
     proc: subprocess.Popen[bytes] | None = None
     ca: Path | None = None  # with --tls: the demo CA's certificate, which the clients trust
 
@@ -101,6 +104,7 @@ class DemoNode:
             "user": "analyst",
             "token": self.analyst,
             "admin": {"user": "admin", "token": self.admin},
+            "planner": {"user": "planner", "token": self.planner},
         }
 
 
@@ -177,10 +181,9 @@ def prepare(
         ring = KeyRing.load(home, passphrase=passphrase, key_file=key_file)
         rings[party] = ring
         _write_private(data / f"{party}.pub.json", orjson.dumps(ring.export_document()))
-        creds = tokens.get(party) or {
-            "analyst": "gsomia_" + secrets.token_urlsafe(24),
-            "admin": "gsomia_" + secrets.token_urlsafe(24),
-        }
+        creds = tokens.get(party) or {}
+        for role in ("analyst", "admin", "planner"):  # planner: added later, kept on resume
+            creds.setdefault(role, "gsomia_" + secrets.token_urlsafe(24))
         tokens[party] = creds
         nodes[party] = DemoNode(
             party,
@@ -190,6 +193,7 @@ def prepare(
             key_file,
             creds["analyst"],
             creds["admin"],
+            creds["planner"],
         )
     if tls:
         passwords = {
@@ -219,8 +223,13 @@ def prepare(
                 if other != party
             ],
             users=[
-                UserEntry("analyst", token_digest(node.analyst), top, ("dprk",), "analyst"),
-                UserEntry("admin", token_digest(node.admin), top, ("dprk",), "admin"),
+                # defense.warning beside defense: items relayed on the 2023 link's standing
+                # consent are provided for defense.warning only (DOMAIN.md §7.1)
+                UserEntry("analyst", token_digest(node.analyst), top, ("dprk",), "analyst", DUTIES),
+                UserEntry("admin", token_digest(node.admin), top, ("dprk",), "admin", DUTIES),
+                UserEntry(
+                    "planner", token_digest(node.planner), top, ("dprk",), "analyst", PLANNING
+                ),
             ],
             scenario=scenario_ref,
             title=f"gsomia demo node {party}",
@@ -491,6 +500,7 @@ def launch_report(
         topics=label.topics,
         created=created,
         marking_id=ids.marking,
+        extra=label.extra_json(),
     )
     locations = launch_locations(launch, ids, created, marking["id"])
     report = {
@@ -543,11 +553,13 @@ def replay_launches(
             if wait > 0:
                 time.sleep(wait)
             routed: list[str] = []
+            reports: dict[str, str] = {}
             for outcome in replay(scenario, (launch,)):
                 originator = outcome.originator
                 ids = known.ids_for(launch.id, originator)
                 envelope = launch_report(launch, outcome.label, scenario.policy(originator), ids)
                 post_report(client, nodes[originator], envelope, launch.id)
+                reports[originator] = _items(envelope)[0]
                 if outcome.needs_consent() and _consent_through_hub(
                     client, nodes, _items(envelope), outcome
                 ):
@@ -560,6 +572,13 @@ def replay_launches(
             extra = f"  ({'; '.join(routed)})" if routed else ""
             what = f"{launch.missile_name} from {launch.facility_name}"
             say(f"{n + 1}/{len(launches)}  {at}  {what}{extra}")
+            if chapter_due(data, launch):
+                first = cast_of(scenario).originators[0]
+                failed = holder_chapter(
+                    nodes, client, say, scenario=scenario, launch=launch, report=reports[first]
+                )
+                record = {"at": at, "launch": launch.id, "failed": failed}
+                _write_private(data / CHAPTER_FILE, orjson.dumps(record))
 
 
 def post_report(
@@ -661,3 +680,362 @@ def running(nodes: dict[str, DemoNode], data: Path, sim: ScaledClock | None) -> 
         yield nodes
     finally:
         stop_nodes(nodes)
+
+
+# The holder's duties (DOMAIN.md §7), played once per demo data directory.
+
+#: The chapter runs after the first launch on or after this instant: the Japan–ROK GSOMIA is
+#: in force again (historical) and the 2023 warning link is active.
+CHAPTER_FROM = datetime(2024, 1, 1, tzinfo=KOREA_JAPAN)
+CHAPTER_FILE = "holder-chapter.json"
+CHAPTER_WAIT = 20.0  # wall seconds a step waits for a peer's answer
+
+
+def chapter_due(data: Path, launch: LaunchEvent) -> bool:
+    """Whether the holder's chapter is to run after ``launch``: the first launch on or after
+    ``CHAPTER_FROM`` of a data directory where it has not run yet."""
+    return launch.instant >= CHAPTER_FROM and not (data / CHAPTER_FILE).exists()
+
+
+def _short(item: str) -> str:
+    """An item id as the chapter prints it: its type and the first 8 digits of its UUID."""
+    kind, _, rest = item.partition("--")
+    return f"{kind}--{rest[:8]}"
+
+
+@dataclass
+class _Chapter:
+    """The calls the chapter makes: each as one of a node's users, failing with BadInput."""
+
+    client: httpx.Client
+    nodes: dict[str, DemoNode]
+
+    def call(
+        self, party: str, user: str, method: str, path: str, expect: int, body: object = None
+    ) -> Any:
+        node = self.nodes[party]
+        r = self.client.request(
+            method,
+            f"{node.url}/native/v1{path}",
+            json=body,
+            auth=(user, getattr(node, user)),
+        )
+        if r.status_code != expect:
+            raise BadInput(f"{party} {method} {path}: {r.status_code} {r.text[:200]}")
+        return r.json()
+
+    def reads(self, party: str, user: str, item: str) -> int:
+        """The status of ``user`` of ``party`` reading ``item`` (200, or 404 when not theirs)."""
+        node = self.nodes[party]
+        return self.client.get(
+            f"{node.url}/native/v1/items/{item}", auth=(user, getattr(node, user))
+        ).status_code
+
+    def until(self, what: str, found: Callable[[], Any]) -> Any:
+        """``found()`` once it returns something other than None, polled for CHAPTER_WAIT s."""
+        deadline = SystemClock().monotonic() + CHAPTER_WAIT
+        while True:
+            value = found()
+            if value is not None:
+                return value
+            if SystemClock().monotonic() > deadline:
+                raise BadInput(f"{what}: nothing within {CHAPTER_WAIT:g} s")
+            time.sleep(0.05)
+
+    def held(self, party: str, item: str) -> None:
+        self.until(
+            f"{party} receiving {_short(item)}",
+            lambda: True if self.reads(party, "admin", item) == 200 else None,
+        )
+
+    def grant(self, party: str, kind: str, request_id: str) -> None:
+        """``party``'s admin grants a request (``kind``: purposes/requests or consent-requests)
+        once it has arrived in their inbox."""
+        self.until(
+            f"{party} receiving request {request_id}",
+            lambda: (
+                True
+                if any(
+                    q.get("id") == request_id
+                    for q in self.call(party, "admin", "GET", f"/{kind}?box=inbox", 200)
+                )
+                else None
+            ),
+        )
+        self.call(party, "admin", "POST", f"/{kind}/{request_id}/grant", 200, {})
+
+
+def holder_chapter(
+    nodes: dict[str, DemoNode],
+    client: httpx.Client,
+    say: Callable[[str], None],
+    *,
+    scenario: Scenario,
+    launch: LaunchEvent,
+    report: str,
+) -> list[str]:
+    """What a holder owes the originator (DOMAIN.md §7), each shown once, after ``launch``
+    (whose report by the first originator, ``report``, has been published): a purpose
+    approval, an accounting, a destruction at the originator's request with its certificate, a
+    reconciliation whose one finding is that destruction, and a derived assessment. With the
+    shipped scenarios the originator is KOR, the holder JPN and the third party USA. A step that
+    fails prints a line saying so and the next runs; returns the steps that failed."""
+    cast = cast_of(scenario)
+    kor, jpn = cast.originators
+    day = launch.instant.astimezone(KOREA_JAPAN).date()
+    say(f"what a holder owes the originator (DOMAIN.md §7), played once, on {day}:")
+    [outcome] = [o for o in replay(scenario, (launch,)) if o.originator == kor]
+    if not outcome.direct[jpn].allowed:
+        say(
+            f"  skipped: under {scenario.name} no agreement lets {kor} release to {jpn} on {day}, "
+            f"so {jpn} holds no {kor} report of its own to account for"
+        )
+        return []
+    chapter = _Chapter(client, nodes)
+    got: dict[str, str] = {"report": report}
+    steps: list[tuple[str, Callable[[], None]]] = [
+        ("purpose approval", lambda: _purpose_step(chapter, say, scenario, launch, got)),
+        ("accounting", lambda: _accounting_step(chapter, say, kor, jpn, got)),
+        ("destruction", lambda: _destruction_step(chapter, say, kor, jpn, got)),
+        ("reconciliation", lambda: _reconciliation_step(chapter, say, kor, jpn, got)),
+        ("derived item", lambda: _derived_step(chapter, say, scenario, launch, got)),
+    ]
+    failed: list[str] = []
+    for n, (name, step) in enumerate(steps, 1):
+        try:
+            step()
+        except (BadInput, httpx.HTTPError, KeyError, ValueError, TypeError) as exc:
+            say(f"  {n}. {name}: FAILED — {exc}")
+            failed.append(name)
+    return failed
+
+
+def _purpose_step(
+    chapter: _Chapter,
+    say: Callable[[str], None],
+    scenario: Scenario,
+    launch: LaunchEvent,
+    got: dict[str, str],
+) -> None:
+    """KOR publishes a warning provided for defense.warning only; JPN's planner (defense.policy)
+    may not read it until KOR approves that purpose for JPN."""
+    cast = cast_of(scenario)
+    kor, jpn = cast.originators
+    base = cast.label(launch.id, kor, launch.instant)
+    label = replace(base, id=f"{base.id}/warning", purposes=("defense.warning",))
+    envelope = launch_report(launch, label, scenario.policy(kor))
+    envelope["objects"][1]["name"] = f"{kor}: warning of a {launch.missile_name} launch"
+    post_report(chapter.client, chapter.nodes[kor], envelope, launch.id)
+    warning = got["warning"] = _items(envelope)[0]
+    chapter.held(jpn, warning)
+    before = chapter.reads(jpn, "planner", warning)
+    if before != 404:
+        raise BadInput(f"{jpn}'s planner read {_short(warning)} before any approval ({before})")
+    asked = chapter.call(
+        jpn,
+        "admin",
+        "POST",
+        "/purposes/requests",
+        201,
+        {"item": warning, "purpose": "defense.policy"},
+    )
+    chapter.grant(kor, "purposes/requests", asked["id"])
+    chapter.until(
+        f"{jpn}'s planner reading {_short(warning)}",
+        lambda: True if chapter.reads(jpn, "planner", warning) == 200 else None,
+    )
+    say(
+        f"  1. purpose approval: {kor}'s warning {_short(warning)} is provided for "
+        f"defense.warning only; {jpn}'s planner (defense.policy) could not read it (404); "
+        f"{jpn}'s admin asked {kor} to approve defense.policy, {kor}'s admin granted it, and "
+        f"the planner reads it now (200) — see {kor}'s console → Purposes (inbox)"
+    )
+
+
+def _accounting_step(
+    chapter: _Chapter, say: Callable[[str], None], kor: str, jpn: str, got: dict[str, str]
+) -> None:
+    """JPN's analyst reads KOR's report; KOR asks JPN for an accounting of its items."""
+    chapter.held(jpn, got["report"])
+    if chapter.reads(jpn, "analyst", got["report"]) != 200:
+        raise BadInput(f"{jpn}'s analyst could not read {_short(got['report'])}")
+    asked = chapter.call(kor, "admin", "POST", "/accountings", 201, {"holder": jpn})
+
+    def answered() -> dict[str, Any] | None:
+        for doc in chapter.call(kor, "admin", "GET", "/accountings", 200):
+            if doc["id"] == asked["id"] and doc["status"] == "answered":
+                found: dict[str, Any] = doc
+                return found
+        return None
+
+    doc = chapter.until(f"{jpn}'s accounting", answered)
+    lines = doc["lines"]
+    purposes: dict[str, int] = {}
+    for line in lines:
+        for purpose, count in line["purposes"].items():
+            purposes[purpose] = purposes.get(purpose, 0) + count
+    used = ", ".join(f"{p} ×{c}" for p, c in sorted(purposes.items())) or "none"
+    say(
+        f"  2. accounting: {jpn}'s signed accounting of {kor}'s items: "
+        f"{sum(x['accesses'] for x in lines)} accesses to {len(lines)} items, each by at most "
+        f"{max((x['persons'] for x in lines), default=0)} persons (purposes: {used}); no names "
+        f"— see {kor}'s console → Accountings"
+    )
+
+
+def _destruction_step(
+    chapter: _Chapter, say: Callable[[str], None], kor: str, jpn: str, got: dict[str, str]
+) -> None:
+    """KOR asks JPN to destroy the warning; JPN does at once and sends its certificate."""
+    warning = got["warning"]
+    chapter.call(
+        kor, "admin", "POST", "/destruction-requests", 201, {"holder": jpn, "item": warning}
+    )
+
+    def certificate() -> dict[str, Any] | None:
+        received = chapter.call(kor, "admin", "GET", "/destructions", 200)["received"]
+        found: dict[str, Any] | None = next((c for c in received if c["item"] == warning), None)
+        return found
+
+    cert = chapter.until(f"{jpn}'s destruction certificate", certificate)
+    say(
+        f"  3. destruction at the originator's request: {cert['holder']} destroyed "
+        f"{_short(warning)} at {cert['destroyed_at']} (reason: {cert['reason']}; authorised by "
+        f"{cert['authorised_by']}); its certificate, signed by {cert['holder']}, reached {kor} "
+        f"— see {kor}'s console → Destructions"
+    )
+
+
+def _reconciliation_step(
+    chapter: _Chapter, say: Callable[[str], None], kor: str, jpn: str, got: dict[str, str]
+) -> None:
+    """KOR reconciles its release records with JPN's signed inventory: one finding, the
+    warning JPN destroyed."""
+    asked = chapter.call(kor, "admin", "POST", "/reconciliations", 201, {"holder": jpn})
+
+    def done() -> dict[str, Any] | None:
+        doc: dict[str, Any] = chapter.call(
+            kor, "admin", "GET", f"/reconciliations/{asked['id']}", 200
+        )
+        return doc if doc["status"] in ("done", "failed") else None
+
+    doc = chapter.until(f"{jpn}'s inventory", done)
+    if doc["status"] != "done":
+        raise BadInput(f"the reconciliation with {jpn} failed: {doc.get('delivery')}")
+    findings = doc["findings"]
+    say(
+        f"  4. reconciliation: {kor}'s release records against {jpn}'s signed inventory "
+        f"({doc['items']} items): {len(findings)} finding{'' if len(findings) == 1 else 's'} "
+        f"— see {kor}'s console → Reconciliation"
+    )
+    for finding in findings:
+        what = (
+            " (the warning destroyed in step 3)"
+            if finding["kind"] == "destroyed" and finding["item"] == got.get("warning")
+            else ""
+        )
+        say(f"       {finding['kind']}: {_short(finding['item'])}{what} — {finding['detail']}")
+
+
+def _derived_step(
+    chapter: _Chapter,
+    say: Callable[[str], None],
+    scenario: Scenario,
+    launch: LaunchEvent,
+    got: dict[str, str],
+) -> None:
+    """USA publishes a report; JPN writes an assessment from KOR's and USA's reports, labelled
+    as DOMAIN.md §7.6 allows, and passes it to USA with KOR's consent."""
+    cast = cast_of(scenario)
+    kor, jpn = cast.originators
+    usa = cast.hub
+    theirs = replace(
+        cast.label(launch.id, kor, launch.instant),
+        id=f"{launch.id}/{usa}",
+        originator=usa,
+        classification=scenario.policy(usa).defaults[Equivalence.SECRET],
+        releasable_to=tuple(sorted((kor, jpn))),
+        topics=(LAUNCH_TOPIC,),
+    )
+    envelope = launch_report(launch, theirs, scenario.policy(usa))
+    post_report(chapter.client, chapter.nodes[usa], envelope, launch.id)
+    usa_report = _items(envelope)[0]
+    report = got["report"]
+    chapter.held(jpn, usa_report)
+    chapter.held(jpn, report)
+    kor_topics = cast.label(launch.id, kor, launch.instant).topics
+    label = Label(
+        id=f"{launch.id}/{jpn}/assessment",
+        originator=jpn,
+        classification=scenario.policy(jpn).defaults[Equivalence.SECRET],
+        releasable_to=tuple(sorted((kor, usa))),
+        topics=tuple(sorted({*kor_topics, LAUNCH_TOPIC})),
+        purposes=("defense.warning",),
+        derived_from=(
+            Source(report, kor, "assessment"),
+            Source(usa_report, usa, "translation", "ja"),
+        ),
+    )
+    assessment = assessment_envelope(launch, label, scenario.policy(jpn))
+    post_report(chapter.client, chapter.nodes[jpn], assessment, launch.id)
+    item = _items(assessment)[0]
+    sources = chapter.call(jpn, "analyst", "GET", f"/items/{item}/sources", 200)
+    written = ", ".join(
+        f"{s['originator']}'s {_short(s['item'])} ({s['kind']}"
+        + (f", {s['language']}" if s.get("language") else "")
+        + ")"
+        for s in sources
+    )
+    say(
+        f"  5. derived item: {jpn}'s analyst published the assessment {_short(item)} written "
+        f"from {written}, labelled {label.classification} REL TO {', '.join(label.releasable_to)}, "
+        f"topics {', '.join(label.topics)}, purposes {', '.join(label.purposes)} (§7.6) — see "
+        f"{jpn}'s console → the item's page, Written from"
+    )
+    asked = chapter.call(
+        jpn,
+        "admin",
+        "POST",
+        "/consent-requests",
+        201,
+        {"item": item, "recipient": usa, "source": report},
+    )
+    chapter.grant(kor, "consent-requests", asked["id"])
+    chapter.held(usa, item)
+    say(
+        f"     {jpn} asked {kor}'s consent to pass it to {usa} (a source is {kor}'s); {kor} "
+        f"granted it and {usa} holds it now — see {kor}'s console → Consents"
+    )
+
+
+def assessment_envelope(launch: LaunchEvent, label: Label, policy: Policy) -> dict[str, Any]:
+    """A derived item as STIX: a report of type threat-report by ``label``'s originator, its
+    label (with ``derived_from``) as its marking, written an hour after the launch."""
+    identity = policy.identity
+    if identity is None:
+        raise BadInput(f"assessment: the scenario gives {label.originator} no STIX identity")
+    created = format_timestamp(launch.instant + timedelta(hours=1))
+    marking = label_marking(
+        policy=policy.policy_id,
+        originator=label.originator,
+        classification=label.classification,
+        releasable_to=label.releasable_to,
+        topics=label.topics,
+        created=created,
+        extra=label.extra_json(),
+    )
+    report = {
+        "type": "report",
+        "spec_version": "2.1",
+        "id": f"report--{uuid.uuid4()}",
+        "created_by_ref": identity,
+        "created": created,
+        "modified": created,
+        "name": f"{label.originator}: assessment of the {launch.missile_name} launch",
+        "description": "Written from the reports it names as its sources (derived_from).",
+        "published": created,
+        "report_types": ["threat-report"],
+        "object_refs": [identity],
+        "object_marking_refs": [marking["id"]],
+    }
+    return {"objects": [marking, report]}
