@@ -16,6 +16,7 @@ import pytest
 
 from gsomia.app.boot import load_config, open_node
 from gsomia.errors import BadInput
+from gsomia.store.ports import NODE_SCHEMA_VERSION
 from tests import pg
 
 from .native_client import publish
@@ -76,13 +77,15 @@ def test_a_store_of_a_newer_schema_does_not_start_and_says_why(tmp_path: Path) -
         pass
     path = kor.data / "node.sqlite3"
     con = sqlite3.connect(path, isolation_level=None)
-    con.execute("UPDATE node_meta SET value = '7' WHERE key = 'schema'")
+    con.execute(
+        "UPDATE node_meta SET value = ? WHERE key = 'schema'", (str(NODE_SCHEMA_VERSION + 2),)
+    )
     con.close()
     done = gsomia("serve", "--config", str(kor.config))
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
-    assert f"node store {path}: schema 7 is newer than" in done.stderr
-    assert "(up to 1)" in done.stderr
+    assert f"node store {path}: schema {NODE_SCHEMA_VERSION + 2} is newer than" in done.stderr
+    assert f"(up to {NODE_SCHEMA_VERSION})" in done.stderr
 
 
 def test_an_older_store_does_not_start_until_node_migrate_brings_it_up_to_date(
@@ -98,15 +101,21 @@ def test_an_older_store_does_not_start_until_node_migrate_brings_it_up_to_date(
     done = gsomia("serve", "--config", str(kor.config))
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
-    assert f"node store {path}: schema 0 is older than this version of gsomia writes (1)" in (
-        done.stderr
+    assert (
+        f"node store {path}: schema 0 is older than this version of gsomia writes ({NODE_SCHEMA_VERSION})"
+        in (done.stderr)
     )
     assert f"run `gsomia node migrate --config {kor.config}`" in done.stderr
     done = gsomia("node", "migrate", "--config", str(kor.config))
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "node KOR: store migrated from schema 0 to 1\n"
+    assert done.stdout == f"node KOR: store migrated from schema 0 to {NODE_SCHEMA_VERSION}\n"
     done = gsomia("node", "migrate", "--config", str(kor.config), "--json")
     assert done.returncode == 0, done.stderr
-    assert orjson.loads(done.stdout) == {"party": "KOR", "from": 1, "to": 1, "migrated": False}
+    assert orjson.loads(done.stdout) == {
+        "party": "KOR",
+        "from": NODE_SCHEMA_VERSION,
+        "to": NODE_SCHEMA_VERSION,
+        "migrated": False,
+    }
     with opened(kor) as node, node.store.reading() as r:
         assert r.last_seq() > 0

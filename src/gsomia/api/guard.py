@@ -71,10 +71,12 @@ NATIVE_MAX_BODY = 64 * 1024  # the largest native body (a report's detail) is a 
 OTHER_MAX_BODY = 0  # no other route takes a body
 PEER_MAX_BODY = {
     PUSH_PATH: MAX_PUSH_BYTES,  # a batch of sealed items
-    messages.CONSENT_REQUEST_PATH: MAX_MESSAGE_BYTES,
+    messages.CONSENT_REQUEST_PATH: MAX_NOTICE_BYTES,  # a source's carries the derived item
     messages.CONSENT_ANSWER_PATH: MAX_MESSAGE_BYTES,
     messages.REPORT_PATH: MAX_MESSAGE_BYTES,
     messages.NOTICE_PATH: MAX_NOTICE_BYTES,  # carries the re-labelled sealed item
+    messages.PURPOSE_REQUEST_PATH: MAX_MESSAGE_BYTES,
+    messages.PURPOSE_ANSWER_PATH: MAX_MESSAGE_BYTES,
     reconciliation.INVENTORY_REQUEST_PATH: MAX_MESSAGE_BYTES,
     reconciliation.INVENTORY_PATH: reconciliation.MAX_INVENTORY_BYTES,  # a signed inventory
     accounting.REQUEST_PATH: MAX_MESSAGE_BYTES,

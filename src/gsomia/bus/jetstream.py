@@ -396,8 +396,8 @@ class JetStreamBus:
         pull = await self._pull(name)
         try:
             msgs = await pull.fetch(batch, timeout=max(wait, 0.01))
-        except nats.errors.TimeoutError:
-            msgs = []
+        except TimeoutError:  # nats-py's own, or asyncio's when its request waits out a slow
+            msgs = []  # server: nothing came in time either way (a server away is said below)
         except NATS_ERRORS as exc:
             raise BusFailure(f"bus: taking from the queue {name} failed ({_why(exc)})") from None
         if not msgs:

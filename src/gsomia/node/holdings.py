@@ -170,11 +170,14 @@ def destroyed_item(node: Node, user: User, item_id: str) -> DestroyedRow | None:
     destroyed item is as missing as any other."""
     with node.store.reading() as r:
         row = r.destroyed(item_id[:MAX_ITEM_ID])
-    if row is None:
-        return None
-    stix_id, _, version = item_id.partition("/")
-    scope = ObjectScope(stix_id, version, "destroyed", item_id, row.equivalence, row.topics)
-    return row if node.visible(user.clearance, scope) else None
+    return row if row is not None and _could_see(node, user, row) else None
+
+
+def _could_see(node: Node, user: User, row: DestroyedRow) -> bool:
+    """Whether ``user`` could have seen the destroyed item (the class and topics it had)."""
+    stix_id, _, version = row.item_id.partition("/")
+    scope = ObjectScope(stix_id, version, "destroyed", row.item_id, row.equivalence, row.topics)
+    return node.visible(user.clearance, scope)
 
 
 def destroyed_words(node: Node, row: DestroyedRow) -> str:
@@ -249,12 +252,18 @@ def visible_documents(
 
 def hidden_ids(node: Node, r: NodeReader, user: User, item_ids: Iterable[str]) -> set[str]:
     """Those of ``item_ids`` held here (or once held) that ``user`` may not see: what a listing
-    about many items leaves out for them (an id not held here is not hidden: nothing is)."""
-    return {
-        i
-        for i in set(item_ids)
-        if r.item_origin(i) is not None and _sight(node, r, user, i)[0] is None
-    }
+    about many items leaves out for them (an id not held here is not hidden: nothing is). A
+    listing shows no content: Art. 7 decides, not the purposes an item may be used for."""
+    hidden: set[str] = set()
+    for i in set(item_ids):
+        if r.item_origin(i) is not None:
+            if _sight(node, r, user, i, use=False)[0] is None:
+                hidden.add(i)
+        elif (gone := r.destroyed(i[:MAX_ITEM_ID])) is not None and not _could_see(
+            node, user, gone
+        ):
+            hidden.add(i)  # destroyed here: hidden from whom it was hidden from before
+    return hidden
 
 
 def require_admin(node: Node, user: User, action: str) -> None:

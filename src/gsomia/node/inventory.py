@@ -220,7 +220,8 @@ def _destroyed(
     digest, at, reason = cert.get("digest"), cert.get("destroyed_at"), cert.get("reason")
     if not (isinstance(digest, str) and isinstance(at, str) and isinstance(reason, str)):
         raise StoreFailure(f"{where}: expected digest, destroyed_at and reason")
-    classification = cert.get("classification")
+    label = cert.get("label")
+    classification = label.get("classification") if isinstance(label, dict) else None
     return Entry(
         rec.item_id,
         rec.originator,

@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from gsomia.api.events import EVENTS_PATH
+from gsomia.api.guard import PEER_MAX_BODY
 from gsomia.api.http import SECURITY_HEADERS
 from gsomia.api.logapi import PEER_CHECKPOINT_PATH, request_target
 from gsomia.app.asgi import create_app
@@ -195,3 +196,15 @@ def test_a_route_header_is_kept_and_a_missing_one_added() -> None:
         assert headers["content-security-policy"] == API_CSP
 
     asyncio.run(run())
+
+
+def test_every_peer_route_that_takes_a_body_has_a_limit_at_the_edge(
+    nodes: tuple[Node, Node, dict[str, str]],
+) -> None:
+    """The guard answers 413 to a peer body on a path it sets no limit for: a peer route
+    missing from ``PEER_MAX_BODY`` could never be reached on a running node."""
+    kor, _, _ = nodes
+    paths = create_app(kor, push=False).openapi()["paths"]
+    posted = {p for p, ops in paths.items() if p.startswith("/peer/") and "post" in ops}
+    assert posted
+    assert sorted(posted - set(PEER_MAX_BODY)) == []

@@ -20,12 +20,10 @@ from gsomia.bus.local import LocalBus
 from gsomia.clock import FixedClock
 from gsomia.domain.access import Role
 from gsomia.errors import BadInput, Denied, NotFound, VerificationFailed
-from gsomia.node import consents, federation, inventory, messages, reconciliation
+from gsomia.node import consents, destruction, federation, inventory, messages, reconciliation
 from gsomia.node.config import User
 from gsomia.node.events import Broadcaster
-from gsomia.node.holdings import DESTRUCTION_CERTIFICATE
 from gsomia.node.service import Node
-from gsomia.seal.statements import sign_statement
 from tests.integration.nodes import PASSPHRASE, make_nodes, report
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -70,19 +68,6 @@ def publish(node: Node, n: int, **label: Any) -> str:
     return item_id(n)
 
 
-def destroy(node: Node, item: str, reason: str) -> dict[str, Any]:
-    """A destruction certificate as the destruction use case stores it (its contract)."""
-    with node.store.reading() as r:
-        found = r.item(item)
-    assert found is not None
-    digest = node.verifier.verify(found[1]).digest.hex()
-    body = {"item": item, "digest": digest, "destroyed_at": "2026-02-01T00:00:00+00:00"}
-    cert = sign_statement(node.keyring, "destruction", {**body, "reason": reason})
-    with node.store.writing() as w:
-        w.put_document(DESTRUCTION_CERTIFICATE, item, item, cert, None)
-    return cert
-
-
 @pytest.fixture(scope="module")
 def trio(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Node]:
     """KOR's items 1-5 at USA (2 relayed to JPN under standing consent, 3 destroyed at USA, 4
@@ -104,7 +89,8 @@ def trio(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Node]:
     publish(kor, 5)
     deliver(kor, usa, sent=False)  # USA stored it; KOR's records: refused, never sent
     publish(usa, 6, releasable_to=("KOR",))
-    destroy(usa, item_id(3), "no longer needed")
+    # destroyed by the destruction use case: its row gone, what the node keeps states it
+    destruction.destroy(usa, user(usa, "admin"), item_id(3), "no longer needed")
     return nodes
 
 
@@ -139,7 +125,7 @@ def test_an_inventory_states_own_received_and_destroyed_items(trio: dict[str, No
     gone = by_item[item_id(3)]
     assert (gone.disposition, gone.destroyed_at, gone.reason) == (
         "destroyed",
-        "2026-02-01T00:00:00+00:00",
+        "2026-03-01T09:00:00+00:00",
         "no longer needed",
     )
     assert gone.certificate is not None
@@ -211,7 +197,7 @@ def test_reconciliation_finds_each_planted_difference(trio: dict[str, Node]) -> 
         ("held_not_sent", item_id(5)),
     ]
     destroyed = done.findings[0]
-    assert (destroyed.at, destroyed.reason) == ("2026-02-01T00:00:00+00:00", "no longer needed")
+    assert (destroyed.at, destroyed.reason) == ("2026-03-01T09:00:00+00:00", "no longer needed")
     assert "certificate verified" in destroyed.detail
     assert "arrived from KOR" in done.findings[2].detail
     assert reconciliation.reconciliations(kor, user(kor, "admin"), "USA")[0].id == done.id
