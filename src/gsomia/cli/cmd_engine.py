@@ -162,7 +162,7 @@ def cmd_access(
         for i, t in enumerate(_list_option(need_to_know, "--need-to-know"))
     )
     serves = parse_purposes(_list_option(purposes, "--purposes"), "--purposes", scenario.purposes)
-    user = Clearance.of(f"of {party}", policy, clearance, duties, purposes=serves)
+    user = Clearance.of("reader", policy, clearance, duties, purposes=serves)
     approvals: list[Approval] = []
     if approvals_file is not None:
         raw = read_json_file(approvals_file, "approvals file")
