@@ -192,8 +192,8 @@ def test_an_oversized_authenticated_body_gets_413_on_every_route_class(
     # the peer protocol, signed correctly
     body = b'{"request": "' + b"x" * (300 * 1024) + b'"}'
     both(
-        f"{jpn.url}/peer/v1/consent-requests",
-        signed(usa_offline, "JPN", body, "/peer/v1/consent-requests"),
+        f"{jpn.url}/peer/v1/reports",
+        signed(usa_offline, "JPN", body, "/peer/v1/reports"),
         body,
     )
     # the console (a form past its limit, with a session cookie)
