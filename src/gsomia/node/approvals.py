@@ -16,7 +16,6 @@ alone). Both ends log ``purpose.approval``.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -25,7 +24,7 @@ import orjson
 from gsomia.domain.access import Approval, provided_for
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.purposes import may_use, parse_purposes
-from gsomia.errors import BadInput, Conflict, Denied, VerificationFailed
+from gsomia.errors import BadInput, Conflict, VerificationFailed
 from gsomia.node import audit, messages, receipts
 from gsomia.node.config import User
 from gsomia.node.holdings import (
@@ -48,6 +47,7 @@ from gsomia.node.requests import (
     REFUSED,
     asked_of,
     granted,
+    judged_grant,
     listed,
     one,
     open_answer,
@@ -188,21 +188,16 @@ def _granted(
     body = verify_statement(node.keyring, statement, kind=STATEMENT_KIND, party=sender, where=where)
     item = held(node, doc.item)
     approval = _approval(body, item, doc, node.party, where)
-    receipts.require_answer_instant(
-        node, sender, where, instant=approval.granted_at, asked=asked, now=now
-    )
-    if approval.expires_at is not None and approval.expires_at <= now:
-        reason = (
-            f"{where} expired at {format_instant(approval.expires_at)}, before this node's now "
-            f"({format_instant(now)})"
-        )
-        receipts.refuse(node, sender, "purpose answer", reason)
-        raise Denied(reason)
-    doc = replace(
+    doc = judged_grant(
+        node,
+        PURPOSES,
+        sender,
         doc,
-        status=GRANTED,
-        answered_at=format_instant(approval.granted_at),
-        expires_at=None if approval.expires_at is None else format_instant(approval.expires_at),
+        "approval",
+        granted_at=approval.granted_at,
+        expires_at=approval.expires_at,
+        asked=asked,
+        now=now,
     )
     with node.store.writing() as w:
         w.put_document(PURPOSE_OUTBOX, doc.id, doc.item, doc.to_json(), orjson.dumps(statement))

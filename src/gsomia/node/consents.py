@@ -42,6 +42,7 @@ from gsomia.node.requests import (
     REFUSED,
     asked_of,
     granted,
+    judged_grant,
     listed,
     one,
     open_answer,
@@ -204,21 +205,16 @@ def _granted(
         raise VerificationFailed(
             f"{where}: the consent is for {view.recipient}, the request for {doc.recipient}"
         )
-    receipts.require_answer_instant(
-        node, sender, f"{where} {rid}: the consent", instant=view.granted_at, asked=asked, now=now
-    )
-    if view.expires_at is not None and view.expires_at <= now:
-        reason = (
-            f"{where} {rid}: the consent expired at {format_instant(view.expires_at)}, "
-            f"before this node's now ({format_instant(now)})"
-        )
-        receipts.refuse(node, sender, where, reason)
-        raise Denied(reason)
-    doc = replace(
+    doc = judged_grant(
+        node,
+        CONSENTS,
+        sender,
         doc,
-        status=GRANTED,
-        answered_at=format_instant(view.granted_at),
-        expires_at=None if view.expires_at is None else format_instant(view.expires_at),
+        "consent",
+        granted_at=view.granted_at,
+        expires_at=view.expires_at,
+        asked=asked,
+        now=now,
     )
     entries = [_consent_entry(node, now, doc)]
     recipient = doc.recipient

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Final, Generic, TypeVar
 
 from gsomia.domain.instants import format_instant
-from gsomia.errors import BadInput, Conflict, NotFound, VerificationFailed
+from gsomia.errors import BadInput, Conflict, Denied, NotFound, VerificationFailed
 from gsomia.node import audit, messages, receipts
 from gsomia.node.config import User
 from gsomia.node.holdings import (
@@ -156,6 +156,38 @@ def store_refusal(
         w.put_document(kind.outbox, doc.id, doc.item, doc.to_json(), None)
     audit.accepted(f"store {kind.noun} refusal", party=node.party, sender=sender, request=doc.id)
     return ConsentReceipt(doc.id, REFUSED, "stored")
+
+
+def judged_grant(
+    node: Node,
+    kind: Round[R],
+    sender: str,
+    doc: R,
+    what: str,
+    *,
+    granted_at: datetime,
+    expires_at: datetime | None,
+    asked: datetime,
+    now: datetime,
+) -> R:
+    """``doc`` as granted by the ``what`` (verified already) its originator sent: its instant
+    judged at this node (``gsomia.node.receipts``), refused (audited, nothing stored) when it
+    has expired at this node's now, whatever the originator's clock said."""
+    where = f"{kind.noun} answer {doc.id}: the {what}"
+    receipts.require_answer_instant(node, sender, where, instant=granted_at, asked=asked, now=now)
+    if expires_at is not None and expires_at <= now:
+        reason = (
+            f"{where} expired at {format_instant(expires_at)}, before this node's now "
+            f"({format_instant(now)})"
+        )
+        receipts.refuse(node, sender, f"{kind.noun} answer", reason)
+        raise Denied(reason)
+    return replace(
+        doc,
+        status=GRANTED,
+        answered_at=format_instant(granted_at),
+        expires_at=None if expires_at is None else format_instant(expires_at),
+    )
 
 
 def require_granted(kind: Round[R], status: str) -> None:
