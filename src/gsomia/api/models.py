@@ -49,11 +49,13 @@ def ok(model: Any, status: int = 200) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": model, "description": "OK"}, **ERRORS}
 
 
-class _Renders(Protocol):
+class Renders(Protocol):
+    """A value that renders itself as JSON (a use case's result)."""
+
     def to_json(self) -> Mapping[str, object]: ...
 
 
-def render(model: type[BaseModel], value: _Renders | Mapping[str, object]) -> dict[str, Any]:
+def render(model: type[BaseModel], value: Renders | Mapping[str, object]) -> dict[str, Any]:
     """``value`` as its declared response model sends it: validated against the model (a
     mismatch is a server error, never a silent change), the fields ``value`` has, no others."""
     doc = value if isinstance(value, Mapping) else value.to_json()

@@ -6,6 +6,8 @@ parse, call one use case, and render; errors take the one JSON shape.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -14,12 +16,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from starlette.responses import Response
 
 from gsomia.api.http import JSON_MEDIA_TYPE, authenticate, json_response
-from gsomia.api.models import Out, ok, render
+from gsomia.api.models import Out, Renders, ok, render
 from gsomia.api.native_inventory import add_inventory_routes
 from gsomia.domain.agreements import status_at
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.timeline import timeline
 from gsomia.node import accesses, approvals, consents, derived, notices, register, reports
+from gsomia.node.config import User
 from gsomia.node.events import Notifier
 from gsomia.node.holdings import why_not, why_not_use
 from gsomia.node.service import Node
@@ -337,6 +340,90 @@ def _instant(text: str | None, where: str) -> datetime | None:
     return None if text is None else parse_instant(text, where)
 
 
+@dataclass(frozen=True)
+class _Answering:
+    """One kind of request's routes besides asking: list a box, read one, grant, refuse, each
+    with its route name (the OpenAPI operation id) and summary."""
+
+    path: str
+    out: type[Out]
+    listed: Callable[[Node, User, str], Sequence[Renders]]
+    read: Callable[[Node, User, str], Renders]
+    grant: Callable[[Node, User, str, datetime | None], Renders]
+    refuse: Callable[[Node, User, str, str], Renders]
+    listing: tuple[str, str]
+    reading: tuple[str, str]
+    granting: tuple[str, str]
+    refusing: tuple[str, str]
+
+
+def _answering_routes(
+    router: APIRouter, node: Node, workers: Workers, notifier: Notifier, kind: _Answering
+) -> None:
+    """A kind of request's list, read, grant and refuse routes (admins only, the use cases
+    say); consent requests and purpose requests share them."""
+    config = node.config
+    out = kind.out
+
+    @router.get(
+        kind.path,
+        name=kind.listing[0],
+        summary=kind.listing[1],
+        responses=ok(list[out]),  # type: ignore[valid-type]  # the kind's response model
+    )
+    async def list_requests(
+        request: Request,
+        box: Annotated[Literal["inbox", "outbox"], Query()] = "outbox",
+    ) -> Response:
+        user = authenticate(request, config)
+        found = await workers.run(kind.listed, node, user, box)
+        return _json([render(out, r) for r in found])
+
+    @router.get(
+        kind.path + "/{request_id}",
+        name=kind.reading[0],
+        summary=kind.reading[1],
+        responses=ok(out),
+    )
+    async def read_request(
+        request: Request, request_id: Annotated[str, Path(max_length=64)]
+    ) -> Response:
+        user = authenticate(request, config)
+        found = await workers.run(kind.read, node, user, request_id)
+        return _json(render(out, found))
+
+    @router.post(
+        kind.path + "/{request_id}/grant",
+        name=kind.granting[0],
+        summary=kind.granting[1],
+        responses=ok(out),
+    )
+    async def grant(
+        request: Request,
+        request_id: Annotated[str, Path(max_length=64)],
+        body: GrantIn | None = None,
+    ) -> Response:
+        user = authenticate(request, config)
+        expires = None if body is None else _instant(body.expires_at, "expires_at")
+        doc = await workers.run(kind.grant, node, user, request_id, expires)
+        await notifier.committed()
+        return _json(render(out, doc))
+
+    @router.post(
+        kind.path + "/{request_id}/refuse",
+        name=kind.refusing[0],
+        summary=kind.refusing[1],
+        responses=ok(out),
+    )
+    async def refuse(
+        request: Request, request_id: Annotated[str, Path(max_length=64)], body: RefuseIn
+    ) -> Response:
+        user = authenticate(request, config)
+        doc = await workers.run(kind.refuse, node, user, request_id, body.reason)
+        await notifier.committed()
+        return _json(render(out, doc))
+
+
 def build_native_router(node: Node, workers: Workers, notifier: Notifier) -> APIRouter:
     """The native API; every node call runs on ``workers``, never on the event loop;
     ``notifier`` hears of the commits that queued releases or messages."""
@@ -370,18 +457,33 @@ def _purpose_routes(router: APIRouter, node: Node, workers: Workers, notifier: N
         found = await workers.run(why_not_use, node, me, item, user)
         return _json(render(UseDecisionOut, found))
 
-    @router.get(
-        "/purposes/requests",
-        summary="Approvals for another purpose: asked by this node (outbox) or of it (inbox)",
-        responses=ok(list[PurposeRequestOut]),
+    _answering_routes(
+        router,
+        node,
+        workers,
+        notifier,
+        _Answering(
+            "/purposes/requests",
+            PurposeRequestOut,
+            approvals.requests,
+            approvals.request,
+            approvals.grant,
+            approvals.refuse,
+            listing=(
+                "list_purpose_requests",
+                "Approvals for another purpose: asked by this node (outbox) or of it (inbox)",
+            ),
+            reading=("read_purpose_request", "One request for another purpose (admins only)"),
+            granting=(
+                "grant_purpose",
+                "Approve a use for another purpose, optionally until an instant (originator)",
+            ),
+            refusing=(
+                "refuse_purpose",
+                "Refuse a use for another purpose, with a reason (the originator's admins)",
+            ),
+        ),
     )
-    async def list_purpose_requests(
-        request: Request,
-        box: Annotated[Literal["inbox", "outbox"], Query()] = "outbox",
-    ) -> Response:
-        user = authenticate(request, config)
-        found = await workers.run(approvals.requests, node, user, box)
-        return _json([render(PurposeRequestOut, r) for r in found])
 
     @router.post(
         "/purposes/requests",
@@ -394,47 +496,6 @@ def _purpose_routes(router: APIRouter, node: Node, workers: Workers, notifier: N
         doc = await workers.run(approvals.request_approval, node, user, body.item, body.purpose)
         await notifier.committed()
         return _json(render(PurposeRequestOut, doc), 201)
-
-    @router.get(
-        "/purposes/requests/{request_id}",
-        summary="One request for another purpose (admins only)",
-        responses=ok(PurposeRequestOut),
-    )
-    async def read_purpose_request(
-        request: Request, request_id: Annotated[str, Path(max_length=64)]
-    ) -> Response:
-        user = authenticate(request, config)
-        found = await workers.run(approvals.request, node, user, request_id)
-        return _json(render(PurposeRequestOut, found))
-
-    @router.post(
-        "/purposes/requests/{request_id}/grant",
-        summary="Approve a use for another purpose, optionally until an instant (originator)",
-        responses=ok(PurposeRequestOut),
-    )
-    async def grant_purpose(
-        request: Request,
-        request_id: Annotated[str, Path(max_length=64)],
-        body: GrantIn | None = None,
-    ) -> Response:
-        user = authenticate(request, config)
-        expires = None if body is None else _instant(body.expires_at, "expires_at")
-        doc = await workers.run(approvals.grant, node, user, request_id, expires)
-        await notifier.committed()
-        return _json(render(PurposeRequestOut, doc))
-
-    @router.post(
-        "/purposes/requests/{request_id}/refuse",
-        summary="Refuse a use for another purpose, with a reason (the originator's admins)",
-        responses=ok(PurposeRequestOut),
-    )
-    async def refuse_purpose(
-        request: Request, request_id: Annotated[str, Path(max_length=64)], body: RefuseIn
-    ) -> Response:
-        user = authenticate(request, config)
-        doc = await workers.run(approvals.refuse, node, user, request_id, body.reason)
-        await notifier.committed()
-        return _json(render(PurposeRequestOut, doc))
 
 
 def _reading_routes(router: APIRouter, node: Node, workers: Workers) -> None:
@@ -550,18 +611,30 @@ def _consent_routes(router: APIRouter, node: Node, workers: Workers, notifier: N
     """Consent requests: asked, read, granted, refused (admins only)."""
     config = node.config
 
-    @router.get(
-        "/consent-requests",
-        summary="Consent requests: sent by this node (outbox) or to it (inbox); admins only",
-        responses=ok(list[ConsentRequestOut]),
+    _answering_routes(
+        router,
+        node,
+        workers,
+        notifier,
+        _Answering(
+            "/consent-requests",
+            ConsentRequestOut,
+            consents.requests,
+            consents.request,
+            consents.grant,
+            consents.refuse,
+            listing=(
+                "list_requests",
+                "Consent requests: sent by this node (outbox) or to it (inbox); admins only",
+            ),
+            reading=("read_request", "One consent request (admins only)"),
+            granting=("grant", "Grant a consent request (the originator's admins)"),
+            refusing=(
+                "refuse",
+                "Refuse a consent request, with a reason (the originator's admins)",
+            ),
+        ),
     )
-    async def list_requests(
-        request: Request,
-        box: Annotated[Literal["inbox", "outbox"], Query()] = "outbox",
-    ) -> Response:
-        user = authenticate(request, config)
-        found = await workers.run(consents.requests, node, user, box)
-        return _json([render(ConsentRequestOut, r) for r in found])
 
     @router.post(
         "/consent-requests",
@@ -576,47 +649,6 @@ def _consent_routes(router: APIRouter, node: Node, workers: Workers, notifier: N
         )
         await notifier.committed()
         return _json(render(ConsentRequestOut, doc), 201)
-
-    @router.get(
-        "/consent-requests/{request_id}",
-        summary="One consent request (admins only)",
-        responses=ok(ConsentRequestOut),
-    )
-    async def read_request(
-        request: Request, request_id: Annotated[str, Path(max_length=64)]
-    ) -> Response:
-        user = authenticate(request, config)
-        found = await workers.run(consents.request, node, user, request_id)
-        return _json(render(ConsentRequestOut, found))
-
-    @router.post(
-        "/consent-requests/{request_id}/grant",
-        summary="Grant a consent request (the originator's admins)",
-        responses=ok(ConsentRequestOut),
-    )
-    async def grant(
-        request: Request,
-        request_id: Annotated[str, Path(max_length=64)],
-        body: GrantIn | None = None,
-    ) -> Response:
-        user = authenticate(request, config)
-        expires = None if body is None else _instant(body.expires_at, "expires_at")
-        doc = await workers.run(consents.grant, node, user, request_id, expires)
-        await notifier.committed()
-        return _json(render(ConsentRequestOut, doc))
-
-    @router.post(
-        "/consent-requests/{request_id}/refuse",
-        summary="Refuse a consent request, with a reason (the originator's admins)",
-        responses=ok(ConsentRequestOut),
-    )
-    async def refuse(
-        request: Request, request_id: Annotated[str, Path(max_length=64)], body: RefuseIn
-    ) -> Response:
-        user = authenticate(request, config)
-        doc = await workers.run(consents.refuse, node, user, request_id, body.reason)
-        await notifier.committed()
-        return _json(render(ConsentRequestOut, doc))
 
 
 def _report_routes(router: APIRouter, node: Node, workers: Workers, notifier: Notifier) -> None:

@@ -15,9 +15,10 @@ from __future__ import annotations
 import hmac
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 import orjson
@@ -340,14 +341,20 @@ def why_not_view(node: Node, user: User, item_id: str, party: str, at_text: str 
 
 
 # ------------------------------------------------------------------ consents, notices, reports
+R = TypeVar("R")
+
+
+def _boxes(
+    listed: Callable[[Node, User, str], list[R]], node: Node, user: User
+) -> dict[str, list[R]]:
+    """A page's inbox and outbox of requests, newest first."""
+    return {box: list(reversed(listed(node, user, box))) for box in ("inbox", "outbox")}
+
+
 def consents_view(node: Node, user: User) -> dict[str, Any]:
     if not _is_admin(user):
         return {"admin": False, "inbox": [], "outbox": []}
-    return {
-        "admin": True,
-        "inbox": list(reversed(consents.requests(node, user, "inbox"))),
-        "outbox": list(reversed(consents.requests(node, user, "outbox"))),
-    }
+    return {"admin": True, **_boxes(consents.requests, node, user)}
 
 
 def purposes_view(node: Node, user: User, item_id: str, subject: str) -> dict[str, Any]:
@@ -364,8 +371,7 @@ def purposes_view(node: Node, user: User, item_id: str, subject: str) -> dict[st
         "why": why,
         "users": [u.name for u in node.config.users] if admin else [],
         "purpose_choices": node.scenario.purposes,
-        "inbox": list(reversed(approvals.requests(node, user, "inbox"))) if admin else [],
-        "outbox": list(reversed(approvals.requests(node, user, "outbox"))) if admin else [],
+        **(_boxes(approvals.requests, node, user) if admin else {"inbox": [], "outbox": []}),
     }
 
 
@@ -506,6 +512,37 @@ def _field(form: dict[str, str], name: str, limit: int = MAX_FIELD) -> str:
     return value
 
 
+def _answer_routes(
+    router: APIRouter,
+    console: Console,
+    page: str,
+    grant: Callable[[Node, User, str, datetime | None], object],
+    refuse: Callable[[Node, User, str, str], object],
+    *,
+    names: tuple[str, str],
+    done: str,
+) -> None:
+    """The grant and refuse forms of a page of requests (consents, purposes): each parses,
+    calls its use case, and goes back to the page saying what was done."""
+    node = console.node
+
+    @router.post(f"{PREFIX}/{page}/grant", name=names[0])
+    async def grant_form(request: Request) -> Response:
+        user, form = await console.post_form(request)
+        expires = optional_instant(_field(form, "expires_at", 64), "expires_at")
+        await console.run(grant, node, user, _field(form, "request", 64), expires)
+        await console.notifier.committed()
+        return console.redirect(f"{PREFIX}/{page}?done={done}granted")
+
+    @router.post(f"{PREFIX}/{page}/refuse", name=names[1])
+    async def refuse_form(request: Request) -> Response:
+        user, form = await console.post_form(request)
+        request_id, reason = _field(form, "request", 64), _field(form, "reason")
+        await console.run(refuse, node, user, request_id, reason)
+        await console.notifier.committed()
+        return console.redirect(f"{PREFIX}/{page}?done={done}refused")
+
+
 def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR0915 - a router builder; each nested handler parses, calls one use case, renders
     """Add the agreements, "why not?", consents, notices, reports and log pages."""
     node = console.node
@@ -618,21 +655,15 @@ def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR091
         await console.notifier.committed()
         return console.redirect(PREFIX + "/consents?done=requested")
 
-    @router.post(PREFIX + "/consents/grant")
-    async def consent_grant(request: Request) -> Response:
-        user, form = await console.post_form(request)
-        expires = optional_instant(_field(form, "expires_at", 64), "expires_at")
-        await console.run(consents.grant, node, user, _field(form, "request", 64), expires)
-        await console.notifier.committed()
-        return console.redirect(PREFIX + "/consents?done=granted")
-
-    @router.post(PREFIX + "/consents/refuse")
-    async def consent_refuse(request: Request) -> Response:
-        user, form = await console.post_form(request)
-        request_id, reason = _field(form, "request", 64), _field(form, "reason")
-        await console.run(consents.refuse, node, user, request_id, reason)
-        await console.notifier.committed()
-        return console.redirect(PREFIX + "/consents?done=refused")
+    _answer_routes(
+        router,
+        console,
+        "consents",
+        consents.grant,
+        consents.refuse,
+        names=("consent_grant", "consent_refuse"),
+        done="",
+    )
 
     @router.get(PREFIX + "/purposes")
     async def purposes_page(request: Request) -> Response:
@@ -657,21 +688,15 @@ def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR091
         await console.notifier.committed()
         return console.redirect(PREFIX + "/purposes?done=purpose-requested")
 
-    @router.post(PREFIX + "/purposes/grant")
-    async def purpose_grant(request: Request) -> Response:
-        user, form = await console.post_form(request)
-        expires = optional_instant(_field(form, "expires_at", 64), "expires_at")
-        await console.run(approvals.grant, node, user, _field(form, "request", 64), expires)
-        await console.notifier.committed()
-        return console.redirect(PREFIX + "/purposes?done=purpose-granted")
-
-    @router.post(PREFIX + "/purposes/refuse")
-    async def purpose_refuse(request: Request) -> Response:
-        user, form = await console.post_form(request)
-        request_id, reason = _field(form, "request", 64), _field(form, "reason")
-        await console.run(approvals.refuse, node, user, request_id, reason)
-        await console.notifier.committed()
-        return console.redirect(PREFIX + "/purposes?done=purpose-refused")
+    _answer_routes(
+        router,
+        console,
+        "purposes",
+        approvals.grant,
+        approvals.refuse,
+        names=("purpose_grant", "purpose_refuse"),
+        done="purpose-",
+    )
 
     @router.get(PREFIX + "/notices")
     async def notices_page(request: Request) -> Response:

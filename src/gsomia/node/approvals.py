@@ -16,7 +16,6 @@ alone). Both ends log ``purpose.approval``.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -25,7 +24,7 @@ import orjson
 from gsomia.domain.access import Approval, provided_for
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.purposes import may_use, parse_purposes
-from gsomia.errors import BadInput, Conflict, Denied, NotFound, VerificationFailed
+from gsomia.errors import BadInput, Conflict, VerificationFailed
 from gsomia.node import audit, messages, receipts
 from gsomia.node.config import User
 from gsomia.node.holdings import (
@@ -38,20 +37,36 @@ from gsomia.node.holdings import (
     require_admin,
     split_item_id,
     stored_purpose_request,
-    visible_document,
     visible_documents,
     visible_item,
 )
+from gsomia.node.requests import (
+    GRANTED,
+    PENDING,
+    PURPOSES,
+    REFUSED,
+    asked_of,
+    granted,
+    judged_grant,
+    listed,
+    one,
+    open_answer,
+    pending,
+    pending_asked,
+    received_before,
+    require_granted,
+    send_answer,
+    send_request,
+    store_received,
+    store_refusal,
+)
+from gsomia.node.requests import refuse as _refuse
 from gsomia.node.results import ConsentReceipt, Delivery, PurposeRequest
 from gsomia.node.service import Node
 from gsomia.seal.statements import sign_statement, verify_statement
 from gsomia.store.ports import NodeWriter
 
 STATEMENT_KIND: Final = "purpose.approval"
-PENDING: Final = "pending"
-GRANTED: Final = "granted"
-REFUSED: Final = "refused"
-MAX_REASON = 2000
 MAX_STATEMENT = 64_000
 
 
@@ -95,14 +110,12 @@ def request_approval(node: Node, user: User, item_id: str, purpose: str) -> Purp
             f"purpose: {item_id} is already provided for {wanted} here "
             f"(provided for {', '.join(provided)})"
         )
-    with node.store.reading() as r:
-        asked = r.documents(PURPOSE_OUTBOX, item_id)
-    for earlier in map(stored_purpose_request, asked):
-        if earlier.purpose == wanted and earlier.status == PENDING:
-            raise Conflict(
-                f"purpose: approval of {wanted} for {item_id} is already requested "
-                f"(request {earlier.id}, pending)"
-            )
+    earlier = pending_asked(node, PURPOSES, item_id, lambda d: d.purpose == wanted)
+    if earlier is not None:
+        raise Conflict(
+            f"purpose: approval of {wanted} for {item_id} is already requested "
+            f"(request {earlier.id}, pending)"
+        )
     rid = messages.new_id()
     doc = PurposeRequest(
         "outbox",
@@ -116,21 +129,18 @@ def request_approval(node: Node, user: User, item_id: str, purpose: str) -> Purp
         requested_by=user.name,
         delivery=Delivery.queued(format_instant(now)),
     )
-    with node.store.writing() as w:
-        w.put_document(PURPOSE_OUTBOX, rid, item_id, doc.to_json(), None)
-        messages.queue(
-            w,
-            recipient=originator,
-            path=messages.PURPOSE_REQUEST_PATH,
-            body={
-                "id": rid,
-                "item": item_id,
-                "item_digest": item.verified.digest.hex(),
-                "purpose": wanted,
-                "requested_at": doc.requested_at,
-            },
-            ref=(PURPOSE_OUTBOX, rid),
-        )
+    send_request(
+        node,
+        PURPOSES,
+        doc,
+        {
+            "id": rid,
+            "item": item_id,
+            "item_digest": item.verified.digest.hex(),
+            "purpose": wanted,
+            "requested_at": doc.requested_at,
+        },
+    )
     audit.accepted("request purpose approval", user=user.name, party=node.party, request=rid)
     return doc
 
@@ -145,35 +155,21 @@ def receive_answer(node: Node, sender: str, raw: bytes, now: datetime) -> Consen
     at this node's now is refused (audited, nothing stored). An answer to a request answered
     already is a duplicate: a replayed answer changes nothing."""
     where = "purpose answer"
-    msg = messages.parse_message(raw, where)
-    rid = messages.request_id(messages.text(msg, "request", where), f"{where}.request")
-    status = messages.text(msg, "status", where)
-    with node.store.reading() as r:
-        found = r.document(PURPOSE_OUTBOX, rid)
-    if found is None:
-        raise NotFound(f"{where}: no purpose request {rid} at {node.party}")
-    doc = stored_purpose_request(found)
-    if doc.originator != sender:
-        raise VerificationFailed(
-            f"{where}: {sender} answered a request addressed to {doc.originator}"
-        )
-    if doc.status != PENDING:
-        return ConsentReceipt(rid, doc.status, "duplicate")
+    answer = open_answer(node, PURPOSES, sender, raw)
+    if isinstance(answer, ConsentReceipt):
+        return answer
+    doc, rid = answer.doc, answer.doc.id
     asked = parse_instant(doc.requested_at, f"{PURPOSE_OUTBOX} {rid}: requested_at")
-    if status == REFUSED:
-        answered = parse_instant(messages.text(msg, "answered_at", where), f"{where}.answered_at")
+    if answer.status == REFUSED:
+        answered = parse_instant(
+            messages.text(answer.msg, "answered_at", where), f"{where}.answered_at"
+        )
         receipts.require_answer_instant(
             node, sender, f"{where} {rid}", instant=answered, asked=asked, now=now
         )
-        reason = messages.text(msg, "reason", where, limit=MAX_REASON)
-        doc = replace(doc, status=REFUSED, answered_at=format_instant(answered), reason=reason)
-        with node.store.writing() as w:
-            w.put_document(PURPOSE_OUTBOX, rid, found.item_id, doc.to_json(), None)
-        audit.accepted("store purpose refusal", party=node.party, sender=sender, request=rid)
-        return ConsentReceipt(rid, REFUSED, "stored")
-    if status != GRANTED:
-        raise BadInput(f"{where}.status: expected granted or refused, got {status[:40]!r}")
-    statement = msg.get("approval")
+        return store_refusal(node, PURPOSES, sender, answer, answered)
+    require_granted(PURPOSES, answer.status)
+    statement = answer.msg.get("approval")
     if len(orjson.dumps(statement)) > MAX_STATEMENT:
         raise BadInput(f"{where}.approval: larger than {MAX_STATEMENT} bytes")
     return _granted(node, sender, doc, statement, asked=asked, now=now)
@@ -192,21 +188,16 @@ def _granted(
     body = verify_statement(node.keyring, statement, kind=STATEMENT_KIND, party=sender, where=where)
     item = held(node, doc.item)
     approval = _approval(body, item, doc, node.party, where)
-    receipts.require_answer_instant(
-        node, sender, where, instant=approval.granted_at, asked=asked, now=now
-    )
-    if approval.expires_at is not None and approval.expires_at <= now:
-        reason = (
-            f"{where} expired at {format_instant(approval.expires_at)}, before this node's now "
-            f"({format_instant(now)})"
-        )
-        receipts.refuse(node, sender, "purpose answer", reason)
-        raise Denied(reason)
-    doc = replace(
+    doc = judged_grant(
+        node,
+        PURPOSES,
+        sender,
         doc,
-        status=GRANTED,
-        answered_at=format_instant(approval.granted_at),
-        expires_at=None if approval.expires_at is None else format_instant(approval.expires_at),
+        "approval",
+        granted_at=approval.granted_at,
+        expires_at=approval.expires_at,
+        asked=asked,
+        now=now,
     )
     with node.store.writing() as w:
         w.put_document(PURPOSE_OUTBOX, doc.id, doc.item, doc.to_json(), orjson.dumps(statement))
@@ -261,22 +252,17 @@ def receive_request(node: Node, sender: str, raw: bytes, now: datetime) -> Conse
     purpose = _purpose(node, messages.text(msg, "purpose", where), f"{where}.purpose")
     digest = messages.text(msg, "item_digest", where)
     requested = parse_instant(messages.text(msg, "requested_at", where), f"{where}.requested_at")
-    with node.store.reading() as r:
-        stored = r.item(item_id)
-    unknown = f"{where}: {node.party} originated no item {item_id!r}"
-    if stored is None or stored[0] != node.party:
-        raise NotFound(unknown)
-    item = held(node, item_id)
-    receipts.require_holder(
-        node, sender, item, requested, now, what=f"{where} {rid}", unknown=unknown
+    item = asked_of(node, sender, item_id, requested=requested, now=now, where=where, rid=rid)
+    duplicate = received_before(
+        node,
+        PURPOSES,
+        rid,
+        lambda earlier, row: (
+            (earlier.holder, row.item_id, earlier.purpose) == (sender, item_id, purpose)
+        ),
     )
-    with node.store.reading() as r:
-        existing = r.document(PURPOSE_INBOX, rid)
-    if existing is not None:
-        earlier = stored_purpose_request(existing)
-        if (earlier.holder, existing.item_id, earlier.purpose) != (sender, item_id, purpose):
-            raise Conflict(f"{where}: request id {rid} is already used")
-        return ConsentReceipt(rid, earlier.status, "duplicate")
+    if duplicate is not None:
+        return duplicate
     if item.verified.digest.hex() != digest:
         raise VerificationFailed(f"{where}: the digest is not that of {item_id}")
     doc = PurposeRequest(
@@ -290,29 +276,14 @@ def receive_request(node: Node, sender: str, raw: bytes, now: datetime) -> Conse
         PENDING,
         received_at=format_instant(now),
     )
-    with node.store.writing() as w:
-        w.put_document(PURPOSE_INBOX, rid, item_id, doc.to_json(), None)
-    return ConsentReceipt(rid, PENDING, "stored", received_at=doc.received_at)
-
-
-def _pending(node: Node, user: User, rid: str, action: str) -> PurposeRequest:
-    """A request in this node's inbox about an item ``user`` may see, still pending; one about
-    an item the user may not see is answered as one that does not exist."""
-    messages.request_id(rid, "request id")
-    found = visible_document(node, user, (PURPOSE_INBOX,), rid, action, use=False)
-    if found is None:
-        raise NotFound(f"no purpose request {rid} in {node.party}'s inbox")
-    doc = stored_purpose_request(found)
-    if doc.status != PENDING:
-        raise Conflict(f"purpose request {rid} was already {doc.status}")
-    return doc
+    return store_received(node, PURPOSES, doc)
 
 
 def grant(node: Node, user: User, rid: str, expires_at: datetime | None) -> PurposeRequest:
     """The originator's admin grants a request: the signed approval travels to the holder."""
     action = f"grant purpose request {rid[:60]}"
     require_admin(node, user, action)
-    doc = _pending(node, user, rid, action)
+    doc = pending(node, PURPOSES, user, rid, action)
     now = node.clock.now()
     if expires_at is not None and expires_at <= now:
         raise BadInput(
@@ -331,91 +302,34 @@ def grant(node: Node, user: User, rid: str, expires_at: datetime | None) -> Purp
             "expires_at": None if expires_at is None else format_instant(expires_at),
         },
     )
-    doc = replace(
+    doc = granted(doc, user, now, expires_at)
+    send_answer(
+        node,
+        PURPOSES,
         doc,
-        status=GRANTED,
-        answered_at=format_instant(now),
-        answered_by=user.name,
-        expires_at=None if expires_at is None else format_instant(expires_at),
-        delivery=Delivery.queued(format_instant(now)),
+        {"approval": statement},
+        attachment=orjson.dumps(statement),
+        entries=(_entry(node, now, doc),),
     )
-    with node.store.writing() as w:
-        w.put_document(PURPOSE_INBOX, rid, doc.item, doc.to_json(), orjson.dumps(statement))
-        node.log.append_in(w.log, [_entry(node, now, doc)])
-        messages.queue(
-            w,
-            recipient=doc.holder,
-            path=messages.PURPOSE_ANSWER_PATH,
-            body={
-                "request": rid,
-                "item": doc.item,
-                "status": GRANTED,
-                "answered_at": doc.answered_at,
-                "approval": statement,
-            },
-            ref=(PURPOSE_INBOX, rid),
-        )
     audit.accepted("grant purpose approval", user=user.name, party=node.party, request=rid)
     return doc
 
 
 def refuse(node: Node, user: User, rid: str, reason: str) -> PurposeRequest:
     """The originator's admin refuses a request; the refusal and its reason travel back."""
-    action = f"refuse purpose request {rid[:60]}"
-    require_admin(node, user, action)
-    if not reason.strip() or len(reason) > MAX_REASON:
-        raise BadInput(f"reason: expected 1 to {MAX_REASON} characters")
-    doc = _pending(node, user, rid, action)
-    now = node.clock.now()
-    doc = replace(
-        doc,
-        status=REFUSED,
-        answered_at=format_instant(now),
-        answered_by=user.name,
-        reason=reason,
-        delivery=Delivery.queued(format_instant(now)),
-    )
-    with node.store.writing() as w:
-        w.put_document(PURPOSE_INBOX, rid, doc.item, doc.to_json(), None)
-        messages.queue(
-            w,
-            recipient=doc.holder,
-            path=messages.PURPOSE_ANSWER_PATH,
-            body={
-                "request": rid,
-                "item": doc.item,
-                "status": REFUSED,
-                "answered_at": doc.answered_at,
-                "reason": reason,
-            },
-            ref=(PURPOSE_INBOX, rid),
-        )
-    audit.accepted("refuse purpose approval", user=user.name, party=node.party, request=rid)
-    return doc
+    return _refuse(node, PURPOSES, user, rid, reason, audited="refuse purpose approval")
 
 
 # ------------------------------------------------------------------ both
 def requests(node: Node, user: User, box: str) -> list[PurposeRequest]:
     """This node's purpose requests: ``outbox`` (asked of originators) or ``inbox`` (asked of
     it), those about items ``user`` is cleared for with the need to know (admins only)."""
-    kinds = {"outbox": PURPOSE_OUTBOX, "inbox": PURPOSE_INBOX}
-    if box not in kinds:
-        raise BadInput(f"box: expected inbox or outbox, got {box[:40]!r}")
-    require_admin(node, user, f"list purpose requests ({box})")
-    with node.store.reading() as r:
-        found = visible_documents(node, r, user, r.documents(kinds[box]), use=False)
-    return [stored_purpose_request(d) for d in found]
+    return listed(node, PURPOSES, user, box)
 
 
 def request(node: Node, user: User, rid: str) -> PurposeRequest:
     """One purpose request, in either box, if it is about an item ``user`` may see."""
-    action = f"read purpose request {rid[:60]}"
-    require_admin(node, user, action)
-    messages.request_id(rid, "request id")
-    found = visible_document(node, user, (PURPOSE_OUTBOX, PURPOSE_INBOX), rid, action, use=False)
-    if found is None:
-        raise NotFound(f"no purpose request {rid} at {node.party}")
-    return stored_purpose_request(found)
+    return one(node, PURPOSES, user, rid)
 
 
 def item_requests(node: Node, user: User, item_id: str) -> list[PurposeRequest]:

@@ -17,20 +17,13 @@ import base64
 import binascii
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 from gsomia.domain.derived import HeldSource, check_source
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.release import decide, source_originators
-from gsomia.errors import (
-    BadInput,
-    Conflict,
-    Denied,
-    GsomiaError,
-    NotFound,
-    VerificationFailed,
-)
-from gsomia.node import audit, messages, receipts
+from gsomia.errors import BadInput, Conflict, Denied, GsomiaError, NotFound, VerificationFailed
+from gsomia.node import messages, receipts
 from gsomia.node.config import User
 from gsomia.node.holdings import (
     CONSENT_INBOX,
@@ -39,20 +32,35 @@ from gsomia.node.holdings import (
     held,
     require_admin,
     split_item_id,
-    stored_consent,
-    visible_document,
-    visible_documents,
     visible_item,
 )
+from gsomia.node.requests import (
+    CONSENTS,
+    GRANTED,
+    MAX_REASON,
+    PENDING,
+    REFUSED,
+    asked_of,
+    granted,
+    judged_grant,
+    listed,
+    one,
+    open_answer,
+    pending,
+    pending_asked,
+    received_before,
+    require_granted,
+    send_answer,
+    send_request,
+    store_received,
+    store_refusal,
+)
+from gsomia.node.requests import refuse as _refuse
 from gsomia.node.results import ConsentReceipt, ConsentRequest, Delivery
 from gsomia.node.service import Node
 from gsomia.seal.records import make_source_consent
 from gsomia.seal.service import grant_consent, release_item
 
-PENDING: Final = "pending"
-GRANTED: Final = "granted"
-REFUSED: Final = "refused"
-MAX_REASON = 2000
 MAX_DERIVED = 64 * 1024 * 1024  # base64 of the sealed derived item of a source request
 
 
@@ -98,14 +106,14 @@ def request_consent(
             f"recipient: {item_id} is not releasable to {recipient} "
             f"(releasable to {', '.join(item.verified.label.releasable_to) or 'no one'})"
         )
-    with node.store.reading() as r:
-        asked = r.documents(CONSENT_OUTBOX, item_id)
-    for earlier in map(stored_consent, asked):
-        if (earlier.recipient, earlier.source) == (recipient, source) and earlier.status == PENDING:
-            raise Conflict(
-                f"recipient: consent for {item_id} to {recipient} is already requested "
-                f"(request {earlier.id}, pending)"
-            )
+    earlier = pending_asked(
+        node, CONSENTS, item_id, lambda d: (d.recipient, d.source) == (recipient, source)
+    )
+    if earlier is not None:
+        raise Conflict(
+            f"recipient: consent for {item_id} to {recipient} is already requested "
+            f"(request {earlier.id}, pending)"
+        )
     now = node.clock.now()
     rid = messages.new_id()
     doc = ConsentRequest(
@@ -132,15 +140,7 @@ def request_consent(
         # the source's originator does not hold the derived item: it gets it sealed (it can
         # verify its label and digest, not open it) to judge and bind its consent
         body.update(source=source, derived=base64.b64encode(item.raw).decode())
-    with node.store.writing() as w:
-        w.put_document(CONSENT_OUTBOX, rid, item_id, doc.to_json(), None)
-        messages.queue(
-            w,
-            recipient=originator,
-            path=messages.CONSENT_REQUEST_PATH,
-            body=body,
-            ref=(CONSENT_OUTBOX, rid),
-        )
+    send_request(node, CONSENTS, doc, body)
     return doc
 
 
@@ -170,35 +170,18 @@ def receive_answer(node: Node, sender: str, raw: bytes, now: datetime) -> Consen
     now, not before the request was made; a consent that has expired at this node's now is
     refused (audited, nothing stored), whatever the originator's clock said."""
     where = "consent answer"
-    msg = messages.parse_message(raw, where)
-    rid = messages.request_id(messages.text(msg, "request", where), f"{where}.request")
-    status = messages.text(msg, "status", where)
-    with node.store.reading() as r:
-        found = r.document(CONSENT_OUTBOX, rid)
-    if found is None:
-        raise NotFound(f"{where}: no consent request {rid} at {node.party}")
-    doc = stored_consent(found)
-    if doc.originator != sender:
-        raise VerificationFailed(
-            f"{where}: {sender} answered a request addressed to {doc.originator}"
-        )
-    if doc.status != PENDING:
-        return ConsentReceipt(rid, doc.status, "duplicate")
+    answer = open_answer(node, CONSENTS, sender, raw)
+    if isinstance(answer, ConsentReceipt):
+        return answer
+    msg, doc, rid = answer.msg, answer.doc, answer.doc.id
     answered = parse_instant(messages.text(msg, "answered_at", where), f"{where}.answered_at")
     asked = parse_instant(doc.requested_at, "consent outbox: requested_at")
     receipts.require_answer_instant(
         node, sender, f"{where} {rid}", instant=answered, asked=asked, now=now
     )
-    answered_at = format_instant(answered)
-    if status == REFUSED:
-        reason = messages.text(msg, "reason", where, limit=MAX_REASON)
-        doc = replace(doc, status=REFUSED, answered_at=answered_at, reason=reason)
-        with node.store.writing() as w:
-            w.put_document(CONSENT_OUTBOX, rid, found.item_id, doc.to_json(), None)
-        audit.accepted("store consent refusal", party=node.party, sender=sender, request=rid)
-        return ConsentReceipt(rid, REFUSED, "stored")
-    if status != GRANTED:
-        raise BadInput(f"{where}.status: expected granted or refused, got {status[:40]!r}")
+    if answer.status == REFUSED:
+        return store_refusal(node, CONSENTS, sender, answer, answered)
+    require_granted(CONSENTS, answer.status)
     try:
         consent = base64.b64decode(
             messages.text(msg, "consent", where, limit=64_000), validate=True
@@ -222,21 +205,16 @@ def _granted(
         raise VerificationFailed(
             f"{where}: the consent is for {view.recipient}, the request for {doc.recipient}"
         )
-    receipts.require_answer_instant(
-        node, sender, f"{where} {rid}: the consent", instant=view.granted_at, asked=asked, now=now
-    )
-    if view.expires_at is not None and view.expires_at <= now:
-        reason = (
-            f"{where} {rid}: the consent expired at {format_instant(view.expires_at)}, "
-            f"before this node's now ({format_instant(now)})"
-        )
-        receipts.refuse(node, sender, where, reason)
-        raise Denied(reason)
-    doc = replace(
+    doc = judged_grant(
+        node,
+        CONSENTS,
+        sender,
         doc,
-        status=GRANTED,
-        answered_at=format_instant(view.granted_at),
-        expires_at=None if view.expires_at is None else format_instant(view.expires_at),
+        "consent",
+        granted_at=view.granted_at,
+        expires_at=view.expires_at,
+        asked=asked,
+        now=now,
     )
     entries = [_consent_entry(node, now, doc)]
     recipient = doc.recipient
@@ -290,22 +268,17 @@ def receive_request(node: Node, sender: str, raw: bytes, now: datetime) -> Conse
     requested_at = format_instant(requested)
     if msg.get("source") is not None:
         return _receive_source_request(node, sender, msg, rid, now)
-    with node.store.reading() as r:
-        stored = r.item(item_id)
-    unknown = f"{where}: {node.party} originated no item {item_id!r}"
-    if stored is None or stored[0] != node.party:
-        raise NotFound(unknown)
-    item = held(node, item_id)
-    receipts.require_holder(
-        node, sender, item, requested, now, what=f"{where} {rid}", unknown=unknown
+    item = asked_of(node, sender, item_id, requested=requested, now=now, where=where, rid=rid)
+    duplicate = received_before(
+        node,
+        CONSENTS,
+        rid,
+        lambda earlier, row: (
+            (earlier.holder, row.item_id, earlier.recipient) == (sender, item_id, recipient)
+        ),
     )
-    with node.store.reading() as r:
-        existing = r.document(CONSENT_INBOX, rid)
-    if existing is not None:
-        earlier = stored_consent(existing)
-        if (earlier.holder, existing.item_id, earlier.recipient) != (sender, item_id, recipient):
-            raise Conflict(f"{where}: request id {rid} is already used")
-        return ConsentReceipt(rid, earlier.status, "duplicate")
+    if duplicate is not None:
+        return duplicate
     if recipient in (node.party, sender):
         raise BadInput(f"{where}.recipient: {recipient} needs no consent for {item_id}")
     if item.verified.digest.hex() != digest:
@@ -322,9 +295,7 @@ def receive_request(node: Node, sender: str, raw: bytes, now: datetime) -> Conse
         received_at=format_instant(now),
         holder_known=True,  # receive_request accepts requests from known holders only
     )
-    with node.store.writing() as w:
-        w.put_document(CONSENT_INBOX, rid, item_id, doc.to_json(), None)
-    return ConsentReceipt(rid, PENDING, "stored", received_at=doc.received_at)
+    return store_received(node, CONSENTS, doc)
 
 
 def _receive_source_request(
@@ -343,27 +314,18 @@ def _receive_source_request(
     recipient = _party(node, messages.text(msg, "recipient", where), f"{where}.recipient")
     digest = messages.text(msg, "item_digest", where)
     requested = parse_instant(messages.text(msg, "requested_at", where), f"{where}.requested_at")
-    with node.store.reading() as r:
-        stored = r.item(source_id)
-    unknown = f"{where}: {node.party} originated no item {source_id!r}"
-    if stored is None or stored[0] != node.party:
-        raise NotFound(unknown)
-    source = held(node, source_id)
-    receipts.require_holder(
-        node, sender, source, requested, now, what=f"{where} {rid}", unknown=unknown
+    source = asked_of(node, sender, source_id, requested=requested, now=now, where=where, rid=rid)
+    duplicate = received_before(
+        node,
+        CONSENTS,
+        rid,
+        lambda earlier, _row: (
+            (earlier.holder, earlier.item, earlier.source, earlier.recipient)
+            == (sender, item_id, source_id, recipient)
+        ),
     )
-    with node.store.reading() as r:
-        existing = r.document(CONSENT_INBOX, rid)
-    if existing is not None:
-        earlier = stored_consent(existing)
-        if (earlier.holder, earlier.item, earlier.source, earlier.recipient) != (
-            sender,
-            item_id,
-            source_id,
-            recipient,
-        ):
-            raise Conflict(f"{where}: request id {rid} is already used")
-        return ConsentReceipt(rid, earlier.status, "duplicate")
+    if duplicate is not None:
+        return duplicate
     try:
         raw = base64.b64decode(
             messages.text(msg, "derived", where, limit=MAX_DERIVED), validate=True
@@ -401,29 +363,14 @@ def _receive_source_request(
         holder_known=True,
         source=source_id,
     )
-    with node.store.writing() as w:
-        w.put_document(CONSENT_INBOX, rid, source_id, doc.to_json(), raw)
-    return ConsentReceipt(rid, PENDING, "stored", received_at=doc.received_at)
-
-
-def _pending(node: Node, user: User, rid: str, action: str) -> ConsentRequest:
-    """A request in this node's inbox about an item ``user`` may see, still pending; a request
-    about an item the user may not see is answered as one that does not exist."""
-    messages.request_id(rid, "request id")
-    found = visible_document(node, user, (CONSENT_INBOX,), rid, action)
-    if found is None:
-        raise NotFound(f"no consent request {rid} in {node.party}'s inbox")
-    doc = stored_consent(found)
-    if doc.status != PENDING:
-        raise Conflict(f"consent request {rid} was already {doc.status}")
-    return doc
+    return store_received(node, CONSENTS, doc, raw)
 
 
 def grant(node: Node, user: User, rid: str, expires_at: datetime | None) -> ConsentRequest:
     """The originator's admin grants a request: a signed consent travels back to the holder."""
     action = f"grant consent request {rid[:60]}"
     require_admin(node, user, action)
-    doc = _pending(node, user, rid, action)
+    doc = pending(node, CONSENTS, user, rid, action)
     now = node.clock.now()
     if doc.source is None:
         item = held(node, doc.item)
@@ -435,34 +382,17 @@ def grant(node: Node, user: User, rid: str, expires_at: datetime | None) -> Cons
             granted_at=now,
             expires_at=expires_at,
         )
-        about = doc.item
     else:
         consent = _grant_source(node, rid, doc, now, expires_at)
-        about = doc.source
-    doc = replace(
+    doc = granted(doc, user, now, expires_at)
+    send_answer(
+        node,
+        CONSENTS,
         doc,
-        status=GRANTED,
-        answered_at=format_instant(now),
-        answered_by=user.name,
-        expires_at=None if expires_at is None else format_instant(expires_at),
-        delivery=Delivery.queued(format_instant(now)),
+        {"consent": base64.b64encode(consent).decode()},
+        attachment=consent,
+        entries=(_consent_entry(node, now, doc),),
     )
-    with node.store.writing() as w:
-        w.put_document(CONSENT_INBOX, rid, about, doc.to_json(), consent)
-        node.log.append_in(w.log, [_consent_entry(node, now, doc)])
-        messages.queue(
-            w,
-            recipient=doc.holder,
-            path=messages.CONSENT_ANSWER_PATH,
-            body={
-                "request": rid,
-                "item": doc.item,
-                "status": GRANTED,
-                "answered_at": doc.answered_at,
-                "consent": base64.b64encode(consent).decode(),
-            },
-            ref=(CONSENT_INBOX, rid),
-        )
     return doc
 
 
@@ -487,37 +417,7 @@ def _grant_source(
 
 def refuse(node: Node, user: User, rid: str, reason: str) -> ConsentRequest:
     """The originator's admin refuses a request; the refusal and its reason travel back."""
-    action = f"refuse consent request {rid[:60]}"
-    require_admin(node, user, action)
-    if not reason.strip() or len(reason) > MAX_REASON:
-        raise BadInput(f"reason: expected 1 to {MAX_REASON} characters")
-    doc = _pending(node, user, rid, action)
-    now = node.clock.now()
-    doc = replace(
-        doc,
-        status=REFUSED,
-        answered_at=format_instant(now),
-        answered_by=user.name,
-        reason=reason,
-        delivery=Delivery.queued(format_instant(now)),
-    )
-    with node.store.writing() as w:
-        w.put_document(CONSENT_INBOX, rid, doc.source or doc.item, doc.to_json(), None)
-        messages.queue(
-            w,
-            recipient=doc.holder,
-            path=messages.CONSENT_ANSWER_PATH,
-            body={
-                "request": rid,
-                "item": doc.item,
-                "status": REFUSED,
-                "answered_at": doc.answered_at,
-                "reason": reason,
-            },
-            ref=(CONSENT_INBOX, rid),
-        )
-    audit.accepted("refuse consent", user=user.name, party=node.party, request=rid)
-    return doc
+    return _refuse(node, CONSENTS, user, rid, reason, audited="refuse consent")
 
 
 # ------------------------------------------------------------------ both
@@ -525,21 +425,9 @@ def requests(node: Node, user: User, box: str) -> list[ConsentRequest]:
     """This node's consent requests: ``outbox`` (asked of others) or ``inbox`` (asked of it),
     those about items ``user`` may see (an admin is no exception: a request about an item
     above their clearance or outside their duties is not listed)."""
-    kinds = {"outbox": CONSENT_OUTBOX, "inbox": CONSENT_INBOX}
-    if box not in kinds:
-        raise BadInput(f"box: expected inbox or outbox, got {box[:40]!r}")
-    require_admin(node, user, f"list consent requests ({box})")
-    with node.store.reading() as r:
-        found = visible_documents(node, r, user, r.documents(kinds[box]))
-    return [stored_consent(d) for d in found]
+    return listed(node, CONSENTS, user, box)
 
 
 def request(node: Node, user: User, rid: str) -> ConsentRequest:
     """One consent request, in either box, if it is about an item ``user`` may see."""
-    action = f"read consent request {rid[:60]}"
-    require_admin(node, user, action)
-    messages.request_id(rid, "request id")
-    found = visible_document(node, user, (CONSENT_OUTBOX, CONSENT_INBOX), rid, action)
-    if found is None:
-        raise NotFound(f"no consent request {rid} at {node.party}")
-    return stored_consent(found)
+    return one(node, CONSENTS, user, rid)

@@ -27,6 +27,7 @@ from gsomia.errors import StoreFailure
 from gsomia.seal.views import NoticeView, VerifiedItem
 
 Box = Literal["outbox", "inbox"]
+RequestStatus = Literal["pending", "granted", "refused"]
 
 
 # ------------------------------------------------------------------ parsing stored bodies
@@ -104,6 +105,33 @@ class Acknowledgement:
         return cls(_text(doc, "at", where), _text(doc, "by", where))
 
 
+# ------------------------------------------------------------------ requests
+def _answer_json(request: ConsentRequest | PurposeRequest) -> dict[str, object]:
+    """A request's asking and answer, as both kinds of request render them (in this order)."""
+    return {
+        "requested_at": request.requested_at,
+        "status": request.status,
+        "answered_at": request.answered_at,
+        "expires_at": request.expires_at,
+        "reason": request.reason,
+    }
+
+
+_STATUSES: dict[str, RequestStatus] = {
+    "pending": "pending",
+    "granted": "granted",
+    "refused": "refused",
+}
+
+
+def _request_status(doc: Mapping[str, Any], where: str) -> RequestStatus:
+    """A stored request's status, one of the three."""
+    status = _text(doc, "status", where)
+    if status not in _STATUSES:
+        raise StoreFailure(f"{where}.status: {status[:40]!r} is not a request status")
+    return _STATUSES[status]
+
+
 # ------------------------------------------------------------------ consents
 @dataclass(frozen=True, slots=True)
 class ConsentRequest:
@@ -119,7 +147,7 @@ class ConsentRequest:
     holder: str
     recipient: str
     requested_at: str
-    status: Literal["pending", "granted", "refused"]
+    status: RequestStatus
     answered_at: str | None = None
     expires_at: str | None = None
     reason: str | None = None
@@ -139,11 +167,7 @@ class ConsentRequest:
             "originator": self.originator,
             "holder": self.holder,
             "recipient": self.recipient,
-            "requested_at": self.requested_at,
-            "status": self.status,
-            "answered_at": self.answered_at,
-            "expires_at": self.expires_at,
-            "reason": self.reason,
+            **_answer_json(self),
         }
         if self.box == "outbox":
             out.update(requested_by=self.requested_by, release=self.release)
@@ -159,9 +183,7 @@ class ConsentRequest:
 
     @classmethod
     def from_json(cls, box: Box, doc: Mapping[str, Any], where: str) -> ConsentRequest:
-        status = _text(doc, "status", where)
-        if status not in ("pending", "granted", "refused"):
-            raise StoreFailure(f"{where}.status: {status[:40]!r} is not a request status")
+        status = _request_status(doc, where)
         known = doc.get("holder_known")
         if known is not None and not isinstance(known, bool):
             raise StoreFailure(f"{where}.holder_known: expected true or false")
@@ -173,7 +195,7 @@ class ConsentRequest:
             _text(doc, "holder", where),
             _text(doc, "recipient", where),
             _text(doc, "requested_at", where),
-            status,  # type: ignore[arg-type]  # checked just above
+            status,
             answered_at=_optional_text(doc, "answered_at", where),
             expires_at=_optional_text(doc, "expires_at", where),
             reason=_optional_text(doc, "reason", where),
@@ -222,7 +244,7 @@ class PurposeRequest:
     holder: str
     purpose: str
     requested_at: str
-    status: Literal["pending", "granted", "refused"]
+    status: RequestStatus
     answered_at: str | None = None
     expires_at: str | None = None
     reason: str | None = None
@@ -238,11 +260,7 @@ class PurposeRequest:
             "originator": self.originator,
             "holder": self.holder,
             "purpose": self.purpose,
-            "requested_at": self.requested_at,
-            "status": self.status,
-            "answered_at": self.answered_at,
-            "expires_at": self.expires_at,
-            "reason": self.reason,
+            **_answer_json(self),
         }
         if self.box == "outbox":
             out["requested_by"] = self.requested_by
@@ -254,9 +272,7 @@ class PurposeRequest:
 
     @classmethod
     def from_json(cls, box: Box, doc: Mapping[str, Any], where: str) -> PurposeRequest:
-        status = _text(doc, "status", where)
-        if status not in ("pending", "granted", "refused"):
-            raise StoreFailure(f"{where}.status: {status[:40]!r} is not a request status")
+        status = _request_status(doc, where)
         return cls(
             box,
             _text(doc, "id", where),
@@ -265,7 +281,7 @@ class PurposeRequest:
             _text(doc, "holder", where),
             _text(doc, "purpose", where),
             _text(doc, "requested_at", where),
-            status,  # type: ignore[arg-type]  # checked just above
+            status,
             answered_at=_optional_text(doc, "answered_at", where),
             expires_at=_optional_text(doc, "expires_at", where),
             reason=_optional_text(doc, "reason", where),
