@@ -6,7 +6,9 @@ here, or received from whom and when, by the route its release records show (a g
 sealing, a release by the originator, a relay under the originator's consent or under standing
 consent) — and its disposition: ``held``, or ``destroyed`` with the instant and reason of the
 destruction certificate (``holdings.DESTRUCTION_CERTIFICATE``), which travels with it. An item
-whose sealed bytes are gone, or that has a certificate, is destroyed.
+whose sealed bytes are gone is destroyed; this node's own certificate (keyed by the item id)
+says when and why — a holder's certificate received for an item originated here does not make
+the originator's copy destroyed.
 
 The statement is a signed ``inventory`` statement (``gsomia.seal.statements``) whose body is::
 
@@ -158,11 +160,20 @@ def entries(node: Node, originator: str | None) -> list[Entry]:
             if originator is None or d.originator == originator
         ]
         records.sort(key=lambda rec: (rec.added, rec.item_id))
-        certificates = {
-            rec.item_id: r.documents(DESTRUCTION_CERTIFICATE, rec.item_id) for rec in records
-        }
+        # this node's own certificate (keyed by the item id), for an item it no longer holds:
+        # at an originator, certificates received from holders are filed under its item id
+        # too ("HOLDER ITEM-ID"), and say nothing of its own copy
+        certificates = {rec.item_id: _own_certificate(r, rec) for rec in records}
         scopes = {rec.item_id: _equivalence(node, r, rec) for rec in records}
     return [_entry(node, rec, certificates[rec.item_id], scopes[rec.item_id]) for rec in records]
+
+
+def _own_certificate(r: NodeReader, rec: ItemRecord) -> list[Any]:
+    """This node's certificate for ``rec`` if it destroyed it (none for an item it holds)."""
+    if rec.sealed is not None:
+        return []
+    doc = r.document(DESTRUCTION_CERTIFICATE, rec.item_id)
+    return [] if doc is None else [doc]
 
 
 def _equivalence(node: Node, r: NodeReader, rec: ItemRecord) -> str | None:
@@ -173,7 +184,7 @@ def _equivalence(node: Node, r: NodeReader, rec: ItemRecord) -> str | None:
 
 
 def _entry(node: Node, rec: ItemRecord, certificates: list[Any], equivalence: str | None) -> Entry:
-    if certificates or rec.sealed is None:
+    if rec.sealed is None:
         return _destroyed(node, rec, certificates, equivalence)
     verified = node.verifier.verify(rec.sealed)
     classification = _classification(node, rec.item_id, verified)

@@ -351,3 +351,19 @@ def test_the_schedules_run_the_retention_sweep(trio: dict[str, Node]) -> None:
     assert asyncio.run(runtime.retention()) == [item]
     assert asyncio.run(runtime.retention()) == []
     assert deliver_messages(jpn, kor) == [{"item": item, "result": "stored"}]
+
+
+def test_the_originator_s_inventory_after_a_holder_s_certificate_lists_its_item_held(
+    trio: dict[str, Node],
+) -> None:
+    from gsomia.node import inventory
+
+    kor, usa = trio["KOR"], trio["USA"]
+    item = publish(kor, 30)
+    deliver(kor, usa, item)
+    destruction.destroy(usa, user(usa, "admin"), item, "no longer needed")
+    assert deliver_messages(usa, kor) == [{"item": item, "result": "stored"}]
+    doc = inventory.inventory(kor, user(kor, "admin"), None)
+    stated = inventory.verify_inventory(usa, doc, "KOR")
+    [entry] = [e for e in stated.entries if e.item == item]
+    assert (entry.disposition, entry.arrived, entry.certificate) == ("held", "originated", None)
