@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from gsomia.domain.access import Role
+from gsomia.domain.access import Role, meets_need_to_know
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.topics import parse_topic, within
 from gsomia.errors import BadInput, Conflict, GsomiaError, NotFound, StoreFailure
@@ -41,6 +41,7 @@ from gsomia.node.holdings import (
     Held,
     destroyed_item,
     held,
+    hidden_ids,
     require_admin,
     visible_documents,
     visible_item,
@@ -50,7 +51,7 @@ from gsomia.node.results import Delivery
 from gsomia.node.service import Node
 from gsomia.seal.item import Core, Item, SealedLabel
 from gsomia.seal.statements import sign_statement, verify_statement
-from gsomia.store.ports import DestroyedRow, DocumentRow, NodeWriter
+from gsomia.store.ports import DestroyedRow, DocumentRow, NodeReader, NodeWriter
 
 STATEMENT_KIND = "destruction"
 REQUEST_PATH = "/peer/v1/destruction-requests"
@@ -497,7 +498,7 @@ def destructions(node: Node, user: User) -> Destructions:
             user,
             [d for d in r.documents(DESTRUCTION_CERTIFICATE) if " " in d.key],
         )
-        asked = r.documents(DESTRUCTION_REQUEST) if _is_admin(node, user) else []
+        asked = _visible_requests(node, r, user) if _is_admin(node, user) else []
         own = {d.key: d for d in r.documents(DESTRUCTION_CERTIFICATE) if " " not in d.key}
     mine = [
         Certificate(own[row.item_id].body, "holder")
@@ -507,6 +508,24 @@ def destructions(node: Node, user: User) -> Destructions:
     received = [Certificate(d.body, "originator") for d in reversed(received_docs)]
     requests = [DestructionRequest.from_row(d) for d in reversed(asked)]
     return Destructions(tuple(mine), tuple(received), tuple(requests))
+
+
+def _visible_requests(node: Node, r: NodeReader, user: User) -> list[DocumentRow]:
+    """The requests sent that ``user`` may see listed: one for an item they may see (Art. 7,
+    as any listing of metadata), one for a topic their need-to-know covers. A request whose
+    stored body names neither is left out (fail closed)."""
+    docs = r.documents(DESTRUCTION_REQUEST)
+    items = {d.body["item"] for d in docs if isinstance(d.body.get("item"), str)}
+    hidden = hidden_ids(node, r, user, items)
+    kept = []
+    for doc in docs:
+        item, topic = doc.body.get("item"), doc.body.get("topic")
+        if isinstance(item, str):
+            if item not in hidden:
+                kept.append(doc)
+        elif isinstance(topic, str) and meets_need_to_know(user.clearance.need_to_know, (topic,)):
+            kept.append(doc)
+    return kept
 
 
 def certificates_for(node: Node, user: User, item_id: str) -> list[Certificate]:

@@ -367,3 +367,25 @@ def test_the_originator_s_inventory_after_a_holder_s_certificate_lists_its_item_
     stated = inventory.verify_inventory(usa, doc, "KOR")
     [entry] = [e for e in stated.entries if e.item == item]
     assert (entry.disposition, entry.arrived, entry.certificate) == ("held", "originated", None)
+
+
+def test_an_admin_sees_only_the_requests_about_what_they_may_see(trio: dict[str, Node]) -> None:
+    from dataclasses import replace
+
+    from gsomia.domain.access import Role
+
+    kor, jpn = trio["KOR"], trio["JPN"]
+    admin, low = user(kor, "admin"), user(kor, "low")
+    low_admin = replace(low, name="low-admin", clearance=replace(low.clearance, role=Role.ADMIN))
+    item = publish(kor, 31, topics=("dprk.missile.icbm",), releasable_to=("JPN",))
+    deliver(kor, jpn, item)
+    by_item = destruction.request_destruction(kor, admin, "JPN", item_id=item)
+    by_topic = destruction.request_destruction(kor, admin, "JPN", topic="dprk.missile.mrbm")
+    in_duties = destruction.request_destruction(kor, admin, "JPN", topic="dprk.nuclear.test")
+    everything = {r.id for r in destruction.destructions(kor, admin).requests}
+    assert {by_item.id, by_topic.id, in_duties.id} <= everything
+    seen = {r.id for r in destruction.destructions(kor, low_admin).requests}
+    assert in_duties.id in seen
+    assert by_item.id not in seen
+    assert by_topic.id not in seen
+    assert all(r.item is None for r in destruction.destructions(kor, low_admin).requests)
