@@ -200,8 +200,11 @@ def _granted(
         now=now,
     )
     with node.store.writing() as w:
+        # the approvals granted before, as this transaction sees them (one granted at the same
+        # time on another worker is not lost), and this one
+        held_before = approvals_held(node, doc.item, w)
         w.put_document(PURPOSE_OUTBOX, doc.id, doc.item, doc.to_json(), orjson.dumps(statement))
-        _widen(node, w, item, (*approvals_held(node, doc.item), approval))
+        _widen(node, w, item, (*held_before, approval))
         node.log.append_in(w.log, [_entry(node, now, doc)])
     audit.accepted("store purpose approval", party=node.party, sender=sender, request=doc.id)
     return ConsentReceipt(doc.id, GRANTED, "stored")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 from gsomia.domain import purposes as purposes_
 from gsomia.domain.derived import HeldSource, check_label
 from gsomia.errors import BadInput, NotFound, StoreFailure
-from gsomia.node.holdings import Held, split_item_id, visible_item
+from gsomia.node.holdings import Held, current_classification, split_item_id, visible_item
 from gsomia.node.service import Node
 
 if TYPE_CHECKING:
@@ -59,7 +59,8 @@ def held_sources(node: Node, user: User, label: Label, where: str) -> list[HeldS
             item = visible_item(node, user, source.item, f"derive from {source.item[:120]}")
         except NotFound as exc:
             raise BadInput(f"{at}: {exc} (a derived item's sources are held here)") from None
-        held_label = item.verified.domain_label(item.verified.classification)
+        # its class now: a notice may have reached this node on the originator's copy only
+        held_label = item.verified.domain_label(current_classification(node, item))
         if source.originator != held_label.originator:
             raise BadInput(
                 f"{at}.originator: source {source.item} was originated by "

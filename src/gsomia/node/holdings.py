@@ -31,7 +31,14 @@ from gsomia.node.results import (
 )
 from gsomia.node.service import Node
 from gsomia.seal.views import VerifiedItem
-from gsomia.store.ports import DestroyedRow, DocumentRow, NodeReader, ObjectRow, ObjectScope
+from gsomia.store.ports import (
+    DestroyedRow,
+    DocumentRow,
+    NodeReader,
+    NodeWriter,
+    ObjectRow,
+    ObjectScope,
+)
 
 MAX_ITEM_ID = 300
 
@@ -365,11 +372,15 @@ def arrived_on_standing(node: Node, item: Held) -> bool:
     )
 
 
-def approvals_held(node: Node, item_id: str) -> tuple[Approval, ...]:
+def approvals_held(node: Node, item_id: str, w: NodeWriter | None = None) -> tuple[Approval, ...]:
     """The originator's approvals for another purpose this node holds for ``item_id`` (in
-    force or not), from the granted requests of its outbox."""
-    with node.store.reading() as r:
-        docs = r.documents(PURPOSE_OUTBOX, item_id)
+    force or not), from the granted requests of its outbox; read in the write transaction
+    ``w`` when given (a write replacing the item's approvals must start from what it sees)."""
+    if w is None:
+        with node.store.reading() as r:
+            docs = r.documents(PURPOSE_OUTBOX, item_id)
+    else:
+        docs = w.documents(PURPOSE_OUTBOX, item_id)
     return tuple(
         _approval_of(doc)
         for doc in map(stored_purpose_request, docs)

@@ -15,7 +15,7 @@ differ as closely as the logged roots allow.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import orjson
@@ -27,7 +27,13 @@ from gsomia.ledger.hashing import hash_leaf
 from gsomia.ledger.tree import Frontier
 from gsomia.node.accesses import ROUTES, canonical_record, label_purposes, recorded_purpose
 from gsomia.node.config import User
-from gsomia.node.holdings import item_details, require_admin, split_item_id, visible_item
+from gsomia.node.holdings import (
+    hidden_ids,
+    item_details,
+    require_admin,
+    split_item_id,
+    visible_item,
+)
 from gsomia.node.results import ItemDetails
 from gsomia.node.service import Node
 from gsomia.seal.views import VerifiedItem
@@ -37,6 +43,9 @@ ROOT_ENTRY: Final = "register.root"
 BATCH = 5000  # records read at a time
 MAX_HISTORY = 1000  # records of one item shown (the latest)
 _STATE_VERSION = 1
+
+
+HIDDEN_ITEM = "(an item you may not see)"  # what an admin is shown of a hidden item
 
 
 # ------------------------------------------------------------------ recording
@@ -193,6 +202,13 @@ def register(node: Node, user: User | None) -> Register:
         require_admin(node, user, "read the register")
     with node.store.reading() as r:
         last = r.last_accesses()
+        # an admin is told of no item they may not see (Art. 7): its id is left out
+        items = (a.item_id for a in last.values())
+        hidden = set() if user is None else hidden_ids(node, r, user, items)
+    last = {
+        name: a if a.item_id not in hidden else replace(a, item_id=HIDDEN_ITEM)
+        for name, a in last.items()
+    }
     users = tuple(
         RegisteredUser(
             u.name,

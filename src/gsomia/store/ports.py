@@ -325,6 +325,10 @@ class NodeWriter(Protocol):
 
     def document(self, kind: str, key: str) -> DocumentRow | None: ...
 
+    def documents(self, kind: str, item_id: str) -> list[DocumentRow]:
+        """Every document of ``kind`` about ``item_id``, as this transaction sees them."""
+        ...
+
     def queue_message(self, recipient: str, path: str, ref: str, body: bytes) -> None: ...
 
     def messages_on(self, path: str) -> list[MessageRow]:

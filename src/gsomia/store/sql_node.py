@@ -651,6 +651,16 @@ class SqlNodeWriter:
         ).fetchone()
         return None if row is None else self._sealed.document(row)
 
+    def documents(self, kind: str, item_id: str) -> list[DocumentRow]:
+        """Every document of ``kind`` about ``item_id``, oldest first, as this transaction sees
+        them (what a write that replaces a set of them must start from)."""
+        rows = self._con.execute(
+            f"SELECT {_DOC_COLUMNS} FROM node_documents "  # noqa: S608
+            "WHERE item_id = ? AND kind = ? ORDER BY rowid",
+            (item_id, kind),
+        )
+        return [self._sealed.document(r) for r in rows]
+
     def queue_message(self, recipient: str, path: str, ref: str, body: bytes) -> None:
         # the id is chosen here (one writer at a time) so that the body can be bound to it
         message_id = int(

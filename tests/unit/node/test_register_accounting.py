@@ -17,7 +17,7 @@ import pytest
 from gsomia.app.boot import load_config, open_node
 from gsomia.cli.app import main
 from gsomia.clock import FixedClock
-from gsomia.domain.access import Clearance
+from gsomia.domain.access import Clearance, Role
 from gsomia.errors import BadInput, Denied, NotFound, VerificationFailed
 from gsomia.node import accesses, accounting, federation, messages, register
 from gsomia.node.config import User
@@ -176,6 +176,13 @@ def test_the_register_lists_users_with_clearance_need_to_know_purposes_and_last_
     assert by_name["analyst"]["last_access"]["item"] == held[2]
     with pytest.raises(Denied, match="not an admin"):
         register.register(usa, user(usa, "analyst"))
+    # an admin who may not see the item another user read last is not told its id
+    low = user(usa, "low")
+    low_admin = replace(low, name="low-admin", clearance=replace(low.clearance, role=Role.ADMIN))
+    shown = register.register(usa, low_admin).to_json()
+    last = {u["name"]: u["last_access"] for u in shown["users"]}["analyst"]
+    assert last["item"] == register.HIDDEN_ITEM
+    assert held[2] not in orjson.dumps(shown).decode()
 
 
 def test_the_cli_lists_the_register_as_text_and_json(

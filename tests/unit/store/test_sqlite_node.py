@@ -682,6 +682,8 @@ def test_documents_upsert_read_and_list_in_order(store: Store) -> None:
         w.put_document("report", "k3", ITEM, {"n": 3}, None)
         assert w.document("consent", "k1") is not None
         assert w.document("consent", "k9") is None
+        # a write sees its own documents about an item (what it replaces a set from)
+        assert [d.key for d in w.documents("consent", ITEM)] == ["k1"]
     with store.writing() as w:  # the same key again replaces the document, in its place
         w.put_document("consent", "k1", ITEM, {"n": 10}, b"signed")
         replaced = w.document("consent", "k1")
