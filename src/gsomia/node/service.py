@@ -491,6 +491,10 @@ class Node:
                 "publish it under a new id or version"
             )
         added = self.next_date_added(w, now)
+        # an item written from another party's items is bound by the purposes its label gives
+        # (their intersection, DOMAIN.md §7.6) at its writer too: a derived item must not launder
+        # a source's purpose limit for the writer's own users; anything else of ours is not bound
+        foreign = any(s.originator != self.party for s in plan.label.derived_from)
         w.add_object(
             NewObject(
                 cid,
@@ -501,6 +505,7 @@ class Node:
                 plan.equivalence.value,
                 plan.label.topics,
                 _dumps(obj.body),
+                plan.label.purposes if foreign else None,
             ),
             added,
         )

@@ -182,6 +182,22 @@ def test_publish_holds_the_label_to_its_sources(
         publish(jpn, assessment(20, **label))
 
 
+def test_a_derived_item_binds_its_writer_s_users_to_its_purposes(trio: dict[str, Node]) -> None:
+    """Written from other parties' items, it is for the purposes its label gives at its writer
+    too: a source's purpose limit is not laundered through an extract."""
+    jpn = trio["JPN"]
+    publish(jpn, assessment(77, purposes=["defense.assessment"]))
+    analyst = user(jpn, "analyst")
+    planner = replace(analyst, clearance=replace(analyst.clearance, purposes=("defense.policy",)))
+    assessor = replace(
+        analyst, clearance=replace(analyst.clearance, purposes=("defense.assessment",))
+    )
+    item = rid(77)
+    assert item_details(jpn, assessor, item).verified.label.id == item
+    with pytest.raises(NotFound, match="no item"):
+        item_details(jpn, planner, item)
+
+
 def test_a_wider_label_is_refused_naming_the_source(trio: dict[str, Node]) -> None:
     jpn = trio["JPN"]
     sources = [SOURCES[0], {"item": SECRET_USA, "originator": "USA", "kind": "extract"}]
