@@ -217,7 +217,10 @@ class Runtime:
         while True:
             if self.wall.monotonic() >= next_retention:
                 next_retention = self.wall.monotonic() + RETENTION_SECONDS
-                await self.retention()
+                try:
+                    await self.retention()
+                except Exception:  # logged: its failure must not stop the schedules below
+                    log.exception("retention sweep failed; the other schedules go on")
             await self.sweep()
             if interval > 0 and self.wall.monotonic() >= next_cosign:
                 next_cosign = self.wall.monotonic() + interval

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -227,20 +228,33 @@ def _notices_carrying(w: NodeWriter, item_id: str) -> list[int]:
 
 def sweep_retention(node: Node, now: datetime | None = None) -> list[str]:
     """Destroy every held item whose label's ``retain_until`` has passed at the node's clock
-    (``now``, default the clock's now); the items destroyed."""
+    (``now``, default the clock's now); the items destroyed. An item that fails (it does not
+    verify, the store refuses) is audited by id and skipped: it stays due."""
     instant = node.clock.now() if now is None else now
     with node.store.reading() as r:
         due = r.retention_due(retention_instant(instant), SWEEP_BATCH)
-    done = []
-    for item_id in due:
-        try:
-            item = held(node, item_id)
-        except NotFound:
-            continue
-        _carry_out(node, item, reason=RETENTION, authorised_by=RETENTION, scrub=False)
-        done.append(item_id)
-    if done:
-        node.store.scrub()
+    done: list[str] = []
+    try:
+        for item_id in due:
+            try:
+                item = held(node, item_id)
+                _carry_out(node, item, reason=RETENTION, authorised_by=RETENTION, scrub=False)
+            except NotFound:
+                continue
+            except GsomiaError as exc:  # one item's failure stops none of the others
+                audit.refused(
+                    "destroy item",
+                    f"retention: {type(exc).__name__}",  # the kind only: no content
+                    user=RETENTION,
+                    party=node.party,
+                    level=logging.ERROR,
+                    item=item_id,
+                )
+                continue
+            done.append(item_id)
+    finally:
+        if done:  # once, after the last (and after a failure: what was done is scrubbed)
+            node.store.scrub()
     return done
 
 

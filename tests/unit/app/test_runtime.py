@@ -242,3 +242,26 @@ def test_the_checkpoint_schedule_logs_the_register_s_root_first(kor: Node) -> No
     assert checkpoint is not None
     assert root.entry < checkpoint.size  # the checkpoint signed covers the root's entry
     assert register.verify(kor).verified_size == 1
+
+
+def test_a_failing_retention_sweep_does_not_stop_the_other_schedules(
+    kor: Node, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from gsomia.errors import StoreFailure
+    from gsomia.node import destruction
+
+    class Reached(Exception):
+        pass
+
+    def failing(node: Node) -> list[str]:
+        raise StoreFailure("the store refused")
+
+    async def sweep() -> int:
+        raise Reached
+
+    monkeypatch.setattr(destruction, "sweep_retention", failing)
+    runtime = Runtime(kor, Broadcaster(kor), bus=LocalBus(), push=False)
+    monkeypatch.setattr(runtime, "sweep", sweep)
+    with caplog.at_level(logging.ERROR), pytest.raises(Reached, match=r"^$"):
+        asyncio.run(runtime._scheduled())  # the sweep after the failed retention: reached
+    assert any("retention sweep failed" in r.getMessage() for r in caplog.records)

@@ -389,3 +389,42 @@ def test_an_admin_sees_only_the_requests_about_what_they_may_see(trio: dict[str,
     assert by_item.id not in seen
     assert by_topic.id not in seen
     assert all(r.item is None for r in destruction.destructions(kor, low_admin).requests)
+
+
+def test_the_retention_sweep_skips_an_item_that_fails_and_destroys_the_others(
+    trio: dict[str, Node], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    kor, usa = trio["KOR"], trio["USA"]
+    due = {"retain_until": "2026-02-15T00:00:00Z"}
+    broken = publish(kor, 32, topics=("dprk.missile.mrbm",), extra=due)
+    fine = publish(kor, 33, topics=("dprk.missile.mrbm",), extra=due)
+    deliver(kor, usa, broken)
+    deliver(kor, usa, fine)
+    from gsomia.node.holdings import held as real
+
+    def held(node: Node, item_id: str) -> Any:
+        if item_id == broken:
+            raise VerificationFailed("the sealed item does not verify")
+        return real(node, item_id)
+
+    scrubbed: list[bool] = []
+    scrub = usa.store.scrub
+
+    def counted() -> None:
+        scrubbed.append(True)
+        scrub()
+
+    monkeypatch.setattr(usa.store, "scrub", counted)
+    monkeypatch.setattr(destruction, "held", held)
+    with caplog.at_level("ERROR", logger="gsomia.audit"):
+        assert destruction.sweep_retention(usa, NOW) == [fine]
+    assert scrubbed == [True]
+    [line] = [r.getMessage() for r in caplog.records if broken in r.getMessage()]
+    assert 'reason="retention: VerificationFailed"' in line
+    assert "does not verify" not in line
+    with usa.store.reading() as r:
+        assert r.item(broken) is not None
+        assert r.item(fine) is None
+    monkeypatch.setattr(destruction, "held", real)
+    assert destruction.sweep_retention(usa, NOW) == [broken]  # still due, destroyed next time
+    assert len(deliver_messages(usa, kor)) == 2
