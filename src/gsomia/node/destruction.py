@@ -30,7 +30,14 @@ import orjson
 from gsomia.domain.access import Role, meets_need_to_know
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.topics import parse_topic, within
-from gsomia.errors import BadInput, Conflict, GsomiaError, NotFound, StoreFailure
+from gsomia.errors import (
+    BadInput,
+    Conflict,
+    GsomiaError,
+    NotFound,
+    StoreFailure,
+    VerificationFailed,
+)
 from gsomia.node import audit, messages, receipts
 from gsomia.node.config import User
 from gsomia.node.federation import retention_instant
@@ -451,6 +458,7 @@ def receive_certificate(node: Node, sender: str, raw: bytes, now: datetime) -> C
     if item.originator != node.party:
         receipts.refuse(node, sender, where, f"{item_id[:120]}: not originated here")
         raise NotFound(unknown)
+    _require_this_item(node, sender, body, item, where)
     at = parse_instant(body["destroyed_at"], f"{where}.destroyed_at")
     receipts.require_holder(node, sender, item, at, now, what=where, unknown=unknown)
     key = f"{sender} {item_id}"
@@ -466,6 +474,27 @@ def receive_certificate(node: Node, sender: str, raw: bytes, now: datetime) -> C
         node.log.append_in(w.log, [entry])
     audit.accepted("destruction certified", party=node.party, item=item_id, holder=sender)
     return CertificateReceipt(item_id, "stored")
+
+
+def _require_this_item(
+    node: Node, sender: str, body: dict[str, Any], item: Held, where: str
+) -> None:
+    """The certificate states this node's item: its digest and its label's id and originator
+    (a certificate for other bytes under this id certifies nothing about this item)."""
+    label = item.verified.label
+    stated = body["label"]
+    if (
+        body["digest"] != item.verified.digest.hex()
+        or stated.get("id") != label.id
+        or stated.get("originator") != label.originator
+    ):
+        receipts.refuse(
+            node, sender, where, f"{item.item_id[:120]}: not this item's digest or label"
+        )
+        raise VerificationFailed(
+            f"{where}: {sender}'s certificate does not state the digest and label of "
+            f"{item.item_id[:120]} at {node.party}"
+        )
 
 
 def verify_certificate(node: Node, doc: object, holder: str, *, where: str) -> dict[str, Any]:

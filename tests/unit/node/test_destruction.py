@@ -428,3 +428,24 @@ def test_the_retention_sweep_skips_an_item_that_fails_and_destroys_the_others(
     monkeypatch.setattr(destruction, "held", real)
     assert destruction.sweep_retention(usa, NOW) == [broken]  # still due, destroyed next time
     assert len(deliver_messages(usa, kor)) == 2
+
+
+def test_a_signed_certificate_for_other_bytes_or_another_label_is_refused(
+    trio: dict[str, Node],
+) -> None:
+    from gsomia.seal.statements import sign_statement
+
+    kor, usa = trio["KOR"], trio["USA"]
+    item = publish(kor, 34)
+    deliver(kor, usa, item)
+    cert = destruction.destroy(usa, user(usa, "admin"), item, "no longer needed")
+    wrong_digest = {**cert.body, "digest": "00" * 32}
+    wrong_label = {**cert.body, "label": {**cert.body["label"], "originator": "USA"}}
+    for body in (wrong_digest, wrong_label):
+        signed = sign_statement(usa.keyring, destruction.STATEMENT_KIND, body)
+        raw = orjson.dumps({"v": 1, "certificate": signed})
+        with pytest.raises(VerificationFailed, match=r"does not state the digest and label of"):
+            destruction.receive_certificate(kor, "USA", raw, NOW)
+    with kor.store.reading() as r:
+        assert r.document(DESTRUCTION_CERTIFICATE, f"USA {item}") is None
+    assert deliver_messages(usa, kor) == [{"item": item, "result": "stored"}]
