@@ -11,7 +11,8 @@ Content is sealed at rest (``AtRestCipher``): the bodies of objects, statuses, n
 key) so that no value opens in another row. What stays in clear is what queries need;
 docs/formats.md lists it, with the reason for each column.
 
-An item's content — its objects' bodies and its sealed bytes — is sealed under a key of its own
+An item's content — its objects' bodies, its sealed bytes and the notice copy of them (the
+attachment of a document keyed by the item's id) — is sealed under a key of its own
 (``item_keys``, the key wrapped under the ring's data key; ``gsomia.seal.at_rest``): destroying
 the item erases that row, and with it every copy of the item's ciphertext becomes unreadable
 (crypto-shredding, DOMAIN.md §7.5). A value's format byte says which key sealed it: items
@@ -173,10 +174,14 @@ class Sealed:
         )
 
     def document(self, r: tuple[Any, ...]) -> DocumentRow:
+        """A ``_DOC_READ`` row: the attachment under its item's key (``r[5]``, wrapped) if
+        its format says so, else under the ring key (see ``put_document``)."""
         kind, key = r[0], r[1]
         body = self.open(r[3], "node_documents", "body", kind, key)
         attachment = (
-            None if r[4] is None else self.open(r[4], "node_documents", "attachment", kind, key)
+            None
+            if r[4] is None
+            else self.open_item(r[4], r[5], r[2], "node_documents", "attachment", kind, key)
         )
         return DocumentRow(kind, key, r[2], orjson.loads(body), attachment)
 
@@ -203,6 +208,12 @@ def _object_key(obj: NewObject) -> tuple[str, str, str]:
 
 
 _DOC_COLUMNS = "kind, key, item_id, body, attachment"
+# what is read of a document: its columns and its item's wrapped key (for an attachment sealed
+# under it; NULL when the item has none, or its key is erased)
+_DOC_READ = (
+    "kind, key, item_id, body, attachment, "
+    "(SELECT item_keys.key FROM item_keys WHERE item_keys.item_id = node_documents.item_id)"
+)
 _SCOPE_COLUMNS = "stix_id, version, stix_type, item_id, equivalence, topics, purposes, approvals"
 
 
@@ -629,6 +640,17 @@ class SqlNodeWriter:
     def put_document(
         self, kind: str, key: str, item_id: str, body: dict[str, Any], attachment: bytes | None
     ) -> None:
+        """Store a document. The attachment of a document keyed by its item's id (one of its
+        kind per item: the notice copy of a sealed item) is sealed under the item's own key, so
+        that erasing the key shreds it with the item; any other under the ring key."""
+        place = ("node_documents", "attachment", kind, key)
+        sealed_attachment = (
+            None
+            if attachment is None
+            else self._seal_content(item_id, attachment, *place)
+            if key == item_id
+            else self._sealed.seal(attachment, *place)
+        )
         self._con.execute(
             f"INSERT INTO node_documents ({_DOC_COLUMNS}) VALUES (?, ?, ?, ?, ?) "  # noqa: S608
             "ON CONFLICT (kind, key) DO UPDATE SET item_id = excluded.item_id, "
@@ -638,15 +660,13 @@ class SqlNodeWriter:
                 key,
                 item_id,
                 self._sealed.seal(orjson.dumps(body), "node_documents", "body", kind, key),
-                None
-                if attachment is None
-                else self._sealed.seal(attachment, "node_documents", "attachment", kind, key),
+                sealed_attachment,
             ),
         )
 
     def document(self, kind: str, key: str) -> DocumentRow | None:
         row = self._con.execute(
-            f"SELECT {_DOC_COLUMNS} FROM node_documents WHERE kind = ? AND key = ?",  # noqa: S608
+            f"SELECT {_DOC_READ} FROM node_documents WHERE kind = ? AND key = ?",  # noqa: S608
             (kind, key),
         ).fetchone()
         return None if row is None else self._sealed.document(row)
@@ -655,7 +675,7 @@ class SqlNodeWriter:
         """Every document of ``kind`` about ``item_id``, oldest first, as this transaction sees
         them (what a write that replaces a set of them must start from)."""
         rows = self._con.execute(
-            f"SELECT {_DOC_COLUMNS} FROM node_documents "  # noqa: S608
+            f"SELECT {_DOC_READ} FROM node_documents "  # noqa: S608
             "WHERE item_id = ? AND kind = ? ORDER BY rowid",
             (item_id, kind),
         )
@@ -1135,7 +1155,7 @@ class SqlNodeReader:
 
     def document(self, kind: str, key: str) -> DocumentRow | None:
         row = self._con.execute(
-            f"SELECT {_DOC_COLUMNS} FROM node_documents WHERE kind = ? AND key = ?",  # noqa: S608
+            f"SELECT {_DOC_READ} FROM node_documents WHERE kind = ? AND key = ?",  # noqa: S608
             (kind, key),
         ).fetchone()
         return None if row is None else self._sealed.document(row)
@@ -1144,13 +1164,13 @@ class SqlNodeReader:
         """Every document of ``kind`` (about ``item_id`` if given), oldest first."""
         if item_id is None:
             rows = self._con.execute(
-                f"SELECT {_DOC_COLUMNS} FROM node_documents WHERE kind = ? "  # noqa: S608
+                f"SELECT {_DOC_READ} FROM node_documents WHERE kind = ? "  # noqa: S608
                 "ORDER BY rowid",
                 (kind,),
             )
         else:
             rows = self._con.execute(
-                f"SELECT {_DOC_COLUMNS} FROM node_documents "  # noqa: S608
+                f"SELECT {_DOC_READ} FROM node_documents "  # noqa: S608
                 "WHERE item_id = ? AND kind = ? ORDER BY rowid",
                 (item_id, kind),
             )

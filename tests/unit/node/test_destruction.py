@@ -449,3 +449,45 @@ def test_a_signed_certificate_for_other_bytes_or_another_label_is_refused(
     with kor.store.reading() as r:
         assert r.document(DESTRUCTION_CERTIFICATE, f"USA {item}") is None
     assert deliver_messages(usa, kor) == [{"item": item, "result": "stored"}]
+
+
+def test_the_notice_copy_of_an_item_is_sealed_under_the_item_s_key_and_shredded_with_it(
+    trio: dict[str, Node],
+) -> None:
+    from gsomia.node import notices
+    from gsomia.node.holdings import NOTICE
+    from gsomia.seal.at_rest import is_item_sealed
+
+    kor, usa = trio["KOR"], trio["USA"]
+    item = publish(kor, 35, topics=("dprk.missile.icbm",))
+    deliver(kor, usa, item)
+    notices.reclassify(kor, user(kor, "admin"), item, "III")
+    [row] = [m for m in messages.due(kor, WALL, recipient="USA") if m.path == messages.NOTICE_PATH]
+    assert notices.receive(usa, "KOR", row.body, NOW).result == "applied"
+    messages.delivered(kor, row, {"item": item, "result": "applied"}, NOW)
+    with usa.store.reading() as r:
+        doc = r.document(NOTICE, item)
+    assert doc is not None
+    assert doc.attachment is not None  # it reads back whole
+    con = sqlite3.connect(store_file(usa))
+    try:
+        (stored,) = con.execute(
+            "SELECT attachment FROM node_documents WHERE kind = ? AND key = ?", (NOTICE, item)
+        ).fetchone()
+    finally:
+        con.close()
+    stored = bytes(stored)
+    assert is_item_sealed(stored)  # under the item's key, not the ring's
+    place = orjson.dumps(["node_documents", "attachment", NOTICE, item])
+    with pytest.raises(VerificationFailed, match=r"."):
+        KeyRingCipher(usa.keyring).open(stored, place)  # the ring alone does not open it
+    destruction.destroy(usa, user(usa, "admin"), item, "no longer needed")
+    con = sqlite3.connect(store_file(usa))
+    try:
+        keys = con.execute("SELECT 1 FROM item_keys WHERE item_id = ?", (item,)).fetchall()
+    finally:
+        con.close()
+    assert keys == []  # the only key that opened the copy is erased
+    for path, data in files_of(usa.config.data_dir).items():
+        assert stored[-48:] not in data, path
+    assert deliver_messages(usa, kor) == [{"item": item, "result": "stored"}]
