@@ -11,10 +11,9 @@ import pytest
 from gsomia.app.boot import load_config, open_node
 from gsomia.cli.app import main
 from gsomia.clock import FixedClock
-from gsomia.node import federation, inventory
+from gsomia.node import destruction, federation, inventory
 from gsomia.node.holdings import DESTRUCTION_CERTIFICATE
 from gsomia.node.service import Node
-from gsomia.seal.statements import sign_statement
 from tests.integration.nodes import PASSPHRASE, NodeProc, make_nodes, report
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -38,10 +37,8 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, NodeProc]
     ready = federation.recheck(kor, federation.due(kor, 1e12), NOW)
     federation.receive(usa, "KOR", [o.item for o in ready], NOW)
     federation.mark_sent(kor, ready, NOW)
-    body = {"item": ITEM.format(2), "digest": "ab" * 32, "destroyed_at": "2026-02-01T00:00:00Z"}
-    cert = sign_statement(usa.keyring, "destruction", {**body, "reason": "returned"})
-    with usa.store.writing() as w:
-        w.put_document(DESTRUCTION_CERTIFICATE, ITEM.format(2), ITEM.format(2), cert, None)
+    admin = next(u for u in usa.config.users if u.name == "admin")
+    destruction.destroy(usa, admin, ITEM.format(2), "returned")
     return procs, kor, usa
 
 
@@ -68,7 +65,7 @@ def test_the_table_shows_each_item_its_arrival_and_disposition(
     rows = {line.split()[0]: line for line in lines[2:]}
     assert "from KOR at " in rows[ITEM.format(1)]
     assert " held" in rows[ITEM.format(1)]
-    assert "destroyed 2026-02-01T00:00:00Z: returned" in rows[ITEM.format(2)]
+    assert "destroyed 2026-03-01T09:00:00+00:00: returned" in rows[ITEM.format(2)]
     assert "originated here" in rows[ITEM.format(3)]
 
 
