@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -155,6 +156,28 @@ def test_the_demo_refuses_a_short_passphrase_before_writing_anything(tmp_path: P
     assert "the passphrase has 11 characters" in result.stderr
     assert "Traceback" not in result.stderr
     assert not data.exists()
+
+
+def test_a_node_that_does_not_start_stops_the_others(tmp_path: Path) -> None:
+    """JPN's port is taken: the demo says so, exits 2, and leaves no node of its own running."""
+    exe = Path(sys.executable).with_name("gsomia")
+    port = free_ports(3)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port + 1))
+        taken.listen()
+        result = subprocess.run(
+            [str(exe), "demo", "--data", str(tmp_path / "d"), "--port-base", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert result.returncode == 2, result.stderr
+    assert "node JPN did not start" in result.stderr
+    assert "Traceback" not in result.stderr
+    for party, at in (("KOR", port), ("USA", port + 2)):
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", at)) != 0, f"{party}'s node is still running"
 
 
 def test_the_demo_runs_on_postgresql_one_schema_per_node(tmp_path: Path, pg_database: str) -> None:

@@ -675,8 +675,8 @@ def wait_while_running(nodes: dict[str, DemoNode]) -> None:
 
 @contextlib.contextmanager
 def running(nodes: dict[str, DemoNode], data: Path, sim: ScaledClock | None) -> Any:
-    start_nodes(nodes, data, sim)
-    try:
+    try:  # a node that does not start stops those already started: none is left behind
+        start_nodes(nodes, data, sim)
         yield nodes
     finally:
         stop_nodes(nodes)
