@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from starlette.responses import Response
 
-from gsomia.api.http import JSON_MEDIA_TYPE, authenticate, json_response, read_body
+from gsomia.api.http import authenticate, native_json, read_body
 from gsomia.api.models import ERRORS, Out, ok, render
 from gsomia.api.native import PREFIX, ItemId, PartyCode, _utf8
 from gsomia.api.peer import verified_sender
@@ -74,10 +74,6 @@ class DestructionsOut(Out):
     requests: list[DestructionRequestOut] = Field(description="Requests sent (admins only).")
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return json_response(body, status=status, media_type=JSON_MEDIA_TYPE)
-
-
 def build_destruction_router(node: Node, workers: Workers, notifier: Notifier) -> APIRouter:
     """The native API's destruction routes (under ``/native/v1``)."""
     router = APIRouter(prefix=PREFIX, tags=["native API"])
@@ -96,7 +92,7 @@ def build_destruction_router(node: Node, workers: Workers, notifier: Notifier) -
         user = authenticate(request, config)
         cert = await workers.run(destruction.destroy, node, user, item_id, body.reason)
         await notifier.committed()
-        return _json(render(CertificateOut, cert))
+        return native_json(render(CertificateOut, cert))
 
     @router.post(
         "/destruction-requests",
@@ -116,7 +112,7 @@ def build_destruction_router(node: Node, workers: Workers, notifier: Notifier) -
             returned=body.returned,
         )
         await notifier.committed()
-        return _json(render(DestructionRequestOut, doc), 201)
+        return native_json(render(DestructionRequestOut, doc), 201)
 
     @router.get(
         "/destructions",
@@ -126,7 +122,7 @@ def build_destruction_router(node: Node, workers: Workers, notifier: Notifier) -
     async def list_destructions(request: Request) -> Response:
         user = authenticate(request, config)
         found = await workers.run(destruction.destructions, node, user)
-        return _json(render(DestructionsOut, found))
+        return native_json(render(DestructionsOut, found))
 
     return router
 
@@ -146,7 +142,7 @@ def build_destruction_peer_router(node: Node, workers: Workers, notifier: Notifi
         sender = verified_sender(node, request, body)
         answer = await workers.run(destruction.receive_request, node, sender, body, now)
         await notifier.committed()
-        return _json(answer.to_json())
+        return native_json(answer.to_json())
 
     @router.post(
         destruction.CERTIFICATE_PATH,
@@ -157,6 +153,6 @@ def build_destruction_peer_router(node: Node, workers: Workers, notifier: Notifi
         now = node.clock.now()
         sender = verified_sender(node, request, body)
         answer = await workers.run(destruction.receive_certificate, node, sender, body, now)
-        return _json(answer.to_json())
+        return native_json(answer.to_json())
 
     return router

@@ -98,6 +98,11 @@ def json_response(
     )
 
 
+def native_json(body: Any, status: int = 200) -> Response:
+    """A native API answer: ``body`` as ``application/json``."""
+    return json_response(body, status=status, media_type=JSON_MEDIA_TYPE)
+
+
 def error_response(exc: GsomiaError, media_type: str = TAXII_MEDIA_TYPE) -> Response:
     headers = {}
     message = " ".join(str(exc).split())

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from starlette.responses import Response
 
-from gsomia.api.http import JSON_MEDIA_TYPE, authenticate, json_response
+from gsomia.api.http import authenticate, native_json
 from gsomia.api.models import Out, Renders, ok, render
 from gsomia.api.native_inventory import add_inventory_routes
 from gsomia.domain.agreements import status_at
@@ -332,10 +332,6 @@ class ItemOut(Out):
     marking: dict[str, Any]
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return json_response(body, status=status, media_type=JSON_MEDIA_TYPE)
-
-
 def _instant(text: str | None, where: str) -> datetime | None:
     return None if text is None else parse_instant(text, where)
 
@@ -355,6 +351,38 @@ class _Answering:
     reading: tuple[str, str]
     granting: tuple[str, str]
     refusing: tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemList:
+    """A list about one item, at ``/items/{id}/<suffix>``: the use case that finds it for a
+    user (an item the user may not see answered as a missing one) and its response model."""
+
+    suffix: str
+    name: str  # the route's name (its OpenAPI operation)
+    summary: str
+    listed: Callable[[Node, User, str], Sequence[Renders]]
+    out: type[Out]
+
+
+def item_list_route(router: APIRouter, node: Node, workers: Workers, kind: ItemList) -> None:
+    """``GET /items/{id}/<suffix>``. Add it before ``/items/{id}``, which would take its path."""
+    config = node.config
+    out = kind.out
+
+    @router.get(
+        f"/items/{{item_id:path}}/{kind.suffix}",
+        name=kind.name,
+        summary=kind.summary,
+        responses=ok(list[out]),  # type: ignore[valid-type]  # the list's response model
+    )
+    async def item_list(
+        request: Request,
+        item_id: Annotated[str, Path(max_length=300, description="STIX-ID/VERSION")],
+    ) -> Response:
+        user = authenticate(request, config)
+        found = await workers.run(kind.listed, node, user, item_id)
+        return native_json([render(out, x) for x in found])
 
 
 def _answering_routes(
@@ -377,7 +405,7 @@ def _answering_routes(
     ) -> Response:
         user = authenticate(request, config)
         found = await workers.run(kind.listed, node, user, box)
-        return _json([render(out, r) for r in found])
+        return native_json([render(out, r) for r in found])
 
     @router.get(
         kind.path + "/{request_id}",
@@ -390,7 +418,7 @@ def _answering_routes(
     ) -> Response:
         user = authenticate(request, config)
         found = await workers.run(kind.read, node, user, request_id)
-        return _json(render(out, found))
+        return native_json(render(out, found))
 
     @router.post(
         kind.path + "/{request_id}/grant",
@@ -407,7 +435,7 @@ def _answering_routes(
         expires = None if body is None else _instant(body.expires_at, "expires_at")
         doc = await workers.run(kind.grant, node, user, request_id, expires)
         await notifier.committed()
-        return _json(render(out, doc))
+        return native_json(render(out, doc))
 
     @router.post(
         kind.path + "/{request_id}/refuse",
@@ -421,7 +449,7 @@ def _answering_routes(
         user = authenticate(request, config)
         doc = await workers.run(kind.refuse, node, user, request_id, body.reason)
         await notifier.committed()
-        return _json(render(out, doc))
+        return native_json(render(out, doc))
 
 
 def build_native_router(node: Node, workers: Workers, notifier: Notifier) -> APIRouter:
@@ -455,7 +483,7 @@ def _purpose_routes(router: APIRouter, node: Node, workers: Workers, notifier: N
     ) -> Response:
         me = authenticate(request, config)
         found = await workers.run(why_not_use, node, me, item, user)
-        return _json(render(UseDecisionOut, found))
+        return native_json(render(UseDecisionOut, found))
 
     _answering_routes(
         router,
@@ -495,7 +523,7 @@ def _purpose_routes(router: APIRouter, node: Node, workers: Workers, notifier: N
         user = authenticate(request, config)
         doc = await workers.run(approvals.request_approval, node, user, body.item, body.purpose)
         await notifier.committed()
-        return _json(render(PurposeRequestOut, doc), 201)
+        return native_json(render(PurposeRequestOut, doc), 201)
 
 
 def _reading_routes(router: APIRouter, node: Node, workers: Workers) -> None:
@@ -520,7 +548,7 @@ def _reading_routes(router: APIRouter, node: Node, workers: Workers) -> None:
         def states() -> list[dict[str, Any]]:
             return [render(AgreementOut, status_at(a, instant)) for a in scenario.agreements]
 
-        return _json(await workers.run(states))  # evaluating never runs on the loop
+        return native_json(await workers.run(states))  # evaluating never runs on the loop
 
     @router.get(
         "/timeline",
@@ -547,7 +575,7 @@ def _reading_routes(router: APIRouter, node: Node, workers: Workers) -> None:
                 },
             )
 
-        return _json(await workers.run(document))  # evaluating never runs on the loop
+        return native_json(await workers.run(document))  # evaluating never runs on the loop
 
     @router.get(
         "/why-not",
@@ -565,33 +593,32 @@ def _reading_routes(router: APIRouter, node: Node, workers: Workers) -> None:
         user = authenticate(request, config)
         at_instant = _instant(at, "at")
         decision = await workers.run(why_not, node, user, item, party, at_instant)
-        return _json(render(WhyNotOut, decision))
+        return native_json(render(WhyNotOut, decision))
 
-    @router.get(
-        "/items/{item_id:path}/sources",
-        summary="The sources a derived item was written from (DOMAIN.md §7.6)",
-        responses=ok(list[SourceOut]),
+    item_list_route(
+        router,
+        node,
+        workers,
+        ItemList(
+            "sources",
+            "item_sources",
+            "The sources a derived item was written from (DOMAIN.md §7.6)",
+            derived.sources,
+            SourceOut,
+        ),
     )
-    async def item_sources(
-        request: Request,
-        item_id: Annotated[str, Path(max_length=300, description="STIX-ID/VERSION")],
-    ) -> Response:
-        user = authenticate(request, config)
-        found = await workers.run(derived.sources, node, user, item_id)
-        return _json([render(SourceOut, s) for s in found])
-
-    @router.get(
-        "/items/{item_id:path}/derived",
-        summary="The derived items held here, visible to the reader, written from an item",
-        responses=ok(list[DerivedOut]),
+    item_list_route(
+        router,
+        node,
+        workers,
+        ItemList(
+            "derived",
+            "item_derived",
+            "The derived items held here, visible to the reader, written from an item",
+            derived.derived,
+            DerivedOut,
+        ),
     )
-    async def item_derived(
-        request: Request,
-        item_id: Annotated[str, Path(max_length=300, description="STIX-ID/VERSION")],
-    ) -> Response:
-        user = authenticate(request, config)
-        found = await workers.run(derived.derived, node, user, item_id)
-        return _json([render(DerivedOut, d) for d in found])
 
     @router.get(
         "/items/{item_id:path}",
@@ -604,7 +631,7 @@ def _reading_routes(router: APIRouter, node: Node, workers: Workers) -> None:
     ) -> Response:
         user = authenticate(request, config)
         found = await workers.run(register.read_item, node, user, item_id, accesses.API)
-        return _json(render(ItemOut, found))
+        return native_json(render(ItemOut, found))
 
 
 def _consent_routes(router: APIRouter, node: Node, workers: Workers, notifier: Notifier) -> None:
@@ -648,7 +675,7 @@ def _consent_routes(router: APIRouter, node: Node, workers: Workers, notifier: N
             consents.request_consent, node, user, body.item, body.recipient, body.source
         )
         await notifier.committed()
-        return _json(render(ConsentRequestOut, doc), 201)
+        return native_json(render(ConsentRequestOut, doc), 201)
 
 
 def _report_routes(router: APIRouter, node: Node, workers: Workers, notifier: Notifier) -> None:
@@ -662,7 +689,7 @@ def _report_routes(router: APIRouter, node: Node, workers: Workers, notifier: No
     )
     async def list_reports(request: Request) -> Response:
         user = authenticate(request, config)
-        return _json(render(ReportsOut, await workers.run(reports.reports, node, user)))
+        return native_json(render(ReportsOut, await workers.run(reports.reports, node, user)))
 
     @router.post(
         "/reports",
@@ -674,7 +701,7 @@ def _report_routes(router: APIRouter, node: Node, workers: Workers, notifier: No
         user = authenticate(request, config)
         doc = await workers.run(reports.report, node, user, body.item, body.kind, body.detail)
         await notifier.committed()
-        return _json(render(ReportOut, doc), 201)
+        return native_json(render(ReportOut, doc), 201)
 
     @router.post(
         "/notices",
@@ -685,4 +712,4 @@ def _report_routes(router: APIRouter, node: Node, workers: Workers, notifier: No
         user = authenticate(request, config)
         doc = await workers.run(notices.reclassify, node, user, body.item, body.classification)
         await notifier.committed()
-        return _json(render(NoticeOut, doc))
+        return native_json(render(NoticeOut, doc))

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.responses import Response
 
-from gsomia.api.http import JSON_MEDIA_TYPE, authenticate, json_response
+from gsomia.api.http import authenticate, native_json
 from gsomia.api.models import Out, ok, render
 from gsomia.node import inventory, reconciliation
 from gsomia.node.events import Notifier
@@ -79,10 +79,6 @@ class ReconciliationOut(Out):
     )
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return json_response(body, status=status, media_type=JSON_MEDIA_TYPE)
-
-
 def add_inventory_routes(
     router: APIRouter, node: Node, workers: Workers, notifier: Notifier
 ) -> None:
@@ -102,7 +98,7 @@ def add_inventory_routes(
     ) -> Response:
         user = authenticate(request, config)
         doc = await workers.run(inventory.inventory, node, user, originator)
-        return _json(render(StatementOut, doc))
+        return native_json(render(StatementOut, doc))
 
     @router.post(
         "/reconciliations",
@@ -114,7 +110,7 @@ def add_inventory_routes(
         user = authenticate(request, config)
         doc = await workers.run(reconciliation.request, node, user, body.holder)
         await notifier.committed()
-        return _json(render(ReconciliationOut, doc), 201)
+        return native_json(render(ReconciliationOut, doc), 201)
 
     @router.get(
         "/reconciliations",
@@ -126,7 +122,7 @@ def add_inventory_routes(
     ) -> Response:
         user = authenticate(request, config)
         found = await workers.run(reconciliation.reconciliations, node, user, holder)
-        return _json([render(ReconciliationOut, d) for d in found])
+        return native_json([render(ReconciliationOut, d) for d in found])
 
     @router.get(
         "/reconciliations/{reconciliation_id}",
@@ -138,4 +134,4 @@ def add_inventory_routes(
     ) -> Response:
         user = authenticate(request, config)
         found = await workers.run(reconciliation.reconciliation, node, user, reconciliation_id)
-        return _json(render(ReconciliationOut, found))
+        return native_json(render(ReconciliationOut, found))

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.responses import Response
 
-from gsomia.api.http import JSON_MEDIA_TYPE, authenticate, json_response
+from gsomia.api.http import authenticate, native_json
 from gsomia.api.models import Out, ok, render
+from gsomia.api.native import PREFIX, ItemList, item_list_route
 from gsomia.node import accounting, register
 from gsomia.node.events import Notifier
 from gsomia.node.service import Node
 from gsomia.node.workers import Workers
-
-PREFIX = "/native/v1"
 
 ItemId = Annotated[str, StringConstraints(min_length=3, max_length=300)]
 
@@ -98,10 +97,6 @@ class AccountingRequestOut(Out):
     delivery: DeliveryOut | None
 
 
-def _json(body: object, status: int = 200) -> Response:
-    return json_response(body, status=status, media_type=JSON_MEDIA_TYPE)
-
-
 def build_register_router(node: Node, workers: Workers, notifier: Notifier) -> APIRouter:
     """The register's and accountings' routes; node calls run on ``workers``; ``notifier``
     hears of the commits that queued a request."""
@@ -115,33 +110,32 @@ def build_register_router(node: Node, workers: Workers, notifier: Notifier) -> A
     )
     async def read_register(request: Request) -> Response:
         user = authenticate(request, config)
-        return _json(render(RegisterOut, await workers.run(register.register, node, user)))
+        return native_json(render(RegisterOut, await workers.run(register.register, node, user)))
 
-    @router.get(
-        "/items/{item_id:path}/accesses",
-        summary="The recorded accesses to an item's content (admins)",
-        responses=ok(list[AccessOut]),
+    item_list_route(
+        router,
+        node,
+        workers,
+        ItemList(
+            "accesses",
+            "item_accesses",
+            "The recorded accesses to an item's content (admins)",
+            register.item_accesses,
+            AccessOut,
+        ),
     )
-    async def item_accesses(
-        request: Request,
-        item_id: Annotated[str, Path(max_length=300, description="STIX-ID/VERSION")],
-    ) -> Response:
-        user = authenticate(request, config)
-        found = await workers.run(register.item_accesses, node, user, item_id)
-        return _json([render(AccessOut, a) for a in found])
-
-    @router.get(
-        "/items/{item_id:path}/accountings",
-        summary="The accountings holders gave of an item this party originated (admins)",
-        responses=ok(list[ItemAccountingSeenOut]),
+    item_list_route(
+        router,
+        node,
+        workers,
+        ItemList(
+            "accountings",
+            "item_accountings",
+            "The accountings holders gave of an item this party originated (admins)",
+            accounting.item_accountings,
+            ItemAccountingSeenOut,
+        ),
     )
-    async def item_accountings(
-        request: Request,
-        item_id: Annotated[str, Path(max_length=300, description="STIX-ID/VERSION")],
-    ) -> Response:
-        user = authenticate(request, config)
-        found = await workers.run(accounting.item_accountings, node, user, item_id)
-        return _json([render(ItemAccountingSeenOut, a) for a in found])
 
     @router.post(
         "/accountings",
@@ -153,7 +147,7 @@ def build_register_router(node: Node, workers: Workers, notifier: Notifier) -> A
         user = authenticate(request, config)
         doc = await workers.run(accounting.request_accounting, node, user, body.holder, body.items)
         await notifier.committed()
-        return _json(render(AccountingRequestOut, doc), 201)
+        return native_json(render(AccountingRequestOut, doc), 201)
 
     @router.get(
         "/accountings",
@@ -163,6 +157,6 @@ def build_register_router(node: Node, workers: Workers, notifier: Notifier) -> A
     async def list_accountings(request: Request) -> Response:
         user = authenticate(request, config)
         found = await workers.run(accounting.accountings, node, user)
-        return _json([render(AccountingRequestOut, a) for a in found])
+        return native_json([render(AccountingRequestOut, a) for a in found])
 
     return router
