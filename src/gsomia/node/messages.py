@@ -23,11 +23,9 @@ from gsomia.errors import BadInput
 from gsomia.node.holdings import (
     CONSENT_INBOX,
     CONSENT_OUTBOX,
-    DESTRUCTION_REQUEST,
-    INVENTORY_SENT,
     PURPOSE_INBOX,
     PURPOSE_OUTBOX,
-    RECONCILIATION,
+    REPORT_SENT,
     stored_consent,
     stored_purpose_request,
     stored_report,
@@ -85,31 +83,29 @@ def due(
 
 def _update(w: NodeWriter, row: MessageRow, delivery: Delivery) -> None:
     """Record ``delivery`` on the document the message concerns (parsed, replaced, written
-    whole); a report's acknowledgement, if the peer's answer gives one, with it."""
+    whole); a report's acknowledgement, if the peer's answer gives one, with it. A document of
+    no typed kind (a reconciliation's, an accounting's, a destruction request…) is a plain JSON
+    object: the delivery is set in it beside its fields."""
     kind, _, key = row.ref.partition(" ")
     if not kind:
         return
     doc = w.document(kind, key)
     if doc is None:
         return
-    if kind in (INVENTORY_SENT, RECONCILIATION, DESTRUCTION_REQUEST) or kind.startswith(
-        "accounting."
-    ):
-        # plain JSON documents (reconciliation's, accounting's, destruction requests): the
-        # delivery set in place, beside their fields
-        plain = {**doc.body, "delivery": delivery.to_json()}
-        w.put_document(doc.kind, doc.key, doc.item_id, plain, doc.attachment)
-        return
     body: ConsentRequest | PurposeRequest | Report
     if kind in (CONSENT_OUTBOX, CONSENT_INBOX):
         body = replace(stored_consent(doc), delivery=delivery)
     elif kind in (PURPOSE_OUTBOX, PURPOSE_INBOX):
         body = replace(stored_purpose_request(doc), delivery=delivery)
-    else:
+    elif kind == REPORT_SENT:
         body = replace(stored_report(doc), delivery=delivery)
         ack = (delivery.answer or {}).get("acknowledged_at")
         if ack is not None and len(ack) <= 64:
             body = replace(body, acknowledgement=Acknowledgement(ack, row.recipient))
+    else:
+        plain = {**doc.body, "delivery": delivery.to_json()}
+        w.put_document(doc.kind, doc.key, doc.item_id, plain, doc.attachment)
+        return
     w.put_document(doc.kind, doc.key, doc.item_id, body.to_json(), doc.attachment)
 
 
