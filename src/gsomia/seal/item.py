@@ -79,14 +79,10 @@ class SealedLabel:
             "topics": list(self.topics),
             "created": format_instant(self.created),
         }
-        # DOMAIN.md §7's fields only when they differ from their defaults: a label without
-        # them encodes, and so is signed, exactly as before they existed
-        if self.purposes != purposes_.DEFAULT:
-            doc["purposes"] = list(self.purposes)
-        if self.retain_until is not None:
-            doc["retain_until"] = format_instant(self.retain_until)
-        if self.derived_from:
-            doc["derived_from"] = [s.to_json() for s in self.derived_from]
+        # DOMAIN.md §7's fields only when they differ from their defaults, written as the
+        # domain's label writes them: a label without them encodes, and so is signed, exactly as
+        # before they existed
+        doc.update(self.domain(self.classification).extra_json())
         return doc
 
     def encode(self) -> bytes:
