@@ -41,6 +41,7 @@ from typing import Any
 import httpx
 import orjson
 
+from gsomia.api.server import KEEP_ALIVE_TIMEOUT
 from gsomia.app.pki import tls_password, write_demo_tls
 from gsomia.app.stores import in_schema, migrate_store
 from gsomia.clock import ScaledClock, SystemClock
@@ -547,7 +548,11 @@ def replay_launches(
     progress = data / "replay-progress.json"
     known = LaunchIdStore(data / "launch-ids.json")
     # one client for every node: with --tls they share the demo CA
-    with httpx.Client(timeout=30, verify=next(iter(nodes.values())).verify) as client:
+    # an idle connection is dropped well before the node closes it (its keep-alive timeout):
+    # a report posted on a connection the node is closing at that instant would be reset
+    limits = httpx.Limits(keepalive_expiry=KEEP_ALIVE_TIMEOUT / 2)
+    verify = next(iter(nodes.values())).verify
+    with httpx.Client(timeout=30, verify=verify, limits=limits) as client:
         for n, launch in enumerate(launches):
             wait = (launch.instant - sim.now()).total_seconds() / sim.speed
             if wait > 0:
