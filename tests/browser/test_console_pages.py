@@ -188,12 +188,15 @@ def test_the_timeline_changes_with_the_viewed_scenario_and_the_cursor(
     # back to lapse-2019 through the no-script form, with the cursor in 2020
     page.get_by_label("Scenario", exact=True).select_option("lapse-2019")
     page.get_by_label("Instant (ISO 8601 with a UTC offset)").fill("2020-06-01T00:00:00+09:00")
-    page.get_by_role("button", name="Show").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Show").click()
     assert chart_ends(page) == [LAPSE_END]
     row = page.locator(f"#state-table tr[data-agreement='{GSOMIA}']")
     expect(row).to_have_attribute("data-state", "ended")
     # the range input moves the cursor (keyboard), and the page follows on release
     slider = page.get_by_label("Move the cursor through time")
+    # the script shows the slider once it has bound it: until then a key press goes nowhere
+    expect(slider).to_be_visible()
     before = page.locator("#cursor-line").get_attribute("x1")
     slider.focus()
     with page.expect_navigation():
