@@ -156,7 +156,7 @@ class TrackUpdate:
         if not isinstance(synthesized, bool):
             raise BadInput(f"{where}: field 'synthesized' must be true or false")
         phase = obj["phase"]
-        if phase not in {p.value for p in Phase}:
+        if not isinstance(phase, str) or phase not in {p.value for p in Phase}:
             known = ", ".join(p.value for p in Phase)
             raise BadInput(f"{where}: field 'phase' must be one of {known}")
         return cls(
