@@ -382,7 +382,9 @@ class TrackOpener:
         if aead is None:
             generation = self._keyring.generation(wrap.recipient_key)
             info = channel_info(wrap.sender, wrap.recipient, wrap.recipient_key, wrap.channel_id)
-            aead = primitives.Aead(primitives.hpke_open(generation.kem_private, wrap.channel_enc, info))
+            aead = primitives.Aead(
+                primitives.hpke_open(generation.kem_private, wrap.channel_enc, info)
+            )
             if len(self._channels) >= 4096:
                 self._channels.clear()
             self._channels[cache_key] = aead
@@ -471,20 +473,23 @@ def updates_decrypt(key: bytes, ciphertext: bytes, nonce: bytes, header: bytes) 
 
 @step("T9", "the updates belong to the frame")
 def updates_belong(content: bytes, header: tw.FrameHeader) -> tuple[TrackUpdate, ...]:
+    """The decrypted updates, checked (the sender signed them: a failure is opaque)."""
     try:
-        doc = parse_json_bytes(content, where="updates")
-        if not isinstance(doc, list) or canonical_json(doc) != content:
-            raise BadInput("updates: not a canonical JSON list")
-        if len(doc) != header.count:
-            raise BadInput(f"updates: {len(doc)}, the header says {header.count}")
-        updates = tuple(
-            TrackUpdate.from_json(u, where=f"update {i}") for i, u in enumerate(doc)
-        )
-        if updates[0].seq != header.first:
-            raise BadInput(f"the first update has seq {updates[0].seq}, not {header.first}")
-        _updates_belong(
-            updates, track=header.track, origin=header.origin, prev=header.prev, what="updates"
-        )
+        return _parse_updates(content, header)
     except BadInput as exc:
         raise VerificationFailed(str(exc)) from None
+
+
+def _parse_updates(content: bytes, header: tw.FrameHeader) -> tuple[TrackUpdate, ...]:
+    doc = parse_json_bytes(content, where="updates")
+    if not isinstance(doc, list) or canonical_json(doc) != content:
+        raise BadInput("updates: not a canonical JSON list")
+    if len(doc) != header.count:
+        raise BadInput(f"updates: {len(doc)}, the header says {header.count}")
+    updates = tuple(TrackUpdate.from_json(u, where=f"update {i}") for i, u in enumerate(doc))
+    if updates[0].seq != header.first:
+        raise BadInput(f"the first update has seq {updates[0].seq}, not {header.first}")
+    _updates_belong(
+        updates, track=header.track, origin=header.origin, prev=header.prev, what="updates"
+    )
     return updates
