@@ -26,7 +26,7 @@ from gsomia.seal import wire
 from gsomia.seal.batch import sign_batch_encoded
 from gsomia.seal.canonical import canonical_json
 from gsomia.seal.channels import ChannelCache, wrap_with
-from gsomia.seal.item import SealedLabel
+from gsomia.seal.item import SealedLabel, Wrap
 from gsomia.seal.tracks import FramePlan, OpenedFrame, RelayPlan, TrackOpener, TrackSealer
 from tests.unit.seal.conftest import AT, Rings, make_rings
 
@@ -173,7 +173,8 @@ def _all_parts_frames(rings: Rings) -> tuple[bytes, bytes]:
 
 def _undetected(opener: TrackOpener, raw: bytes, signatures: list[bytes]) -> list[int]:
     """The positions whose change ``opener`` does not detect: every byte, but only every 13th
-    byte of an ML-DSA signature (each change there costs a full verification)."""
+    byte of the ML-DSA signatures and channel encapsulations in ``signatures`` (each change
+    there costs a full verification or decapsulation)."""
     sampled: set[int] = set()
     for sig in signatures:
         at = raw.index(sig)
@@ -199,10 +200,12 @@ def test_every_byte_of_a_frame_is_covered(rings: Rings) -> None:
     usa, jpn = _opener(rings, "USA"), _opener(rings, "JPN")
     usa.open(origin)
     jpn.open(relayed)
-    origin_sig = tw.Frame.decode(origin).signature.signature.mldsa65
-    relay_sig = tw.Relayed.decode(relayed).signature.signature.mldsa65
-    assert _undetected(usa, origin, [origin_sig]) == []
-    assert _undetected(jpn, relayed, [origin_sig, relay_sig]) == []
+    frame, relay = tw.Frame.decode(origin), tw.Relayed.decode(relayed)
+    origin_sig, relay_sig = frame.signature.signature.mldsa65, relay.signature.signature.mldsa65
+    origin_enc = Wrap.decode(frame.wrap, "wrap").channel_enc
+    relay_enc = Wrap.decode(tw.RelayRecord.decode(relay.record, "record").wrap, "wrap").channel_enc
+    assert _undetected(usa, origin, [origin_sig, origin_enc]) == []
+    assert _undetected(jpn, relayed, [origin_sig, relay_sig, origin_enc, relay_enc]) == []
     assert usa.open(origin).digest == jpn.open(relayed).digest
 
 
