@@ -382,7 +382,9 @@ class TrackOpener:
         if aead is None:
             generation = self._keyring.generation(wrap.recipient_key)
             info = channel_info(wrap.sender, wrap.recipient, wrap.recipient_key, wrap.channel_id)
-            aead = primitives.Aead(primitives.hpke_open(generation.kem_private, wrap.channel_enc, info))
+            aead = primitives.Aead(
+                primitives.hpke_open(generation.kem_private, wrap.channel_enc, info)
+            )
             if len(self._channels) >= 4096:
                 self._channels.clear()
             self._channels[cache_key] = aead
@@ -477,9 +479,7 @@ def updates_belong(content: bytes, header: tw.FrameHeader) -> tuple[TrackUpdate,
             raise BadInput("updates: not a canonical JSON list")
         if len(doc) != header.count:
             raise BadInput(f"updates: {len(doc)}, the header says {header.count}")
-        updates = tuple(
-            TrackUpdate.from_json(u, where=f"update {i}") for i, u in enumerate(doc)
-        )
+        updates = tuple(TrackUpdate.from_json(u, where=f"update {i}") for i, u in enumerate(doc))
         if updates[0].seq != header.first:
             raise BadInput(f"the first update has seq {updates[0].seq}, not {header.first}")
         _updates_belong(

@@ -258,9 +258,7 @@ class Relayed:
 
 
 def encode_relayed(frame: bytes, record: bytes, signature: bytes) -> bytes:
-    return b"".join(
-        (RELAYED_MAGIC, _HEAD, wire.vec(frame), wire.vec(record), wire.vec(signature))
-    )
+    return b"".join((RELAYED_MAGIC, _HEAD, wire.vec(frame), wire.vec(record), wire.vec(signature)))
 
 
 def _version_and_suite(r: wire.Reader, what: str) -> None:

@@ -559,6 +559,10 @@ class NodeReader(Protocol):
         """What is kept of ``item_id`` if this node destroyed it."""
         ...
 
+    def track_link(self, track: str, peer: str, direction: str) -> int:
+        """The last seq kept on the link (see ``NodeWriter.track_link``); 0 when none."""
+        ...
+
     def track_frames(self, track: str, limit: int = 1000) -> list[TrackFrameRow]:
         """The frames of ``track`` kept here (sent and received), oldest first."""
         ...

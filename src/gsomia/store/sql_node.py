@@ -1287,9 +1287,14 @@ class SqlNodeReader:
     def destroyed(self, item_id: str) -> DestroyedRow | None:
         return _destroyed(self._con, self._sealed, item_id)
 
+    def track_link(self, track: str, peer: str, direction: str) -> int:
+        return _track_link(self._con, track, peer, direction)
+
     def track_frames(self, track: str, limit: int = 1000) -> list[TrackFrameRow]:
         return [
-            TrackFrameRow(str(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4]), str(r[5]), bytes(r[6]))
+            TrackFrameRow(
+                str(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4]), str(r[5]), bytes(r[6])
+            )
             for r in self._con.execute(
                 "SELECT track, direction, peer, first_seq, last_seq, at, frame FROM track_frames "
                 "WHERE track = ? ORDER BY id LIMIT ?",
