@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC
 from functools import lru_cache
 from typing import Any, Final
 
@@ -141,6 +142,7 @@ def update_view(
         "track": update.track,
         "seq": update.seq,
         "at": update.to_json()["at"],
+        "at_text": update.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "party": update.party,
         "sensor": update.sensor,
         "phase": update.phase.value,

@@ -161,6 +161,7 @@ def test_an_update_as_the_page_draws_it() -> None:
     assert len(view["impact"]["outline"]) == 48
     assert view["route_text"] == "from KOR via USA"
     assert view["phase"] == "midcourse"
+    assert view["at_text"] == "2024-01-14 05:55:03 UTC"
     assert view["synthesized"] is True
     assert (view["zone"], view["land"]) == ("JPN", False)
     assert "Japan's territory or EEZ" in view["warning"]

@@ -103,7 +103,7 @@
     const empty = document.getElementById("tracks-empty");
     if (empty) empty.hidden = true;
     const state = { group, ellipse, impact, paths, launch, head, card: c, runs: [],
-                    sensors: new Set(), last: 0, lastPoint: null };
+                    sensors: new Set(), last: 0, lastPoint: null, said: "" };
     tracks.set(u.track, state);
     return state;
   }
@@ -157,7 +157,7 @@
     const f = state.card.fields;
     f["track-originator"].textContent = String(u.originator);
     f["track-phase"].textContent = String(u.phase);
-    f["track-seq"].textContent = seq + " at " + String(u.at);
+    f["track-seq"].textContent = seq + " at " + String(u.at_text);
     f["track-position"].textContent = fixed(u.position.lat, 2) + "° N, " +
       fixed(u.position.lon, 2) + "° E, altitude " + whole(u.position.alt_km) + " km";
     f["track-impact-text"].textContent = fixed(u.impact.lat, 2) + "° N, " +
@@ -170,9 +170,13 @@
       document.getElementById("track-synth").hidden = false;
     }
     warn(u);
-    const status = document.getElementById("tracks-status");
-    status.textContent = "Live: " + u.track + " update " + seq + " (" + String(u.phase) +
-      ", " + String(u.route_text) + ")";
+    // the status (a polite live region) speaks when a track starts or changes phase or route,
+    // not at every update
+    const said = "Live: " + u.track + ": " + String(u.phase) + ", " + String(u.route_text);
+    if (state.said !== said) {
+      state.said = said;
+      document.getElementById("tracks-status").textContent = said;
+    }
   }
 
   document.addEventListener("DOMContentLoaded", () => {
