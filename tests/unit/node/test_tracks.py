@@ -1,0 +1,189 @@
+"""Tracks in-process on a real node store: decisions per stretch, the book, the streams' limits,
+duplicates across routes, and frames judged at a receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from gsomia.app.boot import load_config, open_node
+from gsomia.clock import FixedClock
+from gsomia.domain.labels import Label
+from gsomia.domain.tracks import TrackUpdate
+from gsomia.errors import BadInput, Conflict, Denied, NotFound
+from gsomia.node.config import User
+from gsomia.node.events import Broadcaster, TooManyStreams
+from gsomia.node.service import Node
+from gsomia.node.trackfeed import TrackHub
+from gsomia.node.tracks import Run, TrackEvent, Tracks
+from tests.integration.nodes import PASSPHRASE, make_nodes
+
+LAPSE = datetime(2019, 11, 22, 15, 0, tzinfo=UTC)  # 2019-11-23T00:00+09:00: GSOMIA ends
+NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Node]:
+    procs = make_nodes(tmp_path_factory.mktemp("tracks"), scenario="lapse-2019")
+    out = {}
+    for party, proc in procs.items():
+        node = open_node(
+            load_config(proc.config), clock=FixedClock(NOW), passphrase=PASSPHRASE.encode()
+        )
+        node.wall = FixedClock(NOW)
+        out[party] = node
+    return out
+
+
+def user(node: Node, name: str = "analyst") -> User:
+    return next(u for u in node.config.users if u.name == name)
+
+
+def label_doc(track: str) -> dict[str, Any]:
+    return {
+        "id": track,
+        "originator": "KOR",
+        "classification": "II",
+        "releasable_to": ["JPN", "USA"],
+        "topics": ["dprk.missile.warning"],
+        "purposes": ["defense.warning"],
+    }
+
+
+def update_doc(track: str, seq: int) -> dict[str, Any]:
+    return {
+        "track": track,
+        "seq": seq,
+        "at": "2026-03-01T09:00:00Z",
+        "party": "KOR",
+        "sensor": "kor-radar-1",
+        "position": {"lat": 39.0, "lon": 125.5, "alt_km": float(seq)},
+        "velocity": {"east": 1.0, "north": 0.5, "up": 2.0},
+        "phase": "boost",
+        "launch": {"lat": 39.0, "lon": 125.5, "alt_km": 0.0},
+        "impact": {
+            "lat": 40.0,
+            "lon": 134.0,
+            "semi_major_km": 50.0,
+            "semi_minor_km": 20.0,
+            "orientation_deg": 90.0,
+        },
+        "synthesized": True,
+    }
+
+
+class Collect:
+    def __init__(self) -> None:
+        self.runs: list[tuple[str, Run]] = []
+
+    def queue(self, peer: str, run: Run) -> None:
+        self.runs.append((peer, run))
+
+
+def test_decisions_change_at_the_boundary_and_are_memoised(nodes: dict[str, Node]) -> None:
+    tracks = Tracks(nodes["KOR"])
+    track = f"track--{uuid.uuid4()}"
+    label = Label.from_json(label_doc(track), where="l", scenario=nodes["KOR"].scenario)
+    before, after = LAPSE - timedelta(seconds=1), LAPSE + timedelta(seconds=1)
+    assert tracks.decisions.stretch(before) != tracks.decisions.stretch(after)
+    assert tracks.decisions.decide(label, "KOR", "JPN", before).allowed
+    assert not tracks.decisions.decide(label, "KOR", "JPN", after).allowed
+    again = tracks.decisions.decide(label, "KOR", "JPN", before - timedelta(seconds=5))
+    assert again is tracks.decisions.decide(label, "KOR", "JPN", before)  # one stretch, one
+    # the hub: no standing consent before 2023-12-19, standing consent after it
+    assert not tracks.decisions.decide(label, "USA", "JPN", after).allowed
+    assert tracks.decisions.decide(label, "USA", "JPN", NOW).allowed
+
+
+def test_ingest_queues_only_for_allowed_peers_and_refuses_repeats(
+    nodes: dict[str, Node],
+) -> None:
+    kor = nodes["KOR"]
+    tracks = Tracks(kor)
+    out = Collect()
+    tracks.outlet = out
+    track = f"track--{uuid.uuid4()}"
+    doc = {"label": label_doc(track), "updates": [update_doc(track, s) for s in (1, 2)]}
+    label, updates = tracks.check_ingest(user(kor), track, doc)
+    summary = tracks.accept(label, updates, NOW)
+    assert summary.last_seq == 2
+    assert [(peer, run.first, run.last) for peer, run in out.runs] == [("USA", 1, 2)]  # 2026
+    with pytest.raises(Conflict, match="the last seq accepted is 2"):
+        tracks.accept(label, updates, NOW)
+    bad = {**doc, "updates": [update_doc(track, 3), update_doc(track, 3)]}
+    with pytest.raises(BadInput, match=r"updates\[1\]\.seq"):
+        tracks.check_ingest(user(kor), track, bad)
+    with pytest.raises(Denied, match="may not post under this label"):
+        tracks.check_ingest(user(kor, "low"), track, doc)
+    with pytest.raises(NotFound, match="no such track"):
+        tracks.so_far(user(kor, "low"), track)
+
+
+def test_frames_sealed_at_kor_open_and_are_judged_at_usa(nodes: dict[str, Node]) -> None:
+    kor, usa = nodes["KOR"], nodes["USA"]
+    sender, receiver = Tracks(kor), Tracks(usa)
+    out = Collect()
+    sender.outlet = out
+    track = f"track--{uuid.uuid4()}"
+    doc = {"label": label_doc(track), "updates": [update_doc(track, s) for s in (1, 2, 3)]}
+    sender.accept(*sender.check_ingest(user(kor), track, doc), NOW)
+    [(peer, run)] = out.runs
+    [frame] = sender.seal(peer, [run])
+    assert (frame.first, frame.last, frame.prev) == (1, 3, 0)
+    got = receiver.receive("KOR", [frame.raw])
+    assert [f.last for f in got.accepted] == [3]
+    assert got.conflicts == {}
+    again = receiver.receive("KOR", [frame.raw])  # a replay: prev 0 is not the last (3)
+    assert again.accepted == ()
+    assert again.conflicts == {track: 4}
+    with pytest.raises(Denied, match="the request's JPN"):
+        receiver.receive("JPN", [frame.raw])
+    with usa.store.reading() as r:
+        assert [(f.direction, f.first_seq, f.last_seq) for f in r.track_frames(track)] == [
+            ("in", 1, 3)
+        ]
+
+
+def test_a_stream_delivers_each_seq_once_and_shares_the_user_limit(
+    nodes: dict[str, Node],
+) -> None:
+    jpn = nodes["JPN"]
+
+    async def run() -> None:
+        broadcaster = Broadcaster(jpn, per_user=2)
+        tracks = Tracks(jpn)
+        hub = TrackHub(tracks, broadcaster)
+        track = f"track--{uuid.uuid4()}"
+        label = Label.from_json(label_doc(track), where="l", scenario=jpn.scenario)
+        events = [
+            TrackEvent(
+                track,
+                label,
+                TrackUpdate.from_json(update_doc(track, s), where="u"),
+                route,
+                NOW,
+            )
+            for s, route in ((1, ("KOR", "USA")), (2, ("KOR", "USA")), (1, ("KOR",)))
+        ]
+        frames = hub.stream(user(jpn))
+        assert await anext(frames) == b"retry: 1000\n\n"
+        broadcaster.subscribe(user(jpn))
+        with pytest.raises(TooManyStreams, match="2 open event streams"):
+            hub.stream(user(jpn))
+        hub.publish(events)
+        hub.publish([events[1]])
+        seqs = []
+        for _ in range(2):
+            frame = await anext(frames)
+            seqs.append(orjson.loads(frame.split(b"data: ", 1)[1])["update"]["seq"])
+        assert seqs == [1, 2]
+        hub.end_all()
+        assert await anext(frames) == b": the node is shutting down\n\n"
+        assert hub.tracks(user(jpn, "low")) == []
+
+    asyncio.run(run())
