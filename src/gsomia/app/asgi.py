@@ -131,7 +131,7 @@ def create_app(node: Node, *, push: bool = True, tls_password: bytes | None = No
     app.include_router(build_peer_native_router(node, workers, notifier))
     app.include_router(build_destruction_router(node, workers, notifier))
     app.include_router(build_destruction_peer_router(node, workers, notifier))
-    app.include_router(build_console(node, broadcaster, workers, notifier))  # /console/
+    app.include_router(build_console(node, broadcaster, workers, notifier, hub))  # /console/
     # credentials from the headers before a byte of body, then bounded, strict JSON bodies
     app.add_middleware(Guard, node=node, console_max_body=MAX_FORM, workers=workers)
     app.add_middleware(SecurityHeaders)  # added last: outermost, around the guard's refusals

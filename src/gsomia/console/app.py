@@ -26,7 +26,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from gsomia.console import destructions, feed, pages, reconciliation
+from gsomia.console import destructions, feed, pages, reconciliation, tracks
 from gsomia.console.registerpages import register_pages
 from gsomia.console.session import (
     CONSOLE_HEADERS,
@@ -50,6 +50,7 @@ from gsomia.node import audit
 from gsomia.node.events import Broadcaster, Notifier, TooManyStreams
 from gsomia.node.service import Node
 from gsomia.node.throttle import Throttled
+from gsomia.node.trackfeed import TrackHub
 from gsomia.node.workers import Workers
 
 log = logging.getLogger("gsomia.console")
@@ -127,11 +128,19 @@ def build_console(
     broadcaster: Broadcaster,
     workers: Workers | None = None,
     notifier: Notifier | None = None,
+    track_hub: TrackHub | None = None,
 ) -> APIRouter:
     """The console's router (paths under ``/console/``), pages of every page module included;
     its node calls run on ``workers`` (the API's, given by the composition root), and
-    ``notifier`` hears of the commits that queued releases or messages."""
-    sessions = Sessions(node.store, console_secret(node.keyring), on_end=broadcaster.end_session)
+    ``notifier`` hears of the commits that queued releases or messages. With ``track_hub``
+    (the node's track streams) the Tracks page is served too."""
+
+    def end_streams(sid: str) -> None:  # a session's item and track streams end with it
+        broadcaster.end_session(sid)
+        if track_hub is not None:
+            track_hub.end_session(sid)
+
+    sessions = Sessions(node.store, console_secret(node.keyring), on_end=end_streams)
     console = Console(
         node,
         broadcaster,
@@ -143,6 +152,8 @@ def build_console(
     router = APIRouter(route_class=route_class(console), include_in_schema=False)
     _register_basics(router, console)
     feed.register(router, console)
+    if track_hub is not None:
+        tracks.register(router, console, track_hub)
     pages.register(router, console)
     reconciliation.register(router, console)
     register_pages(router, console)
