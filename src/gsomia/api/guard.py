@@ -53,10 +53,12 @@ from gsomia.api.logapi import MAX_COSIGNATURE_BYTES, PEER_CHECKPOINT_PATH, PEER_
 from gsomia.api.peer import MAX_PUSH_BYTES, PEER_SCOPE_KEY, PUSH_PATH, verified_head
 from gsomia.api.peer_native import MAX_MESSAGE_BYTES, MAX_NOTICE_BYTES
 from gsomia.api.tls import CLIENT_CERT_SCOPE_KEY, check_pin, pinned_certs
+from gsomia.api.tracks import TRACKS_PATH
 from gsomia.errors import GsomiaError
 from gsomia.node import accounting, audit, destruction, messages, reconciliation
 from gsomia.node.config import User
 from gsomia.node.throttle import Throttled, address_key, user_key
+from gsomia.node.tracks import MAX_TRACK_BODY
 from gsomia.node.workers import Workers
 
 if TYPE_CHECKING:
@@ -71,6 +73,7 @@ NATIVE_MAX_BODY = 64 * 1024  # the largest native body (a report's detail) is a 
 OTHER_MAX_BODY = 0  # no other route takes a body
 PEER_MAX_BODY = {
     PUSH_PATH: MAX_PUSH_BYTES,  # a batch of sealed items
+    TRACKS_PATH: MAX_TRACK_BODY,  # a window of track frames
     messages.CONSENT_REQUEST_PATH: MAX_NOTICE_BYTES,  # a source's carries the derived item
     messages.CONSENT_ANSWER_PATH: MAX_MESSAGE_BYTES,
     messages.REPORT_PATH: MAX_MESSAGE_BYTES,

@@ -38,11 +38,15 @@ from gsomia.api.peer import build_peer_router
 from gsomia.api.peer_native import build_peer_native_router
 from gsomia.api.registerapi import build_register_router
 from gsomia.api.taxii import build_router
+from gsomia.api.tls import peer_client
+from gsomia.api.tracks import TrackLinks, build_tracks_router
 from gsomia.app.runtime import Runtime
 from gsomia.console.app import build_console
 from gsomia.console.session import MAX_FORM
 from gsomia.errors import GsomiaError
 from gsomia.node.service import Node
+from gsomia.node.trackfeed import TrackHub
+from gsomia.node.tracks import Tracks
 from gsomia.node.workers import Workers
 
 log = logging.getLogger("gsomia.api")
@@ -57,10 +61,17 @@ def create_app(node: Node, *, push: bool = True, tls_password: bytes | None = No
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        links: TrackLinks | None = None
+        if push:
+            links = TrackLinks(node, tracks, peer_client(node.config, password=tls_password))
+            links.start()
         try:
             with ending_streams_on_exit_signals(broadcaster):
                 yield
         finally:
+            if links is not None:
+                await links.stop()
+                await links.client.aclose()
             await runtime.stop()
             await asyncio.to_thread(workers.close)
 
@@ -75,6 +86,9 @@ def create_app(node: Node, *, push: bool = True, tls_password: bytes | None = No
     broadcaster = Broadcaster(node, heartbeat=node.config.event_heartbeat)
     runtime = Runtime(node, broadcaster, push=push, tls_password=tls_password)
     notifier = runtime.notifier
+    tracks = Tracks(node)  # the missile-warning tracks: the book, decisions, frames
+    hub = TrackHub(tracks, broadcaster)  # their streams; the console finds it here
+    app.state.tracks = hub
     workers = Workers()  # every route's node calls run here, never on the event loop
 
     @app.exception_handler(GsomiaError)
@@ -109,6 +123,7 @@ def create_app(node: Node, *, push: bool = True, tls_password: bytes | None = No
     app.include_router(build_router(node, workers, notifier))
     app.include_router(build_peer_router(node, workers, notifier))
     app.include_router(build_events_router(node, broadcaster))
+    app.include_router(build_tracks_router(node, workers, tracks, hub))
     app.include_router(build_log_router(node, workers))
     # before the native API's: /items/{id}/accesses is matched before /items/{id}
     app.include_router(build_register_router(node, workers, notifier))

@@ -182,6 +182,23 @@ SCHEMAS: dict[str, dict[str, tuple[Check, bool]]] = {
         "sender": (_party, True),
         "digest": (_digest, True),
     },
+    "track.sent": {
+        "track": (_ident, True),
+        "recipient": (_party, True),
+        "first_seq": (_count, True),
+    },
+    "track.received": {
+        "track": (_ident, True),
+        "sender": (_party, True),
+        "originator": (_party, True),
+        "first_seq": (_count, True),
+    },
+    "track.relayed": {
+        "track": (_ident, True),
+        "originator": (_party, True),
+        "recipient": (_party, True),
+        "first_seq": (_count, True),
+    },
     "consent": {
         "item": (_ident, True),
         "originator": (_party, True),

@@ -33,6 +33,8 @@ DEFAULT_COSIGN_INTERVAL = 30.0  # seconds between checkpoints and rounds of co-s
 DEFAULT_RECONCILE_INTERVAL = 3600.0  # wall seconds between reconciliations with each peer
 DEFAULT_EVENT_HEARTBEAT = 15.0  # seconds between heartbeats on an event stream
 DEFAULT_HEADER_TIMEOUT = 10.0  # seconds a client has to send a request's line and headers
+DEFAULT_TRACK_WINDOW_MS = 10  # a track link's batch window: one signature per window
+MAX_TRACK_WINDOW_MS = 1000
 
 
 def token_digest(token: str) -> str:
@@ -97,6 +99,7 @@ class NodeConfig:
     store: str | None = None  # the store's URL (``gsomia.app.stores``); None: the default file
     bus: str | None = None  # the bus's URL (``gsomia.app.buses``); None: in-process, one worker
     tls: TlsSettings | None = None  # None: plain HTTP (loopback tests and the plain demo only)
+    track_window_ms: int = DEFAULT_TRACK_WINDOW_MS  # track frames batched per window, per link
 
     @property
     def scheme(self) -> str:
@@ -139,6 +142,7 @@ _KNOWN_KEYS = frozenset(
         "store",
         "bus",
         "tls",
+        "track_window_ms",
     }
 )
 
@@ -184,7 +188,22 @@ def parse_config(document: dict[str, Any], source: Path, scenario: Scenario) -> 
         store=_store(document, where),
         bus=_bus(document, where),
         tls=_tls(document.get("tls"), f"{where}.tls", source),
+        track_window_ms=_track_window(document, where),
     )
+
+
+def _track_window(document: dict[str, Any], where: str) -> int:
+    """``track_window_ms``: a whole number of milliseconds from 1 to ``MAX_TRACK_WINDOW_MS``."""
+    value = document.get("track_window_ms", DEFAULT_TRACK_WINDOW_MS)
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or not 1 <= value <= MAX_TRACK_WINDOW_MS
+    ):
+        raise BadInput(
+            f"{where}.track_window_ms: expected whole milliseconds from 1 to {MAX_TRACK_WINDOW_MS}"
+        )
+    return value
 
 
 def _store(document: dict[str, Any], where: str) -> str | None:

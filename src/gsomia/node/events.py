@@ -35,6 +35,7 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import orjson
 
@@ -73,6 +74,16 @@ class TooManyStreams(GsomiaError):
     http_status = 429
     kind = "too_many_requests"
     retry_after = 10  # seconds: a closed stream frees its place at once
+
+
+class Companion(Protocol):
+    """Another kind of stream of the node, sharing the broadcaster's limits and endings."""
+
+    def held(self, name: str) -> int: ...
+
+    def end_all(self) -> None: ...
+
+    def end_session(self, session: str) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +164,9 @@ class Broadcaster:
         self._subscribers: set[Subscriber] = set()
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        #: other streams of the node (the track streams): their streams count against
+        #: ``per_user``, and they end with the broadcaster's (shutdown, a session's end)
+        self.companions: list[Companion] = []
 
     # ------------------------------------------------------------------ life cycle
     def start(self) -> None:
@@ -171,6 +185,8 @@ class Broadcaster:
         self.closed = True
         for sub in list(self._subscribers):
             self._end(sub, _SHUTTING_DOWN)
+        for companion in self.companions:
+            companion.end_all()
 
     def end_session(self, session: str) -> int:
         """End every stream of the console session ``session`` now (sign-out, expiry, the user
@@ -178,7 +194,7 @@ class Broadcaster:
         ending = [sub for sub in self._subscribers if sub.session == session]
         for sub in ending:
             self._end(sub, _SESSION_ENDED, at_once=True)
-        return len(ending)
+        return len(ending) + sum(c.end_session(session) for c in self.companions)
 
     async def close(self) -> None:
         self.end_all()
@@ -289,7 +305,7 @@ class Broadcaster:
         ``where`` the request came from) or ``MAX_SUBSCRIBERS`` in all."""
         if self.closed:
             raise Unavailable("the node is shutting down")
-        held = sum(1 for sub in self._subscribers if sub.user.name == user.name)
+        held = self.held(user.name) + sum(c.held(user.name) for c in self.companions)
         if held >= self.per_user:
             audit.refused(
                 "event stream",
@@ -307,6 +323,10 @@ class Broadcaster:
         )
         self._subscribers.add(sub)
         return sub
+
+    def held(self, name: str) -> int:
+        """How many item streams the user ``name`` holds now."""
+        return sum(1 for sub in self._subscribers if sub.user.name == name)
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self._subscribers.discard(sub)

@@ -24,10 +24,11 @@ from gsomia.domain.access import Approval
 from gsomia.errors import BadInput
 from gsomia.ledger.ports import LogStore, LogWriter, StoredCheckpoint, WitnessedCheckpoint
 
-NODE_SCHEMA_VERSION = 5
+NODE_SCHEMA_VERSION = 6
 """The version of the node tables this code writes (``node_meta`` key ``schema``); 2 added the
 purposes of received items (``objects.purposes``, ``objects.approvals``), 3 the register of
-accesses (``access_records``), 5 per-item keys, retention and destroyed items (4 is unused)."""
+accesses (``access_records``), 5 per-item keys, retention and destroyed items (4 is unused),
+6 missile-warning track frames and each link's continuity (``track_frames``, ``track_links``)."""
 
 
 class SchemaBehind(BadInput):
@@ -206,6 +207,21 @@ class FailureRow:
 
 
 @dataclass(frozen=True, slots=True)
+class TrackFrameRow:
+    """A frame of a missile-warning track sent to (``out``) or received from (``in``) a peer:
+    its sealed bytes exactly as sent or received, the seqs it carries and the instant the
+    sender stated."""
+
+    track: str
+    direction: str  # "in" or "out"
+    peer: str
+    first_seq: int
+    last_seq: int
+    at: str
+    frame: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class DestroyedRow:
     """What a node keeps of an item it destroyed (DOMAIN.md §7.5): its id, originator, digest
     and label (the sealed label's JSON), the class and topics it had here (who may be told of
@@ -352,6 +368,17 @@ class NodeWriter(Protocol):
     def add_destroyed(self, row: DestroyedRow) -> None: ...
 
     def destroyed(self, item_id: str) -> DestroyedRow | None: ...
+
+    # ------------------------------------------------ tracks (schema 6)
+    def add_track_frame(self, frame: TrackFrameRow) -> None:
+        """Keep a frame sent or received (its sealed bytes, unchanged) and move its link's
+        continuity to the frame's last seq."""
+        ...
+
+    def track_link(self, track: str, peer: str, direction: str) -> int:
+        """The last seq kept on the link (``in``: accepted from ``peer``; ``out``: sent to
+        it) of ``track``; 0 when none."""
+        ...
 
     def message_done(self, message_id: int, state: str, error: str | None = None) -> None: ...
 
@@ -530,6 +557,14 @@ class NodeReader(Protocol):
 
     def destroyed(self, item_id: str) -> DestroyedRow | None:
         """What is kept of ``item_id`` if this node destroyed it."""
+        ...
+
+    def track_link(self, track: str, peer: str, direction: str) -> int:
+        """The last seq kept on the link (see ``NodeWriter.track_link``); 0 when none."""
+        ...
+
+    def track_frames(self, track: str, limit: int = 1000) -> list[TrackFrameRow]:
+        """The frames of ``track`` kept here (sent and received), oldest first."""
         ...
 
     def destroyed_items(self, limit: int = 1000) -> list[DestroyedRow]:

@@ -228,6 +228,35 @@ def _destruction_tables(con: Connection) -> None:
             con.execute(statement)
 
 
+TRACK_DDL = """
+CREATE TABLE IF NOT EXISTS track_frames (
+    id           BIGSERIAL PRIMARY KEY,
+    track        TEXT COLLATE "C" NOT NULL,
+    direction    TEXT COLLATE "C" NOT NULL,
+    peer         TEXT COLLATE "C" NOT NULL,
+    first_seq    BIGINT NOT NULL,
+    last_seq     BIGINT NOT NULL,
+    at           TEXT COLLATE "C" NOT NULL,
+    frame        BYTEA NOT NULL
+);
+CREATE INDEX IF NOT EXISTS track_frames_track ON track_frames (track, id);
+CREATE TABLE IF NOT EXISTS track_links (
+    track        TEXT COLLATE "C" NOT NULL,
+    peer         TEXT COLLATE "C" NOT NULL,
+    direction    TEXT COLLATE "C" NOT NULL,
+    last_seq     BIGINT NOT NULL,
+    PRIMARY KEY (track, peer, direction)
+)
+"""
+
+
+def _track_tables(con: Connection) -> None:
+    """Schema 6: track frames as sent or received, and each link's continuity."""
+    for statement in TRACK_DDL.split(";"):
+        if statement.strip():
+            con.execute(statement)
+
+
 def _add_purposes(con: Connection) -> None:
     for column in PURPOSE_COLUMNS:
         con.execute(f'ALTER TABLE objects ADD COLUMN IF NOT EXISTS {column} TEXT COLLATE "C"')
@@ -242,6 +271,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(3, "the register of accesses to content (access_records)", _make_access_records),
     Migration(5, "per-item keys, retention and destroyed items", _destruction_tables),
+    Migration(6, "missile-warning track frames and link continuity", _track_tables),
 )
 """PostgreSQL's schema history after the base (version 1, the first it was written at)."""
 

@@ -58,6 +58,7 @@ from gsomia.store.ports import (
     OutboxRow,
     SchemaBehind,
     SessionRow,
+    TrackFrameRow,
     WitnessFault,
 )
 from gsomia.store.sql import Connection, Dialect
@@ -373,6 +374,17 @@ _DESTROYED_COLUMNS = (
     "item_id, originator, digest, equivalence, topics, destroyed_at, reason, authorised_by, label, "
     "received_from, added"
 )
+
+
+_DIRECTIONS = frozenset(("in", "out"))
+
+
+def _track_link(con: Connection, track: str, peer: str, direction: str) -> int:
+    row = con.execute(
+        "SELECT last_seq FROM track_links WHERE track = ? AND peer = ? AND direction = ?",
+        (track, peer, direction),
+    ).fetchone()
+    return 0 if row is None else int(row[0])
 
 
 class SqlNodeWriter:
@@ -763,6 +775,31 @@ class SqlNodeWriter:
 
     def destroyed(self, item_id: str) -> DestroyedRow | None:
         return _destroyed(self._con, self._sealed, item_id)
+
+    def add_track_frame(self, frame: TrackFrameRow) -> None:
+        if frame.direction not in _DIRECTIONS:
+            raise BadInput(f"track frame: direction {frame.direction!r} is not in or out")
+        self._con.execute(
+            "INSERT INTO track_frames (track, direction, peer, first_seq, last_seq, at, frame) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                frame.track,
+                frame.direction,
+                frame.peer,
+                frame.first_seq,
+                frame.last_seq,
+                frame.at,
+                frame.frame,
+            ),
+        )
+        self._con.execute(
+            "INSERT INTO track_links (track, peer, direction, last_seq) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (track, peer, direction) DO UPDATE SET last_seq = excluded.last_seq",
+            (frame.track, frame.peer, frame.direction, frame.last_seq),
+        )
+
+    def track_link(self, track: str, peer: str, direction: str) -> int:
+        return _track_link(self._con, track, peer, direction)
 
     def message_done(self, message_id: int, state: str, error: str | None = None) -> None:
         self._con.execute(
@@ -1249,6 +1286,21 @@ class SqlNodeReader:
 
     def destroyed(self, item_id: str) -> DestroyedRow | None:
         return _destroyed(self._con, self._sealed, item_id)
+
+    def track_link(self, track: str, peer: str, direction: str) -> int:
+        return _track_link(self._con, track, peer, direction)
+
+    def track_frames(self, track: str, limit: int = 1000) -> list[TrackFrameRow]:
+        return [
+            TrackFrameRow(
+                str(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4]), str(r[5]), bytes(r[6])
+            )
+            for r in self._con.execute(
+                "SELECT track, direction, peer, first_seq, last_seq, at, frame FROM track_frames "
+                "WHERE track = ? ORDER BY id LIMIT ?",
+                (track, limit),
+            )
+        ]
 
     def destroyed_items(self, limit: int = 1000) -> list[DestroyedRow]:
         return [

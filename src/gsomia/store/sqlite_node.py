@@ -253,6 +253,36 @@ def _add_purposes(con: Connection) -> None:
     )
 
 
+TRACK_SCHEMA = """
+CREATE TABLE IF NOT EXISTS track_frames (
+    id           INTEGER PRIMARY KEY,
+    track        TEXT NOT NULL,
+    direction    TEXT NOT NULL,
+    peer         TEXT NOT NULL,
+    first_seq    INTEGER NOT NULL,
+    last_seq     INTEGER NOT NULL,
+    at           TEXT NOT NULL,
+    frame        BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS track_frames_track ON track_frames (track, id);
+CREATE TABLE IF NOT EXISTS track_links (
+    track        TEXT NOT NULL,
+    peer         TEXT NOT NULL,
+    direction    TEXT NOT NULL,
+    last_seq     INTEGER NOT NULL,
+    PRIMARY KEY (track, peer, direction)
+)
+"""
+"""Schema 6: missile-warning track frames as sent or received (sealed bytes, unchanged) and
+each (track, peer, direction)'s last seq: a frame's ``prev`` is judged against it."""
+
+
+def _track_tables(con: Connection) -> None:
+    for statement in TRACK_SCHEMA.split(";"):
+        if statement.strip():
+            con.execute(statement)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1, "the tables a store written before versions lacks; the version stamped", _make_tables
@@ -264,6 +294,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(3, "the register of accesses to content (access_records)", _make_access_records),
     Migration(5, "per-item keys, retention and destroyed items", _destruction_tables),
+    Migration(6, "missile-warning track frames and link continuity", _track_tables),
 )
 """SQLite's schema history: version 0 is a store written before versions were kept."""
 

@@ -47,6 +47,47 @@ SAMPLES.setdefault(
     },
 )
 
+_TRACK = "track--0b6e7c1a-3f1d-4c55-9a3e-2d4f6a8b9c0d"
+_AT = "2023-12-20T09:00:00+09:00"
+SAMPLES.setdefault(
+    "track.sent",
+    {
+        "v": 1,
+        "type": "track.sent",
+        "at": _AT,
+        "party": "KOR",
+        "track": _TRACK,
+        "recipient": "USA",
+        "first_seq": 1,
+    },
+)
+SAMPLES.setdefault(
+    "track.received",
+    {
+        "v": 1,
+        "type": "track.received",
+        "at": _AT,
+        "party": "USA",
+        "track": _TRACK,
+        "sender": "KOR",
+        "originator": "KOR",
+        "first_seq": 1,
+    },
+)
+SAMPLES.setdefault(
+    "track.relayed",
+    {
+        "v": 1,
+        "type": "track.relayed",
+        "at": _AT,
+        "party": "USA",
+        "track": _TRACK,
+        "originator": "KOR",
+        "recipient": "JPN",
+        "first_seq": 1,
+    },
+)
+
 
 def test_every_entry_type_has_a_sample() -> None:
     assert set(SAMPLES) == set(ENTRY_TYPES)

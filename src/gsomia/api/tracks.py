@@ -1,0 +1,458 @@
+"""Missile-warning tracks over HTTP: a sensor's ingest, the reads and the SSE stream of the native
+API, the peer route that receives frames, and the per-peer senders (``TrackLinks``).
+
+Native (``/native/v1``):
+
+- ``POST /tracks/{track_id}/updates``: ``{"label": {...}, "updates": [...]}`` (1 to 1000), 202
+  ``{"track", "accepted", "last_seq"}``; 409 for another label or a seq accepted already;
+- ``GET /tracks``: the tracks the user may see; ``GET /tracks/{track_id}``: one, so far (404
+  for hidden exactly as missing);
+- ``GET /tracks/stream[?track=ID]``: server-sent events ``event: track`` (``TrackHub``).
+
+Peer: ``POST /peer/v1/tracks`` ``{"frames": [base64, ...]}``: 200 ``{"accepted": n}``; 409
+``{..., "next": {track: seq}}`` when a frame's ``prev`` is not the last seq accepted from the
+sender on its track (frames of other tracks before it stay accepted).
+
+Links. One sender task per peer: it waits for runs (no polling), lets a window
+(``track_window_ms``) gather, seals the window (one signature for the frames, one for the
+relays), and sends it in one signed POST on a kept-alive connection; one request in flight per
+link, in order. A 409 restarts the link's tracks where the peer wants them (from the updates
+still kept). A peer that fails is retried with a backoff; meanwhile new runs wait in the
+link's buffer, at most ``LINK_BUFFER`` updates: past it the oldest are dropped (counted,
+logged) — warning data is perishable. A sealed window that failed for ``STALE_SECONDS`` is
+dropped too (its instant would no longer be within the peer's skew).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from typing import Annotated, Any
+
+import httpx
+import orjson
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import Field
+from starlette.responses import Response, StreamingResponse
+
+from gsomia.api.http import (
+    HttpError,
+    authenticate,
+    error_body,
+    json_response,
+    native_json,
+    read_body,
+)
+from gsomia.api.models import ERRORS, ErrorOut, Out, ok
+from gsomia.api.outbound import backoff
+from gsomia.api.peer import WALL, verified_sender
+from gsomia.clock import Clock
+from gsomia.errors import GsomiaError
+from gsomia.node import federation
+from gsomia.node.events import TooManyStreams
+from gsomia.node.service import Node
+from gsomia.node.trackfeed import TrackHub
+from gsomia.node.tracks import (
+    MAX_TRACK_BODY,
+    Run,
+    Sealed,
+    Tracks,
+    frames_body,
+    parse_frames,
+)
+from gsomia.node.workers import Workers
+
+log = logging.getLogger("gsomia.tracks")
+
+PREFIX = "/native/v1"
+TRACKS_PATH = "/peer/v1/tracks"
+SSE_MEDIA_TYPE = "text/event-stream"
+LINK_BUFFER = 20_000  # updates waiting on one link; the oldest are dropped past it
+MAX_WINDOW_UPDATES = 5_000  # updates sealed in one window (the rest wait for the next)
+STALE_SECONDS = 30.0  # wall seconds a sealed window is retried before it is dropped
+
+_TRACK = r"^track--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+TrackId = Annotated[str, Path(pattern=_TRACK, description="track--<uuid>")]
+
+
+# ------------------------------------------------------------------ response models
+class PositionOut(Out):
+    lat: float
+    lon: float
+    alt_km: float
+
+
+class VelocityOut(Out):
+    east: float
+    north: float
+    up: float
+
+
+class EllipseOut(Out):
+    lat: float
+    lon: float
+    semi_major_km: float
+    semi_minor_km: float
+    orientation_deg: float
+
+
+class UpdateOut(Out):
+    track: str
+    seq: int
+    at: str
+    party: str
+    sensor: str
+    position: PositionOut
+    velocity: VelocityOut
+    phase: str
+    launch: PositionOut
+    impact: EllipseOut
+    synthesized: bool
+
+
+class TrackLabelOut(Out):
+    id: str
+    originator: str
+    classification: str
+    releasable_to: list[str]
+    topics: list[str]
+    purposes: list[str] | None = None
+    retain_until: str | None = None
+    derived_from: list[dict[str, Any]] | None = None
+
+
+class TrackSummaryOut(Out):
+    track: str
+    label: TrackLabelOut
+    originator: str
+    first_at: str
+    last_at: str
+    last_seq: int
+    updates: int
+    synthesized: bool
+
+
+class TrackListOut(Out):
+    tracks: list[TrackSummaryOut]
+
+
+class TrackEventOut(Out):
+    track: str
+    label: TrackLabelOut
+    update: UpdateOut
+    route: list[str]
+    received: str
+
+
+class TrackOut(Out):
+    summary: TrackSummaryOut
+    updates: list[TrackEventOut] = Field(description="The updates kept so far (at most 2,000).")
+
+
+class IngestOut(Out):
+    track: str
+    accepted: int
+    last_seq: int
+
+
+class FramesOut(Out):
+    accepted: int
+
+
+class FramesConflictOut(ErrorOut):
+    next: dict[str, int] = Field(description="Per track, the seq this node wants next.")
+
+
+def _render(model: type[Out], doc: dict[str, Any]) -> dict[str, Any]:
+    return model.model_validate(doc).model_dump(mode="json", exclude_none=True)
+
+
+def _accepts_event_stream(request: Request) -> None:
+    accept = request.headers.get("accept")
+    if accept is None:
+        return
+    for part in accept.split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in (SSE_MEDIA_TYPE, "text/*", "*/*"):
+            return
+    raise HttpError(
+        406, "not_acceptable", f"this is a {SSE_MEDIA_TYPE} stream; Accept was {accept[:100]!r}"
+    )
+
+
+# ------------------------------------------------------------------ routes
+def build_tracks_router(node: Node, workers: Workers, tracks: Tracks, hub: TrackHub) -> APIRouter:
+    router = APIRouter(responses=ERRORS)
+    config = node.config
+
+    @router.post(
+        PREFIX + "/tracks/{track_id}/updates",
+        tags=["tracks"],
+        summary="A sensor's updates of one of this node's tracks",
+        status_code=202,
+        responses=ok(IngestOut, 202),
+    )
+    async def ingest(request: Request, track_id: TrackId) -> Response:
+        user = authenticate(request, config)
+        body = await read_body(request, config.max_content_length)
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise HttpError(400, "bad_request", "body: not JSON") from None
+        label, updates = await workers.run(tracks.check_ingest, user, track_id, doc)
+        summary = tracks.accept(label, updates, node.wall.now())
+        return native_json(
+            {"track": track_id, "accepted": len(updates), "last_seq": summary.last_seq}, 202
+        )
+
+    @router.get(
+        PREFIX + "/tracks",
+        tags=["tracks"],
+        summary="The missile-warning tracks you may see at this node",
+        responses=ok(TrackListOut),
+    )
+    async def list_tracks(request: Request) -> Response:
+        user = authenticate(request, config)
+        found = hub.tracks(user)
+        return native_json(_render(TrackListOut, {"tracks": [t.to_json() for t in found]}))
+
+    @router.get(
+        PREFIX + "/tracks/stream",
+        tags=["real time"],
+        summary="Stream the track updates you may see (server-sent events)",
+        response_class=StreamingResponse,
+        responses={
+            200: {"content": {SSE_MEDIA_TYPE: {}}, "description": "An endless event stream."},
+            429: {"description": "You already hold as many event streams as one user may."},
+        },
+    )
+    async def stream(
+        request: Request,
+        track: Annotated[str | None, Query(pattern=_TRACK, description="One track only")] = None,
+    ) -> Response:
+        user = authenticate(request, config)
+        _accepts_event_stream(request)
+        where = request.client.host if request.client is not None else "-"
+        try:
+            frames = hub.stream(user, track=track, where=where)
+        except TooManyStreams as exc:
+            return json_response(
+                error_body(exc.http_status, exc.kind, str(exc)),
+                status=exc.http_status,
+                headers={"Retry-After": str(exc.retry_after)},
+            )
+        return StreamingResponse(
+            frames, media_type=SSE_MEDIA_TYPE, headers={"X-Accel-Buffering": "no"}
+        )
+
+    @router.get(
+        PREFIX + "/tracks/{track_id}",
+        tags=["tracks"],
+        summary="A track you may see, with its updates so far",
+        responses=ok(TrackOut),
+    )
+    async def read_track(request: Request, track_id: TrackId) -> Response:
+        user = authenticate(request, config)
+        summary, events = hub.so_far(user, track_id)
+        doc = {"summary": summary.to_json(), "updates": [e.to_json() for e in events]}
+        return native_json(_render(TrackOut, doc))
+
+    @router.post(
+        TRACKS_PATH,
+        tags=["peer protocol"],
+        summary="Receive track frames sealed for this node",
+        responses={
+            **ok(FramesOut),
+            409: {"model": FramesConflictOut, "description": "A frame's prev is not the last"},
+        },
+    )
+    async def receive(request: Request) -> Response:
+        body = await read_body(request, MAX_TRACK_BODY)
+        sender = verified_sender(node, request, body)
+        received = node.wall.now()
+
+        def judge() -> Any:
+            return tracks.receive(sender, parse_frames(body))
+
+        result = await workers.run(judge)
+        tracks.deliver(result.accepted, received)
+        if result.conflicts:
+            doc = error_body(
+                409,
+                "conflict",
+                "a frame's prev is not the last seq accepted from you on its track",
+            )
+            return json_response({**doc, "next": result.conflicts}, status=409)
+        return json_response({"accepted": len(result.accepted)})
+
+    return router
+
+
+# ------------------------------------------------------------------ links
+class _Link:
+    def __init__(self, peer: str, url: str) -> None:
+        self.peer = peer
+        self.url = url
+        self.pending: deque[Run] = deque()
+        self.size = 0  # updates pending
+        self.dropped = 0  # updates dropped for the bound, since start
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+
+class TrackLinks:
+    """The per-peer senders of a node's tracks (see the module); ``Tracks.outlet``."""
+
+    def __init__(
+        self,
+        node: Node,
+        tracks: Tracks,
+        client: httpx.AsyncClient,
+        *,
+        wall: Clock = WALL,
+        buffer: int = LINK_BUFFER,
+    ) -> None:
+        self.node = node
+        self.tracks = tracks
+        self.client = client
+        self.wall = wall
+        self.buffer = buffer
+        self.window = node.config.track_window_ms / 1000
+        self._links = {p.party: _Link(p.party, p.url) for p in node.config.peers}
+        tracks.outlet = self
+
+    def start(self) -> None:
+        for link in self._links.values():
+            link.task = asyncio.create_task(self._run(link), name=f"gsomia-track-{link.peer}")
+
+    async def stop(self) -> None:
+        for link in self._links.values():
+            if link.task is not None:
+                link.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await link.task
+                link.task = None
+
+    def queue(self, peer: str, run: Run) -> None:
+        link = self._links.get(peer)
+        if link is None:
+            return
+        link.pending.append(run)
+        link.size += len(run.updates)
+        while link.size > self.buffer and len(link.pending) > 1:
+            old = link.pending.popleft()
+            link.size -= len(old.updates)
+            link.dropped += len(old.updates)
+            log.warning(
+                "track link to %s: buffer full; dropped %d update(s) of %s (%d dropped so far)",
+                peer,
+                len(old.updates),
+                old.track,
+                link.dropped,
+            )
+        link.wake.set()
+
+    def dropped(self, peer: str) -> int:
+        """Updates dropped on the link to ``peer`` for its bound, since the node started."""
+        link = self._links.get(peer)
+        return 0 if link is None else link.dropped
+
+    def _take(self, link: _Link) -> list[Run]:
+        runs: list[Run] = []
+        taken = 0
+        while link.pending and (
+            not runs or taken + len(link.pending[0].updates) <= MAX_WINDOW_UPDATES
+        ):
+            run = link.pending.popleft()
+            taken += len(run.updates)
+            runs.append(run)
+        link.size -= taken
+        return runs
+
+    async def _run(self, link: _Link) -> None:
+        failures = 0
+        while True:
+            if not link.pending:
+                link.wake.clear()
+                await link.wake.wait()
+            await asyncio.sleep(self.window)  # the window gathers
+            runs = self._take(link)
+            try:
+                frames = await asyncio.to_thread(self.tracks.seal, link.peer, runs)
+                if frames:
+                    failures = await self._send(link, frames, failures)
+            except GsomiaError as exc:
+                log.warning("track link to %s: a window dropped: %s", link.peer, exc)
+            except Exception:
+                log.exception("track link to %s: a window dropped", link.peer)
+
+    async def _send(self, link: _Link, frames: list[Sealed], failures: int) -> int:
+        """Send one sealed window until it is taken, refused or stale; the failures in a row."""
+        body = frames_body(f.raw for f in frames)
+        started = self.wall.monotonic()
+        while True:
+            status, answer = await self._post(link, body)
+            if status == 200:
+                await asyncio.to_thread(self.tracks.sent, link.peer, frames)
+                return 0
+            if status == 409:
+                wanted = _wanted(answer)
+                conflicted = [f for f in frames if f.track in wanted]
+                taken = [f for f in frames if f.track not in wanted]
+                if taken:
+                    await asyncio.to_thread(self.tracks.sent, link.peer, taken)
+                self.tracks.unsent(link.peer, conflicted)
+                for run in reversed(self.tracks.rewind(link.peer, wanted)):
+                    link.pending.appendleft(run)
+                    link.size += len(run.updates)
+                return 0
+            if status is not None and 400 <= status < 500 and status != 429:
+                log.warning(
+                    "track link to %s: refused (HTTP %d): %s; %d frame(s) dropped",
+                    link.peer,
+                    status,
+                    answer[:300],
+                    len(frames),
+                )
+                self.tracks.unsent(link.peer, frames)
+                return 0
+            failures += 1
+            if self.wall.monotonic() - started > STALE_SECONDS:
+                log.warning(
+                    "track link to %s: down for %.0f s; %d stale frame(s) dropped",
+                    link.peer,
+                    STALE_SECONDS,
+                    len(frames),
+                )
+                self.tracks.unsent(link.peer, frames)
+                return failures
+            await asyncio.sleep(backoff(failures))
+
+    async def _post(self, link: _Link, body: bytes) -> tuple[int | None, str]:
+        headers = federation.sign_request(
+            self.node, link.peer, body, self.wall.now(), method="POST", target=TRACKS_PATH
+        )
+        headers["Content-Type"] = "application/json"
+        try:
+            response = await self.client.post(link.url + TRACKS_PATH, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            log.info("track link to %s: %s: %s", link.peer, type(exc).__name__, exc)
+            return None, ""
+        return response.status_code, response.text
+
+
+def _wanted(answer: str) -> dict[str, int]:
+    try:
+        doc = orjson.loads(answer)
+    except orjson.JSONDecodeError:
+        return {}
+    found = doc.get("next") if isinstance(doc, dict) else None
+    if not isinstance(found, dict):
+        return {}
+    return {
+        k: v
+        for k, v in found.items()
+        if isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 1
+    }

@@ -1,0 +1,260 @@
+"""The track streams of a node (``TrackHub``): every update a user may see, as it arrives.
+
+One ``TrackHub`` per running node (made with the node's ``Tracks`` and its ``Broadcaster``, on
+the app's state as ``app.state.tracks``; the console reaches it there). A subscriber sees only
+the tracks whose label its user may see (clearance, need-to-know and, at a holder, purposes:
+``Tracks.may_see``). On connect it first gets, for each visible track active in the last
+``ACTIVE_SECONDS`` of wall time (or the one track asked for), its updates kept so far (at most
+``KEEP`` per track), then live updates. An update reaches a subscriber once: only if its seq
+is greater than the last delivered of its track (a track arriving both directly and through
+the hub is delivered once, by whichever route came first).
+
+Limits, shared with the item streams: a user holds at most ``MAX_STREAMS_PER_USER`` streams,
+item and track streams together (429 past it); a subscriber more than ``QUEUE_SIZE`` updates
+behind is dropped (its stream ends with a comment saying so; it reconnects and starts again
+from the track so far); a console stream ends with its session (``end_session``, ``until``);
+every stream ends on shutdown (``end_all``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from gsomia.node import audit
+from gsomia.node.config import User
+from gsomia.node.events import (
+    MAX_SUBSCRIBERS,
+    RETRY_MS,
+    Broadcaster,
+    TooManyStreams,
+    Unavailable,
+)
+from gsomia.node.tracks import TrackEvent, Tracks, TrackSummary
+
+log = logging.getLogger("gsomia.tracks")
+
+QUEUE_SIZE = 8192  # updates a subscriber may lag behind before it is dropped
+ACTIVE_SECONDS = 600.0  # a track updated within this (wall) is replayed to a new stream
+
+#: A subscriber's own rendering of an update as one SSE frame (None: send nothing for it).
+Render = Callable[[TrackEvent], bytes | None]
+
+_SHUTTING_DOWN = "the node is shutting down"
+_DROPPED = "dropped: this stream fell behind; reconnect"
+_SESSION_ENDED = "the session ended; sign in again"
+
+
+@dataclass(eq=False)
+class _Subscriber:
+    user: User
+    track: str | None
+    queue: asyncio.Queue[TrackEvent | None]
+    session: str | None = None
+    until: datetime | None = None
+    delivered: dict[str, int] = field(default_factory=dict)  # track -> last seq delivered
+    ended: bool = False
+    cut: bool = False
+    reason: str = _SHUTTING_DOWN
+
+
+class TrackHub:
+    """The node's track streams (see the module)."""
+
+    def __init__(
+        self,
+        tracks: Tracks,
+        broadcaster: Broadcaster,
+        *,
+        queue_size: int = QUEUE_SIZE,
+    ) -> None:
+        self.node = tracks.node
+        self.book = tracks
+        self.broadcaster = broadcaster
+        self.queue_size = queue_size
+        self.closed = False
+        self._subscribers: set[_Subscriber] = set()
+        tracks.listeners.append(self)
+        broadcaster.companions.append(self)
+
+    # ------------------------------------------------------------------ reading
+    def tracks(self, user: User) -> list[TrackSummary]:
+        """The tracks ``user`` may see, as summaries."""
+        return self.book.summaries(user)
+
+    def so_far(self, user: User, track_id: str) -> tuple[TrackSummary, tuple[TrackEvent, ...]]:
+        """A track and its updates kept so far; NotFound when hidden, exactly as missing."""
+        return self.book.so_far(user, track_id)
+
+    # ------------------------------------------------------------------ fan-out
+    def publish(self, events: Sequence[TrackEvent]) -> None:
+        """Updates that entered the book: to every subscriber that may see them (on the loop)."""
+        if not events or not self._subscribers:
+            return
+        seen: dict[tuple[str, str], bool] = {}
+        for sub in list(self._subscribers):
+            for event in events:
+                if sub.track is not None and event.track != sub.track:
+                    continue
+                key = (sub.user.name, event.track)
+                allowed = seen.get(key)
+                if allowed is None:
+                    allowed = seen[key] = self.book.may_see(sub.user, event.label)
+                if not allowed:
+                    continue
+                try:
+                    sub.queue.put_nowait(event)
+                except asyncio.QueueFull:
+                    log.warning(
+                        "track stream of %s dropped: more than %d updates behind",
+                        sub.user.name,
+                        self.queue_size,
+                    )
+                    self._end(sub, _DROPPED)
+                    break
+
+    # ------------------------------------------------------------------ subscribers
+    def held(self, name: str) -> int:
+        """How many track streams the user ``name`` holds now."""
+        return sum(1 for sub in self._subscribers if sub.user.name == name)
+
+    def _subscribe(
+        self,
+        user: User,
+        track: str | None,
+        session: str | None,
+        until: datetime | None,
+        where: str,
+    ) -> _Subscriber:
+        if self.closed or self.broadcaster.closed:
+            raise Unavailable("the node is shutting down")
+        held = self.held(user.name) + self.broadcaster.held(user.name)
+        if held >= self.broadcaster.per_user:
+            audit.refused(
+                "track stream",
+                f"{held} streams open",
+                user=user.name,
+                party=self.node.party,
+                address=where,
+            )
+            msg = f"you already have {held} open event streams; close one and retry"
+            raise TooManyStreams(msg)
+        if len(self._subscribers) + self.broadcaster.subscribers >= MAX_SUBSCRIBERS:
+            raise Unavailable("too many open event streams; retry later")
+        sub = _Subscriber(user, track, asyncio.Queue(self.queue_size), session, until)
+        self._subscribers.add(sub)
+        return sub
+
+    def stream(
+        self,
+        user: User,
+        *,
+        session: str | None = None,
+        until: datetime | None = None,
+        track: str | None = None,
+        render: Render | None = None,
+        where: str = "-",
+    ) -> AsyncIterator[bytes]:
+        """The SSE frames of a new track stream of ``user`` (of console ``session``, ending at
+        the wall instant ``until``; one ``track`` or all): the tracks so far, then live.
+        TooManyStreams / Unavailable at once (before the first frame) when refused. Frames are
+        the native API's (``event: track``) or ``render``'s."""
+        sub = self._subscribe(user, track, session, until, where)
+        frames = self._frames(sub, render)
+        weakref.finalize(frames, self._subscribers.discard, sub)
+        return frames
+
+    async def _frames(self, sub: _Subscriber, render: Render | None) -> AsyncGenerator[bytes, None]:
+        try:
+            yield b"retry: %d\n\n" % RETRY_MS
+            for kept in self._so_far(sub):
+                frame = self._deliver(sub, kept, render)
+                if frame is not None:
+                    yield frame
+            heartbeat = self.broadcaster.heartbeat
+            while True:
+                wait = heartbeat
+                if sub.until is not None:
+                    wait = min(wait, (sub.until - self.node.wall.now()).total_seconds())
+                    if wait <= 0:
+                        self._end(sub, _SESSION_ENDED, at_once=True)
+                        break
+                try:
+                    event = await asyncio.wait_for(sub.queue.get(), timeout=wait)
+                except TimeoutError:
+                    if wait >= heartbeat:
+                        yield b": heartbeat\n\n"
+                    continue
+                if event is None or sub.cut:
+                    break
+                frame = self._deliver(sub, event, render)
+                if frame is not None:
+                    yield frame
+            yield b": %s\n\n" % sub.reason.encode()
+        finally:
+            self._subscribers.discard(sub)
+
+    def _so_far(self, sub: _Subscriber) -> list[TrackEvent]:
+        """What a new subscriber starts from: each visible track active lately (or the one
+        asked for), its kept updates in order."""
+        horizon = self.node.wall.now().timestamp() - ACTIVE_SECONDS
+        events: list[TrackEvent] = []
+        for tid, track in list(self.book.book.items()):
+            if sub.track is not None and tid != sub.track:
+                continue
+            if sub.track is None and track.touched < horizon:
+                continue
+            if not self.book.may_see(sub.user, track.label):
+                continue
+            events.extend(track.events)
+        return events
+
+    @staticmethod
+    def _deliver(sub: _Subscriber, event: TrackEvent, render: Render | None) -> bytes | None:
+        """The frame of ``event`` for ``sub``, unless an update of its track at least as new
+        was delivered already (a duplicate across routes)."""
+        seq = event.update.seq
+        if seq <= sub.delivered.get(event.track, 0):
+            return None
+        sub.delivered[event.track] = seq
+        if render is None:
+            return event.sse()
+        return render(event)
+
+    def _end(self, sub: _Subscriber, reason: str, *, at_once: bool = False) -> None:
+        self._subscribers.discard(sub)
+        if at_once:
+            sub.cut = True
+            sub.reason = reason
+        if sub.ended:
+            return
+        sub.ended = True
+        sub.reason = reason
+        while True:
+            try:
+                sub.queue.put_nowait(None)
+            except asyncio.QueueFull:
+                sub.queue.get_nowait()
+            else:
+                return
+
+    def end_session(self, session: str) -> int:
+        """End every track stream of the console session ``session`` now."""
+        ending = [sub for sub in self._subscribers if sub.session == session]
+        for sub in ending:
+            self._end(sub, _SESSION_ENDED, at_once=True)
+        return len(ending)
+
+    def end_all(self) -> None:
+        """End every track stream now and refuse new ones (on shutdown)."""
+        self.closed = True
+        for sub in list(self._subscribers):
+            self._end(sub, _SHUTTING_DOWN)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)

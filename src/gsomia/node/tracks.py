@@ -1,0 +1,654 @@
+"""Missile-warning tracks at a node: ingest, decisions, frames out and in, relays, the book.
+
+A sensor posts a track's updates to its own node (``ingest``): the node checks them (its own
+party's track, the warning topic and purpose, seqs strictly increasing), keeps the last
+``KEEP`` of each track in memory (the *book*, what user streams start from), and queues them
+for every peer the release engine allows at the node's scenario clock's now. The decision is
+memoised per (track's label, holder, recipient, stretch), a stretch being the interval between
+two of the scenario's boundaries (``Scenario.decision_cache``): a dict lookup per update. A
+run of updates is queued as decided in one stretch, so a frame never straddles a boundary; the
+sender re-decides a run whose stretch has passed before it is sealed (fail closed).
+
+A node receiving frames (``receive``) opens each (``gsomia.seal.tracks.TrackOpener``, numbered
+steps), then judges it itself: the frame's sender is the peer that signed the request; its
+stated instant lies within the node's skew of its own scenario clock; the release engine
+allowed the sender to send it at that instant (holder = sender, recipient = this node: the
+2023 link's standing consent covers the hub's relays); its ``prev`` is the last seq this node
+accepted from that sender on that track (else a conflict naming the ``next`` seq wanted). A
+refused frame stores nothing; an accepted one is stored as received (``track_frames``), enters
+the book, reaches the streams, and — at a hub, when the engine allows every update of it to go
+on — is relayed whole to the other parties.
+
+Explicit consents are not consulted for tracks (a consent binds a held item's digest; a track
+has none): a hub relays a track before 2023-12-19 to no one. Fail closed.
+
+What is written to the log: one ``track.sent`` / ``track.received`` / ``track.relayed`` entry
+when a track starts flowing on a link (its first frame on it), never one per update.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import threading
+from bisect import bisect_right
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import orjson
+
+from gsomia.domain.access import check_access, provided_for
+from gsomia.domain.instants import format_instant
+from gsomia.domain.labels import Label
+from gsomia.domain.release import Decision, decide
+from gsomia.domain.tracks import TRACK_PURPOSE, TRACK_TOPIC, TrackUpdate, track_id
+from gsomia.errors import BadInput, Conflict, Denied, NotFound
+from gsomia.node import audit
+from gsomia.node.config import User
+from gsomia.node.receipts import skew
+from gsomia.node.service import Node
+from gsomia.seal.item import SealedLabel
+from gsomia.seal.service import sealed_label
+from gsomia.seal.tracks import FramePlan, OpenedFrame, RelayPlan, TrackOpener, TrackSealer
+from gsomia.store.ports import TrackFrameRow
+
+log = logging.getLogger("gsomia.tracks")
+
+KEEP = 2000  # updates kept per track in memory: what a stream starts from, what is resent
+MAX_UPDATES_PER_POST = 1000
+MAX_FRAMES_PER_POST = 512  # frames in one peer request
+MAX_TRACK_BODY = 16 * 1024 * 1024  # bytes of one peer request of frames
+MEMO_LIMIT = 65_536  # memoised decisions before the memo starts again
+IN = "in"
+OUT = "out"
+
+
+# ------------------------------------------------------------------ values
+@dataclass(frozen=True, slots=True)
+class TrackEvent:
+    """One update as a user stream delivers it: the track, its label, the update, the parties
+    it came through (originator first) and the wall instant this node received it."""
+
+    track: str
+    label: Label
+    update: TrackUpdate
+    route: tuple[str, ...]
+    received: datetime
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "track": self.track,
+            "label": self.label.to_json(),
+            "update": self.update.to_json(),
+            "route": list(self.route),
+            "received": format_instant(self.received),
+        }
+
+    def sse(self) -> bytes:
+        """The native stream's frame of this update."""
+        return b"event: track\ndata: %s\n\n" % orjson.dumps(self.to_json())
+
+
+@dataclass(frozen=True, slots=True)
+class TrackSummary:
+    """What a node knows of a track: its label, the instants of its first and last updates
+    (the sensor's), its last seq and how many updates it kept."""
+
+    track: str
+    label: Label
+    originator: str
+    first_at: datetime
+    last_at: datetime
+    last_seq: int
+    updates: int
+    synthesized: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "track": self.track,
+            "label": self.label.to_json(),
+            "originator": self.originator,
+            "first_at": format_instant(self.first_at),
+            "last_at": format_instant(self.last_at),
+            "last_seq": self.last_seq,
+            "updates": self.updates,
+            "synthesized": self.synthesized,
+        }
+
+
+@dataclass(eq=False)
+class Track:
+    """A track in the book: its label (fixed for its life) and its last ``KEEP`` updates."""
+
+    label: Label
+    sealed: SealedLabel
+    events: deque[TrackEvent] = field(default_factory=lambda: deque(maxlen=KEEP))
+    last_seq: int = 0
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+    synthesized: bool = False
+    touched: float = 0.0  # wall epoch seconds of the last update received
+
+    def add(self, event: TrackEvent) -> bool:
+        """Keep ``event`` if it is newer than every update kept (else a duplicate: False)."""
+        if event.update.seq <= self.last_seq:
+            return False
+        self.events.append(event)
+        self.last_seq = event.update.seq
+        if self.first_at is None:
+            self.first_at = event.update.at
+            self.synthesized = event.update.synthesized
+        self.last_at = event.update.at
+        self.touched = event.received.timestamp()
+        return True
+
+    def summary(self) -> TrackSummary:
+        first = self.first_at or datetime.fromtimestamp(0, tz=UTC)
+        return TrackSummary(
+            self.label.id,
+            self.label,
+            self.label.originator,
+            first,
+            self.last_at or first,
+            self.last_seq,
+            len(self.events),
+            self.synthesized,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Updates of one track queued for one peer, decided at ``at`` (one stretch)."""
+
+    track: str
+    at: datetime
+    stretch: int
+    updates: tuple[TrackUpdate, ...]
+    relay: bytes | None = None  # a received origin frame to pass on whole (at a hub)
+
+    @property
+    def first(self) -> int:
+        return self.updates[0].seq
+
+    @property
+    def last(self) -> int:
+        return self.updates[-1].seq
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """A frame sealed for a peer, and what it carries."""
+
+    track: str
+    first: int
+    last: int
+    prev: int
+    at: datetime
+    raw: bytes
+    relay: bool = False  # a relayed frame (a hub's)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What one peer request of frames came to: the frames accepted (in order) and, for each
+    track refused for its continuity, the seq this node wants next."""
+
+    accepted: tuple[OpenedFrame, ...]
+    conflicts: dict[str, int]
+
+
+class Outlet(Protocol):
+    """Where a node's queued runs go: the per-peer senders (``gsomia.api.tracks``)."""
+
+    def queue(self, peer: str, run: Run) -> None: ...
+
+
+class Listener(Protocol):
+    """Who hears what enters the book (the user streams, ``gsomia.node.trackfeed``)."""
+
+    def publish(self, events: Sequence[TrackEvent]) -> None: ...
+
+
+# ------------------------------------------------------------------ decisions
+class Decisions:
+    """``decide`` memoised per (label, holder, recipient, stretch): what is in force changes
+    only at the scenario's boundaries, and nothing else the engine reads varies for a track
+    (no explicit consent is consulted)."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._memo: dict[tuple[Label, str, str, int], Decision] = {}
+
+    def stretch(self, at: datetime) -> int:
+        return bisect_right(self.node.scenario.decision_cache()[1], at.timestamp())
+
+    def decide(self, label: Label, holder: str, recipient: str, at: datetime) -> Decision:
+        key = (label, holder, recipient, self.stretch(at))
+        found = self._memo.get(key)
+        if found is None:
+            if len(self._memo) >= MEMO_LIMIT:
+                self._memo.clear()
+            found = decide(self.node.scenario, label, holder=holder, recipient=recipient, at=at)
+            self._memo[key] = found
+        return found
+
+
+# ------------------------------------------------------------------ the service
+def parse_frames(body: bytes) -> list[bytes]:
+    """A peer request's frames: ``{"frames": [base64, ...]}``."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadInput("track frames: the body is not JSON") from None
+    frames = doc.get("frames") if isinstance(doc, dict) else None
+    if not isinstance(frames, list) or not 0 < len(frames) <= MAX_FRAMES_PER_POST:
+        raise BadInput(f"track frames: 'frames' must list 1 to {MAX_FRAMES_PER_POST} frames")
+    out = []
+    for i, text in enumerate(frames):
+        if not isinstance(text, str):
+            raise BadInput(f"track frames: frames[{i}] must be base64 text")
+        try:
+            out.append(base64.b64decode(text, validate=True))
+        except (binascii.Error, ValueError):
+            raise BadInput(f"track frames: frames[{i}] is not base64") from None
+    return out
+
+
+def frames_body(frames: Iterable[bytes]) -> bytes:
+    return orjson.dumps({"frames": [base64.b64encode(f).decode() for f in frames]})
+
+
+class Tracks:
+    """The tracks of one node (one per app): the book, the decisions, sealing and opening."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.decisions = Decisions(node)
+        self.book: dict[str, Track] = {}
+        self.sealer = TrackSealer(node.keyring, node.sealer.channels)
+        self.opener = TrackOpener(node.keyring, audit=self._audit)
+        self.outlet: Outlet | None = None
+        self.listeners: list[Listener] = []
+        self._sent: dict[tuple[str, str], int] = {}  # (track, peer) -> last seq sent
+        self._lock = threading.Lock()  # the book and the links' positions, across threads
+        self.peers = tuple(p.party for p in node.config.peers)
+
+    def _audit(self, doc: dict[str, object]) -> None:
+        audit.refused("open track frame", str(doc.get("reason", "")), party=self.node.party)
+
+    # -------------------------------------------------------------- visibility
+    def may_see(self, user: User, label: Label) -> bool:
+        """Whether ``user`` may see a track labelled ``label`` here (Art. 7, and at a holder
+        the purposes it is provided for, as for an item)."""
+        try:
+            self._check_sees(user, label)
+        except (Denied, BadInput):
+            return False
+        return True
+
+    def _check_sees(self, user: User, label: Label) -> None:
+        node = self.node
+        level = node.scenario.policy(label.originator).level(label.classification)
+        purposes = (
+            None if label.originator == node.party else provided_for(label.purposes, standing=False)
+        )
+        check_access(
+            user.clearance,
+            party=node.party,
+            equivalence=level.equivalence,
+            topics=label.topics,
+            purposes=purposes,
+        )
+
+    def visible_track(self, user: User, tid: str) -> Track:
+        """The track ``tid`` if ``user`` may see it; NotFound for hidden exactly as missing."""
+        found = self.book.get(tid)
+        if found is None or not self.may_see(user, found.label):
+            raise NotFound(f"track {tid[:120]}: no such track")
+        return found
+
+    # -------------------------------------------------------------- ingest
+    def check_ingest(
+        self, user: User, tid: str, doc: object
+    ) -> tuple[Label, tuple[TrackUpdate, ...]]:
+        """A sensor's post, parsed and checked on its own (off the loop); ``accept`` judges it
+        against the book."""
+        node = self.node
+        track_id(tid, "track id")
+        if not isinstance(doc, dict) or set(doc) != {"label", "updates"}:
+            raise BadInput("body: expected an object with exactly 'label' and 'updates'")
+        label = Label.from_json(doc["label"], where="label", scenario=node.scenario)
+        if label.id != tid:
+            raise BadInput(f"label.id: {label.id[:120]!r} is not the track {tid}")
+        if label.originator != node.party:
+            raise BadInput(f"label.originator: a track posted here is {node.party}'s")
+        if TRACK_TOPIC not in label.topics:
+            raise BadInput(f"label.topics: a track's label names {TRACK_TOPIC}")
+        if TRACK_PURPOSE not in label.purposes:
+            raise BadInput(f"label.purposes: a track is provided for {TRACK_PURPOSE}")
+        try:
+            self._check_sees(user, label)
+        except Denied as exc:
+            audit.refused("post track", str(exc), user=user.name, party=node.party, track=tid)
+            raise Denied(f"label: you may not post under this label: {exc}") from None
+        raw = doc["updates"]
+        if not isinstance(raw, list) or not 0 < len(raw) <= MAX_UPDATES_PER_POST:
+            raise BadInput(f"updates: 1 to {MAX_UPDATES_PER_POST} updates")
+        updates = tuple(TrackUpdate.from_json(u, where=f"updates[{i}]") for i, u in enumerate(raw))
+        last = 0
+        for i, u in enumerate(updates):
+            if u.track != tid:
+                raise BadInput(f"updates[{i}].track: not {tid}")
+            if u.party != node.party:
+                raise BadInput(f"updates[{i}].party: a track posted here is {node.party}'s")
+            if u.seq <= last:
+                raise BadInput(f"updates[{i}].seq: seqs must strictly increase")
+            last = u.seq
+        return label, updates
+
+    def accept(
+        self, label: Label, updates: tuple[TrackUpdate, ...], received: datetime
+    ) -> TrackSummary:
+        """Take checked updates into the book, to the streams and to every allowed peer (on
+        the loop: the book and the links are the loop's). Conflict when the label is not the
+        track's or a seq was accepted already."""
+        tid = label.id
+        now = self.node.clock.now()
+        with self._lock:
+            track = self.book.get(tid)
+            if track is None:
+                track = Track(label, sealed_label(self.node.scenario, label, now))
+            elif track.label != label:
+                raise Conflict(f"label: not the label track {tid} started with")
+            if updates[0].seq <= track.last_seq:
+                raise Conflict(
+                    f"updates[0].seq: {updates[0].seq} was accepted already; "
+                    f"the last seq accepted is {track.last_seq}"
+                )
+            self.book[tid] = track
+            events = [TrackEvent(tid, label, u, (self.node.party,), received) for u in updates]
+            for event in events:
+                track.add(event)
+        self._publish(events)
+        self._queue(label, updates, now)
+        return track.summary()
+
+    def _queue(self, label: Label, updates: tuple[TrackUpdate, ...], now: datetime) -> None:
+        outlet = self.outlet
+        if outlet is None:
+            return
+        stretch = self.decisions.stretch(now)
+        for peer in self.peers:
+            if peer not in label.releasable_to:
+                continue
+            if self.decisions.decide(label, self.node.party, peer, now).allowed:
+                outlet.queue(peer, Run(label.id, now, stretch, updates))
+
+    def _publish(self, events: Sequence[TrackEvent]) -> None:
+        for listener in self.listeners:
+            listener.publish(events)
+
+    # -------------------------------------------------------------- sending
+    def seal(self, peer: str, runs: Sequence[Run]) -> list[Sealed]:
+        """Seal a window's runs for ``peer`` under one signature (frames) and one more for the
+        relays; a run whose stretch has passed is decided again now and dropped if no longer
+        allowed. Runs of one track are merged into one frame per stretch."""
+        now = self.node.clock.now()
+        stretch = self.decisions.stretch(now)
+        plans: list[tuple[FramePlan, Run]] = []
+        relays: list[tuple[RelayPlan, Run]] = []
+        with self._lock:
+            merged = self._merge(runs)
+            for run in merged:
+                track = self.book.get(run.track)
+                if track is None:
+                    continue
+                at = run.at
+                if run.stretch != stretch:
+                    holder = self.node.party
+                    if not self.decisions.decide(track.label, holder, peer, now).allowed:
+                        log.info("track %s to %s: no longer allowed; dropped", run.track, peer)
+                        continue
+                    at = now
+                prev = self._prev(run.track, peer)
+                ups = tuple(u for u in run.updates if u.seq > prev)
+                if not ups:
+                    continue
+                if run.relay is not None:
+                    if ups != run.updates:
+                        continue  # a relayed frame goes whole or not at all
+                    relays.append((RelayPlan(run.relay, peer, at, prev), run))
+                else:
+                    plan = FramePlan(peer, track.sealed, run.track, at, prev, ups)
+                    plans.append((plan, Run(run.track, at, stretch, ups)))
+                self._sent[run.track, peer] = ups[-1].seq
+        out: list[Sealed] = []
+        if plans:
+            raws = self.sealer.seal_window([p for p, _ in plans])
+            out += [
+                Sealed(r.track, r.first, r.last, p.prev, p.at, raw)
+                for (p, r), raw in zip(plans, raws, strict=True)
+            ]
+        if relays:
+            raws = self.sealer.relay_window([p for p, _ in relays])
+            out += [
+                Sealed(r.track, r.first, r.last, p.prev, p.at, raw, relay=True)
+                for (p, r), raw in zip(relays, raws, strict=True)
+            ]
+        return out
+
+    @staticmethod
+    def _merge(runs: Sequence[Run]) -> list[Run]:
+        """Consecutive runs of one track in one stretch become one (relays stay whole)."""
+        merged: list[Run] = []
+        last: dict[str, int] = {}
+        for run in runs:
+            i = last.get(run.track)
+            if (
+                i is not None
+                and run.relay is None
+                and merged[i].relay is None
+                and merged[i].stretch == run.stretch
+                and merged[i].last < run.first
+            ):
+                m = merged[i]
+                merged[i] = Run(m.track, m.at, m.stretch, m.updates + run.updates)
+                continue
+            last[run.track] = len(merged)
+            merged.append(run)
+        return merged
+
+    def _prev(self, tid: str, peer: str) -> int:
+        found = self._sent.get((tid, peer))
+        if found is None:
+            with self.node.store.reading() as r:
+                found = r.track_link(tid, peer, OUT)
+            self._sent[tid, peer] = found
+        return found
+
+    def sent(self, peer: str, frames: Sequence[Sealed]) -> None:
+        """``peer`` accepted ``frames``: keep them, and log a track's first frame on the link."""
+        node = self.node
+        now = node.clock.now()
+        with node.store.writing() as w:
+            entries = []
+            for f in frames:
+                if w.track_link(f.track, peer, OUT) == 0:
+                    track = self.book.get(f.track)
+                    originator = track.label.originator if track is not None else node.party
+                    kind = "track.relayed" if f.relay else "track.sent"
+                    fields: dict[str, object] = {
+                        "track": f.track,
+                        "recipient": peer,
+                        "first_seq": f.first,
+                    }
+                    if f.relay:
+                        fields["originator"] = originator
+                    entries.append(node.entry(kind, now, fields))
+                w.add_track_frame(
+                    TrackFrameRow(f.track, OUT, peer, f.first, f.last, format_instant(f.at), f.raw)
+                )
+            if entries:
+                node.log.append_in(w.log, entries)
+
+    def unsent(self, peer: str, frames: Sequence[Sealed]) -> None:
+        """``peer`` never took ``frames`` (dropped): the link goes on from what it had."""
+        with self._lock:
+            for f in frames:
+                if self._sent.get((f.track, peer)) == f.last:
+                    self._sent[f.track, peer] = f.prev
+
+    def rewind(self, peer: str, wanted: dict[str, int]) -> list[Run]:
+        """``peer`` wants each track from a seq on (a 409): the link restarts there, with the
+        updates still kept (older ones are gone: the link skips forward, logged). Relayed
+        frames are not resent: the next one goes on from the peer's position."""
+        now = self.node.clock.now()
+        stretch = self.decisions.stretch(now)
+        runs: list[Run] = []
+        with self._lock:
+            for tid, nxt in wanted.items():
+                self._sent[tid, peer] = max(nxt - 1, 0)
+                track = self.book.get(tid)
+                if track is None or track.label.originator != self.node.party:
+                    continue
+                if not self.decisions.decide(track.label, self.node.party, peer, now).allowed:
+                    continue
+                ups = tuple(e.update for e in track.events if e.update.seq >= nxt)
+                if track.events and track.events[0].update.seq > nxt:
+                    log.warning(
+                        "track %s to %s: seqs %d to %d are no longer kept; skipped",
+                        tid,
+                        peer,
+                        nxt,
+                        track.events[0].update.seq - 1,
+                    )
+                if ups:
+                    runs.append(Run(tid, now, stretch, ups))
+        return runs
+
+    # -------------------------------------------------------------- receiving
+    def receive(self, sender: str, frames: Sequence[bytes]) -> Received:
+        """Open and judge a peer's frames; store the accepted ones (one transaction). Any
+        frame that fails to open or to be judged refuses the whole request: nothing stored."""
+        node = self.node
+        now = node.clock.now()
+        opened = [self.opener.open(raw) for raw in frames]
+        for frame in opened:
+            self._judge(sender, frame, now)
+        accepted: list[OpenedFrame] = []
+        conflicts: dict[str, int] = {}
+        with self._lock, node.store.writing() as w:
+            entries = []
+            for frame, raw in zip(opened, frames, strict=True):
+                if frame.track in conflicts:
+                    continue
+                last = w.track_link(frame.track, sender, IN)
+                if frame.prev != last:
+                    conflicts[frame.track] = last + 1
+                    audit.refused(
+                        "accept track frame",
+                        f"prev {frame.prev}, the last seq accepted is {last}",
+                        party=node.party,
+                        sender=sender,
+                        track=frame.track,
+                    )
+                    continue
+                if last == 0:
+                    entries.append(
+                        node.entry(
+                            "track.received",
+                            now,
+                            {
+                                "track": frame.track,
+                                "sender": sender,
+                                "originator": frame.origin,
+                                "first_seq": frame.first,
+                            },
+                        )
+                    )
+                w.add_track_frame(
+                    TrackFrameRow(
+                        frame.track,
+                        IN,
+                        sender,
+                        frame.first,
+                        frame.last,
+                        format_instant(frame.at),
+                        raw,
+                    )
+                )
+                accepted.append(frame)
+            if entries:
+                node.log.append_in(w.log, entries)
+        return Received(tuple(accepted), conflicts)
+
+    def _judge(self, sender: str, frame: OpenedFrame, now: datetime) -> None:
+        """The node's own checks of an opened frame; Denied (audited) for the first failing."""
+        node = self.node
+        margin = skew(node)
+        reason = None
+        if frame.sender != sender:
+            reason = f"the frame's sender is {frame.sender}, the request's {sender}"
+        elif frame.origin == node.party:
+            reason = "a track of this node's own came back"
+        elif not now - margin <= frame.at <= now + margin:
+            reason = (
+                f"the frame is dated {format_instant(frame.at)}, outside this node's now "
+                f"({format_instant(now)}) and the accepted skew"
+            )
+        else:
+            label = frame.label
+            track = self.book.get(frame.track)
+            if track is not None and track.label != label:
+                reason = "the frame's label is not the track's"
+            elif not self.decisions.decide(label, sender, node.party, frame.at).allowed:
+                reason = f"no agreement allowed {sender} to send it at {format_instant(frame.at)}"
+        if reason is not None:
+            audit.refused("accept track frame", reason, party=node.party, sender=sender)
+            raise Denied(f"track frame of {frame.track}: {reason}")
+
+    def deliver(self, frames: Sequence[OpenedFrame], received: datetime) -> None:
+        """Accepted frames into the book and the streams, and on to the other parties (on the
+        loop)."""
+        events: list[TrackEvent] = []
+        now = self.node.clock.now()
+        with self._lock:
+            for frame in frames:
+                label = frame.label
+                track = self.book.get(frame.track)
+                if track is None:
+                    track = self.book[frame.track] = Track(label, frame.sealed_label)
+                for u in frame.updates:
+                    event = TrackEvent(frame.track, label, u, frame.route, received)
+                    if track.add(event):
+                        events.append(event)
+        self._publish(events)
+        for frame in frames:
+            if not frame.relayed:
+                self._relay(frame, now)
+
+    def _relay(self, frame: OpenedFrame, now: datetime) -> None:
+        """As a hub, pass ``frame`` on whole to every other party the engine allows now."""
+        outlet = self.outlet
+        if outlet is None:
+            return
+        label = frame.label
+        stretch = self.decisions.stretch(now)
+        for peer in self.peers:
+            if peer in (frame.origin, frame.sender) or peer not in label.releasable_to:
+                continue
+            if self.decisions.decide(label, self.node.party, peer, now).allowed:
+                outlet.queue(peer, Run(frame.track, now, stretch, frame.updates, frame.frame))
+
+    # -------------------------------------------------------------- reading
+    def summaries(self, user: User) -> list[TrackSummary]:
+        return [t.summary() for t in list(self.book.values()) if self.may_see(user, t.label)]
+
+    def so_far(self, user: User, tid: str) -> tuple[TrackSummary, tuple[TrackEvent, ...]]:
+        track = self.visible_track(user, tid)
+        with self._lock:
+            return track.summary(), tuple(track.events)
