@@ -72,11 +72,12 @@ def test_the_first_live_launch_reaches_usa_and_not_the_other_of_kor_and_jpn(
             repr(factor),
         )
     said: list[str] = []
-    with running(nodes):
-        readers = {
-            p: SseReader(n, path="/native/v1/tracks/stream").start() for p, n in nodes.items()
-        }
-        try:
+    readers: dict[str, SseReader] = {}
+    try:
+        with running(nodes):
+            readers = {
+                p: SseReader(n, path="/native/v1/tracks/stream").start() for p, n in nodes.items()
+            }
             player = LivePlayer(
                 scenario,
                 (launch,),
@@ -96,9 +97,9 @@ def test_the_first_live_launch_reaches_usa_and_not_the_other_of_kor_and_jpn(
                 ("KOR", "USA"): len(tracks["USA"].updates),
             }
             seen = read_until(readers, wanted, time.monotonic() + 20)
-        finally:
-            for reader in readers.values():
-                reader.close()
+    finally:  # the nodes stopped, their streams have ended: the readers stop at once
+        for reader in readers.values():
+            reader.close()
     assert any("is over" in line for line in said), said
     kor_lines = [line for line in said if line.startswith("live: KOR sensors")]
     assert len(kor_lines) == 1
