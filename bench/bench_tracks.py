@@ -45,6 +45,7 @@ import collections
 import contextlib
 import itertools
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -336,6 +337,8 @@ def serve_sampled(out: Path, argv: list[str]) -> None:
                 stacks[";".join(reversed(names))] += 1
 
     def write() -> None:
+        if done.is_set():
+            return
         done.set()
         own = collections.Counter({s.rsplit(";", 1)[-1]: 0 for s in stacks})
         for stack, count in stacks.items():
@@ -356,8 +359,14 @@ def serve_sampled(out: Path, argv: list[str]) -> None:
             encoding="utf-8",
         )
 
+    def on_term(_signum: int, _frame: object) -> None:
+        # uvicorn, stopping on SIGTERM, restores this handler and raises the signal again
+        write()
+        raise SystemExit(0)
+
     threading.Thread(target=sample, daemon=True).start()
     atexit.register(write)
+    signal.signal(signal.SIGTERM, on_term)
     from gsomia.cli.app import main
 
     sys.argv = ["gsomia", *argv]
