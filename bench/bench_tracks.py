@@ -83,6 +83,18 @@ from gsomia.domain.tracks import TRACK_PURPOSE, TRACK_TOPIC
 DIRECT = ("KOR",)
 VIA_HUB = ("KOR", "USA")
 SAMPLE_EVERY = 0.002  # seconds between two samples of a profiled node's stacks
+#: innermost frames of a thread that waits (not busy): the event loop's selector (with uvloop
+#: the loop is C code, so its wait — and its C-side socket work — shows as ``runners.py:run``),
+#: an executor's or a writer's queue, a lock or condition
+IDLE = frozenset(
+    (
+        "selectors.py:select",
+        "runners.py:run",
+        "thread.py:_worker",
+        "threading.py:wait",
+        "queue.py:get",
+    )
+)
 DRAIN = 10.0  # seconds to wait after the last POST for the stream to catch up
 
 
@@ -316,14 +328,16 @@ def start_node(node: NodeProc, profile: Path | None) -> None:
 
 
 def serve_sampled(out: Path, argv: list[str]) -> None:
-    """Run ``gsomia`` with ``argv`` in this process, sampling every thread's stack every
-    ``SAMPLE_EVERY`` s; at exit write the hottest functions (own samples, in any thread) and the
-    collapsed stacks (``frame;frame;… count``, for a flame graph) to ``out``."""
+    """Run ``gsomia`` with ``argv`` in this process, sampling every other thread's stack every
+    ``SAMPLE_EVERY`` s; at exit write to ``out`` the functions by their busy samples — a thread
+    waiting (in a selector, a queue, a lock: ``IDLE``) is not busy — own (innermost frame) and
+    inclusive (anywhere on the stack), then the busy collapsed stacks (``frame;frame;… count``,
+    flame-graph input)."""
     stacks: collections.Counter[str] = collections.Counter()
     done = threading.Event()
-    me = threading.get_ident()
 
     def sample() -> None:
+        me = threading.get_ident()
         while not done.wait(SAMPLE_EVERY):
             for ident, frame in sys._current_frames().items():  # noqa: SLF001 - the sampler's source
                 if ident == me:
@@ -340,21 +354,28 @@ def serve_sampled(out: Path, argv: list[str]) -> None:
         if done.is_set():
             return
         done.set()
-        own = collections.Counter({s.rsplit(";", 1)[-1]: 0 for s in stacks})
-        for stack, count in stacks.items():
-            own[stack.rsplit(";", 1)[-1]] += count
         total = sum(stacks.values()) or 1
-        lines = [
-            f"{count:8d} {100 * count / total:5.1f}%  {name}" for name, count in own.most_common(40)
-        ]
-        idle = ("selectors.py:select", "threading.py:wait", "queue.py:get")
-        busy = sum(c for s, c in stacks.items() if not s.endswith(idle))
+        busy = {s: c for s, c in stacks.items() if s.rsplit(";", 1)[-1] not in IDLE}
+        work = sum(busy.values()) or 1
+        own: collections.Counter[str] = collections.Counter()
+        inclusive: collections.Counter[str] = collections.Counter()
+        for stack, count in busy.items():
+            frames = stack.split(";")
+            own[frames[-1]] += count
+            for name in set(frames):
+                inclusive[name] += count
+
+        def table(counter: collections.Counter[str]) -> str:
+            return "\n".join(
+                f"{c:8d} {100 * c / work:5.1f}%  {name}" for name, c in counter.most_common(40)
+            )
+
         out.write_text(
-            f"samples {total} (every {SAMPLE_EVERY * 1000:g} ms, all threads; busy {busy})\n"
-            "own samples per function (the innermost frame):\n"
-            + "\n".join(lines)
-            + "\n\ncollapsed stacks:\n"
-            + "\n".join(f"{s} {c}" for s, c in stacks.most_common())
+            f"samples {total} (every {SAMPLE_EVERY * 1000:g} ms, each thread but the sampler's), "
+            f"busy {work}\nown busy samples (innermost frame):\n{table(own)}\n\n"
+            f"inclusive busy samples (anywhere on the stack):\n{table(inclusive)}\n\n"
+            "busy collapsed stacks:\n"
+            + "\n".join(f"{s} {c}" for s, c in sorted(busy.items(), key=lambda x: -x[1]))
             + "\n",
             encoding="utf-8",
         )
