@@ -44,6 +44,7 @@ import orjson
 from gsomia.api.server import KEEP_ALIVE_TIMEOUT
 from gsomia.app.pki import tls_password, write_demo_tls
 from gsomia.app.stores import in_schema, migrate_store
+from gsomia.cli import demo_tracks
 from gsomia.clock import ScaledClock, SystemClock
 from gsomia.console.launchmap import impact_radius_km
 from gsomia.data.launches import LaunchEvent, load_launches
@@ -544,7 +545,9 @@ def replay_launches(
     detecting party only through the hub without a standing consent (the replay's
     ``needs_consent``), play the admins: the hub's asks the originator's consent for each item
     of the report (the report and its locations) and the originator's grants it (shown as
-    such). A launch replayed again is published under the ids it had (``launch-ids.json``)."""
+    such). A launch replayed again is published under the ids it had (``launch-ids.json``).
+    Two launches are also played live, their tracks posted as the flight goes
+    (``demo_tracks``)."""
     progress = data / "replay-progress.json"
     known = LaunchIdStore(data / "launch-ids.json")
     # one client for every node: with --tls they share the demo CA
@@ -552,7 +555,18 @@ def replay_launches(
     # a report posted on a connection the node is closing at that instant would be reset
     limits = httpx.Limits(keepalive_expiry=KEEP_ALIVE_TIMEOUT / 2)
     verify = next(iter(nodes.values())).verify
-    with httpx.Client(timeout=30, verify=verify, limits=limits) as client:
+    live = demo_tracks.LivePlayer(
+        scenario,
+        launches,
+        {p: demo_tracks.Ingest(n.url, ("analyst", n.analyst)) for p, n in nodes.items()},
+        {p: f"{n.url}/console/" for p, n in nodes.items()},
+        say,
+        client=lambda: httpx.Client(timeout=30, verify=verify, limits=limits),
+    )
+    with (
+        httpx.Client(timeout=30, verify=verify, limits=limits) as client,
+        live.stopped_on_error(),
+    ):
         for n, launch in enumerate(launches):
             wait = (launch.instant - sim.now()).total_seconds() / sim.speed
             if wait > 0:
@@ -577,6 +591,7 @@ def replay_launches(
             extra = f"  ({'; '.join(routed)})" if routed else ""
             what = f"{launch.missile_name} from {launch.facility_name}"
             say(f"{n + 1}/{len(launches)}  {at}  {what}{extra}")
+            live.launched(launch)  # a chosen launch's tracks play on in a thread of their own
             if chapter_due(data, launch):
                 first = cast_of(scenario).originators[0]
                 failed = holder_chapter(
