@@ -252,6 +252,15 @@ class Listener(Protocol):
     def publish(self, events: Sequence[TrackEvent]) -> None: ...
 
 
+class Fanout(Protocol):
+    """Who tells the node's other workers what entered this worker's book from a sensor or a
+    peer, and of consents granted here (``gsomia.node.trackfeed.TrackBus``)."""
+
+    def updates(self, sealed: SealedLabel, events: Sequence[TrackEvent]) -> None: ...
+
+    def consented(self, track: str) -> None: ...
+
+
 # ------------------------------------------------------------------ decisions
 class Decisions:
     """``decide`` memoised per (label, holder, recipient, stretch, the consents that serve):
@@ -342,6 +351,7 @@ class Tracks:
         self.opener = TrackOpener(node.keyring, audit=self._audit)
         self.outlet: Outlet | None = None
         self.listeners: list[Listener] = []
+        self.fanout: Fanout | None = None  # the node's other workers (a shared bus)
         self._sent: dict[tuple[str, str], int] = {}  # (track, peer) -> last seq sent
         self._tokens: dict[str, dict[bytes, Token]] = {}  # track -> consent tokens held
         self._lock = threading.Lock()  # the book and the links' positions, across threads
@@ -444,6 +454,8 @@ class Tracks:
             for event in events:
                 track.add(event)
         self._publish(events)
+        if self.fanout is not None:
+            self.fanout.updates(track.sealed, events)
         self._queue(label, updates, now)
         return track.summary()
 
@@ -522,7 +534,14 @@ class Tracks:
             node.log.append_in(w.log, [node.entry("consent", now, fields)])
         with self._lock:
             self._keep(tid, [token])
+        if self.fanout is not None:
+            self.fanout.consented(tid)
         return token
+
+    def forget_consents(self, tid: str) -> None:
+        """Another worker granted a consent for ``tid``: read them from the store again."""
+        with self._lock:
+            self._tokens.pop(tid, None)
 
     def _held(self, tid: str) -> dict[bytes, Token]:
         """The consent tokens this node holds for ``tid`` (under the lock): at first need, the
@@ -829,6 +848,7 @@ class Tracks:
         """Accepted frames into the book and the streams, and on to the other parties (on the
         loop)."""
         events: list[TrackEvent] = []
+        fresh: list[tuple[SealedLabel, list[TrackEvent]]] = []
         now = self.node.clock.now()
         with self._lock:
             for frame in frames:
@@ -836,11 +856,18 @@ class Tracks:
                 track = self.book.get(frame.track)
                 if track is None:
                     track = self.book[frame.track] = Track(label, frame.sealed_label)
+                added = []
                 for u in frame.updates:
                     event = TrackEvent(frame.track, label, u, frame.route, received)
                     if track.add(event):
-                        events.append(event)
+                        added.append(event)
+                events += added
+                if added:
+                    fresh.append((track.sealed, added))
         self._publish(events)
+        if self.fanout is not None:
+            for sealed, added in fresh:
+                self.fanout.updates(sealed, added)
         for frame in frames:
             if not frame.relayed:
                 self._relay(frame, now)
@@ -858,6 +885,21 @@ class Tracks:
                 continue
             if self.decisions.decide(label, self.node.party, peer, now, consents).allowed:
                 outlet.queue(peer, Run(frame.track, now, stretch, frame.updates, frame.frame))
+
+    def heard(self, sealed: SealedLabel, label: Label, events: Sequence[TrackEvent]) -> None:
+        """Updates another worker of this node took in (over the bus): into this worker's book
+        and its streams, never to a peer again (the other worker sends them). Ignored, and
+        logged, under a label that is not the track's here."""
+        fresh: list[TrackEvent] = []
+        with self._lock:
+            track = self.book.get(label.id)
+            if track is None:
+                track = self.book[label.id] = Track(label, sealed)
+            elif track.label != label:
+                log.warning("track %s: another worker's label is not this one's; ignored", label.id)
+                return
+            fresh = [e for e in events if track.add(e)]
+        self._publish(fresh)
 
     # -------------------------------------------------------------- reading
     def summaries(self, user: User) -> list[TrackSummary]:
