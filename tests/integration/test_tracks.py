@@ -6,7 +6,8 @@ Two sets of nodes, each started once for the module:
   their own (GSOMIA ended 2019-11-23), so a KOR track reaches JPN only through USA, the hub,
   on the 2023 link's standing consent (route ["KOR", "USA"]);
 - ``crossing``: lapse-2019 with every node's scenario clock a few seconds before GSOMIA ends
-  (2019-11-23T00:00+09:00) at speed 1: a track streamed across the instant.
+  (2019-11-23T00:00+09:00) at speed 1: a track streamed across the instant; after it, before
+  2023-12-19, the hub relays a KOR track to JPN only once KOR has consented (explicit consent).
 """
 
 from __future__ import annotations
@@ -346,3 +347,33 @@ def test_without_consent_the_hub_relays_nothing(
     finally:
         at_jpn.close()
     del tmp_path
+
+
+def test_with_the_originators_consent_the_hub_relays(
+    crossing: tuple[dict[str, NodeProc], float],
+) -> None:
+    nodes, lapse_wall = crossing
+    kor, jpn, usa = nodes["KOR"], nodes["JPN"], nodes["USA"]
+    while time.time() < lapse_wall + 0.5:
+        time.sleep(0.1)
+    track = new_track()
+    at_jpn, at_usa = Stream(jpn, track), Stream(usa, track)
+    grant = f"{kor.url}/native/v1/tracks/{track}/consents"
+    try:
+        assert post(kor, track, range(1, 6)).status_code == 202
+        assert at_usa.wait(track, 5) == [1, 2, 3, 4, 5]
+        analyst = httpx.post(grant, json={"recipient": "JPN", "via": "USA"}, auth=kor.auth())
+        assert analyst.status_code == 403
+        to_hub = httpx.post(grant, json={"recipient": "USA", "via": "USA"}, auth=kor.auth("admin"))
+        assert to_hub.status_code == 422
+        assert "via" in to_hub.json()["description"]
+        r = httpx.post(grant, json={"recipient": "JPN", "via": "USA"}, auth=kor.auth("admin"))
+        assert r.status_code == 201, r.text
+        assert (r.json()["track"], r.json()["recipient"], r.json()["via"]) == (track, "JPN", "USA")
+        assert at_jpn.seqs(track) == []
+        assert post(kor, track, range(6, 16)).status_code == 202
+        assert at_jpn.wait(track, 10) == list(range(6, 16))
+        assert {tuple(e["route"]) for e in at_jpn.events} == {("KOR", "USA")}
+    finally:
+        at_jpn.close()
+        at_usa.close()

@@ -9,9 +9,15 @@ Native (``/native/v1``):
   for hidden exactly as missing);
 - ``GET /tracks/stream[?track=ID]``: server-sent events ``event: track`` (``TrackHub``).
 
-Peer: ``POST /peer/v1/tracks`` ``{"frames": [base64, ...]}``: 200 ``{"accepted": n}``; 409
-``{..., "next": {track: seq}}`` when a frame's ``prev`` is not the last seq accepted from the
-sender on its track (frames of other tracks before it stay accepted).
+- ``POST /tracks/{track_id}/consents``: the originator's admin consents to its track going to
+  ``recipient`` through the hub ``via`` (``{"recipient", "via", "expires_at"?}``), 201 the
+  consent; the token travels to the hub with the track's frames.
+
+Peer: ``POST /peer/v1/tracks`` ``{"frames": [base64, ...], "consents"?: [base64, ...]}``:
+200 ``{"accepted": n}``; 409 ``{..., "next": {track: seq}}`` when a frame's ``prev`` is not the
+last seq accepted from the sender on its track (frames of other tracks before it stay
+accepted). Each consent token names a track of the request's frames and verifies against its
+sealed label, or the request is refused.
 
 Links. One sender task per peer: it waits for runs (no polling), lets a window
 (``track_window_ms``) gather, seals the window (one signature for the frames, one for the
@@ -157,6 +163,16 @@ class IngestOut(Out):
     last_seq: int
 
 
+class TrackConsentOut(Out):
+    track: str
+    item: str
+    originator: str
+    recipient: str
+    via: str
+    granted_at: str
+    expires_at: str | None = None
+
+
 class FramesOut(Out):
     accepted: int
 
@@ -206,6 +222,23 @@ def build_tracks_router(node: Node, workers: Workers, tracks: Tracks, hub: Track
         return native_json(
             {"track": track_id, "accepted": len(updates), "last_seq": summary.last_seq}, 202
         )
+
+    @router.post(
+        PREFIX + "/tracks/{track_id}/consents",
+        tags=["tracks"],
+        summary="Consent to one of this node's tracks going to a party through a hub",
+        status_code=201,
+        responses=ok(TrackConsentOut, 201),
+    )
+    async def grant_consent(request: Request, track_id: TrackId) -> Response:
+        user = authenticate(request, config)
+        body = await read_body(request, config.max_content_length)
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise HttpError(400, "bad_request", "body: not JSON") from None
+        token = await workers.run(tracks.grant, user, track_id, doc)
+        return native_json(_render(TrackConsentOut, token.to_json()), 201)
 
     @router.get(
         PREFIX + "/tracks",
@@ -274,7 +307,8 @@ def build_tracks_router(node: Node, workers: Workers, tracks: Tracks, hub: Track
         received = node.wall.now()
 
         def judge() -> Any:
-            return tracks.receive(sender, parse_frames(body))
+            frames, consents = parse_frames(body)
+            return tracks.receive(sender, frames, consents)
 
         result = await workers.run(judge)
         tracks.deliver(result.accepted, received)
@@ -382,15 +416,21 @@ class TrackLinks:
             try:
                 frames = await asyncio.to_thread(self.tracks.seal, link.peer, runs)
                 if frames:
-                    failures = await self._send(link, frames, failures)
+                    consents = await asyncio.to_thread(
+                        self.tracks.tokens_for, link.peer, [f.track for f in frames]
+                    )
+                    failures = await self._send(link, frames, consents, failures)
             except GsomiaError as exc:
                 log.warning("track link to %s: a window dropped: %s", link.peer, exc)
             except Exception:
                 log.exception("track link to %s: a window dropped", link.peer)
 
-    async def _send(self, link: _Link, frames: list[Sealed], failures: int) -> int:
-        """Send one sealed window until it is taken, refused or stale; the failures in a row."""
-        body = frames_body(f.raw for f in frames)
+    async def _send(
+        self, link: _Link, frames: list[Sealed], consents: list[bytes], failures: int
+    ) -> int:
+        """Send one sealed window (with the consent tokens of its tracks) until it is taken,
+        refused or stale; the failures in a row."""
+        body = frames_body((f.raw for f in frames), consents)
         started = self.wall.monotonic()
         while True:
             status, answer = await self._post(link, body)

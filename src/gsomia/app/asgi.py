@@ -45,7 +45,7 @@ from gsomia.console.app import build_console
 from gsomia.console.session import MAX_FORM
 from gsomia.errors import GsomiaError
 from gsomia.node.service import Node
-from gsomia.node.trackfeed import TrackHub
+from gsomia.node.trackfeed import TrackBus, TrackHub
 from gsomia.node.tracks import Tracks
 from gsomia.node.workers import Workers
 
@@ -61,6 +61,7 @@ def create_app(node: Node, *, push: bool = True, tls_password: bytes | None = No
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        await track_bus.start(runtime.bus)  # a shared bus: the other workers' track updates
         links: TrackLinks | None = None
         if push:
             links = TrackLinks(node, tracks, peer_client(node.config, password=tls_password))
@@ -72,6 +73,7 @@ def create_app(node: Node, *, push: bool = True, tls_password: bytes | None = No
             if links is not None:
                 await links.stop()
                 await links.client.aclose()
+            await track_bus.stop()
             await runtime.stop()
             await asyncio.to_thread(workers.close)
 
@@ -88,6 +90,7 @@ def create_app(node: Node, *, push: bool = True, tls_password: bytes | None = No
     notifier = runtime.notifier
     tracks = Tracks(node)  # the missile-warning tracks: the book, decisions, frames
     hub = TrackHub(tracks, broadcaster)  # their streams; the console finds it here
+    track_bus = TrackBus(tracks)  # their fan-out to the node's other workers
     app.state.tracks = hub
     workers = Workers()  # every route's node calls run here, never on the event loop
 

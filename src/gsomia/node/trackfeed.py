@@ -14,17 +14,38 @@ item and track streams together (429 past it); a subscriber more than ``QUEUE_SI
 behind is dropped (its stream ends with a comment saying so; it reconnects and starts again
 from the track so far); a console stream ends with its session (``end_session``, ``until``);
 every stream ends on shutdown (``end_all``).
+
+Several workers (``TrackBus``). On a shared bus each worker's book is its own: what a worker
+takes in (a sensor's updates, a peer's frames) it publishes on the bus's ``events`` traffic
+under the name ``tracks`` (JSON, at most ``BUS_CHUNK`` updates an event, with the track's
+sealed label), and every other worker puts it in its book and its streams (never to a peer
+again: the worker that took it in sends it). Like every event on the bus it is a hint, at most
+once: an update the bus loses reaches no stream on the other workers (the next ones do, a
+stream skipping to them). A worker ignores its own events. With the in-process bus there is
+one worker and nothing to publish. A consent granted on one worker is announced the same way
+(the others read the track's consents from the store again).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import contextlib
 import logging
+import uuid
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import orjson
+
+from gsomia.bus.ports import Bus, BusFailure, Subscription
+from gsomia.domain.instants import format_instant, parse_instant
+from gsomia.domain.labels import Label
+from gsomia.domain.tracks import TrackUpdate
+from gsomia.errors import GsomiaError
 from gsomia.node import audit
 from gsomia.node.config import User
 from gsomia.node.events import (
@@ -35,10 +56,14 @@ from gsomia.node.events import (
     Unavailable,
 )
 from gsomia.node.tracks import TrackEvent, Tracks, TrackSummary
+from gsomia.seal.item import SealedLabel
 
 log = logging.getLogger("gsomia.tracks")
 
 QUEUE_SIZE = 8192  # updates a subscriber may lag behind before it is dropped
+TRACKS = "tracks"  # the bus's event name: track updates a worker took in
+BUS_CHUNK = 200  # updates in one bus event (NATS takes at most 1 MiB a message by default)
+BUS_QUEUE = 4096  # bus events waiting to be published; past it they are dropped (hints)
 ACTIVE_SECONDS = 600.0  # a track updated within this (wall) is replayed to a new stream
 
 #: A subscriber's own rendering of an update as one SSE frame (None: send nothing for it).
@@ -258,3 +283,114 @@ class TrackHub:
     @property
     def subscribers(self) -> int:
         return len(self._subscribers)
+
+
+# ---------------------------------------------------------------------- workers
+class TrackBus:
+    """This worker's track updates to the node's other workers, and theirs to it (see the
+    module); ``Tracks.fanout``."""
+
+    def __init__(self, tracks: Tracks) -> None:
+        self.tracks = tracks
+        self.worker = uuid.uuid4().hex  # this worker's events carry it; it ignores them
+        self.dropped = 0  # events not published for a full queue, since start
+        self._out: asyncio.Queue[bytes] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
+        tracks.fanout = self
+
+    async def start(self, bus: Bus) -> None:
+        """Hear the other workers' updates on ``bus`` and publish this one's (a shared bus)."""
+        if not bus.shared:
+            return
+        self._subscription = await bus.subscribe(TRACKS, self._heard)
+        self._out = asyncio.Queue(BUS_QUEUE)
+        self._task = asyncio.create_task(self._publish(bus, self._out), name="gsomia-track-bus")
+
+    async def stop(self) -> None:
+        self._out = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._subscription is not None:
+            await self._subscription.close()
+            self._subscription = None
+
+    # ------------------------------------------------------------------ out
+    def updates(self, sealed: SealedLabel, events: Sequence[TrackEvent]) -> None:
+        """Updates of one track this worker took in (on the loop), for the other workers."""
+        if self._out is None or not events:
+            return
+        label = events[0].label.to_json()
+        raw = base64.b64encode(sealed.encode()).decode()
+        for i in range(0, len(events), BUS_CHUNK):
+            chunk = events[i : i + BUS_CHUNK]
+            doc = {
+                "worker": self.worker,
+                "sealed": raw,
+                "label": label,
+                "events": [
+                    {
+                        "update": e.update.to_json(),
+                        "route": list(e.route),
+                        "received": format_instant(e.received),
+                    }
+                    for e in chunk
+                ],
+            }
+            self._put(orjson.dumps(doc))
+
+    def consented(self, track: str) -> None:
+        """A consent for ``track`` was granted on this worker."""
+        if self._out is not None:
+            self._put(orjson.dumps({"worker": self.worker, "consent": track}))
+
+    def _put(self, data: bytes) -> None:
+        out = self._out
+        if out is None:
+            return
+        try:
+            out.put_nowait(data)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            log.warning("track bus: %d events waiting; one dropped", BUS_QUEUE)
+
+    @staticmethod
+    async def _publish(bus: Bus, out: asyncio.Queue[bytes]) -> None:
+        while True:
+            data = await out.get()
+            try:
+                await bus.publish(TRACKS, data)
+            except BusFailure as exc:
+                log.warning("track bus: an event not published: %s", exc)
+
+    # ------------------------------------------------------------------ in
+    async def _heard(self, data: bytes) -> None:
+        try:
+            self._take(data)
+        except (GsomiaError, KeyError, TypeError, ValueError, binascii.Error) as exc:
+            log.warning("track bus: an event ignored: %s", exc)
+
+    def _take(self, data: bytes) -> None:
+        doc = orjson.loads(data)
+        if not isinstance(doc, dict) or doc.get("worker") == self.worker:
+            return
+        if "consent" in doc:
+            self.tracks.forget_consents(str(doc["consent"]))
+            return
+        where = "track bus"
+        sealed = SealedLabel.decode(base64.b64decode(doc["sealed"], validate=True), where)
+        label = Label.from_json(doc["label"], where=where, scenario=self.tracks.node.scenario)
+        events = [
+            TrackEvent(
+                label.id,
+                label,
+                TrackUpdate.from_json(e["update"], where=f"{where}: update"),
+                tuple(str(p) for p in e["route"]),
+                parse_instant(e["received"], f"{where}: received"),
+            )
+            for e in doc["events"]
+        ]
+        self.tracks.heard(sealed, label, events)

@@ -13,14 +13,25 @@ A node receiving frames (``receive``) opens each (``gsomia.seal.tracks.TrackOpen
 steps), then judges it itself: the frame's sender is the peer that signed the request; its
 stated instant lies within the node's skew of its own scenario clock; the release engine
 allowed the sender to send it at that instant (holder = sender, recipient = this node: the
-2023 link's standing consent covers the hub's relays); its ``prev`` is the last seq this node
-accepted from that sender on that track (else a conflict naming the ``next`` seq wanted). A
+2023 link's standing consent, or an explicit consent (below), covers the hub's relays); its
+``prev`` is the last seq this node accepted from that sender on that track (else a conflict
+naming the ``next`` seq wanted). A
 refused frame stores nothing; an accepted one is stored as received (``track_frames``), enters
 the book, reaches the streams, and — at a hub, when the engine allows every update of it to go
 on — is relayed whole to the other parties.
 
-Explicit consents are not consulted for tracks (a consent binds a held item's digest; a track
-has none): a hub relays a track before 2023-12-19 to no one. Fail closed.
+Explicit consents. Before the 2023 link's standing consent, a hub relays a track only with the
+originator's explicit consent (``grant``: the originator's admin consents to the track going to
+a recipient through a hub). The consent is the token of an item's consent (``GSMC``, the same
+fields, signed by the originator), its ``item`` the track id and its ``item_digest`` the
+*track's digest* (``track_digest``): SHA-256 over a domain and the track's sealed label, which
+every frame of the track carries unchanged. The originator keeps the tokens it granted (node
+documents ``track.consent``) and sends them, with every request of frames of that track, to the
+hub they are given through; a hub sends a token, with every request of relayed frames of the
+track, to its recipient. The receiver verifies each token against the track's sealed label (a
+token for no track in the request, or that fails, refuses the whole request) and decides with
+the ones that serve: the hub before relaying, the recipient when it judges the relay. Tokens
+travel with the frames, so no node needs to have kept one to judge a request.
 
 What is written to the log: one ``track.sent`` / ``track.received`` / ``track.relayed`` entry
 when a track starts flowing on a link (its first frame on it), never one per update.
@@ -30,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import logging
 import threading
 from bisect import bisect_right
@@ -42,16 +54,20 @@ from typing import Protocol
 import orjson
 
 from gsomia.domain.access import check_access, provided_for
-from gsomia.domain.instants import format_instant
+from gsomia.domain.consents import Consent
+from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.labels import Label
 from gsomia.domain.release import Decision, decide
 from gsomia.domain.tracks import TRACK_PURPOSE, TRACK_TOPIC, TrackUpdate, track_id
 from gsomia.errors import BadInput, Conflict, Denied, NotFound
 from gsomia.node import audit
 from gsomia.node.config import User
+from gsomia.node.holdings import require_admin
 from gsomia.node.receipts import skew
 from gsomia.node.service import Node
-from gsomia.seal.item import SealedLabel
+from gsomia.seal.batch import sign_batch
+from gsomia.seal.canonical import canonical_json
+from gsomia.seal.item import CONSENT_MAGIC, SealedLabel, SignedObject, consent_digest
 from gsomia.seal.service import sealed_label
 from gsomia.seal.tracks import FramePlan, OpenedFrame, RelayPlan, TrackOpener, TrackSealer
 from gsomia.store.ports import TrackFrameRow
@@ -65,6 +81,29 @@ MAX_TRACK_BODY = 16 * 1024 * 1024  # bytes of one peer request of frames
 MEMO_LIMIT = 65_536  # memoised decisions before the memo starts again
 IN = "in"
 OUT = "out"
+TRACK_CONSENTS = "track.consent"  # node documents: the consents this node granted for its tracks
+MAX_CONSENTS_PER_POST = 1024  # consent tokens in one peer request
+MAX_CONSENTS_PER_TRACK = 16  # consent tokens a node keeps for one track (the newest)
+_TRACK_DIGEST = b"gsomia/node/v1/track-label\x00"
+
+
+def track_digest(sealed: SealedLabel) -> bytes:
+    """What a consent for a track binds in place of an item's digest: SHA-256 over a domain and
+    the track's sealed label (fixed for the track's life, carried by every frame of it)."""
+    return hashlib.sha256(_TRACK_DIGEST + sealed.encode()).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A consent token for a track, as this node holds it: the originator's signed bytes, what
+    they say, and (at the originator) the hub it was given through."""
+
+    raw: bytes
+    consent: Consent
+    via: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {**self.consent.to_json(), "track": self.consent.item, "via": self.via}
 
 
 # ------------------------------------------------------------------ values
@@ -213,53 +252,92 @@ class Listener(Protocol):
     def publish(self, events: Sequence[TrackEvent]) -> None: ...
 
 
+class Fanout(Protocol):
+    """Who tells the node's other workers what entered this worker's book from a sensor or a
+    peer, and of consents granted here (``gsomia.node.trackfeed.TrackBus``)."""
+
+    def updates(self, sealed: SealedLabel, events: Sequence[TrackEvent]) -> None: ...
+
+    def consented(self, track: str) -> None: ...
+
+
 # ------------------------------------------------------------------ decisions
 class Decisions:
-    """``decide`` memoised per (label, holder, recipient, stretch): what is in force changes
-    only at the scenario's boundaries, and nothing else the engine reads varies for a track
-    (no explicit consent is consulted)."""
+    """``decide`` memoised per (label, holder, recipient, stretch, the consents that serve):
+    what is in force changes only at the scenario's boundaries, and the consents that serve
+    only at their own instants (granted, expiring), which the key's last part follows."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self._memo: dict[tuple[Label, str, str, int], Decision] = {}
+        self._memo: dict[tuple[Label, str, str, int, frozenset[Consent]], Decision] = {}
 
     def stretch(self, at: datetime) -> int:
         return bisect_right(self.node.scenario.decision_cache()[1], at.timestamp())
 
-    def decide(self, label: Label, holder: str, recipient: str, at: datetime) -> Decision:
-        key = (label, holder, recipient, self.stretch(at))
+    def decide(
+        self,
+        label: Label,
+        holder: str,
+        recipient: str,
+        at: datetime,
+        consents: Iterable[Consent] = (),
+    ) -> Decision:
+        serving = frozenset(
+            c for c in consents if c.serves(label.id, label.originator, recipient, at)
+        )
+        key = (label, holder, recipient, self.stretch(at), serving)
         found = self._memo.get(key)
         if found is None:
             if len(self._memo) >= MEMO_LIMIT:
                 self._memo.clear()
-            found = decide(self.node.scenario, label, holder=holder, recipient=recipient, at=at)
+            found = decide(
+                self.node.scenario,
+                label,
+                holder=holder,
+                recipient=recipient,
+                at=at,
+                consents=tuple(serving),
+            )
             self._memo[key] = found
         return found
 
 
 # ------------------------------------------------------------------ the service
-def parse_frames(body: bytes) -> list[bytes]:
-    """A peer request's frames: ``{"frames": [base64, ...]}``."""
+def _base64_list(doc: dict[str, object], key: str, limit: int, *, empty: bool) -> list[bytes]:
+    found = doc.get(key, [] if empty else None)
+    low = 0 if empty else 1
+    if not isinstance(found, list) or not low <= len(found) <= limit:
+        raise BadInput(f"track frames: {key!r} must list {low} to {limit} items")
+    out = []
+    for i, text in enumerate(found):
+        if not isinstance(text, str):
+            raise BadInput(f"track frames: {key}[{i}] must be base64 text")
+        try:
+            out.append(base64.b64decode(text, validate=True))
+        except (binascii.Error, ValueError):
+            raise BadInput(f"track frames: {key}[{i}] is not base64") from None
+    return out
+
+
+def parse_frames(body: bytes) -> tuple[list[bytes], list[bytes]]:
+    """A peer request's frames and consent tokens: ``{"frames": [base64, ...], "consents":
+    [base64, ...]}`` (``consents`` optional)."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise BadInput("track frames: the body is not JSON") from None
-    frames = doc.get("frames") if isinstance(doc, dict) else None
-    if not isinstance(frames, list) or not 0 < len(frames) <= MAX_FRAMES_PER_POST:
-        raise BadInput(f"track frames: 'frames' must list 1 to {MAX_FRAMES_PER_POST} frames")
-    out = []
-    for i, text in enumerate(frames):
-        if not isinstance(text, str):
-            raise BadInput(f"track frames: frames[{i}] must be base64 text")
-        try:
-            out.append(base64.b64decode(text, validate=True))
-        except (binascii.Error, ValueError):
-            raise BadInput(f"track frames: frames[{i}] is not base64") from None
-    return out
+    if not isinstance(doc, dict) or not set(doc) <= {"frames", "consents"}:
+        raise BadInput("track frames: expected an object with 'frames' and 'consents'")
+    frames = _base64_list(doc, "frames", MAX_FRAMES_PER_POST, empty=False)
+    return frames, _base64_list(doc, "consents", MAX_CONSENTS_PER_POST, empty=True)
 
 
-def frames_body(frames: Iterable[bytes]) -> bytes:
-    return orjson.dumps({"frames": [base64.b64encode(f).decode() for f in frames]})
+def frames_body(frames: Iterable[bytes], consents: Iterable[bytes] = ()) -> bytes:
+    doc = {"frames": [base64.b64encode(f).decode() for f in frames]}
+    tokens = [base64.b64encode(c).decode() for c in consents]
+    if tokens:
+        doc["consents"] = tokens
+    return orjson.dumps(doc)
 
 
 class Tracks:
@@ -273,7 +351,9 @@ class Tracks:
         self.opener = TrackOpener(node.keyring, audit=self._audit)
         self.outlet: Outlet | None = None
         self.listeners: list[Listener] = []
+        self.fanout: Fanout | None = None  # the node's other workers (a shared bus)
         self._sent: dict[tuple[str, str], int] = {}  # (track, peer) -> last seq sent
+        self._tokens: dict[str, dict[bytes, Token]] = {}  # track -> consent tokens held
         self._lock = threading.Lock()  # the book and the links' positions, across threads
         self.peers = tuple(p.party for p in node.config.peers)
 
@@ -374,6 +454,8 @@ class Tracks:
             for event in events:
                 track.add(event)
         self._publish(events)
+        if self.fanout is not None:
+            self.fanout.updates(track.sealed, events)
         self._queue(label, updates, now)
         return track.summary()
 
@@ -391,6 +473,144 @@ class Tracks:
     def _publish(self, events: Sequence[TrackEvent]) -> None:
         for listener in self.listeners:
             listener.publish(events)
+
+    # -------------------------------------------------------------- consents
+    def grant(self, user: User, tid: str, doc: object) -> Token:
+        """The originator's admin consents to its track ``tid`` going to ``recipient`` through
+        the hub ``via`` (``{"recipient", "via", "expires_at"?}``): a signed token, kept and
+        logged, that travels to the hub with the track's frames from now on."""
+        node = self.node
+        action = f"grant consent for track {tid[:120]}"
+        require_admin(node, user, action)
+        track_id(tid, "track id")
+        track = self.visible_track(user, tid)
+        label = track.label
+        if label.originator != node.party:
+            raise BadInput(f"track: {tid} is {label.originator}'s; only its originator consents")
+        if not isinstance(doc, dict) or not {"recipient", "via"} <= set(doc) <= {
+            "recipient",
+            "via",
+            "expires_at",
+        }:
+            raise BadInput("body: expected an object with 'recipient', 'via' and 'expires_at'?")
+        recipient, via = doc["recipient"], doc["via"]
+        for key, party in (("recipient", recipient), ("via", via)):
+            if party not in self.peers or party not in label.releasable_to:
+                raise BadInput(
+                    f"{key}: {str(party)[:20]!r} is not a peer the track is releasable to "
+                    f"({', '.join(p for p in self.peers if p in label.releasable_to) or 'none'})"
+                )
+        if recipient == via:
+            raise BadInput(f"via: {via} is the recipient; it needs no consent for its own copy")
+        now = node.clock.now()
+        raw_expires = doc.get("expires_at")
+        expires = None if raw_expires is None else parse_instant(raw_expires, "expires_at")
+        if expires is not None and expires <= now:
+            raise BadInput(f"expires_at: not after this node's now ({format_instant(now)})")
+        body = canonical_json(
+            {
+                "type": "consent",
+                "item": tid,
+                "item_digest": track_digest(track.sealed).hex(),
+                "originator": node.party,
+                "recipient": recipient,
+                "granted_at": format_instant(now),
+                "expires_at": None if expires is None else format_instant(expires),
+            }
+        )
+        signature = sign_batch(node.party, node.keyring.current, [consent_digest(body)])[0]
+        raw = SignedObject(CONSENT_MAGIC, body, signature).encode()
+        token = Token(raw, Consent(tid, node.party, recipient, now, expires), via)
+        fields: dict[str, object] = {
+            "item": tid,
+            "originator": node.party,
+            "holder": via,
+            "recipient": recipient,
+        }
+        if expires is not None:
+            fields["expires"] = format_instant(expires)
+        with node.store.writing() as w:
+            w.put_document(TRACK_CONSENTS, consent_digest(body).hex(), tid, token.to_json(), raw)
+            node.log.append_in(w.log, [node.entry("consent", now, fields)])
+        with self._lock:
+            self._keep(tid, [token])
+        if self.fanout is not None:
+            self.fanout.consented(tid)
+        return token
+
+    def forget_consents(self, tid: str) -> None:
+        """Another worker granted a consent for ``tid``: read them from the store again."""
+        with self._lock:
+            self._tokens.pop(tid, None)
+
+    def _held(self, tid: str) -> dict[bytes, Token]:
+        """The consent tokens this node holds for ``tid`` (under the lock): at first need, the
+        ones it granted, from the store."""
+        found = self._tokens.get(tid)
+        if found is None:
+            found = self._tokens[tid] = {}
+            with self.node.store.reading() as r:
+                rows = r.documents(TRACK_CONSENTS, tid)
+            for row in rows:
+                c, via = row.body, row.body.get("via")
+                expires, where = c.get("expires_at"), "track consent"
+                consent = Consent(
+                    tid,
+                    str(c["originator"]),
+                    str(c["recipient"]),
+                    parse_instant(c["granted_at"], f"{where}: granted_at"),
+                    None if expires is None else parse_instant(expires, f"{where}: expires_at"),
+                )
+                if row.attachment is not None:
+                    found[row.attachment] = Token(row.attachment, consent, str(via))
+        return found
+
+    def _keep(self, tid: str, tokens: Iterable[Token]) -> None:
+        held = self._held(tid)
+        for token in tokens:
+            if token.raw not in held:
+                held[token.raw] = token
+        while len(held) > MAX_CONSENTS_PER_TRACK:
+            del held[next(iter(held))]
+
+    def consents(self, tid: str) -> tuple[Consent, ...]:
+        """The consents this node holds for track ``tid`` (the engine picks those that serve)."""
+        with self._lock:
+            return tuple(t.consent for t in self._held(tid).values())
+
+    def tokens_for(self, peer: str, tids: Iterable[str]) -> list[bytes]:
+        """The consent tokens a request of frames of ``tids`` to ``peer`` carries: those for
+        ``peer`` itself, and those this node granted through ``peer``; unexpired."""
+        now = self.node.clock.now()
+        out: list[bytes] = []
+        with self._lock:
+            for tid in dict.fromkeys(tids):
+                for t in self._held(tid).values():
+                    expires = t.consent.expires_at
+                    if (expires is None or now < expires) and peer in (t.consent.recipient, t.via):
+                        out.append(t.raw)
+        return out[:MAX_CONSENTS_PER_POST]
+
+    def _verify_tokens(
+        self, tokens: Sequence[bytes], opened: Sequence[OpenedFrame]
+    ) -> dict[str, list[Token]]:
+        """A request's consent tokens, each verified against the sealed label of the track it
+        names among the request's frames (else the request is refused)."""
+        labels = {f.track: f.sealed_label for f in reversed(opened)}
+        out: dict[str, list[Token]] = {}
+        for i, raw in enumerate(tokens):
+            where = f"track frames: consents[{i}]"
+            try:
+                body = orjson.loads(SignedObject.decode(raw, where).body)
+            except orjson.JSONDecodeError:
+                raise BadInput(f"{where}: the body is not JSON") from None
+            tid = body.get("item") if isinstance(body, dict) else None
+            sealed = labels.get(tid) if isinstance(tid, str) else None
+            if tid is None or sealed is None:
+                raise BadInput(f"{where}: for no track of this request's frames")
+            view = self.node.verifier.verify_consent(raw, label=sealed, digest=track_digest(sealed))
+            out.setdefault(tid, []).append(Token(raw, view.to_domain()))
+        return out
 
     # -------------------------------------------------------------- sending
     def seal(self, peer: str, runs: Sequence[Run]) -> list[Sealed]:
@@ -410,7 +630,9 @@ class Tracks:
                 at = run.at
                 if run.stretch != stretch:
                     holder = self.node.party
-                    if not self.decisions.decide(track.label, holder, peer, now).allowed:
+                    consents = [t.consent for t in self._held(run.track).values()]
+                    allowed = self.decisions.decide(track.label, holder, peer, now, consents)
+                    if not allowed.allowed:
                         log.info("track %s to %s: no longer allowed; dropped", run.track, peer)
                         continue
                     at = now
@@ -531,14 +753,21 @@ class Tracks:
         return runs
 
     # -------------------------------------------------------------- receiving
-    def receive(self, sender: str, frames: Sequence[bytes]) -> Received:
-        """Open and judge a peer's frames; store the accepted ones (one transaction). Any
-        frame that fails to open or to be judged refuses the whole request: nothing stored."""
+    def receive(
+        self, sender: str, frames: Sequence[bytes], tokens: Sequence[bytes] = ()
+    ) -> Received:
+        """Open and judge a peer's frames, with the consent tokens the request carries; store
+        the accepted ones (one transaction) and keep the tokens of their tracks. Any frame or
+        token that fails to open or to be judged refuses the whole request: nothing stored."""
         node = self.node
         now = node.clock.now()
         opened = [self.opener.open(raw) for raw in frames]
+        carried = self._verify_tokens(tokens, opened)
         for frame in opened:
-            self._judge(sender, frame, now)
+            with self._lock:
+                held = [t.consent for t in self._held(frame.track).values()]
+            consents = held + [t.consent for t in carried.get(frame.track, ())]
+            self._judge(sender, frame, now, consents)
         accepted: list[OpenedFrame] = []
         conflicts: dict[str, int] = {}
         with self._lock, node.store.writing() as w:
@@ -584,9 +813,13 @@ class Tracks:
                 accepted.append(frame)
             if entries:
                 node.log.append_in(w.log, entries)
+            for tid in {f.track for f in accepted}:
+                self._keep(tid, carried.get(tid, ()))
         return Received(tuple(accepted), conflicts)
 
-    def _judge(self, sender: str, frame: OpenedFrame, now: datetime) -> None:
+    def _judge(
+        self, sender: str, frame: OpenedFrame, now: datetime, consents: Sequence[Consent]
+    ) -> None:
         """The node's own checks of an opened frame; Denied (audited) for the first failing."""
         node = self.node
         margin = skew(node)
@@ -605,7 +838,7 @@ class Tracks:
             track = self.book.get(frame.track)
             if track is not None and track.label != label:
                 reason = "the frame's label is not the track's"
-            elif not self.decisions.decide(label, sender, node.party, frame.at).allowed:
+            elif not self.decisions.decide(label, sender, node.party, frame.at, consents).allowed:
                 reason = f"no agreement allowed {sender} to send it at {format_instant(frame.at)}"
         if reason is not None:
             audit.refused("accept track frame", reason, party=node.party, sender=sender)
@@ -615,6 +848,7 @@ class Tracks:
         """Accepted frames into the book and the streams, and on to the other parties (on the
         loop)."""
         events: list[TrackEvent] = []
+        fresh: list[tuple[SealedLabel, list[TrackEvent]]] = []
         now = self.node.clock.now()
         with self._lock:
             for frame in frames:
@@ -622,11 +856,18 @@ class Tracks:
                 track = self.book.get(frame.track)
                 if track is None:
                     track = self.book[frame.track] = Track(label, frame.sealed_label)
+                added = []
                 for u in frame.updates:
                     event = TrackEvent(frame.track, label, u, frame.route, received)
                     if track.add(event):
-                        events.append(event)
+                        added.append(event)
+                events += added
+                if added:
+                    fresh.append((track.sealed, added))
         self._publish(events)
+        if self.fanout is not None:
+            for sealed, added in fresh:
+                self.fanout.updates(sealed, added)
         for frame in frames:
             if not frame.relayed:
                 self._relay(frame, now)
@@ -638,11 +879,27 @@ class Tracks:
             return
         label = frame.label
         stretch = self.decisions.stretch(now)
+        consents = self.consents(frame.track)
         for peer in self.peers:
             if peer in (frame.origin, frame.sender) or peer not in label.releasable_to:
                 continue
-            if self.decisions.decide(label, self.node.party, peer, now).allowed:
+            if self.decisions.decide(label, self.node.party, peer, now, consents).allowed:
                 outlet.queue(peer, Run(frame.track, now, stretch, frame.updates, frame.frame))
+
+    def heard(self, sealed: SealedLabel, label: Label, events: Sequence[TrackEvent]) -> None:
+        """Updates another worker of this node took in (over the bus): into this worker's book
+        and its streams, never to a peer again (the other worker sends them). Ignored, and
+        logged, under a label that is not the track's here."""
+        fresh: list[TrackEvent] = []
+        with self._lock:
+            track = self.book.get(label.id)
+            if track is None:
+                track = self.book[label.id] = Track(label, sealed)
+            elif track.label != label:
+                log.warning("track %s: another worker's label is not this one's; ignored", label.id)
+                return
+            fresh = [e for e in events if track.add(e)]
+        self._publish(fresh)
 
     # -------------------------------------------------------------- reading
     def summaries(self, user: User) -> list[TrackSummary]:

@@ -15,7 +15,7 @@ from gsomia.app.boot import load_config, open_node
 from gsomia.clock import FixedClock
 from gsomia.domain.labels import Label
 from gsomia.domain.tracks import TrackUpdate
-from gsomia.errors import BadInput, Conflict, Denied, NotFound
+from gsomia.errors import BadInput, Conflict, Denied, NotFound, VerificationFailed
 from gsomia.node.config import User
 from gsomia.node.events import Broadcaster, TooManyStreams
 from gsomia.node.service import Node
@@ -24,6 +24,7 @@ from gsomia.node.tracks import Run, TrackEvent, Tracks
 from tests.integration.nodes import PASSPHRASE, make_nodes
 
 LAPSE = datetime(2019, 11, 22, 15, 0, tzinfo=UTC)  # 2019-11-23T00:00+09:00: GSOMIA ends
+BETWEEN = datetime(2021, 6, 1, tzinfo=UTC)  # after the lapse, before the 2023 link
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
@@ -147,6 +148,54 @@ def test_frames_sealed_at_kor_open_and_are_judged_at_usa(nodes: dict[str, Node])
         assert [(f.direction, f.first_seq, f.last_seq) for f in r.track_frames(track)] == [
             ("in", 1, 3)
         ]
+
+
+def test_an_explicit_consent_travels_with_the_frames_and_lets_the_hub_relay(
+    nodes: dict[str, Node],
+) -> None:
+    kor, usa, jpn = nodes["KOR"], nodes["USA"], nodes["JPN"]
+    clocks = {party: node.clock for party, node in nodes.items()}
+    for node in nodes.values():
+        node.clock = FixedClock(BETWEEN)
+    try:
+        sender, hub, receiver = Tracks(kor), Tracks(usa), Tracks(jpn)
+        out, relays = Collect(), Collect()
+        sender.outlet, hub.outlet = out, relays
+        track, other = f"track--{uuid.uuid4()}", f"track--{uuid.uuid4()}"
+        for tid in (track, other):
+            doc = {"label": label_doc(tid), "updates": [update_doc(tid, s) for s in (1, 2)]}
+            sender.accept(*sender.check_ingest(user(kor), tid, doc), BETWEEN)
+        run = next(r for peer, r in out.runs if r.track == track and peer == "USA")
+        assert {peer for peer, _ in out.runs} == {"USA"}  # KOR-JPN lapsed: only the hub
+        wanted = {"recipient": "JPN", "via": "USA"}
+        with pytest.raises(Denied, match="is not an admin"):
+            sender.grant(user(kor), track, wanted)
+        with pytest.raises(BadInput, match="via: JPN is the recipient"):
+            sender.grant(user(kor, "admin"), track, {"recipient": "JPN", "via": "JPN"})
+        token = sender.grant(user(kor, "admin"), track, wanted)
+        elsewhere = sender.grant(user(kor, "admin"), other, wanted)
+        assert sender.tokens_for("USA", [track]) == [token.raw]
+        [frame] = sender.seal("USA", [run])
+        forged = token.raw.replace(b'"JPN"', b'"USA"')
+        with pytest.raises(VerificationFailed, match="consent"):
+            hub.receive("KOR", [frame.raw], [forged])
+        with pytest.raises(BadInput, match="for no track of this request"):
+            hub.receive("KOR", [frame.raw], [elsewhere.raw])
+        got = hub.receive("KOR", [frame.raw], [token.raw])
+        hub.deliver(got.accepted, BETWEEN)
+        [(peer, relay)] = relays.runs  # relayed to JPN under the consent, and to no one else
+        assert peer == "JPN"
+        [relayed] = hub.seal("JPN", [relay])
+        with pytest.raises(Denied, match="no agreement allowed USA"):
+            receiver.receive("USA", [relayed.raw])  # JPN must see the consent itself
+        carried = hub.tokens_for("JPN", [track])
+        assert carried == [token.raw]
+        taken = receiver.receive("USA", [relayed.raw], carried)
+        assert [(f.route, f.last) for f in taken.accepted] == [(("KOR", "USA"), 2)]
+        assert Tracks(kor).tokens_for("USA", [track]) == [token.raw]  # kept in the store
+    finally:
+        for party, node in nodes.items():
+            node.clock = clocks[party]
 
 
 def test_a_stream_delivers_each_seq_once_and_shares_the_user_limit(
