@@ -54,7 +54,8 @@ from gsomia.api.peer import MAX_PUSH_BYTES, PEER_SCOPE_KEY, PUSH_PATH, verified_
 from gsomia.api.peer_native import MAX_MESSAGE_BYTES, MAX_NOTICE_BYTES
 from gsomia.api.tls import CLIENT_CERT_SCOPE_KEY, check_pin, pinned_certs
 from gsomia.api.tracks import TRACKS_PATH
-from gsomia.errors import GsomiaError
+from gsomia.domain.tracks import track_id
+from gsomia.errors import BadInput, GsomiaError
 from gsomia.node import accounting, audit, destruction, messages, reconciliation
 from gsomia.node.config import User
 from gsomia.node.throttle import Throttled, address_key, user_key
@@ -70,6 +71,15 @@ log = logging.getLogger("gsomia.peer")
 
 # Body limits per class of routes, in bytes (TAXII publishes: the node's max_content_length).
 NATIVE_MAX_BODY = 64 * 1024  # the largest native body (a report's detail) is a few KiB
+# A sensor's track ingest: up to 1,000 updates (node.tracks.MAX_UPDATES_PER_POST), ~420 bytes
+# each in compact JSON with short numbers, ~680 with every number at full precision and the
+# longest sensor id: 680 KB at most. Several tracks at once (a route that may come): a larger
+# cap. Only these exact paths get them.
+TRACK_INGEST_MAX_BODY = 1024 * 1024
+TRACKS_INGEST_MAX_BODY = 2 * 1024 * 1024
+TRACK_INGEST_PREFIX = "/native/v1/tracks/"
+TRACK_INGEST_SUFFIX = "/updates"
+TRACKS_INGEST_PATH = "/native/v1/tracks/updates"
 OTHER_MAX_BODY = 0  # no other route takes a body
 PEER_MAX_BODY = {
     PUSH_PATH: MAX_PUSH_BYTES,  # a batch of sealed items
@@ -140,6 +150,9 @@ class Guard:
             limit = self.node.config.max_content_length
             return Edge("TAXII", Credentials.USER, limit, json=True)
         if path.startswith("/native/v1/") or path == "/native/v1":
+            ingest = track_ingest_limit(path)
+            if ingest is not None:
+                return Edge("track ingest", Credentials.USER, ingest, json=True)
             return Edge("native API", Credentials.USER, NATIVE_MAX_BODY, json=True)
         if path.startswith("/peer/"):
             limit = PEER_MAX_BODY.get(path, 0)
@@ -271,6 +284,22 @@ class Guard:
                 path=scope["path"],
             )
             raise SignInFirst
+
+
+def track_ingest_limit(path: str) -> int | None:
+    """The body limit of a track ingest path (``/native/v1/tracks/{track id}/updates``, with a
+    well-formed track id, or ``/native/v1/tracks/updates``); None for every other path, which
+    keeps the native API's limit."""
+    if path == TRACKS_INGEST_PATH:
+        return TRACKS_INGEST_MAX_BODY
+    if not (path.startswith(TRACK_INGEST_PREFIX) and path.endswith(TRACK_INGEST_SUFFIX)):
+        return None
+    middle = path[len(TRACK_INGEST_PREFIX) : -len(TRACK_INGEST_SUFFIX)]
+    try:
+        track_id(middle, "path")
+    except BadInput:
+        return None  # not a track id (nor one with a slash in it): the native API's limit
+    return TRACK_INGEST_MAX_BODY
 
 
 # ---------------------------------------------------------------------- the body
