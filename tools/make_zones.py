@@ -21,8 +21,12 @@ account of disputed islands beyond Natural Earth's own attribution):
 - every other cell is nobody's (code index 0), and so is a cell nearest to a country that is
   not one of CODES.
 
-Land outside the box counts as a neighbour (Taiwan, China south of 29 N, Sakhalin north of
-47 N): distances are measured to every vertex within the wider box NEAR.
+The box is the console map's (120-150 E, 30-46 N) widened to 119-155 E, 20-47 N, so that
+Okinawa, the Sakishima islands, the Ogasawara islands and the seas around them (and the northern
+Mariana Islands' zone, USA's) are in it. Land outside the box counts as a neighbour (the
+Philippines, Sakhalin north of 47 N): distances are measured to every vertex within the wider
+box NEAR. Islands smaller than a cell or missing from the 1:50m data (Okinotorishima,
+Minamitorishima) are not land here, and their zones are missing or partial.
 """
 
 from __future__ import annotations
@@ -35,13 +39,23 @@ from typing import Any
 
 import numpy as np
 
-WEST, EAST, SOUTH, NORTH = 119.0, 151.0, 29.0, 47.0  # the console map's box
+WEST, EAST, SOUTH, NORTH = 119.0, 155.0, 20.0, 47.0  # the map's box and the islands south-east
 CELL = 0.05  # degrees per cell
 NEAR = (100.0, 175.0, 10.0, 65.0)  # west, east, south, north: land that can be a neighbour
 DENSIFY = 0.02  # degrees: the longest edge between two vertices used for distances
 EEZ_KM = 370.4  # 200 nautical miles
 EARTH_KM = 6371.0088
-CODES = {"410": "KOR", "392": "JPN", "408": "PRK", "156": "CHN", "643": "RUS", "158": "TWN"}
+CODES = {
+    "410": "KOR",
+    "392": "JPN",
+    "408": "PRK",
+    "156": "CHN",
+    "643": "RUS",
+    "158": "TWN",
+    "840": "USA",
+    "580": "USA",  # the Northern Mariana Islands (a US commonwealth): its EEZ reaches 20 N
+    "316": "USA",  # Guam
+}
 
 Point = tuple[float, float]
 
@@ -145,7 +159,7 @@ def main(source: Path, target: Path) -> None:
     grid_lat, grid_lon = np.meshgrid(lats, lons, indexing="ij")
     cells = unit_vectors(grid_lat.ravel(), grid_lon.ravel())
     legend = [""]
-    for code in CODES.values():
+    for code in dict.fromkeys(CODES.values()):  # each party once, though several ids name it
         legend.extend((code, f"{code}-eez"))
     zone = np.zeros((rows, cols), dtype=np.int16)
     land_any = np.zeros((rows, cols), dtype=bool)

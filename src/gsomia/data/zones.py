@@ -1,6 +1,7 @@
 """The packaged zones raster (``zones.json``, made by ``tools/make_zones.py``).
 
-Territory and approximate exclusive economic zones over the console map's box, from Natural
+Territory and approximate exclusive economic zones over 119-155 E, 20-47 N (the console
+map's box, widened to the south-east islands), from Natural
 Earth 1:50m admin-0 countries (public domain) as shipped by the npm package world-atlas (ISC).
 The EEZs are an equidistance approximation (200 nautical miles, the median line between
 neighbours), not the legal zones.

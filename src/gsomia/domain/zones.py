@@ -1,9 +1,10 @@
 """Whose territory or (approximate) exclusive economic zone a point lies in.
 
-A `ZoneGrid` is a raster over the console map's box: each cell (``cell_deg`` degrees square,
-rows from the south, columns from the west) is nobody's, a country's land (its territory) or
-the sea within 200 nautical miles of that country's land and nearer to it than to any other
-country's land (an equidistance approximation of its EEZ, not the legal zone). The grid is made
+A `ZoneGrid` is a raster over a box (the packaged one: the console map's, widened to the
+south-east islands): each cell (``cell_deg`` degrees square, rows from the south, columns from
+the west) is nobody's, a country's land (its territory) or the sea within 200 nautical miles of
+that country's land and nearer to it than to any other country's land (an equidistance
+approximation of its EEZ, not the legal zone). The grid is made
 by ``tools/make_zones.py`` from Natural Earth (see `gsomia.data.zones`).
 
 This module is pure: the value, its lookups and the parser of its JSON form.

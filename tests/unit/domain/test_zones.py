@@ -34,6 +34,10 @@ def _east(lat: float, lon: float, km: float) -> tuple[float, float]:
         ("Jeju", 33.37, 126.53, "KOR"),
         ("Tsushima", 34.42, 129.33, "JPN"),
         ("Sapporo", 43.06, 141.35, "JPN"),
+        ("Naha, Okinawa", 26.21, 127.68, "JPN"),
+        ("Ishigaki", 24.40, 124.18, "JPN"),
+        ("Miyako", 24.78, 125.30, "JPN"),
+        ("Taipei", 25.03, 121.56, "TWN"),
     ],
 )
 def test_land_is_its_country_territory(name: str, lat: float, lon: float, code: str) -> None:
@@ -48,6 +52,21 @@ def test_sea_off_niigata_is_japan_eez() -> None:
     zone = load_zones().where(flight.impact.lat, flight.impact.lon)
     assert zone == Zone("JPN", territory=False)
     assert zone.code == "JPN-eez"
+
+
+@pytest.mark.parametrize(
+    ("name", "lat", "lon", "party"),
+    [
+        ("east of Okinawa", 26.3, 129.0, "JPN"),
+        ("south of Ishigaki", 23.5, 124.2, "JPN"),
+        ("off Iwo Jima", 24.5, 141.0, "JPN"),
+        ("north of the Mariana Islands", 21.0, 145.0, "USA"),
+    ],
+)
+def test_the_seas_south_of_the_map_have_their_zones(
+    name: str, lat: float, lon: float, party: str
+) -> None:
+    assert load_zones().where(lat, lon) == Zone(party, territory=False), name
 
 
 def test_yellow_sea_is_split_at_the_median_line() -> None:
@@ -69,8 +88,11 @@ def test_pacific_east_of_japan() -> None:
 def test_outside_the_box_is_not_nobodys_but_refused() -> None:
     zones = load_zones()
     assert not zones.covers(35.0, 160.0)
+    assert not zones.covers(19.9, 130.0)
     with pytest.raises(BadInput, match="outside the grid's box"):
         zones.zone_at(35.0, 160.0)
+    with pytest.raises(BadInput, match="outside the grid's box"):
+        zones.zone_at(19.9, 130.0)
     with pytest.raises(BadInput, match="outside the grid's box"):
         zones.zone_at(float("nan"), 130.0)
 
@@ -80,16 +102,16 @@ def test_the_file_credits_its_sources() -> None:
     assert "Natural Earth" in zones.source
     assert "world-atlas" in zones.source
     assert "tools/make_zones.py" in zones.source
-    assert (zones.west, zones.south, zones.east, zones.north) == (119.0, 29.0, 151.0, 47.0)
+    assert (zones.west, zones.south, zones.east, zones.north) == (119.0, 20.0, 155.0, 47.0)
 
 
 @settings(max_examples=200, deadline=None)
-@given(lat=st.floats(29.0, 47.0), lon=st.floats(119.0, 151.0))
+@given(lat=st.floats(20.0, 47.0), lon=st.floats(119.0, 155.0))
 def test_every_point_of_the_box_has_an_answer(lat: float, lon: float) -> None:
     zones = load_zones()
     zone = zones.where(lat, lon)
     assert zones.zone_at(lat, lon) == (None if zone is None else zone.party)
-    assert zone is None or zone.party in {"KOR", "JPN", "PRK", "CHN", "RUS", "TWN"}
+    assert zone is None or zone.party in {"KOR", "JPN", "PRK", "CHN", "RUS", "TWN", "USA"}
 
 
 # ---------------------------------------------------------------- the parser
@@ -184,5 +206,5 @@ def test_the_packaged_file_parses_and_a_cut_one_does_not() -> None:
     obj = _packaged()
     assert parse_zone_grid(obj, source="zones.json").rows == obj["rows"]
     obj["runs"] = obj["runs"][:-1]
-    with pytest.raises(BadInput, match=r"zones\.json: 'runs' must be a list of 360 rows"):
+    with pytest.raises(BadInput, match=r"zones\.json: 'runs' must be a list of 540 rows"):
         parse_zone_grid(obj, source="zones.json")
