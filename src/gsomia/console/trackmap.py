@@ -28,9 +28,9 @@ from gsomia.console.launchmap import HEIGHT, WIDTH, coastline, project
 from gsomia.data.zones import load_zones
 from gsomia.domain.scenario import Scenario
 from gsomia.domain.tracks import Ellipse, TrackUpdate
+from gsomia.domain.trajectory import destination
 from gsomia.domain.zones import Zone
 
-EARTH_RADIUS_KM: Final = 6371.0
 ELLIPSE_STEPS: Final = 48  # points on an ellipse's outline
 ZONE_NOTE: Final = "approximate EEZ (equidistance from Natural Earth land; not legal boundaries)"
 SYNTHESIZED: Final = "SYNTHESIZED — not real sensor data"
@@ -57,22 +57,15 @@ def frame() -> MapFrame:
     return MapFrame(WIDTH, HEIGHT, coastline())
 
 
-def destination(lat: float, lon: float, bearing_deg: float, km: float) -> tuple[float, float]:
-    """The point ``km`` from (lat, lon) along the great circle leaving at ``bearing_deg``
-    (clockwise from north), on a sphere of radius ``EARTH_RADIUS_KM``."""
-    phi, lam, theta = math.radians(lat), math.radians(lon), math.radians(bearing_deg)
-    delta = km / EARTH_RADIUS_KM
-    sin_phi2 = math.sin(phi) * math.cos(delta) + math.cos(phi) * math.sin(delta) * math.cos(theta)
-    phi2 = math.asin(max(-1.0, min(1.0, sin_phi2)))
-    lam2 = lam + math.atan2(
-        math.sin(theta) * math.sin(delta) * math.cos(phi),
-        math.cos(delta) - math.sin(phi) * sin_phi2,
-    )
-    return math.degrees(phi2), (math.degrees(lam2) + 540.0) % 360.0 - 180.0
-
-
 def ellipse_outline(e: Ellipse, steps: int = ELLIPSE_STEPS) -> tuple[tuple[float, float], ...]:
     """The outline of the impact ellipse on the map, ``steps`` points in pixels."""
+    return tuple(project(lat, lon) for lat, lon in ellipse_ring(e, steps))
+
+
+@lru_cache(maxsize=4096)
+def ellipse_ring(e: Ellipse, steps: int = ELLIPSE_STEPS) -> tuple[tuple[float, float], ...]:
+    """The outline of the impact ellipse on the ground, ``steps`` points (lat, lon) in degrees.
+    Cached by the ellipse's value: every subscriber, page and route of one update shares it."""
     theta = math.radians(e.orientation_deg)
     points = []
     for i in range(steps):
@@ -82,7 +75,7 @@ def ellipse_outline(e: Ellipse, steps: int = ELLIPSE_STEPS) -> tuple[tuple[float
         east = along * math.sin(theta) + across * math.cos(theta)
         north = along * math.cos(theta) - across * math.sin(theta)
         bearing = math.degrees(math.atan2(east, north))
-        points.append(project(*destination(e.lat, e.lon, bearing, math.hypot(east, north))))
+        points.append(destination(e.lat, e.lon, bearing, math.hypot(east, north)))
     return tuple(points)
 
 
@@ -95,6 +88,32 @@ def impact_zone(lat: float, lon: float) -> Zone | None:
     return grid.where(lat, lon) if grid.covers(lat, lon) else None
 
 
+@dataclass(frozen=True, slots=True)
+class ImpactZones:
+    """Where a predicted impact falls: the zone of its centre (None for nobody's or outside the
+    zone map), whether the centre is on the zone map at all, and the parties whose zones any
+    point of the ellipse's outline reaches (sorted; the centre's included)."""
+
+    centre: Zone | None
+    mapped: bool
+    reached: tuple[str, ...]
+
+
+@lru_cache(maxsize=4096)
+def impact_zones(e: Ellipse) -> ImpactZones:
+    """The zones a predicted impact ellipse falls in: its centre's and every outline point's on
+    the zone map (points off it say nothing). Cached by the ellipse's value."""
+    grid = load_zones()
+    centre = impact_zone(e.lat, e.lon)
+    found = {centre.party} if centre is not None else set()
+    for lat, lon in ellipse_ring(e):
+        if grid.covers(lat, lon):
+            zone = grid.where(lat, lon)
+            if zone is not None:
+                found.add(zone.party)
+    return ImpactZones(centre, grid.covers(e.lat, e.lon), tuple(sorted(found)))
+
+
 def country(scenario: Scenario, party: str) -> str:
     """A party's country as its policy names it ("Japan, Ministry of Defense" → "Japan")."""
     policy = scenario.policies.get(party)
@@ -102,17 +121,40 @@ def country(scenario: Scenario, party: str) -> str:
     return name or party
 
 
-def warning_text(zone: Zone | None, scenario: Scenario, here: str) -> str:
-    """The warning for a predicted impact centre in ``zone``: "" when it is in no party's (a
-    zone of a country that is no party of the scenario raises no warning); a zone of this
-    node's own party (``here``) is said so."""
-    if zone is None or zone.party not in scenario.policies:
+def warning_text(
+    zone: Zone | None, scenario: Scenario, here: str, reached: tuple[str, ...] = ()
+) -> str:
+    """The warning for a predicted impact whose centre is in ``zone`` and whose ellipse reaches
+    the zones of the parties ``reached``: "" when neither is any party's (a zone of a country
+    that is no party of the scenario raises no warning). The centre's party is named as
+    "predicted impact within"; the other parties the ellipse reaches as "the predicted impact
+    area reaches"; this node's own party (``here``) is said so."""
+    parts = []
+    if zone is not None and zone.party in scenario.policies:
+        where = "on land" if zone.territory else "at sea, within the approximate EEZ"
+        own = " — this node's party" if zone.party == here else ""
+        parts.append(
+            f"WARNING: predicted impact within {country(scenario, zone.party)}'s territory or "
+            f"EEZ ({where}){own}"
+        )
+    others = [p for p in reached if p in scenario.policies and (zone is None or p != zone.party)]
+    if others:
+        names = " and ".join(f"{country(scenario, p)}'s" for p in others)
+        own = " — this node's party" if here in others else ""
+        lead = "and the" if parts else "WARNING: the"
+        parts.append(f"{lead} predicted impact area reaches {names} territory or EEZ{own}")
+    return "; ".join(parts)
+
+
+def zone_text(found: ImpactZones) -> str:
+    """What the console says of the zone map where the impact centre is off it (the map knows
+    nothing there, which is not "nobody's")."""
+    if found.mapped:
         return ""
-    where = "on land" if zone.territory else "at sea, within the approximate EEZ"
-    own = " — this node's party" if zone.party == here else ""
+    grid = load_zones()
     return (
-        f"WARNING: predicted impact within {country(scenario, zone.party)}'s territory or EEZ "
-        f"({where}){own}"
+        f"impact outside the zone map ({grid.west:g}-{grid.east:g}° E, "
+        f"{grid.south:g}-{grid.north:g}° N): its zone is not known"
     )
 
 
@@ -137,7 +179,8 @@ def update_view(
 ) -> dict[str, Any]:
     """One update as the page draws it (the console's own event JSON)."""
     impact = update.impact
-    zone = impact_zone(impact.lat, impact.lon)
+    found = impact_zones(impact)
+    zone = found.centre
     return {
         "track": update.track,
         "seq": update.seq,
@@ -163,7 +206,21 @@ def update_view(
         "route_text": route_text(route, here),
         "zone": None if zone is None else zone.party,
         "land": False if zone is None else zone.territory,
-        "warning": warning_text(zone, scenario, here),
+        "reached": list(found.reached),
+        "warning": warning_text(zone, scenario, here, found.reached),
+        "zone_text": zone_text(found),
+    }
+
+
+def path_point(update: TrackUpdate) -> dict[str, Any]:
+    """An update as a point of its track's path only (what ``segments`` needs): the page draws
+    the whole path from every kept update but the ellipse and the card from the last only."""
+    return {
+        "track": update.track,
+        "seq": update.seq,
+        "party": update.party,
+        "position": _xy(update.position.lat, update.position.lon),
+        "path_only": True,
     }
 
 

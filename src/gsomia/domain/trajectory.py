@@ -109,8 +109,8 @@ class Trajectory:
         u, v = _draw(self.seed)
         _, _, north, east = _along(self.launch, self.bearing_deg, self.range_km)
         azimuth = math.degrees(math.atan2(east, north)) % 360.0
-        centre = _destination(self.impact.lat, self.impact.lon, azimuth, u * major / 2)
-        centre = _destination(centre[0], centre[1], azimuth + 90.0, v * minor / 2)
+        centre = destination(self.impact.lat, self.impact.lon, azimuth, u * major / 2)
+        centre = destination(centre[0], centre[1], azimuth + 90.0, v * minor / 2)
         return Ellipse(
             lat=centre[0],
             lon=centre[1],
@@ -233,7 +233,10 @@ def _along(start: Position, bearing_deg: float, s_km: float) -> tuple[float, flo
     return lat, lon, north, east
 
 
-def _destination(lat: float, lon: float, bearing_deg: float, s_km: float) -> tuple[float, float]:
+def destination(lat: float, lon: float, bearing_deg: float, s_km: float) -> tuple[float, float]:
+    """The point ``s_km`` from (lat, lon) along the great circle leaving at ``bearing_deg``
+    (clockwise from north; a negative distance goes the other way), on a sphere of radius
+    ``EARTH_RADIUS_KM``: (lat, lon) in degrees, the longitude in [-180, 180]."""
     if s_km < 0:
         s_km, bearing_deg = -s_km, bearing_deg + 180.0
     found = _along(Position(lat, lon), bearing_deg % 360.0, s_km)
@@ -288,6 +291,7 @@ def _positive(value: float, name: str, high: float, where: str) -> None:
 __all__ = [
     "EARTH_RADIUS_KM",
     "Trajectory",
+    "destination",
     "great_circle_km",
     "initial_bearing_deg",
     "plan",

@@ -16,6 +16,7 @@ from gsomia.console.trackmap import (
     Segment,
     ellipse_outline,
     impact_zone,
+    impact_zones,
     route_text,
     segments,
     update_view,
@@ -181,3 +182,53 @@ def test_the_path_is_cut_where_the_seeing_party_changes_and_stays_joined() -> No
     assert usa.points.split()[0] == kor.points.split()[-1]
     assert segments([]) == ()
     assert isinstance(kor, Segment)
+
+
+def test_an_ellipse_reaching_okinawa_warns_though_its_centre_is_nobody_s() -> None:
+    scenario = load_scenario("historical")
+    # centred 500 km south-east of Naha, far beyond Japan's approximate EEZ, 600 km long
+    # towards Okinawa: only its outline reaches Japan's zone
+    centre = Ellipse(22.9, 131.5, 600.0, 50.0, 135.0)
+    found = impact_zones(centre)
+    assert (found.centre, found.mapped) == (None, True)
+    assert found.reached == ("JPN",)
+    said = warning_text(found.centre, scenario, "KOR", found.reached)
+    assert said == "WARNING: the predicted impact area reaches Japan's territory or EEZ"
+    small = impact_zones(Ellipse(22.9, 131.5, 20.0, 10.0, 135.0))
+    assert small.reached == ()
+    assert warning_text(small.centre, scenario, "KOR", small.reached) == ""
+
+
+def test_an_impact_centred_on_ishigaki_is_within_japan() -> None:
+    scenario = load_scenario("historical")
+    found = impact_zones(Ellipse(24.40, 124.18, 30.0, 10.0, 0.0))
+    assert found.centre == Zone("JPN", territory=True)
+    said = warning_text(found.centre, scenario, "JPN", found.reached)
+    assert said.startswith("WARNING: predicted impact within Japan's territory or EEZ (on land)")
+    assert "reaches" not in said  # the outline reaches no other party's zone
+
+
+def test_an_impact_off_the_zone_map_is_said_so() -> None:
+    scenario = load_scenario("historical")
+    view = update_view(
+        TrackUpdate(
+            track=TRACK,
+            seq=1,
+            at=datetime(2024, 1, 14, 5, 55, tzinfo=UTC),
+            party="KOR",
+            sensor="kor-radar-1",
+            position=Position(39.5, 130.0, 550.0),
+            velocity=Velocity(2.0, 0.5, 0.1),
+            phase=Phase.MIDCOURSE,
+            launch=Position(39.2, 125.67, 0.0),
+            impact=Ellipse(30.0, 165.0, 50.0, 20.0, 0.0),
+            synthesized=True,
+        ),
+        ("KOR",),
+        scenario=scenario,
+        here="JPN",
+    )
+    assert view["zone_text"].startswith("impact outside the zone map (119-155° E, 20-47° N)")
+    assert (view["zone"], view["warning"]) == (None, "")
+    on_map = update_view(update(1), ("KOR",), scenario=scenario, here="JPN")
+    assert on_map["zone_text"] == ""
