@@ -16,6 +16,7 @@ the page draws nothing for it (no placeholder).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -26,9 +27,17 @@ from starlette.responses import Response, StreamingResponse
 
 from gsomia.console.feed import Banner, banners
 from gsomia.console.session import CONSOLE_HEADERS, PREFIX, Console, Refused, client_address
-from gsomia.console.trackmap import SYNTHESIZED, ZONE_NOTE, Segment, frame, segments, update_view
+from gsomia.console.trackmap import (
+    SYNTHESIZED,
+    ZONE_NOTE,
+    Segment,
+    frame,
+    path_point,
+    segments,
+    update_view,
+)
 from gsomia.domain.labels import Label
-from gsomia.domain.tracks import track_id
+from gsomia.domain.tracks import TrackUpdate, track_id
 from gsomia.errors import NotFound
 from gsomia.node.config import User
 from gsomia.node.service import Node
@@ -37,6 +46,35 @@ from gsomia.node.tracks import TrackEvent, TrackSummary
 
 SSE_MEDIA_TYPE: Final = "text/event-stream"
 MAX_TRACKS_SHOWN: Final = 50  # tracks drawn on the page at first (the most recent ones)
+FULL_REPLAY: Final = 1  # updates per track a stream's replay draws in full (the path: all)
+MAX_CACHED_VIEWS: Final = 8192  # updates kept rendered (a few tracks' worth of live updates)
+
+
+class ViewCache:
+    """The rendered views of updates (``trackmap.update_view``), shared by every page and
+    stream of one console, the least recently used dropped past ``cap``. A view depends on the
+    update, its route and the node (its scenario and party), never on the user: the markings,
+    which are the node's too, are added per track by the renderer."""
+
+    def __init__(self, node: Node, cap: int = MAX_CACHED_VIEWS) -> None:
+        self.node = node
+        self.cap = cap
+        self._views: OrderedDict[tuple[TrackUpdate, tuple[str, ...]], dict[str, Any]] = (
+            OrderedDict()
+        )
+
+    def view(self, event: TrackEvent) -> dict[str, Any]:
+        key = (event.update, tuple(event.route))
+        found = self._views.get(key)
+        if found is not None:
+            self._views.move_to_end(key)
+            return found
+        node = self.node
+        made = update_view(event.update, key[1], scenario=node.scenario, here=node.party)
+        self._views[key] = made
+        if len(self._views) > self.cap:
+            self._views.popitem(last=False)
+        return made
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,37 +91,42 @@ def _marking(node: Node, label: Label) -> tuple[Banner, Banner]:
     return banners(node, label.originator, label.classification, tuple(label.releasable_to))
 
 
-def track_views(node: Node, hub: TrackHub, user: User) -> list[TrackView]:
-    """The tracks ``user`` may see, newest first, each with its path so far."""
+def track_views(node: Node, hub: TrackHub, user: User, views: ViewCache) -> list[TrackView]:
+    """The tracks ``user`` may see, newest first, each with its path so far: the path from
+    every kept update (a projection each), the ellipse, zones and card from the last only."""
     found = sorted(hub.tracks(user), key=lambda s: s.last_at, reverse=True)
-    views = []
+    out: list[TrackView] = []
     for summary in found[:MAX_TRACKS_SHOWN]:
         try:
             _, events = hub.so_far(user, summary.track)
         except NotFound:
             continue  # no longer visible since it was listed
-        drawn = [_view(node, e) for e in events]
+        drawn = [path_point(e.update) for e in events[:-1]]
+        last = views.view(events[-1]) if events else None
+        if last is not None:
+            drawn.append(last)
         original, mine = _marking(node, summary.label)
-        views.append(
+        out.append(
             TrackView(
                 summary=summary,
                 original=original,
                 mine=mine,
                 segments=segments(drawn),
-                last=drawn[-1] if drawn else None,
+                last=last,
                 sensors=tuple(sorted({v["party"] for v in drawn})),
             )
         )
-    return views
+    return out
 
 
-def _view(node: Node, event: TrackEvent) -> dict[str, Any]:
-    return update_view(event.update, tuple(event.route), scenario=node.scenario, here=node.party)
-
-
-def event_renderer(console: Console) -> Render:
-    """How a track event becomes an SSE frame of the console's track stream."""
+def event_renderer(
+    console: Console, views: ViewCache, full_from: dict[str, int] | None = None
+) -> Render:
+    """How a track event becomes an SSE frame of the console's track stream. An update of a
+    track below ``full_from[track]`` (the replay on connect of what was kept before) is sent as
+    a point of the path only; the rest in full, from ``views``."""
     node = console.node
+    path_only_below = {} if full_from is None else full_from
     markings: dict[str, dict[str, Any]] = {}  # per track: its label never changes
 
     def render(event: TrackEvent) -> bytes | None:
@@ -92,9 +135,11 @@ def event_renderer(console: Console) -> Render:
             original, mine = _marking(node, event.label)
             marking = {"original": original.to_json(), "mine": mine.to_json()}
             markings[event.track] = marking
+        below = path_only_below.get(event.track, 0)
+        shown = path_point(event.update) if event.update.seq < below else views.view(event)
         data = orjson.dumps(
             {
-                **_view(node, event),
+                **shown,
                 "originator": event.label.originator,
                 "marking": marking,
                 "received": event.to_json()["received"],
@@ -108,20 +153,21 @@ def event_renderer(console: Console) -> Render:
 def register(router: APIRouter, console: Console, hub: TrackHub) -> None:
     node = console.node
     console.add_nav("Tracks", PREFIX + "/tracks")
+    views = ViewCache(node)
 
     @router.get(PREFIX + "/tracks")
     async def tracks_page(request: Request) -> Response:
         user = console.user_or_redirect(request)
-        views = await console.run(track_views, node, hub, user)
-        warnings = [v for v in views if v.last is not None and v.last["warning"]]
+        shown = await console.run(track_views, node, hub, user, views)
+        warnings = [v for v in shown if v.last is not None and v.last["warning"]]
         return console.render(
             request,
             "tracks.html",
             title="Tracks",
             map=frame(),
-            tracks=views,
+            tracks=shown,
             warnings=warnings,
-            synthesized=any(v.summary.synthesized for v in views),
+            synthesized=any(v.summary.synthesized for v in shown),
             synthesized_text=SYNTHESIZED,
             zone_note=ZONE_NOTE,
             parties=sorted(node.scenario.policies),
@@ -135,12 +181,14 @@ def register(router: APIRouter, console: Console, hub: TrackHub) -> None:
         user, session = found
         raw = request.query_params.get("track")
         track = None if raw is None or raw == "" else track_id(raw, "query parameter 'track'")
+        known = await console.run(hub.tracks, user)
+        full_from = {s.track: s.last_seq - FULL_REPLAY + 1 for s in known}
         frames = hub.stream(
             user,
             session=session.sid,
             until=session.expires,
             track=track,
-            render=event_renderer(console),
+            render=event_renderer(console, views, full_from),
             where=client_address(request),
         )
         return StreamingResponse(

@@ -150,6 +150,7 @@
     if (seq <= state.last) return; // already drawn (the hub delivers each seq once anyway)
     state.last = seq;
     extend(state, u);
+    if (u.path_only === true) return; // a kept update replayed: its point of the path only
     state.ellipse.setAttribute("points", points(u.impact.outline));
     dot(state.impact, u.impact, 3);
     dot(state.launch, u.launch, 5);
@@ -162,7 +163,8 @@
       fixed(u.position.lon, 2) + "° E, altitude " + whole(u.position.alt_km) + " km";
     f["track-impact-text"].textContent = fixed(u.impact.lat, 2) + "° N, " +
       fixed(u.impact.lon, 2) + "° E, ellipse " + whole(u.impact.semi_major_km) + " × " +
-      whole(u.impact.semi_minor_km) + " km at " + fixed(u.impact.orientation_deg, 0) + "°";
+      whole(u.impact.semi_minor_km) + " km at " + fixed(u.impact.orientation_deg, 0) + "°" +
+      (u.zone_text ? " — " + String(u.zone_text) : "");
     f["track-route"].textContent = String(u.route_text);
     f["track-sensors"].textContent = Array.from(state.sensors).sort().join(", ");
     if (u.synthesized === true) {
