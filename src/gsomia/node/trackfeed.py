@@ -319,8 +319,11 @@ class TrackBus:
             self._subscription = None
 
     # ------------------------------------------------------------------ out
-    def updates(self, sealed: SealedLabel, events: Sequence[TrackEvent]) -> None:
-        """Updates of one track this worker took in (on the loop), for the other workers."""
+    def updates(
+        self, sealed: SealedLabel, events: Sequence[TrackEvent], *, standing: bool = False
+    ) -> None:
+        """Updates of one track this worker took in (on the loop), for the other workers;
+        ``standing``: the track reached this node on standing consent (§7.1)."""
         if self._out is None or not events:
             return
         label = events[0].label.to_json()
@@ -331,6 +334,7 @@ class TrackBus:
                 "worker": self.worker,
                 "sealed": raw,
                 "label": label,
+                "standing": standing,
                 "events": [
                     {
                         "update": e.update.to_json(),
@@ -393,4 +397,4 @@ class TrackBus:
             )
             for e in doc["events"]
         ]
-        self.tracks.heard(sealed, label, events)
+        self.tracks.heard(sealed, label, events, standing=doc.get("standing") is not False)

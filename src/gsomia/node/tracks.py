@@ -171,6 +171,7 @@ class Track:
     last_at: datetime | None = None
     synthesized: bool = False
     touched: float = 0.0  # wall epoch seconds of the last update received
+    standing: bool = False  # some of it reached this node on standing consent (§7.1)
 
     def add(self, event: TrackEvent) -> bool:
         """Keep ``event`` if it is newer than every update kept (else a duplicate: False)."""
@@ -256,7 +257,9 @@ class Fanout(Protocol):
     """Who tells the node's other workers what entered this worker's book from a sensor or a
     peer, and of consents granted here (``gsomia.node.trackfeed.TrackBus``)."""
 
-    def updates(self, sealed: SealedLabel, events: Sequence[TrackEvent]) -> None: ...
+    def updates(
+        self, sealed: SealedLabel, events: Sequence[TrackEvent], *, standing: bool = False
+    ) -> None: ...
 
     def consented(self, track: str) -> None: ...
 
@@ -373,9 +376,14 @@ class Tracks:
     def _check_sees(self, user: User, label: Label) -> None:
         node = self.node
         level = node.scenario.policy(label.originator).level(label.classification)
-        purposes = (
-            None if label.originator == node.party else provided_for(label.purposes, standing=False)
-        )
+        purposes = None
+        if label.originator != node.party:
+            # DOMAIN.md §7.1: what reached this node on the 2023 link's standing consent is
+            # provided for defense.warning only, whatever its label says; a track that came
+            # by several routes takes the narrowest (a track not in the book: the narrowest)
+            track = self.book.get(label.id)
+            standing = track is None or track.standing
+            purposes = provided_for(label.purposes, standing=standing)
         check_access(
             user.clearance,
             party=node.party,
@@ -856,6 +864,8 @@ class Tracks:
                 track = self.book.get(frame.track)
                 if track is None:
                     track = self.book[frame.track] = Track(label, frame.sealed_label)
+                if self._on_standing(frame, now):
+                    track.standing = True  # the narrowest purposes of every route, for good
                 added = []
                 for u in frame.updates:
                     event = TrackEvent(frame.track, label, u, frame.route, received)
@@ -867,10 +877,23 @@ class Tracks:
         self._publish(events)
         if self.fanout is not None:
             for sealed, added in fresh:
-                self.fanout.updates(sealed, added)
+                self.fanout.updates(sealed, added, standing=self.book[added[0].track].standing)
         for frame in frames:
             if not frame.relayed:
                 self._relay(frame, now)
+
+    def _on_standing(self, frame: OpenedFrame, now: datetime) -> bool:
+        """Whether an accepted ``frame`` reached this node on standing consent (under the
+        lock): its sender is not the track's originator and no explicit consent this node holds
+        served both at the frame's instant and now (the decision then rested on standing)."""
+        label = frame.label
+        if frame.sender == label.originator:
+            return False
+        held = [t.consent for t in self._held(frame.track).values()]
+        return not all(
+            any(c.serves(label.id, label.originator, self.node.party, at) for c in held)
+            for at in (frame.at, now)
+        )
 
     def _relay(self, frame: OpenedFrame, now: datetime) -> None:
         """As a hub, pass ``frame`` on whole to every other party the engine allows now."""
@@ -886,10 +909,18 @@ class Tracks:
             if self.decisions.decide(label, self.node.party, peer, now, consents).allowed:
                 outlet.queue(peer, Run(frame.track, now, stretch, frame.updates, frame.frame))
 
-    def heard(self, sealed: SealedLabel, label: Label, events: Sequence[TrackEvent]) -> None:
+    def heard(
+        self,
+        sealed: SealedLabel,
+        label: Label,
+        events: Sequence[TrackEvent],
+        *,
+        standing: bool = False,
+    ) -> None:
         """Updates another worker of this node took in (over the bus): into this worker's book
-        and its streams, never to a peer again (the other worker sends them). Ignored, and
-        logged, under a label that is not the track's here."""
+        and its streams, never to a peer again (the other worker sends them); ``standing``: some
+        of the track reached the node on standing consent. Ignored, and logged, under a label
+        that is not the track's here."""
         fresh: list[TrackEvent] = []
         with self._lock:
             track = self.book.get(label.id)
@@ -898,6 +929,8 @@ class Tracks:
             elif track.label != label:
                 log.warning("track %s: another worker's label is not this one's; ignored", label.id)
                 return
+            if standing:
+                track.standing = True
             fresh = [e for e in events if track.add(e)]
         self._publish(fresh)
 

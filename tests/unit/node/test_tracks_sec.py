@@ -1,0 +1,72 @@
+"""Tracks under review: purposes under standing consent (§7.1), the receiver's double decision
+at a boundary, runs longer than a frame, per-frame answers, the book's bounds."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from gsomia.app.boot import load_config, open_node
+from gsomia.clock import FixedClock
+from gsomia.node.service import Node
+from gsomia.node.tracks import Tracks
+from tests.integration.nodes import PASSPHRASE, make_nodes
+from tests.unit.node.test_tracks import Collect, label_doc, update_doc, user
+
+LAPSE = datetime(2019, 11, 22, 15, 0, tzinfo=UTC)  # 2019-11-23T00:00+09:00: GSOMIA ends
+NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Node]:
+    procs = make_nodes(tmp_path_factory.mktemp("tracks-sec"), scenario="lapse-2019")
+    out = {}
+    for party, proc in procs.items():
+        node = open_node(
+            load_config(proc.config), clock=FixedClock(NOW), passphrase=PASSPHRASE.encode()
+        )
+        node.wall = FixedClock(NOW)
+        out[party] = node
+    return out
+
+
+def new_track() -> str:
+    return f"track--{uuid.uuid4()}"
+
+
+def ingest(tracks: Tracks, track: str, seqs: range, **label: Any) -> None:
+    doc = {"label": {**label_doc(track), **label}, "updates": [update_doc(track, s) for s in seqs]}
+    tracks.accept(*tracks.check_ingest(user(tracks.node), track, doc), tracks.node.clock.now())
+
+
+def test_a_relay_under_standing_consent_is_for_defense_warning_only(
+    nodes: dict[str, Node],
+) -> None:
+    kor, usa, jpn = nodes["KOR"], nodes["USA"], nodes["JPN"]
+    sender, hub, receiver = Tracks(kor), Tracks(usa), Tracks(jpn)
+    out, relays = Collect(), Collect()
+    sender.outlet, hub.outlet = out, relays
+    track = new_track()
+    ingest(sender, track, range(1, 4), purposes=["defense.operations", "defense.warning"])
+    [frame] = sender.seal("USA", [r for p, r in out.runs if p == "USA"])
+    got = hub.receive("KOR", [frame.raw])
+    hub.deliver(got.accepted, NOW)
+    [relayed] = hub.seal("JPN", [r for p, r in relays.runs if p == "JPN"])
+    taken = receiver.receive("USA", [relayed.raw])
+    receiver.deliver(taken.accepted, NOW)
+    analyst = user(jpn)
+    ops = replace(analyst, clearance=replace(analyst.clearance, purposes=("defense.operations",)))
+    label = receiver.book[track].label
+    assert not receiver.may_see(ops, label)
+    assert [s.track for s in receiver.summaries(ops)] == []
+    assert receiver.may_see(analyst, label)  # defense.warning: provided for it
+    # at the hub the originator sent it itself: the label's purposes
+    usa_analyst = user(usa)
+    usa_ops = replace(
+        usa_analyst, clearance=replace(usa_analyst.clearance, purposes=("defense.operations",))
+    )
+    assert hub.may_see(usa_ops, label)
