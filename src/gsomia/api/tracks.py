@@ -444,9 +444,7 @@ class TrackLinks:
                 if taken:
                     await asyncio.to_thread(self.tracks.sent, link.peer, taken)
                 self.tracks.unsent(link.peer, conflicted)
-                for run in reversed(self.tracks.rewind(link.peer, wanted)):
-                    link.pending.appendleft(run)
-                    link.size += len(run.updates)
+                self._requeue(link, self.tracks.rewind(link.peer, wanted))
                 return 0
             if status is not None and 400 <= status < 500 and status != 429:
                 log.warning(
@@ -459,6 +457,19 @@ class TrackLinks:
                 self.tracks.unsent(link.peer, frames)
                 return 0
             failures += 1
+            if await asyncio.to_thread(self.tracks.outdated, frames):
+                # a boundary (or a consent's expiry) passed since sealing: decided again now,
+                # the still-allowed updates sealed anew (relays are not resent)
+                log.info(
+                    "track link to %s: a decision boundary passed; window re-decided", link.peer
+                )
+                self.tracks.unsent(link.peer, frames)
+                first: dict[str, int] = {}
+                for f in frames:
+                    if not f.relay:
+                        first[f.track] = min(first.get(f.track, f.first), f.first)
+                self._requeue(link, self.tracks.rewind(link.peer, first))
+                return failures
             if self.wall.monotonic() - started > STALE_SECONDS:
                 log.warning(
                     "track link to %s: down for %.0f s; %d stale frame(s) dropped",
@@ -469,6 +480,13 @@ class TrackLinks:
                 self.tracks.unsent(link.peer, frames)
                 return failures
             await asyncio.sleep(backoff(failures))
+
+    @staticmethod
+    def _requeue(link: _Link, runs: list[Run]) -> None:
+        """``runs`` to be sent first on ``link`` (a rewind)."""
+        for run in reversed(runs):
+            link.pending.appendleft(run)
+            link.size += len(run.updates)
 
     async def _post(self, link: _Link, body: bytes) -> tuple[int | None, str]:
         headers = federation.sign_request(

@@ -6,19 +6,20 @@ party's track, the warning topic and purpose, seqs strictly increasing), keeps t
 for every peer the release engine allows at the node's scenario clock's now. The decision is
 memoised per (track's label, holder, recipient, stretch), a stretch being the interval between
 two of the scenario's boundaries (``Scenario.decision_cache``): a dict lookup per update. A
-run of updates is queued as decided in one stretch, so a frame never straddles a boundary; the
-sender re-decides a run whose stretch has passed before it is sealed (fail closed).
+run of updates is queued as decided in one stretch; the sender decides again, and states, the
+instant it seals a frame (its scenario now), and a sealed window it retries after a boundary
+(or a consent's expiry) passed is decided and sealed anew (``outdated``; fail closed).
 
 A node receiving frames (``receive``) opens each (``gsomia.seal.tracks.TrackOpener``, numbered
 steps), then judges it itself: the frame's sender is the peer that signed the request; its
 stated instant lies within the node's skew of its own scenario clock; the release engine
-allowed the sender to send it at that instant (holder = sender, recipient = this node: the
-2023 link's standing consent, or an explicit consent (below), covers the hub's relays); its
-``prev`` is the last seq this node accepted from that sender on that track (else a conflict
-naming the ``next`` seq wanted). A
-refused frame stores nothing; an accepted one is stored as received (``track_frames``), enters
-the book, reaches the streams, and — at a hub, when the engine allows every update of it to go
-on — is relayed whole to the other parties.
+allows the sender to send it both at that instant and at this node's now (holder = sender,
+recipient = this node: the 2023 link's standing consent, or an explicit consent (below),
+covers the hub's relays); its ``prev`` is the last seq this node accepted from that sender on
+that track (else a conflict naming the ``next`` seq wanted). A refused frame stores nothing;
+an accepted one is stored as received (``track_frames``), enters the book, reaches the
+streams, and — at a hub, when the engine allows every update of it to go on — is relayed
+whole to the other parties.
 
 Explicit consents. Before the 2023 link's standing consent, a hub relays a track only with the
 originator's explicit consent (``grant``: the originator's admin consents to the track going to
@@ -623,8 +624,8 @@ class Tracks:
     # -------------------------------------------------------------- sending
     def seal(self, peer: str, runs: Sequence[Run]) -> list[Sealed]:
         """Seal a window's runs for ``peer`` under one signature (frames) and one more for the
-        relays; a run whose stretch has passed is decided again now and dropped if no longer
-        allowed. Runs of one track are merged into one frame per stretch."""
+        relays; each run is decided at this node's now, the instant the frames state, and
+        dropped if not allowed. Runs of one track are merged into one frame per stretch."""
         now = self.node.clock.now()
         stretch = self.decisions.stretch(now)
         plans: list[tuple[FramePlan, Run]] = []
@@ -635,15 +636,14 @@ class Tracks:
                 track = self.book.get(run.track)
                 if track is None:
                     continue
-                at = run.at
-                if run.stretch != stretch:
-                    holder = self.node.party
-                    consents = [t.consent for t in self._held(run.track).values()]
-                    allowed = self.decisions.decide(track.label, holder, peer, now, consents)
-                    if not allowed.allowed:
-                        log.info("track %s to %s: no longer allowed; dropped", run.track, peer)
-                        continue
-                    at = now
+                # stated and decided at this node's now, the instant of sealing (never the
+                # instant the run was queued: a window may wait past a boundary)
+                at = now
+                holder = self.node.party
+                consents = [t.consent for t in self._held(run.track).values()]
+                if not self.decisions.decide(track.label, holder, peer, now, consents).allowed:
+                    log.info("track %s to %s: no longer allowed; dropped", run.track, peer)
+                    continue
                 prev = self._prev(run.track, peer)
                 ups = tuple(u for u in run.updates if u.seq > prev)
                 if not ups:
@@ -691,6 +691,22 @@ class Tracks:
             last[run.track] = len(merged)
             merged.append(run)
         return merged
+
+    def outdated(self, frames: Sequence[Sealed]) -> bool:
+        """Whether a decision boundary, or the expiry of a consent held for one of their
+        tracks, has passed since ``frames`` were sealed: then they must not be sent as sealed
+        (decided again: ``unsent`` and ``rewind``)."""
+        now = self.node.clock.now()
+        stretch = self.decisions.stretch(now)
+        with self._lock:
+            for f in frames:
+                if self.decisions.stretch(f.at) != stretch:
+                    return True
+                for t in self._held(f.track).values():
+                    expires = t.consent.expires_at
+                    if expires is not None and f.at < expires <= now:
+                        return True
+        return False
 
     def _prev(self, tid: str, peer: str) -> int:
         found = self._sent.get((tid, peer))
@@ -846,8 +862,13 @@ class Tracks:
             track = self.book.get(frame.track)
             if track is not None and track.label != label:
                 reason = "the frame's label is not the track's"
-            elif not self.decisions.decide(label, sender, node.party, frame.at, consents).allowed:
-                reason = f"no agreement allowed {sender} to send it at {format_instant(frame.at)}"
+            else:
+                # allowed both at the sender's stated instant and at this node's now: a frame
+                # stated just before a boundary it arrives after is refused (fail closed)
+                for at in (frame.at, now):
+                    if not self.decisions.decide(label, sender, node.party, at, consents).allowed:
+                        reason = f"no agreement allowed {sender} to send it at {format_instant(at)}"
+                        break
         if reason is not None:
             audit.refused("accept track frame", reason, party=node.party, sender=sender)
             raise Denied(f"track frame of {frame.track}: {reason}")

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from gsomia.app.boot import load_config, open_node
 from gsomia.clock import FixedClock
+from gsomia.errors import Denied
 from gsomia.node.service import Node
 from gsomia.node.tracks import Tracks
 from tests.integration.nodes import PASSPHRASE, make_nodes
@@ -70,3 +71,33 @@ def test_a_relay_under_standing_consent_is_for_defense_warning_only(
         usa_analyst, clearance=replace(usa_analyst.clearance, purposes=("defense.operations",))
     )
     assert hub.may_see(usa_ops, label)
+
+
+def test_a_frame_stated_before_the_lapse_is_refused_after_it(nodes: dict[str, Node]) -> None:
+    kor, jpn = nodes["KOR"], nodes["JPN"]
+    now = LAPSE + timedelta(minutes=4)
+    before = LAPSE - timedelta(seconds=1)
+    sender, receiver = Tracks(kor), Tracks(jpn)
+    sender.outlet = Collect()
+    track = new_track()
+    kor.clock = FixedClock(before)
+    try:
+        ingest(sender, track, range(1, 4))  # queued for JPN while GSOMIA is in force
+        runs = [r for p, r in sender.outlet.runs if p == "JPN"]
+        assert runs
+        [frame] = sender.seal("JPN", runs)  # sealed (stated) just before the lapse
+        assert frame.at == before
+        jpn.clock = FixedClock(now)  # arrives 4 minutes after it: within the skew
+        with pytest.raises(Denied, match="no agreement allowed KOR to send it at 2019-11-22T15:04"):
+            receiver.receive("KOR", [frame.raw])
+        with jpn.store.reading() as r:
+            assert list(r.track_frames(track)) == []
+        # the sender itself: sealing after the lapse drops the run; a window sealed before
+        # the boundary is outdated after it
+        sender.unsent("JPN", [frame])
+        kor.clock = FixedClock(now)
+        assert sender.outdated([frame])
+        assert sender.seal("JPN", runs) == []
+        assert sender.rewind("JPN", {track: 1}) == []
+    finally:
+        kor.clock = jpn.clock = FixedClock(NOW)
