@@ -3,17 +3,22 @@ at a boundary, runs longer than a frame, per-frame answers, the book's bounds.""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 
 from gsomia.app.boot import load_config, open_node
+from gsomia.bus.local import LocalBus
 from gsomia.clock import FixedClock
 from gsomia.errors import Denied
 from gsomia.node.service import Node
+from gsomia.node.trackfeed import TRACKS, TrackBus
 from gsomia.node.tracks import Tracks
 from tests.integration.nodes import PASSPHRASE, make_nodes
 from tests.unit.node.test_tracks import Collect, label_doc, update_doc, user
@@ -101,3 +106,66 @@ def test_a_frame_stated_before_the_lapse_is_refused_after_it(nodes: dict[str, No
         assert sender.rewind("JPN", {track: 1}) == []
     finally:
         kor.clock = jpn.clock = FixedClock(NOW)
+
+
+class SharedBus(LocalBus):
+    """The in-process bus, standing in for a shared one; it keeps every event's bytes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.carried: list[bytes] = []
+
+    @property
+    def shared(self) -> bool:
+        return True
+
+    async def publish(self, name: str, data: bytes) -> None:
+        self.carried.append(data)
+        await super().publish(name, data)
+
+
+def test_the_bus_carries_track_events_sealed_and_drops_forged_ones(
+    nodes: dict[str, Node],
+) -> None:
+    kor = nodes["KOR"]
+    one, two = Tracks(kor), Tracks(kor)  # two workers of one node
+    track, forged = new_track(), new_track()
+
+    async def run() -> None:
+        bus = SharedBus()
+        first, second = TrackBus(one), TrackBus(two)
+        await first.start(bus)
+        await second.start(bus)
+        try:
+            ingest(one, track, range(1, 3))
+            for _ in range(200):
+                await asyncio.sleep(0.01)
+                if track in two.book:
+                    break
+            # a well-formed plaintext event of another "worker", as anyone on the bus could
+            doc = {
+                "worker": "someone",
+                "sealed": base64.b64encode(one.book[track].sealed.encode()).decode(),
+                "label": label_doc(forged),
+                "standing": False,
+                "events": [
+                    {
+                        "update": update_doc(forged, 1),
+                        "route": ["KOR"],
+                        "received": "2026-03-01T09:00:00Z",
+                    }
+                ],
+            }
+            await bus.publish(TRACKS, orjson.dumps(doc))
+            await asyncio.sleep(0.05)
+        finally:
+            await first.stop()
+            await second.stop()
+            await bus.close()
+        assert two.book[track].last_seq == 2  # heard, opened
+        assert forged not in two.book  # the forged event is dropped
+        sealed = bus.carried[0]
+        for plain in (b"kor-radar-1", track.encode(), b"125.5", b"dprk.missile.warning"):
+            assert plain not in sealed
+
+    asyncio.run(run())
