@@ -47,10 +47,10 @@ import logging
 import threading
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import orjson
 
@@ -71,6 +71,7 @@ from gsomia.seal.canonical import canonical_json
 from gsomia.seal.item import CONSENT_MAGIC, SealedLabel, SignedObject, consent_digest
 from gsomia.seal.service import sealed_label
 from gsomia.seal.tracks import FramePlan, OpenedFrame, RelayPlan, TrackOpener, TrackSealer
+from gsomia.seal.trackwire import MAX_FRAME_UPDATES
 from gsomia.store.ports import TrackFrameRow
 
 log = logging.getLogger("gsomia.tracks")
@@ -86,6 +87,7 @@ TRACK_CONSENTS = "track.consent"  # node documents: the consents this node grant
 MAX_CONSENTS_PER_POST = 1024  # consent tokens in one peer request
 MAX_CONSENTS_PER_TRACK = 16  # consent tokens a node keeps for one track (the newest)
 _TRACK_DIGEST = b"gsomia/node/v1/track-label\x00"
+P = TypeVar("P", FramePlan, RelayPlan)  # a plan of a window: a frame's or a relay's
 
 
 def track_digest(sealed: SealedLabel) -> bytes:
@@ -630,6 +632,7 @@ class Tracks:
         stretch = self.decisions.stretch(now)
         plans: list[tuple[FramePlan, Run]] = []
         relays: list[tuple[RelayPlan, Run]] = []
+        position: dict[str, int] = {}  # per track, the last seq planned in this window
         with self._lock:
             merged = self._merge(runs)
             for run in merged:
@@ -644,7 +647,9 @@ class Tracks:
                 if not self.decisions.decide(track.label, holder, peer, now, consents).allowed:
                     log.info("track %s to %s: no longer allowed; dropped", run.track, peer)
                     continue
-                prev = self._prev(run.track, peer)
+                prev = position.get(run.track)
+                if prev is None:
+                    prev = self._prev(run.track, peer)
                 ups = tuple(u for u in run.updates if u.seq > prev)
                 if not ups:
                     continue
@@ -653,23 +658,53 @@ class Tracks:
                         continue  # a relayed frame goes whole or not at all
                     relays.append((RelayPlan(run.relay, peer, at, prev), run))
                 else:
-                    plan = FramePlan(peer, track.sealed, run.track, at, prev, ups)
-                    plans.append((plan, Run(run.track, at, stretch, ups)))
-                self._sent[run.track, peer] = ups[-1].seq
-        out: list[Sealed] = []
-        if plans:
-            raws = self.sealer.seal_window([p for p, _ in plans])
-            out += [
-                Sealed(r.track, r.first, r.last, p.prev, p.at, raw)
-                for (p, r), raw in zip(plans, raws, strict=True)
-            ]
-        if relays:
-            raws = self.sealer.relay_window([p for p, _ in relays])
-            out += [
-                Sealed(r.track, r.first, r.last, p.prev, p.at, raw, relay=True)
-                for (p, r), raw in zip(relays, raws, strict=True)
-            ]
+                    for i in range(0, len(ups), MAX_FRAME_UPDATES):  # a frame's bound
+                        chunk = ups[i : i + MAX_FRAME_UPDATES]
+                        plan = FramePlan(peer, track.sealed, run.track, at, prev, chunk)
+                        plans.append((plan, Run(run.track, at, stretch, chunk)))
+                        prev = chunk[-1].seq
+                position[run.track] = ups[-1].seq
+        out = [
+            Sealed(r.track, r.first, r.last, p.prev, p.at, raw)
+            for p, r, raw in self._seal_each(peer, plans, self.sealer.seal_window)
+        ]
+        out += [
+            Sealed(r.track, r.first, r.last, p.prev, p.at, raw, relay=True)
+            for p, r, raw in self._seal_each(peer, relays, self.sealer.relay_window)
+        ]
+        with self._lock:  # the link goes on from what was sealed, only once it was
+            for f in out:
+                self._sent[f.track, peer] = max(self._sent.get((f.track, peer), 0), f.last)
         return out
+
+    @staticmethod
+    def _seal_each(
+        peer: str,
+        plans: Sequence[tuple[P, Run]],
+        seal_window: Callable[[Sequence[P]], list[bytes]],
+    ) -> list[tuple[P, Run, bytes]]:
+        """``plans`` sealed in one window; a plan the sealer refuses (BadInput) drops its own
+        frame and the later frames of its track (they would not follow on), not the window."""
+        if not plans:
+            return []
+        try:
+            raws = seal_window([p for p, _ in plans])
+        except BadInput:
+            bad: set[str] = set()
+            good: list[tuple[P, Run]] = []
+            for plan, run in plans:
+                if run.track in bad:
+                    continue
+                try:
+                    seal_window([plan])
+                except BadInput as exc:
+                    log.warning("track %s to %s: a frame dropped: %s", run.track, peer, exc)
+                    bad.add(run.track)
+                    continue
+                good.append((plan, run))
+            plans = good
+            raws = seal_window([p for p, _ in plans]) if plans else []
+        return [(p, r, raw) for (p, r), raw in zip(plans, raws, strict=True)]
 
     @staticmethod
     def _merge(runs: Sequence[Run]) -> list[Run]:

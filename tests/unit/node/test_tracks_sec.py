@@ -169,3 +169,25 @@ def test_the_bus_carries_track_events_sealed_and_drops_forged_ones(
             assert plain not in sealed
 
     asyncio.run(run())
+
+
+def test_runs_longer_than_a_frame_are_split_and_a_rewind_of_all_recovers(
+    nodes: dict[str, Node],
+) -> None:
+    kor, usa = nodes["KOR"], nodes["USA"]
+    sender, receiver = Tracks(kor), Tracks(usa)
+    out = Collect()
+    sender.outlet = out
+    track = new_track()
+    ingest(sender, track, range(1, 1001))
+    ingest(sender, track, range(1001, 2001))
+    runs = [r for p, r in out.runs if p == "USA"]
+    frames = sender.seal("USA", runs)  # one window: merged, then split at the frame's bound
+    assert [(f.prev, f.first, f.last) for f in frames] == [(0, 1, 1000), (1000, 1001, 2000)]
+    # the peer never took them (a 409 next=1): the link starts again from seq 1, whole
+    sender.unsent("USA", frames)
+    again = sender.seal("USA", sender.rewind("USA", {track: 1}))
+    assert [(f.prev, f.first, f.last) for f in again] == [(0, 1, 1000), (1000, 1001, 2000)]
+    got = receiver.receive("KOR", [f.raw for f in again])
+    assert [f.last for f in got.accepted] == [1000, 2000]
+    assert got.conflicts == {}
