@@ -778,10 +778,14 @@ class Tracks:
 
     def unsent(self, peer: str, frames: Sequence[Sealed]) -> None:
         """``peer`` never took ``frames`` (dropped): the link goes on from what it had."""
+        span: dict[str, tuple[int, int]] = {}  # per track: the first prev, the last seq
+        for f in frames:
+            low, high = span.get(f.track, (f.prev, f.last))
+            span[f.track] = (min(low, f.prev), max(high, f.last))
         with self._lock:
-            for f in frames:
-                if self._sent.get((f.track, peer)) == f.last:
-                    self._sent[f.track, peer] = f.prev
+            for tid, (prev, last) in span.items():
+                if self._sent.get((tid, peer)) == last:
+                    self._sent[tid, peer] = prev
 
     def rewind(self, peer: str, wanted: dict[str, int]) -> list[Run]:
         """``peer`` wants each track from a seq on (a 409): the link restarts there, with the

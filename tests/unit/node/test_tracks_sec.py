@@ -184,8 +184,9 @@ def test_runs_longer_than_a_frame_are_split_and_a_rewind_of_all_recovers(
     runs = [r for p, r in out.runs if p == "USA"]
     frames = sender.seal("USA", runs)  # one window: merged, then split at the frame's bound
     assert [(f.prev, f.first, f.last) for f in frames] == [(0, 1, 1000), (1000, 1001, 2000)]
+    sender.unsent("USA", frames)  # dropped: the link goes on from before the first
+    assert [(f.prev, f.first) for f in sender.seal("USA", runs)] == [(0, 1), (1000, 1001)]
     # the peer never took them (a 409 next=1): the link starts again from seq 1, whole
-    sender.unsent("USA", frames)
     again = sender.seal("USA", sender.rewind("USA", {track: 1}))
     assert [(f.prev, f.first, f.last) for f in again] == [(0, 1, 1000), (1000, 1001, 2000)]
     got = receiver.receive("KOR", [f.raw for f in again])
