@@ -901,6 +901,8 @@ class Tracks:
             track = self.book.get(frame.track)
             if track is not None and track.label != label:
                 reason = "the frame's label is not the track's"
+            elif TRACK_TOPIC not in label.topics or TRACK_PURPOSE not in label.purposes:
+                reason = f"a track's label names the topic {TRACK_TOPIC} and {TRACK_PURPOSE}"
             else:
                 # allowed both at the sender's stated instant and at this node's now: a frame
                 # stated just before a boundary it arrives after is refused (fail closed)

@@ -20,6 +20,7 @@ from gsomia.errors import Denied
 from gsomia.node.service import Node
 from gsomia.node.trackfeed import TRACKS, TrackBus
 from gsomia.node.tracks import Tracks
+from gsomia.seal.service import sealed_label
 from tests.integration.nodes import PASSPHRASE, make_nodes
 from tests.unit.node.test_tracks import Collect, label_doc, update_doc, user
 
@@ -192,3 +193,22 @@ def test_runs_longer_than_a_frame_are_split_and_a_rewind_of_all_recovers(
     got = receiver.receive("KOR", [f.raw for f in again])
     assert [f.last for f in got.accepted] == [1000, 2000]
     assert got.conflicts == {}
+
+
+def test_a_receiver_requires_the_warning_topic_and_purpose(nodes: dict[str, Node]) -> None:
+    kor, usa = nodes["KOR"], nodes["USA"]
+    sender, receiver = Tracks(kor), Tracks(usa)
+    sender.outlet = Collect()
+    track = new_track()
+    ingest(sender, track, range(1, 3))
+    [(peer, run)] = sender.outlet.runs
+    # a sender that skips its own ingest checks: a label without the warning purpose
+    other = replace(sender.book[track].label, purposes=("defense.operations",))
+    sender.book[track] = replace(
+        sender.book[track], label=other, sealed=sealed_label(kor.scenario, other, NOW)
+    )
+    [frame] = sender.seal(peer, [run])
+    with pytest.raises(
+        Denied, match=r"names the topic dprk\.missile\.warning and defense\.warning"
+    ):
+        receiver.receive("KOR", [frame.raw])
