@@ -451,7 +451,7 @@ class TrackLinks:
                     "track link to %s: refused (HTTP %d): %s; %d frame(s) dropped",
                     link.peer,
                     status,
-                    answer[:300],
+                    repr(answer[:300]),
                     len(frames),
                 )
                 self.tracks.unsent(link.peer, frames)
