@@ -438,7 +438,8 @@ class TrackLinks:
                 await asyncio.to_thread(self.tracks.sent, link.peer, frames)
                 return 0
             if status == 409:
-                wanted = _wanted(answer)
+                sent = {f.track for f in frames}  # a peer's wishes for other tracks: ignored
+                wanted = {k: v for k, v in _wanted(answer).items() if k in sent}
                 conflicted = [f for f in frames if f.track in wanted]
                 taken = [f for f in frames if f.track not in wanted]
                 if taken:
@@ -481,10 +482,24 @@ class TrackLinks:
                 return failures
             await asyncio.sleep(backoff(failures))
 
-    @staticmethod
-    def _requeue(link: _Link, runs: list[Run]) -> None:
-        """``runs`` to be sent first on ``link`` (a rewind)."""
-        for run in reversed(runs):
+    def _requeue(self, link: _Link, runs: list[Run]) -> None:
+        """``runs`` to be sent first on ``link`` (a rewind), within the link's bound: those
+        past it are dropped (counted, logged)."""
+        room = max(self.buffer - link.size, 0)
+        kept: list[Run] = []
+        for run in runs:
+            if len(run.updates) > room:
+                link.dropped += len(run.updates)
+                log.warning(
+                    "track link to %s: buffer full; %d update(s) of %s not resent",
+                    link.peer,
+                    len(run.updates),
+                    run.track,
+                )
+                continue
+            room -= len(run.updates)
+            kept.append(run)
+        for run in reversed(kept):
             link.pending.appendleft(run)
             link.size += len(run.updates)
 

@@ -10,9 +10,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
+from gsomia.api.tracks import TrackLinks
 from gsomia.app.boot import load_config, open_node
 from gsomia.bus.local import LocalBus
 from gsomia.clock import FixedClock
@@ -212,3 +214,34 @@ def test_a_receiver_requires_the_warning_topic_and_purpose(nodes: dict[str, Node
         Denied, match=r"names the topic dprk\.missile\.warning and defense\.warning"
     ):
         receiver.receive("KOR", [frame.raw])
+
+
+@pytest.mark.parametrize(("buffer", "resent"), [(2500, [2000]), (1500, [])])
+def test_a_409_rewinds_only_the_window_s_tracks_within_the_link_s_bound(
+    nodes: dict[str, Node], buffer: int, resent: list[int]
+) -> None:
+    kor = nodes["KOR"]
+    sender = Tracks(kor)
+    track = new_track()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        wanted = {track: 1, **{new_track(): 1 for _ in range(50)}}
+        return httpx.Response(409, json={"error": "conflict", "next": wanted})
+
+    async def run() -> tuple[list[tuple[str, int]], int]:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+            links = TrackLinks(kor, sender, client)
+            ingest(sender, track, range(1, 1001))
+            ingest(sender, track, range(1001, 2001))
+            link = links._links["USA"]
+            frames = sender.seal("USA", links._take(link))
+            assert len(frames) == 2
+            links.buffer = buffer
+            await links._send(link, frames, [], 0)
+            return [(r.track, len(r.updates)) for r in link.pending], link.dropped
+
+    pending, dropped = asyncio.run(run())
+    assert pending == [(track, n) for n in resent]  # no other track the peer named
+    assert dropped == 2000 - sum(resent)  # past the bound: dropped, counted
+    positions = sender._sent
+    assert {t for t, _ in positions} == {track}
