@@ -438,27 +438,39 @@ class TrackLinks:
                 await asyncio.to_thread(self.tracks.sent, link.peer, frames)
                 return 0
             if status == 409:
-                wanted = _wanted(answer)
+                sent = {f.track for f in frames}  # a peer's wishes for other tracks: ignored
+                wanted = {k: v for k, v in _wanted(answer).items() if k in sent}
                 conflicted = [f for f in frames if f.track in wanted]
                 taken = [f for f in frames if f.track not in wanted]
                 if taken:
                     await asyncio.to_thread(self.tracks.sent, link.peer, taken)
                 self.tracks.unsent(link.peer, conflicted)
-                for run in reversed(self.tracks.rewind(link.peer, wanted)):
-                    link.pending.appendleft(run)
-                    link.size += len(run.updates)
+                self._requeue(link, self.tracks.rewind(link.peer, wanted))
                 return 0
             if status is not None and 400 <= status < 500 and status != 429:
                 log.warning(
                     "track link to %s: refused (HTTP %d): %s; %d frame(s) dropped",
                     link.peer,
                     status,
-                    answer[:300],
+                    repr(answer[:300]),
                     len(frames),
                 )
                 self.tracks.unsent(link.peer, frames)
                 return 0
             failures += 1
+            if await asyncio.to_thread(self.tracks.outdated, frames):
+                # a boundary (or a consent's expiry) passed since sealing: decided again now,
+                # the still-allowed updates sealed anew (relays are not resent)
+                log.info(
+                    "track link to %s: a decision boundary passed; window re-decided", link.peer
+                )
+                self.tracks.unsent(link.peer, frames)
+                first: dict[str, int] = {}
+                for f in frames:
+                    if not f.relay:
+                        first[f.track] = min(first.get(f.track, f.first), f.first)
+                self._requeue(link, self.tracks.rewind(link.peer, first))
+                return failures
             if self.wall.monotonic() - started > STALE_SECONDS:
                 log.warning(
                     "track link to %s: down for %.0f s; %d stale frame(s) dropped",
@@ -469,6 +481,27 @@ class TrackLinks:
                 self.tracks.unsent(link.peer, frames)
                 return failures
             await asyncio.sleep(backoff(failures))
+
+    def _requeue(self, link: _Link, runs: list[Run]) -> None:
+        """``runs`` to be sent first on ``link`` (a rewind), within the link's bound: those
+        past it are dropped (counted, logged)."""
+        room = max(self.buffer - link.size, 0)
+        kept: list[Run] = []
+        for run in runs:
+            if len(run.updates) > room:
+                link.dropped += len(run.updates)
+                log.warning(
+                    "track link to %s: buffer full; %d update(s) of %s not resent",
+                    link.peer,
+                    len(run.updates),
+                    run.track,
+                )
+                continue
+            room -= len(run.updates)
+            kept.append(run)
+        for run in reversed(kept):
+            link.pending.appendleft(run)
+            link.size += len(run.updates)
 
     async def _post(self, link: _Link, body: bytes) -> tuple[int | None, str]:
         headers = federation.sign_request(

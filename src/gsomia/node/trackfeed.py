@@ -19,7 +19,11 @@ Several workers (``TrackBus``). On a shared bus each worker's book is its own: w
 takes in (a sensor's updates, a peer's frames) it publishes on the bus's ``events`` traffic
 under the name ``tracks`` (JSON, at most ``BUS_CHUNK`` updates an event, with the track's
 sealed label), and every other worker puts it in its book and its streams (never to a peer
-again: the worker that took it in sends it). Like every event on the bus it is a hint, at most
+again: the worker that took it in sends it). Each event is sealed (AES-256-GCM) under the
+node's own data key (``gsomia.seal.at_rest``, every worker of a node holds the same key ring)
+at the place ``bus/tracks``: what the bus carries (and JetStream stores) is ciphertext, and an
+event that does not open under the node's key — a forged or altered one — is dropped and
+audited (without its content). Like every event on the bus it is a hint, at most
 once: an update the bus loses reaches no stream on the other workers (the next ones do, a
 stream skipping to them). A worker ignores its own events. With the in-process bus there is
 one worker and nothing to publish. A consent granted on one worker is announced the same way
@@ -45,7 +49,7 @@ from gsomia.bus.ports import Bus, BusFailure, Subscription
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.labels import Label
 from gsomia.domain.tracks import TrackUpdate
-from gsomia.errors import GsomiaError
+from gsomia.errors import GsomiaError, VerificationFailed
 from gsomia.node import audit
 from gsomia.node.config import User
 from gsomia.node.events import (
@@ -56,6 +60,7 @@ from gsomia.node.events import (
     Unavailable,
 )
 from gsomia.node.tracks import TrackEvent, Tracks, TrackSummary
+from gsomia.seal.at_rest import KeyRingCipher
 from gsomia.seal.item import SealedLabel
 
 log = logging.getLogger("gsomia.tracks")
@@ -65,6 +70,7 @@ TRACKS = "tracks"  # the bus's event name: track updates a worker took in
 BUS_CHUNK = 200  # updates in one bus event (NATS takes at most 1 MiB a message by default)
 BUS_QUEUE = 4096  # bus events waiting to be published; past it they are dropped (hints)
 ACTIVE_SECONDS = 600.0  # a track updated within this (wall) is replayed to a new stream
+BUS_PLACE = b"bus/tracks"  # where the bus's track events are sealed (the AEAD's place)
 
 #: A subscriber's own rendering of an update as one SSE frame (None: send nothing for it).
 Render = Callable[[TrackEvent], bytes | None]
@@ -292,6 +298,7 @@ class TrackBus:
 
     def __init__(self, tracks: Tracks) -> None:
         self.tracks = tracks
+        self.cipher = KeyRingCipher(tracks.node.keyring)  # the node's own data key
         self.worker = uuid.uuid4().hex  # this worker's events carry it; it ignores them
         self.dropped = 0  # events not published for a full queue, since start
         self._out: asyncio.Queue[bytes] | None = None
@@ -319,8 +326,11 @@ class TrackBus:
             self._subscription = None
 
     # ------------------------------------------------------------------ out
-    def updates(self, sealed: SealedLabel, events: Sequence[TrackEvent]) -> None:
-        """Updates of one track this worker took in (on the loop), for the other workers."""
+    def updates(
+        self, sealed: SealedLabel, events: Sequence[TrackEvent], *, standing: bool = False
+    ) -> None:
+        """Updates of one track this worker took in (on the loop), for the other workers;
+        ``standing``: the track reached this node on standing consent (§7.1)."""
         if self._out is None or not events:
             return
         label = events[0].label.to_json()
@@ -331,6 +341,7 @@ class TrackBus:
                 "worker": self.worker,
                 "sealed": raw,
                 "label": label,
+                "standing": standing,
                 "events": [
                     {
                         "update": e.update.to_json(),
@@ -352,7 +363,7 @@ class TrackBus:
         if out is None:
             return
         try:
-            out.put_nowait(data)
+            out.put_nowait(self.cipher.seal(data, BUS_PLACE))
         except asyncio.QueueFull:
             self.dropped += 1
             log.warning("track bus: %d events waiting; one dropped", BUS_QUEUE)
@@ -368,6 +379,15 @@ class TrackBus:
 
     # ------------------------------------------------------------------ in
     async def _heard(self, data: bytes) -> None:
+        try:
+            data = self.cipher.open(data, BUS_PLACE)
+        except VerificationFailed:
+            audit.refused(
+                "hear track bus event",
+                "it does not open under this node's key (forged or altered); dropped",
+                party=self.tracks.node.party,
+            )
+            return
         try:
             self._take(data)
         except (GsomiaError, KeyError, TypeError, ValueError, binascii.Error) as exc:
@@ -393,4 +413,4 @@ class TrackBus:
             )
             for e in doc["events"]
         ]
-        self.tracks.heard(sealed, label, events)
+        self.tracks.heard(sealed, label, events, standing=doc.get("standing") is not False)

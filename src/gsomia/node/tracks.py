@@ -6,19 +6,20 @@ party's track, the warning topic and purpose, seqs strictly increasing), keeps t
 for every peer the release engine allows at the node's scenario clock's now. The decision is
 memoised per (track's label, holder, recipient, stretch), a stretch being the interval between
 two of the scenario's boundaries (``Scenario.decision_cache``): a dict lookup per update. A
-run of updates is queued as decided in one stretch, so a frame never straddles a boundary; the
-sender re-decides a run whose stretch has passed before it is sealed (fail closed).
+run of updates is queued as decided in one stretch; the sender decides again, and states, the
+instant it seals a frame (its scenario now), and a sealed window it retries after a boundary
+(or a consent's expiry) passed is decided and sealed anew (``outdated``; fail closed).
 
 A node receiving frames (``receive``) opens each (``gsomia.seal.tracks.TrackOpener``, numbered
 steps), then judges it itself: the frame's sender is the peer that signed the request; its
 stated instant lies within the node's skew of its own scenario clock; the release engine
-allowed the sender to send it at that instant (holder = sender, recipient = this node: the
-2023 link's standing consent, or an explicit consent (below), covers the hub's relays); its
-``prev`` is the last seq this node accepted from that sender on that track (else a conflict
-naming the ``next`` seq wanted). A
-refused frame stores nothing; an accepted one is stored as received (``track_frames``), enters
-the book, reaches the streams, and — at a hub, when the engine allows every update of it to go
-on — is relayed whole to the other parties.
+allows the sender to send it both at that instant and at this node's now (holder = sender,
+recipient = this node: the 2023 link's standing consent, or an explicit consent (below),
+covers the hub's relays); its ``prev`` is the last seq this node accepted from that sender on
+that track (else a conflict naming the ``next`` seq wanted). A refused frame stores nothing;
+an accepted one is stored as received (``track_frames``), enters the book, reaches the
+streams, and — at a hub, when the engine allows every update of it to go on — is relayed
+whole to the other parties.
 
 Explicit consents. Before the 2023 link's standing consent, a hub relays a track only with the
 originator's explicit consent (``grant``: the originator's admin consents to the track going to
@@ -46,10 +47,10 @@ import logging
 import threading
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import orjson
 
@@ -70,6 +71,7 @@ from gsomia.seal.canonical import canonical_json
 from gsomia.seal.item import CONSENT_MAGIC, SealedLabel, SignedObject, consent_digest
 from gsomia.seal.service import sealed_label
 from gsomia.seal.tracks import FramePlan, OpenedFrame, RelayPlan, TrackOpener, TrackSealer
+from gsomia.seal.trackwire import MAX_FRAME_UPDATES
 from gsomia.store.ports import TrackFrameRow
 
 log = logging.getLogger("gsomia.tracks")
@@ -85,6 +87,7 @@ TRACK_CONSENTS = "track.consent"  # node documents: the consents this node grant
 MAX_CONSENTS_PER_POST = 1024  # consent tokens in one peer request
 MAX_CONSENTS_PER_TRACK = 16  # consent tokens a node keeps for one track (the newest)
 _TRACK_DIGEST = b"gsomia/node/v1/track-label\x00"
+P = TypeVar("P", FramePlan, RelayPlan)  # a plan of a window: a frame's or a relay's
 
 
 def track_digest(sealed: SealedLabel) -> bytes:
@@ -171,6 +174,7 @@ class Track:
     last_at: datetime | None = None
     synthesized: bool = False
     touched: float = 0.0  # wall epoch seconds of the last update received
+    standing: bool = False  # some of it reached this node on standing consent (§7.1)
 
     def add(self, event: TrackEvent) -> bool:
         """Keep ``event`` if it is newer than every update kept (else a duplicate: False)."""
@@ -256,7 +260,9 @@ class Fanout(Protocol):
     """Who tells the node's other workers what entered this worker's book from a sensor or a
     peer, and of consents granted here (``gsomia.node.trackfeed.TrackBus``)."""
 
-    def updates(self, sealed: SealedLabel, events: Sequence[TrackEvent]) -> None: ...
+    def updates(
+        self, sealed: SealedLabel, events: Sequence[TrackEvent], *, standing: bool = False
+    ) -> None: ...
 
     def consented(self, track: str) -> None: ...
 
@@ -373,9 +379,14 @@ class Tracks:
     def _check_sees(self, user: User, label: Label) -> None:
         node = self.node
         level = node.scenario.policy(label.originator).level(label.classification)
-        purposes = (
-            None if label.originator == node.party else provided_for(label.purposes, standing=False)
-        )
+        purposes = None
+        if label.originator != node.party:
+            # DOMAIN.md §7.1: what reached this node on the 2023 link's standing consent is
+            # provided for defense.warning only, whatever its label says; a track that came
+            # by several routes takes the narrowest (a track not in the book: the narrowest)
+            track = self.book.get(label.id)
+            standing = track is None or track.standing
+            purposes = provided_for(label.purposes, standing=standing)
         check_access(
             user.clearance,
             party=node.party,
@@ -615,28 +626,30 @@ class Tracks:
     # -------------------------------------------------------------- sending
     def seal(self, peer: str, runs: Sequence[Run]) -> list[Sealed]:
         """Seal a window's runs for ``peer`` under one signature (frames) and one more for the
-        relays; a run whose stretch has passed is decided again now and dropped if no longer
-        allowed. Runs of one track are merged into one frame per stretch."""
+        relays; each run is decided at this node's now, the instant the frames state, and
+        dropped if not allowed. Runs of one track are merged into one frame per stretch."""
         now = self.node.clock.now()
         stretch = self.decisions.stretch(now)
         plans: list[tuple[FramePlan, Run]] = []
         relays: list[tuple[RelayPlan, Run]] = []
+        position: dict[str, int] = {}  # per track, the last seq planned in this window
         with self._lock:
             merged = self._merge(runs)
             for run in merged:
                 track = self.book.get(run.track)
                 if track is None:
                     continue
-                at = run.at
-                if run.stretch != stretch:
-                    holder = self.node.party
-                    consents = [t.consent for t in self._held(run.track).values()]
-                    allowed = self.decisions.decide(track.label, holder, peer, now, consents)
-                    if not allowed.allowed:
-                        log.info("track %s to %s: no longer allowed; dropped", run.track, peer)
-                        continue
-                    at = now
-                prev = self._prev(run.track, peer)
+                # stated and decided at this node's now, the instant of sealing (never the
+                # instant the run was queued: a window may wait past a boundary)
+                at = now
+                holder = self.node.party
+                consents = [t.consent for t in self._held(run.track).values()]
+                if not self.decisions.decide(track.label, holder, peer, now, consents).allowed:
+                    log.info("track %s to %s: no longer allowed; dropped", run.track, peer)
+                    continue
+                prev = position.get(run.track)
+                if prev is None:
+                    prev = self._prev(run.track, peer)
                 ups = tuple(u for u in run.updates if u.seq > prev)
                 if not ups:
                     continue
@@ -645,23 +658,53 @@ class Tracks:
                         continue  # a relayed frame goes whole or not at all
                     relays.append((RelayPlan(run.relay, peer, at, prev), run))
                 else:
-                    plan = FramePlan(peer, track.sealed, run.track, at, prev, ups)
-                    plans.append((plan, Run(run.track, at, stretch, ups)))
-                self._sent[run.track, peer] = ups[-1].seq
-        out: list[Sealed] = []
-        if plans:
-            raws = self.sealer.seal_window([p for p, _ in plans])
-            out += [
-                Sealed(r.track, r.first, r.last, p.prev, p.at, raw)
-                for (p, r), raw in zip(plans, raws, strict=True)
-            ]
-        if relays:
-            raws = self.sealer.relay_window([p for p, _ in relays])
-            out += [
-                Sealed(r.track, r.first, r.last, p.prev, p.at, raw, relay=True)
-                for (p, r), raw in zip(relays, raws, strict=True)
-            ]
+                    for i in range(0, len(ups), MAX_FRAME_UPDATES):  # a frame's bound
+                        chunk = ups[i : i + MAX_FRAME_UPDATES]
+                        plan = FramePlan(peer, track.sealed, run.track, at, prev, chunk)
+                        plans.append((plan, Run(run.track, at, stretch, chunk)))
+                        prev = chunk[-1].seq
+                position[run.track] = ups[-1].seq
+        out = [
+            Sealed(r.track, r.first, r.last, p.prev, p.at, raw)
+            for p, r, raw in self._seal_each(peer, plans, self.sealer.seal_window)
+        ]
+        out += [
+            Sealed(r.track, r.first, r.last, p.prev, p.at, raw, relay=True)
+            for p, r, raw in self._seal_each(peer, relays, self.sealer.relay_window)
+        ]
+        with self._lock:  # the link goes on from what was sealed, only once it was
+            for f in out:
+                self._sent[f.track, peer] = max(self._sent.get((f.track, peer), 0), f.last)
         return out
+
+    @staticmethod
+    def _seal_each(
+        peer: str,
+        plans: Sequence[tuple[P, Run]],
+        seal_window: Callable[[Sequence[P]], list[bytes]],
+    ) -> list[tuple[P, Run, bytes]]:
+        """``plans`` sealed in one window; a plan the sealer refuses (BadInput) drops its own
+        frame and the later frames of its track (they would not follow on), not the window."""
+        if not plans:
+            return []
+        try:
+            raws = seal_window([p for p, _ in plans])
+        except BadInput:
+            bad: set[str] = set()
+            good: list[tuple[P, Run]] = []
+            for plan, run in plans:
+                if run.track in bad:
+                    continue
+                try:
+                    seal_window([plan])
+                except BadInput as exc:
+                    log.warning("track %s to %s: a frame dropped: %s", run.track, peer, exc)
+                    bad.add(run.track)
+                    continue
+                good.append((plan, run))
+            plans = good
+            raws = seal_window([p for p, _ in plans]) if plans else []
+        return [(p, r, raw) for (p, r), raw in zip(plans, raws, strict=True)]
 
     @staticmethod
     def _merge(runs: Sequence[Run]) -> list[Run]:
@@ -683,6 +726,22 @@ class Tracks:
             last[run.track] = len(merged)
             merged.append(run)
         return merged
+
+    def outdated(self, frames: Sequence[Sealed]) -> bool:
+        """Whether a decision boundary, or the expiry of a consent held for one of their
+        tracks, has passed since ``frames`` were sealed: then they must not be sent as sealed
+        (decided again: ``unsent`` and ``rewind``)."""
+        now = self.node.clock.now()
+        stretch = self.decisions.stretch(now)
+        with self._lock:
+            for f in frames:
+                if self.decisions.stretch(f.at) != stretch:
+                    return True
+                for t in self._held(f.track).values():
+                    expires = t.consent.expires_at
+                    if expires is not None and f.at < expires <= now:
+                        return True
+        return False
 
     def _prev(self, tid: str, peer: str) -> int:
         found = self._sent.get((tid, peer))
@@ -719,10 +778,14 @@ class Tracks:
 
     def unsent(self, peer: str, frames: Sequence[Sealed]) -> None:
         """``peer`` never took ``frames`` (dropped): the link goes on from what it had."""
+        span: dict[str, tuple[int, int]] = {}  # per track: the first prev, the last seq
+        for f in frames:
+            low, high = span.get(f.track, (f.prev, f.last))
+            span[f.track] = (min(low, f.prev), max(high, f.last))
         with self._lock:
-            for f in frames:
-                if self._sent.get((f.track, peer)) == f.last:
-                    self._sent[f.track, peer] = f.prev
+            for tid, (prev, last) in span.items():
+                if self._sent.get((tid, peer)) == last:
+                    self._sent[tid, peer] = prev
 
     def rewind(self, peer: str, wanted: dict[str, int]) -> list[Run]:
         """``peer`` wants each track from a seq on (a 409): the link restarts there, with the
@@ -838,8 +901,15 @@ class Tracks:
             track = self.book.get(frame.track)
             if track is not None and track.label != label:
                 reason = "the frame's label is not the track's"
-            elif not self.decisions.decide(label, sender, node.party, frame.at, consents).allowed:
-                reason = f"no agreement allowed {sender} to send it at {format_instant(frame.at)}"
+            elif TRACK_TOPIC not in label.topics or TRACK_PURPOSE not in label.purposes:
+                reason = f"a track's label names the topic {TRACK_TOPIC} and {TRACK_PURPOSE}"
+            else:
+                # allowed both at the sender's stated instant and at this node's now: a frame
+                # stated just before a boundary it arrives after is refused (fail closed)
+                for at in (frame.at, now):
+                    if not self.decisions.decide(label, sender, node.party, at, consents).allowed:
+                        reason = f"no agreement allowed {sender} to send it at {format_instant(at)}"
+                        break
         if reason is not None:
             audit.refused("accept track frame", reason, party=node.party, sender=sender)
             raise Denied(f"track frame of {frame.track}: {reason}")
@@ -856,6 +926,8 @@ class Tracks:
                 track = self.book.get(frame.track)
                 if track is None:
                     track = self.book[frame.track] = Track(label, frame.sealed_label)
+                if self._on_standing(frame, now):
+                    track.standing = True  # the narrowest purposes of every route, for good
                 added = []
                 for u in frame.updates:
                     event = TrackEvent(frame.track, label, u, frame.route, received)
@@ -867,10 +939,23 @@ class Tracks:
         self._publish(events)
         if self.fanout is not None:
             for sealed, added in fresh:
-                self.fanout.updates(sealed, added)
+                self.fanout.updates(sealed, added, standing=self.book[added[0].track].standing)
         for frame in frames:
             if not frame.relayed:
                 self._relay(frame, now)
+
+    def _on_standing(self, frame: OpenedFrame, now: datetime) -> bool:
+        """Whether an accepted ``frame`` reached this node on standing consent (under the
+        lock): its sender is not the track's originator and no explicit consent this node holds
+        served both at the frame's instant and now (the decision then rested on standing)."""
+        label = frame.label
+        if frame.sender == label.originator:
+            return False
+        held = [t.consent for t in self._held(frame.track).values()]
+        return not all(
+            any(c.serves(label.id, label.originator, self.node.party, at) for c in held)
+            for at in (frame.at, now)
+        )
 
     def _relay(self, frame: OpenedFrame, now: datetime) -> None:
         """As a hub, pass ``frame`` on whole to every other party the engine allows now."""
@@ -886,10 +971,18 @@ class Tracks:
             if self.decisions.decide(label, self.node.party, peer, now, consents).allowed:
                 outlet.queue(peer, Run(frame.track, now, stretch, frame.updates, frame.frame))
 
-    def heard(self, sealed: SealedLabel, label: Label, events: Sequence[TrackEvent]) -> None:
+    def heard(
+        self,
+        sealed: SealedLabel,
+        label: Label,
+        events: Sequence[TrackEvent],
+        *,
+        standing: bool = False,
+    ) -> None:
         """Updates another worker of this node took in (over the bus): into this worker's book
-        and its streams, never to a peer again (the other worker sends them). Ignored, and
-        logged, under a label that is not the track's here."""
+        and its streams, never to a peer again (the other worker sends them); ``standing``: some
+        of the track reached the node on standing consent. Ignored, and logged, under a label
+        that is not the track's here."""
         fresh: list[TrackEvent] = []
         with self._lock:
             track = self.book.get(label.id)
@@ -898,6 +991,8 @@ class Tracks:
             elif track.label != label:
                 log.warning("track %s: another worker's label is not this one's; ignored", label.id)
                 return
+            if standing:
+                track.standing = True
             fresh = [e for e in events if track.add(e)]
         self._publish(fresh)
 
