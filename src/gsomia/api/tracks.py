@@ -19,14 +19,17 @@ last seq accepted from the sender on its track (frames of other tracks before it
 accepted). Each consent token names a track of the request's frames and verifies against its
 sealed label, or the request is refused.
 
-Links. One sender task per peer: it waits for runs (no polling), lets a window
-(``track_window_ms``) gather, seals the window (one signature for the frames, one for the
-relays), and sends it in one signed POST on a kept-alive connection; one request in flight per
-link, in order. A 409 restarts the link's tracks where the peer wants them (from the updates
-still kept). A peer that fails is retried with a backoff; meanwhile new runs wait in the
-link's buffer, at most ``LINK_BUFFER`` updates: past it the oldest are dropped (counted,
-logged) — warning data is perishable. A sealed window that failed for ``STALE_SECONDS`` is
-dropped too (its instant would no longer be within the peer's skew).
+Links. One sender task per peer: it waits for runs (no polling); an idle link sends what is queued
+at once, and what is queued while its request is in flight gathers into the next window (Nagle-
+like: low latency when the load is light, batching when it is heavy, no timer). It seals the window
+(one signature for the frames, one for the relays) and sends it in one signed POST on a kept-alive
+connection; one request in flight per link, in order. What the peer took is stored
+(``Tracks.sent``) by the link's saver task, in order, while the next window goes. A 409 restarts
+the link's tracks where the peer wants them (from the updates still kept). A peer that fails is
+retried with a backoff; meanwhile new runs wait in the link's buffer, at most ``LINK_BUFFER``
+updates: past it the oldest are dropped (counted, logged) — warning data is perishable. A sealed
+window that failed for ``STALE_SECONDS`` is dropped too (its instant would no longer be within the
+peer's skew).
 """
 
 from __future__ import annotations
@@ -334,6 +337,8 @@ class _Link:
         self.dropped = 0  # updates dropped for the bound, since start
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.saves: asyncio.Queue[list[Sealed]] = asyncio.Queue()  # taken, not yet stored
+        self.saver: asyncio.Task[None] | None = None
 
 
 class TrackLinks:
@@ -353,13 +358,13 @@ class TrackLinks:
         self.client = client
         self.wall = wall
         self.buffer = buffer
-        self.window = node.config.track_window_ms / 1000
         self._links = {p.party: _Link(p.party, p.url) for p in node.config.peers}
         tracks.outlet = self
 
     def start(self) -> None:
         for link in self._links.values():
             link.task = asyncio.create_task(self._run(link), name=f"gsomia-track-{link.peer}")
+            link.saver = asyncio.create_task(self._saver(link), name=f"gsomia-track-{link.peer}-s")
 
     async def stop(self) -> None:
         for link in self._links.values():
@@ -368,6 +373,12 @@ class TrackLinks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await link.task
                 link.task = None
+            if link.saver is not None:
+                await link.saves.join()  # what the peer took is kept before the node stops
+                link.saver.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await link.saver
+                link.saver = None
 
     def queue(self, peer: str, run: Run) -> None:
         link = self._links.get(peer)
@@ -411,7 +422,10 @@ class TrackLinks:
             if not link.pending:
                 link.wake.clear()
                 await link.wake.wait()
-            await asyncio.sleep(self.window)  # the window gathers
+            # Nagle-like: an idle link sends at once (after this turn of the loop, so the runs
+            # queued by one request go together); runs queued while a request is in flight
+            # gather and go together in the next
+            await asyncio.sleep(0)
             runs = self._take(link)
             try:
                 frames = await asyncio.to_thread(self.tracks.seal, link.peer, runs)
@@ -425,6 +439,22 @@ class TrackLinks:
             except Exception:
                 log.exception("track link to %s: a window dropped", link.peer)
 
+    async def _saver(self, link: _Link) -> None:
+        """Keep what ``link``'s peer took (``Tracks.sent``), in order, off the send path: the
+        next window goes while the last one is being stored (the link's positions are in
+        memory already; a node that stops first keeps nothing of it, and the peer's 409
+        restarts the link from where it is)."""
+        while True:
+            frames = await link.saves.get()
+            try:
+                await asyncio.to_thread(self.tracks.sent, link.peer, frames)
+            except GsomiaError as exc:
+                log.warning("track link to %s: frames sent but not kept: %s", link.peer, exc)
+            except Exception:
+                log.exception("track link to %s: frames sent but not kept", link.peer)
+            finally:
+                link.saves.task_done()
+
     async def _send(
         self, link: _Link, frames: list[Sealed], consents: list[bytes], failures: int
     ) -> int:
@@ -435,14 +465,14 @@ class TrackLinks:
         while True:
             status, answer = await self._post(link, body)
             if status == 200:
-                await asyncio.to_thread(self.tracks.sent, link.peer, frames)
+                link.saves.put_nowait(frames)
                 return 0
             if status == 409:
                 wanted = _wanted(answer)
                 conflicted = [f for f in frames if f.track in wanted]
                 taken = [f for f in frames if f.track not in wanted]
                 if taken:
-                    await asyncio.to_thread(self.tracks.sent, link.peer, taken)
+                    link.saves.put_nowait(taken)
                 self.tracks.unsent(link.peer, conflicted)
                 for run in reversed(self.tracks.rewind(link.peer, wanted)):
                     link.pending.appendleft(run)
