@@ -5,6 +5,10 @@ Native (``/native/v1``):
 
 - ``POST /tracks/{track_id}/updates``: ``{"label": {...}, "updates": [...]}`` (1 to 1000), 202
   ``{"track", "accepted", "last_seq"}``; 409 for another label or a seq accepted already;
+- ``POST /tracks/updates``: several tracks in one post (a salvo's sensor), ``{"tracks":
+  [{"label", "updates"}, ...]}`` (1 to 64 tracks, each once, 1000 updates in all), checked as
+  above per track, all or nothing (422 naming ``tracks[i]...``, 409 likewise), 202
+  ``{"tracks": [{"track", "accepted", "last_seq"}, ...], "accepted": n}``;
 - ``GET /tracks``: the tracks the user may see; ``GET /tracks/{track_id}``: one, so far (404
   for hidden exactly as missing);
 - ``GET /tracks/stream[?track=ID]``: server-sent events ``event: track`` (``TrackHub``).
@@ -65,6 +69,8 @@ from gsomia.node.service import Node
 from gsomia.node.trackfeed import TrackHub
 from gsomia.node.tracks import (
     MAX_TRACK_BODY,
+    MAX_TRACKS_PER_POST,
+    MAX_UPDATES_PER_POST,
     Run,
     Sealed,
     Tracks,
@@ -166,6 +172,49 @@ class IngestOut(Out):
     last_seq: int
 
 
+class IngestManyOut(Out):
+    tracks: list[IngestOut]
+    accepted: int = Field(description="Updates accepted, all tracks together.")
+
+
+#: The body of a sensor's post of several tracks (checked in ``Tracks.check_ingest_many``; a
+#: label and an update as in the per-track post, docs/formats.md).
+INGEST_MANY_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["tracks"],
+                "additionalProperties": False,
+                "properties": {
+                    "tracks": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": MAX_TRACKS_PER_POST,
+                        "items": {
+                            "type": "object",
+                            "required": ["label", "updates"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "label": {"type": "object", "description": "The track's label"},
+                                "updates": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "maxItems": MAX_UPDATES_PER_POST,
+                                    "items": {"type": "object"},
+                                    "description": "Its new updates, seqs increasing",
+                                },
+                            },
+                        },
+                    }
+                },
+            }
+        }
+    },
+}
+
+
 class TrackConsentOut(Out):
     track: str
     item: str
@@ -202,9 +251,39 @@ def _accepts_event_stream(request: Request) -> None:
 
 
 # ------------------------------------------------------------------ routes
+def _ingest_many_route(router: APIRouter, node: Node, workers: Workers, tracks: Tracks) -> None:
+    """``POST /native/v1/tracks/updates``: a sensor's updates of several tracks in one post."""
+    config = node.config
+
+    @router.post(
+        PREFIX + "/tracks/updates",
+        tags=["tracks"],
+        summary="A sensor's updates of several of this node's tracks (a salvo), in one post",
+        status_code=202,
+        responses=ok(IngestManyOut, 202),
+        openapi_extra={"requestBody": INGEST_MANY_BODY},
+    )
+    async def ingest_many(request: Request) -> Response:
+        user = authenticate(request, config)
+        body = await read_body(request, config.max_content_length)
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise HttpError(400, "bad_request", "body: not JSON") from None
+        posted = await workers.run(tracks.check_ingest_many, user, doc)
+        summaries = tracks.accept_many(posted, node.wall.now())
+        done = [
+            {"track": label.id, "accepted": len(updates), "last_seq": summary.last_seq}
+            for (label, updates), summary in zip(posted, summaries, strict=True)
+        ]
+        total = sum(len(updates) for _, updates in posted)
+        return native_json({"tracks": done, "accepted": total}, 202)
+
+
 def build_tracks_router(node: Node, workers: Workers, tracks: Tracks, hub: TrackHub) -> APIRouter:
     router = APIRouter(responses=ERRORS)
     config = node.config
+    _ingest_many_route(router, node, workers, tracks)
 
     @router.post(
         PREFIX + "/tracks/{track_id}/updates",
