@@ -300,6 +300,12 @@ def test_a_salvo_posted_in_one_request_reaches_the_peer_per_track(
         assert post_many(kor, [entry(b, [4]), entry(a, [3, 4])]).status_code == 202
         assert watch.wait(a, 4, 30) == [1, 2, 3, 4]  # nothing of a refused post was taken
         assert watch.wait(b, 4, 30) == [1, 2, 3, 4]
+        big = post_many(kor, [entry(a, range(5, 505)), entry(b, range(5, 505))])  # ~0.5 MiB
+        assert big.status_code == 202, big.text
+        assert big.json()["accepted"] == 1000
+        too_many = post_many(kor, [entry(a, range(505, 1005)), entry(b, range(505, 1006))])
+        assert too_many.status_code == 422
+        assert "at most 1000 updates in all" in too_many.json()["description"]
     finally:
         watch.close()
 
