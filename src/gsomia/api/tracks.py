@@ -42,6 +42,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import httpx
@@ -78,6 +79,7 @@ from gsomia.node.tracks import (
     parse_frames,
 )
 from gsomia.node.workers import Workers
+from gsomia.seal.tracks import OpenedFrame
 
 log = logging.getLogger("gsomia.tracks")
 
@@ -387,13 +389,18 @@ def build_tracks_router(node: Node, workers: Workers, tracks: Tracks, hub: Track
         body = await read_body(request, MAX_TRACK_BODY)
         sender = verified_sender(node, request, body)
         received = node.wall.now()
+        loop = asyncio.get_running_loop()
+
+        def heard(frames: Sequence[OpenedFrame]) -> None:
+            # to the book, the streams and the hub's relays as soon as they are accepted,
+            # while the transaction commits (``Tracks.receive``)
+            loop.call_soon_threadsafe(tracks.deliver, frames, received)
 
         def judge() -> Any:
             frames, consents = parse_frames(body)
-            return tracks.receive(sender, frames, consents)
+            return tracks.receive(sender, frames, consents, accepted=heard)
 
         result = await workers.run(judge)
-        tracks.deliver(result.accepted, received)
         if result.conflicts:
             doc = error_body(
                 409,

@@ -46,7 +46,7 @@ import logging
 import threading
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -810,11 +810,22 @@ class Tracks:
 
     # -------------------------------------------------------------- receiving
     def receive(
-        self, sender: str, frames: Sequence[bytes], tokens: Sequence[bytes] = ()
+        self,
+        sender: str,
+        frames: Sequence[bytes],
+        tokens: Sequence[bytes] = (),
+        *,
+        accepted: Callable[[Sequence[OpenedFrame]], None] | None = None,
     ) -> Received:
         """Open and judge a peer's frames, with the consent tokens the request carries; store
         the accepted ones (one transaction) and keep the tokens of their tracks. Any frame or
-        token that fails to open or to be judged refuses the whole request: nothing stored."""
+        token that fails to open or to be judged refuses the whole request: nothing stored.
+
+        ``accepted`` hears the frames accepted once every check is done, inside the
+        transaction, before its commit (and its fsync): the streams are real time and best
+        effort, so they need not wait for the disk. Nothing refused is ever heard; a commit
+        that then fails (a disk error) stores nothing and the sender resends, which the
+        streams and the book take once."""
         node = self.node
         now = node.clock.now()
         opened = [self.opener.open(raw) for raw in frames]
@@ -824,9 +835,9 @@ class Tracks:
                 held = [t.consent for t in self._held(frame.track).values()]
             consents = held + [t.consent for t in carried.get(frame.track, ())]
             self._judge(sender, frame, now, consents)
-        accepted: list[OpenedFrame] = []
+        taken: list[OpenedFrame] = []
         conflicts: dict[str, int] = {}
-        with self._lock, node.store.writing() as w:
+        with node.store.writing() as w:  # one writer at a time: the links' positions agree
             entries = []
             for frame, raw in zip(opened, frames, strict=True):
                 if frame.track in conflicts:
@@ -866,12 +877,15 @@ class Tracks:
                         raw,
                     )
                 )
-                accepted.append(frame)
+                taken.append(frame)
             if entries:
                 node.log.append_in(w.log, entries)
-            for tid in {f.track for f in accepted}:
-                self._keep(tid, carried.get(tid, ()))
-        return Received(tuple(accepted), conflicts)
+            with self._lock:
+                for tid in {f.track for f in taken}:
+                    self._keep(tid, carried.get(tid, ()))
+            if accepted is not None and taken:
+                accepted(taken)
+        return Received(tuple(taken), conflicts)
 
     def _judge(
         self, sender: str, frame: OpenedFrame, now: datetime, consents: Sequence[Consent]
