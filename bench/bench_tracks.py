@@ -29,7 +29,7 @@ KOR's collection, latency to JPN's ``/native/v1/events`` (``bench_realtime.py``'
 code), at ``--taxii-rate`` (a rate that path sustains); the ratio of medians and of p99s.
 
     .venv/bin/python bench/bench_tracks.py [--rate 1000] [--seconds 30] [--tracks 8]
-        [--tick-ms 5] [--post salvo|track] [--taxii-rate 100] [--taxii-seconds 10]
+        [--tick-ms 5] [--post salvo|track] [--window-ms N] [--taxii-rate 100] [--taxii-seconds 10]
         [--profile DIR]  # sample every node's threads (all stacks, every 2 ms) and write
                          # DIR/<config>-<PARTY>.txt: the hottest functions and collapsed stacks
                          # (flame-graph input); sampling costs CPU, so quote figures from a run
@@ -454,6 +454,10 @@ def configuration(
 ) -> tuple[Result, list[float]]:
     """Three fresh nodes on ``scenario``, the salvo, and (``taxii``) the TAXII peer on them."""
     nodes = make_nodes(root / name, scenario=scenario)
+    if args.window_ms is not None:  # a top-level key: before the file's first table
+        for node in nodes.values():
+            text = node.config.read_text(encoding="utf-8")
+            node.config.write_text(f"track_window_ms = {args.window_ms}\n{text}", encoding="utf-8")
     peer: list[float] = []
     try:
         for party, node in nodes.items():
@@ -531,6 +535,9 @@ def main() -> None:
         default="salvo",
         help="one POST for all tracks' updates (salvo) or one per track",
     )
+    parser.add_argument(
+        "--window-ms", type=int, help="the nodes' track_window_ms (default: the node's default)"
+    )
     parser.add_argument("--taxii-rate", type=float, default=100.0, help="the peer's items/s")
     parser.add_argument("--taxii-seconds", type=float, default=10.0, help="the peer's time")
     parser.add_argument("--profile", type=Path, help="sample the nodes; profiles in this folder")
@@ -547,6 +554,7 @@ def main() -> None:
                 if args.post == "salvo"
                 else f"a POST per track every {args.tick_ms:g} ms at most"
             )
+            + ("" if args.window_ms is None else f"; track_window_ms {args.window_ms}")
             + (f"; PROFILED (sampling costs CPU) into {args.profile}" if args.profile else "")
         )
         direct, peer = configuration("direct", "historical", Path(tmp), args, taxii=True)

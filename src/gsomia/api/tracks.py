@@ -23,17 +23,18 @@ last seq accepted from the sender on its track (frames of other tracks before it
 accepted). Each consent token names a track of the request's frames and verifies against its
 sealed label, or the request is refused.
 
-Links. One sender task per peer: it waits for runs (no polling); an idle link sends what is queued
-at once, and what is queued while its request is in flight gathers into the next window (Nagle-
-like: low latency when the load is light, batching when it is heavy, no timer). It seals the window
-(one signature for the frames, one for the relays) and sends it in one signed POST on a kept-alive
-connection; one request in flight per link, in order. What the peer took is stored
-(``Tracks.sent``) by the link's saver task, in order, while the next window goes. A 409 restarts
-the link's tracks where the peer wants them (from the updates still kept). A peer that fails is
-retried with a backoff; meanwhile new runs wait in the link's buffer, at most ``LINK_BUFFER``
-updates: past it the oldest are dropped (counted, logged) — warning data is perishable. A sealed
-window that failed for ``STALE_SECONDS`` is dropped too (its instant would no longer be within the
-peer's skew).
+Links. One sender task per peer: it waits for runs (no polling). An idle link sends what is queued
+at once; what is queued while its request is in flight, or less than a window (``track_window_ms``)
+after the last one left, gathers into the next (Nagle-like: no delay when the load is light,
+batching when it is heavy; at most one window, and one signature, per window time per link, so the
+signing cost is bounded). It seals the window (one signature for the frames, one for the relays)
+and sends it in one signed POST on a kept-alive connection; one request in flight per link, in
+order. What the peer took is stored (``Tracks.sent``) by the link's saver task, in order, while the
+next window goes. A 409 restarts the link's tracks where the peer wants them (from the updates
+still kept). A peer that fails is retried with a backoff; meanwhile new runs wait in the link's
+buffer, at most ``LINK_BUFFER`` updates: past it the oldest are dropped (counted, logged) — warning
+data is perishable. A sealed window that failed for ``STALE_SECONDS`` is dropped too (its instant
+would no longer be within the peer's skew).
 """
 
 from __future__ import annotations
@@ -444,6 +445,7 @@ class TrackLinks:
         self.client = client
         self.wall = wall
         self.buffer = buffer
+        self.window = node.config.track_window_ms / 1000  # the least time between two windows
         self._links = {p.party: _Link(p.party, p.url) for p in node.config.peers}
         tracks.outlet = self
 
@@ -504,26 +506,35 @@ class TrackLinks:
 
     async def _run(self, link: _Link) -> None:
         failures = 0
+        loop = asyncio.get_running_loop()
+        last = -self.window  # when the last window left
         while True:
             if not link.pending:
                 link.wake.clear()
                 await link.wake.wait()
             # Nagle-like: an idle link sends at once (after this turn of the loop, so the runs
-            # queued by one request go together); runs queued while a request is in flight
-            # gather and go together in the next
-            await asyncio.sleep(0)
+            # queued by one request go together); runs queued while a request is in flight,
+            # or less than a window after the last one left, gather and go in the next: at
+            # most one window (one signature) per ``window`` per link, each run waiting at
+            # most the longer of the window and the request in flight
+            await asyncio.sleep(max(0.0, last + self.window - loop.time()))
+            last = loop.time()
             runs = self._take(link)
             try:
-                frames = await asyncio.to_thread(self.tracks.seal, link.peer, runs)
+                frames, consents = await asyncio.to_thread(self._seal, link.peer, runs)
                 if frames:
-                    consents = await asyncio.to_thread(
-                        self.tracks.tokens_for, link.peer, [f.track for f in frames]
-                    )
                     failures = await self._send(link, frames, consents, failures)
             except GsomiaError as exc:
                 log.warning("track link to %s: a window dropped: %s", link.peer, exc)
             except Exception:
                 log.exception("track link to %s: a window dropped", link.peer)
+
+    def _seal(self, peer: str, runs: list[Run]) -> tuple[list[Sealed], list[bytes]]:
+        """A window sealed for ``peer`` and the consent tokens of its tracks (one thread hop)."""
+        frames = self.tracks.seal(peer, runs)
+        if not frames:
+            return frames, []
+        return frames, self.tracks.tokens_for(peer, [f.track for f in frames])
 
     async def _saver(self, link: _Link) -> None:
         """Keep what ``link``'s peer took (``Tracks.sent``), in order, off the send path: the
