@@ -3,9 +3,11 @@
 Three real nodes (``gsomia serve``, SQLite files, loopback; set up as ``bench_realtime.py`` sets
 them up, with its helpers). A publisher at KOR runs a salvo: ``--tracks`` tracks at once,
 ``--rate`` updates per second in all for ``--seconds``; every ``--tick-ms`` it makes the updates
-due by then (each stamped with its creation instant, the publisher's wall clock) and posts each
-track's new ones in one batch to ``POST /native/v1/tracks/{id}/updates`` — one POST in flight per
-track, so a track's updates leave in order and those made while a POST is out go in the next.
+due by then (each stamped with its creation instant, the publisher's wall clock) and posts the new
+ones of every track in one request to ``POST /native/v1/tracks/updates`` (``--post salvo``, the
+default: one POST in flight) or each track's in its own to ``POST /native/v1/tracks/{id}/updates``
+(``--post track``: one POST in flight per track) — so a track's updates leave in order and those
+made while a POST is out go in the next.
 A subscriber reads JPN's ``GET /native/v1/tracks/stream`` as JPN's analyst and records, per
 (track, seq), when the update arrived and by which route. Latency = arrival − creation (same
 machine, same clock).
@@ -27,7 +29,7 @@ KOR's collection, latency to JPN's ``/native/v1/events`` (``bench_realtime.py``'
 code), at ``--taxii-rate`` (a rate that path sustains); the ratio of medians and of p99s.
 
     .venv/bin/python bench/bench_tracks.py [--rate 1000] [--seconds 30] [--tracks 8]
-        [--tick-ms 5] [--taxii-rate 100] [--taxii-seconds 10]
+        [--tick-ms 5] [--post salvo|track] [--window-ms N] [--taxii-rate 100] [--taxii-seconds 10]
         [--profile DIR]  # sample every node's threads (all stacks, every 2 ms) and write
                          # DIR/<config>-<PARTY>.txt: the hottest functions and collapsed stacks
                          # (flame-graph input); sampling costs CPU, so quote figures from a run
@@ -95,6 +97,7 @@ IDLE = frozenset(
         "queue.py:get",
     )
 )
+ALL = "*"  # the in-flight POST of every track's updates (``--post salvo``)
 DRAIN = 10.0  # seconds to wait after the last POST for the stream to catch up
 
 
@@ -185,39 +188,81 @@ async def subscribe(jpn: NodeProc, salvo: Salvo, ready: asyncio.Event) -> None:
         writer.close()
 
 
-async def publish(kor: NodeProc, salvo: Salvo, rate: float, seconds: float, tick: float) -> None:
-    """The salvo: update i goes to track i mod N (its next seq), due at t0 + i / rate."""
-    n = len(salvo.tracks)
-    total = int(rate * seconds)
-    client = RawClient(kor.port, limit=n)
-    labels = {t: label_of(t) for t in salvo.tracks}
-    heads = {
-        t: (
-            f"POST /native/v1/tracks/{t}/updates HTTP/1.1\r\nHost: 127.0.0.1:{kor.port}\r\n"
+class Publisher:
+    """KOR's sensor: what is waiting per track, the POSTs in flight (one per track, or one in
+    all with ``salvo_posts``)."""
+
+    def __init__(self, kor: NodeProc, salvo: Salvo, *, salvo_posts: bool) -> None:
+        self.salvo = salvo
+        self.salvo_posts = salvo_posts
+        self.client = RawClient(kor.port, limit=len(salvo.tracks))
+        self.labels = {t: label_of(t) for t in salvo.tracks}
+        common = (
+            f"HTTP/1.1\r\nHost: 127.0.0.1:{kor.port}\r\n"
             f"Authorization: {_basic(*kor.auth())}\r\nContent-Type: application/json\r\n"
         )
-        for t in salvo.tracks
-    }
-    waiting: dict[str, list[bytes]] = {t: [] for t in salvo.tracks}
-    out: dict[str, asyncio.Task[None]] = {}
-    oldest: dict[str, float] = {}  # when the oldest update waiting for its track was made
+        self.heads = {t: f"POST /native/v1/tracks/{t}/updates {common}" for t in salvo.tracks}
+        self.many_head = f"POST /native/v1/tracks/updates {common}"
+        self.waiting: dict[str, list[bytes]] = {t: [] for t in salvo.tracks}
+        self.out: dict[str, asyncio.Task[None]] = {}
+        self.oldest: dict[str, float] = {}  # when the oldest update waiting for a track was made
 
-    async def post(track: str, parts: list[bytes]) -> None:
-        body = b'{"label":' + labels[track] + b',"updates":[' + b",".join(parts) + b"]}"
-        head = f"{heads[track]}Content-Length: {len(body)}\r\n\r\n".encode()
-        status, payload = await client.request(head, body)
+    def add(self, track: str, made: float, body: bytes) -> None:
+        if not self.waiting[track]:
+            self.oldest[track] = made
+        self.waiting[track].append(body)
+
+    def _one(self, track: str, parts: list[bytes]) -> bytes:
+        return b'{"label":' + self.labels[track] + b',"updates":[' + b",".join(parts) + b"]}"
+
+    async def _post(self, head: str, body: bytes) -> None:
+        status, payload = await self.client.request(
+            f"{head}Content-Length: {len(body)}\r\n\r\n".encode(), body
+        )
         if status != 202:
-            raise RuntimeError(f"KOR refused {track}'s updates: {status} {payload[:300]!r}")
-        salvo.posts += 1
+            raise RuntimeError(f"KOR refused updates: {status} {payload[:300]!r}")
+        self.salvo.posts += 1
 
-    def send(track: str) -> None:
-        if waiting[track] and (track not in out or out[track].done()):
-            if track in out:
-                out[track].result()  # a refused POST stops the bench here
-            salvo.lag.append(time.perf_counter() - oldest[track])
-            parts, waiting[track] = waiting[track], []
-            out[track] = asyncio.create_task(post(track, parts))
+    def _free(self, key: str) -> bool:
+        task = self.out.get(key)
+        if task is None:
+            return True
+        if not task.done():
+            return False
+        task.result()  # a refused POST stops the bench here
+        return True
 
+    def send(self) -> None:
+        """A POST of what waits, where none is in flight."""
+        waiting = {t: parts for t, parts in self.waiting.items() if parts}
+        if self.salvo_posts:
+            if waiting and self._free(ALL):
+                self.salvo.lag.append(time.perf_counter() - min(self.oldest[t] for t in waiting))
+                body = b'{"tracks":[' + b",".join(self._one(t, p) for t, p in waiting.items())
+                for t in waiting:
+                    self.waiting[t] = []
+                self.out[ALL] = asyncio.create_task(self._post(self.many_head, body + b"]}"))
+            return
+        for track, parts in waiting.items():
+            if self._free(track):
+                self.salvo.lag.append(time.perf_counter() - self.oldest[track])
+                self.waiting[track] = []
+                body = self._one(track, parts)
+                self.out[track] = asyncio.create_task(self._post(self.heads[track], body))
+
+    def busy(self) -> bool:
+        return any(self.waiting.values()) or any(not t.done() for t in self.out.values())
+
+
+async def publish(
+    kor: NodeProc, salvo: Salvo, rate: float, seconds: float, tick: float, *, salvo_posts: bool
+) -> None:
+    """The salvo: update i goes to track i mod N (its next seq), due at t0 + i / rate. Posted
+    all tracks in one request (``salvo_posts``: ``POST /native/v1/tracks/updates``, one in
+    flight) or per track (``POST /native/v1/tracks/{id}/updates``, one in flight per track)."""
+    n = len(salvo.tracks)
+    total = int(rate * seconds)
+    publisher = Publisher(kor, salvo, salvo_posts=salvo_posts)
     try:
         made = 0
         t0 = time.perf_counter()
@@ -229,33 +274,36 @@ async def publish(kor: NodeProc, salvo: Salvo, rate: float, seconds: float, tick
                 track, seq = salvo.tracks[made % n], made // n + 1
                 stamp = time.perf_counter()
                 at = wall0 + timedelta(seconds=stamp - t0)
-                if not waiting[track]:
-                    oldest[track] = stamp
-                waiting[track].append(update(track, seq, at, made))
+                publisher.add(track, stamp, update(track, seq, at, made))
                 salvo.created[track, seq] = stamp
                 made += 1
-            for track in salvo.tracks:
-                send(track)
+            publisher.send()
             await asyncio.sleep(max(0.0, t0 + (made / rate) - time.perf_counter(), tick))
-        while any(waiting.values()) or any(not task.done() for task in out.values()):
-            for track in salvo.tracks:
-                send(track)
+        while publisher.busy():
+            publisher.send()
             await asyncio.sleep(0.001)
-        for task in out.values():
+        for task in publisher.out.values():
             task.result()
     finally:
-        await client.close()
+        await publisher.client.close()
 
 
 async def salvo_run(  # noqa: PLR0917 - the run's parameters
-    kor: NodeProc, jpn: NodeProc, tracks: int, rate: float, seconds: float, tick: float
+    kor: NodeProc,
+    jpn: NodeProc,
+    tracks: int,
+    rate: float,
+    seconds: float,
+    tick: float,
+    *,
+    salvo_posts: bool,
 ) -> Salvo:
     salvo = Salvo([f"track--{uuid.uuid4()}" for _ in range(tracks)])
     ready = asyncio.Event()
     subscriber = asyncio.create_task(subscribe(jpn, salvo, ready))
     await asyncio.wait_for(ready.wait(), 10)
     start = time.perf_counter()
-    await publish(kor, salvo, rate, seconds, tick)
+    await publish(kor, salvo, rate, seconds, tick, salvo_posts=salvo_posts)
     deadline = time.perf_counter() + DRAIN
     while len(salvo.arrived) < len(salvo.created) and time.perf_counter() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
@@ -406,6 +454,10 @@ def configuration(
 ) -> tuple[Result, list[float]]:
     """Three fresh nodes on ``scenario``, the salvo, and (``taxii``) the TAXII peer on them."""
     nodes = make_nodes(root / name, scenario=scenario)
+    if args.window_ms is not None:  # a top-level key: before the file's first table
+        for node in nodes.values():
+            text = node.config.read_text(encoding="utf-8")
+            node.config.write_text(f"track_window_ms = {args.window_ms}\n{text}", encoding="utf-8")
     peer: list[float] = []
     try:
         for party, node in nodes.items():
@@ -414,7 +466,15 @@ def configuration(
         kor, jpn = nodes["KOR"], nodes["JPN"]
         before = {p: cpu_seconds(n) for p, n in nodes.items()}
         salvo = asyncio.run(
-            salvo_run(kor, jpn, args.tracks, args.rate, args.seconds, args.tick_ms / 1000)
+            salvo_run(
+                kor,
+                jpn,
+                args.tracks,
+                args.rate,
+                args.seconds,
+                args.tick_ms / 1000,
+                salvo_posts=args.post == "salvo",
+            )
         )
         made = len(salvo.created) or 1
         cpu = {p: (cpu_seconds(n) - before[p]) / made for p, n in nodes.items()}
@@ -469,6 +529,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="publishing time per config")
     parser.add_argument("--tracks", type=int, default=8, help="tracks at once (a salvo)")
     parser.add_argument("--tick-ms", type=float, default=5.0, help="the publisher's period")
+    parser.add_argument(
+        "--post",
+        choices=("salvo", "track"),
+        default="salvo",
+        help="one POST for all tracks' updates (salvo) or one per track",
+    )
+    parser.add_argument(
+        "--window-ms", type=int, help="the nodes' track_window_ms (default: the node's default)"
+    )
     parser.add_argument("--taxii-rate", type=float, default=100.0, help="the peer's items/s")
     parser.add_argument("--taxii-seconds", type=float, default=10.0, help="the peer's time")
     parser.add_argument("--profile", type=Path, help="sample the nodes; profiles in this folder")
@@ -480,7 +549,12 @@ def main() -> None:
             f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, "
             f"write+fsync {fsync_ms(Path(tmp)):.2f} ms (median); SQLite; plain HTTP; "
             f"{args.tracks} tracks, {args.rate:g} updates/s for {args.seconds:g} s, "
-            f"a POST per track every {args.tick_ms:g} ms at most"
+            + (
+                f"one POST of all tracks every {args.tick_ms:g} ms at most"
+                if args.post == "salvo"
+                else f"a POST per track every {args.tick_ms:g} ms at most"
+            )
+            + ("" if args.window_ms is None else f"; track_window_ms {args.window_ms}")
             + (f"; PROFILED (sampling costs CPU) into {args.profile}" if args.profile else "")
         )
         direct, peer = configuration("direct", "historical", Path(tmp), args, taxii=True)

@@ -252,6 +252,64 @@ def test_ingest_checks(lapse: dict[str, NodeProc]) -> None:
     assert "label" in changed.json()["description"]
 
 
+def post_many(node: NodeProc, posted: list[dict[str, Any]]) -> httpx.Response:
+    return httpx.post(
+        f"{node.url}/native/v1/tracks/updates",
+        json={"tracks": posted},
+        auth=node.auth(),
+        timeout=10,
+    )
+
+
+def entry(track: str, seqs: range | list[int]) -> dict[str, Any]:
+    return {"label": label(track), "updates": [update(track, s) for s in seqs]}
+
+
+def test_a_salvo_posted_in_one_request_reaches_the_peer_per_track(
+    lapse: dict[str, NodeProc],
+) -> None:
+    """Several tracks' updates in one post: each track checked as on its own, all or nothing;
+    what is taken reaches JPN (through the hub) in order, per track."""
+    kor, jpn = lapse["KOR"], lapse["JPN"]
+    a, b = new_track(), new_track()
+    watch = Stream(jpn)
+    try:
+        taken = post_many(kor, [entry(a, [1, 2]), entry(b, [1, 2, 3])])
+        assert taken.status_code == 202, taken.text
+        assert taken.json() == {
+            "tracks": [
+                {"track": a, "accepted": 2, "last_seq": 2},
+                {"track": b, "accepted": 3, "last_seq": 3},
+            ],
+            "accepted": 5,
+        }
+        bad = entry(b, [4, 5])
+        bad["updates"][1]["position"]["lat"] = 91.0
+        refused = post_many(kor, [entry(a, [3]), bad])
+        assert refused.status_code == 422
+        assert "tracks[1].updates[1]: field 'position'.lat" in refused.json()["description"]
+        stale = post_many(kor, [entry(a, [3]), entry(b, [3, 4])])  # b's 3 was taken
+        assert stale.status_code == 409
+        assert "tracks[1].updates[0].seq" in stale.json()["description"]
+        twice = post_many(kor, [entry(a, [3]), entry(a, [4])])
+        assert twice.status_code == 422
+        assert "tracks[1].label.id" in twice.json()["description"]
+        empty = post_many(kor, [])
+        assert empty.status_code == 422
+        assert "tracks: 1 to 64 tracks" in empty.json()["description"]
+        assert post_many(kor, [entry(b, [4]), entry(a, [3, 4])]).status_code == 202
+        assert watch.wait(a, 4, 30) == [1, 2, 3, 4]  # nothing of a refused post was taken
+        assert watch.wait(b, 4, 30) == [1, 2, 3, 4]
+        big = post_many(kor, [entry(a, range(5, 505)), entry(b, range(5, 505))])  # ~0.5 MiB
+        assert big.status_code == 202, big.text
+        assert big.json()["accepted"] == 1000
+        too_many = post_many(kor, [entry(a, range(505, 1005)), entry(b, range(505, 1006))])
+        assert too_many.status_code == 422
+        assert "at most 1000 updates in all" in too_many.json()["description"]
+    finally:
+        watch.close()
+
+
 def test_a_receiver_joining_mid_track_gets_it_so_far_then_live(
     lapse: dict[str, NodeProc],
 ) -> None:

@@ -5,6 +5,10 @@ Native (``/native/v1``):
 
 - ``POST /tracks/{track_id}/updates``: ``{"label": {...}, "updates": [...]}`` (1 to 1000), 202
   ``{"track", "accepted", "last_seq"}``; 409 for another label or a seq accepted already;
+- ``POST /tracks/updates``: several tracks in one post (a salvo's sensor), ``{"tracks":
+  [{"label", "updates"}, ...]}`` (1 to 64 tracks, each once, 1000 updates in all), checked as
+  above per track, all or nothing (422 naming ``tracks[i]...``, 409 likewise), 202
+  ``{"tracks": [{"track", "accepted", "last_seq"}, ...], "accepted": n}``;
 - ``GET /tracks``: the tracks the user may see; ``GET /tracks/{track_id}``: one, so far (404
   for hidden exactly as missing);
 - ``GET /tracks/stream[?track=ID]``: server-sent events ``event: track`` (``TrackHub``).
@@ -19,14 +23,18 @@ last seq accepted from the sender on its track (frames of other tracks before it
 accepted). Each consent token names a track of the request's frames and verifies against its
 sealed label, or the request is refused.
 
-Links. One sender task per peer: it waits for runs (no polling), lets a window
-(``track_window_ms``) gather, seals the window (one signature for the frames, one for the
-relays), and sends it in one signed POST on a kept-alive connection; one request in flight per
-link, in order. A 409 restarts the link's tracks where the peer wants them (from the updates
-still kept). A peer that fails is retried with a backoff; meanwhile new runs wait in the
-link's buffer, at most ``LINK_BUFFER`` updates: past it the oldest are dropped (counted,
-logged) — warning data is perishable. A sealed window that failed for ``STALE_SECONDS`` is
-dropped too (its instant would no longer be within the peer's skew).
+Links. One sender task per peer: it waits for runs (no polling). An idle link sends what is queued
+at once; what is queued while its request is in flight, or less than a window (``track_window_ms``)
+after the last one left, gathers into the next (Nagle-like: no delay when the load is light,
+batching when it is heavy; at most one window, and one signature, per window time per link, so the
+signing cost is bounded). It seals the window (one signature for the frames, one for the relays)
+and sends it in one signed POST on a kept-alive connection; one request in flight per link, in
+order. What the peer took is stored (``Tracks.sent``) by the link's saver task, in order, while the
+next window goes. A 409 restarts the link's tracks where the peer wants them (from the updates
+still kept). A peer that fails is retried with a backoff; meanwhile new runs wait in the link's
+buffer, at most ``LINK_BUFFER`` updates: past it the oldest are dropped (counted, logged) — warning
+data is perishable. A sealed window that failed for ``STALE_SECONDS`` is dropped too (its instant
+would no longer be within the peer's skew).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import httpx
@@ -62,6 +71,8 @@ from gsomia.node.service import Node
 from gsomia.node.trackfeed import TrackHub
 from gsomia.node.tracks import (
     MAX_TRACK_BODY,
+    MAX_TRACKS_PER_POST,
+    MAX_UPDATES_PER_POST,
     Run,
     Sealed,
     Tracks,
@@ -69,6 +80,7 @@ from gsomia.node.tracks import (
     parse_frames,
 )
 from gsomia.node.workers import Workers
+from gsomia.seal.tracks import OpenedFrame
 
 log = logging.getLogger("gsomia.tracks")
 
@@ -163,6 +175,49 @@ class IngestOut(Out):
     last_seq: int
 
 
+class IngestManyOut(Out):
+    tracks: list[IngestOut]
+    accepted: int = Field(description="Updates accepted, all tracks together.")
+
+
+#: The body of a sensor's post of several tracks (checked in ``Tracks.check_ingest_many``; a
+#: label and an update as in the per-track post, docs/formats.md).
+INGEST_MANY_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["tracks"],
+                "additionalProperties": False,
+                "properties": {
+                    "tracks": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": MAX_TRACKS_PER_POST,
+                        "items": {
+                            "type": "object",
+                            "required": ["label", "updates"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "label": {"type": "object", "description": "The track's label"},
+                                "updates": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "maxItems": MAX_UPDATES_PER_POST,
+                                    "items": {"type": "object"},
+                                    "description": "Its new updates, seqs increasing",
+                                },
+                            },
+                        },
+                    }
+                },
+            }
+        }
+    },
+}
+
+
 class TrackConsentOut(Out):
     track: str
     item: str
@@ -199,9 +254,39 @@ def _accepts_event_stream(request: Request) -> None:
 
 
 # ------------------------------------------------------------------ routes
+def _ingest_many_route(router: APIRouter, node: Node, workers: Workers, tracks: Tracks) -> None:
+    """``POST /native/v1/tracks/updates``: a sensor's updates of several tracks in one post."""
+    config = node.config
+
+    @router.post(
+        PREFIX + "/tracks/updates",
+        tags=["tracks"],
+        summary="A sensor's updates of several of this node's tracks (a salvo), in one post",
+        status_code=202,
+        responses=ok(IngestManyOut, 202),
+        openapi_extra={"requestBody": INGEST_MANY_BODY},
+    )
+    async def ingest_many(request: Request) -> Response:
+        user = authenticate(request, config)
+        body = await read_body(request, config.max_content_length)
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise HttpError(400, "bad_request", "body: not JSON") from None
+        posted = await workers.run(tracks.check_ingest_many, user, doc)
+        summaries = tracks.accept_many(posted, node.wall.now())
+        done = [
+            {"track": label.id, "accepted": len(updates), "last_seq": summary.last_seq}
+            for (label, updates), summary in zip(posted, summaries, strict=True)
+        ]
+        total = sum(len(updates) for _, updates in posted)
+        return native_json({"tracks": done, "accepted": total}, 202)
+
+
 def build_tracks_router(node: Node, workers: Workers, tracks: Tracks, hub: TrackHub) -> APIRouter:
     router = APIRouter(responses=ERRORS)
     config = node.config
+    _ingest_many_route(router, node, workers, tracks)
 
     @router.post(
         PREFIX + "/tracks/{track_id}/updates",
@@ -305,13 +390,18 @@ def build_tracks_router(node: Node, workers: Workers, tracks: Tracks, hub: Track
         body = await read_body(request, MAX_TRACK_BODY)
         sender = verified_sender(node, request, body)
         received = node.wall.now()
+        loop = asyncio.get_running_loop()
+
+        def heard(frames: Sequence[OpenedFrame]) -> None:
+            # to the book, the streams and the hub's relays as soon as they are accepted,
+            # while the transaction commits (``Tracks.receive``)
+            loop.call_soon_threadsafe(tracks.deliver, frames, received)
 
         def judge() -> Any:
             frames, consents = parse_frames(body)
-            return tracks.receive(sender, frames, consents)
+            return tracks.receive(sender, frames, consents, accepted=heard)
 
         result = await workers.run(judge)
-        tracks.deliver(result.accepted, received)
         if result.conflicts:
             doc = error_body(
                 409,
@@ -334,6 +424,8 @@ class _Link:
         self.dropped = 0  # updates dropped for the bound, since start
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.saves: asyncio.Queue[list[Sealed]] = asyncio.Queue()  # taken, not yet stored
+        self.saver: asyncio.Task[None] | None = None
 
 
 class TrackLinks:
@@ -353,13 +445,14 @@ class TrackLinks:
         self.client = client
         self.wall = wall
         self.buffer = buffer
-        self.window = node.config.track_window_ms / 1000
+        self.window = node.config.track_window_ms / 1000  # the least time between two windows
         self._links = {p.party: _Link(p.party, p.url) for p in node.config.peers}
         tracks.outlet = self
 
     def start(self) -> None:
         for link in self._links.values():
             link.task = asyncio.create_task(self._run(link), name=f"gsomia-track-{link.peer}")
+            link.saver = asyncio.create_task(self._saver(link), name=f"gsomia-track-{link.peer}-s")
 
     async def stop(self) -> None:
         for link in self._links.values():
@@ -368,6 +461,12 @@ class TrackLinks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await link.task
                 link.task = None
+            if link.saver is not None:
+                await link.saves.join()  # what the peer took is kept before the node stops
+                link.saver.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await link.saver
+                link.saver = None
 
     def queue(self, peer: str, run: Run) -> None:
         link = self._links.get(peer)
@@ -407,23 +506,51 @@ class TrackLinks:
 
     async def _run(self, link: _Link) -> None:
         failures = 0
+        loop = asyncio.get_running_loop()
+        last = -self.window  # when the last window left
         while True:
             if not link.pending:
                 link.wake.clear()
                 await link.wake.wait()
-            await asyncio.sleep(self.window)  # the window gathers
+            # Nagle-like: an idle link sends at once (after this turn of the loop, so the runs
+            # queued by one request go together); runs queued while a request is in flight,
+            # or less than a window after the last one left, gather and go in the next: at
+            # most one window (one signature) per ``window`` per link, each run waiting at
+            # most the longer of the window and the request in flight
+            await asyncio.sleep(max(0.0, last + self.window - loop.time()))
+            last = loop.time()
             runs = self._take(link)
             try:
-                frames = await asyncio.to_thread(self.tracks.seal, link.peer, runs)
+                frames, consents = await asyncio.to_thread(self._seal, link.peer, runs)
                 if frames:
-                    consents = await asyncio.to_thread(
-                        self.tracks.tokens_for, link.peer, [f.track for f in frames]
-                    )
                     failures = await self._send(link, frames, consents, failures)
             except GsomiaError as exc:
                 log.warning("track link to %s: a window dropped: %s", link.peer, exc)
             except Exception:
                 log.exception("track link to %s: a window dropped", link.peer)
+
+    def _seal(self, peer: str, runs: list[Run]) -> tuple[list[Sealed], list[bytes]]:
+        """A window sealed for ``peer`` and the consent tokens of its tracks (one thread hop)."""
+        frames = self.tracks.seal(peer, runs)
+        if not frames:
+            return frames, []
+        return frames, self.tracks.tokens_for(peer, [f.track for f in frames])
+
+    async def _saver(self, link: _Link) -> None:
+        """Keep what ``link``'s peer took (``Tracks.sent``), in order, off the send path: the
+        next window goes while the last one is being stored (the link's positions are in
+        memory already; a node that stops first keeps nothing of it, and the peer's 409
+        restarts the link from where it is)."""
+        while True:
+            frames = await link.saves.get()
+            try:
+                await asyncio.to_thread(self.tracks.sent, link.peer, frames)
+            except GsomiaError as exc:
+                log.warning("track link to %s: frames sent but not kept: %s", link.peer, exc)
+            except Exception:
+                log.exception("track link to %s: frames sent but not kept", link.peer)
+            finally:
+                link.saves.task_done()
 
     async def _send(
         self, link: _Link, frames: list[Sealed], consents: list[bytes], failures: int
@@ -435,7 +562,7 @@ class TrackLinks:
         while True:
             status, answer = await self._post(link, body)
             if status == 200:
-                await asyncio.to_thread(self.tracks.sent, link.peer, frames)
+                link.saves.put_nowait(frames)
                 return 0
             if status == 409:
                 sent = {f.track for f in frames}  # a peer's wishes for other tracks: ignored
@@ -443,7 +570,7 @@ class TrackLinks:
                 conflicted = [f for f in frames if f.track in wanted]
                 taken = [f for f in frames if f.track not in wanted]
                 if taken:
-                    await asyncio.to_thread(self.tracks.sent, link.peer, taken)
+                    link.saves.put_nowait(taken)
                 self.tracks.unsent(link.peer, conflicted)
                 self._requeue(link, self.tracks.rewind(link.peer, wanted))
                 return 0

@@ -77,7 +77,9 @@ from gsomia.store.ports import TrackFrameRow
 log = logging.getLogger("gsomia.tracks")
 
 KEEP = 2000  # updates kept per track in memory: what a stream starts from, what is resent
-MAX_UPDATES_PER_POST = 1000
+MAX_UPDATES_PER_POST = 1000  # updates in one sensor's post (of one track, or in all)
+MAX_TRACKS_PER_POST = 64  # tracks in one sensor's post of several
+MAX_INGEST_BODY = 1024 * 1024  # bytes of a sensor's post (1000 updates of ~0.5 KiB fit)
 MAX_FRAMES_PER_POST = 512  # frames in one peer request
 MAX_TRACK_BODY = 16 * 1024 * 1024  # bytes of one peer request of frames
 MEMO_LIMIT = 65_536  # memoised decisions before the memo starts again
@@ -408,36 +410,75 @@ class Tracks:
     ) -> tuple[Label, tuple[TrackUpdate, ...]]:
         """A sensor's post, parsed and checked on its own (off the loop); ``accept`` judges it
         against the book."""
-        node = self.node
         track_id(tid, "track id")
+        return self._check_post(user, doc, tid, "")
+
+    def check_ingest_many(
+        self, user: User, doc: object
+    ) -> list[tuple[Label, tuple[TrackUpdate, ...]]]:
+        """A sensor's post of several tracks' updates (``{"tracks": [{"label", "updates"},
+        ...]}``: 1 to ``MAX_TRACKS_PER_POST`` tracks, each once, at most
+        ``MAX_UPDATES_PER_POST`` updates in all), each checked as ``check_ingest`` checks one;
+        the first failure refuses the whole post, naming ``tracks[i]...``."""
+        if not isinstance(doc, dict) or set(doc) != {"tracks"}:
+            raise BadInput("body: expected an object with exactly 'tracks'")
+        raw = doc["tracks"]
+        if not isinstance(raw, list) or not 0 < len(raw) <= MAX_TRACKS_PER_POST:
+            raise BadInput(f"tracks: 1 to {MAX_TRACKS_PER_POST} tracks")
+        out: list[tuple[Label, tuple[TrackUpdate, ...]]] = []
+        seen: set[str] = set()
+        total = 0
+        for i, entry in enumerate(raw):
+            where = f"tracks[{i}]."
+            label, updates = self._check_post(user, entry, None, where)
+            if label.id in seen:
+                raise BadInput(f"{where}label.id: track {label.id} appears twice in this post")
+            seen.add(label.id)
+            total += len(updates)
+            if total > MAX_UPDATES_PER_POST:
+                raise BadInput(f"tracks: at most {MAX_UPDATES_PER_POST} updates in all")
+            out.append((label, updates))
+        return out
+
+    def _check_post(
+        self, user: User, doc: object, tid: str | None, where: str
+    ) -> tuple[Label, tuple[TrackUpdate, ...]]:
+        """One track's ``{"label", "updates"}`` (of ``tid`` when the path names it), its errors
+        prefixed with ``where``."""
+        node = self.node
         if not isinstance(doc, dict) or set(doc) != {"label", "updates"}:
-            raise BadInput("body: expected an object with exactly 'label' and 'updates'")
-        label = Label.from_json(doc["label"], where="label", scenario=node.scenario)
-        if label.id != tid:
-            raise BadInput(f"label.id: {label.id[:120]!r} is not the track {tid}")
+            what = "body" if not where else where.rstrip(".")
+            raise BadInput(f"{what}: expected an object with exactly 'label' and 'updates'")
+        label = Label.from_json(doc["label"], where=f"{where}label", scenario=node.scenario)
+        if tid is None:
+            tid = track_id(label.id, f"{where}label.id")
+        elif label.id != tid:
+            raise BadInput(f"{where}label.id: {label.id[:120]!r} is not the track {tid}")
         if label.originator != node.party:
-            raise BadInput(f"label.originator: a track posted here is {node.party}'s")
+            raise BadInput(f"{where}label.originator: a track posted here is {node.party}'s")
         if TRACK_TOPIC not in label.topics:
-            raise BadInput(f"label.topics: a track's label names {TRACK_TOPIC}")
+            raise BadInput(f"{where}label.topics: a track's label names {TRACK_TOPIC}")
         if TRACK_PURPOSE not in label.purposes:
-            raise BadInput(f"label.purposes: a track is provided for {TRACK_PURPOSE}")
+            raise BadInput(f"{where}label.purposes: a track is provided for {TRACK_PURPOSE}")
         try:
             self._check_sees(user, label)
         except Denied as exc:
             audit.refused("post track", str(exc), user=user.name, party=node.party, track=tid)
-            raise Denied(f"label: you may not post under this label: {exc}") from None
+            raise Denied(f"{where}label: you may not post under this label: {exc}") from None
         raw = doc["updates"]
         if not isinstance(raw, list) or not 0 < len(raw) <= MAX_UPDATES_PER_POST:
-            raise BadInput(f"updates: 1 to {MAX_UPDATES_PER_POST} updates")
-        updates = tuple(TrackUpdate.from_json(u, where=f"updates[{i}]") for i, u in enumerate(raw))
+            raise BadInput(f"{where}updates: 1 to {MAX_UPDATES_PER_POST} updates")
+        updates = tuple(
+            TrackUpdate.from_json(u, where=f"{where}updates[{i}]") for i, u in enumerate(raw)
+        )
         last = 0
         for i, u in enumerate(updates):
             if u.track != tid:
-                raise BadInput(f"updates[{i}].track: not {tid}")
+                raise BadInput(f"{where}updates[{i}].track: not {tid}")
             if u.party != node.party:
-                raise BadInput(f"updates[{i}].party: a track posted here is {node.party}'s")
+                raise BadInput(f"{where}updates[{i}].party: a track posted here is {node.party}'s")
             if u.seq <= last:
-                raise BadInput(f"updates[{i}].seq: seqs must strictly increase")
+                raise BadInput(f"{where}updates[{i}].seq: seqs must strictly increase")
             last = u.seq
         return label, updates
 
@@ -447,28 +488,43 @@ class Tracks:
         """Take checked updates into the book, to the streams and to every allowed peer (on
         the loop: the book and the links are the loop's). Conflict when the label is not the
         track's or a seq was accepted already."""
-        tid = label.id
+        return self.accept_many([(label, updates)], received)[0]
+
+    def accept_many(
+        self, posted: Sequence[tuple[Label, tuple[TrackUpdate, ...]]], received: datetime
+    ) -> list[TrackSummary]:
+        """``accept`` for several tracks at once, all or nothing: a Conflict for any of them
+        (naming ``tracks[i]`` when there are several) takes none."""
         now = self.node.clock.now()
+        several = len(posted) > 1
+        taken: list[tuple[Track, list[TrackEvent]]] = []
         with self._lock:
-            track = self.book.get(tid)
-            if track is None:
-                track = Track(label, sealed_label(self.node.scenario, label, now))
-            elif track.label != label:
-                raise Conflict(f"label: not the label track {tid} started with")
-            if updates[0].seq <= track.last_seq:
-                raise Conflict(
-                    f"updates[0].seq: {updates[0].seq} was accepted already; "
-                    f"the last seq accepted is {track.last_seq}"
-                )
-            self.book[tid] = track
-            events = [TrackEvent(tid, label, u, (self.node.party,), received) for u in updates]
-            for event in events:
-                track.add(event)
-        self._publish(events)
-        if self.fanout is not None:
-            self.fanout.updates(track.sealed, events)
-        self._queue(label, updates, now)
-        return track.summary()
+            fresh: dict[str, Track] = {}
+            for i, (label, updates) in enumerate(posted):
+                where = f"tracks[{i}]." if several else ""
+                tid = label.id
+                track = self.book.get(tid)
+                if track is None:
+                    track = fresh[tid] = Track(label, sealed_label(self.node.scenario, label, now))
+                elif track.label != label:
+                    raise Conflict(f"{where}label: not the label track {tid} started with")
+                if updates[0].seq <= track.last_seq:
+                    raise Conflict(
+                        f"{where}updates[0].seq: {updates[0].seq} was accepted already; "
+                        f"the last seq accepted is {track.last_seq}"
+                    )
+                events = [TrackEvent(tid, label, u, (self.node.party,), received) for u in updates]
+                taken.append((track, events))
+            self.book.update(fresh)
+            for track, events in taken:
+                for event in events:
+                    track.add(event)
+        self._publish([e for _, events in taken for e in events])
+        for (label, updates), (track, events) in zip(posted, taken, strict=True):
+            if self.fanout is not None:
+                self.fanout.updates(track.sealed, events)
+            self._queue(label, updates, now)
+        return [track.summary() for track, _ in taken]
 
     def _queue(self, label: Label, updates: tuple[TrackUpdate, ...], now: datetime) -> None:
         outlet = self.outlet
@@ -817,11 +873,22 @@ class Tracks:
 
     # -------------------------------------------------------------- receiving
     def receive(
-        self, sender: str, frames: Sequence[bytes], tokens: Sequence[bytes] = ()
+        self,
+        sender: str,
+        frames: Sequence[bytes],
+        tokens: Sequence[bytes] = (),
+        *,
+        accepted: Callable[[Sequence[OpenedFrame]], None] | None = None,
     ) -> Received:
         """Open and judge a peer's frames, with the consent tokens the request carries; store
         the accepted ones (one transaction) and keep the tokens of their tracks. Any frame or
-        token that fails to open or to be judged refuses the whole request: nothing stored."""
+        token that fails to open or to be judged refuses the whole request: nothing stored.
+
+        ``accepted`` hears the frames accepted once every check is done, inside the
+        transaction, before its commit (and its fsync): the streams are real time and best
+        effort, so they need not wait for the disk. Nothing refused is ever heard; a commit
+        that then fails (a disk error) stores nothing and the sender resends, which the
+        streams and the book take once."""
         node = self.node
         now = node.clock.now()
         opened = [self.opener.open(raw) for raw in frames]
@@ -831,9 +898,9 @@ class Tracks:
                 held = [t.consent for t in self._held(frame.track).values()]
             consents = held + [t.consent for t in carried.get(frame.track, ())]
             self._judge(sender, frame, now, consents)
-        accepted: list[OpenedFrame] = []
+        taken: list[OpenedFrame] = []
         conflicts: dict[str, int] = {}
-        with self._lock, node.store.writing() as w:
+        with node.store.writing() as w:  # one writer at a time: the links' positions agree
             entries = []
             for frame, raw in zip(opened, frames, strict=True):
                 if frame.track in conflicts:
@@ -873,12 +940,15 @@ class Tracks:
                         raw,
                     )
                 )
-                accepted.append(frame)
+                taken.append(frame)
             if entries:
                 node.log.append_in(w.log, entries)
-            for tid in {f.track for f in accepted}:
-                self._keep(tid, carried.get(tid, ()))
-        return Received(tuple(accepted), conflicts)
+            with self._lock:
+                for tid in {f.track for f in taken}:
+                    self._keep(tid, carried.get(tid, ()))
+            if accepted is not None and taken:
+                accepted(taken)
+        return Received(tuple(taken), conflicts)
 
     def _judge(
         self, sender: str, frame: OpenedFrame, now: datetime, consents: Sequence[Consent]

@@ -11,6 +11,7 @@ key). The wire format is ``gsomia.seal.trackwire``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,7 @@ from gsomia.seal.steps import step
 
 Audit = Callable[[dict[str, Any]], None]
 CONTENT_KEY_LEN = 32
+MAX_LABELS = 4096  # sealed labels an opener keeps decoded
 
 
 # ---------------------------------------------------------------- plans
@@ -77,6 +79,13 @@ class SealedFrame:
 # ---------------------------------------------------------------- the opened frame
 
 
+@functools.lru_cache(maxsize=4096)
+def _domain_label(sealed: SealedLabel) -> Label:
+    """A sealed label as the engine reads it (a pure function of the label: cached, for every
+    frame of a track carries the same)."""
+    return sealed.domain(sealed.classification)
+
+
 @dataclass(frozen=True, slots=True)
 class OpenedFrame:
     """A frame that opened: who sent what to whom, under which label, and the updates.
@@ -105,7 +114,7 @@ class OpenedFrame:
     @property
     def label(self) -> Label:
         """The track's label as the engine reads it."""
-        return self.sealed_label.domain(self.sealed_label.classification)
+        return _domain_label(self.sealed_label)
 
     @property
     def relayed(self) -> bool:
@@ -314,6 +323,8 @@ class TrackOpener:
         self._checker = checker if checker is not None else SignatureChecker(keyring)
         self._audit = audit
         self._channels: dict[tuple[str, str, bytes, bytes], primitives.Aead] = {}
+        # sealed labels decoded, by their exact bytes: every frame of a track carries the same
+        self._labels: dict[bytes, SealedLabel] = {}
 
     def open(self, raw: bytes) -> OpenedFrame:
         """The opened frame; BadInput if malformed, else the opaque VerificationFailed."""
@@ -321,7 +332,7 @@ class TrackOpener:
 
     def open_with_key(self, raw: bytes) -> tuple[OpenedFrame, bytes]:
         """``open`` and the frame's content key (for a hub that relays it)."""
-        d = decode_frame(raw)
+        d = decode_frame(raw, self._labels)
         digest = tw.frame_digest(d.header_bytes, d.frame.ciphertext, d.frame.wrap)
         try:
             return self._open(d, digest)
@@ -407,7 +418,9 @@ class TrackOpener:
 
 
 @step("T1", "the frame decodes")
-def decode_frame(raw: bytes) -> _Decoded:
+def decode_frame(raw: bytes, labels: dict[bytes, SealedLabel] | None = None) -> _Decoded:
+    """The frame's parts, strictly; ``labels`` caches the sealed labels decoded so far (by
+    their exact bytes, so a label is decoded, and checked, once)."""
     relayed: tw.Relayed | None = None
     record: tw.RelayRecord | None = None
     raw_frame = raw
@@ -417,7 +430,13 @@ def decode_frame(raw: bytes) -> _Decoded:
         record = tw.RelayRecord.decode(relayed.record, "relay record")
     frame = tw.Frame.decode(raw_frame)
     header = tw.FrameHeader.decode(frame.header, "track frame: header")
-    label = SealedLabel.decode(header.label, "track frame: label")
+    label = None if labels is None else labels.get(header.label)
+    if label is None:
+        label = SealedLabel.decode(header.label, "track frame: label")
+        if labels is not None:
+            if len(labels) >= MAX_LABELS:
+                labels.clear()
+            labels[header.label] = label
     return _Decoded(frame, frame.header, header, label, raw_frame, relayed, record)
 
 

@@ -150,6 +150,38 @@ def test_frames_sealed_at_kor_open_and_are_judged_at_usa(nodes: dict[str, Node])
         ]
 
 
+def test_accepted_frames_are_heard_before_the_commit_and_refused_ones_never(
+    nodes: dict[str, Node],
+) -> None:
+    """``receive``'s hook hears a frame once every check passed, inside the transaction (the
+    frame's row not yet visible to a reader), and never a refused or conflicting frame."""
+    kor, usa = nodes["KOR"], nodes["USA"]
+    sender, receiver = Tracks(kor), Tracks(usa)
+    out = Collect()
+    sender.outlet = out
+    track = f"track--{uuid.uuid4()}"
+    doc = {"label": label_doc(track), "updates": [update_doc(track, s) for s in (1, 2)]}
+    sender.accept(*sender.check_ingest(user(kor), track, doc), NOW)
+    [(peer, run)] = out.runs
+    [frame] = sender.seal(peer, [run])
+    heard: list[tuple[list[int], int]] = []
+
+    def hook(frames: Any) -> None:
+        with usa.store.reading() as r:  # what a reader sees: not yet committed
+            stored = len(r.track_frames(track))
+        heard.append(([f.last for f in frames], stored))
+
+    with pytest.raises(Denied, match="the request's JPN"):
+        receiver.receive("JPN", [frame.raw], accepted=hook)
+    assert heard == []
+    assert [f.last for f in receiver.receive("KOR", [frame.raw], accepted=hook).accepted] == [2]
+    assert heard == [([2], 0)]
+    assert receiver.receive("KOR", [frame.raw], accepted=hook).conflicts == {track: 3}
+    assert heard == [([2], 0)]
+    with usa.store.reading() as r:
+        assert len(r.track_frames(track)) == 1
+
+
 def test_an_explicit_consent_travels_with_the_frames_and_lets_the_hub_relay(
     nodes: dict[str, Node],
 ) -> None:
