@@ -59,7 +59,7 @@ from gsomia.errors import BadInput, GsomiaError
 from gsomia.node import accounting, audit, destruction, messages, reconciliation
 from gsomia.node.config import User
 from gsomia.node.throttle import Throttled, address_key, user_key
-from gsomia.node.tracks import MAX_INGEST_BODY, MAX_TRACK_BODY
+from gsomia.node.tracks import MAX_TRACK_BODY
 from gsomia.node.workers import Workers
 
 if TYPE_CHECKING:
@@ -149,9 +149,6 @@ class Guard:
         if path.startswith(("/taxii2/", "/api/")) or path in ("/taxii2", "/api"):
             limit = self.node.config.max_content_length
             return Edge("TAXII", Credentials.USER, limit, json=True)
-        if path.startswith("/native/v1/tracks/") and path.endswith("/updates"):
-            # a sensor's post: up to 1000 updates (each about half a KiB)
-            return Edge("native API", Credentials.USER, MAX_INGEST_BODY, json=True)
         if path.startswith("/native/v1/") or path == "/native/v1":
             ingest = track_ingest_limit(path)
             if ingest is not None:

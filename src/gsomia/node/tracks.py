@@ -79,7 +79,6 @@ log = logging.getLogger("gsomia.tracks")
 KEEP = 2000  # updates kept per track in memory: what a stream starts from, what is resent
 MAX_UPDATES_PER_POST = 1000  # updates in one sensor's post (of one track, or in all)
 MAX_TRACKS_PER_POST = 64  # tracks in one sensor's post of several
-MAX_INGEST_BODY = 1024 * 1024  # bytes of a sensor's post (1000 updates of ~0.5 KiB fit)
 MAX_FRAMES_PER_POST = 512  # frames in one peer request
 MAX_TRACK_BODY = 16 * 1024 * 1024  # bytes of one peer request of frames
 MEMO_LIMIT = 65_536  # memoised decisions before the memo starts again
