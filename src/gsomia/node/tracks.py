@@ -1027,7 +1027,10 @@ class Tracks:
         )
 
     def _relay(self, frame: OpenedFrame, now: datetime) -> None:
-        """As a hub, pass ``frame`` on whole to every other party the engine allows now."""
+        """As a hub, pass ``frame`` on whole to every other party the engine allows now: only
+        when this node is the hub of an agreement that allows it (a party that merely may send
+        to the third party — JPN to USA under the 2023 link — does not relay: the third party
+        has the origin's frames from the origin or from the hub)."""
         outlet = self.outlet
         if outlet is None:
             return
@@ -1037,8 +1040,14 @@ class Tracks:
         for peer in self.peers:
             if peer in (frame.origin, frame.sender) or peer not in label.releasable_to:
                 continue
-            if self.decisions.decide(label, self.node.party, peer, now, consents).allowed:
+            decision = self.decisions.decide(label, self.node.party, peer, now, consents)
+            if decision.allowed and self._hub_of(decision.agreements):
                 outlet.queue(peer, Run(frame.track, now, stretch, frame.updates, frame.frame))
+
+    def _hub_of(self, agreements: Iterable[str]) -> bool:
+        """Whether this node is the named hub of one of ``agreements``."""
+        scenario = self.node.scenario
+        return any(scenario.agreement(aid).hub == self.node.party for aid in agreements)
 
     def heard(
         self,
