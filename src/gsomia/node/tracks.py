@@ -830,8 +830,11 @@ class Tracks:
         now = node.clock.now()
         with node.store.writing() as w:
             entries = []
+            known = w.track_links([f.track for f in frames], peer, OUT)
+            rows = []
             for f in frames:
-                if w.track_link(f.track, peer, OUT) == 0:
+                if known[f.track] == 0:
+                    known[f.track] = f.last
                     track = self.book.get(f.track)
                     originator = track.label.originator if track is not None else node.party
                     kind = "track.relayed" if f.relay else "track.sent"
@@ -843,9 +846,10 @@ class Tracks:
                     if f.relay:
                         fields["originator"] = originator
                     entries.append(node.entry(kind, now, fields))
-                w.add_track_frame(
+                rows.append(
                     TrackFrameRow(f.track, OUT, peer, f.first, f.last, format_instant(f.at), f.raw)
                 )
+            w.add_track_frames(rows)
             if entries:
                 node.log.append_in(w.log, entries)
 
@@ -920,10 +924,12 @@ class Tracks:
         excess = self.fresh_in(opened)
         with node.store.writing() as w:  # one writer at a time: the links' positions agree
             entries = []
+            rows: list[TrackFrameRow] = []
+            links = w.track_links([f.track for f in opened], sender, IN)
             for frame, raw in zip(opened, frames, strict=True):
                 if frame.track in conflicts:
                     continue
-                last = w.track_link(frame.track, sender, IN)
+                last = links[frame.track]
                 if frame.track in excess:
                     conflicts[frame.track] = last + 1
                     audit.refused(
@@ -957,7 +963,7 @@ class Tracks:
                             },
                         )
                     )
-                w.add_track_frame(
+                rows.append(
                     TrackFrameRow(
                         frame.track,
                         IN,
@@ -968,7 +974,9 @@ class Tracks:
                         raw,
                     )
                 )
+                links[frame.track] = frame.last  # the next frame of the track follows on
                 taken.append(frame)
+            w.add_track_frames(rows)
             if entries:
                 node.log.append_in(w.log, entries)
             with self._lock:
