@@ -122,6 +122,13 @@ class TrackHub:
         return self.book.so_far(user, track_id)
 
     # ------------------------------------------------------------------ fan-out
+    def forget(self, tracks: Sequence[str]) -> None:
+        """``tracks`` left the book (``Tracks``' memory bounds): each subscriber forgets the
+        last seq it delivered of them (on the loop)."""
+        for sub in list(self._subscribers):
+            for tid in tracks:
+                sub.delivered.pop(tid, None)
+
     def publish(self, events: Sequence[TrackEvent]) -> None:
         """Updates that entered the book: to every subscriber that may see them (on the loop)."""
         if not events or not self._subscribers:

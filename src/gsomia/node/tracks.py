@@ -34,6 +34,14 @@ token for no track in the request, or that fails, refuses the whole request) and
 the ones that serve: the hub before relaying, the recipient when it judges the relay. Tokens
 travel with the frames, so no node needs to have kept one to judge a request.
 
+Memory is bounded: a track without an update for ``IDLE_TTL`` (wall) leaves the book, with
+its links' positions, the consent tokens read for it and the streams' last-delivered seq (at
+most one sweep a ``SWEEP_EVERY``, on the ingest and receive paths); past ``MAX_TRACKS`` the
+longest idle leaves for a new one; a peer request may introduce at most
+``MAX_NEW_TRACKS_PER_POST`` tracks new to this node (the frames of the rest are refused as a
+continuity conflict: 409 ``next``, and the sender resends them). The store keeps every frame;
+the lists and the streams show the tracks in memory.
+
 What is written to the log: one ``track.sent`` / ``track.received`` / ``track.relayed`` entry
 when a track starts flowing on a link (its first frame on it), never one per update.
 """
@@ -82,6 +90,10 @@ MAX_TRACKS_PER_POST = 64  # tracks in one sensor's post of several
 MAX_FRAMES_PER_POST = 512  # frames in one peer request
 MAX_TRACK_BODY = 16 * 1024 * 1024  # bytes of one peer request of frames
 MEMO_LIMIT = 65_536  # memoised decisions before the memo starts again
+IDLE_TTL = 3600.0  # wall seconds without an update after which a track leaves memory
+MAX_TRACKS = 1000  # tracks kept in memory; a new one past it evicts the longest idle
+MAX_NEW_TRACKS_PER_POST = 64  # tracks new to this node that one peer request may introduce
+SWEEP_EVERY = 1.0  # wall seconds between two sweeps of the idle tracks
 IN = "in"
 OUT = "out"
 TRACK_CONSENTS = "track.consent"  # node documents: the consents this node granted for its tracks
@@ -256,6 +268,9 @@ class Listener(Protocol):
 
     def publish(self, events: Sequence[TrackEvent]) -> None: ...
 
+    def forget(self, tracks: Sequence[str]) -> None:
+        """``tracks`` left memory (idle, or evicted for room): drop what is kept for them."""
+
 
 class Fanout(Protocol):
     """Who tells the node's other workers what entered this worker's book from a sensor or a
@@ -362,6 +377,7 @@ class Tracks:
         self._sent: dict[tuple[str, str], int] = {}  # (track, peer) -> last seq sent
         self._tokens: dict[str, dict[bytes, Token]] = {}  # track -> consent tokens held
         self._lock = threading.Lock()  # the book and the links' positions, across threads
+        self._swept = 0.0  # wall epoch seconds of the last sweep of idle tracks
         self.peers = tuple(p.party for p in node.config.peers)
 
     def _audit(self, doc: dict[str, object]) -> None:
@@ -518,6 +534,8 @@ class Tracks:
             for track, events in taken:
                 for event in events:
                     track.add(event)
+            gone = self._bound(received.timestamp(), keep=[t.label.id for t, _ in taken])
+        self._forget(gone)
         self._publish([e for _, events in taken for e in events])
         for (label, updates), (track, events) in zip(posted, taken, strict=True):
             if self.fanout is not None:
@@ -812,8 +830,11 @@ class Tracks:
         now = node.clock.now()
         with node.store.writing() as w:
             entries = []
+            known = w.track_links([f.track for f in frames], peer, OUT)
+            rows = []
             for f in frames:
-                if w.track_link(f.track, peer, OUT) == 0:
+                if known[f.track] == 0:
+                    known[f.track] = f.last
                     track = self.book.get(f.track)
                     originator = track.label.originator if track is not None else node.party
                     kind = "track.relayed" if f.relay else "track.sent"
@@ -825,9 +846,10 @@ class Tracks:
                     if f.relay:
                         fields["originator"] = originator
                     entries.append(node.entry(kind, now, fields))
-                w.add_track_frame(
+                rows.append(
                     TrackFrameRow(f.track, OUT, peer, f.first, f.last, format_instant(f.at), f.raw)
                 )
+            w.add_track_frames(rows)
             if entries:
                 node.log.append_in(w.log, entries)
 
@@ -899,12 +921,25 @@ class Tracks:
             self._judge(sender, frame, now, consents)
         taken: list[OpenedFrame] = []
         conflicts: dict[str, int] = {}
+        excess = self.fresh_in(opened)
         with node.store.writing() as w:  # one writer at a time: the links' positions agree
             entries = []
+            rows: list[TrackFrameRow] = []
+            links = w.track_links([f.track for f in opened], sender, IN)
             for frame, raw in zip(opened, frames, strict=True):
                 if frame.track in conflicts:
                     continue
-                last = w.track_link(frame.track, sender, IN)
+                last = links[frame.track]
+                if frame.track in excess:
+                    conflicts[frame.track] = last + 1
+                    audit.refused(
+                        "accept track frame",
+                        f"more than {MAX_NEW_TRACKS_PER_POST} new tracks in one request",
+                        party=node.party,
+                        sender=sender,
+                        track=frame.track,
+                    )
+                    continue
                 if frame.prev != last:
                     conflicts[frame.track] = last + 1
                     audit.refused(
@@ -928,7 +963,7 @@ class Tracks:
                             },
                         )
                     )
-                w.add_track_frame(
+                rows.append(
                     TrackFrameRow(
                         frame.track,
                         IN,
@@ -939,7 +974,9 @@ class Tracks:
                         raw,
                     )
                 )
+                links[frame.track] = frame.last  # the next frame of the track follows on
                 taken.append(frame)
+            w.add_track_frames(rows)
             if entries:
                 node.log.append_in(w.log, entries)
             with self._lock:
@@ -1005,10 +1042,12 @@ class Tracks:
                 events += added
                 if added:
                     fresh.append((track.sealed, added))
+            gone = self._bound(received.timestamp(), keep=[f.track for f in frames])
+        self._forget(gone)
         self._publish(events)
         if self.fanout is not None:
             for sealed, added in fresh:
-                self.fanout.updates(sealed, added, standing=self.book[added[0].track].standing)
+                self.fanout.updates(sealed, added, standing=self._standing(added[0].track))
         for frame in frames:
             if not frame.relayed:
                 self._relay(frame, now)
@@ -1027,7 +1066,10 @@ class Tracks:
         )
 
     def _relay(self, frame: OpenedFrame, now: datetime) -> None:
-        """As a hub, pass ``frame`` on whole to every other party the engine allows now."""
+        """As a hub, pass ``frame`` on whole to every other party the engine allows now: only
+        when this node is the hub of an agreement that allows it (a party that merely may send
+        to the third party — JPN to USA under the 2023 link — does not relay: the third party
+        has the origin's frames from the origin or from the hub)."""
         outlet = self.outlet
         if outlet is None:
             return
@@ -1037,8 +1079,14 @@ class Tracks:
         for peer in self.peers:
             if peer in (frame.origin, frame.sender) or peer not in label.releasable_to:
                 continue
-            if self.decisions.decide(label, self.node.party, peer, now, consents).allowed:
+            decision = self.decisions.decide(label, self.node.party, peer, now, consents)
+            if decision.allowed and self._hub_of(decision.agreements):
                 outlet.queue(peer, Run(frame.track, now, stretch, frame.updates, frame.frame))
+
+    def _hub_of(self, agreements: Iterable[str]) -> bool:
+        """Whether this node is the named hub of one of ``agreements``."""
+        scenario = self.node.scenario
+        return any(scenario.agreement(aid).hub == self.node.party for aid in agreements)
 
     def heard(
         self,
@@ -1063,7 +1111,54 @@ class Tracks:
             if standing:
                 track.standing = True
             fresh = [e for e in events if track.add(e)]
+            wall = max((e.received.timestamp() for e in events), default=self._swept)
+            gone = self._bound(wall, keep=[label.id])
+        self._forget(gone)
         self._publish(fresh)
+
+    # -------------------------------------------------------------- memory bounds
+    def _standing(self, tid: str) -> bool:
+        track = self.book.get(tid)
+        return track is None or track.standing
+
+    def _bound(self, now: float, keep: Iterable[str] = ()) -> list[str]:
+        """Under the lock: the tracks idle for more than ``IDLE_TTL`` (checked at most once a
+        ``SWEEP_EVERY``) and, past ``MAX_TRACKS``, the longest idle but ``keep``, out of the
+        book with their links' positions and consent tokens; the ids gone."""
+        book = self.book
+        gone: list[str] = []
+        if now - self._swept >= SWEEP_EVERY:
+            self._swept = now
+            gone = [tid for tid, t in book.items() if now - t.touched > IDLE_TTL]
+        excess = len(book) - len(gone) - MAX_TRACKS
+        if excess > 0:
+            kept = set(keep) | set(gone)
+            idle = sorted((t.touched, tid) for tid, t in book.items() if tid not in kept)
+            gone += [tid for _, tid in idle[:excess]]
+        if gone:
+            dropped = set(gone)
+            for tid in gone:
+                del book[tid]
+                self._tokens.pop(tid, None)
+            for key in [k for k in self._sent if k[0] in dropped]:
+                del self._sent[key]
+            log.info("tracks: %d left memory (idle or past %d)", len(gone), MAX_TRACKS)
+        return gone
+
+    def _forget(self, gone: Sequence[str]) -> None:
+        if gone:
+            for listener in self.listeners:
+                listener.forget(gone)
+
+    def fresh_in(self, frames: Sequence[OpenedFrame]) -> set[str]:
+        """The tracks of ``frames`` past the first ``MAX_NEW_TRACKS_PER_POST`` new to this
+        node (not in the book): a request refuses their frames (``receive``)."""
+        new: list[str] = []
+        with self._lock:
+            for f in frames:
+                if f.track not in self.book and f.track not in new:
+                    new.append(f.track)
+        return set(new[MAX_NEW_TRACKS_PER_POST:])
 
     # -------------------------------------------------------------- reading
     def summaries(self, user: User) -> list[TrackSummary]:

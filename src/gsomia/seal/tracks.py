@@ -333,7 +333,7 @@ class TrackOpener:
     def open_with_key(self, raw: bytes) -> tuple[OpenedFrame, bytes]:
         """``open`` and the frame's content key (for a hub that relays it)."""
         d = decode_frame(raw, self._labels)
-        digest = tw.frame_digest(d.header_bytes, d.frame.ciphertext, d.frame.wrap)
+        digest = tw.raw_frame_digest(d.raw_frame, d.frame)
         try:
             return self._open(d, digest)
         except GsomiaError as exc:

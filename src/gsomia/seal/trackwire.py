@@ -176,6 +176,17 @@ def frame_digest(header: bytes, ciphertext: bytes, wrap: bytes) -> bytes:
     return h.digest()
 
 
+def raw_frame_digest(raw: bytes, frame: Frame) -> bytes:
+    """``frame_digest`` of ``frame`` from the bytes it was decoded from (``Frame.decode``
+    checked their layout): its vec'd header, ciphertext and wrap lie there in a row already, so
+    they are hashed in place, not copied into new vecs."""
+    start = 4 + len(_HEAD)
+    end = start + 12 + len(frame.header) + len(frame.ciphertext) + len(frame.wrap)
+    h = hashlib.sha256(_FRAME_PREFIX)
+    h.update(memoryview(raw)[start:end])
+    return h.digest()
+
+
 def content_aad(header: bytes) -> bytes:
     return FRAME_CONTENT_AAD + header
 

@@ -387,6 +387,23 @@ def _track_link(con: Connection, track: str, peer: str, direction: str) -> int:
     return 0 if row is None else int(row[0])
 
 
+def _track_links(
+    con: Connection, tracks: Sequence[str], peer: str, direction: str
+) -> dict[str, int]:
+    wanted = list(dict.fromkeys(tracks))
+    found = dict.fromkeys(wanted, 0)
+    for i in range(0, len(wanted), 500):  # within any SQL engine's parameter limit
+        chunk = wanted[i : i + 500]
+        marks = ", ".join("?" * len(chunk))
+        # only the placeholders are formatted in
+        where = f"peer = ? AND direction = ? AND track IN ({marks})"
+        query = "SELECT track, last_seq FROM track_links WHERE " + where  # noqa: S608 - placeholders only
+        rows = con.execute(query, (peer, direction, *chunk)).fetchall()
+        for track, seq in rows:
+            found[str(track)] = int(seq)
+    return found
+
+
 class SqlNodeWriter:
     """The node's writes inside one transaction (which also holds the log's writer)."""
 
@@ -798,8 +815,32 @@ class SqlNodeWriter:
             (frame.track, frame.peer, frame.direction, frame.last_seq),
         )
 
+    def add_track_frames(self, frames: Sequence[TrackFrameRow]) -> None:
+        if not frames:
+            return
+        for frame in frames:
+            if frame.direction not in _DIRECTIONS:
+                raise BadInput(f"track frame: direction {frame.direction!r} is not in or out")
+        self._con.executemany(
+            "INSERT INTO track_frames (track, direction, peer, first_seq, last_seq, at, frame) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (f.track, f.direction, f.peer, f.first_seq, f.last_seq, f.at, f.frame)
+                for f in frames
+            ],
+        )
+        last = {(f.track, f.peer, f.direction): f.last_seq for f in frames}  # each link's last
+        self._con.executemany(
+            "INSERT INTO track_links (track, peer, direction, last_seq) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (track, peer, direction) DO UPDATE SET last_seq = excluded.last_seq",
+            [(*key, seq) for key, seq in last.items()],
+        )
+
     def track_link(self, track: str, peer: str, direction: str) -> int:
         return _track_link(self._con, track, peer, direction)
+
+    def track_links(self, tracks: Sequence[str], peer: str, direction: str) -> dict[str, int]:
+        return _track_links(self._con, tracks, peer, direction)
 
     def message_done(self, message_id: int, state: str, error: str | None = None) -> None:
         self._con.execute(

@@ -146,6 +146,20 @@ def test_one_signature_per_window(rings: Rings) -> None:
     assert sealer.signatures == 2
 
 
+def test_the_digest_from_the_frame_bytes_is_the_frame_digest(rings: Rings) -> None:
+    """What the opener hashes in place (``raw_frame_digest``) is the digest the sender signed,
+    for frames of every size (each frame's bytes a different layout)."""
+    sealer = TrackSealer(rings["KOR"])
+    frames = sealer.seal_window([_plan("USA", _track(), range(1, n)) for n in (2, 5, 40)])
+    for raw in frames:
+        frame = tw.Frame.decode(raw)
+        assert tw.raw_frame_digest(raw, frame) == frame.digest()
+        assert tw.raw_frame_digest(raw + b"\x00", frame) == frame.digest()  # bounded by lengths
+        other = tw.Frame.decode(frames[0])
+        if raw != frames[0]:
+            assert tw.raw_frame_digest(frames[0], other) != frame.digest()
+
+
 def test_update_dicts_are_checked_and_sealed(rings: Rings) -> None:
     track = _track()
     plan = replace(_plan("JPN", track, range(1, 3)), updates=[_update(track, 1).to_json()])
