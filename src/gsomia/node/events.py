@@ -35,7 +35,7 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import orjson
 
@@ -126,9 +126,39 @@ def encode_event(row: ObjectRow, r: NodeReader) -> Event:
     return Event(row, b"id: %d\nevent: item\ndata: %s\n\n" % (row.seq, data))
 
 
+_Queued = TypeVar("_Queued")
+
 _SHUTTING_DOWN = "the node is shutting down"
 _DROPPED = "dropped: this stream fell behind; reconnect with Last-Event-ID"
 _SESSION_ENDED = "the session ended; sign in again"
+
+
+class Ending(Protocol[_Queued]):
+    """What ``end_subscriber`` needs of a subscriber of any kind of stream."""
+
+    queue: asyncio.Queue[_Queued | None]
+    ended: bool
+    cut: bool
+    reason: str
+
+
+def end_subscriber(sub: Ending[_Queued], reason: str, *, at_once: bool = False) -> None:
+    """Wake the subscriber's stream with the end marker, making room for it if needed;
+    ``at_once``: send nothing more, not even what is queued (its session ended)."""
+    if at_once:
+        sub.cut = True
+        sub.reason = reason
+    if sub.ended:
+        return
+    sub.ended = True
+    sub.reason = reason
+    while True:
+        try:
+            sub.queue.put_nowait(None)
+        except asyncio.QueueFull:
+            sub.queue.get_nowait()
+        else:
+            return
 
 
 @dataclass(eq=False)
@@ -332,23 +362,8 @@ class Broadcaster:
         self._subscribers.discard(sub)
 
     def _end(self, sub: Subscriber, reason: str, *, at_once: bool = False) -> None:
-        """Wake the subscriber's stream with the end marker, making room for it if needed;
-        ``at_once``: send nothing more, not even what is queued (its session ended)."""
         self._subscribers.discard(sub)
-        if at_once:
-            sub.cut = True
-            sub.reason = reason
-        if sub.ended:
-            return
-        sub.ended = True
-        sub.reason = reason
-        while True:
-            try:
-                sub.queue.put_nowait(None)
-            except asyncio.QueueFull:
-                sub.queue.get_nowait()
-            else:
-                return
+        end_subscriber(sub, reason, at_once=at_once)
 
     def stream(
         self, sub: Subscriber, last_event_id: int | None, render: Render | None = None

@@ -58,6 +58,7 @@ from gsomia.node.events import (
     Broadcaster,
     TooManyStreams,
     Unavailable,
+    end_subscriber,
 )
 from gsomia.node.tracks import TrackEvent, Tracks, TrackSummary
 from gsomia.seal.at_rest import KeyRingCipher
@@ -265,20 +266,7 @@ class TrackHub:
 
     def _end(self, sub: _Subscriber, reason: str, *, at_once: bool = False) -> None:
         self._subscribers.discard(sub)
-        if at_once:
-            sub.cut = True
-            sub.reason = reason
-        if sub.ended:
-            return
-        sub.ended = True
-        sub.reason = reason
-        while True:
-            try:
-                sub.queue.put_nowait(None)
-            except asyncio.QueueFull:
-                sub.queue.get_nowait()
-            else:
-                return
+        end_subscriber(sub, reason, at_once=at_once)
 
     def end_session(self, session: str) -> int:
         """End every track stream of the console session ``session`` now."""
