@@ -37,11 +37,17 @@ from starlette.responses import Response, StreamingResponse
 
 from gsomia.api.http import HttpError, authenticate, error_body, json_response
 from gsomia.api.models import ERRORS
-from gsomia.node.events import Broadcaster, Event, Subscriber, TooManyStreams, encode_event
+from gsomia.node.events import (
+    SSE_MEDIA_TYPE,
+    Broadcaster,
+    Event,
+    Subscriber,
+    TooManyStreams,
+    encode_event,
+)
 from gsomia.node.service import Node
 
 EVENTS_PATH = "/native/v1/events"
-SSE_MEDIA_TYPE = "text/event-stream"
 _MAX_SEQ = 2**63 - 1
 
 

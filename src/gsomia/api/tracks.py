@@ -66,7 +66,7 @@ from gsomia.api.peer import WALL, verified_sender
 from gsomia.clock import Clock
 from gsomia.errors import GsomiaError
 from gsomia.node import federation
-from gsomia.node.events import TooManyStreams
+from gsomia.node.events import SSE_MEDIA_TYPE, TooManyStreams
 from gsomia.node.service import Node
 from gsomia.node.trackfeed import TrackHub
 from gsomia.node.tracks import (
@@ -86,7 +86,6 @@ log = logging.getLogger("gsomia.tracks")
 
 PREFIX = "/native/v1"
 TRACKS_PATH = "/peer/v1/tracks"
-SSE_MEDIA_TYPE = "text/event-stream"
 LINK_BUFFER = 20_000  # updates waiting on one link; the oldest are dropped past it
 MAX_WINDOW_UPDATES = 5_000  # updates sealed in one window (the rest wait for the next)
 STALE_SECONDS = 30.0  # wall seconds a sealed window is retried before it is dropped

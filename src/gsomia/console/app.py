@@ -47,7 +47,7 @@ from gsomia.console.session import (
 )
 from gsomia.errors import BadInput, Denied, GsomiaError, NotFound, StoreFailure
 from gsomia.node import audit
-from gsomia.node.events import Broadcaster, Notifier, TooManyStreams
+from gsomia.node.events import SSE_MEDIA_TYPE, Broadcaster, Notifier, TooManyStreams
 from gsomia.node.service import Node
 from gsomia.node.throttle import Throttled
 from gsomia.node.trackfeed import TrackHub
@@ -61,7 +61,6 @@ STATIC_TYPES = {
     ".svg": "image/svg+xml",
     ".png": "image/png",
 }
-SSE_MEDIA_TYPE = "text/event-stream"
 _MAX_SEQ = 2**63 - 1
 
 

@@ -40,11 +40,11 @@ from gsomia.domain.labels import Label
 from gsomia.domain.tracks import TrackUpdate, track_id
 from gsomia.errors import NotFound
 from gsomia.node.config import User
+from gsomia.node.events import SSE_MEDIA_TYPE
 from gsomia.node.service import Node
 from gsomia.node.trackfeed import Render, TrackHub
 from gsomia.node.tracks import TrackEvent, TrackSummary
 
-SSE_MEDIA_TYPE: Final = "text/event-stream"
 MAX_TRACKS_SHOWN: Final = 50  # tracks drawn on the page at first (the most recent ones)
 FULL_REPLAY: Final = 1  # updates per track a stream's replay draws in full (the path: all)
 MAX_CACHED_VIEWS: Final = 8192  # updates kept rendered (a few tracks' worth of live updates)

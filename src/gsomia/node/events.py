@@ -54,6 +54,7 @@ MAX_SUBSCRIBERS = 512
 MAX_STREAMS_PER_USER = 8  # API and console streams together
 POLL_SECONDS = 1.0  # a safety net: new rows are picked up even without a notify()
 RETRY_MS = 1000  # how long a client waits before reconnecting (the SSE ``retry`` field)
+SSE_MEDIA_TYPE = "text/event-stream"  # the media type of every stream of the node
 
 #: A subscriber's own rendering of a stored row as one SSE frame (None: send nothing for it).
 Render = Callable[[ObjectRow], bytes | None]
