@@ -66,6 +66,7 @@ from gsomia.api.peer import WALL, verified_sender
 from gsomia.clock import Clock
 from gsomia.errors import GsomiaError
 from gsomia.node import federation
+from gsomia.node.config import NodeConfig, User
 from gsomia.node.events import SSE_MEDIA_TYPE, TooManyStreams
 from gsomia.node.service import Node
 from gsomia.node.trackfeed import TrackHub
@@ -252,6 +253,16 @@ def _accepts_event_stream(request: Request) -> None:
     )
 
 
+async def _user_and_json(request: Request, config: NodeConfig) -> tuple[User, Any]:
+    """The authenticated user of a native post, then its body parsed as JSON (400 if not)."""
+    user = authenticate(request, config)
+    body = await read_body(request, config.max_content_length)
+    try:
+        return user, orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise HttpError(400, "bad_request", "body: not JSON") from None
+
+
 # ------------------------------------------------------------------ routes
 def _ingest_many_route(router: APIRouter, node: Node, workers: Workers, tracks: Tracks) -> None:
     """``POST /native/v1/tracks/updates``: a sensor's updates of several tracks in one post."""
@@ -266,12 +277,7 @@ def _ingest_many_route(router: APIRouter, node: Node, workers: Workers, tracks: 
         openapi_extra={"requestBody": INGEST_MANY_BODY},
     )
     async def ingest_many(request: Request) -> Response:
-        user = authenticate(request, config)
-        body = await read_body(request, config.max_content_length)
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise HttpError(400, "bad_request", "body: not JSON") from None
+        user, doc = await _user_and_json(request, config)
         posted = await workers.run(tracks.check_ingest_many, user, doc)
         summaries = tracks.accept_many(posted, node.wall.now())
         done = [
@@ -295,12 +301,7 @@ def build_tracks_router(node: Node, workers: Workers, tracks: Tracks, hub: Track
         responses=ok(IngestOut, 202),
     )
     async def ingest(request: Request, track_id: TrackId) -> Response:
-        user = authenticate(request, config)
-        body = await read_body(request, config.max_content_length)
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise HttpError(400, "bad_request", "body: not JSON") from None
+        user, doc = await _user_and_json(request, config)
         label, updates = await workers.run(tracks.check_ingest, user, track_id, doc)
         summary = tracks.accept(label, updates, node.wall.now())
         return native_json(
@@ -315,12 +316,7 @@ def build_tracks_router(node: Node, workers: Workers, tracks: Tracks, hub: Track
         responses=ok(TrackConsentOut, 201),
     )
     async def grant_consent(request: Request, track_id: TrackId) -> Response:
-        user = authenticate(request, config)
-        body = await read_body(request, config.max_content_length)
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise HttpError(400, "bad_request", "body: not JSON") from None
+        user, doc = await _user_and_json(request, config)
         token = await workers.run(tracks.grant, user, track_id, doc)
         return native_json(_render(TrackConsentOut, token.to_json()), 201)
 
