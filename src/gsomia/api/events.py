@@ -97,7 +97,23 @@ def _last_event_id(request: Request) -> int | None:
     return int(raw)
 
 
-def _accepts_event_stream(request: Request) -> None:
+#: The OpenAPI responses of an event stream route.
+STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {SSE_MEDIA_TYPE: {}}, "description": "An endless event stream."},
+    429: {"description": "You already hold as many event streams as one user may."},
+}
+
+
+def too_many_streams(exc: TooManyStreams) -> Response:
+    """The 429 answer to a stream refused by the user's stream limit."""
+    return json_response(
+        error_body(exc.http_status, exc.kind, str(exc)),
+        status=exc.http_status,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
+def accepts_event_stream(request: Request) -> None:
     """406 unless the client accepts ``text/event-stream`` (an absent Accept accepts all)."""
     accept = request.headers.get("accept")
     if accept is None:
@@ -113,30 +129,22 @@ def _accepts_event_stream(request: Request) -> None:
 
 def build_events_router(node: Node, broadcaster: Broadcaster) -> APIRouter:
     router = APIRouter(tags=["real time"], responses=ERRORS)
-    responses: dict[int | str, dict[str, Any]] = {
-        200: {"content": {SSE_MEDIA_TYPE: {}}, "description": "An endless event stream."},
-        429: {"description": "You already hold as many event streams as one user may."},
-    }
 
     @router.get(
         EVENTS_PATH,
         summary="Stream the items newly visible to you at this node (server-sent events)",
         response_class=StreamingResponse,
-        responses=responses,
+        responses=STREAM_RESPONSES,
     )
     async def events(request: Request) -> Response:
         user = authenticate(request, node.config)
-        _accepts_event_stream(request)
+        accepts_event_stream(request)
         last = _last_event_id(request)
         where = request.client.host if request.client is not None else "-"
         try:
             sub = broadcaster.subscribe(user, where=where)
         except TooManyStreams as exc:
-            return json_response(
-                error_body(exc.http_status, exc.kind, str(exc)),
-                status=exc.http_status,
-                headers={"Retry-After": str(exc.retry_after)},
-            )
+            return too_many_streams(exc)
         frames = broadcaster.stream(sub, last)
         return StreamingResponse(
             frames,
@@ -150,10 +158,13 @@ def build_events_router(node: Node, broadcaster: Broadcaster) -> APIRouter:
 __all__ = [
     "EVENTS_PATH",
     "SSE_MEDIA_TYPE",
+    "STREAM_RESPONSES",
     "Broadcaster",
     "Event",
     "Subscriber",
+    "accepts_event_stream",
     "build_events_router",
     "encode_event",
     "ending_streams_on_exit_signals",
+    "too_many_streams",
 ]

@@ -52,6 +52,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import Field
 from starlette.responses import Response, StreamingResponse
 
+from gsomia.api.events import STREAM_RESPONSES, accepts_event_stream, too_many_streams
 from gsomia.api.http import (
     HttpError,
     authenticate,
@@ -240,19 +241,6 @@ def _render(model: type[Out], doc: dict[str, Any]) -> dict[str, Any]:
     return model.model_validate(doc).model_dump(mode="json", exclude_none=True)
 
 
-def _accepts_event_stream(request: Request) -> None:
-    accept = request.headers.get("accept")
-    if accept is None:
-        return
-    for part in accept.split(","):
-        media = part.split(";")[0].strip().lower()
-        if media in (SSE_MEDIA_TYPE, "text/*", "*/*"):
-            return
-    raise HttpError(
-        406, "not_acceptable", f"this is a {SSE_MEDIA_TYPE} stream; Accept was {accept[:100]!r}"
-    )
-
-
 async def _user_and_json(request: Request, config: NodeConfig) -> tuple[User, Any]:
     """The authenticated user of a native post, then its body parsed as JSON (400 if not)."""
     user = authenticate(request, config)
@@ -336,26 +324,19 @@ def build_tracks_router(node: Node, workers: Workers, tracks: Tracks, hub: Track
         tags=["real time"],
         summary="Stream the track updates you may see (server-sent events)",
         response_class=StreamingResponse,
-        responses={
-            200: {"content": {SSE_MEDIA_TYPE: {}}, "description": "An endless event stream."},
-            429: {"description": "You already hold as many event streams as one user may."},
-        },
+        responses=STREAM_RESPONSES,
     )
     async def stream(
         request: Request,
         track: Annotated[str | None, Query(pattern=_TRACK, description="One track only")] = None,
     ) -> Response:
         user = authenticate(request, config)
-        _accepts_event_stream(request)
+        accepts_event_stream(request)
         where = request.client.host if request.client is not None else "-"
         try:
             frames = hub.stream(user, track=track, where=where)
         except TooManyStreams as exc:
-            return json_response(
-                error_body(exc.http_status, exc.kind, str(exc)),
-                status=exc.http_status,
-                headers={"Retry-After": str(exc.retry_after)},
-            )
+            return too_many_streams(exc)
         return StreamingResponse(
             frames, media_type=SSE_MEDIA_TYPE, headers={"X-Accel-Buffering": "no"}
         )
