@@ -65,6 +65,7 @@ from gsomia.api.models import ERRORS, ErrorOut, Out, ok
 from gsomia.api.outbound import backoff
 from gsomia.api.peer import WALL, verified_sender
 from gsomia.clock import Clock
+from gsomia.domain.tracks import TRACK_ID_PATTERN
 from gsomia.errors import GsomiaError
 from gsomia.node import federation
 from gsomia.node.config import NodeConfig, User
@@ -92,8 +93,7 @@ LINK_BUFFER = 20_000  # updates waiting on one link; the oldest are dropped past
 MAX_WINDOW_UPDATES = 5_000  # updates sealed in one window (the rest wait for the next)
 STALE_SECONDS = 30.0  # wall seconds a sealed window is retried before it is dropped
 
-_TRACK = r"^track--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-TrackId = Annotated[str, Path(pattern=_TRACK, description="track--<uuid>")]
+TrackId = Annotated[str, Path(pattern=TRACK_ID_PATTERN, description="track--<uuid>")]
 
 
 # ------------------------------------------------------------------ response models
@@ -328,7 +328,9 @@ def build_tracks_router(node: Node, workers: Workers, tracks: Tracks, hub: Track
     )
     async def stream(
         request: Request,
-        track: Annotated[str | None, Query(pattern=_TRACK, description="One track only")] = None,
+        track: Annotated[
+            str | None, Query(pattern=TRACK_ID_PATTERN, description="One track only")
+        ] = None,
     ) -> Response:
         user = authenticate(request, config)
         accepts_event_stream(request)

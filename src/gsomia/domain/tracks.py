@@ -33,9 +33,9 @@ MAX_SEQ: Final = 1 << 20
 MAX_ALTITUDE_KM: Final = 10_000.0  # well above any lofted ICBM's apogee (~6,000 km)
 MAX_SPEED_KM_S: Final = 12.0  # above escape velocity: no ballistic missile is faster
 MAX_AXIS_KM: Final = 5_000.0
-_TRACK_ID: Final = re.compile(
-    r"^track--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-)
+#: What a track id looks like: 'track--' and a lower-case UUID.
+TRACK_ID_PATTERN: Final = r"^track--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_TRACK_ID: Final = re.compile(TRACK_ID_PATTERN)
 _SENSOR_ID: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _PARTY: Final = re.compile(r"^[A-Z]{3}$")
 _UPDATE_FIELDS: Final = frozenset(
