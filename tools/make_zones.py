@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from make_coastline import Point, decode_arcs, ring  # the sibling script: TopoJSON arcs
 
 WEST, EAST, SOUTH, NORTH = 119.0, 155.0, 20.0, 47.0  # the map's box and the islands south-east
 CELL = 0.05  # degrees per cell
@@ -56,30 +57,6 @@ CODES = {
     "580": "USA",  # the Northern Mariana Islands (a US commonwealth): its EEZ reaches 20 N
     "316": "USA",  # Guam
 }
-
-Point = tuple[float, float]
-
-
-def decode_arcs(topology: dict[str, Any]) -> list[list[Point]]:
-    (sx, sy), (tx, ty) = topology["transform"]["scale"], topology["transform"]["translate"]
-    arcs = []
-    for arc in topology["arcs"]:
-        x = y = 0
-        points = []
-        for dx, dy in arc:
-            x += dx
-            y += dy
-            points.append((x * sx + tx, y * sy + ty))
-        arcs.append(points)
-    return arcs
-
-
-def ring(arcs: list[list[Point]], indexes: list[int]) -> list[Point]:
-    points: list[Point] = []
-    for index in indexes:
-        arc = arcs[index] if index >= 0 else arcs[~index][::-1]
-        points.extend(arc if not points else arc[1:])
-    return points
 
 
 def countries(topology: dict[str, Any]) -> dict[str, list[list[Point]]]:
