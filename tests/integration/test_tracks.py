@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,52 +30,20 @@ from gsomia.node.tracks import frames_body
 from gsomia.seal.service import sealed_label
 from gsomia.seal.tracks import FramePlan, TrackSealer
 from tests.integration.nodes import NodeProc, make_nodes, opened
+from tests.trackdata import label_doc, new_track, update_doc
 
 LAPSE = datetime(2019, 11, 23, tzinfo=UTC) - timedelta(hours=9)  # 2019-11-23T00:00+09:00
 LEAD = 40.0  # wall seconds from the start of the crossing nodes to the lapse (they start in ~25 s on 2 CPUs)
 
 
-def new_track() -> str:
-    return f"track--{uuid.uuid4()}"
-
-
-def label(track: str) -> dict[str, Any]:
-    return {
-        "id": track,
-        "originator": "KOR",
-        "classification": "II",
-        "releasable_to": ["JPN", "USA"],
-        "topics": ["dprk.missile.warning"],
-        "purposes": ["defense.warning"],
-    }
-
-
 def update(track: str, seq: int) -> dict[str, Any]:
-    return {
-        "track": track,
-        "seq": seq,
-        "at": "2026-01-01T00:00:00Z",
-        "party": "KOR",
-        "sensor": "kor-radar-1",
-        "position": {"lat": 39.0 + seq / 1000, "lon": 125.5, "alt_km": float(seq)},
-        "velocity": {"east": 1.0, "north": 0.5, "up": 2.0},
-        "phase": "boost",
-        "launch": {"lat": 39.0, "lon": 125.5, "alt_km": 0.0},
-        "impact": {
-            "lat": 40.0,
-            "lon": 134.0,
-            "semi_major_km": 50.0,
-            "semi_minor_km": 20.0,
-            "orientation_deg": 90.0,
-        },
-        "synthesized": True,
-    }
+    return update_doc(track, seq, at="2026-01-01T00:00:00Z", lat=39.0 + seq / 1000)
 
 
 def post(node: NodeProc, track: str, seqs: range | list[int]) -> httpx.Response:
     return httpx.post(
         f"{node.url}/native/v1/tracks/{track}/updates",
-        json={"label": label(track), "updates": [update(track, s) for s in seqs]},
+        json={"label": label_doc(track), "updates": [update(track, s) for s in seqs]},
         auth=node.auth(),
         timeout=10,
     )
@@ -242,7 +209,7 @@ def test_ingest_checks(lapse: dict[str, NodeProc]) -> None:
     elsewhere = post(usa, track, [1])  # USA's node takes no KOR track from a sensor
     assert elsewhere.status_code == 422
     assert "label.originator" in elsewhere.json()["description"]
-    other = {**label(track), "releasable_to": ["USA"]}
+    other = {**label_doc(track), "releasable_to": ["USA"]}
     changed = httpx.post(
         f"{kor.url}/native/v1/tracks/{track}/updates",
         json={"label": other, "updates": [update(track, 9)]},
@@ -262,7 +229,7 @@ def post_many(node: NodeProc, posted: list[dict[str, Any]]) -> httpx.Response:
 
 
 def entry(track: str, seqs: range | list[int]) -> dict[str, Any]:
-    return {"label": label(track), "updates": [update(track, s) for s in seqs]}
+    return {"label": label_doc(track), "updates": [update(track, s) for s in seqs]}
 
 
 def test_a_salvo_posted_in_one_request_reaches_the_peer_per_track(
@@ -332,7 +299,7 @@ def test_a_receiver_joining_mid_track_gets_it_so_far_then_live(
 
 def _frame(kor_proc: NodeProc, track: str, seqs: range, prev: int) -> bytes:
     with opened(kor_proc) as kor:
-        lab = Label.from_json(label(track), where="label", scenario=kor.scenario)
+        lab = Label.from_json(label_doc(track), where="label", scenario=kor.scenario)
         now = kor.clock.now()
         plan = FramePlan(
             "USA",

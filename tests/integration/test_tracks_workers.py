@@ -18,9 +18,10 @@ import httpx
 import pytest
 
 from tests import nats as shared
+from tests.trackdata import new_track
 
 from .nodes import NodeProc, make_nodes
-from .test_tracks import Stream, new_track, post
+from .test_tracks import Stream, post
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from gsomia.api.guard import (
 )
 from gsomia.console.session import MAX_FORM
 from gsomia.node.tracks import MAX_UPDATES_PER_POST
+from tests.trackdata import label_doc
 from tests.unit.api.conftest import Api
 
 if TYPE_CHECKING:
@@ -27,17 +28,6 @@ if TYPE_CHECKING:
 
 TRACK = f"track--{uuid.UUID(int=7, version=4)}"
 LONG = -12.345678901234567  # a float as long as JSON writes one (18 characters)
-
-
-def label(track: str) -> dict[str, Any]:
-    return {
-        "id": track,
-        "originator": "KOR",
-        "classification": "II",
-        "releasable_to": ["JPN", "USA"],
-        "topics": ["dprk.missile.warning"],
-        "purposes": ["defense.warning"],
-    }
 
 
 def update(track: str, seq: int, *, longest: bool = False) -> dict[str, Any]:
@@ -73,7 +63,7 @@ def update(track: str, seq: int, *, longest: bool = False) -> dict[str, Any]:
 
 def body(track: str, count: int, *, longest: bool = False) -> bytes:
     updates = [update(track, s, longest=longest) for s in range(1, count + 1)]
-    return orjson.dumps({"label": label(track), "updates": updates})
+    return orjson.dumps({"label": label_doc(track), "updates": updates})
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,8 @@ from gsomia.domain.tracks import TrackUpdate
 from gsomia.node.events import Broadcaster
 from gsomia.node.trackfeed import TrackHub
 from gsomia.node.tracks import TrackEvent, Tracks
-from tests.unit.node.test_tracks import NOW, label_doc, nodes, update_doc, user
+from tests.trackdata import NOW, label_doc, update_doc, user
+from tests.unit.node.test_tracks import nodes
 
 if TYPE_CHECKING:
     from gsomia.node.service import Node

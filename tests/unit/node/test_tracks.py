@@ -11,79 +11,23 @@ from typing import Any
 import orjson
 import pytest
 
-from gsomia.app.boot import load_config, open_node
 from gsomia.clock import FixedClock
 from gsomia.domain.labels import Label
 from gsomia.domain.tracks import TrackUpdate
 from gsomia.errors import BadInput, Conflict, Denied, NotFound, VerificationFailed
-from gsomia.node.config import User
 from gsomia.node.events import Broadcaster, TooManyStreams
 from gsomia.node.service import Node
 from gsomia.node.trackfeed import TrackHub
-from gsomia.node.tracks import Run, TrackEvent, Tracks
-from tests.integration.nodes import PASSPHRASE, make_nodes
+from gsomia.node.tracks import TrackEvent, Tracks
+from tests.trackdata import NOW, Collect, label_doc, open_nodes, update_doc, user
 
 LAPSE = datetime(2019, 11, 22, 15, 0, tzinfo=UTC)  # 2019-11-23T00:00+09:00: GSOMIA ends
 BETWEEN = datetime(2021, 6, 1, tzinfo=UTC)  # after the lapse, before the 2023 link
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Node]:
-    procs = make_nodes(tmp_path_factory.mktemp("tracks"), scenario="lapse-2019")
-    out = {}
-    for party, proc in procs.items():
-        node = open_node(
-            load_config(proc.config), clock=FixedClock(NOW), passphrase=PASSPHRASE.encode()
-        )
-        node.wall = FixedClock(NOW)
-        out[party] = node
-    return out
-
-
-def user(node: Node, name: str = "analyst") -> User:
-    return next(u for u in node.config.users if u.name == name)
-
-
-def label_doc(track: str) -> dict[str, Any]:
-    return {
-        "id": track,
-        "originator": "KOR",
-        "classification": "II",
-        "releasable_to": ["JPN", "USA"],
-        "topics": ["dprk.missile.warning"],
-        "purposes": ["defense.warning"],
-    }
-
-
-def update_doc(track: str, seq: int) -> dict[str, Any]:
-    return {
-        "track": track,
-        "seq": seq,
-        "at": "2026-03-01T09:00:00Z",
-        "party": "KOR",
-        "sensor": "kor-radar-1",
-        "position": {"lat": 39.0, "lon": 125.5, "alt_km": float(seq)},
-        "velocity": {"east": 1.0, "north": 0.5, "up": 2.0},
-        "phase": "boost",
-        "launch": {"lat": 39.0, "lon": 125.5, "alt_km": 0.0},
-        "impact": {
-            "lat": 40.0,
-            "lon": 134.0,
-            "semi_major_km": 50.0,
-            "semi_minor_km": 20.0,
-            "orientation_deg": 90.0,
-        },
-        "synthesized": True,
-    }
-
-
-class Collect:
-    def __init__(self) -> None:
-        self.runs: list[tuple[str, Run]] = []
-
-    def queue(self, peer: str, run: Run) -> None:
-        self.runs.append((peer, run))
+    return open_nodes(tmp_path_factory.mktemp("tracks"), "lapse-2019")
 
 
 def test_decisions_change_at_the_boundary_and_are_memoised(nodes: dict[str, Node]) -> None:

@@ -10,34 +10,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
-from gsomia.app.boot import load_config, open_node
-from gsomia.clock import FixedClock
 from gsomia.domain.labels import Label
 from gsomia.errors import NotFound
 from gsomia.node import tracks as tracks_module
 from gsomia.node.service import Node
 from gsomia.node.tracks import Run, TrackEvent, Tracks
-from tests.integration.nodes import PASSPHRASE, make_nodes
-from tests.unit.node.test_tracks import Collect, label_doc, update_doc, user
-
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+from tests.trackdata import NOW, Collect, label_doc, open_nodes, update_doc, user
 
 
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Node]:
-    procs = make_nodes(tmp_path_factory.mktemp("relay"), scenario="historical")
-    out = {}
-    for party, proc in procs.items():
-        node = open_node(
-            load_config(proc.config), clock=FixedClock(NOW), passphrase=PASSPHRASE.encode()
-        )
-        node.wall = FixedClock(NOW)
-        out[party] = node
-    return out
+    return open_nodes(tmp_path_factory.mktemp("relay"), "historical")
 
 
 def test_only_the_hub_relays_the_origins_frames(nodes: dict[str, Node]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +14,6 @@ import orjson
 import pytest
 
 from gsomia.api.tracks import TrackLinks
-from gsomia.app.boot import load_config, open_node
 from gsomia.bus.local import LocalBus
 from gsomia.clock import FixedClock
 from gsomia.errors import Denied
@@ -23,28 +21,14 @@ from gsomia.node.service import Node
 from gsomia.node.trackfeed import TRACKS, TrackBus
 from gsomia.node.tracks import Tracks
 from gsomia.seal.service import sealed_label
-from tests.integration.nodes import PASSPHRASE, make_nodes
-from tests.unit.node.test_tracks import Collect, label_doc, update_doc, user
+from tests.trackdata import NOW, Collect, label_doc, new_track, open_nodes, update_doc, user
 
 LAPSE = datetime(2019, 11, 22, 15, 0, tzinfo=UTC)  # 2019-11-23T00:00+09:00: GSOMIA ends
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Node]:
-    procs = make_nodes(tmp_path_factory.mktemp("tracks-sec"), scenario="lapse-2019")
-    out = {}
-    for party, proc in procs.items():
-        node = open_node(
-            load_config(proc.config), clock=FixedClock(NOW), passphrase=PASSPHRASE.encode()
-        )
-        node.wall = FixedClock(NOW)
-        out[party] = node
-    return out
-
-
-def new_track() -> str:
-    return f"track--{uuid.uuid4()}"
+    return open_nodes(tmp_path_factory.mktemp("tracks-sec"), "lapse-2019")
 
 
 def ingest(tracks: Tracks, track: str, seqs: range, **label: Any) -> None:
