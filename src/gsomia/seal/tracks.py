@@ -68,14 +68,6 @@ class RelayPlan:
     prev: int
 
 
-@dataclass(frozen=True, slots=True)
-class SealedFrame:
-    """A sealed (or relayed) frame and the digest its signer signed (what a log records)."""
-
-    raw: bytes
-    digest: bytes
-
-
 # ---------------------------------------------------------------- the opened frame
 
 
@@ -151,9 +143,6 @@ class TrackSealer:
         self.signatures = 0  # composite signatures made (one per non-empty window)
 
     def seal_window(self, plans: Sequence[FramePlan]) -> list[bytes]:
-        return [s.raw for s in self.seal_window_digests(plans)]
-
-    def seal_window_digests(self, plans: Sequence[FramePlan]) -> list[SealedFrame]:
         """Seal every plan, all under one composite signature; BadInput names a bad plan."""
         if not plans:
             return []
@@ -189,19 +178,14 @@ class TrackSealer:
         signatures = sign_batch_encoded(party, self._keyring.current, digests)
         self.signatures += 1
         return [
-            SealedFrame(tw.encode_frame(h, c, w, sig), d)
-            for (h, c, w), sig, d in zip(parts, signatures, digests, strict=True)
+            tw.encode_frame(h, c, w, sig) for (h, c, w), sig in zip(parts, signatures, strict=True)
         ]
 
     def relay_window(self, plans: Sequence[RelayPlan]) -> list[bytes]:
-        return [s.raw for s in self.relay_window_digests(plans)]
-
-    def relay_window_digests(self, plans: Sequence[RelayPlan]) -> list[SealedFrame]:
         """Pass each origin frame on, all relay records under one composite signature.
 
         Each frame is opened again first (it must open at this node: VerificationFailed
-        otherwise); BadInput names a plan that cannot be relayed. The digest returned is the
-        relay record's.
+        otherwise); BadInput names a plan that cannot be relayed.
         """
         if not plans:
             return []
@@ -235,8 +219,8 @@ class TrackSealer:
         signatures = sign_batch_encoded(party, self._keyring.current, digests)
         self.signatures += 1
         return [
-            SealedFrame(tw.encode_relayed(frame, record, sig), d)
-            for (frame, record), sig, d in zip(parts, signatures, digests, strict=True)
+            tw.encode_relayed(frame, record, sig)
+            for (frame, record), sig in zip(parts, signatures, strict=True)
         ]
 
 
