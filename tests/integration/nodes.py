@@ -72,7 +72,8 @@ class NodeProc:
                 stdout=out,
                 stderr=out,
             )
-        deadline = time.monotonic() + 30
+        # a node of several workers on a loaded 2-core machine can take well over 30 s
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"node {self.party} exited: {self.log.read_text()[-2000:]}")
@@ -84,6 +85,7 @@ class NodeProc:
                     return
             except httpx.HTTPError:
                 time.sleep(0.05)
+        self.stop()  # not left running behind the failure (a later test would meet it)
         raise RuntimeError(f"node {self.party} did not start: {self.log.read_text()[-2000:]}")
 
     def stop(self) -> None:
