@@ -129,9 +129,9 @@ def encode_event(row: ObjectRow, r: NodeReader) -> Event:
 
 _Queued = TypeVar("_Queued")
 
-_SHUTTING_DOWN = "the node is shutting down"
+SHUTTING_DOWN = "the node is shutting down"  # a stream's last line, item or track
 _DROPPED = "dropped: this stream fell behind; reconnect with Last-Event-ID"
-_SESSION_ENDED = "the session ended; sign in again"
+SESSION_ENDED = "the session ended; sign in again"
 
 
 class Ending(Protocol[_Queued]):
@@ -172,7 +172,7 @@ class Subscriber:
     dropped: bool = False
     ended: bool = field(default=False)
     cut: bool = False  # ended at once: what is still queued is not sent
-    reason: str = _SHUTTING_DOWN  # said in the closing comment
+    reason: str = SHUTTING_DOWN  # said in the closing comment
 
 
 class Broadcaster:
@@ -215,7 +215,7 @@ class Broadcaster:
         """End every stream now and refuse new ones (on shutdown)."""
         self.closed = True
         for sub in list(self._subscribers):
-            self._end(sub, _SHUTTING_DOWN)
+            self._end(sub, SHUTTING_DOWN)
         for companion in self.companions:
             companion.end_all()
 
@@ -224,7 +224,7 @@ class Broadcaster:
         removed); returns how many were ended."""
         ending = [sub for sub in self._subscribers if sub.session == session]
         for sub in ending:
-            self._end(sub, _SESSION_ENDED, at_once=True)
+            self._end(sub, SESSION_ENDED, at_once=True)
         return len(ending) + sum(c.end_session(session) for c in self.companions)
 
     async def close(self) -> None:
@@ -334,26 +334,29 @@ class Broadcaster:
         """A new subscriber for ``user`` (of console session ``session``, ending at the wall
         instant ``until``); refused past ``per_user`` streams of this user (audited, naming
         ``where`` the request came from) or ``MAX_SUBSCRIBERS`` in all."""
-        if self.closed:
-            raise Unavailable("the node is shutting down")
-        held = self.held(user.name) + sum(c.held(user.name) for c in self.companions)
-        if held >= self.per_user:
-            audit.refused(
-                "event stream",
-                f"{held} streams open",
-                user=user.name,
-                party=self.node.party,
-                address=where,
-            )
-            msg = f"you already have {held} open event streams; close one and retry"
-            raise TooManyStreams(msg)
-        if len(self._subscribers) >= MAX_SUBSCRIBERS:
-            raise Unavailable("too many open event streams; retry later")
+        self.admit(user, what="event stream", where=where, open_=len(self._subscribers))
         sub = Subscriber(
             user, asyncio.Queue(self.queue_size), self.last_seq, session=session, until=until
         )
         self._subscribers.add(sub)
         return sub
+
+    def admit(self, user: User, *, what: str, where: str, open_: int) -> None:
+        """May ``user`` open one more stream (``what``: an item or a track stream)? Refused
+        while the node shuts down, past ``per_user`` streams of this user of every kind (this
+        broadcaster's and its companions', audited naming ``where``), or when ``open_``
+        streams — those the caller counts — are ``MAX_SUBSCRIBERS`` already."""
+        if self.closed:
+            raise Unavailable(SHUTTING_DOWN)
+        held = self.held(user.name) + sum(c.held(user.name) for c in self.companions)
+        if held >= self.per_user:
+            audit.refused(
+                what, f"{held} streams open", user=user.name, party=self.node.party, address=where
+            )
+            msg = f"you already have {held} open event streams; close one and retry"
+            raise TooManyStreams(msg)
+        if open_ >= MAX_SUBSCRIBERS:
+            raise Unavailable("too many open event streams; retry later")
 
     def held(self, name: str) -> int:
         """How many item streams the user ``name`` holds now."""
@@ -394,7 +397,7 @@ class Broadcaster:
             while True:
                 wait = self._wait(sub)
                 if wait <= 0:
-                    self._end(sub, _SESSION_ENDED, at_once=True)
+                    self._end(sub, SESSION_ENDED, at_once=True)
                     break
                 try:
                     event = await asyncio.wait_for(sub.queue.get(), timeout=wait)

@@ -53,10 +53,10 @@ from gsomia.errors import GsomiaError, VerificationFailed
 from gsomia.node import audit
 from gsomia.node.config import User
 from gsomia.node.events import (
-    MAX_SUBSCRIBERS,
     RETRY_MS,
+    SESSION_ENDED,
+    SHUTTING_DOWN,
     Broadcaster,
-    TooManyStreams,
     Unavailable,
     end_subscriber,
 )
@@ -76,9 +76,7 @@ BUS_PLACE = b"bus/tracks"  # where the bus's track events are sealed (the AEAD's
 #: A subscriber's own rendering of an update as one SSE frame (None: send nothing for it).
 Render = Callable[[TrackEvent], bytes | None]
 
-_SHUTTING_DOWN = "the node is shutting down"
 _DROPPED = "dropped: this stream fell behind; reconnect"
-_SESSION_ENDED = "the session ended; sign in again"
 
 
 @dataclass(eq=False)
@@ -91,7 +89,7 @@ class _Subscriber:
     delivered: dict[str, int] = field(default_factory=dict)  # track -> last seq delivered
     ended: bool = False
     cut: bool = False
-    reason: str = _SHUTTING_DOWN
+    reason: str = SHUTTING_DOWN
 
 
 class TrackHub:
@@ -169,21 +167,11 @@ class TrackHub:
         until: datetime | None,
         where: str,
     ) -> _Subscriber:
-        if self.closed or self.broadcaster.closed:
-            raise Unavailable("the node is shutting down")
-        held = self.held(user.name) + self.broadcaster.held(user.name)
-        if held >= self.broadcaster.per_user:
-            audit.refused(
-                "track stream",
-                f"{held} streams open",
-                user=user.name,
-                party=self.node.party,
-                address=where,
-            )
-            msg = f"you already have {held} open event streams; close one and retry"
-            raise TooManyStreams(msg)
-        if len(self._subscribers) + self.broadcaster.subscribers >= MAX_SUBSCRIBERS:
-            raise Unavailable("too many open event streams; retry later")
+        if self.closed:
+            raise Unavailable(SHUTTING_DOWN)
+        # this hub is one of the broadcaster's companions: its streams count with the items'
+        open_ = len(self._subscribers) + self.broadcaster.subscribers
+        self.broadcaster.admit(user, what="track stream", where=where, open_=open_)
         sub = _Subscriber(user, track, asyncio.Queue(self.queue_size), session, until)
         self._subscribers.add(sub)
         return sub
@@ -220,7 +208,7 @@ class TrackHub:
                 if sub.until is not None:
                     wait = min(wait, (sub.until - self.node.wall.now()).total_seconds())
                     if wait <= 0:
-                        self._end(sub, _SESSION_ENDED, at_once=True)
+                        self._end(sub, SESSION_ENDED, at_once=True)
                         break
                 try:
                     event = await asyncio.wait_for(sub.queue.get(), timeout=wait)
@@ -272,14 +260,14 @@ class TrackHub:
         """End every track stream of the console session ``session`` now."""
         ending = [sub for sub in self._subscribers if sub.session == session]
         for sub in ending:
-            self._end(sub, _SESSION_ENDED, at_once=True)
+            self._end(sub, SESSION_ENDED, at_once=True)
         return len(ending)
 
     def end_all(self) -> None:
         """End every track stream now and refuse new ones (on shutdown)."""
         self.closed = True
         for sub in list(self._subscribers):
-            self._end(sub, _SHUTTING_DOWN)
+            self._end(sub, SHUTTING_DOWN)
 
     @property
     def subscribers(self) -> int:
