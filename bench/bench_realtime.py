@@ -35,6 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,16 +177,23 @@ class RawClient:
                 await writer.wait_closed()
 
 
-async def subscribe(jpn: NodeProc, arrivals: dict[str, float], ready: asyncio.Event) -> None:
-    """Read JPN's event stream (chunked) and note when each object's event arrives."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", jpn.port, ssl=TLS)
+async def sse_data(
+    node: NodeProc, path: str, ready: asyncio.Event
+) -> AsyncIterator[tuple[float, bytes]]:
+    """Read ``node``'s server-sent events at ``path`` (chunked) as its analyst: each event's
+    ``data:`` line with the instant it arrived (``time.perf_counter``); ``ready`` is set once
+    the stream is open."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", node.port, ssl=TLS)
     writer.write(
         (
-            f"GET /native/v1/events HTTP/1.1\r\nHost: 127.0.0.1:{jpn.port}\r\n"
-            f"Authorization: {_basic(*jpn.auth())}\r\nAccept: text/event-stream\r\n\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{node.port}\r\n"
+            f"Authorization: {_basic(*node.auth())}\r\nAccept: text/event-stream\r\n\r\n"
         ).encode()
     )
     try:
+        status = await reader.readline()
+        if b" 200 " not in status:
+            raise RuntimeError(f"{node.party}'s {path}: {status!r}")
         while (line := await reader.readline()) not in (b"\r\n", b""):
             pass
         ready.set()
@@ -199,9 +207,15 @@ async def subscribe(jpn: NodeProc, arrivals: dict[str, float], ready: asyncio.Ev
             for frame in frames:
                 for line in frame.split(b"\n"):
                     if line.startswith(b"data: "):
-                        arrivals[orjson.loads(line[6:])["object"]["id"]] = now
+                        yield now, line[6:]
     finally:
         writer.close()
+
+
+async def subscribe(jpn: NodeProc, arrivals: dict[str, float], ready: asyncio.Event) -> None:
+    """Read JPN's event stream and note when each object's event arrives."""
+    async for now, data in sse_data(jpn, "/native/v1/events", ready):
+        arrivals[orjson.loads(data)["object"]["id"]] = now
 
 
 async def post_until_accepted(

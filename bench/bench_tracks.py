@@ -76,6 +76,7 @@ from bench_realtime import (  # the three nodes, the CPU reading and the peer's 
     ms,
     one_run,
     percentile,
+    sse_data,
 )
 from gsomia.clock import SystemClock
 from gsomia.domain.instants import format_instant
@@ -155,37 +156,12 @@ def update(track: str, seq: int, at: datetime, n: int) -> bytes:
 
 
 async def subscribe(jpn: NodeProc, salvo: Salvo, ready: asyncio.Event) -> None:
-    """Read JPN's track stream (chunked SSE) as its analyst; note each update's arrival."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", jpn.port)
-    writer.write(
-        (
-            f"GET /native/v1/tracks/stream HTTP/1.1\r\nHost: 127.0.0.1:{jpn.port}\r\n"
-            f"Authorization: {_basic(*jpn.auth())}\r\nAccept: text/event-stream\r\n\r\n"
-        ).encode()
-    )
-    try:
-        status = await reader.readline()
-        if b" 200 " not in status:
-            raise RuntimeError(f"JPN's track stream: {status!r}")
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            pass
-        ready.set()
-        pending = b""
-        while True:
-            size = int((await reader.readline()).strip() or b"0", 16)
-            chunk = await reader.readexactly(size + 2)
-            now = time.perf_counter()
-            pending += chunk[:-2]
-            *frames, pending = pending.split(b"\n\n")
-            for frame in frames:
-                for line in frame.split(b"\n"):
-                    if line.startswith(b"data: "):
-                        event = orjson.loads(line[6:])
-                        key = (event["track"], event["update"]["seq"])
-                        salvo.arrived.setdefault(key, (now, tuple(event["route"])))
-                        salvo.order[event["track"]].append(key[1])
-    finally:
-        writer.close()
+    """Read JPN's track stream as its analyst; note each update's arrival."""
+    async for now, data in sse_data(jpn, "/native/v1/tracks/stream", ready):
+        event = orjson.loads(data)
+        key = (event["track"], event["update"]["seq"])
+        salvo.arrived.setdefault(key, (now, tuple(event["route"])))
+        salvo.order[event["track"]].append(key[1])
 
 
 class Publisher:
