@@ -134,10 +134,10 @@ def build_console(
     ``notifier`` hears of the commits that queued releases or messages. With ``track_hub``
     (the node's track streams) the Tracks page is served too."""
 
-    def end_streams(sid: str) -> None:  # a session's item and track streams end with it
+    def end_streams(sid: str) -> None:
+        # a session's streams end with it: the item streams and, through the broadcaster's
+        # companions, the track streams
         broadcaster.end_session(sid)
-        if track_hub is not None:
-            track_hub.end_session(sid)
 
     sessions = Sessions(node.store, console_secret(node.keyring), on_end=end_streams)
     console = Console(

@@ -212,3 +212,23 @@ def test_a_stream_delivers_each_seq_once_and_shares_the_user_limit(
         assert hub.tracks(user(jpn, "low")) == []
 
     asyncio.run(run())
+
+
+def test_a_sessions_track_streams_end_with_it_through_the_broadcaster(
+    nodes: dict[str, Node],
+) -> None:
+    jpn = nodes["JPN"]
+
+    async def run() -> None:
+        broadcaster = Broadcaster(jpn)
+        hub = TrackHub(Tracks(jpn), broadcaster)
+        mine = hub.stream(user(jpn), session="s1")
+        other = hub.stream(user(jpn), session="s2")
+        assert await anext(mine) == b"retry: 1000\n\n"
+        assert await anext(other) == b"retry: 1000\n\n"
+        assert broadcaster.end_session("s1") == 1  # the console's sign-out calls only this
+        assert await anext(mine) == b": the session ended; sign in again\n\n"
+        assert hub.held(user(jpn).name) == 1
+        hub.end_all()
+
+    asyncio.run(run())
