@@ -74,9 +74,8 @@ from gsomia.node.config import User
 from gsomia.node.holdings import require_admin
 from gsomia.node.receipts import skew
 from gsomia.node.service import Node
-from gsomia.seal.batch import sign_batch
-from gsomia.seal.canonical import canonical_json
-from gsomia.seal.item import CONSENT_MAGIC, SealedLabel, SignedObject, consent_digest
+from gsomia.seal.item import SealedLabel, SignedObject, consent_digest
+from gsomia.seal.records import consent_token
 from gsomia.seal.service import sealed_label
 from gsomia.seal.tracks import FramePlan, OpenedFrame, RelayPlan, TrackOpener, TrackSealer
 from gsomia.seal.trackwire import MAX_FRAME_UPDATES
@@ -591,19 +590,15 @@ class Tracks:
         expires = None if raw_expires is None else parse_instant(raw_expires, "expires_at")
         if expires is not None and expires <= now:
             raise BadInput(f"expires_at: not after this node's now ({format_instant(now)})")
-        body = canonical_json(
-            {
-                "type": "consent",
-                "item": tid,
-                "item_digest": track_digest(track.sealed).hex(),
-                "originator": node.party,
-                "recipient": recipient,
-                "granted_at": format_instant(now),
-                "expires_at": None if expires is None else format_instant(expires),
-            }
+        raw = consent_token(
+            node.keyring,
+            item=tid,
+            item_digest=track_digest(track.sealed),
+            recipient=recipient,
+            granted_at=now,
+            expires_at=expires,
         )
-        signature = sign_batch(node.party, node.keyring.current, [consent_digest(body)])[0]
-        raw = SignedObject(CONSENT_MAGIC, body, signature).encode()
+        body = SignedObject.decode(raw, "consent").body
         token = Token(raw, Consent(tid, node.party, recipient, now, expires), via)
         fields: dict[str, object] = {
             "item": tid,

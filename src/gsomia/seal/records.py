@@ -135,19 +135,14 @@ def make_consent(
         raise BadInput(f"only the originator ({verified.label.originator}) grants consent")
     if expires_at is not None and expires_at <= granted_at:
         raise BadInput("the consent would expire before it is granted")
-    body = canonical_json(
-        {
-            "type": "consent",
-            "item": verified.label.id,
-            "item_digest": verified.digest.hex(),
-            "originator": keyring.party,
-            "recipient": recipient,
-            "granted_at": format_instant(granted_at),
-            "expires_at": None if expires_at is None else format_instant(expires_at),
-        }
+    return consent_token(
+        keyring,
+        item=verified.label.id,
+        item_digest=verified.digest,
+        recipient=recipient,
+        granted_at=granted_at,
+        expires_at=expires_at,
     )
-    signature = sign_batch(keyring.party, keyring.current, [consent_digest(body)])[0]
-    return SignedObject(CONSENT_MAGIC, body, signature).encode()
 
 
 def make_source_consent(
@@ -168,17 +163,41 @@ def make_source_consent(
         raise BadInput(f"only the source's originator ({named.originator}) grants this consent")
     if expires_at is not None and expires_at <= granted_at:
         raise BadInput("the consent would expire before it is granted")
-    body = canonical_json(
-        {
-            "type": "consent",
-            "item": verified.label.id,
-            "item_digest": verified.digest.hex(),
-            "originator": keyring.party,
-            "source": source,
-            "recipient": recipient,
-            "granted_at": format_instant(granted_at),
-            "expires_at": None if expires_at is None else format_instant(expires_at),
-        }
+    return consent_token(
+        keyring,
+        item=verified.label.id,
+        item_digest=verified.digest,
+        recipient=recipient,
+        granted_at=granted_at,
+        expires_at=expires_at,
+        source=source,
     )
+
+
+def consent_token(
+    keyring: KeyRing,
+    *,
+    item: str,
+    item_digest: bytes,
+    recipient: str,
+    granted_at: datetime,
+    expires_at: datetime | None,
+    source: str | None = None,
+) -> bytes:
+    """A consent token (``GSMC``) signed by ``keyring``'s party, the originator: to the item
+    ``item`` (of digest ``item_digest``; a track's is its label's) going to ``recipient``, or
+    with ``source``, a source originator's consent to a derived item."""
+    doc: dict[str, object] = {
+        "type": "consent",
+        "item": item,
+        "item_digest": item_digest.hex(),
+        "originator": keyring.party,
+        "recipient": recipient,
+        "granted_at": format_instant(granted_at),
+        "expires_at": None if expires_at is None else format_instant(expires_at),
+    }
+    if source is not None:
+        doc["source"] = source
+    body = canonical_json(doc)
     signature = sign_batch(keyring.party, keyring.current, [consent_digest(body)])[0]
     return SignedObject(CONSENT_MAGIC, body, signature).encode()
