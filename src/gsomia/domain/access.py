@@ -32,6 +32,7 @@ _RANK = {Equivalence.TOP_SECRET: 3, Equivalence.SECRET: 2, Equivalence.CONFIDENT
 class Role(StrEnum):
     ANALYST = "analyst"
     ADMIN = "admin"
+    AUTHORITY = "authority"  # speaks for its party in agreement matters (gives notes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,4 +202,4 @@ def parse_role(text: str, where: str) -> Role:
     try:
         return Role(text)
     except ValueError:
-        raise BadInput(f"{where}: unknown role {text!r} (known: analyst, admin)") from None
+        raise BadInput(f"{where}: unknown role {text!r} (known: analyst, admin, authority)") from None

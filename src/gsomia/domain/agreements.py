@@ -105,6 +105,9 @@ class Agreement:
     source: str = ""
     notes: str = ""
     events: tuple[AgreementEvent, ...] = ()
+    # set on a node's effective copy while a party to it computes another state of it
+    # (``gsomia.domain.notes``): no release under it, whatever the calendar says
+    dispute: str = ""
     end: datetime | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:

@@ -279,7 +279,7 @@ class _Context(NamedTuple):
         self, a: Agreement, *, releasable: bool, consent_holds: bool
     ) -> int:
         at = self.at
-        if at < a.start or (a.end is not None and at >= a.end):
+        if at < a.start or (a.end is not None and at >= a.end) or a.dispute:
             return Rule.IN_FORCE
         parties = a.parties
         if self.holder not in parties or self.recipient not in parties:
@@ -305,7 +305,7 @@ class _Context(NamedTuple):
     def holds(self, a: Agreement, rule: Rule) -> bool:
         at = self.at
         if rule is Rule.IN_FORCE:
-            return a.in_force(at)
+            return a.in_force(at) and not a.dispute
         if rule is Rule.PARTIES:
             both = self.holder in a.parties and self.recipient in a.parties
             return both and (a.hub is None or a.hub in (self.holder, self.recipient))
@@ -337,6 +337,8 @@ class _Context(NamedTuple):
 
     def _in_force_detail(self, a: Agreement, *, ok: bool) -> str:
         at_text = format_instant(self.at)
+        if a.dispute and a.in_force(self.at):
+            return f"not in force for releases at {at_text}: {a.dispute}"
         if ok:
             return f"in force at {at_text} (since {format_instant(a.start)})"
         if self.at < a.start:

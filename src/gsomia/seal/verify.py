@@ -105,6 +105,11 @@ class Verifier:
     def scenario(self) -> Scenario | None:
         return self._scenario
 
+    def use_scenario(self, scenario: Scenario) -> None:
+        """Re-decide grants and releases in ``scenario`` from now on (a node's effective
+        scenario changes when it gives or receives a diplomatic note)."""
+        self._scenario = scenario
+
     def check_signature(self, sig: BatchSignature, leaf: bytes, *, signer: str, what: str) -> None:
         self._checker.check(sig, leaf, signer=signer, what=what)
 
