@@ -5,7 +5,8 @@ is a note: which agreement, which act, which party, at which instant, and free t
 valid only from a party to the agreement, only at a point of the agreement's life where the act
 means something (a notice while none is in effect; a suspension of a notice in effect, a
 withdrawal of a notice in effect or suspended, both only by the party that gave that notice),
-never before an event already known, and never once the agreement has ended (``check_act``).
+only after every event already known (two acts at one instant
+would have no order), and never once the agreement has ended (``check_act``).
 
 A node enforces its scenario's events plus the notes it holds (``effective``), and the parties
 to an agreement must compute the same state of it: ``state_digest`` is that state in 32 bytes,
@@ -106,10 +107,10 @@ def check_act(agreement: Agreement, kind: EventKind, party: str, at: datetime) -
         end = agreement.end
         ended = format_instant(end) if end is not None else "?"
         raise Conflict(f"{agreement.id} ended at {ended}: no note after its end is valid")
-    if agreement.events and at < agreement.events[-1].at:
+    if agreement.events and at <= agreement.events[-1].at:
         last = agreement.events[-1]
         raise Conflict(
-            f"{agreement.id}: a note at {when} comes before its latest event "
+            f"{agreement.id}: a note at {when} does not come after its latest event "
             f"({last.party}'s {last.kind.value} at {format_instant(last.at)})"
         )
     notice = agreement.notice_at(at)

@@ -82,14 +82,21 @@ def test_the_digest_ignores_ids_and_texts_but_not_instants_acts_or_parties() -> 
         ((EventKind.NOTICE,), EventKind.WITHDRAW, "JPN", SUSPEND_AT, Denied, "only KOR"),
         ((EventKind.NOTICE,), EventKind.NOTICE, "JPN", SUSPEND_AT, Conflict, "in effect already"),
         ((EventKind.NOTICE,), EventKind.SUSPEND, "KOR", LAPSE, Conflict, "ended at 2019-11-23"),
-        ((EventKind.NOTICE,), EventKind.NOTICE, "KOR", NOTICE_AT, Conflict, "in effect already"),
+        (
+            (EventKind.NOTICE,),
+            EventKind.SUSPEND,
+            "KOR",
+            NOTICE_AT,
+            Conflict,
+            "does not come after its latest event",
+        ),
         (
             (EventKind.NOTICE,),
             EventKind.SUSPEND,
             "KOR",
             NOTICE_AT - timedelta(days=1),
             Conflict,
-            "comes before its latest event",
+            "does not come after its latest event",
         ),
         (
             (),
