@@ -5,8 +5,8 @@ is a note: which agreement, which act, which party, at which instant, and free t
 valid only from a party to the agreement, only at a point of the agreement's life where the act
 means something (a notice while none is in effect; a suspension of a notice in effect, a
 withdrawal of a notice in effect or suspended, both only by the party that gave that notice),
-only after every event already known (two acts at one instant
-would have no order), and never once the agreement has ended (``check_act``).
+only after every event already known (two acts at one instant would have no order), and never
+once the agreement has ended (``check_act``).
 
 A node enforces its scenario's events plus the notes it holds (``effective``), and the parties
 to an agreement must compute the same state of it: ``state_digest`` is that state in 32 bytes,
