@@ -410,22 +410,26 @@ def consequence(
 
 
 def _after_end(scenario: Scenario, agreement_id: str, party: str, other: str, end: datetime) -> str:
-    """How ``party``'s items may reach ``other`` once ``agreement_id`` has ended."""
+    """How ``party``'s items may reach ``other`` once ``agreement_id`` has ended: directly
+    under another agreement, through a hub (an agreement's hub, or a party sharing an agreement
+    with each), with the originator's consent, or not at all."""
+    pair = {party, other}
     in_force = [
         a for a in scenario.agreements if a.id != agreement_id and a.state(end) is State.IN_FORCE
     ]
-    if any({party, other} <= a.parties for a in in_force):
-        return f"after that they still go {party}→{other} under another agreement"
-    hubs = sorted(
+    if any(pair <= a.parties and (a.hub is None or a.hub in pair) for a in in_force):
+        return f"after that they still go {party}→{other} directly, under another agreement"
+    hubs = {a.hub for a in in_force if pair <= a.parties and a.hub is not None}
+    hubs |= {
         h
         for h in scenario.policies
-        if h not in (party, other)
+        if h not in pair
         and any({party, h} <= a.parties for a in in_force)
         and any({h, other} <= a.parties for a in in_force)
-    )
+    }
     if not hubs:
         return f"after that nothing goes from {party} to {other}"
-    return f"after that they go only through {' or '.join(hubs)}, with consent"
+    return f"after that they go only through {' or '.join(sorted(hubs))}, with consent"
 
 
 def _recent_releases(node: Node, recipients: Sequence[str], now: datetime) -> dict[str, int]:
