@@ -381,7 +381,8 @@ def consequence(
     when = node.clock.now() if at is None else at
     agreement = node.agreed_scenario.agreement(agreement_id)
     check_act(agreement, kind, node.party, when)
-    act = NoteAct("consequence", agreement_id, kind, node.party, when)
+    # an id after every note's (events at one instant are ordered by id): the act comes last
+    act = NoteAct("~consequence", agreement_id, kind, node.party, when)
     after = with_notes(agreement, [act])
     end = after.end
     words = [f"{ACT_WORDS[kind]} by {node.party} of {agreement_id} at {format_instant(when)}"]

@@ -218,11 +218,18 @@ class Node:
         self.verifier.use_scenario(agreed)
 
     def _refresh_loop(self) -> None:
+        failing = False
         while not self._closing.wait(REFRESH_SECONDS):
             try:
                 self.refresh_agreements()
-            except Exception as exc:  # noqa: BLE001 - the store unreachable a moment: the last state holds
-                log.warning("%s: agreements not refreshed: %s", self.party, type(exc).__name__)
+            except Exception as exc:  # noqa: BLE001 - the store unreachable: the last state holds
+                if not failing:  # said once per failing stretch, not every second
+                    log.warning("%s: agreements not refreshed: %s", self.party, type(exc).__name__)
+                failing = True
+            else:
+                if failing:
+                    log.warning("%s: agreements refreshed again", self.party)
+                failing = False
 
     def close(self) -> None:
         """Stop the agreements' refresher, then the committer (the batch being written is

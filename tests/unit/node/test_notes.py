@@ -5,9 +5,9 @@ hold both; every note that must be refused is, and nothing of it is stored."""
 from __future__ import annotations
 
 import base64
-import time
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -33,20 +33,23 @@ def _agreementstate_fallback() -> None:
     import sys
     import types
 
-    if importlib.util.find_spec("gsomia.node.agreementstate") is not None:
+    name = "gsomia.node.agreementstate"
+    if name in sys.modules or importlib.util.find_spec(name) is not None:
         return
     from gsomia.domain.instants import format_instant
     from gsomia.domain.notes import state_digest as digest_of
 
     module = types.ModuleType("gsomia.node.agreementstate")
 
-    def record_peer_state(w, peer, agreement, digest, size, source, seen_at):  # type: ignore[no-untyped-def]
+    def record_peer_state(w, peer, agreement, digest, size, source, seen_at):  # type: ignore[no-untyped-def]  # noqa: PLR0917
         key = f"{peer} {agreement}"
         old = w.document("agreement.peer-state", key)
         if old is not None and size and size < old.body.get("size", 0):
             return
         body = {"digest": digest.hex(), "size": size, "seen_at": format_instant(seen_at)}
-        w.put_document("agreement.peer-state", key, "agreement:" + agreement, body | {"source": source}, None)
+        w.put_document(
+            "agreement.peer-state", key, "agreement:" + agreement, body | {"source": source}, None
+        )
 
     def disputes(agreed, party, peer_states, acts):  # type: ignore[no-untyped-def]
         del acts
@@ -67,6 +70,7 @@ def _agreementstate_fallback() -> None:
 _agreementstate_fallback()
 
 from gsomia.node import messages, notes  # noqa: E402 - after the fallback above
+from gsomia.node.results import NoteReceipt, ReceiptAck  # noqa: E402
 from gsomia.node.service import Node  # noqa: E402
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -128,11 +132,12 @@ def user(node: Node, name: str) -> User:
 def deliver(node: Node, path: str, to: Node) -> list[str]:
     """Hand ``node``'s due messages to ``path`` for ``to`` to ``to``'s handler, marking each
     delivered with the answer (as the messenger does); the answers' results."""
-    handler = {messages.NOTE_PATH: notes.receive, messages.RECEIPT_PATH: notes.receive_receipt}
-    rows = [
-        m for m in messages.due(node, 1e12, 1000) if m.path == path and m.recipient == to.party
-    ]
-    results = []
+    handler: dict[str, Callable[[Node, str, bytes, datetime], NoteReceipt | ReceiptAck]] = {
+        messages.NOTE_PATH: notes.receive,
+        messages.RECEIPT_PATH: notes.receive_receipt,
+    }
+    rows = [m for m in messages.due(node, 1e12, 1000) if m.path == path and m.recipient == to.party]
+    results: list[str] = []
     for row in rows:
         answer = handler[path](to, node.party, row.body, to.clock.now())
         messages.delivered(node, row, answer.to_json(), node.clock.now())
@@ -314,7 +319,7 @@ def test_a_forged_note_is_refused(
     act = NoteAct(messages.new_id(), GSOMIA, EventKind.SUSPEND, "KOR", at, "")
     agreement = jpn.agreed_scenario.agreement(GSOMIA)
     forged = sign_note(impostor, act, state_digest(with_notes(agreement, [act])))
-    with pytest.raises(VerificationFailed, match="no trusted key .* of KOR"):
+    with pytest.raises(VerificationFailed, match=r"no trusted key .* of KOR"):
         notes.receive(jpn, "KOR", message(forged), at)
     # KOR's own note, one byte of its signature flipped
     token = bytearray(signed_note(kor, EventKind.SUSPEND, at))
@@ -324,7 +329,7 @@ def test_a_forged_note_is_refused(
     # KOR's note sent by JPN's peer identity: the sender must be the note's party
     with pytest.raises(VerificationFailed, match="a note of KOR sent by USA"):
         notes.receive(jpn, "USA", message(signed_note(kor, EventKind.SUSPEND, at)), at)
-    with pytest.raises(BadInput, match="note message.note: not base64"):
+    with pytest.raises(BadInput, match=r"note message\.note: not base64"):
         notes.receive(jpn, "KOR", b'{"v": 1, "note": "@@@"}', at)
     assert footprint(jpn) == before
 
@@ -378,7 +383,7 @@ def test_a_note_outside_the_receivers_skew_is_refused(
         with pytest.raises(Denied, match="not within the accepted skew"):
             notes.receive(jpn, "KOR", message(token), NOTICE_AT)
     assert footprint(jpn) == before
-    with pytest.raises(BadInput, match="at: the note is dated .* not within the accepted skew"):
+    with pytest.raises(BadInput, match=r"at: the note is dated .* not within the accepted skew"):
         notes.give(
             kor,
             user(kor, "authority"),
