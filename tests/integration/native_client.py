@@ -78,10 +78,11 @@ def publish(node: NodeProc, envelope: dict[str, Any]) -> str:
 def wait_until(
     probe: Callable[[], T | None], what: str, timeout: float = 20.0, pause: float = 0.05
 ) -> T:
+    """What ``probe`` returns once it is neither None nor False (a probe may answer a bool)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = probe()
-        if found is not None:
+        if found is not None and found is not False:
             return found
         time.sleep(pause)
     raise AssertionError(f"timed out waiting for {what}")

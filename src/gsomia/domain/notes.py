@@ -20,12 +20,11 @@ Everything here is pure: the notes are data and every instant is an argument.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-
-import orjson
 
 from gsomia.domain.agreements import Agreement, AgreementEvent, EventKind, NoticeStatus, State
 from gsomia.domain.instants import format_instant
@@ -151,7 +150,7 @@ def state_digest(agreement: Agreement) -> bytes:
         [e.at.astimezone(UTC).isoformat(timespec="microseconds"), e.kind.value, e.party]
         for e in agreement.events
     ]
-    body = orjson.dumps([agreement.id, events])
+    body = json.dumps([agreement.id, events], separators=(",", ":")).encode()
     return hashlib.sha256(STATE_DOMAIN + body).digest()
 
 
