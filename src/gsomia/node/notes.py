@@ -108,9 +108,16 @@ def scenarios(node: Node) -> tuple[Scenario, Scenario]:
     with node.store.reading() as r:
         docs = r.documents(NOTES)
         peer_states = r.documents(PEER_STATES)
-    acts = sorted((_act(_stored_note(d)) for d in docs), key=lambda a: (a.at, a.id))
+    held_notes = [_stored_note(d) for d in docs]
+    acts = sorted((_act(n) for n in held_notes), key=lambda a: (a.at, a.id))
+    # notes sent whose receipt has not come: a peer without only those has not received them
+    pending: dict[str, list[str]] = {}
+    for note in held_notes:
+        if note.direction == "sent":
+            for peer in set(note.delivery or {}) - set(note.receipts or {}):
+                pending.setdefault(peer, []).append(note.id)
     agreed = effective(node.base_scenario, acts)
-    disputes = agreementstate.disputes(agreed, node.party, peer_states, acts)
+    disputes = agreementstate.disputes(agreed, node.party, peer_states, acts, pending=pending)
     return effective(node.base_scenario, acts, disputes), agreed
 
 

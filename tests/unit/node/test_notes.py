@@ -51,8 +51,8 @@ def _agreementstate_fallback() -> None:
             "agreement.peer-state", key, "agreement:" + agreement, body | {"source": source}, None
         )
 
-    def disputes(agreed, party, peer_states, acts):  # type: ignore[no-untyped-def]
-        del acts
+    def disputes(agreed, party, peer_states, acts, *, pending=None):  # type: ignore[no-untyped-def]
+        del acts, pending
         out = {}
         for row in peer_states:
             peer, _, agreement = row.key.partition(" ")
