@@ -63,11 +63,11 @@ def test_a_removed_note_is_disputed_at_both_ends_and_heals_when_delivered(
     pair: dict[str, NodeProc],
 ) -> None:
     kor, jpn = pair["KOR"], pair["JPN"]
-    items = {
-        kor: (publish(kor, report(1, "KOR", releasable_to=("JPN",))), "JPN"),
-        jpn: (publish(jpn, report(2, "JPN", releasable_to=("KOR",))), "KOR"),
-    }
-    for node, (item, to) in items.items():
+    items = [
+        (kor, publish(kor, report(1, "KOR", releasable_to=("JPN",))), "JPN"),
+        (jpn, publish(jpn, report(2, "JPN", releasable_to=("KOR",))), "KOR"),
+    ]
+    for node, item, to in items:
         assert decision(node, item, to)["decision"] == "allow"
     given = native(
         kor, "POST", "/notes", "authority", json={"agreement": GSOMIA, "event": "notice"}
@@ -90,7 +90,7 @@ def test_a_removed_note_is_disputed_at_both_ends_and_heals_when_delivered(
     assert "JPN computes another state" in at_kor["dispute"]
     at_jpn = wait_until(lambda: _status(jpn, "disputed"), "JPN sees the dispute", timeout=60)
     assert "KOR computes another state" in at_jpn["dispute"]
-    for node, (item, to) in items.items():  # no release under it, at either end
+    for node, item, to in items:  # no release under it, at either end
         why = decision(node, item, to)
         assert why["decision"] == "deny", why
         assert "not in force for releases" in str(why), why
@@ -109,5 +109,5 @@ def test_a_removed_note_is_disputed_at_both_ends_and_heals_when_delivered(
         second.close()
     wait_until(lambda: _status(jpn, "agreed"), "JPN holds the note again", timeout=60)
     wait_until(lambda: _status(kor, "agreed"), "KOR sees JPN agree again", timeout=60)
-    for node, (item, to) in items.items():
+    for node, item, to in items:
         assert decision(node, item, to)["decision"] == "allow"
