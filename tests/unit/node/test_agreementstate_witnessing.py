@@ -112,7 +112,7 @@ def _plant(node: Node, act: NoteAct | None) -> None:
         return
     base = getattr(node, "_states_base", node.scenario)
     node._states_base = base  # type: ignore[attr-defined]
-    node.scenario = base if act is None else effective(base, [act])
+    setattr(node, "scenario", base if act is None else effective(base, [act]))  # noqa: B010 - before core
 
 
 def test_malformed_extension_lines_are_refused_and_kept_as_a_fault(
