@@ -16,6 +16,7 @@ from gsomia.ledger.note import (
     KeyDirectory,
     NoteSigner,
     SignedNote,
+    check_extensions,
     origin_lines,
     parse_checkpoint,
     parse_note,
@@ -149,17 +150,23 @@ class TransparencyLog:
         with self.store.reading() as r:
             return root_hash(_size_or_current(size, r), self._reader(r))
 
-    def checkpoint(self, signer: NoteSigner) -> tuple[StoredCheckpoint, SignedNote]:
-        """Sign and store a checkpoint of the tree as stored now (or return today's, if any)."""
+    def checkpoint(
+        self, signer: NoteSigner, extensions: Sequence[str] = ()
+    ) -> tuple[StoredCheckpoint, SignedNote]:
+        """Sign and store a checkpoint of the tree as stored now, carrying ``extensions`` as its
+        extension lines (c2sp.org/tlog-checkpoint); if one of that size is stored already, it
+        is returned as it is (one checkpoint per size: a log that wants other extension lines
+        appends an entry first)."""
         if signer.name != self.origin:
             raise BadInput(f"signer {signer.name!r} cannot sign for the log {self.origin!r}")
+        lines = check_extensions(tuple(extensions), where="checkpoint extensions")
         with self.store.writing() as w:
             size = w.size()
             existing = w.checkpoint_at(size)
             if existing is not None:
                 return existing, parse_note(existing.note, where=f"checkpoint {existing.id}")
             root = root_hash(size, w.nodes)
-            text = Checkpoint(self.origin, size, root).text()
+            text = Checkpoint(self.origin, size, root, lines).text()
             note = SignedNote(text, (signer.sign_note(text),))
             row = w.add_checkpoint(size, root, note.encode())
             return StoredCheckpoint(row, size, root, note.encode()), note

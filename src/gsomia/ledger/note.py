@@ -1,11 +1,15 @@
 """Checkpoints as C2SP signed notes (c2sp.org/signed-note, tlog-checkpoint, tlog-cosignature).
 
 A checkpoint's note text is three lines — origin, decimal tree size, base64 root hash — each
-ending in a newline. A signed note is that text, a blank line, and one or more signature lines
+ending in a newline, then optional extension lines (opaque to the log's witnesses; at most
+``MAX_EXTENSION_LINES``, each non-empty, of at most ``MAX_EXTENSION_CHARS`` characters, with no
+control character). A signed note is that text, a blank line, and one or more signature lines
 ``— <key name> base64(key ID || signature)``. The log signs with Ed25519 (signature type 0x01:
 the signature is over the note text); witnesses add timestamped Ed25519 cosignatures (type 0x04:
 the signature is over ``cosignature/v1``, ``time <t>`` and the note text). The key ID is
-``SHA-256(name || 0x0A || type || public key)[:4]``.
+``SHA-256(name || 0x0A || type || public key)[:4]``. Both signatures cover the whole note text,
+extension lines included: a cosignature/v1 vouches only for the first three lines (the log's
+append-only history), yet binds the extension lines the log signed to that checkpoint.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ COSIGNATURE_HEADER = "cosignature/v1"
 _MAX_TIMESTAMP = 2**63 - 1
 _SIZE = re.compile(r"0|[1-9][0-9]{0,19}")
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
+#: At most this many extension lines in a checkpoint, each of at most this many characters.
+MAX_EXTENSION_LINES = 64
+MAX_EXTENSION_CHARS = 512
 
 #: Public Ed25519 keys known for a key name (every generation); empty when the name is unknown.
 KeyDirectory = Callable[[str], Sequence[bytes]]
@@ -115,19 +122,53 @@ def parse_note(data: bytes, *, where: str = "note") -> SignedNote:
 
 @dataclass(frozen=True)
 class Checkpoint:
+    """A checkpoint's note text: origin, tree size, root hash and its extension lines (in
+    order). Extension lines are checked when made, so that no text is signed that would not
+    parse back into the same checkpoint."""
+
     origin: str
     size: int
     root: bytes
+    extensions: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_extensions(self.extensions, where="checkpoint", first_line=4)
 
     def text(self) -> str:
-        return f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\n"
+        head = f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\n"
+        return head + "".join(f"{line}\n" for line in self.extensions)
+
+
+def check_extensions(lines: Sequence[str], *, where: str, first_line: int = 4) -> tuple[str, ...]:
+    """Refuse extension lines a checkpoint may not carry: more than ``MAX_EXTENSION_LINES``, or
+    one that is empty, longer than ``MAX_EXTENSION_CHARS`` characters, or holds a control
+    character (a newline among them). ``first_line`` numbers the lines in the messages."""
+    if len(lines) > MAX_EXTENSION_LINES:
+        raise BadInput(
+            f"{where}: {len(lines)} extension lines, at most {MAX_EXTENSION_LINES} are allowed"
+        )
+    for n, line in enumerate(lines, start=first_line):
+        if not line:
+            raise BadInput(f"{where}: line {n}: an extension line must not be empty")
+        if len(line) > MAX_EXTENSION_CHARS:
+            raise BadInput(
+                f"{where}: line {n}: extension line of {len(line)} characters, at most "
+                f"{MAX_EXTENSION_CHARS}"
+            )
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in line):
+            raise BadInput(f"{where}: line {n}: extension line holds a control character")
+    return tuple(lines)
 
 
 def parse_checkpoint(text: str, *, where: str = "checkpoint") -> Checkpoint:
-    """Parse checkpoint note text (c2sp.org/tlog-checkpoint); extension lines are refused."""
+    """Parse checkpoint note text (c2sp.org/tlog-checkpoint): origin, size and root hash lines,
+    then the optional extension lines (``check_extensions``)."""
     lines = text.split("\n")
-    if len(lines) != 4 or lines[3] != "":
-        raise BadInput(f"{where}: expected exactly origin, size and root hash lines")
+    if len(lines) < 4 or lines[-1] != "":
+        raise BadInput(
+            f"{where}: expected origin, size and root hash lines (then optional extension "
+            "lines), each ending in a newline"
+        )
     origin, size_text, root_text = lines[:3]
     if not origin or any(c.isspace() for c in origin) or "+" in origin:
         raise BadInput(f"{where}: line 1: origin {origin!r} is empty or has a space or '+'")
@@ -144,7 +185,8 @@ def parse_checkpoint(text: str, *, where: str = "checkpoint") -> Checkpoint:
         raise BadInput(f"{where}: line 3: root hash is not standard base64") from exc
     if len(root) != HASH_LEN or base64.b64encode(root).decode() != root_text:
         raise BadInput(f"{where}: line 3: root hash is not canonical base64 of 32 bytes")
-    return Checkpoint(origin, size, root)
+    extensions = check_extensions(lines[3:-1], where=where)
+    return Checkpoint(origin, size, root, extensions)
 
 
 @dataclass(frozen=True)

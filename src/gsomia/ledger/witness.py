@@ -11,6 +11,11 @@ it checked. Given a new checkpoint and a consistency proof from the last co-sign
    first checkpoint of an origin needs a proof from size 0 (trust on first use);
 5. adds a timestamped ``cosignature/v1`` and stores the co-signed checkpoint.
 
+A checkpoint's extension lines are part of the text the origin signs and the witness co-signs
+(cosignature/v1 covers the whole note text), though the witness vouches only for the tree: a
+checkpoint of a size and root co-signed before with other extension lines is refused, since its
+origin then said two things of one tree.
+
 Once split-view evidence against an origin is kept, none of its checkpoints is co-signed again
 (``refuse_split_origin``): an origin that signed two histories is no longer vouched for.
 
@@ -46,7 +51,7 @@ from gsomia.ledger.note import (
     verify_cosignature,
     verify_note_signature,
 )
-from gsomia.ledger.ports import LogReader, LogStore, SplitView
+from gsomia.ledger.ports import LogReader, LogStore, SplitView, WitnessedCheckpoint
 from gsomia.ledger.proofs import ConsistencyProof
 from gsomia.ledger.verify import verify_consistency
 
@@ -231,6 +236,21 @@ def reconcile(
     return Unproved(view, reason)
 
 
+def _refuse_other_text(
+    history: Sequence[WitnessedCheckpoint], cp: Checkpoint, note: SignedNote
+) -> None:
+    """Refuse a checkpoint whose size and root were co-signed here with another note text: the
+    origin signed two sets of extension lines for one tree (no split view of the tree itself,
+    but two statements where it makes one)."""
+    for h in history:
+        same_tree = h.size == cp.size and h.root == cp.root
+        if same_tree and parse_note(h.note, where="stored checkpoint").text != note.text:
+            raise VerificationFailed(
+                f"checkpoint of {cp.origin} size {cp.size}: its extension lines differ from "
+                "the checkpoint of that size co-signed here"
+            )
+
+
 def cosign(
     store: LogStore,
     data: bytes,
@@ -259,6 +279,7 @@ def cosign(
         refuse_split_origin(w, cp.origin)
         history = w.witnessed(cp.origin)
         same = [h for h in history if h.size == cp.size and h.root != cp.root]
+        _refuse_other_text(history, cp, note)
         if same:
             first = _evidence(same[0].note, cp.origin, origin_keys)
             second = origin_lines(note, cp.origin, origin_keys).encode()

@@ -55,7 +55,7 @@ from gsomia.ledger.witness import (
     reconcile,
     refuse_split_origin,
 )
-from gsomia.node import audit
+from gsomia.node import agreementstate, audit
 from gsomia.node.config import User
 from gsomia.node.results import (
     Attached,
@@ -103,9 +103,46 @@ def signer(node: Node) -> NoteSigner:
 
 # ------------------------------------------------------------------ own checkpoints
 def sign_checkpoint(node: Node) -> StoredCheckpoint:
-    """Sign a checkpoint of the log as it is now (the stored one, if the log has not grown)."""
-    stored, _ = node.log.checkpoint(signer(node))
+    """Sign a checkpoint of the log as it is now (the stored one, if the log has not grown),
+    carrying the node's digest of each agreement its party is a party to as extension lines
+    (``agreementstate.checkpoint_lines``). Every note the node gives or receives is logged, so
+    its digests change with its log; when they changed without it (the record or the notes
+    held changed otherwise), the new digests are logged first, each an ``agreement.event``
+    entry, so that a checkpoint of a new size can state them."""
+    lines = agreementstate.checkpoint_lines(node)
+    latest = node.log.latest_checkpoint()
+    if latest is not None and latest.size == node.log.size():
+        said = parse_checkpoint(parse_note(latest.note).text).extensions
+        if list(said) != lines:
+            _log_states(node, said, lines)
+    stored, _ = node.log.checkpoint(signer(node), lines)
     return stored
+
+
+def _log_states(node: Node, said: Sequence[str], lines: Sequence[str]) -> None:
+    """Log each digest that differs from the one the latest checkpoint states."""
+    before = agreementstate.parse_lines(said, where="the latest checkpoint")
+    now = agreementstate.parse_lines(lines, where="this node's state")
+    at = format_instant(node.clock.now())
+    entries = [
+        {
+            "v": 1,
+            "type": "agreement.event",
+            "at": at,
+            "party": node.party,
+            "agreement": agreement,
+            "event": "state",
+            "note": (
+                f"this node's state digest of {agreement} is now {b64(now[agreement])}"
+                if agreement in now
+                else f"this node no longer states a digest of {agreement}"
+            ),
+        }
+        for agreement in sorted(before.keys() | now.keys())
+        if before.get(agreement) != now.get(agreement)
+    ]
+    if entries:
+        node.log.append(entries)
 
 
 def latest_checkpoint(node: Node) -> StoredCheckpoint:
@@ -369,9 +406,16 @@ def _cosign(
     cp = parse_checkpoint(note.text, where=f"{party}'s checkpoint")
     if cp.origin != origin:
         raise VerificationFailed(f"{party}'s checkpoint is of the log {cp.origin!r}")
+    states = agreementstate.parse_lines(cp.extensions, where=f"{party}'s checkpoint")
     with node.log.store.reading() as r:
         refuse_split_origin(r, origin)
     if last is not None and cp.size == last.size and cp.root == last.root:
+        if parse_note(last.note, where="stored checkpoint").text != note.text:
+            raise VerificationFailed(
+                f"{party}'s checkpoint of size {cp.size}: its extension lines differ from the "
+                "checkpoint of that size co-signed here"
+            )
+        _record_states(node, party, states, cp.size, now)
         mine = origin_of(node.party)
         held = any(sig.name == mine for sig in note.signatures)
         return None if held else last.note  # send it again: the last delivery was lost
@@ -389,7 +433,39 @@ def _cosign(
         keys=keys(node),
         timestamp=int(now.timestamp()),
     )
+    _record_states(node, party, states, cp.size, now)
     return done.note.encode()
+
+
+def _record_states(
+    node: Node, party: str, states: dict[str, bytes], size: int, now: datetime
+) -> None:
+    """Keep what a co-signed checkpoint of ``party`` states of the agreements both parties are
+    party to (others are ignored), then let the node judge its agreements again."""
+    both = {
+        a.id
+        for a in agreementstate.shared(agreementstate.agreed_scenario(node), node.party)
+        if party in a.parties
+    }
+    wanted = {agreement: digest for agreement, digest in states.items() if agreement in both}
+    if not wanted:
+        return
+    with node.store.reading() as r:
+        kept = {row.key: row.body for row in r.documents(agreementstate.PEER_STATES)}
+    if all(
+        kept.get(agreementstate.key_of(party, agreement), {}).get("digest") == digest.hex()
+        and kept[agreementstate.key_of(party, agreement)].get("size") == size
+        for agreement, digest in wanted.items()
+    ):
+        return  # the same statements as kept: nothing to write
+    with node.store.writing() as w:
+        changed = [
+            agreementstate.record_peer_state(w, party, agreement, digest, size, "checkpoint", now)
+            for agreement, digest in sorted(wanted.items())
+        ]
+    refresh = getattr(node, "refresh_agreements", None)
+    if any(changed) and callable(refresh):
+        refresh()
 
 
 def _record_fault(

@@ -117,7 +117,8 @@ def test_malformed_notes_are_bad_input(data: bytes, why: str) -> None:
         ("gsomia/KOR\n07\n" + base64.b64encode(ROOT).decode() + "\n", "line 2"),
         ("gsomia/KOR\n7\n" + base64.b64encode(ROOT[:31]).decode() + "\n", "line 3"),
         ("gsomia KOR\n7\n" + base64.b64encode(ROOT).decode() + "\n", "line 1"),
-        ("gsomia/KOR\n7\n" + base64.b64encode(ROOT).decode() + "\next\n", "exactly"),
+        ("gsomia/KOR\n7\n" + base64.b64encode(ROOT).decode(), "each ending in a newline"),
+        ("gsomia/KOR\n7\n", "expected origin, size and root hash"),
         ("cosignature/v1\n7\n" + base64.b64encode(ROOT).decode() + "\n", "reserved"),
     ],
 )
