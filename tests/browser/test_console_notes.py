@@ -117,5 +117,7 @@ def test_an_act_not_valid_now_is_refused_in_plain_words(
     page = agreements(context, live["JPN"], "authority")
     page.goto(console_url(live["JPN"], f"/agreements/act?agreement={GSOMIA}&event=suspend"))
     # before KOR's notice arrives: none in effect (409); after: only KOR may suspend it (403)
-    expect(page.get_by_role("heading", name="Conflict").or_(page.get_by_role("heading", name="Denied"))).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="Conflict").or_(page.get_by_role("heading", name="Denied"))
+    ).to_be_visible()
     expect(page.locator("p.error")).to_contain_text(GSOMIA)
