@@ -154,7 +154,7 @@ class Charts:
     env: Environment
     size: int = CHARTS_KEPT
     _builtins: dict[str, Scenario] = field(default_factory=dict)
-    _kept: OrderedDict[tuple[int, datetime], tuple[Scenario, RenderedChart]] = field(
+    _kept: OrderedDict[tuple[str, datetime], tuple[Scenario, RenderedChart]] = field(
         default_factory=OrderedDict
     )
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -169,10 +169,12 @@ class Charts:
         return found
 
     def chart(self, scenario: Scenario, *, until: datetime) -> RenderedChart:
-        key = (id(scenario), until)
+        # by name and content, not identity: the node's effective scenario is a new object
+        # each time the node re-reads its notes (every second), mostly equal to the last
+        key = (scenario.name, until)
         with self._lock:
             kept = self._kept.get(key)
-            if kept is not None and kept[0] is scenario:  # the same object, not a reused id
+            if kept is not None and (kept[0] is scenario or kept[0] == scenario):
                 self._kept.move_to_end(key)
                 return kept[1]
         chart = build_chart(scenario, at=until, until=until)
