@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from gsomia.domain.access import Role
 from gsomia.domain.agreements import AgreementStatus, EventKind, status_at
-from gsomia.domain.instants import format_instant
+from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.notes import ACT_WORDS, check_act, check_text, parse_kind
 from gsomia.errors import BadInput, Conflict, Denied, NotFound
 from gsomia.node import agreementstate
@@ -190,6 +190,7 @@ class Confirmation:
     button: str
     act_words: str
     consequence: str
+    ends: str  # the agreement's end with the act, plain; "" when none is scheduled
     now: str
 
 
@@ -226,7 +227,8 @@ def confirmation_view(node: Node, user: User, agreement_id: str, event: str) -> 
         kind=kind.value,
         button=ACT_BUTTONS[kind],
         act_words=ACT_WORDS[kind],
-        consequence=str(found),
+        consequence=found.words,
+        ends="" if found.end is None else plain_instant(parse_instant(found.end, "end")),
         now=plain_instant(now),
     )
 

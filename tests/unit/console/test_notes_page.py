@@ -78,10 +78,14 @@ def kor(tmp_path: Path) -> Node:
     )
 
 
-def card(view: dict[str, object], agreement: str) -> agreementnotes.LiveAgreement:
+def cards(view: dict[str, object]) -> list[agreementnotes.LiveAgreement]:
     live = view["live"]
     assert isinstance(live, list)
-    return next(a for a in live if a.id == agreement)
+    return [a for a in live if isinstance(a, agreementnotes.LiveAgreement)]
+
+
+def card(view: dict[str, object], agreement: str) -> agreementnotes.LiveAgreement:
+    return next(a for a in cards(view) if a.id == agreement)
 
 
 def test_every_user_sees_the_state_and_only_an_authority_the_acts(kor: Node) -> None:
@@ -95,7 +99,7 @@ def test_every_user_sees_the_state_and_only_an_authority_the_acts(kor: Node) -> 
     assert gsomia.acts == ()
     assert gsomia.notes == ()
     assert gsomia.dispute == ""
-    ids = {a.id for a in analyst["live"]}  # type: ignore[attr-defined]
+    ids = {a.id for a in cards(analyst)}
     assert GSOMIA in ids
     assert "jpn-usa-gsomia-2007" not in ids  # KOR is no party to it
     authority = agreementnotes.live_view(kor, user(kor, "authority"))
@@ -105,7 +109,8 @@ def test_every_user_sees_the_state_and_only_an_authority_the_acts(kor: Node) -> 
 def test_the_confirmation_states_the_consequence_and_refuses_others(kor: Node) -> None:
     found = agreementnotes.confirmation_view(kor, user(kor, "authority"), GSOMIA, "notice")
     assert found.button == "Give notice"
-    assert "2019-11-23T00:00+09:00" in found.consequence
+    assert found.ends == "2019-11-23T00:00+09:00"
+    assert "the agreement will end at 2019-11-23T00:00:00+09:00" in found.consequence
     with pytest.raises(Denied, match=r"^confirm an act: only an authority user"):
         agreementnotes.confirmation_view(kor, user(kor, "admin"), GSOMIA, "notice")
     with pytest.raises(Conflict, match=r"no notice is in effect"):
