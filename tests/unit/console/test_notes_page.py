@@ -10,6 +10,7 @@ authority user (the shared ``make_nodes`` gives analysts and admins only)."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -152,3 +153,22 @@ def test_countdown_and_plain_instants() -> None:
     assert agreementnotes.plain_instant(NOTICE_AT.replace(second=5)) == "2019-08-23T12:00:05+09:00"
     assert agreementnotes.countdown(NOTICE_AT, NOTICE_AT + timedelta(minutes=5)) == "in 5 minutes"
     assert agreementnotes.countdown(NOTICE_AT, NOTICE_AT - timedelta(days=1)) == "1 day 0 hours ago"
+
+
+def test_a_disagreement_is_shown_first_with_no_release_under_it(kor: Node) -> None:
+    view = agreementnotes.live_view(kor, user(kor, "analyst"))
+    sentence = f"JPN computes another state of {GSOMIA} since {HOSTILE}"
+    disputed = [replace(a, dispute=sentence) if a.id == GSOMIA else a for a in cards(view)]
+    html = (
+        make_env()
+        .get_template("_agreements_live.html")
+        .render(prefix="/console", **{**view, "live": disputed})
+    )
+    alert = html[html.index('role="alert"') : html.index("</div>")]
+    assert f'id="dispute-{GSOMIA}"' in html
+    assert "the parties disagree about this agreement" in alert
+    assert agreementnotes.NO_RELEASE in alert
+    assert HOSTILE not in html
+    assert html.index('role="alert"') < html.index(f'id="live-{GSOMIA}"')
+    assert 'data-agreed="no"' in html
+    assert "disputed: no release under it" in html
