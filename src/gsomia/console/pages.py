@@ -26,10 +26,12 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gsomia.console import agreementnotes
 from gsomia.console.session import PREFIX, Console
 from gsomia.console.timeline_svg import Chart, build_chart, move_cursor
 from gsomia.domain.access import Role
 from gsomia.domain.instants import format_instant, parse_instant
+from gsomia.domain.notes import MAX_TEXT
 from gsomia.domain.parties import Marking
 from gsomia.domain.release import Rule
 from gsomia.errors import BadInput, GsomiaError, NotFound
@@ -152,7 +154,7 @@ class Charts:
     env: Environment
     size: int = CHARTS_KEPT
     _builtins: dict[str, Scenario] = field(default_factory=dict)
-    _kept: OrderedDict[tuple[int, datetime], tuple[Scenario, RenderedChart]] = field(
+    _kept: OrderedDict[tuple[str, datetime], tuple[Scenario, RenderedChart]] = field(
         default_factory=OrderedDict
     )
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -167,10 +169,12 @@ class Charts:
         return found
 
     def chart(self, scenario: Scenario, *, until: datetime) -> RenderedChart:
-        key = (id(scenario), until)
+        # by name and content, not identity: the node's effective scenario is a new object
+        # each time the node re-reads its notes (every second), mostly equal to the last
+        key = (scenario.name, until)
         with self._lock:
             kept = self._kept.get(key)
-            if kept is not None and kept[0] is scenario:  # the same object, not a reused id
+            if kept is not None and (kept[0] is scenario or kept[0] == scenario):
                 self._kept.move_to_end(key)
                 return kept[1]
         chart = build_chart(scenario, at=until, until=until)
@@ -498,6 +502,12 @@ DONE_MESSAGES = {
     "purpose-granted": "Approval granted: the signed approval is on its way to the holder.",
     "purpose-refused": "Approval refused: the refusal and its reason are on their way.",
     "reported": "Report filed and logged: it is on its way to the originator.",
+    "note-notice": "Notice of termination given, signed and logged: it is on its way to the "
+    "other parties to the agreement.",
+    "note-suspend": "Suspension of the notice given, signed and logged: it is on its way to the "
+    "other parties to the agreement.",
+    "note-withdraw": "Withdrawal of the notice given, signed and logged: it is on its way to the "
+    "other parties to the agreement.",
 }
 
 
@@ -579,9 +589,11 @@ def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR091
             status=200 if error is None else 422,
             title="Agreements",
             error=error,
+            done=_done(request),
             is_admin=_is_admin(user),
             at_text=at or "",
             **context,
+            **await console.run(agreementnotes.live_view, node, user),
         )
 
     @router.get(PREFIX + "/agreements")
@@ -608,6 +620,35 @@ def register(router: APIRouter, console: Console) -> None:  # noqa: C901, PLR091
                 request, user, NODE_SCENARIO, None, error=" ".join(str(exc).split())
             )
         return console.redirect(f"{PREFIX}/agreements?{urlencode({'scenario': key})}")
+
+    @router.get(PREFIX + "/agreements/act")
+    async def agreement_act(request: Request) -> Response:
+        """The confirmation of an act: its consequence in plain words, then the form."""
+        user = console.user_or_redirect(request)
+        q = request.query_params
+        confirmation = await console.run(
+            agreementnotes.confirmation_view,
+            node,
+            user,
+            q.get("agreement", "").strip(),
+            q.get("event", "").strip(),
+        )
+        return console.render(
+            request,
+            "agreement_act.html",
+            title=f"{confirmation.button}: {confirmation.agreement}",
+            c=confirmation,
+            max_text=MAX_TEXT,
+        )
+
+    @router.post(PREFIX + "/agreements/act")
+    async def agreement_act_post(request: Request) -> Response:
+        user, form = await console.post_form(request)
+        agreement = _field(form, "agreement", agreementnotes.MAX_AGREEMENT_ID)
+        event, text = _field(form, "event", 40), form.get("text", "").strip()
+        await console.run(agreementnotes.give_note, node, user, agreement, event, text)
+        await console.notifier.committed()
+        return console.redirect(f"{PREFIX}/agreements?done=note-{event}")
 
     @router.get(PREFIX + "/why-not")
     async def why_not_page(request: Request) -> Response:
