@@ -90,6 +90,8 @@ PEER_MAX_BODY = {
     messages.NOTICE_PATH: MAX_NOTICE_BYTES,  # carries the re-labelled sealed item
     messages.PURPOSE_REQUEST_PATH: MAX_MESSAGE_BYTES,
     messages.PURPOSE_ANSWER_PATH: MAX_MESSAGE_BYTES,
+    messages.NOTE_PATH: MAX_MESSAGE_BYTES,  # a signed note (at most 32 KiB, base64)
+    messages.RECEIPT_PATH: MAX_MESSAGE_BYTES,
     reconciliation.INVENTORY_REQUEST_PATH: MAX_MESSAGE_BYTES,
     reconciliation.INVENTORY_PATH: reconciliation.MAX_INVENTORY_BYTES,  # a signed inventory
     accounting.REQUEST_PATH: MAX_MESSAGE_BYTES,

@@ -20,8 +20,19 @@ from gsomia.api.models import Out, Renders, ok, render
 from gsomia.api.native_inventory import add_inventory_routes
 from gsomia.domain.agreements import status_at
 from gsomia.domain.instants import format_instant, parse_instant
+from gsomia.domain.notes import parse_kind
 from gsomia.domain.timeline import timeline
-from gsomia.node import accesses, approvals, consents, derived, notices, register, reports
+from gsomia.node import (
+    accesses,
+    agreementstate,
+    approvals,
+    consents,
+    derived,
+    notes,
+    notices,
+    register,
+    reports,
+)
 from gsomia.node.config import User
 from gsomia.node.events import Notifier
 from gsomia.node.holdings import why_not, why_not_use
@@ -87,6 +98,23 @@ class NoticeIn(_Strict):
     classification: Annotated[
         str, StringConstraints(min_length=1, max_length=64), AfterValidator(_utf8)
     ] = Field(description="A level of the originator's policy, by id or native name.")
+
+
+class NoteIn(_Strict):
+    agreement: Annotated[
+        str, StringConstraints(min_length=1, max_length=200), AfterValidator(_utf8)
+    ] = Field(description="The agreement's id, e.g. jpn-kor-gsomia-2016.")
+    event: Literal["notice", "suspend", "withdraw"] = Field(
+        description="notice (of termination), suspend or withdraw (the notice in effect)."
+    )
+    text: Annotated[str, StringConstraints(max_length=2000), AfterValidator(_utf8)] = Field(
+        "", description="The note's free text."
+    )
+    at: Instant | None = Field(
+        None,
+        description="When it takes effect (ISO 8601 with offset); default now, and within the "
+        "accepted skew of the node's clock.",
+    )
 
 
 class Delivery(Out):
@@ -332,6 +360,39 @@ class ItemOut(Out):
     marking: dict[str, Any]
 
 
+class HeldReceiptOut(Out):
+    at: str = Field(description="When the party received the note.")
+    state: str = Field(description="Its state digest of the agreement then (hex).")
+    receipt: str = Field(description="The signed receipt (base64, GSMK).")
+
+
+class NoteOut(Out):
+    id: str
+    agreement: str
+    event: Literal["notice", "suspend", "withdraw"]
+    party: str = Field(description="The party whose act it is (the note's signer).")
+    at: str = Field(description="When the act takes effect.")
+    text: str
+    direction: Literal["sent", "received"]
+    digest: str = Field(description="SHA-256 of the signed note (hex): its identity.")
+    state: str = Field(description="The party's state digest of the agreement with it (hex).")
+    given_by: str | None = Field(None, description="Sent: the authority who gave it.")
+    received_at: str | None = Field(None, description="Received: when it arrived here.")
+    receipts: dict[str, HeldReceiptOut] = Field(description="Sent: each recipient's receipt.")
+    delivery: dict[str, Delivery] = Field(
+        description="Per peer: the note's delivery (sent) or that of this node's receipt."
+    )
+
+
+class ConsequenceOut(Out):
+    agreement: str
+    event: str
+    party: str
+    at: str
+    end: str | None = Field(description="The agreement's end with the act; null: none.")
+    words: str = Field(description="What the act brings about, in plain words.")
+
+
 def _instant(text: str | None, where: str) -> datetime | None:
     return None if text is None else parse_instant(text, where)
 
@@ -461,7 +522,72 @@ def build_native_router(node: Node, workers: Workers, notifier: Notifier) -> API
     _report_routes(router, node, workers, notifier)
     add_inventory_routes(router, node, workers, notifier)
     _purpose_routes(router, node, workers, notifier)
+    _note_routes(router, node, workers, notifier)
     return router
+
+
+def _note_routes(router: APIRouter, node: Node, workers: Workers, notifier: Notifier) -> None:
+    """Diplomatic notes (DOMAIN.md §4): listed for every user, given by authorities; what an
+    act would bring about; the parties' states of each agreement."""
+    config = node.config
+
+    @router.get(
+        "/notes",
+        summary="The diplomatic notes held here, sent and received, with their receipts",
+        responses=ok(list[NoteOut]),
+    )
+    async def list_notes(
+        request: Request,
+        agreement: Annotated[
+            str | None, Query(max_length=200, description="Only this agreement's")
+        ] = None,
+    ) -> Response:
+        user = authenticate(request, config)
+        found = await workers.run(notes.held, node, user, agreement)
+        return native_json([render(NoteOut, n) for n in found])
+
+    @router.post(
+        "/notes",
+        summary="Give a note on an agreement: notice, suspension or withdrawal (authorities)",
+        status_code=201,
+        responses=ok(NoteOut, 201),
+    )
+    async def give_note(request: Request, body: NoteIn) -> Response:
+        user = authenticate(request, config)
+        kind = parse_kind(body.event, "event")
+        doc = await workers.run(
+            notes.give, node, user, body.agreement, kind, body.text, _instant(body.at, "at")
+        )
+        await notifier.committed()
+        return native_json(render(NoteOut, doc), 201)
+
+    @router.get(
+        "/notes/consequence",
+        summary="What this party's act on an agreement would bring about, in plain words",
+        responses=ok(ConsequenceOut),
+    )
+    async def note_consequence(
+        request: Request,
+        agreement: Annotated[str, Query(min_length=1, max_length=200)],
+        event: Annotated[Literal["notice", "suspend", "withdraw"], Query()],
+        at: Annotated[
+            Instant | None, Query(description="ISO 8601 with offset; default now")
+        ] = None,
+    ) -> Response:
+        authenticate(request, config)
+        kind = parse_kind(event, "event")
+        found = await workers.run(notes.consequence, node, agreement, kind, _instant(at, "at"))
+        return native_json(render(ConsequenceOut, found))
+
+    @router.get(
+        "/agreements/states",
+        summary="Each agreement's state digest here and as each peer party was last seen "
+        "computing it: agreed or disputed, and the note missing",
+    )
+    async def agreement_states(request: Request) -> Response:
+        user = authenticate(request, config)
+        found = await workers.run(agreementstate.states, node, user)
+        return native_json([s.to_json() for s in found])
 
 
 def _purpose_routes(router: APIRouter, node: Node, workers: Workers, notifier: Notifier) -> None:

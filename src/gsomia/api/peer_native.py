@@ -28,13 +28,20 @@ from gsomia.node import (
     consents,
     federation,
     messages,
+    notes,
     notices,
     reconciliation,
     reports,
 )
 from gsomia.node.events import Notifier
 from gsomia.node.reconciliation import InventoryReceipt
-from gsomia.node.results import ConsentReceipt, NoticeReceipt, ReportReceipt
+from gsomia.node.results import (
+    ConsentReceipt,
+    NoteReceipt,
+    NoticeReceipt,
+    ReceiptAck,
+    ReportReceipt,
+)
 from gsomia.node.service import Node
 from gsomia.node.workers import Workers
 from gsomia.store.ports import MessageRow
@@ -46,7 +53,13 @@ MAX_NOTICE_BYTES = 64 * 1024 * 1024
 RETRY_NOT_FOUND = 8  # a notice may arrive before the release it concerns: retry 404 a while
 
 Receipt = (
-    ConsentReceipt | ReportReceipt | NoticeReceipt | InventoryReceipt | accounting.AccountingReceipt
+    ConsentReceipt
+    | ReportReceipt
+    | NoticeReceipt
+    | InventoryReceipt
+    | accounting.AccountingReceipt
+    | NoteReceipt
+    | ReceiptAck
 )
 Handler = Callable[[Node, str, bytes, datetime], Receipt]
 
@@ -140,6 +153,18 @@ def build_peer_native_router(node: Node, workers: Workers, notifier: Notifier) -
         "Receive a holder's signed inventory answering a request; reconcile it",
         reconciliation.receive_inventory,
         reconciliation.MAX_INVENTORY_BYTES,
+    )
+    route(
+        messages.NOTE_PATH,
+        "Receive a party's diplomatic note on a shared agreement; its receipt is sent back",
+        notes.receive,
+        MAX_MESSAGE_BYTES,
+    )
+    route(
+        messages.RECEIPT_PATH,
+        "Receive a party's signed receipt of a note this node sent it",
+        notes.receive_receipt,
+        MAX_MESSAGE_BYTES,
     )
     return router
 

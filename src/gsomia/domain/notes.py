@@ -68,7 +68,8 @@ class NoteAct:
         )
 
     def words(self) -> str:
-        return f"{self.party}'s {ACT_WORDS[self.kind]} of {self.agreement} at {format_instant(self.at)}"
+        act = ACT_WORDS[self.kind]
+        return f"{self.party}'s {act} of {self.agreement} at {format_instant(self.at)}"
 
 
 def parse_kind(text: object, where: str) -> EventKind:

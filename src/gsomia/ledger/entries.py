@@ -214,10 +214,18 @@ SCHEMAS: dict[str, dict[str, tuple[Check, bool]]] = {
         "purpose": (_topic, True),
         "expires": (_instant, False),
     },
+    # a scenario's event, or a diplomatic note (gsomia.node.notes) ``id`` of ``by`` taking
+    # effect at ``act_at``, ``digest`` the signed note's: given here, received from its party,
+    # or its receipt (then ``by`` is the party that received the note and signed the receipt)
     "agreement.event": {
         "agreement": (_ident, True),
         "event": (_token, True),
         "note": (_text, False),
+        "id": (_ident, False),
+        "by": (_party, False),
+        "act_at": (_instant, False),
+        "digest": (_digest, False),
+        "direction": (_one_of("given", "received", "receipt"), False),
     },
     "key.rotation": {
         "key_id": (_ident, True),

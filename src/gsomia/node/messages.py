@@ -34,6 +34,7 @@ from gsomia.node.results import (
     Acknowledgement,
     ConsentRequest,
     Delivery,
+    HeldNote,
     PurposeRequest,
     Report,
 )
@@ -49,6 +50,10 @@ REPORT_PATH = "/peer/v1/reports"
 NOTICE_PATH = "/peer/v1/notices"
 PURPOSE_REQUEST_PATH = "/peer/v1/purpose-requests"
 PURPOSE_ANSWER_PATH = "/peer/v1/purpose-answers"
+NOTE_PATH = "/peer/v1/agreement-notes"  # a diplomatic note (gsomia.node.notes)
+RECEIPT_PATH = "/peer/v1/agreement-receipts"  # its receipt, back to its party
+#: The kind of stored document a diplomatic note is (its key: the note's id).
+NOTES = "agreement.note"
 
 SCAN = 1000  # due messages looked at to find one peer's
 
@@ -92,8 +97,11 @@ def _update(w: NodeWriter, row: MessageRow, delivery: Delivery) -> None:
     doc = w.document(kind, key)
     if doc is None:
         return
-    body: ConsentRequest | PurposeRequest | Report
-    if kind in (CONSENT_OUTBOX, CONSENT_INBOX):
+    body: ConsentRequest | PurposeRequest | Report | HeldNote
+    if kind == NOTES:  # a note goes to each other party: one delivery per recipient
+        note = HeldNote.from_json(doc.body, f"note {key[:80]}")
+        body = replace(note, delivery={**(note.delivery or {}), row.recipient: delivery})
+    elif kind in (CONSENT_OUTBOX, CONSENT_INBOX):
         body = replace(stored_consent(doc), delivery=delivery)
     elif kind in (PURPOSE_OUTBOX, PURPOSE_INBOX):
         body = replace(stored_purpose_request(doc), delivery=delivery)

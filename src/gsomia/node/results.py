@@ -774,3 +774,145 @@ class PublishStatus:
                 for n, s in enumerate(successes)
             ),
         )
+
+
+# ------------------------------------------------------------------ diplomatic notes
+NoteDirection = Literal["sent", "received"]
+
+
+@dataclass(frozen=True, slots=True)
+class HeldReceipt:
+    """A party's signed receipt of a note this node sent: when it received the note, its state
+    digest of the agreement then (hex), and the receipt itself (base64, the proof)."""
+
+    at: str
+    state: str
+    receipt: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"at": self.at, "state": self.state, "receipt": self.receipt}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any], where: str) -> HeldReceipt:
+        return cls(
+            _text(doc, "at", where), _text(doc, "state", where), _text(doc, "receipt", where)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HeldNote:
+    """A diplomatic note this node holds: given here (``sent``, by ``given_by``, with each
+    recipient's delivery and receipt) or received from its party (``received``, at
+    ``received_at``, with the delivery of this node's receipt back). ``digest`` (hex) is the
+    signed note's identity; ``state`` (hex) the state digest its party computed with it."""
+
+    id: str
+    agreement: str
+    event: str
+    party: str
+    at: str
+    text: str
+    direction: NoteDirection
+    digest: str
+    state: str
+    given_by: str | None = None
+    received_at: str | None = None
+    receipts: Mapping[str, HeldReceipt] | None = None
+    delivery: Mapping[str, Delivery] | None = None
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "id": self.id,
+            "agreement": self.agreement,
+            "event": self.event,
+            "party": self.party,
+            "at": self.at,
+            "text": self.text,
+            "direction": self.direction,
+            "digest": self.digest,
+            "state": self.state,
+            "receipts": {p: r.to_json() for p, r in sorted((self.receipts or {}).items())},
+            "delivery": {p: d.to_json() for p, d in sorted((self.delivery or {}).items())},
+        }
+        if self.given_by is not None:
+            out["given_by"] = self.given_by
+        if self.received_at is not None:
+            out["received_at"] = self.received_at
+        return out
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any], where: str) -> HeldNote:
+        direction = _text(doc, "direction", where)
+        if direction not in ("sent", "received"):
+            raise StoreFailure(f"{where}.direction: {direction[:40]!r} is not a direction")
+        receipts = _object(doc, "receipts", where) or {}
+        delivery = _object(doc, "delivery", where) or {}
+        deliveries: dict[str, Delivery] = {}
+        for party, d in delivery.items():
+            found = Delivery.from_json(d, f"{where}.delivery.{party}")
+            if found is not None:
+                deliveries[str(party)] = found
+        return cls(
+            id=_text(doc, "id", where),
+            agreement=_text(doc, "agreement", where),
+            event=_text(doc, "event", where),
+            party=_text(doc, "party", where),
+            at=_text(doc, "at", where),
+            text=_text(doc, "text", where),
+            direction=direction,  # type: ignore[arg-type]  # checked just above
+            digest=_text(doc, "digest", where),
+            state=_text(doc, "state", where),
+            given_by=_optional_text(doc, "given_by", where),
+            received_at=_optional_text(doc, "received_at", where),
+            receipts={
+                str(p): HeldReceipt.from_json(r, f"{where}.receipts.{p}")
+                for p, r in receipts.items()
+            },
+            delivery=deliveries,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NoteReceipt:
+    """A receiving node's answer to a note: stored (its signed receipt queued back) or held
+    already (a duplicate); when it received the note."""
+
+    note: str
+    result: Literal["stored", "duplicate"]
+    received_at: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"note": self.note, "result": self.result, "received_at": self.received_at}
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptAck:
+    """A note's sender's answer to the receipt of it: stored, or held already."""
+
+    note: str
+    result: Literal["stored", "duplicate"]
+
+    def to_json(self) -> dict[str, str]:
+        return {"note": self.note, "result": self.result}
+
+
+@dataclass(frozen=True, slots=True)
+class Consequence:
+    """What an act on an agreement would bring about, in plain words, before it is given."""
+
+    agreement: str
+    event: str
+    party: str
+    at: str
+    end: str | None  # the agreement's end with the act (None: no end known)
+    words: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "agreement": self.agreement,
+            "event": self.event,
+            "party": self.party,
+            "at": self.at,
+            "end": self.end,
+            "words": self.words,
+        }

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -129,10 +131,17 @@ class Page:
         return self.rows[-1].date_added if self.rows else None
 
 
+#: How often (wall seconds) a node reads its agreements' notes and peers' states again: another
+#: process of a scaled-out node, or the witnessing of a peer's checkpoint, may have changed them.
+REFRESH_SECONDS = 1.0
+
+log = logging.getLogger("gsomia.node")
+
+
 @dataclass
 class Node:
     config: NodeConfig
-    scenario: Scenario
+    base_scenario: Scenario  # the scenario as loaded: its agreements' events, no notes
     keyring: KeyRing
     store: NodeStore
     log: TransparencyLog
@@ -150,12 +159,17 @@ class Node:
     _collections_made: tuple[dict[str, str], tuple[CollectionInfo, ...]] | None = field(
         init=False, repr=False, default=None
     )
+    # (effective, agreed): replaced whole by ``refresh_agreements``, never changed in place
+    _agreements: tuple[Scenario, Scenario] = field(init=False, repr=False)
+    _refresher: threading.Thread | None = field(init=False, repr=False, default=None)
+    _closing: threading.Event = field(init=False, repr=False, default_factory=threading.Event)
 
     def __post_init__(self) -> None:
+        self._agreements = (self.base_scenario, self.base_scenario)
         self.throttle = Throttle(self.store, self.wall)
         self.sealer = Sealer(self.keyring)
         # one verifier and opener per node: verified batch roots and opened channels are cached
-        self.verifier = Verifier(self.keyring, scenario=self.scenario)
+        self.verifier = Verifier(self.keyring, scenario=self.base_scenario)
         self.opener = Opener(self.keyring, self.verifier)
         self.committer = Committer(
             self._commit_envelopes, name=f"gsomia-committer-{self.party}", wall=self.wall
@@ -170,14 +184,53 @@ class Node:
             for d in self.public_definitions(party)
         }
         self._store_public_definitions()
+        self.refresh_agreements()
+        self._refresher = threading.Thread(
+            target=self._refresh_loop, name=f"gsomia-agreements-{self.party}", daemon=True
+        )
+        self._refresher.start()
 
     @property
     def party(self) -> str:
         return self.config.party
 
+    # ------------------------------------------------------------------ the agreements live
+    @property
+    def scenario(self) -> Scenario:
+        """The effective scenario: the loaded one with the diplomatic notes this node holds
+        among its agreements' events, and each agreement a peer party is known to see
+        otherwise marked disputed (no release under it). Every decision reads this."""
+        return self._agreements[0]
+
+    @property
+    def agreed_scenario(self) -> Scenario:
+        """The loaded scenario with the notes held, without disputes: what a note is judged
+        against, and what the verifier re-decides received grants and releases in."""
+        return self._agreements[1]
+
+    def refresh_agreements(self) -> None:
+        """Read the notes held and the peers' agreement states again and recompute the
+        effective and agreed scenarios (one read); the verifier re-decides in the agreed one."""
+        from gsomia.node import notes  # noqa: PLC0415 - the notes' use cases build on the node
+
+        effective, agreed = notes.scenarios(self)
+        self._agreements = (effective, agreed)
+        self.verifier.use_scenario(agreed)
+
+    def _refresh_loop(self) -> None:
+        while not self._closing.wait(REFRESH_SECONDS):
+            try:
+                self.refresh_agreements()
+            except Exception as exc:  # noqa: BLE001 - the store unreachable a moment: the last state holds
+                log.warning("%s: agreements not refreshed: %s", self.party, type(exc).__name__)
+
     def close(self) -> None:
-        """Stop the committer (the batch being written is finished, what waits is refused with
-        ``StoreFailure``, nothing of it written), then close the store."""
+        """Stop the agreements' refresher, then the committer (the batch being written is
+        finished, what waits is refused with ``StoreFailure``, nothing of it written), then
+        close the store."""
+        self._closing.set()
+        if self._refresher is not None and self._refresher is not threading.current_thread():
+            self._refresher.join(5)
         self.committer.stop()
         self.accesses.stop()
         self.store.close()

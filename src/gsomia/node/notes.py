@@ -1,0 +1,445 @@
+"""Diplomatic notes between the parties' nodes (DOMAIN.md §4): the agreements live.
+
+An authority of this node's party gives a note (``give``): a notice of termination of an
+agreement, its suspension or its withdrawal, at an instant. The act is judged against the
+agreement as this node holds it (the scenario's events plus the notes stored, read in the
+writing transaction), signed with the party's composite key, and in one transaction stored,
+logged (``agreement.event``, direction ``given``) and queued to every other party to the
+agreement that is a configured peer. At each recipient (``receive``) the note is verified (its
+signature, its sender a party and the note's own party, its instant within the skew of the
+receiver's clock, the act valid at that point of the agreement's life as the receiver holds it),
+then stored, logged (``received``) and answered with a signed receipt that travels back
+(``receive_receipt``: stored on the note, logged as ``receipt``). A refused note stores nothing.
+Each end records the other's state digest of the agreement that the note or receipt carries
+(``gsomia.node.agreementstate``): a party that computes another state disputes the agreement,
+and nothing is released under it until the two agree again.
+
+The node enforces its effective scenario (``scenarios``): the loaded scenario with the notes
+held among its agreements' events, from each note's instant on, and the disputes marked.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import orjson
+
+from gsomia.domain.access import Role
+from gsomia.domain.agreements import Agreement, EventKind, State
+from gsomia.domain.instants import format_instant, parse_instant
+from gsomia.domain.notes import (
+    ACT_WORDS,
+    NoteAct,
+    check_act,
+    check_text,
+    effective,
+    state_digest,
+    with_notes,
+)
+from gsomia.domain.scenario import Scenario
+from gsomia.errors import BadInput, Conflict, Denied, GsomiaError, NotFound, StoreFailure
+from gsomia.node import agreementstate, audit, messages, receipts
+from gsomia.node.config import User
+from gsomia.node.messages import NOTE_PATH, NOTES, RECEIPT_PATH
+from gsomia.node.results import (
+    Consequence,
+    Delivery,
+    HeldNote,
+    HeldReceipt,
+    NoteReceipt,
+    ReceiptAck,
+)
+from gsomia.node.service import Node
+from gsomia.seal.notes import (
+    NoteView,
+    note_digest,
+    open_note,
+    open_receipt,
+    sign_note,
+    sign_receipt,
+)
+from gsomia.store.ports import DocumentRow, NodeWriter
+
+__all__ = [
+    "NOTES",
+    "NOTE_PATH",
+    "PEER_STATES",
+    "RECEIPT_PATH",
+    "consequence",
+    "give",
+    "held",
+    "receive",
+    "receive_receipt",
+    "refresh",
+    "scenarios",
+]
+
+#: The kind of stored document a peer's state digest of an agreement is (``agreementstate``).
+PEER_STATES = "agreement.peer-state"
+FILED = "agreement:"  # a note is filed under "agreement:<id>"
+MAX_TOKEN_B64 = 64 * 1024  # a signed note or receipt is at most 32 KiB
+RECENT = timedelta(days=30)  # the window of releases a consequence counts
+LOG_SCAN = 100_000  # log entries a consequence reads back, at most
+
+
+# ------------------------------------------------------------------ the effective scenario
+def _stored_note(doc: DocumentRow) -> HeldNote:
+    return HeldNote.from_json(doc.body, f"note {doc.key[:80]}")
+
+
+def _act(note: HeldNote) -> NoteAct:
+    where = f"note {note.id[:80]}"
+    try:
+        kind = EventKind(note.event)
+        at = parse_instant(note.at, f"{where}.at")
+    except (ValueError, BadInput) as exc:
+        raise StoreFailure(f"{where}: {exc}") from None
+    return NoteAct(note.id, note.agreement, kind, note.party, at, note.text)
+
+
+def scenarios(node: Node) -> tuple[Scenario, Scenario]:
+    """The node's (effective, agreed) scenarios from its store, in one read: the loaded scenario
+    with every note held, and — for the effective one — each agreement a peer party is known to
+    see otherwise marked disputed."""
+    with node.store.reading() as r:
+        docs = r.documents(NOTES)
+        peer_states = r.documents(PEER_STATES)
+    acts = sorted((_act(_stored_note(d)) for d in docs), key=lambda a: (a.at, a.id))
+    agreed = effective(node.base_scenario, acts)
+    disputes = agreementstate.disputes(agreed, node.party, peer_states, acts)
+    return effective(node.base_scenario, acts, disputes), agreed
+
+
+def refresh(node: Node) -> None:
+    """Recompute ``node``'s effective scenario from its store (notes and peers' states)."""
+    node.refresh_agreements()
+
+
+def _held_agreement(node: Node, w: NodeWriter, agreement_id: str) -> Agreement:
+    """The agreement as this node holds it in ``w``'s transaction: the loaded scenario's
+    events and the notes stored (another process of this node may have stored one)."""
+    base = node.base_scenario.agreement(agreement_id)
+    acts = [_act(_stored_note(d)) for d in w.documents(NOTES, FILED + agreement_id)]
+    return with_notes(base, acts)
+
+
+def _entry(node: Node, now: datetime, note: HeldNote, direction: str, **over: str) -> bytes:
+    fields = {
+        "agreement": note.agreement,
+        "event": note.event,
+        "id": note.id,
+        "by": note.party,
+        "act_at": note.at,
+        "digest": note.digest,
+        "direction": direction,
+    }
+    if note.text.strip() and direction != "receipt":
+        fields["note"] = note.text
+    return node.entry("agreement.event", now, {**fields, **over})
+
+
+def _check_instant(node: Node, at: datetime, now: datetime, what: str) -> str | None:
+    """Why ``at`` is not within the skew of ``now`` (None if it is)."""
+    margin = receipts.skew(node)
+    if abs(at - now) <= margin:
+        return None
+    return (
+        f"{what} is dated {format_instant(at)}, not within the accepted skew of this node's "
+        f"now ({format_instant(now)})"
+    )
+
+
+# ------------------------------------------------------------------ at the note's party
+def give(  # noqa: PLR0917 - the parts of one act, as the API and CLI pass them
+    node: Node,
+    user: User,
+    agreement_id: str,
+    kind: EventKind,
+    text: str = "",
+    at: datetime | None = None,
+) -> HeldNote:
+    """``user`` (an authority of this node's party) gives a note: judged, signed, stored,
+    logged and queued to the agreement's other parties in one transaction."""
+    action = f"give a {kind.value} note on {agreement_id[:120]}"
+    if user.role is not Role.AUTHORITY:
+        reason = f"user {user.name} is not an authority of {node.party}"
+        audit.refused(action, reason, user=user.name, party=node.party)
+        raise Denied(f"{action}: {reason}")
+    text = check_text(text, "text")
+    now = node.clock.now()
+    when = now if at is None else at
+    if when.tzinfo is None:
+        raise BadInput("at: an instant needs its UTC offset")
+    late = _check_instant(node, when, now, "the note")
+    if late is not None:
+        raise BadInput(f"at: {late}")
+    node.base_scenario.agreement(agreement_id)  # BadInput naming the known ones
+    act = NoteAct(messages.new_id(), agreement_id, kind, node.party, when, text)
+    peers = {p.party for p in node.config.peers}
+    with node.store.writing() as w:
+        agreement = _held_agreement(node, w, agreement_id)
+        try:
+            check_act(agreement, kind, node.party, when)
+        except (Denied, Conflict) as exc:
+            audit.refused(action, str(exc), user=user.name, party=node.party)
+            raise
+        state = state_digest(with_notes(agreement, [act]))
+        token = sign_note(node.keyring, act, state)
+        recipients = sorted(p for p in agreement.parties if p != node.party and p in peers)
+        queued = Delivery.queued(format_instant(now))
+        note = HeldNote(
+            id=act.id,
+            agreement=agreement_id,
+            event=kind.value,
+            party=node.party,
+            at=format_instant(when),
+            text=text,
+            direction="sent",
+            digest=note_digest(token).hex(),
+            state=state.hex(),
+            given_by=user.name,
+            receipts={},
+            delivery=dict.fromkeys(recipients, queued),
+        )
+        w.put_document(NOTES, act.id, FILED + agreement_id, note.to_json(), token)
+        node.log.append_in(w.log, [_entry(node, now, note, "given")])
+        body = {"note": base64.b64encode(token).decode()}
+        for party in recipients:
+            messages.queue(w, recipient=party, path=NOTE_PATH, body=body, ref=(NOTES, act.id))
+    audit.accepted(action, user=user.name, party=node.party, note=act.id, at=note.at)
+    node.refresh_agreements()
+    return note
+
+
+def _token(raw: bytes, key: str, where: str) -> bytes:
+    msg = messages.parse_message(raw, where)
+    try:
+        return base64.b64decode(messages.text(msg, key, where, limit=MAX_TOKEN_B64), validate=True)
+    except (binascii.Error, ValueError):
+        raise BadInput(f"{where}.{key}: not base64") from None
+
+
+def _refuse(node: Node, sender: str, what: str, exc: GsomiaError) -> None:
+    receipts.refuse(node, sender, what, str(exc))
+
+
+# ------------------------------------------------------------------ at a recipient
+def receive(node: Node, sender: str, raw: bytes, now: datetime) -> NoteReceipt:
+    """A note from ``sender``, its party: verified, judged, stored and logged, its signed
+    receipt queued back, all in one transaction; a note held already answers ``duplicate``."""
+    where = "note message"
+    token = _token(raw, "note", where)
+    view = open_note(node.verifier, token, sender=sender)
+    act = view.act
+    what = f"note {act.id}"
+    with node.store.reading() as r:
+        stored = r.document(NOTES, act.id)
+    if stored is not None:
+        return _duplicate(node, sender, stored, token, what)
+    agreement_of = node.base_scenario.agreement(act.agreement)  # BadInput: unknown here
+    if node.party not in agreement_of.parties:
+        reason = f"{node.party} is not a party to {act.agreement}"
+        receipts.refuse(node, sender, what, reason)
+        raise Denied(f"{what}: {reason}")
+    late = _check_instant(node, act.at, now, what)
+    if late is not None:
+        receipts.refuse(node, sender, what, late)
+        raise Denied(late)
+    with node.store.writing() as w:
+        if w.document(NOTES, act.id) is not None:  # another process stored it meanwhile
+            raise Conflict(f"{what}: held already; send it again")
+        agreement = _held_agreement(node, w, act.agreement)
+        try:
+            check_act(agreement, act.kind, sender, act.at)
+        except (Denied, Conflict) as exc:
+            _refuse(node, sender, what, exc)
+            raise
+        state = state_digest(with_notes(agreement, [act]))
+        receipt = sign_receipt(node.keyring, view, now, state)
+        note = _received(view, now)
+        w.put_document(NOTES, act.id, FILED + act.agreement, note.to_json(), token)
+        node.log.append_in(w.log, [_entry(node, now, note, "received")])
+        agreementstate.record_peer_state(
+            w, sender, act.agreement, view.state, 0, "note", node.wall.now()
+        )
+        messages.queue(
+            w,
+            recipient=sender,
+            path=RECEIPT_PATH,
+            body={"receipt": base64.b64encode(receipt).decode()},
+            ref=(NOTES, act.id),
+        )
+    audit.accepted("receive a note", party=node.party, sender=sender, note=act.id, at=note.at)
+    node.refresh_agreements()
+    return NoteReceipt(act.id, "stored", format_instant(now))
+
+
+def _received(view: NoteView, now: datetime) -> HeldNote:
+    act = view.act
+    return HeldNote(
+        id=act.id,
+        agreement=act.agreement,
+        event=act.kind.value,
+        party=act.party,
+        at=format_instant(act.at),
+        text=act.text,
+        direction="received",
+        digest=view.digest.hex(),
+        state=view.state.hex(),
+        received_at=format_instant(now),
+        receipts={},
+        delivery={act.party: Delivery.queued(format_instant(now))},
+    )
+
+
+def _duplicate(
+    node: Node, sender: str, stored: DocumentRow, token: bytes, what: str
+) -> NoteReceipt:
+    """A note whose id is held already: the same note (byte for byte, from its party) answers
+    ``duplicate``; anything else under that id is a Conflict (audited), nothing stored."""
+    note = _stored_note(stored)
+    if stored.attachment != token or note.party != sender or note.direction != "received":
+        reason = f"{what}: another note is held under this id"
+        receipts.refuse(node, sender, what, reason)
+        raise Conflict(reason)
+    return NoteReceipt(note.id, "duplicate", note.received_at or note.at)
+
+
+# ------------------------------------------------------------------ back at the note's party
+def receive_receipt(node: Node, sender: str, raw: bytes, now: datetime) -> ReceiptAck:
+    """``sender``'s signed receipt of a note this node sent it: stored on the note, logged,
+    and ``sender``'s state digest of the agreement recorded, in one transaction."""
+    where = "receipt message"
+    token = _token(raw, "receipt", where)
+    view = open_receipt(node.verifier, token, sender=sender)
+    what = f"receipt of note {view.note_id}"
+    unknown = f"{what}: {node.party} sent no such note to {sender}"
+    with node.store.writing() as w:
+        stored = w.document(NOTES, view.note_id)
+        note = None if stored is None else _stored_note(stored)
+        if (
+            note is None
+            or note.direction != "sent"
+            or sender not in (note.delivery or {})
+            or view.sender != node.party
+            or view.agreement != note.agreement
+            or view.note_digest.hex() != note.digest
+        ):
+            receipts.refuse(node, sender, what, unknown)
+            raise NotFound(unknown)
+        held_receipt = (note.receipts or {}).get(sender)
+        if held_receipt is not None:
+            if held_receipt.receipt != base64.b64encode(token).decode():
+                reason = f"{what}: {sender} sent another receipt of it already"
+                receipts.refuse(node, sender, what, reason)
+                raise Conflict(reason)
+            return ReceiptAck(note.id, "duplicate")
+        given = parse_instant(note.at, "note.at")
+        receipts.require_not_future(node, sender, view.received_at, now, what)
+        if view.received_at < given - receipts.skew(node):
+            reason = f"{what} is dated {format_instant(view.received_at)}, before the note"
+            receipts.refuse(node, sender, what, reason)
+            raise Denied(reason)
+        received_at = format_instant(view.received_at)
+        kept = HeldReceipt(received_at, view.state.hex(), base64.b64encode(token).decode())
+        note = replace(note, receipts={**(note.receipts or {}), sender: kept})
+        w.put_document(NOTES, note.id, FILED + note.agreement, note.to_json(), stored.attachment)  # type: ignore[union-attr]  # found above
+        entry = _entry(node, now, note, "receipt", by=sender)
+        node.log.append_in(w.log, [entry])
+        agreementstate.record_peer_state(
+            w, sender, note.agreement, view.state, 0, "receipt", node.wall.now()
+        )
+    audit.accepted("receive a note's receipt", party=node.party, sender=sender, note=note.id)
+    node.refresh_agreements()
+    return ReceiptAck(note.id, "stored")
+
+
+# ------------------------------------------------------------------ reading
+def held(node: Node, user: User, agreement: str | None = None) -> list[HeldNote]:
+    """The notes this node holds (every user may read them: they are no secret among the
+    parties' officials), of ``agreement`` if given, oldest first."""
+    del user  # any authenticated user
+    if agreement is not None:
+        node.base_scenario.agreement(agreement)  # BadInput naming the known ones
+    with node.store.reading() as r:
+        docs = r.documents(NOTES, None if agreement is None else FILED + agreement)
+    notes = [_stored_note(d) for d in docs]
+    return sorted(notes, key=lambda n: (parse_instant(n.at, "note.at"), n.id))
+
+
+def consequence(
+    node: Node, agreement_id: str, kind: EventKind, at: datetime | None = None
+) -> Consequence:
+    """What this node's party giving ``kind`` on ``agreement_id`` at ``at`` (now if None)
+    would bring about, in plain words: the agreement's end, what went directly to the other
+    parties in the last 30 days (this node's records), and the way left after the end. An act
+    that would be refused is refused here too, with the same reason."""
+    when = node.clock.now() if at is None else at
+    agreement = node.agreed_scenario.agreement(agreement_id)
+    check_act(agreement, kind, node.party, when)
+    act = NoteAct("consequence", agreement_id, kind, node.party, when)
+    after = with_notes(agreement, [act])
+    end = after.end
+    words = [f"{ACT_WORDS[kind]} by {node.party} of {agreement_id} at {format_instant(when)}"]
+    if end is None:
+        words.append(
+            "the agreement has no end scheduled: it stays in force (renewed at each anniversary)"
+        )
+    else:
+        words.append(f"the agreement will end at {format_instant(end)}")
+        others = sorted(p for p in agreement.parties if p != node.party)
+        counts = _recent_releases(node, others, when)
+        for other in others:
+            words.append(
+                f"{counts.get(other, 0)} items went {node.party}→{other} directly in the last "
+                "30 days (from this node's records)"
+            )
+            words.append(_after_end(node.agreed_scenario, agreement_id, node.party, other, end))
+    return Consequence(
+        agreement_id,
+        kind.value,
+        node.party,
+        format_instant(when),
+        None if end is None else format_instant(end),
+        "; ".join(words),
+    )
+
+
+def _after_end(scenario: Scenario, agreement_id: str, party: str, other: str, end: datetime) -> str:
+    """How ``party``'s items may reach ``other`` once ``agreement_id`` has ended."""
+    in_force = [
+        a for a in scenario.agreements if a.id != agreement_id and a.state(end) is State.IN_FORCE
+    ]
+    if any({party, other} <= a.parties for a in in_force):
+        return f"after that they still go {party}→{other} under another agreement"
+    hubs = sorted(
+        h
+        for h in scenario.policies
+        if h not in (party, other)
+        and any({party, h} <= a.parties for a in in_force)
+        and any({h, other} <= a.parties for a in in_force)
+    )
+    if not hubs:
+        return f"after that nothing goes from {party} to {other}"
+    return f"after that they go only through {' or '.join(hubs)}, with consent"
+
+
+def _recent_releases(node: Node, recipients: Sequence[str], now: datetime) -> dict[str, int]:
+    """How many distinct items this node sent to each of ``recipients`` in the ``RECENT``
+    window before ``now``, from its transparency log (the newest ``LOG_SCAN`` entries)."""
+    since = now - RECENT
+    seen: dict[str, set[str]] = {p: set() for p in recipients}
+    with node.log.store.reading() as r:
+        size = r.size()
+        for index in range(size - 1, max(-1, size - 1 - LOG_SCAN), -1):
+            doc = orjson.loads(r.entry(index))
+            if doc.get("type") != "release.sent" or doc.get("recipient") not in seen:
+                continue
+            at = parse_instant(doc["at"], f"log entry {index}.at")
+            if since <= at <= now:
+                seen[doc["recipient"]].add(str(doc.get("item")))
+    return {p: len(items) for p, items in seen.items()}
