@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from gsomia.cli._common import JSON_OPTION, emit_json
 from gsomia.errors import (
@@ -223,8 +223,10 @@ def receipts_words(note: dict[str, Any]) -> str:
 
 
 def _delivery_words(state: object) -> str:
+    """A recipient's delivery (``{"state", "at", "detail"?}``) in words."""
     if isinstance(state, dict):
-        return ", ".join(f"{k} {v}" for k, v in state.items() if v not in (None, ""))
+        words = f"{state.get('state', '?')} ({state.get('at', '?')})"
+        return words + (f": {state['detail']}" if state.get("detail") else "")
     return str(state)
 
 
@@ -251,7 +253,8 @@ def _act(
     at_text = None if instant is None else format_instant(instant)
     consequence = api.consequence(agreement, event, at_text)
     out = Console(stderr=as_json, highlight=False, soft_wrap=True)
-    out.print(f"[bold]{ACT_WORDS[event]}[/bold] of {agreement}: {consequence_words(consequence)}")
+    words = escape(f" of {agreement}: {consequence_words(consequence)}")
+    out.print(f"[bold]{ACT_WORDS[event]}[/bold]{words}")
     if not yes:
         typer.confirm("give this note?", abort=True, err=True)
     body: dict[str, Any] = {"agreement": agreement, "event": event}
@@ -264,7 +267,9 @@ def _act(
         emit_json({"consequence": consequence, "note": note})
         return
     sent = ", ".join(sorted((note.get("delivery") or {}).keys())) or "no peer"
-    out.print(f"given: {note_words(note)} (note {note.get('id', '?')}); sent to {sent}")
+    out.print(
+        f"given: {note_words(note)} (note {note.get('id', '?')}); sent to {sent}", markup=False
+    )
 
 
 def cmd_give(
@@ -324,23 +329,17 @@ def cmd_list(
         return
     out = Console(highlight=False, soft_wrap=True)
     if not notes:
-        out.print("no notes" + ("" if agreement is None else f" on {agreement}"))
+        out.print("no notes" + ("" if agreement is None else f" on {agreement}"), markup=False)
         return
-    table = Table("at", "agreement", "act", "party", "direction", "receipts")
     for note in notes:
-        event = str(note.get("event", "?"))
         direction = str(note.get("direction", "?"))
         if direction == "received" and note.get("received_at"):
-            direction = f"received {note['received_at']}"
-        table.add_row(
-            str(note.get("at", "?")),
-            str(note.get("agreement", "?")),
-            ACT_WORDS.get(event, event),
-            str(note.get("party", "?")),
-            direction,
-            receipts_words(note) or "-",
-        )
-    out.print(table)
+            direction = f"received here at {note['received_at']}"
+        elif direction == "sent" and note.get("given_by"):
+            direction = f"given here by {note['given_by']}"
+        receipts = receipts_words(note)
+        line = f"{note_words(note)} — {direction}" + (f"; {receipts}" if receipts else "")
+        out.print(line + f" (note {note.get('id', '?')})", markup=False)
 
 
 def register(app: typer.Typer) -> None:
