@@ -2,7 +2,8 @@
 
 Commands parse, call one use case and render. Every error a user can cause is a
 ``GsomiaError`` (or a click usage error) and becomes one line ``error: ...`` on stderr with its
-exit code: 2 bad input, 3 verification failed. No traceback reaches a user for bad input.
+exit code: 2 bad input, 3 verification failed, 4 denied, 5 conflict. No traceback reaches a user
+for bad input.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 
 import typer
 
-from gsomia.cli import cmd_demo, cmd_engine, cmd_keys, cmd_log, cmd_node, cmd_seal
+from gsomia.cli import cmd_demo, cmd_engine, cmd_keys, cmd_log, cmd_node, cmd_note, cmd_seal
 from gsomia.errors import GsomiaError
 
 EXIT_BAD_INPUT = 2
@@ -26,7 +27,7 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
     )
-    for module in (cmd_engine, cmd_seal, cmd_keys, cmd_log, cmd_node, cmd_demo):
+    for module in (cmd_engine, cmd_seal, cmd_keys, cmd_log, cmd_node, cmd_note, cmd_demo):
         module.register(app)
     return app
 

@@ -35,11 +35,20 @@ def cmd_demo(
         help="HTTPS (TLS 1.3) with mutual TLS between the nodes: a demo CA and a certificate "
         "per node in DATA/tls/, the CA's path in demo.json.",
     ),
+    live_notes: bool | None = typer.Option(
+        None,
+        "--live-notes/--no-live-notes",
+        help="Start the nodes without the Japan–ROK GSOMIA's events and have KOR's authority "
+        "give them as signed diplomatic notes when the replay's clock reaches them (default "
+        "with the replay); --no-live-notes: the nodes read them from the scenario file. A "
+        "resumed demo keeps how it was started.",
+        show_default=False,
+    ),
 ) -> None:
     """Start KOR, JPN and USA nodes on 127.0.0.1 and replay the CNS launches through them."""
     import signal
 
-    from gsomia.cli import demo
+    from gsomia.cli import demo, demo_notes
     from gsomia.scenarios import load_scenario
 
     def on_term(_signum: int, _frame: object) -> None:
@@ -51,7 +60,8 @@ def cmd_demo(
         raise BadInput("--port-base: expected a port between 1024 and 65533")
     if not speed > 0:
         raise BadInput("--speed: expected a positive number")
-    nodes = demo.prepare(data, scenario_ref, port_base, store, tls=tls)
+    live = demo.live_notes_mode(data, live_notes, replay=not no_replay)
+    nodes = demo.prepare(data, scenario_ref, port_base, store, tls=tls, live_notes=live)
     scenario = load_scenario(scenario_ref)
     launches = () if no_replay else demo.remaining_launches(data, scenario)
     sim = None if no_replay else demo.simulated_clock(launches, speed)
@@ -71,11 +81,19 @@ def cmd_demo(
         for party, node in nodes.items():
             say(f"  {party}: console {node.url}/console/  TAXII {node.url}/taxii2/")
             say(f"       analyst token {node.analyst}  admin token {node.admin}")
+            say(f"       authority token {node.authority}")
+        if live:
+            events = demo_notes.live_events(scenario)
+            say(
+                f"  live notes: the nodes start without {len(events)} agreement event"
+                f"{'' if len(events) == 1 else 's'}; their authorities give them as notes "
+                "when the replay reaches them"
+            )
         try:
             if launches and sim is not None:
                 first = launches[0].instant.date()
                 say(f"replaying {len(launches)} launches from {first} at {speed:g}x speed")
-                demo.replay_launches(nodes, launches, sim, data, say, scenario)
+                demo.replay_launches(nodes, launches, sim, data, say, scenario, live_notes=live)
                 say("replay complete")
             say("nodes running; Ctrl-C stops them")
             demo.wait_while_running(nodes)

@@ -44,7 +44,8 @@ import orjson
 from gsomia.api.server import KEEP_ALIVE_TIMEOUT
 from gsomia.app.pki import tls_password, write_demo_tls
 from gsomia.app.stores import in_schema, migrate_store
-from gsomia.cli import demo_tracks
+from gsomia.cli import demo_notes, demo_tracks
+from gsomia.cli.cmd_note import NodeApi
 from gsomia.clock import ScaledClock, SystemClock
 from gsomia.console.launchmap import impact_radius_km
 from gsomia.data.launches import LaunchEvent, load_launches
@@ -85,6 +86,7 @@ class DemoNode:
     analyst: str
     admin: str
     planner: str = ""  # a user serving defense.policy only: the purpose approval's reader
+    authority: str = ""  # speaks for the party in agreement matters: gives the live notes
     proc: subprocess.Popen[bytes] | None = None
     ca: Path | None = None  # with --tls: the demo CA's certificate, which the clients trust
 
@@ -107,6 +109,7 @@ class DemoNode:
             "token": self.analyst,
             "admin": {"user": "admin", "token": self.admin},
             "planner": {"user": "planner", "token": self.planner},
+            "authority": {"user": "authority", "token": self.authority},
         }
 
 
@@ -156,13 +159,39 @@ def node_stores(store: str | None, parties: Sequence[str]) -> dict[str, str]:
     return {p: in_schema(store, f"demo_{p.lower()}", where="--store") for p in parties}
 
 
+def live_notes_mode(data: Path, requested: bool | None, *, replay: bool) -> bool:
+    """Whether the demo in ``data`` plays its agreement's events as live notes: as it was
+    started (a data directory of a demo from before live notes played the file's events), or,
+    for a new one, ``requested`` (default: with the replay). BadInput when ``requested``
+    contradicts how ``data`` was started: its nodes hold the notes, or the events."""
+    state_path = data / "demo.json"
+    if not state_path.exists():
+        return replay if requested is None else requested
+    stored = bool(orjson.loads(state_path.read_bytes()).get("live_notes", False))
+    if requested is not None and requested != stored:
+        flag = "--live-notes" if stored else "--no-live-notes"
+        raise BadInput(
+            f"--data {data}: this demo was started with {flag}; resume it so, or use a new "
+            "--data directory"
+        )
+    return stored
+
+
 def prepare(
-    data: Path, scenario_ref: str, port_base: int, store: str | None = None, *, tls: bool = False
+    data: Path,
+    scenario_ref: str,
+    port_base: int,
+    store: str | None = None,
+    *,
+    tls: bool = False,
+    live_notes: bool = False,
 ) -> dict[str, DemoNode]:
     """Keys, exported public keys, node.toml and credentials for each party (kept on resume).
     ``store``: a PostgreSQL database for the nodes' stores (kept on resume). ``tls``: a demo
     CA and a certificate per node (``data/tls/``, each key under its node's passphrase or key
-    file), the nodes on HTTPS with mutual TLS between them, the CA's path in demo.json."""
+    file), the nodes on HTTPS with mutual TLS between them, the CA's path in demo.json.
+    ``live_notes``: the nodes load the scenario without the events the authorities give as
+    notes during the replay (``demo_notes``)."""
     scenario = load_scenario(scenario_ref)  # a bad one fails here, before anything is written
     passphrase = demo_passphrase()  # and so does a short passphrase
     state_path = data / "demo.json"
@@ -184,7 +213,7 @@ def prepare(
         rings[party] = ring
         _write_private(data / f"{party}.pub.json", orjson.dumps(ring.export_document()))
         creds = tokens.get(party) or {}
-        for role in ("analyst", "admin", "planner"):  # planner: added later, kept on resume
+        for role in ("analyst", "admin", "planner", "authority"):  # later ones: kept on resume
             creds.setdefault(role, "gsomia_" + secrets.token_urlsafe(24))
         tokens[party] = creds
         nodes[party] = DemoNode(
@@ -196,6 +225,7 @@ def prepare(
             creds["analyst"],
             creds["admin"],
             creds["planner"],
+            creds["authority"],
         )
     if tls:
         passwords = {
@@ -208,6 +238,11 @@ def prepare(
         state["ca"] = str(ca.resolve())
     else:
         state.pop("ca", None)
+    node_scenario = scenario_ref
+    if live_notes:
+        overlay = demo_notes.live_scenario_text(scenario_ref, demo_notes.live_events(scenario))
+        _write_private(data / demo_notes.LIVE_SCENARIO, overlay.encode("utf-8"))
+        node_scenario = demo_notes.LIVE_SCENARIO  # relative to the node.toml beside it
     for party, node in nodes.items():
         top = scenario.policy(party).levels[0].id  # a policy lists its levels highest first
         text = render_config(
@@ -232,8 +267,11 @@ def prepare(
                 UserEntry(
                     "planner", token_digest(node.planner), top, ("dprk",), "analyst", PLANNING
                 ),
+                UserEntry(
+                    "authority", token_digest(node.authority), top, ("dprk",), "authority", DUTIES
+                ),
             ],
-            scenario=scenario_ref,
+            scenario=node_scenario,
             title=f"gsomia demo node {party}",
             tls=TlsEntry(f"tls/{party}/tls.crt", f"tls/{party}/tls.key", ("tls/ca.crt",))
             if tls
@@ -252,6 +290,7 @@ def prepare(
     state["tokens"] = tokens
     state["nodes"] = {p: n.describe() for p, n in nodes.items()}
     state["scenario"] = scenario_ref
+    state["live_notes"] = live_notes
     if store is not None:
         state["store"] = store
     _write_private(state_path, orjson.dumps(state, option=orjson.OPT_INDENT_2))
@@ -540,6 +579,8 @@ def replay_launches(
     data: Path,
     say: Callable[[str], None],
     scenario: Scenario,
+    *,
+    live_notes: bool = False,
 ) -> None:
     """Publish each launch's reports at its instant; where a report can reach the other
     detecting party only through the hub without a standing consent (the replay's
@@ -547,7 +588,9 @@ def replay_launches(
     of the report (the report and its locations) and the originator's grants it (shown as
     such). A launch replayed again is published under the ids it had (``launch-ids.json``).
     Two launches are also played live, their tracks posted as the flight goes
-    (``demo_tracks``)."""
+    (``demo_tracks``). With ``live_notes``, the agreement events the nodes do not load are
+    given as notes by their party's authority at their instants (``demo_notes``), before the
+    launches after them."""
     progress = data / "replay-progress.json"
     known = LaunchIdStore(data / "launch-ids.json")
     # one client for every node: with --tls they share the demo CA
@@ -567,7 +610,19 @@ def replay_launches(
         httpx.Client(timeout=30, verify=verify, limits=limits) as client,
         live.stopped_on_error(),
     ):
+        notes = None
+        if live_notes:
+            notes = demo_notes.NotePlayer(
+                demo_notes.live_events(scenario),
+                {p: NodeApi(node.url, node.authority, node.verify) for p, node in nodes.items()},
+                {a.id: a.parties for a in scenario.agreements},
+                sim,
+                say,
+            )
+            notes.held(client)
         for n, launch in enumerate(launches):
+            if notes is not None:
+                notes.play_until(launch.instant, client)
             wait = (launch.instant - sim.now()).total_seconds() / sim.speed
             if wait > 0:
                 time.sleep(wait)
@@ -599,6 +654,8 @@ def replay_launches(
                 )
                 record = {"at": at, "launch": launch.id, "failed": failed}
                 _write_private(data / CHAPTER_FILE, orjson.dumps(record))
+        if notes is not None:
+            notes.play_until(None, client)
 
 
 def post_report(
