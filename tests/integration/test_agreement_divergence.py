@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from gsomia.node.notes import NOTE_PATH, NOTES
 
 from gsomia.app.boot import load_config, open_node
 from gsomia.node import messages
+from gsomia.node.notes import NOTE_PATH, NOTES
 from tests.unit.node.test_notes import GSOMIA, add_authority, live_scenario
 
 from .native_client import native, publish, wait_until

@@ -202,4 +202,6 @@ def parse_role(text: str, where: str) -> Role:
     try:
         return Role(text)
     except ValueError:
-        raise BadInput(f"{where}: unknown role {text!r} (known: analyst, admin, authority)") from None
+        raise BadInput(
+            f"{where}: unknown role {text!r} (known: analyst, admin, authority)"
+        ) from None
