@@ -15,9 +15,9 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.conftest import console_url, sign_in, wait_until
-from tests.integration.nodes import NodeProc
+from tests.integration.nodes import GSOMIA, NodeProc
 from tests.integration.sse import tune
-from tests.unit.console.test_notes_page import GSOMIA, NOTICE_AT, live_nodes
+from tests.unit.console.test_notes_page import NOTICE_AT, live_nodes
 
 NOTE_TEXT = "Written notice of termination, delivered during the 2019 trade dispute"
 

@@ -142,6 +142,7 @@ def make_nodes(
             "analyst": f"tok-{party}-analyst-{os.urandom(8).hex()}",
             "admin": f"tok-{party}-admin-{os.urandom(8).hex()}",
             "low": f"tok-{party}-low-{os.urandom(8).hex()}",
+            "authority": f"tok-{party}-authority-{os.urandom(8).hex()}",
         }
         nodes[party] = NodeProc(
             party,
@@ -181,6 +182,7 @@ def make_nodes(
                 ("analyst", top_level, ("dprk",), "analyst", warning),
                 ("admin", top_level, ("dprk",), "admin", warning),
                 ("low", low_level, ("dprk.nuclear",), "analyst", ()),
+                ("authority", top_level, ("dprk",), "authority", warning),
             )
         ]
         store: dict[str, Any] = {} if node.store is None else {"store": node.store}
@@ -201,6 +203,25 @@ def make_nodes(
         )
         node.config.write_text(text, encoding="utf-8")
     return nodes
+
+
+GSOMIA = "jpn-kor-gsomia-2016"
+LIVE_SCENARIO = """format = 1
+extends = "historical"
+name = "historical-live"
+title = "The record without the 2019 and 2023 Japan-ROK GSOMIA events (played as notes)"
+description = "historical, its jpn-kor events dropped: they come as diplomatic notes."
+source = "tests"
+drop_events = ["kor-notice-2019", "kor-suspends-2019", "kor-withdraws-2023"]
+"""
+
+
+def live_scenario(root: Path) -> str:
+    """A scenario file in ``root``: the record without the Japan–ROK GSOMIA's 2019 and 2023
+    events, which a test gives as diplomatic notes (each node has an ``authority`` user)."""
+    path = root / "historical-live.toml"
+    path.write_text(LIVE_SCENARIO, encoding="utf-8")
+    return str(path)
 
 
 def label_id(

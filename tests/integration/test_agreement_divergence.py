@@ -14,10 +14,9 @@ import pytest
 from gsomia.app.boot import load_config, open_node
 from gsomia.node import messages
 from gsomia.node.notes import NOTE_PATH, NOTES
-from tests.unit.node.test_notes import GSOMIA, add_authority, live_scenario
 
 from .native_client import native, publish, wait_until
-from .nodes import PASSPHRASE, NodeProc, make_nodes, report, running
+from .nodes import GSOMIA, PASSPHRASE, NodeProc, live_scenario, make_nodes, report, running
 from .sse import tune
 
 
@@ -26,7 +25,6 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodePro
     root = tmp_path_factory.mktemp("divergence")
     nodes = make_nodes(root, parties=("KOR", "JPN"), scenario=live_scenario(root))
     for node in nodes.values():
-        add_authority(node)
         tune(node, cosign_interval=0.25)
     with running(nodes):
         yield nodes

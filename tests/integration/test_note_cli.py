@@ -15,33 +15,15 @@ from typing import Any
 import orjson
 import pytest
 
-from gsomia.node.config import token_digest
 from tests.integration.nodes import NodeProc, make_nodes, running
 
 AGREEMENT = "jpn-kor-gsomia-2016"
 TOP = {"KOR": "I", "JPN": "KIMITSU", "USA": "TOP_SECRET"}
 
 
-def add_authority(node: NodeProc) -> None:
-    """Give ``node`` a user with the authority role (its token in ``node.users``)."""
-    token = f"tok-{node.party}-authority-{os.urandom(8).hex()}"
-    node.users["authority"] = token
-    with node.config.open("a", encoding="utf-8") as f:
-        f.write(
-            "\n[[users]]\n"
-            'name = "authority"\n'
-            f'token_sha256 = "{token_digest(token)}"\n'
-            f'clearance = "{TOP[node.party]}"\n'
-            'need_to_know = ["dprk"]\n'
-            'role = "authority"\n'
-        )
-
-
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodeProc]]:
     made = make_nodes(tmp_path_factory.mktemp("note-cli"))
-    for party in ("KOR", "JPN"):
-        add_authority(made[party])
     with running(made) as started:
         yield started
 

@@ -8,18 +8,14 @@ from typing import Any
 
 import pytest
 
-from tests.unit.node.test_notes import GSOMIA, add_authority, live_scenario
-
 from .native_client import native, wait_until
-from .nodes import NodeProc, make_nodes, running
+from .nodes import GSOMIA, NodeProc, live_scenario, make_nodes, running
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodeProc]]:
     root = tmp_path_factory.mktemp("notes")
     nodes = make_nodes(root, parties=("KOR", "JPN"), scenario=live_scenario(root))
-    for node in nodes.values():
-        add_authority(node)
     with running(nodes):
         yield nodes
 

@@ -9,7 +9,8 @@ party is a party to (c2sp.org/tlog-checkpoint, signed by the log's key)::
 
 and in every note and receipt it sends. What a peer said is kept per (peer, agreement) in the
 node's documents (kind ``agreement.peer-state``): the digest, the size of the peer's log it was
-seen at (0 when it came with a note or a receipt), when it was first seen and from what. A newer
+seen at (a note's or receipt's message says the sender's log size once it held it), when it was
+first seen and from what. A newer
 statement replaces an older one: a checkpoint's only when its log is at least as large as the
 one the kept statement was seen at; a note's or receipt's always (it was sent after the peer's
 latest checkpoint seen here, or it is the same statement again).
@@ -48,13 +49,6 @@ AGREEMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
 # ------------------------------------------------------------------ the extension line
-def agreed_scenario(node: Node) -> Scenario:
-    """The node's agreed scenario (its record and the notes it holds, without disputes)."""
-    # TEMPORARY until core's Node.agreed_scenario is merged: fall back to node.scenario.
-    agreed: Scenario = getattr(node, "agreed_scenario", node.scenario)
-    return agreed
-
-
 def shared(scenario: Scenario, party: str) -> list[Agreement]:
     """The agreements ``party`` is a party to, by id."""
     return sorted((a for a in scenario.agreements if party in a.parties), key=lambda a: a.id)
@@ -68,7 +62,7 @@ def line(agreement: str, digest: bytes) -> str:
 def checkpoint_lines(node: Node) -> list[str]:
     """The extension lines of the node's checkpoints: its digest of each agreement its party is
     a party to, sorted by agreement id."""
-    return [line(a.id, state_digest(a)) for a in shared(agreed_scenario(node), node.party)]
+    return [line(a.id, state_digest(a)) for a in shared(node.agreed_scenario, node.party)]
 
 
 def parse_lines(lines: Iterable[str], *, where: str = "checkpoint") -> dict[str, bytes]:
@@ -353,7 +347,8 @@ def states(node: Node, user: User) -> list[AgreementState]:  # noqa: ARG001 - ev
     with node.store.reading() as r:
         rows = r.documents(PEER_STATES)
         acts = held_acts(r.documents(NOTES))
-    agreed = agreed_scenario(node)
+    agreed = node.agreed_scenario
+    enforced = node.scenario  # its disputes: what the release engine holds to
     out: list[AgreementState] = []
     for agreement in shared(agreed, node.party):
         judged = judge(agreement, node.party, rows, acts)
@@ -370,8 +365,8 @@ def states(node: Node, user: User) -> list[AgreementState]:  # noqa: ARG001 - ev
             )
             for j in judged
         )
-        against = [j for j in judged if not j.agrees]
-        status = "disputed" if against else "agreed" if judged else "unknown"
+        dispute = enforced.agreement(agreement.id).dispute
+        status = "disputed" if dispute else "agreed" if judged else "unknown"
         out.append(
             AgreementState(
                 agreement.id,
@@ -379,7 +374,7 @@ def states(node: Node, user: User) -> list[AgreementState]:  # noqa: ARG001 - ev
                 tuple(sorted(agreement.parties)),
                 state_digest(agreement).hex(),
                 status,
-                "; ".join(j.sentence(agreement.id) for j in against),
+                dispute,
                 peers,
             )
         )

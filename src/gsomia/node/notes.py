@@ -110,15 +110,40 @@ def scenarios(node: Node) -> tuple[Scenario, Scenario]:
         peer_states = r.documents(PEER_STATES)
     held_notes = [_stored_note(d) for d in docs]
     acts = sorted((_act(n) for n in held_notes), key=lambda a: (a.at, a.id))
-    # notes sent whose receipt has not come: a peer without only those has not received them
+    # notes sent whose receipt has not come: the peer does not hold them (yet), so the two
+    # compute two states of the agreement — a dispute, said once (not again from its digest)
     pending: dict[str, list[str]] = {}
-    for note in held_notes:
-        if note.direction == "sent":
-            for peer in set(note.delivery or {}) - set(note.receipts or {}):
-                pending.setdefault(peer, []).append(note.id)
+    unacknowledged: dict[str, list[str]] = {}
+    for note, act in ((n, _act(n)) for n in held_notes):
+        if note.direction != "sent":
+            continue
+        for peer, delivery in sorted((note.delivery or {}).items()):
+            if peer in (note.receipts or {}):
+                continue
+            pending.setdefault(peer, []).append(note.id)
+            unacknowledged.setdefault(note.agreement, []).append(
+                _unacknowledged(act, peer, delivery)
+            )
     agreed = effective(node.base_scenario, acts)
     disputes = agreementstate.disputes(agreed, node.party, peer_states, acts, pending=pending)
+    for agreement_id, sentences in unacknowledged.items():
+        said = [disputes[agreement_id]] if agreement_id in disputes else []
+        disputes[agreement_id] = "; ".join([*said, *sentences])
     return effective(node.base_scenario, acts, disputes), agreed
+
+
+def _unacknowledged(act: NoteAct, peer: str, delivery: Delivery) -> str:
+    """Why a note sent to ``peer`` without its receipt yet disputes the agreement."""
+    if delivery.state == "rejected":
+        why = f"refused it ({(delivery.detail or '')[:200]})"
+    elif delivery.state == "delivered":
+        why = "has it, but its receipt has not come back yet"
+    else:
+        why = "has not received it yet (it waits in the outbox)"
+    return (
+        f"{peer} does not hold {act.words()} (note {act.id}) as far as this node knows: {peer} "
+        f"{why}; no release under the agreement until its signed receipt comes"
+    )
 
 
 def refresh(node: Node) -> None:
@@ -213,8 +238,10 @@ def give(  # noqa: PLR0917 - the parts of one act, as the API and CLI pass them
             delivery=dict.fromkeys(recipients, queued),
         )
         w.put_document(NOTES, act.id, FILED + agreement_id, note.to_json(), token)
-        node.log.append_in(w.log, [_entry(node, now, note, "given")])
-        body = {"note": base64.b64encode(token).decode()}
+        logged = node.log.append_in(w.log, [_entry(node, now, note, "given")])
+        # the size of this node's log once it holds the note: a checkpoint of this log older
+        # than that cannot carry the state the note brings (``agreementstate``)
+        body = {"note": base64.b64encode(token).decode(), "log_size": logged.stop}
         for party in recipients:
             messages.queue(w, recipient=party, path=NOTE_PATH, body=body, ref=(NOTES, act.id))
     audit.accepted(action, user=user.name, party=node.party, note=act.id, at=note.at)
@@ -222,12 +249,18 @@ def give(  # noqa: PLR0917 - the parts of one act, as the API and CLI pass them
     return note
 
 
-def _token(raw: bytes, key: str, where: str) -> bytes:
+def _token(raw: bytes, key: str, where: str) -> tuple[bytes, int]:
+    """The signed note or receipt a peer message carries, and the size of the sender's log
+    once it held it (0 when the message does not say)."""
     msg = messages.parse_message(raw, where)
+    size = msg.get("log_size", 0)
+    if type(size) is not int or not 0 <= size < 2**63:
+        raise BadInput(f"{where}.log_size: expected a log size (an integer >= 0)")
     try:
-        return base64.b64decode(messages.text(msg, key, where, limit=MAX_TOKEN_B64), validate=True)
+        token = base64.b64decode(messages.text(msg, key, where, limit=MAX_TOKEN_B64), validate=True)
     except (binascii.Error, ValueError):
         raise BadInput(f"{where}.{key}: not base64") from None
+    return token, size
 
 
 def _refuse(node: Node, sender: str, what: str, exc: GsomiaError) -> None:
@@ -239,7 +272,7 @@ def receive(node: Node, sender: str, raw: bytes, now: datetime) -> NoteReceipt:
     """A note from ``sender``, its party: verified, judged, stored and logged, its signed
     receipt queued back, all in one transaction; a note held already answers ``duplicate``."""
     where = "note message"
-    token = _token(raw, "note", where)
+    token, sender_size = _token(raw, "note", where)
     view = open_note(node.verifier, token, sender=sender)
     act = view.act
     what = f"note {act.id}"
@@ -269,15 +302,15 @@ def receive(node: Node, sender: str, raw: bytes, now: datetime) -> NoteReceipt:
         receipt = sign_receipt(node.keyring, view, now, state)
         note = _received(view, now)
         w.put_document(NOTES, act.id, FILED + act.agreement, note.to_json(), token)
-        node.log.append_in(w.log, [_entry(node, now, note, "received")])
+        logged = node.log.append_in(w.log, [_entry(node, now, note, "received")])
         agreementstate.record_peer_state(
-            w, sender, act.agreement, view.state, 0, "note", node.wall.now()
+            w, sender, act.agreement, view.state, sender_size, "note", node.wall.now()
         )
         messages.queue(
             w,
             recipient=sender,
             path=RECEIPT_PATH,
-            body={"receipt": base64.b64encode(receipt).decode()},
+            body={"receipt": base64.b64encode(receipt).decode(), "log_size": logged.stop},
             ref=(NOTES, act.id),
         )
     audit.accepted("receive a note", party=node.party, sender=sender, note=act.id, at=note.at)
@@ -321,7 +354,7 @@ def receive_receipt(node: Node, sender: str, raw: bytes, now: datetime) -> Recei
     """``sender``'s signed receipt of a note this node sent it: stored on the note, logged,
     and ``sender``'s state digest of the agreement recorded, in one transaction."""
     where = "receipt message"
-    token = _token(raw, "receipt", where)
+    token, sender_size = _token(raw, "receipt", where)
     view = open_receipt(node.verifier, token, sender=sender)
     what = f"receipt of note {view.note_id}"
     unknown = f"{what}: {node.party} sent no such note to {sender}"
@@ -358,7 +391,7 @@ def receive_receipt(node: Node, sender: str, raw: bytes, now: datetime) -> Recei
         entry = _entry(node, now, note, "receipt", by=sender)
         node.log.append_in(w.log, [entry])
         agreementstate.record_peer_state(
-            w, sender, note.agreement, view.state, 0, "receipt", node.wall.now()
+            w, sender, note.agreement, view.state, sender_size, "receipt", node.wall.now()
         )
     audit.accepted("receive a note's receipt", party=node.party, sender=sender, note=note.id)
     node.refresh_agreements()
@@ -388,8 +421,7 @@ def consequence(
     when = node.clock.now() if at is None else at
     agreement = node.agreed_scenario.agreement(agreement_id)
     check_act(agreement, kind, node.party, when)
-    # an id after every note's (events at one instant are ordered by id): the act comes last
-    act = NoteAct("~consequence", agreement_id, kind, node.party, when)
+    act = NoteAct("consequence", agreement_id, kind, node.party, when)
     after = with_notes(agreement, [act])
     end = after.end
     words = [f"{ACT_WORDS[kind]} by {node.party} of {agreement_id} at {format_instant(when)}"]

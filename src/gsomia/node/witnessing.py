@@ -443,9 +443,7 @@ def _record_states(
     """Keep what a co-signed checkpoint of ``party`` states of the agreements both parties are
     party to (others are ignored), then let the node judge its agreements again."""
     both = {
-        a.id
-        for a in agreementstate.shared(agreementstate.agreed_scenario(node), node.party)
-        if party in a.parties
+        a.id for a in agreementstate.shared(node.agreed_scenario, node.party) if party in a.parties
     }
     wanted = {agreement: digest for agreement, digest in states.items() if agreement in both}
     if not wanted:

@@ -1,15 +1,11 @@
 """The live part of the console's Agreements page on in-process nodes: each agreement's state,
 end and countdown, the notes held, the acts an authority may make (and nobody else), the
 confirmation's consequence in plain words, and the page rendered with hostile note text
-escaped.
-
-``LIVE_SCENARIO`` is the record of ``historical`` without the 2019 and 2023 events of the
-Japan–ROK GSOMIA (they are made live, as notes); ``add_authority`` gives a test node an
-authority user (the shared ``make_nodes`` gives analysts and admins only)."""
+escaped. The nodes run the record of ``historical`` without the 2019 and 2023 events of the
+Japan–ROK GSOMIA (``live_scenario``: they are made live, as notes)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -22,47 +18,19 @@ from gsomia.console import agreementnotes
 from gsomia.console.session import make_env
 from gsomia.domain.agreements import EventKind
 from gsomia.errors import BadInput, Conflict, Denied
-from gsomia.node.config import User, token_digest
+from gsomia.node.config import User
 from gsomia.node.service import Node
-from tests.integration.nodes import PASSPHRASE, NodeProc, make_nodes
+from tests.integration.nodes import GSOMIA, PASSPHRASE, NodeProc, live_scenario, make_nodes
 
 KST = timezone(timedelta(hours=9))
 NOTICE_AT = datetime(2019, 8, 23, 12, 0, tzinfo=KST)
-GSOMIA = "jpn-kor-gsomia-2016"
 HOSTILE = "<script>alert(1)</script>"
-LIVE_SCENARIO = """\
-format = 1
-extends = "historical"
-name = "live-notes-test"
-title = "The record without the 2019 and 2023 events of the Japan-ROK GSOMIA"
-description = "Those events are given live, as diplomatic notes."
-source = "tests"
-drop_events = ["kor-notice-2019", "kor-suspends-2019", "kor-withdraws-2023"]
-"""
 
 
 def live_nodes(root: Path, parties: tuple[str, ...] = ("KOR", "JPN", "USA")) -> dict[str, NodeProc]:
-    """``make_nodes`` on ``LIVE_SCENARIO``, each node with an authority user."""
+    """``make_nodes`` on the live scenario (each node has an ``authority`` user)."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "live-notes.toml").write_text(LIVE_SCENARIO, encoding="utf-8")
-    procs = make_nodes(root, parties, scenario=str(root / "live-notes.toml"))
-    for proc in procs.values():
-        add_authority(proc)
-    return procs
-
-
-def add_authority(proc: NodeProc, name: str = "authority") -> None:
-    """A ``[[users]]`` table for an authority user at the end of ``proc``'s node.toml (its
-    token in ``proc.users``)."""
-    token = f"tok-{proc.party}-{name}-{os.urandom(8).hex()}"
-    proc.users[name] = token
-    level = {"KOR": "II", "JPN": "GOKUHI", "USA": "SECRET"}[proc.party]
-    table = (
-        f'\n[[users]]\nname = "{name}"\ntoken_sha256 = "{token_digest(token)}"\n'
-        f'clearance = "{level}"\nneed_to_know = ["dprk"]\nrole = "authority"\n'
-    )
-    with proc.config.open("a", encoding="utf-8") as out:
-        out.write(table)
+    return make_nodes(root, parties, scenario=live_scenario(root))
 
 
 def user(node: Node, name: str) -> User:

@@ -50,7 +50,7 @@ def _kept(node: Node) -> dict[str, str]:
 def _disputes(node: Node, acts: list[NoteAct] | None = None) -> dict[str, str]:
     with node.store.reading() as r:
         rows = r.documents(agreementstate.PEER_STATES)
-    agreed = agreementstate.agreed_scenario(node)
+    agreed = node.agreed_scenario
     return agreementstate.disputes(agreed, node.party, rows, acts or [])
 
 
@@ -129,4 +129,4 @@ def test_malformed_extension_lines_are_refused_and_kept_as_a_fault(
         witnessing.cosign_peer(jpn, "KOR", offer, NOW)
     assert any("line 4" in r.reason for r in witnessing.refusals(jpn).refusals)
     assert witnessing.last_cosigned(jpn, "KOR") == last  # nothing co-signed
-    assert state_digest(agreementstate.agreed_scenario(jpn).agreement(GSOMIA))
+    assert state_digest(jpn.agreed_scenario.agreement(GSOMIA))

@@ -5,7 +5,6 @@ hold both; every note that must be refused is, and nothing of it is stored."""
 from __future__ import annotations
 
 import base64
-import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -20,98 +19,23 @@ from gsomia.clock import FixedClock
 from gsomia.domain.agreements import EventKind, State
 from gsomia.domain.notes import NoteAct, state_digest, with_notes
 from gsomia.errors import BadInput, Conflict, Denied, NotFound, VerificationFailed
-from gsomia.node.config import User, token_digest
+from gsomia.node import messages, notes
+from gsomia.node.config import User
+from gsomia.node.results import NoteReceipt, ReceiptAck
+from gsomia.node.service import Node
 from gsomia.seal.keys import init_keys
 from gsomia.seal.notes import open_note, sign_note, sign_receipt
-from tests.integration.nodes import PASSPHRASE, NodeProc, make_nodes
-
-
-def _agreementstate_fallback() -> None:
-    """Until gsomia.node.agreementstate (the "states" work) is merged: the two functions the
-    notes call, by the brief's signatures, minimal. Remove once it is on main."""
-    import importlib.util
-    import sys
-    import types
-
-    name = "gsomia.node.agreementstate"
-    if name in sys.modules or importlib.util.find_spec(name) is not None:
-        return
-    from gsomia.domain.instants import format_instant
-    from gsomia.domain.notes import state_digest as digest_of
-
-    module = types.ModuleType("gsomia.node.agreementstate")
-
-    def record_peer_state(w, peer, agreement, digest, size, source, seen_at):  # type: ignore[no-untyped-def]  # noqa: PLR0917
-        key = f"{peer} {agreement}"
-        old = w.document("agreement.peer-state", key)
-        if old is not None and size and size < old.body.get("size", 0):
-            return
-        body = {"digest": digest.hex(), "size": size, "seen_at": format_instant(seen_at)}
-        w.put_document(
-            "agreement.peer-state", key, "agreement:" + agreement, body | {"source": source}, None
-        )
-
-    def disputes(agreed, party, peer_states, acts, *, pending=None):  # type: ignore[no-untyped-def]
-        del acts, pending
-        out = {}
-        for row in peer_states:
-            peer, _, agreement = row.key.partition(" ")
-            mine = digest_of(agreed.agreement(agreement)).hex()
-            if row.body["digest"] != mine:
-                out[agreement] = f"{peer} computes another state of {agreement} than {party}"
-        return out
-
-    module.record_peer_state = record_peer_state  # type: ignore[attr-defined]
-    module.disputes = disputes  # type: ignore[attr-defined]
-    module.states = lambda node, user: []  # type: ignore[attr-defined]
-    sys.modules[module.__name__] = module
-
-
-_agreementstate_fallback()
-
-from gsomia.node import messages, notes  # noqa: E402 - after the fallback above
-from gsomia.node.results import NoteReceipt, ReceiptAck  # noqa: E402
-from gsomia.node.service import Node  # noqa: E402
+from tests.integration.nodes import GSOMIA, PASSPHRASE, live_scenario, make_nodes
 
 SEOUL = ZoneInfo("Asia/Seoul")
 NOTICE_AT = datetime(2019, 8, 23, 12, 0, tzinfo=SEOUL)  # KOR's notice of 2019
 LAPSE = datetime(2019, 11, 23, 0, 0, tzinfo=SEOUL)  # the third anniversary
-GSOMIA = "jpn-kor-gsomia-2016"
-LIVE_SCENARIO = """format = 1
-extends = "historical"
-name = "historical-live"
-title = "The record without the 2019 and 2023 Japan-ROK GSOMIA events (played as notes)"
-description = "historical, its jpn-kor events dropped: they come as diplomatic notes."
-source = "tests"
-drop_events = ["kor-notice-2019", "kor-suspends-2019", "kor-withdraws-2023"]
-"""
-
-
-def live_scenario(root: Path) -> str:
-    path = root / "historical-live.toml"
-    path.write_text(LIVE_SCENARIO, encoding="utf-8")
-    return str(path)
-
-
-def add_authority(proc: NodeProc) -> None:
-    """An authority user (``authority``) in ``proc``'s config, its token in ``proc.users``."""
-    token = f"tok-{proc.party}-authority-{os.urandom(8).hex()}"
-    level = {"KOR": "I", "JPN": "KIMITSU", "USA": "TOP_SECRET"}[proc.party]
-    block = (
-        f'\n[[users]]\nname = "authority"\ntoken_sha256 = "{token_digest(token)}"\n'
-        f'clearance = "{level}"\nneed_to_know = []\nrole = "authority"\n'
-    )
-    with proc.config.open("a", encoding="utf-8") as out:
-        out.write(block)
-    proc.users["authority"] = token
 
 
 @pytest.fixture(scope="module")
 def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Node]]:
     root = tmp_path_factory.mktemp("notes")
     procs = make_nodes(root, scenario=live_scenario(root))
-    for proc in procs.values():
-        add_authority(proc)
     nodes = {
         p: open_node(
             load_config(procs[p].config),
@@ -410,7 +334,6 @@ def test_a_notice_states_its_consequence_and_other_processes_see_it_given(
     tmp_path: Path,
 ) -> None:
     procs = make_nodes(tmp_path, parties=("KOR", "JPN"), scenario=live_scenario(tmp_path))
-    add_authority(procs["KOR"])
     config = load_config(procs["KOR"].config)
     kor, other = (
         open_node(config, clock=FixedClock(NOTICE_AT), passphrase=PASSPHRASE.encode())
