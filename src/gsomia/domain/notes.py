@@ -107,12 +107,6 @@ def check_act(agreement: Agreement, kind: EventKind, party: str, at: datetime) -
         end = agreement.end
         ended = format_instant(end) if end is not None else "?"
         raise Conflict(f"{agreement.id} ended at {ended}: no note after its end is valid")
-    if agreement.events and at <= agreement.events[-1].at:
-        last = agreement.events[-1]
-        raise Conflict(
-            f"{agreement.id}: a note at {when} does not come after its latest event "
-            f"({last.party}'s {last.kind.value} at {format_instant(last.at)})"
-        )
     notice = agreement.notice_at(at)
     if kind is EventKind.NOTICE:
         if agreement.term_years is None:
@@ -124,6 +118,7 @@ def check_act(agreement: Agreement, kind: EventKind, party: str, at: datetime) -
                 f"{agreement.id}: {notice.party}'s notice of {format_instant(notice.given)} "
                 "is in effect already"
             )
+        _after_latest(agreement, at)
         return
     if notice is None or notice.status is NoticeStatus.WITHDRAWN:
         raise Conflict(f"{agreement.id}: no notice is in effect at {when} to {kind.value}")
@@ -133,6 +128,17 @@ def check_act(agreement: Agreement, kind: EventKind, party: str, at: datetime) -
         raise Denied(
             f"{agreement.id}: only {notice.party}, which gave the notice of "
             f"{format_instant(notice.given)}, may {kind.value} it"
+        )
+    _after_latest(agreement, at)
+
+
+def _after_latest(agreement: Agreement, at: datetime) -> None:
+    """Conflict unless ``at`` comes after every event of ``agreement`` known."""
+    if agreement.events and at <= agreement.events[-1].at:
+        last = agreement.events[-1]
+        raise Conflict(
+            f"{agreement.id}: a note at {format_instant(at)} does not come after its latest event "
+            f"({last.party}'s {last.kind.value} at {format_instant(last.at)})"
         )
 
 

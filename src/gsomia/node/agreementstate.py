@@ -108,10 +108,11 @@ def record_peer_state(  # noqa: PLR0917 - the statement, positional as core call
 ) -> bool:
     """Keep ``peer``'s statement that its digest of ``agreement`` is ``digest``, inside the
     caller's transaction, unless a later one is kept: a checkpoint's (``size``: its log size)
-    replaces a checkpoint's seen at a size not larger, and a note's or receipt's seen at a
-    smaller size; a note's or receipt's (``size`` 0: unknown) always replaces, keeping the size
-    seen so far. The first instant a digest was seen is kept while it stays the same. Returns
-    whether anything was written."""
+    replaces any statement seen at a size not larger (a note's or receipt's ``size`` is the
+    peer's log size once it held the note: a checkpoint that large was signed after it); a
+    note's or receipt's always replaces (it was sent after anything else seen of that note),
+    keeping the larger size. The first instant a digest was seen is kept while it stays the
+    same. Returns whether anything was written."""
     if source not in SOURCES:
         raise BadInput(f"peer state: source {source!r} is not one of {', '.join(SOURCES)}")
     if len(digest) != DIGEST_LEN or size < 0:
@@ -120,10 +121,8 @@ def record_peer_state(  # noqa: PLR0917 - the statement, positional as core call
     kept = w.document(PEER_STATES, key)
     old = _body(kept) if kept is not None else None
     if old is not None:
-        if source == "checkpoint" and (
-            size < old.size or (size == old.size and old.source != "checkpoint")
-        ):
-            return False  # an older checkpoint than the statement kept
+        if source == "checkpoint" and size < old.size:
+            return False  # a checkpoint of the peer's log before the statement kept
         size = max(size, old.size) if source != "checkpoint" else size
         if old.digest == digest:
             if (old.size, old.source) == (size, source):

@@ -97,6 +97,7 @@ def test_a_note_given_shows_its_end_countdown_and_text_escaped(kor: Node) -> Non
     assert gsomia.ends_in == "in 91 days 12 hours"
     [note] = gsomia.notes
     assert (note["event"], note["party"], note["direction"]) == ("notice", "KOR", "sent")
+    kor.clock = FixedClock(NOTICE_AT + timedelta(hours=1))  # an act comes after the notice
     assert [a.kind for a in card(agreementnotes.live_view(kor, authority), GSOMIA).acts] == [
         "suspend",
         "withdraw",

@@ -96,7 +96,7 @@ def test_the_digest_ignores_ids_and_texts_but_not_instants_acts_or_parties() -> 
             "KOR",
             NOTICE_AT - timedelta(days=1),
             Conflict,
-            "does not come after its latest event",
+            "no notice is in effect at 2019-08-22",
         ),
         (
             (),

@@ -190,15 +190,15 @@ def test_statements_are_kept_monotonically_by_log_size(store: Store) -> None:
         assert not record_peer_state(w, "JPN", GSOMIA, D2, 9, "checkpoint", later)
         assert not record_peer_state(w, "JPN", GSOMIA, D1, 10, "checkpoint", later)
     assert _kept(store)["digest"] == D1.hex()
-    with store.writing() as w:  # a note always replaces, keeping the size seen so far
-        assert record_peer_state(w, "JPN", GSOMIA, D2, 0, "note", later)
+    with store.writing() as w:  # a note always replaces: JPN's log was 11 once it held it
+        assert record_peer_state(w, "JPN", GSOMIA, D2, 11, "note", later)
     assert _kept(store) == {
         "digest": D2.hex(),
-        "size": 10,
+        "size": 11,
         "seen_at": "2026-03-01T09:01:00+00:00",
         "source": "note",
     }
-    with store.writing() as w:  # the checkpoint of the size seen before the note is older
+    with store.writing() as w:  # a checkpoint of JPN's log before the note is older
         assert not record_peer_state(w, "JPN", GSOMIA, D1, 10, "checkpoint", later)
         # a larger one with the same digest keeps the instant it was first seen
         assert record_peer_state(w, "JPN", GSOMIA, D2, 12, "checkpoint", later + timedelta(1))
@@ -212,6 +212,10 @@ def test_statements_are_kept_monotonically_by_log_size(store: Store) -> None:
         assert record_peer_state(w, "JPN", GSOMIA, D3, 12, "checkpoint", later)
         assert record_peer_state(w, "JPN", GSOMIA, D1, 0, "receipt", later)
     assert _kept(store)["source"] == "receipt"
+    assert _kept(store)["size"] == 12  # a message that says no size keeps the larger
+    with store.writing() as w:  # a checkpoint as large, signed after the receipt, replaces it
+        assert record_peer_state(w, "JPN", GSOMIA, D3, 12, "checkpoint", later)
+    assert _kept(store)["source"] == "checkpoint"
 
 
 def test_bad_statements_are_refused(store: Store) -> None:

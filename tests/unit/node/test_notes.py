@@ -322,7 +322,7 @@ def test_a_consequence_is_said_in_plain_words(
 ) -> None:
     del noticed
     kor, usa = trio["KOR"], trio["USA"]
-    said = notes.consequence(kor, GSOMIA, EventKind.SUSPEND)
+    said = notes.consequence(kor, GSOMIA, EventKind.SUSPEND, NOTICE_AT + timedelta(hours=1))
     assert said.end is None
     assert "stays in force" in said.words
     # the USA-KOR agreement: no notice possible on an indefinite agreement
