@@ -382,6 +382,10 @@ class NoteOut(Out):
     delivery: dict[str, Delivery] = Field(
         description="Per peer: the note's delivery (sent) or that of this node's receipt."
     )
+    resent: dict[str, str] | None = Field(
+        None,
+        description="Sent: per peer that lost it, when (wall time) it last went to it again.",
+    )
 
 
 class ConsequenceOut(Out):

@@ -340,17 +340,34 @@ def held_acts(rows: Iterable[DocumentRow]) -> list[NoteAct]:
     return acts
 
 
+def unacknowledged(rows: Iterable[DocumentRow]) -> dict[str, list[str]]:
+    """Per peer, the ids of the notes sent to it (core's ``agreement.note`` documents) whose
+    receipt has not come."""
+    out: dict[str, list[str]] = {}
+    for row in rows:
+        body: Any = row.body
+        if not isinstance(body, dict) or body.get("direction") != "sent":
+            continue
+        receipts = body.get("receipts") or {}
+        for peer in sorted(body.get("delivery") or {}):
+            if peer not in receipts:
+                out.setdefault(str(peer), []).append(str(body.get("id")))
+    return out
+
+
 def states(node: Node, user: User) -> list[AgreementState]:  # noqa: ARG001 - every user may read
     """Each agreement the node's party is a party to: the node's digest, each peer's kept
     digest (when, from what), agreed or disputed, and the notes a peer lacks."""
     with node.store.reading() as r:
         rows = r.documents(PEER_STATES)
-        acts = held_acts(r.documents(NOTES))
+        docs = r.documents(NOTES)
+    acts = held_acts(docs)
+    pending = unacknowledged(docs)
     agreed = node.agreed_scenario
     enforced = node.scenario  # its disputes: what the release engine holds to
     out: list[AgreementState] = []
     for agreement in shared(agreed, node.party):
-        judged = judge(agreement, node.party, rows, acts)
+        judged = judge(agreement, node.party, rows, acts, pending)
         peers = tuple(
             PeerAgreementState(
                 j.peer,

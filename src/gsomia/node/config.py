@@ -30,6 +30,9 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _USER = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 DEFAULT_MAX_CONTENT = 10 * 1024 * 1024
 DEFAULT_COSIGN_INTERVAL = 30.0  # seconds between checkpoints and rounds of co-signing
+# seconds a peer shows it lost a note it acknowledged before the note goes to it again (and
+# between two such deliveries); 0: never again by itself (``gsomia.node.notes.redeliver_lost``)
+DEFAULT_REDELIVER_AFTER = 30.0
 DEFAULT_RECONCILE_INTERVAL = 3600.0  # wall seconds between reconciliations with each peer
 DEFAULT_EVENT_HEARTBEAT = 15.0  # seconds between heartbeats on an event stream
 DEFAULT_HEADER_TIMEOUT = 10.0  # seconds a client has to send a request's line and headers
@@ -93,6 +96,7 @@ class NodeConfig:
     users: tuple[User, ...]
     max_content_length: int = DEFAULT_MAX_CONTENT
     cosign_interval: float = DEFAULT_COSIGN_INTERVAL  # 0 turns the schedule off
+    redeliver_after: float = DEFAULT_REDELIVER_AFTER  # 0: a lost note is not sent again
     reconcile_interval: float = DEFAULT_RECONCILE_INTERVAL  # 0 turns the schedule off
     event_heartbeat: float = DEFAULT_EVENT_HEARTBEAT
     header_timeout: float = DEFAULT_HEADER_TIMEOUT
@@ -136,6 +140,7 @@ _KNOWN_KEYS = frozenset(
         "users",
         "max_content_length",
         "cosign_interval",
+        "redeliver_after",
         "reconcile_interval",
         "event_heartbeat",
         "header_timeout",
@@ -178,6 +183,7 @@ def parse_config(document: dict[str, Any], source: Path, scenario: Scenario) -> 
         users=_users(document.get("users", []), where, party, scenario),
         max_content_length=max_len,
         cosign_interval=_seconds(document, "cosign_interval", DEFAULT_COSIGN_INTERVAL, where),
+        redeliver_after=_seconds(document, "redeliver_after", DEFAULT_REDELIVER_AFTER, where),
         reconcile_interval=_seconds(
             document, "reconcile_interval", DEFAULT_RECONCILE_INTERVAL, where, most=7 * 86400
         ),

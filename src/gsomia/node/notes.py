@@ -25,6 +25,7 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
 
@@ -41,7 +42,15 @@ from gsomia.domain.notes import (
     with_notes,
 )
 from gsomia.domain.scenario import Scenario
-from gsomia.errors import BadInput, Conflict, Denied, GsomiaError, NotFound, StoreFailure
+from gsomia.errors import (
+    BadInput,
+    Conflict,
+    Denied,
+    GsomiaError,
+    NotFound,
+    StoreFailure,
+    VerificationFailed,
+)
 from gsomia.node import agreementstate, audit, messages, receipts
 from gsomia.node.config import User
 from gsomia.node.messages import NOTE_PATH, NOTES, RECEIPT_PATH
@@ -74,6 +83,7 @@ __all__ = [
     "held",
     "receive",
     "receive_receipt",
+    "redeliver_lost",
     "refresh",
     "scenarios",
 ]
@@ -252,15 +262,26 @@ def give(  # noqa: PLR0917 - the parts of one act, as the API and CLI pass them
 def _token(raw: bytes, key: str, where: str) -> tuple[bytes, int]:
     """The signed note or receipt a peer message carries, and the size of the sender's log
     once it held it (0 when the message does not say)."""
+    token, size, _ = _message(raw, key, where)
+    return token, size
+
+
+def _message(raw: bytes, key: str, where: str) -> tuple[bytes, int, bytes | None]:
+    """``_token``, and the receipt a note delivered again carries (its recipient's own signed
+    receipt of it: the proof that it accepted the note in its time), if any."""
     msg = messages.parse_message(raw, where)
     size = msg.get("log_size", 0)
     if type(size) is not int or not 0 <= size < 2**63:
         raise BadInput(f"{where}.log_size: expected a log size (an integer >= 0)")
+    proof = _b64(msg, "receipt", where) if "receipt" in msg else None
+    return _b64(msg, key, where), size, proof
+
+
+def _b64(msg: dict[str, Any], key: str, where: str) -> bytes:
     try:
-        token = base64.b64decode(messages.text(msg, key, where, limit=MAX_TOKEN_B64), validate=True)
+        return base64.b64decode(messages.text(msg, key, where, limit=MAX_TOKEN_B64), validate=True)
     except (binascii.Error, ValueError):
         raise BadInput(f"{where}.{key}: not base64") from None
-    return token, size
 
 
 def _refuse(node: Node, sender: str, what: str, exc: GsomiaError) -> None:
@@ -272,7 +293,7 @@ def receive(node: Node, sender: str, raw: bytes, now: datetime) -> NoteReceipt:
     """A note from ``sender``, its party: verified, judged, stored and logged, its signed
     receipt queued back, all in one transaction; a note held already answers ``duplicate``."""
     where = "note message"
-    token, sender_size = _token(raw, "note", where)
+    token, sender_size, proof = _message(raw, "note", where)
     view = open_note(node.verifier, token, sender=sender)
     act = view.act
     what = f"note {act.id}"
@@ -286,6 +307,8 @@ def receive(node: Node, sender: str, raw: bytes, now: datetime) -> NoteReceipt:
         receipts.refuse(node, sender, what, reason)
         raise Denied(f"{what}: {reason}")
     late = _check_instant(node, act.at, now, what)
+    if late is not None and proof is not None:
+        late = _acknowledged_before(node, view, proof, what)
     if late is not None:
         receipts.refuse(node, sender, what, late)
         raise Denied(late)
@@ -303,9 +326,10 @@ def receive(node: Node, sender: str, raw: bytes, now: datetime) -> NoteReceipt:
         note = _received(view, now)
         w.put_document(NOTES, act.id, FILED + act.agreement, note.to_json(), token)
         logged = node.log.append_in(w.log, [_entry(node, now, note, "received")])
-        agreementstate.record_peer_state(
-            w, sender, act.agreement, view.state, sender_size, "note", node.wall.now()
-        )
+        if proof is None:  # a note delivered again says nothing of its party's state now
+            agreementstate.record_peer_state(
+                w, sender, act.agreement, view.state, sender_size, "note", node.wall.now()
+            )
         messages.queue(
             w,
             recipient=sender,
@@ -316,6 +340,24 @@ def receive(node: Node, sender: str, raw: bytes, now: datetime) -> NoteReceipt:
     audit.accepted("receive a note", party=node.party, sender=sender, note=act.id, at=note.at)
     node.refresh_agreements()
     return NoteReceipt(act.id, "stored", format_instant(now))
+
+
+def _acknowledged_before(node: Node, view: NoteView, proof: bytes, what: str) -> str | None:
+    """Why the receipt a note delivered again carries does not prove that this node accepted
+    that very note in its time (None if it does): it must be this node's own signed receipt of
+    the note (its id and digest), dated within the skew of the note's instant."""
+    try:
+        receipt = open_receipt(node.verifier, proof, sender=node.party)
+    except (BadInput, VerificationFailed) as exc:
+        return f"{what} is late, and the receipt it carries is not this node's: {exc}"
+    if (
+        receipt.note_id != view.act.id
+        or receipt.note_digest != view.digest
+        or receipt.sender != view.act.party
+        or abs(receipt.received_at - view.act.at) > receipts.skew(node)
+    ):
+        return f"{what} is late, and the receipt it carries is not this node's receipt of it"
+    return None
 
 
 def _received(view: NoteView, now: datetime) -> HeldNote:
@@ -373,11 +415,13 @@ def receive_receipt(node: Node, sender: str, raw: bytes, now: datetime) -> Recei
             raise NotFound(unknown)
         held_receipt = (note.receipts or {}).get(sender)
         if held_receipt is not None:
-            if held_receipt.receipt != base64.b64encode(token).decode():
+            if held_receipt.receipt == base64.b64encode(token).decode():
+                return ReceiptAck(note.id, "duplicate")
+            # a note delivered again (``redeliver_lost``) is acknowledged again, later
+            if view.received_at <= parse_instant(held_receipt.at, "receipt.at"):
                 reason = f"{what}: {sender} sent another receipt of it already"
                 receipts.refuse(node, sender, what, reason)
                 raise Conflict(reason)
-            return ReceiptAck(note.id, "duplicate")
         given = parse_instant(note.at, "note.at")
         receipts.require_not_future(node, sender, view.received_at, now, what)
         if view.received_at < given - receipts.skew(node):
@@ -396,6 +440,57 @@ def receive_receipt(node: Node, sender: str, raw: bytes, now: datetime) -> Recei
     audit.accepted("receive a note's receipt", party=node.party, sender=sender, note=note.id)
     node.refresh_agreements()
     return ReceiptAck(note.id, "stored")
+
+
+# ------------------------------------------------------------------ a note lost
+def redeliver_lost(node: Node, peer: str) -> list[str]:
+    """Queue again to ``peer`` each note this node gave that ``peer`` acknowledged (its signed
+    receipt is held here) but no longer holds, by the state it has stated for at least the
+    node's ``redeliver_after`` (wall seconds: what is in flight arrives meanwhile) — its digest
+    is this node's without those notes (``agreementstate.judge``). The note goes with that
+    receipt, the proof that ``peer`` accepted it in its time, so that its instant, long past,
+    is not refused as outside the skew. At most once per ``redeliver_after`` per note and
+    peer; never with 0. The ids queued."""
+    after = timedelta(seconds=node.config.redeliver_after)
+    if not after:
+        return []
+    wall = node.wall.now()
+    with node.store.reading() as r:
+        docs = r.documents(NOTES)
+        rows = r.documents(PEER_STATES)
+    acts = sorted((_act(_stored_note(d)) for d in docs), key=lambda a: (a.at, a.id))
+    lost: set[str] = set()
+    for agreement in agreementstate.shared(node.agreed_scenario, node.party):
+        if peer in agreement.parties:
+            for j in agreementstate.judge(agreement, node.party, rows, acts):
+                shown = j.seen_at is not None and wall - j.seen_at >= after
+                if j.peer == peer and not j.agrees and shown:
+                    lost |= {a.id for a in j.missing if a.party == node.party}
+    if not lost:
+        return []
+    queued: list[str] = []
+    with node.store.writing() as w:
+        for note_id in sorted(lost):
+            stored = w.document(NOTES, note_id)
+            if stored is None or stored.attachment is None:
+                continue
+            note = _stored_note(stored)
+            receipt = (note.receipts or {}).get(peer)
+            last = (note.resent or {}).get(peer)
+            if note.direction != "sent" or receipt is None:
+                continue  # never acknowledged: the outbox delivers it (or says why not)
+            if last is not None and wall - parse_instant(last, "resent") < after:
+                continue
+            note_b64 = base64.b64encode(stored.attachment).decode()
+            body = {"note": note_b64, "receipt": receipt.receipt}
+            messages.queue(w, recipient=peer, path=NOTE_PATH, body=body, ref=(NOTES, note_id))
+            resent = {**(note.resent or {}), peer: format_instant(wall)}
+            kept = replace(note, resent=resent).to_json()
+            w.put_document(NOTES, note_id, stored.item_id, kept, stored.attachment)
+            queued.append(note_id)
+    for note_id in queued:
+        audit.accepted("deliver a lost note again", party=node.party, peer=peer, note=note_id)
+    return queued
 
 
 # ------------------------------------------------------------------ reading

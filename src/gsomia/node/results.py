@@ -819,6 +819,8 @@ class HeldNote:
     received_at: str | None = None
     receipts: Mapping[str, HeldReceipt] | None = None
     delivery: Mapping[str, Delivery] | None = None
+    # sent: when (wall time) it was last delivered again to a party that had lost it
+    resent: Mapping[str, str] | None = None
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -838,6 +840,8 @@ class HeldNote:
             out["given_by"] = self.given_by
         if self.received_at is not None:
             out["received_at"] = self.received_at
+        if self.resent:
+            out["resent"] = dict(sorted(self.resent.items()))
         return out
 
     @classmethod
@@ -869,6 +873,10 @@ class HeldNote:
                 for p, r in receipts.items()
             },
             delivery=deliveries,
+            resent={
+                str(p): _text({"at": at}, "at", f"{where}.resent.{p}")
+                for p, at in (_object(doc, "resent", where) or {}).items()
+            },
         )
 
 

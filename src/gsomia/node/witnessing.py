@@ -55,7 +55,7 @@ from gsomia.ledger.witness import (
     reconcile,
     refuse_split_origin,
 )
-from gsomia.node import agreementstate, audit
+from gsomia.node import agreementstate, audit, notes
 from gsomia.node.config import User
 from gsomia.node.results import (
     Attached,
@@ -441,7 +441,8 @@ def _record_states(
     node: Node, party: str, states: dict[str, bytes], size: int, now: datetime
 ) -> None:
     """Keep what a co-signed checkpoint of ``party`` states of the agreements both parties are
-    party to (others are ignored), then let the node judge its agreements again."""
+    party to (others are ignored), then let the node judge its agreements again, and deliver
+    again what ``party`` shows it has lost (``notes.redeliver_lost``)."""
     both = {
         a.id for a in agreementstate.shared(node.agreed_scenario, node.party) if party in a.parties
     }
@@ -450,20 +451,22 @@ def _record_states(
         return
     with node.store.reading() as r:
         kept = {row.key: row.body for row in r.documents(agreementstate.PEER_STATES)}
-    if all(
+    if not all(
         kept.get(agreementstate.key_of(party, agreement), {}).get("digest") == digest.hex()
         and kept[agreementstate.key_of(party, agreement)].get("size") == size
         for agreement, digest in wanted.items()
     ):
-        return  # the same statements as kept: nothing to write
-    with node.store.writing() as w:
-        changed = [
-            agreementstate.record_peer_state(w, party, agreement, digest, size, "checkpoint", now)
-            for agreement, digest in sorted(wanted.items())
-        ]
-    refresh = getattr(node, "refresh_agreements", None)
-    if any(changed) and callable(refresh):
-        refresh()
+        with node.store.writing() as w:
+            changed = [
+                agreementstate.record_peer_state(
+                    w, party, agreement, digest, size, "checkpoint", now
+                )
+                for agreement, digest in sorted(wanted.items())
+            ]
+        if any(changed):
+            node.refresh_agreements()
+    # a note ``party`` acknowledged and has shown for a while it no longer holds goes again
+    notes.redeliver_lost(node, party)
 
 
 def _record_fault(

@@ -5,6 +5,7 @@ hold both; every note that must be refused is, and nothing of it is stored."""
 from __future__ import annotations
 
 import base64
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -17,9 +18,10 @@ import pytest
 from gsomia.app.boot import load_config, open_node
 from gsomia.clock import FixedClock
 from gsomia.domain.agreements import EventKind, State
+from gsomia.domain.instants import format_instant
 from gsomia.domain.notes import NoteAct, state_digest, with_notes
 from gsomia.errors import BadInput, Conflict, Denied, NotFound, VerificationFailed
-from gsomia.node import messages, notes
+from gsomia.node import agreementstate, messages, notes
 from gsomia.node.config import User
 from gsomia.node.results import NoteReceipt, ReceiptAck
 from gsomia.node.service import Node
@@ -359,3 +361,79 @@ def test_a_notice_states_its_consequence_and_other_processes_see_it_given(
         other.close()
     assert kor._refresher is not None
     assert not kor._refresher.is_alive()
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[dict[str, Node]]:
+    procs = make_nodes(tmp_path, parties=("KOR", "JPN"), scenario=live_scenario(tmp_path))
+    nodes = {
+        p: open_node(
+            load_config(procs[p].config),
+            clock=FixedClock(NOTICE_AT),
+            passphrase=PASSPHRASE.encode(),
+        )
+        for p in procs
+    }
+    yield nodes
+    for node in nodes.values():
+        node.close()
+
+
+def _lose_notes(node: Node) -> None:
+    """The node's store loses every note it holds, behind its back."""
+    with sqlite3.connect(node.config.data_dir / "node.sqlite3") as con:
+        con.execute("DELETE FROM node_documents WHERE kind = ?", (notes.NOTES,))
+    node.refresh_agreements()
+
+
+def test_a_note_lost_by_its_recipient_goes_again_with_its_receipt_and_heals(
+    pair: dict[str, Node],
+) -> None:
+    kor, jpn = pair["KOR"], pair["JPN"]
+    given = notes.give(kor, user(kor, "authority"), GSOMIA, EventKind.NOTICE)
+    assert deliver(kor, messages.NOTE_PATH, jpn) == ["stored"]
+    assert deliver(jpn, messages.RECEIPT_PATH, kor) == ["stored"]
+    assert not kor.scenario.agreement(GSOMIA).dispute
+    # a day later, JPN has lost the note: its state is KOR's without it, as its checkpoint says
+    later = NOTICE_AT + timedelta(days=1)
+    kor.clock = jpn.clock = FixedClock(later)
+    _lose_notes(jpn)
+    assert jpn.scenario.agreement(GSOMIA).end is None
+    lost_state = state_digest(jpn.agreed_scenario.agreement(GSOMIA))
+    seen = kor.wall.now() - timedelta(minutes=5)
+    size = jpn.log.size()
+    with kor.store.writing() as w:
+        agreementstate.record_peer_state(w, "JPN", GSOMIA, lost_state, size, "checkpoint", seen)
+    kor.refresh_agreements()
+    dispute = kor.scenario.agreement(GSOMIA).dispute
+    assert f"note {given.id}" in dispute
+    assert "JPN computes another state" in dispute
+    # KOR delivers it again, once (the next try waits redeliver_after)
+    assert notes.redeliver_lost(kor, "JPN") == [given.id]
+    assert notes.redeliver_lost(kor, "JPN") == []
+    [row] = [m for m in messages.due(kor, 1e12, 1000) if m.path == messages.NOTE_PATH]
+    body = orjson.loads(row.body)
+    # without JPN's own receipt the note, a day old, is outside the skew; with another's, too
+    bare = orjson.dumps({k: v for k, v in body.items() if k != "receipt"})
+    with pytest.raises(Denied, match="not within the accepted skew"):
+        notes.receive(jpn, "KOR", bare, later)
+    forged = sign_receipt(
+        kor.keyring,
+        open_note(jpn.verifier, base64.b64decode(body["note"]), sender="KOR"),
+        NOTICE_AT,
+        lost_state,
+    )
+    alien = orjson.dumps({**body, "receipt": base64.b64encode(forged).decode()})
+    with pytest.raises(Denied, match="the receipt it carries is not this node's"):
+        notes.receive(jpn, "KOR", alien, later)
+    assert jpn.scenario.agreement(GSOMIA).end is None  # nothing stored
+    # with it, JPN holds the note again; its new receipt replaces the old one at KOR
+    assert deliver(kor, messages.NOTE_PATH, jpn) == ["stored"]
+    assert jpn.scenario.agreement(GSOMIA).end == LAPSE
+    assert deliver(jpn, messages.RECEIPT_PATH, kor) == ["stored"]
+    assert not kor.scenario.agreement(GSOMIA).dispute
+    [held] = notes.held(kor, user(kor, "analyst"), GSOMIA)
+    assert held.receipts is not None
+    assert held.receipts["JPN"].at == format_instant(later)
+    assert held.resent is not None
+    assert set(held.resent) == {"JPN"}
