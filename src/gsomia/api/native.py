@@ -578,9 +578,10 @@ def _note_routes(router: APIRouter, node: Node, workers: Workers, notifier: Noti
             Instant | None, Query(description="ISO 8601 with offset; default now")
         ] = None,
     ) -> Response:
-        authenticate(request, config)
+        user = authenticate(request, config)
         kind = parse_kind(event, "event")
-        found = await workers.run(notes.consequence, node, agreement, kind, _instant(at, "at"))
+        when = _instant(at, "at")
+        found = await workers.run(notes.consequence, node, user, agreement, kind, when)
         return native_json(render(ConsequenceOut, found))
 
     @router.get(

@@ -220,7 +220,7 @@ def confirmation_view(node: Node, user: User, agreement_id: str, event: str) -> 
     agreement = scenario.agreement(agreement_id)
     now = node.clock.now()
     check_act(agreement, kind, node.party, now)
-    found = node_notes.consequence(node, agreement_id, kind, now)
+    found = node_notes.consequence(node, user, agreement_id, kind, now)
     return Confirmation(
         agreement=agreement_id,
         title=agreement.title,

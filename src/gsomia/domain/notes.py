@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 
 from gsomia.domain.agreements import Agreement, AgreementEvent, EventKind, NoticeStatus, State
 from gsomia.domain.instants import format_instant
-from gsomia.domain.scenario import Scenario
+from gsomia.domain.scenario import MAX_EVENTS, Scenario
 from gsomia.errors import BadInput, Conflict, Denied
 
 MAX_TEXT = 2000  # characters of a note's free text
@@ -86,9 +86,24 @@ def check_text(text: object, where: str) -> str:
         raise BadInput(f"{where}: expected a string")
     if len(text) > MAX_TEXT:
         raise BadInput(f"{where}: at most {MAX_TEXT} characters, got {len(text)}")
-    if any(ord(c) < 0x20 and c not in "\n\t" for c in text):
-        raise BadInput(f"{where}: control characters are not allowed")
+    if any(_control(c) for c in text):
+        raise BadInput(
+            f"{where}: control characters (other than newline and tab) and bidirectional "
+            "formatting characters are not allowed"
+        )
     return text
+
+
+def _control(c: str) -> bool:
+    """A character that hides or reorders what a reader sees: C0 and C1 controls (newline and
+    tab aside), DEL, and the bidirectional embeddings, overrides and isolates."""
+    n = ord(c)
+    return (
+        (n < 0x20 and c not in "\n\t")
+        or 0x7F <= n <= 0x9F
+        or 0x202A <= n <= 0x202E
+        or 0x2066 <= n <= 0x2069
+    )
 
 
 def check_act(agreement: Agreement, kind: EventKind, party: str, at: datetime) -> None:
@@ -133,7 +148,13 @@ def check_act(agreement: Agreement, kind: EventKind, party: str, at: datetime) -
 
 
 def _after_latest(agreement: Agreement, at: datetime) -> None:
-    """Conflict unless ``at`` comes after every event of ``agreement`` known."""
+    """Conflict unless ``at`` comes after every event of ``agreement`` known, and the
+    agreement has room for one more (``MAX_EVENTS``, as a scenario file)."""
+    if len(agreement.events) >= MAX_EVENTS:
+        raise Conflict(
+            f"{agreement.id} holds {len(agreement.events)} events already, the most an "
+            "agreement may hold"
+        )
     if agreement.events and at <= agreement.events[-1].at:
         last = agreement.events[-1]
         raise Conflict(
@@ -150,14 +171,30 @@ def with_notes(agreement: Agreement, acts: Iterable[NoteAct]) -> Agreement:
     return replace(agreement, events=agreement.events + extra)
 
 
+def _utc(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
 def state_digest(agreement: Agreement) -> bytes:
-    """The agreement's state as its parties must agree on it: SHA-256 over its id and its
-    effective events (UTC instant to the microsecond, act, party), in order."""
-    events = [
-        [e.at.astimezone(UTC).isoformat(timespec="microseconds"), e.kind.value, e.party]
-        for e in agreement.events
+    """The agreement's state as its parties must agree on it: SHA-256 over its terms (id,
+    parties, start as a UTC instant to the microsecond, term, notice period, classes, scope,
+    hub, standing consent, whether binding) and its effective events (UTC instant, act, party),
+    in order — two nodes whose scenarios differ in any of them compute other ends or decisions,
+    and other digests."""
+    terms = [
+        agreement.id,
+        sorted(agreement.parties),
+        _utc(agreement.start),
+        agreement.term_years,
+        agreement.notice_days,
+        sorted(c.value for c in agreement.classes),
+        None if agreement.scope is None else list(agreement.scope),
+        agreement.hub,
+        list(agreement.standing_consent),
+        agreement.binding,
     ]
-    body = json.dumps([agreement.id, events], separators=(",", ":")).encode()
+    events = [[_utc(e.at), e.kind.value, e.party] for e in agreement.events]
+    body = json.dumps([terms, events], separators=(",", ":")).encode()
     return hashlib.sha256(STATE_DOMAIN + body).digest()
 
 

@@ -44,6 +44,7 @@ PEER_STATES = "agreement.peer-state"
 NOTES = "agreement.note"  # the kind core's node/notes.py stores held notes under
 SOURCES = ("checkpoint", "note", "receipt")
 DIGEST_LEN = 32
+MISSING_SEARCH = 8  # the latest notes tried as the ones a peer lacks (the search is quadratic)
 #: An agreement id as a checkpoint line may carry it: no space, at most 128 characters.
 AGREEMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
@@ -203,7 +204,7 @@ def _without(agreement: Agreement, ids: Collection[str]) -> bytes:
 def _missing(agreement: Agreement, theirs: bytes, acts: Sequence[NoteAct]) -> tuple[NoteAct, ...]:
     """The notes whose absence makes ``agreement``'s digest ``theirs``: one of them, or the
     latest few (the notes are tried one at a time, then every run of the latest)."""
-    held = [a for a in acts if a.agreement == agreement.id]
+    held = [a for a in acts if a.agreement == agreement.id][-MISSING_SEARCH:]
     for act in held:
         if _without(agreement, {act.id}) == theirs:
             return (act,)

@@ -93,6 +93,11 @@ PEER_STATES = "agreement.peer-state"
 FILED = "agreement:"  # a note is filed under "agreement:<id>"
 MAX_TOKEN_B64 = 64 * 1024  # a signed note or receipt is at most 32 KiB
 RECENT = timedelta(days=30)  # the window of releases a consequence counts
+#: How far before its node's now a note may be dated (wall time, scaled by a simulated clock's
+#: rate): the time a request takes to reach the node, never a back-dating that would let an act
+#: meet a deadline already passed or revive an agreement already ended.
+BACKDATE = timedelta(seconds=2)
+MAX_SAID = 3  # notes awaiting their receipts named in one dispute sentence
 LOG_SCAN = 100_000  # log entries a consequence reads back, at most
 
 
@@ -138,7 +143,9 @@ def scenarios(node: Node) -> tuple[Scenario, Scenario]:
     disputes = agreementstate.disputes(agreed, node.party, peer_states, acts, pending=pending)
     for agreement_id, sentences in unacknowledged.items():
         said = [disputes[agreement_id]] if agreement_id in disputes else []
-        disputes[agreement_id] = "; ".join([*said, *sentences])
+        more = len(sentences) - MAX_SAID
+        tail = [f"and {more} more notes await their receipts"] if more > 0 else []
+        disputes[agreement_id] = "; ".join([*said, *sentences[:MAX_SAID], *tail])
     return effective(node.base_scenario, acts, disputes), agreed
 
 
@@ -219,6 +226,11 @@ def give(  # noqa: PLR0917 - the parts of one act, as the API and CLI pass them
     late = _check_instant(node, when, now, "the note")
     if late is not None:
         raise BadInput(f"at: {late}")
+    if when < now - BACKDATE * node.clock.rate:
+        raise BadInput(
+            f"at: a note takes effect when it is given, not before: {format_instant(when)} is "
+            f"before this node's now ({format_instant(now)})"
+        )
     node.base_scenario.agreement(agreement_id)  # BadInput naming the known ones
     act = NoteAct(messages.new_id(), agreement_id, kind, node.party, when, text)
     peers = {p.party for p in node.config.peers}
@@ -231,7 +243,16 @@ def give(  # noqa: PLR0917 - the parts of one act, as the API and CLI pass them
             raise
         state = state_digest(with_notes(agreement, [act]))
         token = sign_note(node.keyring, act, state)
-        recipients = sorted(p for p in agreement.parties if p != node.party and p in peers)
+        others = sorted(p for p in agreement.parties if p != node.party)
+        unreachable = [p for p in others if p not in peers]
+        if unreachable:
+            reason = (
+                f"{', '.join(unreachable)}, a party to {agreement_id}, is not a peer of this "
+                "node: the note could not reach it"
+            )
+            audit.refused(action, reason, user=user.name, party=node.party)
+            raise Conflict(f"{action}: {reason}")
+        recipients = others
         queued = Delivery.queued(format_instant(now))
         note = HeldNote(
             id=act.id,
@@ -313,8 +334,9 @@ def receive(node: Node, sender: str, raw: bytes, now: datetime) -> NoteReceipt:
         receipts.refuse(node, sender, what, late)
         raise Denied(late)
     with node.store.writing() as w:
-        if w.document(NOTES, act.id) is not None:  # another process stored it meanwhile
-            raise Conflict(f"{what}: held already; send it again")
+        meanwhile = w.document(NOTES, act.id)
+        if meanwhile is not None:  # another process of this node stored it meanwhile
+            return _duplicate(node, sender, meanwhile, token, what)
         agreement = _held_agreement(node, w, act.agreement)
         try:
             check_act(agreement, act.kind, sender, act.at)
@@ -507,12 +529,18 @@ def held(node: Node, user: User, agreement: str | None = None) -> list[HeldNote]
 
 
 def consequence(
-    node: Node, agreement_id: str, kind: EventKind, at: datetime | None = None
+    node: Node, user: User, agreement_id: str, kind: EventKind, at: datetime | None = None
 ) -> Consequence:
     """What this node's party giving ``kind`` on ``agreement_id`` at ``at`` (now if None)
     would bring about, in plain words: the agreement's end, what went directly to the other
-    parties in the last 30 days (this node's records), and the way left after the end. An act
-    that would be refused is refused here too, with the same reason."""
+    parties in the last 30 days (this node's records), and the way left after the end. Asked
+    by an authority only (it reads the node's log back); an act that would be refused is
+    refused here too, with the same reason."""
+    action = f"weigh a {kind.value} note on {agreement_id[:120]}"
+    if user.role is not Role.AUTHORITY:
+        reason = f"user {user.name} is not an authority of {node.party}"
+        audit.refused(action, reason, user=user.name, party=node.party)
+        raise Denied(f"{action}: {reason}")
     when = node.clock.now() if at is None else at
     agreement = node.agreed_scenario.agreement(agreement_id)
     check_act(agreement, kind, node.party, when)
@@ -571,14 +599,16 @@ def _recent_releases(node: Node, recipients: Sequence[str], now: datetime) -> di
     """How many distinct items this node sent to each of ``recipients`` in the ``RECENT``
     window before ``now``, from its transparency log (the newest ``LOG_SCAN`` entries)."""
     since = now - RECENT
+    earliest = since - receipts.skew(node)
     seen: dict[str, set[str]] = {p: set() for p in recipients}
     with node.log.store.reading() as r:
         size = r.size()
         for index in range(size - 1, max(-1, size - 1 - LOG_SCAN), -1):
             doc = orjson.loads(r.entry(index))
-            if doc.get("type") != "release.sent" or doc.get("recipient") not in seen:
-                continue
             at = parse_instant(doc["at"], f"log entry {index}.at")
-            if since <= at <= now:
+            if at < earliest:
+                break  # the log is in the order of the node's clock: older ones follow
+            sent = doc.get("type") == "release.sent" and doc.get("recipient") in seen
+            if sent and since <= at <= now:
                 seen[doc["recipient"]].add(str(doc.get("item")))
     return {p: len(items) for p, items in seen.items()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -13,10 +13,17 @@ from hypothesis import strategies as st
 
 from gsomia.domain.agreements import Agreement, EventKind
 from gsomia.domain.labels import Label
-from gsomia.domain.notes import NoteAct, check_act, effective, state_digest, with_notes
+from gsomia.domain.notes import (
+    NoteAct,
+    check_act,
+    check_text,
+    effective,
+    state_digest,
+    with_notes,
+)
 from gsomia.domain.release import decide
-from gsomia.domain.scenario import Scenario
-from gsomia.errors import Conflict, Denied
+from gsomia.domain.scenario import MAX_EVENTS, Scenario
+from gsomia.errors import BadInput, Conflict, Denied
 from gsomia.scenarios import load_scenario
 
 KST = timezone(timedelta(hours=9))
@@ -175,3 +182,39 @@ def test_valid_acts_keep_the_history_in_order_and_never_after_the_end(
         agreement = with_notes(agreement, [_act(kind, at)])
         assert [e.at for e in agreement.events] == sorted(e.at for e in agreement.events)
         at += timedelta(days=step_days)
+
+
+def test_the_digest_covers_the_agreements_terms() -> None:
+    gsomia = _gsomia(_bare())
+    base = state_digest(gsomia)
+    variants = [
+        replace(gsomia, start=gsomia.start.replace(tzinfo=UTC)),  # 9 hours apart
+        replace(gsomia, notice_days=60),
+        replace(gsomia, term_years=2),
+        replace(gsomia, hub="USA"),
+        replace(gsomia, scope=("dprk",)),
+    ]
+    assert all(state_digest(v) != base for v in variants)
+
+
+def test_an_agreement_holds_at_most_as_many_events_as_a_scenario_file() -> None:
+    gsomia = _gsomia(_bare())
+    full = replace(
+        gsomia,
+        events=tuple(
+            _act(
+                EventKind.NOTICE if i % 2 == 0 else EventKind.WITHDRAW,
+                NOTICE_AT + timedelta(minutes=i),
+            ).event()
+            for i in range(MAX_EVENTS)  # given and withdrawn, 128 times
+        ),
+    )
+    with pytest.raises(Conflict, match=f"holds {MAX_EVENTS} events already"):
+        check_act(full, EventKind.NOTICE, "KOR", WITHDRAW_AT + timedelta(days=1))
+
+
+@pytest.mark.parametrize("hidden", ["\u202e", "\u2066", "\x7f", "\x85", "\x1b"])
+def test_a_notes_text_hides_nothing_from_its_reader(hidden: str) -> None:
+    assert check_text("line one\nline\ttwo", "text") == "line one\nline\ttwo"
+    with pytest.raises(BadInput, match="control characters"):
+        check_text(f"notice{hidden}txet", "text")

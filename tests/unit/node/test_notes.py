@@ -324,12 +324,14 @@ def test_a_consequence_is_said_in_plain_words(
 ) -> None:
     del noticed
     kor, usa = trio["KOR"], trio["USA"]
-    said = notes.consequence(kor, GSOMIA, EventKind.SUSPEND, NOTICE_AT + timedelta(hours=1))
+    said = notes.consequence(
+        kor, user(kor, "authority"), GSOMIA, EventKind.SUSPEND, NOTICE_AT + timedelta(hours=1)
+    )
     assert said.end is None
     assert "stays in force" in said.words
     # the USA-KOR agreement: no notice possible on an indefinite agreement
     with pytest.raises(Conflict, match="no term"):
-        notes.consequence(usa, "kor-usa-security-1987", EventKind.NOTICE)
+        notes.consequence(usa, user(usa, "authority"), "kor-usa-security-1987", EventKind.NOTICE)
 
 
 def test_a_notice_states_its_consequence_and_other_processes_see_it_given(
@@ -342,7 +344,7 @@ def test_a_notice_states_its_consequence_and_other_processes_see_it_given(
         for _ in range(2)
     )  # two processes of one node, on one store
     try:
-        said = notes.consequence(kor, GSOMIA, EventKind.NOTICE)
+        said = notes.consequence(kor, user(kor, "authority"), GSOMIA, EventKind.NOTICE)
         assert said.end == "2019-11-23T00:00:00+09:00"
         assert said.words.startswith(
             "notice of termination by KOR of jpn-kor-gsomia-2016 at 2019-08-23T12:00:00+09:00; "
@@ -437,3 +439,40 @@ def test_a_note_lost_by_its_recipient_goes_again_with_its_receipt_and_heals(
     assert held.receipts["JPN"].at == format_instant(later)
     assert held.resent is not None
     assert set(held.resent) == {"JPN"}
+
+
+def test_a_note_is_not_dated_before_it_is_given(trio: dict[str, Node]) -> None:
+    kor = trio["KOR"]
+    before = footprint(kor)
+    with pytest.raises(BadInput, match="a note takes effect when it is given, not before"):
+        notes.give(
+            kor,
+            user(kor, "authority"),
+            GSOMIA,
+            EventKind.SUSPEND,
+            at=kor.clock.now() - timedelta(minutes=1),
+        )
+    assert footprint(kor) == before
+
+
+def test_only_an_authority_weighs_an_act(trio: dict[str, Node]) -> None:
+    kor = trio["KOR"]
+    with pytest.raises(Denied, match="is not an authority of KOR"):
+        notes.consequence(kor, user(kor, "analyst"), GSOMIA, EventKind.NOTICE)
+
+
+def test_a_note_no_party_could_receive_is_not_given(tmp_path: Path) -> None:
+    """KOR's node knows USA only: a note on the Japan–ROK GSOMIA could not reach JPN."""
+    procs = make_nodes(tmp_path, parties=("KOR", "USA"), scenario=live_scenario(tmp_path))
+    kor = open_node(
+        load_config(procs["KOR"].config),
+        clock=FixedClock(NOTICE_AT),
+        passphrase=PASSPHRASE.encode(),
+    )
+    try:
+        before = footprint(kor)
+        with pytest.raises(Conflict, match="JPN, a party to jpn-kor-gsomia-2016, is not a peer"):
+            notes.give(kor, user(kor, "authority"), GSOMIA, EventKind.NOTICE)
+        assert footprint(kor) == before
+    finally:
+        kor.close()
