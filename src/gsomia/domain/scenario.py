@@ -43,6 +43,8 @@ MAX_EVENTS = 256
 MAX_LEVELS = 16  # per party
 MAX_LIST = 64  # parties of an agreement, classes, topics in a scope or a standing consent
 MAX_NOTICE_DAYS = 3653  # ten years
+#: An agreement's id, as a checkpoint's extension line and a note carry it.
+AGREEMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 #: A party's STIX identity: ``identity--`` and a version-4 UUID, lower case.
 IDENTITY_ID = re.compile(
     r"^identity--[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
@@ -537,6 +539,11 @@ def _parse_policy(t: _Doc) -> Policy:
 
 def _parse_agreement_fields(t: _Doc, policies: Mapping[str, Policy]) -> dict[str, Any]:
     agreement_id = t.text("id")
+    if not AGREEMENT_ID.fullmatch(agreement_id):
+        raise BadInput(
+            f"{t.where}.id: {agreement_id[:60]!r} is not an agreement id (a letter or digit, "
+            "then up to 127 letters, digits and ._:- ; it travels in checkpoints and notes)"
+        )
     parties_list = t.texts("parties", required=True) or []
     if len(set(parties_list)) < 2:
         raise BadInput(f"{t.where}.parties: an agreement needs at least two distinct parties")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -33,7 +32,7 @@ from typing import Any
 from gsomia.domain.agreements import Agreement
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.notes import NoteAct, parse_kind, state_digest
-from gsomia.domain.scenario import Scenario
+from gsomia.domain.scenario import AGREEMENT_ID, Scenario
 from gsomia.errors import BadInput
 from gsomia.node.config import User
 from gsomia.node.service import Node
@@ -45,8 +44,6 @@ NOTES = "agreement.note"  # the kind core's node/notes.py stores held notes unde
 SOURCES = ("checkpoint", "note", "receipt")
 DIGEST_LEN = 32
 MISSING_SEARCH = 8  # the latest notes tried as the ones a peer lacks (the search is quadratic)
-#: An agreement id as a checkpoint line may carry it: no space, at most 128 characters.
-AGREEMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
 # ------------------------------------------------------------------ the extension line

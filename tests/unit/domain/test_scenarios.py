@@ -86,6 +86,11 @@ def test_a_user_file_extending_a_relative_file(tmp_path: Path) -> None:
             r"agreements\[5\]\.classes\[1\]: unknown equivalence class 'SEKRET'",
         ),
         (
+            'format = 1\nextends = "historical"\nname = "x"\n[[agreements]]\nid = "a b/c"\n'
+            'parties = ["KOR", "JPN"]\nstart = 2020-01-01T00:00:00Z\nclasses = ["SECRET"]\n',
+            r"agreements\[5\]\.id: 'a b/c' is not an agreement id",
+        ),
+        (
             'format = 1\nextends = "historical"\nname = "x"\n[[events]]\nid = "e"\nat = 2020-01-01T00:00:00Z\n'
             'agreement = "nope"\nkind = "notice"\nparty = "KOR"\n',
             r"events\[3\]\.agreement: unknown agreement 'nope'",
