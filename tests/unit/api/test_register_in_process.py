@@ -124,6 +124,7 @@ def test_the_register_is_for_admins(api: Api, items: tuple[str, str]) -> None:
     assert {u["name"]: u["purposes"] for u in doc["users"]} == {
         "admin": ["defense", "defense.warning"],
         "analyst": ["defense", "defense.warning"],
+        "authority": ["defense", "defense.warning"],
         "low": ["defense"],
     }
     assert native(api, "GET", "/register", user="analyst").status_code == 403

@@ -168,7 +168,7 @@ def test_the_register_lists_users_with_clearance_need_to_know_purposes_and_last_
     usa = trio["USA"]
     found = register.register(usa, user(usa, "admin")).to_json()
     by_name = {u["name"]: u for u in found["users"]}
-    assert set(by_name) == {"admin", "analyst", "low"}
+    assert set(by_name) == {"admin", "analyst", "authority", "low"}
     assert by_name["low"]["clearance"] == "CONFIDENTIAL"
     assert by_name["low"]["need_to_know"] == ["dprk.nuclear"]
     assert by_name["low"]["purposes"] == ["defense"]
@@ -195,7 +195,7 @@ def test_the_cli_lists_the_register_as_text_and_json(
     config = str(procs["USA"].config)
     assert main(["node", "register", "--config", config]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("register of USA: 3 users, ")
+    assert text.startswith("register of USA: 4 users, ")
     assert (
         "low: analyst, clearance CONFIDENTIAL (CONFIDENTIAL), need-to-know dprk.nuclear, " in text
     )
@@ -203,7 +203,7 @@ def test_the_cli_lists_the_register_as_text_and_json(
     assert main(["node", "register", "--config", config, "--json"]) == 0
     doc = orjson.loads(capsys.readouterr().out)
     assert doc["party"] == "USA"
-    assert [u["name"] for u in doc["users"]] == ["admin", "analyst", "low"]
+    assert [u["name"] for u in doc["users"]] == ["admin", "analyst", "authority", "low"]
     assert main(["node", "register", "--config", "/nonexistent.toml"]) == 2
     assert "no such file" in capsys.readouterr().err
 
