@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import logging
 import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 import orjson
@@ -26,6 +27,7 @@ from gsomia.clock import Clock, SystemClock
 from gsomia.domain.access import Clearance, check_access, provided_for
 from gsomia.domain.instants import format_instant
 from gsomia.domain.labels import Label
+from gsomia.domain.notes import effective as with_disputes
 from gsomia.domain.parties import Equivalence, Marking
 from gsomia.domain.release import Decision, decide
 from gsomia.domain.scenario import Scenario
@@ -134,8 +136,34 @@ class Page:
 #: How often (wall seconds) a node reads its agreements' notes and peers' states again: another
 #: process of a scaled-out node, or the witnessing of a peer's checkpoint, may have changed them.
 REFRESH_SECONDS = 1.0
+#: How long (wall seconds) reading the notes and peers' states may keep failing before the node
+#: stops releasing under its agreements (every one disputed) until a read succeeds again.
+FAIL_CLOSED_SECONDS = 10.0
 
 log = logging.getLogger("gsomia.node")
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """The scenarios a node enforces, installed together: ``number`` goes up each time a
+    changed pair is installed (a memo of decisions keyed on one generation is valid for it
+    alone); ``read`` is the order of the read they came from (a read older than the one
+    installed is never installed)."""
+
+    number: int
+    effective: Scenario  # the loaded scenario, the notes held, the disputes marked
+    agreed: Scenario  # the same without the disputes
+    read: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgreementsRead:
+    """One read of the notes held and the peers' states: the scenarios they make, and the
+    order in which the read began (``Node.read_agreements``)."""
+
+    read: int
+    effective: Scenario
+    agreed: Scenario
 
 
 @dataclass
@@ -159,13 +187,22 @@ class Node:
     _collections_made: tuple[dict[str, str], tuple[CollectionInfo, ...]] | None = field(
         init=False, repr=False, default=None
     )
-    # (effective, agreed): replaced whole by ``refresh_agreements``, never changed in place
-    _agreements: tuple[Scenario, Scenario] = field(init=False, repr=False)
+    # what is enforced: replaced whole by ``install_agreements``, never changed in place
+    _generation: Generation = field(init=False, repr=False)
+    # serialises reading and installing the agreements (``refresh_agreements``)
+    _refreshing: threading.RLock = field(init=False, repr=False, default_factory=threading.RLock)
+    _reads: itertools.count[int] = field(
+        init=False, repr=False, default_factory=lambda: itertools.count(1)
+    )
+    # since when (wall) reading the agreements has failed without a success since; whether the
+    # fail-closed disputes are installed
+    _failing_since: datetime | None = field(init=False, repr=False, default=None)
+    _failed_closed: bool = field(init=False, repr=False, default=False)
     _refresher: threading.Thread | None = field(init=False, repr=False, default=None)
     _closing: threading.Event = field(init=False, repr=False, default_factory=threading.Event)
 
     def __post_init__(self) -> None:
-        self._agreements = (self.base_scenario, self.base_scenario)
+        self._generation = Generation(0, self.base_scenario, self.base_scenario, read=0)
         self.throttle = Throttle(self.store, self.wall)
         self.sealer = Sealer(self.keyring)
         # one verifier and opener per node: verified batch roots and opened channels are cached
@@ -200,29 +237,98 @@ class Node:
         """The effective scenario: the loaded one with the diplomatic notes this node holds
         among its agreements' events, and each agreement a peer party is known to see
         otherwise marked disputed (no release under it). Every decision reads this."""
-        return self._agreements[0]
+        return self._generation.effective
 
     @property
     def agreed_scenario(self) -> Scenario:
         """The loaded scenario with the notes held, without disputes: what a note is judged
         against, and what the verifier re-decides received grants and releases in."""
-        return self._agreements[1]
+        return self._generation.agreed
 
-    def refresh_agreements(self) -> None:
-        """Read the notes held and the peers' agreement states again and recompute the
-        effective and agreed scenarios (one read); the verifier re-decides in the agreed one."""
+    @property
+    def generation(self) -> Generation:
+        """The effective and agreed scenarios with their generation, read in one go: a memo
+        of decisions made in ``generation.effective`` holds while the number is the same."""
+        return self._generation
+
+    def read_agreements(self) -> AgreementsRead:
+        """Read the notes held and the peers' states (one read of the store) into the
+        effective and agreed scenarios, numbered in the order reads begin."""
         from gsomia.node import notes  # noqa: PLC0415 - the notes' use cases build on the node
 
+        read = next(self._reads)
         effective, agreed = notes.scenarios(self)
-        self._agreements = (effective, agreed)
-        self.verifier.use_scenario(agreed)
+        return AgreementsRead(read, effective, agreed)
+
+    def install_agreements(self, found: AgreementsRead) -> bool:
+        """Enforce what ``found`` read, unless a read begun after it is installed already (a
+        stale read never undoes a newer one). The scenarios installed are kept, and the
+        generation with them, when ``found``'s are the same (their agreements, events and
+        disputes): the engine's and the verifier's memos of them live on. Returns whether a
+        changed pair was installed."""
+        with self._refreshing:
+            held = self._generation
+            if found.read <= held.read:
+                return False
+            effective = held.effective if found.effective == held.effective else found.effective
+            agreed = held.agreed if found.agreed == held.agreed else found.agreed
+            changed = effective is not held.effective or agreed is not held.agreed
+            number = held.number + 1 if changed else held.number
+            self._generation = Generation(number, effective, agreed, found.read)
+            if agreed is not held.agreed:
+                self.verifier.use_scenario(agreed)
+            return changed
+
+    def refresh_agreements(self) -> None:
+        """Read the notes held and the peers' states again and install the effective and
+        agreed scenarios they make (read and installed under one lock, so two refreshes
+        install in the order they read). A read that fails is raised; once reads have failed
+        for ``FAIL_CLOSED_SECONDS`` (wall), every agreement of this node's party is disputed
+        (no release under it) until a read succeeds."""
+        with self._refreshing:
+            try:
+                found = self.read_agreements()
+            except Exception as exc:
+                self._read_failed(exc)
+                raise
+            if self._failed_closed:
+                log.warning("%s: agreements read again; releases under them resume", self.party)
+            self._failing_since = None
+            self._failed_closed = False
+            self.install_agreements(found)
+
+    def _read_failed(self, exc: Exception) -> None:
+        """Keep when reads began failing; past the bound, install the fail-closed pair: the
+        agreed scenario installed, each of this party's agreements disputed (said once)."""
+        now = self.wall.now()
+        since = self._failing_since
+        if since is None:
+            since = self._failing_since = now
+        if self._failed_closed or now - since < timedelta(seconds=FAIL_CLOSED_SECONDS):
+            return
+        # the project's own errors say what failed, never a secret (a store names its database
+        # without the password); another library's text might: its class name alone
+        error = type(exc).__name__
+        if isinstance(exc, GsomiaError):
+            error = f"{error}: {str(exc)[:200]}"
+        sentence = (
+            "this node cannot read its notes and peers' states since "
+            f"{format_instant(since.astimezone(UTC))} "
+            f"({error}): no release under its agreements until it can"
+        )
+        agreed = self._generation.agreed
+        disputes = {a.id: sentence for a in agreed.agreements if self.party in a.parties}
+        closed = with_disputes(agreed, [], disputes)
+        self.install_agreements(AgreementsRead(next(self._reads), closed, agreed))
+        self._failed_closed = True
+        log.error("%s: %s", self.party, sentence)
 
     def _refresh_loop(self) -> None:
         failing = False
         while not self._closing.wait(REFRESH_SECONDS):
             try:
                 self.refresh_agreements()
-            except Exception as exc:  # noqa: BLE001 - the store unreachable: the last state holds
+            except Exception as exc:  # noqa: BLE001 - the store unreachable: see _read_failed
                 if not failing:  # said once per failing stretch, not every second
                     log.warning("%s: agreements not refreshed: %s", self.party, type(exc).__name__)
                 failing = True

@@ -67,6 +67,7 @@ from gsomia.domain.consents import Consent
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.labels import Label
 from gsomia.domain.release import Decision, decide
+from gsomia.domain.scenario import Scenario
 from gsomia.domain.tracks import TRACK_PURPOSE, TRACK_TOPIC, TrackUpdate, track_id
 from gsomia.errors import BadInput, Conflict, Denied, NotFound
 from gsomia.node import audit
@@ -284,16 +285,20 @@ class Fanout(Protocol):
 
 # ------------------------------------------------------------------ decisions
 class Decisions:
-    """``decide`` memoised per (label, holder, recipient, stretch, the consents that serve):
-    what is in force changes only at the scenario's boundaries, and the consents that serve
-    only at their own instants (granted, expiring), which the key's last part follows."""
+    """``decide`` memoised per (label, holder, recipient, stretch, the consents that serve)
+    within one generation of the node's scenarios: what is in force changes only at the
+    scenario's boundaries, and the consents that serve only at their own instants (granted,
+    expiring), which the key's last part follows. A note or a dispute installs a new generation
+    (a dispute moves no boundary; a note may shift them): the memo of another is not used."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self._memo: dict[tuple[Label, str, str, int, frozenset[Consent]], Decision] = {}
+        # the generation the memo was made in, and the memo: replaced whole, never mixed
+        self._memo: tuple[int, dict[tuple[Label, str, str, int, frozenset[Consent]], Decision]]
+        self._memo = (node.generation.number, {})
 
     def stretch(self, at: datetime) -> int:
-        return bisect_right(self.node.scenario.decision_cache()[1], at.timestamp())
+        return _stretch(self.node.scenario, at)
 
     def decide(
         self,
@@ -303,24 +308,35 @@ class Decisions:
         at: datetime,
         consents: Iterable[Consent] = (),
     ) -> Decision:
+        installed = self.node.generation  # one read: the scenario and its generation together
+        number, memo = self._memo
+        if number != installed.number:
+            memo = {}
+            self._memo = (installed.number, memo)
+        scenario = installed.effective
         serving = frozenset(
             c for c in consents if c.serves(label.id, label.originator, recipient, at)
         )
-        key = (label, holder, recipient, self.stretch(at), serving)
-        found = self._memo.get(key)
+        key = (label, holder, recipient, _stretch(scenario, at), serving)
+        found = memo.get(key)
         if found is None:
-            if len(self._memo) >= MEMO_LIMIT:
-                self._memo.clear()
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
             found = decide(
-                self.node.scenario,
+                scenario,
                 label,
                 holder=holder,
                 recipient=recipient,
                 at=at,
                 consents=tuple(serving),
             )
-            self._memo[key] = found
+            memo[key] = found
         return found
+
+
+def _stretch(scenario: Scenario, at: datetime) -> int:
+    """The index of the stretch of ``scenario``'s boundaries ``at`` falls in."""
+    return bisect_right(scenario.decision_cache()[1], at.timestamp())
 
 
 # ------------------------------------------------------------------ the service
