@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -87,6 +88,8 @@ __all__ = [
     "refresh",
     "scenarios",
 ]
+
+log = logging.getLogger("gsomia.node")
 
 #: The kind of stored document a peer's state digest of an agreement is (``agreementstate``).
 PEER_STATES = "agreement.peer-state"
@@ -164,8 +167,14 @@ def _unacknowledged(act: NoteAct, peer: str, delivery: Delivery) -> str:
 
 
 def refresh(node: Node) -> None:
-    """Recompute ``node``'s effective scenario from its store (notes and peers' states)."""
-    node.refresh_agreements()
+    """Recompute ``node``'s effective scenario from its store (notes and peers' states) after
+    a commit: what was committed stands whatever happens here, so a read that fails is logged
+    and left to the node's refresher (which fails closed if reads keep failing), never raised
+    to the caller as if the commit had not happened."""
+    try:
+        node.refresh_agreements()
+    except Exception as exc:  # noqa: BLE001 - committed already; the refresher takes over
+        log.warning("%s: agreements not refreshed after a note: %s", node.party, type(exc).__name__)
 
 
 def _held_agreement(node: Node, w: NodeWriter, agreement_id: str) -> Agreement:
@@ -276,7 +285,7 @@ def give(  # noqa: PLR0917 - the parts of one act, as the API and CLI pass them
         for party in recipients:
             messages.queue(w, recipient=party, path=NOTE_PATH, body=body, ref=(NOTES, act.id))
     audit.accepted(action, user=user.name, party=node.party, note=act.id, at=note.at)
-    node.refresh_agreements()
+    refresh(node)
     return note
 
 
@@ -360,7 +369,7 @@ def receive(node: Node, sender: str, raw: bytes, now: datetime) -> NoteReceipt:
             ref=(NOTES, act.id),
         )
     audit.accepted("receive a note", party=node.party, sender=sender, note=act.id, at=note.at)
-    node.refresh_agreements()
+    refresh(node)
     return NoteReceipt(act.id, "stored", format_instant(now))
 
 
@@ -460,7 +469,7 @@ def receive_receipt(node: Node, sender: str, raw: bytes, now: datetime) -> Recei
             w, sender, note.agreement, view.state, sender_size, "receipt", node.wall.now()
         )
     audit.accepted("receive a note's receipt", party=node.party, sender=sender, note=note.id)
-    node.refresh_agreements()
+    refresh(node)
     return ReceiptAck(note.id, "stored")
 
 

@@ -464,7 +464,7 @@ def _record_states(
                 for agreement, digest in sorted(wanted.items())
             ]
         if any(changed):
-            node.refresh_agreements()
+            notes.refresh(node)
     # a note ``party`` acknowledged and has shown for a while it no longer holds goes again
     notes.redeliver_lost(node, party)
 
