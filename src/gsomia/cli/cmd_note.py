@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -272,46 +273,33 @@ def _act(
     )
 
 
-def cmd_give(
-    agreement: str = typer.Option(..., "--agreement", help="The agreement's id."),
-    config_path: Path = CONFIG_OPTION,
-    at: str | None = typer.Option(None, "--at", help="The note's instant (default: now)."),
-    text: str = typer.Option("", "--text", help="The note's free text (2000 characters at most)."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Give it without asking to confirm."),
-    url: str | None = URL_OPTION,
-    ca: Path | None = CA_OPTION,
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Give notice of termination of an agreement (an authority of the node's party)."""
-    _act("give", agreement, config_path, at, text, yes, url, ca, as_json)
+def _act_command(verb: str, doc: str) -> Callable[..., None]:
+    """The command ``gsomia note VERB``: the same options for every act."""
+
+    def command(
+        agreement: str = typer.Option(..., "--agreement", help="The agreement's id."),
+        config_path: Path = CONFIG_OPTION,
+        at: str | None = typer.Option(None, "--at", help="The note's instant (default: now)."),
+        text: str = typer.Option(
+            "", "--text", help="The note's free text (2000 characters at most)."
+        ),
+        yes: bool = typer.Option(False, "--yes", "-y", help="Give it without asking to confirm."),
+        url: str | None = URL_OPTION,
+        ca: Path | None = CA_OPTION,
+        as_json: bool = JSON_OPTION,
+    ) -> None:
+        _act(verb, agreement, config_path, at, text, yes, url, ca, as_json)
+
+    command.__doc__ = doc
+    command.__name__ = f"cmd_{verb}"
+    return command
 
 
-def cmd_suspend(
-    agreement: str = typer.Option(..., "--agreement", help="The agreement's id."),
-    config_path: Path = CONFIG_OPTION,
-    at: str | None = typer.Option(None, "--at", help="The note's instant (default: now)."),
-    text: str = typer.Option("", "--text", help="The note's free text (2000 characters at most)."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Give it without asking to confirm."),
-    url: str | None = URL_OPTION,
-    ca: Path | None = CA_OPTION,
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Suspend the notice this party gave (an authority of the node's party)."""
-    _act("suspend", agreement, config_path, at, text, yes, url, ca, as_json)
-
-
-def cmd_withdraw(
-    agreement: str = typer.Option(..., "--agreement", help="The agreement's id."),
-    config_path: Path = CONFIG_OPTION,
-    at: str | None = typer.Option(None, "--at", help="The note's instant (default: now)."),
-    text: str = typer.Option("", "--text", help="The note's free text (2000 characters at most)."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Give it without asking to confirm."),
-    url: str | None = URL_OPTION,
-    ca: Path | None = CA_OPTION,
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Withdraw the notice this party gave (an authority of the node's party)."""
-    _act("withdraw", agreement, config_path, at, text, yes, url, ca, as_json)
+ACT_COMMANDS = {
+    "give": "Give notice of termination of an agreement (an authority of the node's party).",
+    "suspend": "Suspend the notice this party gave (an authority of the node's party).",
+    "withdraw": "Withdraw the notice this party gave (an authority of the node's party).",
+}
 
 
 def cmd_list(
@@ -343,8 +331,7 @@ def cmd_list(
 
 
 def register(app: typer.Typer) -> None:
-    note_app.command("give")(cmd_give)
-    note_app.command("suspend")(cmd_suspend)
-    note_app.command("withdraw")(cmd_withdraw)
+    for verb, doc in ACT_COMMANDS.items():
+        note_app.command(verb)(_act_command(verb, doc))
     note_app.command("list")(cmd_list)
     app.add_typer(note_app, name="note")

@@ -417,7 +417,9 @@ class Item:
 
 @dataclass(frozen=True, slots=True)
 class SignedObject:
-    """A consent token (``GSMC``): canonical JSON body and the originator's signature."""
+    """A signed JSON object: a consent token (``GSMC``, canonical JSON body and the originator's
+    signature), a diplomatic note (``GSMA``) or its receipt (``GSMK``, ``gsomia.seal.notes``):
+    ``magic ‖ version ‖ vec(body) ‖ vec(batch signature)``."""
 
     magic: bytes
     body: bytes
@@ -435,7 +437,7 @@ class SignedObject:
     def decode(cls, raw: bytes, what: str, magic: bytes = CONSENT_MAGIC) -> SignedObject:
         r = wire.Reader(raw, what)
         if r.fixed(4) != magic:
-            raise BadInput(f"{what}: not a gsomia consent")
+            raise BadInput(f"{what}: not a gsomia {what}")
         version = r.u8()
         if version != VERSION:
             raise BadInput(f"{what}: unsupported version {version}")

@@ -21,10 +21,9 @@ from typing import TYPE_CHECKING, Any
 from gsomia.domain.instants import format_instant, parse_instant
 from gsomia.domain.notes import NOTE_ID, NoteAct, check_text, parse_kind
 from gsomia.errors import BadInput, VerificationFailed
-from gsomia.seal import wire
 from gsomia.seal.batch import BatchSignature, sign_batch
 from gsomia.seal.canonical import canonical_json, parse_json_bytes
-from gsomia.seal.item import VERSION
+from gsomia.seal.item import SignedObject
 
 if TYPE_CHECKING:
     from gsomia.seal.keys import KeyRing
@@ -80,7 +79,7 @@ def _leaf(domain: bytes, body: bytes) -> bytes:
 def _encode(magic: bytes, domain: bytes, keyring: KeyRing, doc: dict[str, Any]) -> bytes:
     body = canonical_json(doc)
     signature = sign_batch(keyring.party, keyring.current, [_leaf(domain, body)])[0]
-    return b"".join((magic, wire.u8(VERSION), wire.vec(body), wire.vec(signature.encode())))
+    return SignedObject(magic, body, signature).encode()
 
 
 def _decode(
@@ -88,15 +87,8 @@ def _decode(
 ) -> tuple[dict[str, Any], bytes, BatchSignature]:
     if len(raw) > MAX_NOTE_BYTES:
         raise BadInput(f"{what}: {len(raw)} bytes, more than {MAX_NOTE_BYTES}")
-    r = wire.Reader(raw, what)
-    if r.fixed(4) != magic:
-        raise BadInput(f"{what}: not a gsomia {what}")
-    version = r.u8()
-    if version != VERSION:
-        raise BadInput(f"{what}: unsupported version {version}")
-    body = r.vec()
-    signature = BatchSignature.decode(r.vec(), f"{what}: signature")
-    r.end()
+    signed = SignedObject.decode(raw, what, magic)
+    body, signature = signed.body, signed.signature
     doc = parse_json_bytes(body, where=f"{what}: body")
     if not isinstance(doc, dict) or set(doc) != fields:
         raise BadInput(f"{what}: body: expected exactly the fields {sorted(fields)}")

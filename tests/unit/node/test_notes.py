@@ -34,10 +34,10 @@ NOTICE_AT = datetime(2019, 8, 23, 12, 0, tzinfo=SEOUL)  # KOR's notice of 2019
 LAPSE = datetime(2019, 11, 23, 0, 0, tzinfo=SEOUL)  # the third anniversary
 
 
-@pytest.fixture(scope="module")
-def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Node]]:
-    root = tmp_path_factory.mktemp("notes")
-    procs = make_nodes(root, scenario=live_scenario(root))
+def live_nodes(root: Path, parties: tuple[str, ...]) -> Iterator[dict[str, Node]]:
+    """In-process nodes of ``parties`` on the live scenario, their clocks at NOTICE_AT; closed
+    when the generator is."""
+    procs = make_nodes(root, parties=parties, scenario=live_scenario(root))
     nodes = {
         p: open_node(
             load_config(procs[p].config),
@@ -46,9 +46,16 @@ def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Node]]:
         )
         for p in procs
     }
-    yield nodes
-    for node in nodes.values():
-        node.close()
+    try:
+        yield nodes
+    finally:
+        for node in nodes.values():
+            node.close()
+
+
+@pytest.fixture(scope="module")
+def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Node]]:
+    yield from live_nodes(tmp_path_factory.mktemp("notes"), ("KOR", "JPN", "USA"))
 
 
 def user(node: Node, name: str) -> User:
@@ -367,18 +374,7 @@ def test_a_notice_states_its_consequence_and_other_processes_see_it_given(
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[dict[str, Node]]:
-    procs = make_nodes(tmp_path, parties=("KOR", "JPN"), scenario=live_scenario(tmp_path))
-    nodes = {
-        p: open_node(
-            load_config(procs[p].config),
-            clock=FixedClock(NOTICE_AT),
-            passphrase=PASSPHRASE.encode(),
-        )
-        for p in procs
-    }
-    yield nodes
-    for node in nodes.values():
-        node.close()
+    yield from live_nodes(tmp_path, ("KOR", "JPN"))
 
 
 def _lose_notes(node: Node) -> None:
