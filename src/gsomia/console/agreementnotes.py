@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from gsomia.domain.access import Role
 from gsomia.domain.agreements import AgreementStatus, EventKind, status_at
-from gsomia.domain.instants import format_instant, parse_instant
+from gsomia.domain.instants import parse_instant
 from gsomia.domain.notes import ACT_WORDS, check_act, check_text, parse_kind
 from gsomia.errors import BadInput, Conflict, Denied, NotFound
 from gsomia.node import agreementstate
@@ -47,10 +47,10 @@ NO_RELEASE = (
 
 def plain_instant(value: datetime) -> str:
     """An instant as a person reads it: ISO 8601 with its offset, to the minute when the
-    seconds are zero (``2019-11-23T00:00+09:00``)."""
+    seconds are zero (``2019-11-23T00:00+09:00``), else to the second."""
     if value.second == 0 and value.microsecond == 0:
         return value.isoformat(timespec="minutes")
-    return format_instant(value)
+    return value.isoformat(timespec="seconds")
 
 
 def countdown(now: datetime, then: datetime) -> str:

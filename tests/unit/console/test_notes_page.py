@@ -120,6 +120,8 @@ def test_acts_offered_follow_check_act(kor: Node) -> None:
 def test_countdown_and_plain_instants() -> None:
     assert agreementnotes.plain_instant(NOTICE_AT) == "2019-08-23T12:00+09:00"
     assert agreementnotes.plain_instant(NOTICE_AT.replace(second=5)) == "2019-08-23T12:00:05+09:00"
+    shown = agreementnotes.plain_instant(NOTICE_AT.replace(second=5, microsecond=981761))
+    assert shown == "2019-08-23T12:00:05+09:00"
     assert agreementnotes.countdown(NOTICE_AT, NOTICE_AT + timedelta(minutes=5)) == "in 5 minutes"
     assert agreementnotes.countdown(NOTICE_AT, NOTICE_AT - timedelta(days=1)) == "1 day 0 hours ago"
 
