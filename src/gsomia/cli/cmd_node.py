@@ -119,6 +119,7 @@ def _serve_one(
         supervise.inherited_listener(fd)
         supervise.follow_parent()
     node = open_node(config, key_file=key_file, clock=clock)
+    node.start_refresher()  # other workers of this node write notes and peers' states too
     password = tls_password(passphrase=passphrase_from_env(), key_file=key_file)
     app = create_app(node, tls_password=password)
     server = make_server(app, config, log_level=log_level, fd=fd, tls_password=password)

@@ -222,10 +222,17 @@ class Node:
         }
         self._store_public_definitions()
         self.refresh_agreements()
-        self._refresher = threading.Thread(
-            target=self._refresh_loop, name=f"gsomia-agreements-{self.party}", daemon=True
-        )
-        self._refresher.start()
+
+    def start_refresher(self) -> None:
+        """Read the notes and peers' states again every ``REFRESH_SECONDS`` (wall) in a thread
+        of its own, until ``close``: what other processes of a scaled-out node write reaches
+        this one's decisions. A serving node starts it (``gsomia serve``); a node used for one
+        command reads its agreements when it opens and after each note it handles."""
+        if self._refresher is None:
+            self._refresher = threading.Thread(
+                target=self._refresh_loop, name=f"gsomia-agreements-{self.party}", daemon=True
+            )
+            self._refresher.start()
 
     @property
     def party(self) -> str:

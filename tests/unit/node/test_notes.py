@@ -350,6 +350,7 @@ def test_a_notice_states_its_consequence_and_other_processes_see_it_given(
         open_node(config, clock=FixedClock(NOTICE_AT), passphrase=PASSPHRASE.encode())
         for _ in range(2)
     )  # two processes of one node, on one store
+    other.start_refresher()  # as a serving node does
     try:
         said = notes.consequence(kor, user(kor, "authority"), GSOMIA, EventKind.NOTICE)
         assert said.end == "2019-11-23T00:00:00+09:00"
@@ -368,8 +369,9 @@ def test_a_notice_states_its_consequence_and_other_processes_see_it_given(
     finally:
         kor.close()
         other.close()
-    assert kor._refresher is not None
-    assert not kor._refresher.is_alive()
+    assert kor._refresher is None  # a node that serves nothing reads at open and after notes
+    assert other._refresher is not None
+    assert not other._refresher.is_alive()  # closed: its refresher stopped
 
 
 @pytest.fixture
