@@ -110,28 +110,34 @@ class NotePlayer:
         for event in self.pending():
             if instant is not None and event.at > instant:
                 return
+            # weighed before its instant comes: once it has, the note goes at once (a node
+            # refuses a note dated more than a few wall seconds before its now)
+            consequence = self.weigh(event, client)
             wait = (event.at - self.sim.now()).total_seconds() / self.sim.speed
             if wait > 0:
                 time.sleep(wait)
-            self.give(event, client)
+            self.give(event, client, consequence)
 
-    def give(self, event: AgreementEvent, client: httpx.Client) -> None:
+    def weigh(self, event: AgreementEvent, client: httpx.Client) -> str:
+        """What ``event``'s act will bring about, in plain words ("" if the node cannot say)."""
+        params = {
+            "agreement": event.agreement,
+            "event": event.kind.value,
+            "at": format_instant(event.at),
+        }
+        try:
+            answer = self.apis[event.party].call(
+                "GET", "/native/v1/notes/consequence", expect=200, params=params, client=client
+            )
+        except GsomiaError:
+            return ""
+        return consequence_words(answer)
+
+    def give(self, event: AgreementEvent, client: httpx.Client, consequence: str = "") -> None:
         api = self.apis[event.party]
         at = format_instant(event.at)
         what = f"{ACT_WORDS[event.kind.value]} of {event.agreement}"
         self.given.add(_key(event.agreement, event.kind.value, event.at))
-        try:
-            consequence = consequence_words(
-                api.call(
-                    "GET",
-                    "/native/v1/notes/consequence",
-                    expect=200,
-                    params={"agreement": event.agreement, "event": event.kind.value, "at": at},
-                    client=client,
-                )
-            )
-        except GsomiaError:
-            consequence = ""
         body = {"agreement": event.agreement, "event": event.kind.value, "at": at}
         if event.note:
             body["text"] = event.note
